@@ -1,0 +1,162 @@
+/**
+ * Offline runs of Pulumi programs under the SDK's mock runtime: used by `npm run plan`,
+ * `npm run check` and the unit tests. Records every registered resource with its parent, type,
+ * name and inputs. Invokes are refused loudly: a component that needs a cloud lookup at plan time
+ * is a bug here (take the value as an argument instead).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** One resource as the program registered it. */
+export interface RecordedResource {
+  urn: string;
+  type: string;
+  name: string;
+  /** URN of the parent (undefined for top-level resources). */
+  parentUrn?: string;
+  /** false for ComponentResources. */
+  custom: boolean;
+  /** Inputs as the provider would receive them (Outputs resolved, secrets unwrapped). */
+  inputs: Record<string, unknown>;
+  /** Provider reference (`urn::id`) when one was set explicitly. */
+  provider?: string;
+}
+
+/** The resources of one offline run. */
+export class Recording {
+  readonly resources: RecordedResource[] = [];
+
+  /** All resources of a type token. */
+  ofType(type: string): RecordedResource[] {
+    return this.resources.filter((r) => r.type === type);
+  }
+
+  /** Exactly one resource of `type` (optionally with `name`), or a descriptive error. */
+  one(type: string, name?: string): RecordedResource {
+    const found = this.ofType(type).filter((r) => name === undefined || r.name === name);
+    if (found.length !== 1) {
+      const have = this.resources.map((r) => `${r.type} ${r.name}`).join("\n  ");
+      throw new Error(`expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${found.length}; resources:\n  ${have}`);
+    }
+    return found[0];
+  }
+
+  /** Direct children of a resource. */
+  childrenOf(parent: RecordedResource): RecordedResource[] {
+    return this.resources.filter((r) => r.parentUrn === parent.urn);
+  }
+
+  /** The parent of a resource, if any. */
+  parentOf(r: RecordedResource): RecordedResource | undefined {
+    return this.resources.find((p) => p.urn === r.parentUrn);
+  }
+
+  /** Count of resources per type, sorted by type. */
+  countByType(): [string, number][] {
+    const m = new Map<string, number>();
+    for (const r of this.resources) m.set(r.type, (m.get(r.type) ?? 0) + 1);
+    return [...m.entries()].sort(([a], [b]) => a.localeCompare(b));
+  }
+}
+
+/** Outputs a provider would compute that programs commonly read (ids, ARNs, addresses). */
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (type.startsWith("aws:")) {
+    out.arn = `arn:aws:mock:us-east-1:000000000000:${name}`;
+    if (type === "aws:lb/loadBalancer:LoadBalancer") out.dnsName = `${name}.elb.mock.amazonaws.com`;
+    if (type === "aws:lb/targetGroup:TargetGroup") out.arnSuffix = `targetgroup/${name}/0`;
+    if (type === "aws:lb/loadBalancer:LoadBalancer") out.arnSuffix = `app/${name}/0`;
+    if (type === "aws:rds/instance:Instance") {
+      out.address = `${name}.mock.rds.amazonaws.com`;
+      out.endpoint = `${name}.mock.rds.amazonaws.com:${inputs.port ?? 5432}`;
+    }
+    if (type === "aws:ec2/launchTemplate:LaunchTemplate") out.latestVersion = 1;
+  }
+  if (type.startsWith("docker:") && inputs.name === undefined) out.name = name;
+  if (type.startsWith("kubernetes:") && inputs.metadata && typeof inputs.metadata === "object") {
+    const md = inputs.metadata as Record<string, unknown>;
+    out.metadata = { ...md, name: md.name ?? name };
+  }
+  return out;
+}
+
+const KNOWN_PACKAGES = ["aws", "kubernetes", "docker", "scaleplane", "pulumi-nodejs", "pulumi", "tls", "random"];
+
+export interface OfflineOptions {
+  project?: string;
+  stack: string;
+  /** Full config keys (`scaleplane:target`) to string values, as Pulumi passes them to programs. */
+  config?: Record<string, string>;
+  /** Run as a preview (outputs of unknown values stay unknown). @default false */
+  preview?: boolean;
+}
+
+/**
+ * Installs the mock runtime and returns the recording it fills. Call it BEFORE requiring any
+ * module that creates resources at load time.
+ */
+export function installMocks(opts: OfflineOptions): Recording {
+  const rec = new Recording();
+  const pending = new Map<string, RecordedResource>();
+  let seq = 0;
+  pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        const pkg = args.type.split(":")[0];
+        if (!KNOWN_PACKAGES.includes(pkg)) throw new Error(`offline run: unexpected resource type ${args.type} (${args.name})`);
+        const key = `${args.type}::${args.name}`;
+        pending.set(key, {
+          urn: "",
+          type: args.type,
+          name: args.name,
+          custom: args.custom !== false,
+          inputs: args.inputs,
+          provider: args.provider,
+        });
+        return { id: args.custom === false ? undefined : `${args.name}-id-${seq++}`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        throw new Error(`offline run: unexpected invoke ${args.token}(${JSON.stringify(args.inputs)}); components must not look anything up at plan time`);
+      },
+    },
+    opts.project ?? "scaleplane",
+    opts.stack,
+    opts.preview ?? false,
+  );
+  // The mock monitor does not pass the parent to newResource: observe registrations to keep it.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, cb: (err: unknown, resp: { getUrn(): string }) => void): void;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) =>
+    register(req, (err, resp) => {
+      if (!err) {
+        const r = pending.get(`${req.getType()}::${req.getName()}`);
+        if (r) {
+          r.urn = resp.getUrn();
+          r.parentUrn = req.getParent() || undefined;
+          rec.resources.push(r);
+        }
+      }
+      cb(err, resp);
+    });
+  for (const [k, v] of Object.entries(opts.config ?? {})) pulumi.runtime.setConfig(k, v);
+  return rec;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+}
+
+/** Waits until every outstanding registration of the program has finished. */
+export async function settle(): Promise<void> {
+  const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+  await settings.waitForRPCs();
+}
+
+/** Resolves an Output (or plain value) to its value in a test or an offline run. */
+export function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
