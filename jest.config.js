@@ -12,7 +12,6 @@ module.exports = {
       ...common,
       displayName: "integration",
       testMatch: ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/chaos/**/*.test.ts"],
-      maxWorkers: 1,
     },
   ],
 };

@@ -95,7 +95,7 @@ export class Platform extends pulumi.ComponentResource {
       const existing = config.aws.existingNetwork;
       network = existing
         ? { vpcId: existing.vpcId, publicSubnetIds: existing.publicSubnetIds, privateSubnets: existing.privateSubnets }
-        : createAwsNetwork(name, { vpcCidr: config.aws.vpcCidr, zones: config.aws.zones, tags: platformTags(name, config) }, this);
+        : createAwsNetwork(name, { vpcCidr: config.aws.vpcCidr, zones: config.aws.zones, tags: platformTags(name, config) }, this, provider);
       // The app's instances carry this group; the config service and the database admit only it.
       appSecurityGroup = new aws.ec2.SecurityGroup(
         `${name}-app-sg`,

@@ -15,7 +15,7 @@ export interface RecordedResource {
   parentUrn?: string;
   /** false for ComponentResources. */
   custom: boolean;
-  /** Inputs as the provider would receive them (Outputs resolved, secrets unwrapped). */
+  /** Inputs as the provider would receive them (Outputs resolved; secret values keep Pulumi's secret marker `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value}`). */
   inputs: Record<string, unknown>;
   /** Provider reference (`urn::id`) when one was set explicitly. */
   provider?: string;

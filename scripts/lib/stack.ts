@@ -70,6 +70,23 @@ export function loadStackConfig(stack: string, opts: { root?: string; stackFile?
   return out;
 }
 
+/**
+ * Waits for every registration, or rejects with the first asynchronous failure (a failed
+ * registration never settles; the interval also keeps the event loop alive until one happens).
+ */
+async function settleOrFail(failure: () => unknown): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const failed = new Promise<never>((_, reject) => {
+    timer = setInterval(() => failure() !== undefined && reject(failure()), 20);
+  });
+  try {
+    await Promise.race([settle(), failed]);
+  } finally {
+    clearInterval(timer);
+  }
+  if (failure() !== undefined) throw failure();
+}
+
 export interface OfflineStackRun {
   stack: string;
   config: Record<string, string>;
@@ -87,8 +104,21 @@ export async function runStackOffline(stack: string, opts: { root?: string; stac
   const root = opts.root ?? REPO_ROOT;
   const config = loadStackConfig(stack, opts);
   const recording = installMocks({ project: projectFile(root).name, stack, config, preview: opts.preview });
+  // A resource whose registration fails (e.g. a dynamic provider that cannot be serialized)
+  // rejects asynchronously: surface the first such error as the run's error.
+  let failure: unknown;
+  const onRejection = (e: unknown) => (failure ??= e);
+  process.on("unhandledRejection", onRejection);
+  try {
+    return await runProgram(stack, root, config, recording, () => failure);
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+}
+
+async function runProgram(stack: string, root: string, config: Record<string, string>, recording: Recording, failure: () => unknown): Promise<OfflineStackRun> {
   const program = require(join(root, "index")) as Record<string, unknown>;
-  await settle();
+  await settleOrFail(failure);
   const pulumi = await import("@pulumi/pulumi");
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program)) {
@@ -96,6 +126,6 @@ export async function runStackOffline(stack: string, opts: { root?: string; stac
       outputs[k] = await new Promise((res) => (v as import("@pulumi/pulumi").Output<unknown>).apply((x) => res(x)));
     } else if (typeof v !== "function") outputs[k] = v;
   }
-  await settle();
+  await settleOrFail(failure);
   return { stack, config, recording, outputs };
 }

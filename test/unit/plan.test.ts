@@ -30,7 +30,7 @@ const EXPECTED: Record<string, string[]> = {
 };
 
 describe("npm run plan", () => {
-  it.each(Object.keys(EXPECTED))("stack %s: exits 0 and lists the three components with their target resources", async (stack) => {
+  it.concurrent.each(Object.keys(EXPECTED))("stack %s: exits 0 and lists the three components with their target resources", async (stack) => {
     const r = await plan("--stack", stack);
     expect(r.stderr).not.toContain("plan failed");
     expect(r.code).toBe(0);

@@ -16,8 +16,13 @@ export interface AwsNetwork {
 }
 
 /** Creates the network under `parent`. */
-export function createAwsNetwork(name: string, args: { vpcCidr: string; zones: string[]; tags: Record<string, string> }, parent: pulumi.Resource): AwsNetwork {
-  const opts = { parent };
+export function createAwsNetwork(
+  name: string,
+  args: { vpcCidr: string; zones: string[]; tags: Record<string, string> },
+  parent: pulumi.Resource,
+  provider: aws.Provider,
+): AwsNetwork {
+  const opts = { parent, provider };
   const tags = (suffix: string) => ({ ...args.tags, Name: `${name}-${suffix}` });
   const vpc = new aws.ec2.Vpc(`${name}-vpc`, { cidrBlock: args.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") }, opts);
   const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags("igw") }, opts);
@@ -36,7 +41,7 @@ export function createAwsNetwork(name: string, args: { vpcCidr: string; zones: s
 
   // One NAT gateway (in the first zone) for the private subnets' egress (package installs, image pulls).
   const eip = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc", tags: tags("nat") }, opts);
-  const nat = new aws.ec2.NatGateway(`${name}-nat`, { allocationId: eip.id, subnetId: publics[0].id, tags: tags("nat") }, { parent, dependsOn: [igw] });
+  const nat = new aws.ec2.NatGateway(`${name}-nat`, { allocationId: eip.id, subnetId: publics[0].id, tags: tags("nat") }, { ...opts, dependsOn: [igw] });
   const privateRt = new aws.ec2.RouteTable(`${name}-private-rt`, { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }], tags: tags("private") }, opts);
 
   const privateSubnets = layout.map((z, i) => {
