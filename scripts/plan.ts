@@ -25,6 +25,8 @@ function summarize(r: RecordedResource): string {
   }
   const spec = r.inputs.spec as Record<string, unknown> | undefined;
   if (spec && typeof spec === "object" && typeof spec.replicas === "number") parts.push(`replicas=${spec.replicas}`);
+  const members = r.inputs.members as { name?: string; hostPort?: number }[] | undefined;
+  if (Array.isArray(members)) parts.push(`members=${members.map((m) => (m.hostPort ? `${m.name}(127.0.0.1:${m.hostPort})` : m.name)).join(",")}`);
   const ports = r.inputs.ports as { ip?: string; external?: number; internal?: number }[] | undefined;
   if (Array.isArray(ports) && ports.length > 0) parts.push(`ports=${ports.map((p) => `${p.ip ?? "*"}:${p.external ?? "?"}->${p.internal}`).join(",")}`);
   return parts.length > 0 ? `  ${parts.join(" ")}` : "";
@@ -44,7 +46,7 @@ export function renderTree(rec: Recording): string {
   return lines.join("\n");
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<string> {
   const program = new Command("plan")
     .description("Run the Pulumi program offline for a stack and print the resource tree")
     .requiredOption("-s, --stack <name>", `stack name (${listStacks().join(", ")})`)
@@ -53,16 +55,14 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{ stack: string; stackFile?: string; json?: boolean }>();
   const run = await runStackOffline(opts.stack, { stackFile: opts.stackFile });
-  if (opts.json) {
-    console.log(JSON.stringify(run.recording.resources, null, 2));
-    return;
-  }
-  console.log(`stack ${opts.stack} (${run.config["scaleplane:target"] ?? "docker"})\n`);
-  console.log(renderTree(run.recording));
+  if (opts.json) return `${JSON.stringify(run.recording.resources, null, 2)}\n`;
+  return `stack ${opts.stack} (${run.config["scaleplane:target"] ?? "docker"})\n\n${renderTree(run.recording)}\n`;
 }
 
+// Exit explicitly (the Pulumi runtime keeps handles open), but only once stdout has been flushed:
+// a large tree written to a pipe would otherwise be cut off.
 main().then(
-  () => process.exit(0),
+  (text) => process.stdout.write(text, () => process.exit(0)),
   (e: unknown) => {
     console.error(`plan failed: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);

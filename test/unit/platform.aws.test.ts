@@ -22,7 +22,7 @@ beforeAll(settle);
 describe("Platform on aws", () => {
   it("creates a VPC with a public and a private subnet per zone", () => {
     const subnets = rec.ofType("aws:ec2/subnet:Subnet");
-    expect(subnets.map((s) => [s.inputs.availabilityZone, s.inputs.tags.tier]).sort()).toEqual(
+    expect(subnets.map((s) => [s.inputs.availabilityZone, (s.inputs.tags as Obj).tier]).sort()).toEqual(
       ["eu-west-1a", "eu-west-1b", "eu-west-1c"].flatMap((z) => [[z, "private"], [z, "public"]]),
     );
     expect(rec.one("aws:ec2/natGateway:NatGateway")).toBeDefined();

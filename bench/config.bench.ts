@@ -1,0 +1,88 @@
+/**
+ * `npm run bench -- config [--members N] [--election-timeout MS] [--heartbeat MS] [--kills N]`:
+ * failover of the Raft config service. An etcd cluster in containers (scaleplane/etcd:3.4.23)
+ * runs a bounded load (2 writers, 1 reader, per-call deadline --deadline) while its leader is SIGKILLed
+ * `kills` times. Figures: failover time (kill → first acknowledged write), steady-state put
+ * latency, lost writes (acknowledged but not in the log at their revision), and whether the
+ * register history was linearizable.
+ */
+import * as asciichart from "asciichart";
+import { Command } from "commander";
+import { checkRegister } from "../core/linearizability";
+import { requireDocker } from "../test/support/engines";
+import { runKillLeaderWorkload, startDockerEtcd } from "../test/support/etcd-cluster";
+
+const quantile = (xs: readonly number[], q: number): number => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+export default async function configBench(argv: string[]): Promise<Record<string, unknown>> {
+  const opts = new Command()
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .option("--members <n>", "etcd members", "5")
+    .option("--election-timeout <ms>", "etcd --election-timeout", "1000")
+    .option("--heartbeat <ms>", "etcd --heartbeat-interval", "100")
+    .option("--kills <n>", "leader kills", "6")
+    .option("--deadline <ms>", "per-call deadline of the load's clients", "400")
+    .parse(["node", "config", ...argv])
+    .opts<{ members: string; electionTimeout: string; heartbeat: string; kills: string; deadline: string }>();
+  const members = Number(opts.members);
+  const electionTimeoutMs = Number(opts.electionTimeout);
+  const heartbeatIntervalMs = Number(opts.heartbeat);
+  const kills = Number(opts.kills);
+  const deadlineMs = Number(opts.deadline);
+  if (![members, electionTimeoutMs, heartbeatIntervalMs, kills, deadlineMs].every((n) => Number.isInteger(n) && n > 0) || members < 3 || kills < 5)
+    throw new Error("config bench: --members ≥ 3, --kills ≥ 5 and positive integer timers are required");
+
+  const docker = await requireDocker();
+  const t0 = Date.now();
+  console.log(`config bench: ${members} etcd members, election timeout ${electionTimeoutMs} ms, heartbeat ${heartbeatIntervalMs} ms, ${kills} leader kills, client deadline ${deadlineMs} ms`);
+  const cluster = await startDockerEtcd(docker, { members, electionTimeoutMs, heartbeatIntervalMs, namePrefix: "sp-bench-config" });
+  try {
+    const res = await runKillLeaderWorkload(cluster, {
+      kills,
+      writers: 2,
+      readers: 1,
+      deadlineMs,
+      steadyMs: 2000,
+      maxDurationMs: 240_000,
+      onKill: (k, ms, killed) => console.log(`  kill ${k}: member ${killed} (leader) → first acknowledged write after ${ms.toFixed(0)} ms`),
+    });
+    const verdict = checkRegister(res.history);
+    const figures = {
+      members,
+      election_timeout_ms: electionTimeoutMs,
+      heartbeat_ms: heartbeatIntervalMs,
+      client_deadline_ms: deadlineMs,
+      kills: res.failoverMs.length,
+      failover_ms_p50: r1(quantile(res.failoverMs, 0.5)),
+      failover_ms_max: r1(Math.max(...res.failoverMs)),
+      new_leader_ms_p50: r1(quantile(res.electionMs, 0.5)),
+      failover_over_election_timeout_p50: Math.round((quantile(res.failoverMs, 0.5) / electionTimeoutMs) * 100) / 100,
+      put_p50_ms: r1(quantile(res.steadyPutMs, 0.5)),
+      put_p99_ms: r1(quantile(res.steadyPutMs, 0.99)),
+      steady_puts: res.steadyPutMs.length,
+      acked_writes: res.acked.length,
+      lost_writes: res.lost.length,
+      failed_or_timed_out_calls: res.errors,
+      history_ops: verdict.ops,
+      linearizable: verdict.outcome === "linearizable",
+      duration_s: Math.round((Date.now() - t0) / 100) / 10,
+    };
+    console.log("");
+    console.log("kill  new leader ms  failover ms");
+    res.failoverMs.forEach((ms, i) => console.log(`${String(i + 1).padStart(4)}  ${res.electionMs[i].toFixed(0).padStart(13)}  ${ms.toFixed(0).padStart(11)}`));
+    console.log("");
+    console.log(`failover time per kill (ms; election timeout ${electionTimeoutMs} ms, 1.5× = ${1.5 * electionTimeoutMs} ms)`);
+    console.log(asciichart.plot(res.failoverMs.map((x) => Math.round(x)), { height: 8, format: (x: number) => x.toFixed(0).padStart(6) }));
+    console.log("");
+    for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(36)} ${v}`);
+    return figures;
+  } finally {
+    await cluster.remove();
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * etcd for tests and benches, always on 127.0.0.1:
+ * - `startLocalEtcd()`: one member as a local process (/usr/bin/etcd), data dir in a tmp dir,
+ *   ports 24000-24999, stopped by its saved PID. Fast (~0.5 s): for client integration tests.
+ * - `startDockerEtcd()`: an n-member cluster in containers (image scaleplane/etcd:3.4.23) on a
+ *   private network, client ports published on 127.0.0.1 in 25000-25999, via
+ *   runtime/etcd/docker-members.ts. For chaos tests and the failover bench.
+ * Member flags always come from core/etcd.ts.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type Docker from "dockerode";
+import { Etcd3 } from "etcd3";
+import pino from "pino";
+import { z } from "zod";
+import { HistoryRecorder, type HistoryOp } from "../../core/history";
+import { ConfigClient, configKey } from "../../runtime/config-client";
+import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd";
+import { createMember, ensureNetwork, killMember, publishedEndpoint, removeCluster, removeNetwork, startMember } from "../../runtime/etcd/docker-members";
+import { requireEtcdBinary, requireImage } from "./engines";
+
+export const ETCD_IMAGE = "scaleplane/etcd:3.4.23";
+export const TEST_LABELS = { "scaleplane.test": "1" };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether 127.0.0.1:port can be bound right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen({ host: "127.0.0.1", port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** `count` free ports in [from, to], starting at a random offset (parallel runs rarely collide). */
+export async function freePorts(count: number, from: number, to: number): Promise<number[]> {
+  const span = to - from + 1;
+  const start = Math.floor(Math.random() * span);
+  const out: number[] = [];
+  for (let i = 0; i < span && out.length < count; i++) {
+    const p = from + ((start + i) % span);
+    if (await portFree(p)) out.push(p);
+  }
+  if (out.length < count) throw new Error(`no ${count} free ports on 127.0.0.1 in ${from}-${to}`);
+  return out;
+}
+
+/** Status of one endpoint: its member id and the leader it sees (undefined when unreachable). */
+export async function endpointStatus(endpoint: string, deadlineMs = 500): Promise<{ memberId: string; leader: string } | undefined> {
+  const c = new Etcd3({ hosts: endpoint, dialTimeout: deadlineMs, defaultCallOptions: () => ({ deadline: Date.now() + deadlineMs }) });
+  try {
+    const s = await c.maintenance.status();
+    return { memberId: String(s.header.member_id), leader: String(s.leader) };
+  } catch {
+    return undefined;
+  } finally {
+    c.close();
+  }
+}
+
+/** Waits until a member reports itself leader and a majority agrees; returns its index. */
+export async function waitForLeader(endpoints: readonly string[], timeoutMs: number, exclude?: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await Promise.all(endpoints.map((e, i) => (i === exclude ? undefined : endpointStatus(e))));
+    // the leader is the member that says so itself and that a majority of all members agree on
+    const majority = Math.floor(endpoints.length / 2) + 1;
+    for (let i = 0; i < st.length; i++) {
+      const s = st[i];
+      if (!s || s.leader === "0" || s.leader !== s.memberId) continue;
+      if (st.filter((o) => o?.leader === s.memberId).length >= majority) return i;
+    }
+    if (Date.now() > deadline) throw new Error(`no etcd leader among ${endpoints.join(", ")} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// local process
+
+export interface LocalEtcd {
+  endpoint: string;
+  pid: number;
+  dataDir: string;
+  logFile: string;
+  /** SIGSTOP: the member keeps its sockets but answers nothing (a hung member). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+  /** Stops the process (by saved PID) and removes the tmp dir. */
+  stop(): Promise<void>;
+}
+
+const isOurEtcd = (pid: number, dataDir: string): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dataDir);
+  } catch {
+    return false;
+  }
+};
+
+async function stopPid(pid: number, dataDir: string): Promise<void> {
+  if (!isOurEtcd(pid, dataDir)) return;
+  process.kill(pid, "SIGCONT");
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100 && isOurEtcd(pid, dataDir); i++) await sleep(50);
+  if (isOurEtcd(pid, dataDir)) process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 100 && isOurEtcd(pid, dataDir); i++) await sleep(20);
+}
+
+/** Starts a single-member etcd on 127.0.0.1 (ports 24000-24999) and waits until it serves. */
+export async function startLocalEtcd(name = "sp-test"): Promise<LocalEtcd> {
+  const bin = requireEtcdBinary();
+  const dir = mkdtempSync(join(tmpdir(), "scaleplane-etcd-"));
+  const [clientPort, peerPort] = await freePorts(2, 24000, 24999);
+  const settings: EtcdClusterSettings = {
+    clusterName: name,
+    clientPort,
+    peerPort,
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    tls: false,
+    dataDir: join(dir, "data"),
+    listenHost: "127.0.0.1",
+  };
+  const spec = etcdClusterSpec(settings, ["127.0.0.1"]);
+  const logFile = join(dir, "etcd.log");
+  const out = openSync(logFile, "a");
+  const child = spawn(bin, spec.members[0].args, { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${bin}`);
+  writeFileSync(join(dir, "etcd.pid"), String(pid));
+  const endpoint = spec.clientEndpoints[0];
+  const stop = async () => {
+    await stopPid(pid, settings.dataDir!);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForLeader([endpoint], 20_000);
+  } catch (e) {
+    const log = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
+    await stop();
+    throw new Error(`${(e as Error).message}\n${log}`);
+  }
+  return {
+    endpoint,
+    pid,
+    dataDir: settings.dataDir!,
+    logFile,
+    pause: () => process.kill(pid, "SIGSTOP"),
+    resume: () => process.kill(pid, "SIGCONT"),
+    stop,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// containers
+
+export interface DockerEtcdOptions {
+  members: number;
+  electionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** Prefix of the cluster/container names. @default "sp-chaos" */
+  namePrefix?: string;
+}
+
+export interface DockerEtcd {
+  clusterName: string;
+  network: string;
+  spec: EtcdClusterSpec;
+  /** Client endpoint (127.0.0.1:<published port>) of member i. */
+  endpoints: string[];
+  /** Container (= host) name of member i. */
+  hosts: string[];
+  /** Index of the current leader (waits for one). */
+  leader(timeoutMs?: number): Promise<number>;
+  /** SIGKILL of member i's container. */
+  kill(i: number): Promise<void>;
+  /** Starts member i's container again (same volume: the member rejoins with its data). */
+  start(i: number): Promise<void>;
+  /** Removes containers, volumes and the network. */
+  remove(): Promise<void>;
+}
+
+/** Starts an n-member etcd cluster in containers and waits for a leader. */
+export async function startDockerEtcd(docker: Docker, o: DockerEtcdOptions): Promise<DockerEtcd> {
+  await requireImage(ETCD_IMAGE);
+  const clusterName = `${o.namePrefix ?? "sp-chaos"}-${process.pid}-${Date.now().toString(36)}`;
+  const network = `${clusterName}-net`;
+  const hosts = Array.from({ length: o.members }, (_, i) => `${clusterName}-${i}`);
+  const settings: EtcdClusterSettings = {
+    clusterName,
+    clientPort: 2379,
+    peerPort: 2380,
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    electionTimeoutMs: o.electionTimeoutMs,
+    tls: false,
+  };
+  const spec = etcdClusterSpec(settings, hosts);
+  const ports = await freePorts(o.members, 25000, 25999);
+  const remove = async () => {
+    await removeCluster(docker, clusterName);
+    await removeNetwork(docker, network);
+  };
+  try {
+    await ensureNetwork(docker, network, TEST_LABELS);
+    await Promise.all(
+      spec.members.map((m, i) =>
+        createMember(docker, {
+          clusterName,
+          name: m.name,
+          host: m.host,
+          args: m.args,
+          image: ETCD_IMAGE,
+          etcdBinary: "/usr/bin/etcd",
+          network,
+          clientPort: settings.clientPort,
+          hostPort: ports[i],
+          labels: TEST_LABELS,
+        }),
+      ),
+    );
+    const endpoints = ports.map((p) => publishedEndpoint(p, false));
+    await waitForLeader(endpoints, 30_000);
+    return {
+      clusterName,
+      network,
+      spec,
+      endpoints,
+      hosts,
+      leader: (timeoutMs = 15_000) => waitForLeader(endpoints, timeoutMs),
+      kill: (i) => killMember(docker, hosts[i]),
+      start: (i) => startMember(docker, hosts[i]),
+      remove,
+    };
+  } catch (e) {
+    await remove().catch(() => undefined);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// leader-kill workload (chaos test and bench/config.bench.ts)
+
+export interface KillWorkloadOptions {
+  kills: number;
+  writers: number;
+  readers: number;
+  /** Per-call deadline of the workload's clients. */
+  deadlineMs: number;
+  /** Quiet time before each kill (steady-state latency is measured here). */
+  steadyMs: number;
+  /** Upper bound on the whole workload. */
+  maxDurationMs: number;
+  /** Called after each kill with its failover time. */
+  onKill?: (k: number, failoverMs: number, killed: number) => void;
+}
+
+export interface AckedWrite {
+  value: string;
+  revision: number;
+  call: number;
+  ret: number;
+}
+
+export interface KillWorkloadResult {
+  history: HistoryOp[];
+  acked: AckedWrite[];
+  /** Per kill: ms from the kill to the first acknowledged write after it. */
+  failoverMs: number[];
+  /** Per kill: ms from the kill until a surviving member reports itself leader (status polled every ~50 ms). */
+  electionMs: number[];
+  /** Latencies (ms) of acknowledged writes entirely outside kill → recovery windows. */
+  steadyPutMs: number[];
+  /** Acknowledged writes whose value is not in etcd at their acknowledged revision. */
+  lost: AckedWrite[];
+  errors: number;
+}
+
+/** The register key of the workload. */
+export const REGISTER_KEY = configKey("chaos/register", z.string().nullable());
+
+/**
+ * Runs `writers` writers and `readers` readers on one register against `cluster` while killing
+ * the leader (SIGKILL) `kills` times, restarting each killed member before the next kill.
+ * Records a history for the linearizability checker; then reads every acknowledged write back
+ * at its revision. Bounded by maxDurationMs.
+ */
+export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkloadOptions): Promise<KillWorkloadResult> {
+  const t0 = Date.now();
+  const silent = pino({ level: "silent" });
+  const mk = () => ConfigClient.create({ endpoints: cluster.endpoints, deadlineMs: o.deadlineMs, dialTimeoutMs: o.deadlineMs, prefix: `/${cluster.clusterName}/`, logger: silent });
+  const rec = new HistoryRecorder();
+  const acked: AckedWrite[] = [];
+  const clients: ConfigClient[] = [];
+  let stop = false;
+  let errors = 0;
+  // short, capped backoff: during an election every member refuses proposals at once, and a
+  // long backoff would hide the cluster's recovery behind the client's sleep
+  const backoff = async (attempt: number) => sleep(Math.min(50, 10 * 2 ** attempt) * (0.5 + Math.random() / 2));
+
+  /** One client looping `run` until stopped: short pause after success, capped backoff after an error. */
+  const worker = async (run: (c: ConfigClient) => Promise<void>) => {
+    const c = mk();
+    clients.push(c);
+    let failures = 0;
+    while (!stop) {
+      try {
+        await run(c);
+        failures = 0;
+        await sleep(5);
+      } catch {
+        errors++;
+        await backoff(failures++);
+      }
+    }
+  };
+  /** Records the op; any error leaves it "unknown" (it may have taken effect) and is rethrown. */
+  const recorded = async <T>(op: ReturnType<HistoryRecorder["begin"]>, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      op.unknown();
+      throw e;
+    }
+  };
+  const writer = (id: number) => {
+    let seq = 0;
+    return worker(async (c) => {
+      const value = `w${id}-${seq++}`;
+      const op = rec.begin(`w${id}`, { op: "write", value });
+      const call = performance.now();
+      const revision = await recorded(op, () => c.put(REGISTER_KEY, value));
+      op.ok();
+      acked.push({ value, revision, call, ret: performance.now() });
+    });
+  };
+  const reader = (id: number) =>
+    worker(async (c) => {
+      const op = rec.begin(`r${id}`, { op: "read" });
+      const v = await recorded(op, () => c.get(REGISTER_KEY));
+      op.ok(v ?? null);
+    });
+
+  const workers = [...Array.from({ length: o.writers }, (_, i) => writer(i)), ...Array.from({ length: o.readers }, (_, i) => reader(i))];
+  const failoverMs: number[] = [];
+  const electionMs: number[] = [];
+  const windows: Array<[number, number]> = [];
+  try {
+    for (let k = 0; k < o.kills; k++) {
+      await sleep(o.steadyMs);
+      if (Date.now() - t0 > o.maxDurationMs) throw new Error(`workload exceeded ${o.maxDurationMs} ms after ${k} kills`);
+      const leader = await cluster.leader();
+      await cluster.kill(leader);
+      // measured from the moment the kill returned: the leader is gone
+      const killAt = performance.now();
+      const elected = waitForLeader(cluster.endpoints, 30_000, leader).then(() => performance.now() - killAt);
+      elected.catch(() => undefined);
+      let first: number | undefined;
+      const until = Date.now() + 30_000;
+      while (first === undefined && Date.now() < until) {
+        first = acked.find((a) => a.ret > killAt)?.ret;
+        if (first === undefined) await sleep(5);
+      }
+      if (first === undefined) throw new Error(`no write was acknowledged within 30 s of killing the leader (kill ${k + 1})`);
+      failoverMs.push(first - killAt);
+      electionMs.push(await elected);
+      windows.push([killAt, first + 300]);
+      o.onKill?.(k + 1, first - killAt, leader);
+      await cluster.start(leader);
+      // the restarted member must be back before the next kill keeps a quorum
+      const back = Date.now() + 30_000;
+      while (!(await endpointStatus(cluster.endpoints[leader], 500))) {
+        if (Date.now() > back) throw new Error(`member ${leader} did not come back within 30 s`);
+        await sleep(100);
+      }
+    }
+    await sleep(Math.min(o.steadyMs, 1000));
+  } finally {
+    stop = true;
+    await Promise.all(workers);
+  }
+
+  // every acknowledged write is in the log at the revision it was acknowledged with
+  const checker = mk();
+  clients.push(checker);
+  const full = checker.fullKey(REGISTER_KEY.name);
+  const lost: AckedWrite[] = [];
+  try {
+    for (const a of acked) {
+      let attempt = 0;
+      for (;;) {
+        try {
+          const res = await checker.etcd.get(full).revision(a.revision).options(checker.callOptions({ deadlineMs: 5000 })).exec();
+          const kv = res.kvs[0];
+          if (!kv || JSON.parse(kv.value.toString()) !== a.value || Number(kv.mod_revision) !== a.revision) lost.push(a);
+          break;
+        } catch (e) {
+          if (++attempt > 5) throw e;
+          await sleep(200);
+        }
+      }
+    }
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const steadyPutMs = acked.filter((a) => !windows.some(([s, e]) => a.ret >= s && a.call <= e)).map((a) => a.ret - a.call);
+  return { history: rec.ops, acked, failoverMs, electionMs, steadyPutMs, lost, errors };
+}
