@@ -73,6 +73,8 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
     if (type === "aws:ec2/launchTemplate:LaunchTemplate") out.latestVersion = 1;
   }
   if (type.startsWith("docker:") && inputs.name === undefined) out.name = name;
+  // A deterministic stand-in of the generated value, so wiring of `result` can be asserted.
+  if (type === "random:index/randomPassword:RandomPassword") out.result = `mock-${name}-${"x".repeat(Math.max(0, Number(inputs.length ?? 16) - name.length - 5))}`;
   if (type.startsWith("kubernetes:") && inputs.metadata && typeof inputs.metadata === "object") {
     const md = inputs.metadata as Record<string, unknown>;
     out.metadata = { ...md, name: md.name ?? name };

@@ -44,7 +44,7 @@ describe("Platform on docker", () => {
     const map = JSON.parse(env.SCALEPLANE_SHARD_MAP);
     expect(map).toMatchObject({ epoch: 0, replicationFactor: 2, consistency: "quorum" });
     expect(map.shards.map((s: Obj) => s.name)).toEqual(["shard-0", "shard-1", "shard-2"]);
-    expect(env.SCALEPLANE_DATABASE_PASSWORD).toMatch(/.+/);
+    expect(env.SCALEPLANE_DATABASE_PASSWORD).toMatch(/^mock-sp-db-password-x+$/);
     expect(isSecret(rec.one(CONTAINER, "sp-app-0").inputs.envs)).toBe(true);
     expect(JSON.stringify(map)).not.toContain(env.SCALEPLANE_DATABASE_PASSWORD);
   });
