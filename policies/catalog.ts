@@ -1,0 +1,25 @@
+/**
+ * Every policy of the scaleplane-guard pack, by area. No PolicyPack here (creating one starts the
+ * analyzer server): the pack is created only in policies/index.ts.
+ */
+import type { Policies } from "@pulumi/policy";
+import { autoscalingPolicies } from "./autoscaling";
+import { configServicePolicies } from "./config-service";
+import { containerPolicies } from "./containers";
+import { databasePolicies } from "./database";
+import { networkPolicies } from "./network";
+import { secretsPolicies } from "./secrets";
+import { stackPolicies } from "./stack";
+
+/** Policies by area (the area names the module they live in). */
+export const policyAreas = {
+  autoscaling: autoscalingPolicies,
+  "config-service": configServicePolicies,
+  database: databasePolicies,
+  network: networkPolicies,
+  secrets: secretsPolicies,
+  containers: containerPolicies,
+  stack: stackPolicies,
+} satisfies Record<string, Policies>;
+
+export const allPolicies: Policies = Object.values(policyAreas).flat();
