@@ -21,6 +21,7 @@ import {
   type ShardResources,
   type ShardSpec,
 } from "../core/database";
+import { stackScopedName } from "../core/naming";
 import { initialShardMap, type ShardEndpoints, type ShardMap } from "../core/shard-map";
 import { createAwsShards } from "./targets/aws/sharded-database";
 import type { AwsSubnet } from "./targets/aws/network-types";
@@ -107,6 +108,8 @@ export interface ShardBuildContext {
   /** Component name: prefix of child resource names. */
   name: string;
   db: DatabaseConfig;
+  /** Stack-scoped physical name prefix (`<database.name>-<stack>`). */
+  scope: string;
   environment: Environment;
   shards: ShardSpec[];
   resources: ShardResources;
@@ -158,7 +161,8 @@ export class ShardedDatabase extends pulumi.ComponentResource {
     if (!(ENVIRONMENTS as readonly string[]).includes(environment))
       fail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${JSON.stringify(environment)}`);
     const db = parseSection(DatabaseSchema, args.database, "database");
-    const shards = shardSpecs(db);
+    const scope = stackScopedName(db.name, pulumi.getStack());
+    const shards = shardSpecs(db, scope);
     const resources = shardResources(args.resources);
     if (typeof args.password === "string") validatePassword(args.password);
     const block = args[args.target];
@@ -181,7 +185,7 @@ export class ShardedDatabase extends pulumi.ComponentResource {
         ? pulumi.secret(args.password)
         : pulumi.secret(new random.RandomPassword(`${name}-password`, { length: GENERATED_PASSWORD_LENGTH, special: false }, { parent: this }).result);
 
-    const ctx: ShardBuildContext = { name, db, environment, shards, resources, password, parent: this };
+    const ctx: ShardBuildContext = { name, db, scope, environment, shards, resources, password, parent: this };
     let built: ShardBuildResult;
     switch (args.target) {
       case "aws":

@@ -66,10 +66,14 @@ export function shardSelector(db: DatabaseConfig, shardName: string): Record<str
   return { "app.kubernetes.io/name": "postgres", "scaleplane.io/database": db.name, "scaleplane.io/shard": shardName };
 }
 
-/** The shards of a database config, in ring order, with their host names and labels. */
-export function shardSpecs(db: DatabaseConfig): ShardSpec[] {
+/**
+ * The shards of a database config, in ring order, with their host names and labels. Host names are
+ * `<scope>-<shard>`; `scope` defaults to database.name (components pass a stack-scoped name so two
+ * stacks never share a container name or an RDS identifier).
+ */
+export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSpec[] {
   return shardList(db).map((s, index) => {
-    const hostname = `${db.name}-${s.name}`;
+    const hostname = `${scope}-${s.name}`;
     if (hostname.length > MAX_HOSTNAME_LENGTH)
       fail(
         typeof db.shards === "number" ? "database.name" : `database.shards[${index}].name`,

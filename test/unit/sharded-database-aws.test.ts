@@ -82,7 +82,7 @@ describe("ShardedDatabase on aws", () => {
       autoMinorVersionUpgrade: true,
     });
     expect(i.kmsKeyId).toBeUndefined();
-    expect(i.tags).toMatchObject({ "scaleplane:shard": "b", "scaleplane:weight": "2", "scaleplane:environment": "dev", Name: "orders-b" });
+    expect(i.tags).toMatchObject({ "scaleplane:shard": "b", "scaleplane:weight": "2", "scaleplane:environment": "dev", Name: "orders-unit-aws-b" });
   });
 
   it("spreads the shards over the subnets' zones, honouring a configured zone", () => {
@@ -102,7 +102,7 @@ describe("ShardedDatabase on aws", () => {
       expect(i).toMatchObject({
         deletionProtection: true,
         skipFinalSnapshot: false,
-        finalSnapshotIdentifier: `ledger-${s}-final`,
+        finalSnapshotIdentifier: `ledger-unit-aws-${s}-final`,
         storageEncrypted: true,
         kmsKeyId: "arn:aws:kms:us-east-1:000000000000:key/ledger",
         multiAz: true,

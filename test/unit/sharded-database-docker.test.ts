@@ -50,7 +50,7 @@ describe("ShardedDatabase on docker", () => {
     expect(children).toEqual(
       [`${NETWORK} orders-net`, ...["a", "b", "c"].flatMap((s) => [`${CONTAINER} orders-${s}`, `${VOLUME} orders-${s}-data`])].sort(),
     );
-    expect(rec.one(NETWORK, "orders-net").inputs).toMatchObject({ name: "orders-net", driver: "bridge" });
+    expect(rec.one(NETWORK, "orders-net").inputs).toMatchObject({ name: "orders-unit-docker-net", driver: "bridge" });
     expect(rec.one(NETWORK, "orders-net").inputs.internal).not.toBe(true); // published ports need a non-internal network
   });
 
@@ -62,17 +62,17 @@ describe("ShardedDatabase on docker", () => {
 
   it("keeps the data on the shard's named volume, with the official image, healthcheck, limits and restart policy", () => {
     const c = containerOf("orders-b");
-    expect(rec.one(VOLUME, "orders-b-data").inputs.name).toBe("orders-b-data");
-    expect(c.volumes).toEqual([{ volumeName: "orders-b-data", containerPath: "/var/lib/postgresql/data" }]);
+    expect(rec.one(VOLUME, "orders-b-data").inputs.name).toBe("orders-unit-docker-b-data");
+    expect(c.volumes).toEqual([{ volumeName: "orders-unit-docker-b-data", containerPath: "/var/lib/postgresql/data" }]);
     expect(c.envs).toEqual(expect.arrayContaining(["PGDATA=/var/lib/postgresql/data/pgdata", "POSTGRES_USER=scaleplane", "POSTGRES_DB=app", "PGPORT=5432"]));
     expect(c.image).toBe("postgres:15");
-    expect(c.name).toBe("orders-b");
+    expect(c.name).toBe("orders-unit-docker-b");
     expect(c.healthcheck.tests).toEqual(["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "scaleplane", "-d", "app"]);
     expect(c.healthcheck).toMatchObject({ interval: "5s", timeout: "3s", retries: 6 });
     expect(c.memory).toBe(256);
     expect(c.cpus).toBe("0.5");
     expect(c.restart).toBe("unless-stopped");
-    expect(c.networksAdvanced).toEqual([{ name: "orders-net", aliases: ["orders-b"] }]);
+    expect(c.networksAdvanced).toEqual([{ name: "orders-unit-docker-net", aliases: ["orders-unit-docker-b"] }]);
     expect(c.labels).toEqual(expect.arrayContaining([{ label: "scaleplane.io/shard", value: "b" }, { label: "scaleplane.io/weight", value: "1" }]));
     expect(containerOf("orders-c").labels).toEqual(expect.arrayContaining([{ label: "scaleplane.io/weight", value: "0.5" }]));
   });
@@ -84,13 +84,13 @@ describe("ShardedDatabase on docker", () => {
       replicationFactor: 2,
       consistency: "quorum",
       shards: [
-        { name: "a", weight: 2, host: "orders-a", port: 5432, database: "app" },
-        { name: "b", weight: 1, host: "orders-b", port: 5432, database: "app" },
-        { name: "c", weight: 0.5, zone: "rack-3", host: "orders-c", port: 5432, database: "app" },
+        { name: "a", weight: 2, host: "orders-unit-docker-a", port: 5432, database: "app" },
+        { name: "b", weight: 1, host: "orders-unit-docker-b", port: 5432, database: "app" },
+        { name: "c", weight: 0.5, zone: "rack-3", host: "orders-unit-docker-c", port: 5432, database: "app" },
       ],
     });
     expect(await valueOf(orders.hostEndpoints)).toEqual({ a: "127.0.0.1:25432", b: "127.0.0.1:25433", c: "127.0.0.1:25434" });
-    expect(await valueOf(orders.networkName)).toBe("orders-net");
+    expect(await valueOf(orders.networkName)).toBe("orders-unit-docker-net");
     expect(await valueOf(orders.username)).toBe("scaleplane");
     expect(await valueOf(orders.databaseName)).toBe("app");
     expect(await valueOf(orders.securityGroupId)).toBeUndefined();
@@ -121,15 +121,15 @@ describe("ShardedDatabase on docker", () => {
     expect(rec.ofType(NETWORK).map((n) => n.name)).toEqual(["orders-net"]);
     expect(await valueOf(plain.networkName)).toBe("shared-net");
     const c = containerOf("plain-shard-2");
-    expect(c.networksAdvanced).toEqual([{ name: "shared-net", aliases: ["plain-shard-2"] }]);
+    expect(c.networksAdvanced).toEqual([{ name: "shared-net", aliases: ["plain-unit-docker-shard-2"] }]);
     expect(c.ports).toEqual([{ internal: 6543, external: 26434, ip: "127.0.0.1", protocol: "tcp" }]);
     expect(c.healthcheck.tests).toEqual(expect.arrayContaining(["-p", "6543"]));
     expect(c.envs).toEqual(expect.arrayContaining(["PGPORT=6543"]));
     const map = await valueOf(plain.shardMap);
     expect(map.shards.map((s) => [s.name, s.host, s.port, s.weight])).toEqual([
-      ["shard-0", "plain-shard-0", 6543, 1],
-      ["shard-1", "plain-shard-1", 6543, 1],
-      ["shard-2", "plain-shard-2", 6543, 1],
+      ["shard-0", "plain-unit-docker-shard-0", 6543, 1],
+      ["shard-1", "plain-unit-docker-shard-1", 6543, 1],
+      ["shard-2", "plain-unit-docker-shard-2", 6543, 1],
     ]);
     expect(map).toMatchObject({ vnodesPerWeight: 150, replicationFactor: 1, consistency: "one" });
   });

@@ -61,9 +61,9 @@ describe("ShardedDatabase on kubernetes", () => {
 
   it("gives every shard one replica and its own PVC of the configured size and class, with PGDATA on it", () => {
     const sts = inputsOf(STS, "orders-a");
-    expect(sts.metadata).toMatchObject({ name: "orders-a", namespace: "data" });
+    expect(sts.metadata).toMatchObject({ name: "orders-unit-k8s-a", namespace: "data" });
     expect(sts.spec.replicas).toBe(1);
-    expect(sts.spec.serviceName).toBe("orders-a");
+    expect(sts.spec.serviceName).toBe("orders-unit-k8s-a");
     expect(sts.spec.volumeClaimTemplates).toEqual([
       expect.objectContaining({
         metadata: expect.objectContaining({ name: "data" }),
@@ -92,7 +92,7 @@ describe("ShardedDatabase on kubernetes", () => {
     for (const s of ["a", "b"]) {
       const svc = inputsOf(SVC, `orders-${s}`);
       const sts = inputsOf(STS, `orders-${s}`);
-      expect(svc.metadata).toMatchObject({ name: `orders-${s}`, namespace: "data" });
+      expect(svc.metadata).toMatchObject({ name: `orders-unit-k8s-${s}`, namespace: "data" });
       expect(svc.spec.ports).toEqual([{ name: "postgres", port: 5432, targetPort: "postgres", protocol: "TCP" }]);
       expect(svc.spec.selector).toEqual(sts.spec.selector.matchLabels);
       expect(sts.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
@@ -107,11 +107,11 @@ describe("ShardedDatabase on kubernetes", () => {
       replicationFactor: 2,
       consistency: "all",
       shards: [
-        { name: "a", weight: 3, host: "orders-a.data.svc.cluster.local", port: 5432, database: "app" },
-        { name: "b", weight: 1, host: "orders-b.data.svc.cluster.local", port: 5432, database: "app" },
+        { name: "a", weight: 3, host: "orders-unit-k8s-a.data.svc.cluster.local", port: 5432, database: "app" },
+        { name: "b", weight: 1, host: "orders-unit-k8s-b.data.svc.cluster.local", port: 5432, database: "app" },
       ],
     });
-    expect((await valueOf(plain.shardMap)).shards.map((s) => s.host)).toEqual(["db-shard-0.default.svc.cluster.local"]);
+    expect((await valueOf(plain.shardMap)).shards.map((s) => s.host)).toEqual(["db-unit-k8s-shard-0.default.svc.cluster.local"]);
     expect(await pulumi.isSecret(orders.password)).toBe(true);
     expect(JSON.stringify(await valueOf(orders.shardMap))).not.toContain(TEST_PASSWORD);
   });

@@ -1,6 +1,6 @@
 /**
  * ShardedDatabase on Docker: a private bridge network (unless one is given) and per shard a
- * named volume and a postgres container. The app reaches shard i as `<database.name>-<shard>:<port>`
+ * named volume and a postgres container. The app reaches shard i as `<database.name>-<stack>-<shard>:<port>`
  * on the network; the host reaches it on 127.0.0.1:(portBase + i) only.
  */
 import * as docker from "@pulumi/docker";
@@ -16,13 +16,13 @@ const seconds = (s: number) => `${s}s`;
 
 /** `hostPorts[i]` is shard i's port on 127.0.0.1 (derived and validated in core/database). */
 export function createDockerShards(ctx: ShardBuildContext, args: ShardedDatabaseDockerArgs, hostPorts: readonly number[]): ShardBuildResult {
-  const { name, db, shards, parent, resources } = ctx;
+  const { name, db, scope, shards, parent, resources } = ctx;
   const commonLabels = { "app.kubernetes.io/part-of": "scaleplane", "scaleplane.io/database": db.name };
 
   const networkName =
     args.network !== undefined
       ? pulumi.output(args.network)
-      : new docker.Network(`${name}-net`, { name: `${db.name}-net`, driver: "bridge", labels: labelList(commonLabels) }, { parent }).name;
+      : new docker.Network(`${name}-net`, { name: `${scope}-net`, driver: "bridge", labels: labelList(commonLabels) }, { parent }).name;
 
   const env = Object.entries(postgresEnv(db)).map(([k, v]) => `${k}=${v}`);
   // The password only travels inside this secret Output.
