@@ -6,7 +6,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AppSchema, ConfigError, ENVIRONMENTS, TARGETS, parseSection, type AppConfig, type AppConfigInput, type Environment, type Target } from "../core/config";
+import { AppSchema, componentBase, configFail, parseSection, type AppConfig, type AppConfigInput, type Environment, type Target } from "../core/config";
 import { desiredCapacity, dockerInstances, instanceEnv, type DockerInstanceSpec } from "../core/app";
 import type { AwsSubnet } from "./targets/aws/network-types";
 import { createAwsGroup } from "./targets/aws/autoscaling-group";
@@ -114,9 +114,6 @@ export interface GroupBuildResult {
   securityGroupId?: pulumi.Output<string>;
 }
 
-const fail = (key: string, message: string): never => {
-  throw new ConfigError([{ key, message }]);
-};
 
 export class AutoscalingGroup extends pulumi.ComponentResource {
   /** How clients reach the app: the ALB URL (aws), the Service URL (kubernetes), `http://127.0.0.1:<port>` per instance (docker). */
@@ -134,22 +131,18 @@ export class AutoscalingGroup extends pulumi.ComponentResource {
 
   constructor(name: string, args: AutoscalingGroupArgs, opts?: pulumi.ComponentResourceOptions) {
     // Everything is validated before the component registers anything.
-    if (!(TARGETS as readonly string[]).includes(args.target)) fail("target", `must be one of ${TARGETS.join(", ")}; got ${JSON.stringify(args.target)}`);
-    const environment = args.environment ?? "dev";
-    if (!(ENVIRONMENTS as readonly string[]).includes(environment))
-      fail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${JSON.stringify(environment)}`);
+    const environment = componentBase("AutoscalingGroup", name, args);
     const app = parseSection(AppSchema, args.app, "app");
     const secretNames = Object.keys(args.secretEnv ?? {});
     instanceEnv(app, Object.fromEntries(Object.keys(args.env ?? {}).map((k) => [k, ""])), secretNames);
-    if (!args[args.target]) fail(args.target, `is required for target ${args.target} (AutoscalingGroup "${name}"); it is missing`);
-    if (app.mixedInstances && args.target !== "aws") fail("app.mixedInstances", `is only supported on target aws; target is ${args.target}`);
+    if (app.mixedInstances && args.target !== "aws") configFail("app.mixedInstances", `is only supported on target aws; target is ${args.target}`);
     let dockerSpecs: DockerInstanceSpec[] = [];
     if (args.target === "aws") {
       const a = args.aws!;
-      if (a.subnets.length === 0) fail("aws.subnets", "must list at least one private subnet");
-      if (a.publicSubnetIds.length < 2) fail("aws.publicSubnetIds", `must list public subnets in at least 2 zones (an ALB requirement); got ${a.publicSubnetIds.length}`);
+      if (a.subnets.length === 0) configFail("aws.subnets", "must list at least one private subnet");
+      if (a.publicSubnetIds.length < 2) configFail("aws.publicSubnetIds", `must list public subnets in at least 2 zones (an ALB requirement); got ${a.publicSubnetIds.length}`);
       (a.ingressCidrs ?? []).forEach((c, i) => {
-        if (!/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/.test(c)) fail(`aws.ingressCidrs[${i}]`, `must be an IPv4 or IPv6 CIDR; got ${JSON.stringify(c)}`);
+        if (!/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/.test(c)) configFail(`aws.ingressCidrs[${i}]`, `must be an IPv4 or IPv6 CIDR; got ${JSON.stringify(c)}`);
       });
     }
     if (args.target === "docker") dockerSpecs = dockerInstances(name, app, args.docker!.portBase);

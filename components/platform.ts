@@ -125,7 +125,7 @@ export class Platform extends pulumi.ComponentResource {
         environment,
         configService: config.configService,
         aws: network && appSecurityGroup ? { vpcId: network.vpcId, subnets: network.privateSubnets, clientSecurityGroupIds: [appSecurityGroup.id] } : undefined,
-        kubernetes: target === "kubernetes" ? kubernetes : undefined,
+        kubernetes: target === "kubernetes" ? { ...kubernetes, zones: config.kubernetes.zones } : undefined,
         docker: target === "docker" ? { portBase: config.docker.etcdPortBase } : undefined,
       },
       childOpts,

@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { ConfigError, ConfigServiceSchema, ENVIRONMENTS, TARGETS, parseSection, type ConfigServiceConfig, type ConfigServiceConfigInput, type Environment, type Target } from "../core/config";
+import { ConfigServiceSchema, componentBase, configFail, parseSection, type ConfigServiceConfig, type ConfigServiceConfigInput, type Environment, type Target } from "../core/config";
 import { etcdClusterName, fixedMemberIp } from "../core/etcd-placement";
 import type { AwsSubnet } from "./targets/aws/network-types";
 import { createAwsEtcd } from "./targets/aws/raft-config-service";
@@ -126,9 +126,6 @@ export interface EtcdBuildResult {
   tls?: EtcdTlsOutputs;
 }
 
-const fail = (key: string, message: string): never => {
-  throw new ConfigError([{ key, message }]);
-};
 
 /** Per-stack TLS: an ECDSA CA, a server and a peer certificate with `sans`, a client certificate. */
 function createTls(name: string, clusterName: string, parent: pulumi.Resource, sans: { dnsNames: pulumi.Input<string>[]; ipAddresses: string[] }): EtcdTlsOutputs {
@@ -172,16 +169,16 @@ function validateTargetBlock(args: RaftConfigServiceArgs, members: number): void
   if (args.target === "docker") {
     const p = args.docker!.portBase;
     if (!Number.isInteger(p) || p < 1024 || p + members - 1 > 65535)
-      fail("docker.portBase", `must be a whole port number from 1024 with room for ${members} members (≤ ${65536 - members}); got ${JSON.stringify(p)}`);
+      configFail("docker.portBase", `must be a whole port number from 1024 with room for ${members} members (≤ ${65536 - members}); got ${JSON.stringify(p)}`);
   } else if (args.target === "aws") {
     const a = args.aws!;
-    if (a.subnets.length === 0) fail("aws.subnets", "must list at least one private subnet for the etcd members");
-    if (a.clientSecurityGroupIds.length === 0) fail("aws.clientSecurityGroupIds", "must list at least one security group allowed to reach etcd");
+    if (a.subnets.length === 0) configFail("aws.subnets", "must list at least one private subnet for the etcd members");
+    if (a.clientSecurityGroupIds.length === 0) configFail("aws.clientSecurityGroupIds", "must list at least one security group allowed to reach etcd");
     a.subnets.forEach((s, i) => {
       try {
         fixedMemberIp(s.cidr, 0);
       } catch (e) {
-        fail(`aws.subnets[${i}].cidr`, (e as Error).message);
+        configFail(`aws.subnets[${i}].cidr`, (e as Error).message);
       }
     });
   }
@@ -207,15 +204,12 @@ export class RaftConfigService extends pulumi.ComponentResource {
 
   constructor(name: string, args: RaftConfigServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     // Validate before registering anything: a bad argument creates no resource at all.
-    if (!(TARGETS as readonly string[]).includes(args.target)) fail("target", `must be one of ${TARGETS.join(", ")}; got ${JSON.stringify(args.target)}`);
-    const environment = args.environment ?? "dev";
-    if (!(ENVIRONMENTS as readonly string[]).includes(environment)) fail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${JSON.stringify(environment)}`);
+    const environment = componentBase("RaftConfigService", name, args);
     const cs = parseSection(ConfigServiceSchema, args.configService, "configService");
-    if (environment === "prod" && cs.members < 3) fail("configService.members", `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`);
-    const block = args[args.target];
-    if (!block) fail(args.target, `RaftConfigService on target ${args.target} needs the \`${args.target}\` argument block`);
+    if (environment === "prod" && cs.members < 3) configFail("configService.members", `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`);
     validateTargetBlock(args, cs.members);
-    super("scaleplane:config:RaftConfigService", name, {}, opts);
+    // Recorded inputs (no secrets): policies read the environment and the validated section.
+    super("scaleplane:config:RaftConfigService", name, { target: args.target, environment, configService: cs }, opts);
 
     const clusterName = etcdClusterName(cs.name, pulumi.getStack());
     const ctx: EtcdBuildContext = {

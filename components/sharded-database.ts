@@ -7,7 +7,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ConfigError, DatabaseSchema, ENVIRONMENTS, TARGETS, parseSection, type DatabaseConfig, type DatabaseConfigInput, type Environment, type Target } from "../core/config";
+import { DatabaseSchema, componentBase, configFail, parseSection, type DatabaseConfig, type DatabaseConfigInput, type Environment, type Target } from "../core/config";
 import {
   GENERATED_PASSWORD_LENGTH,
   distinctZones,
@@ -130,10 +130,6 @@ export interface ShardBuildResult {
   securityGroupId?: pulumi.Output<string>;
 }
 
-/** Bad argument: a ConfigError naming the argument, like every other validation error. */
-const fail = (key: string, message: string): never => {
-  throw new ConfigError([{ key, message }]);
-};
 
 export class ShardedDatabase extends pulumi.ComponentResource {
   /** The initial shard map (epoch 0): members as the app reaches them, weights, vnodes, rf, consistency. */
@@ -156,17 +152,14 @@ export class ShardedDatabase extends pulumi.ComponentResource {
 
   constructor(name: string, args: ShardedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     // Everything is validated before the component registers anything.
-    if (!(TARGETS as readonly string[]).includes(args.target)) fail("target", `must be one of ${TARGETS.join(", ")}; got ${JSON.stringify(args.target)}`);
-    const environment = args.environment ?? "dev";
-    if (!(ENVIRONMENTS as readonly string[]).includes(environment))
-      fail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${JSON.stringify(environment)}`);
+    const environment = componentBase("ShardedDatabase", name, args);
     const db = parseSection(DatabaseSchema, args.database, "database");
     const scope = stackScopedName(db.name, pulumi.getStack());
     const shards = shardSpecs(db, scope);
     const resources = shardResources(args.resources);
     if (typeof args.password === "string") validatePassword(args.password);
     const block = args[args.target];
-    if (!block) fail(args.target, `is required for target ${args.target} (ShardedDatabase "${name}"); it is missing`);
+    if (!block) configFail(args.target, `is required for target ${args.target} (ShardedDatabase "${name}"); it is missing`);
     const aws = args.target === "aws" ? args.aws! : undefined;
     let zones: string[] = [];
     if (aws) {

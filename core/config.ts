@@ -6,6 +6,7 @@
  * what is allowed, so a bad stack file fails before anything is created.
  */
 import { z } from "zod";
+import { ETCD_MEMBER_COUNTS } from "./etcd";
 
 /** The Pulumi config namespace of this project. */
 export const CONFIG_NAMESPACE = "scaleplane";
@@ -22,8 +23,7 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export const CONSISTENCY_LEVELS = ["one", "quorum", "all"] as const;
 export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
-/** etcd member counts we deploy: odd, so a majority survives (n-1)/2 failures. */
-export const ETCD_MEMBER_COUNTS = [1, 3, 5, 7] as const;
+export { ETCD_MEMBER_COUNTS } from "./etcd";
 
 const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
 
@@ -301,6 +301,27 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n")}`);
     this.name = "ConfigError";
   }
+}
+
+/** Throws a ConfigError for one argument/key (`app.mixedInstances`, `aws.subnets[0].cidr`, ...). */
+export function configFail(key: string, message: string): never {
+  throw new ConfigError([{ key, message }]);
+}
+
+/**
+ * The checks every component constructor starts with: a known `target`, a known `environment`
+ * (returned, default "dev"), and the argument block of the chosen target present.
+ */
+export function componentBase(
+  component: string,
+  name: string,
+  args: { target: Target; environment?: Environment } & Partial<Record<Target, unknown>>,
+): Environment {
+  if (!(TARGETS as readonly string[]).includes(args.target)) configFail("target", `must be one of ${TARGETS.join(", ")}; got ${show(args.target)}`);
+  const environment = args.environment ?? "dev";
+  if (!(ENVIRONMENTS as readonly string[]).includes(environment)) configFail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${show(environment)}`);
+  if (!args[args.target]) configFail(args.target, `is required for target ${args.target} (${component} "${name}"); it is missing`);
+  return environment;
 }
 
 /** `["app","scaling","drainSeconds"]` → `scaleplane:app.scaling.drainSeconds`; array indexes as `[i]`. */

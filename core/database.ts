@@ -4,7 +4,7 @@
  * (prod rules). Every target (Docker, Kubernetes, AWS) builds its resources from these; nothing
  * here touches Pulumi or does I/O.
  */
-import { ConfigError, shardList, type DatabaseConfig, type Environment } from "./config";
+import { configFail, shardList, type DatabaseConfig, type Environment } from "./config";
 
 /** Where the PostgreSQL volume is mounted in a shard container / pod. */
 export const POSTGRES_VOLUME_PATH = "/var/lib/postgresql/data";
@@ -44,10 +44,6 @@ export interface ShardSpec {
   labels: Record<string, string>;
 }
 
-/** Failure naming the component argument / config key as `parseSection` does (`database.shards[0].zone`). */
-const fail = (key: string, message: string): never => {
-  throw new ConfigError([{ key, message }]);
-};
 
 /** Labels that identify a shard's resources on Docker and Kubernetes. */
 export function shardLabels(db: DatabaseConfig, shard: { name: string; weight: number }): Record<string, string> {
@@ -75,7 +71,7 @@ export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSp
   return shardList(db).map((s, index) => {
     const hostname = `${scope}-${s.name}`;
     if (hostname.length > MAX_HOSTNAME_LENGTH)
-      fail(
+      configFail(
         typeof db.shards === "number" ? "database.name" : `database.shards[${index}].name`,
         `"${hostname}" (database.name + "-" + shard name) must be at most ${MAX_HOSTNAME_LENGTH} characters: it becomes a host/Service name; got ${hostname.length}`,
       );
@@ -86,7 +82,7 @@ export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSp
 /** Host ports on 127.0.0.1 for the Docker target: `portBase + i` for shard i. */
 export function dockerHostPorts(portBase: number, shardCount: number): number[] {
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase + shardCount - 1 > 65535)
-    fail("docker.portBase", `must be a whole number ≥ 1024 with room for ${shardCount} shard port(s) (portBase + ${shardCount - 1} ≤ 65535); got ${portBase}`);
+    configFail("docker.portBase", `must be a whole number ≥ 1024 with room for ${shardCount} shard port(s) (portBase + ${shardCount - 1} ≤ 65535); got ${portBase}`);
   return Array.from({ length: shardCount }, (_, i) => portBase + i);
 }
 
@@ -101,12 +97,12 @@ export function distinctZones(subnets: readonly { zone: string }[]): string[] {
  * included; ties to the earlier zone), so the shards spread evenly over the zones.
  */
 export function spreadShardsOverZones(shards: readonly ShardSpec[], zones: readonly string[]): string[] {
-  if (zones.length === 0) fail("aws.subnets", "must list at least one subnet (with its zone)");
+  if (zones.length === 0) configFail("aws.subnets", "must list at least one subnet (with its zone)");
   const load = new Map(zones.map((z) => [z, 0]));
   for (const s of shards) {
     if (s.zone === undefined) continue;
     if (!load.has(s.zone))
-      fail(`database.shards[${s.index}].zone`, `must be one of the database subnets' zones (${zones.join(", ")}); got ${JSON.stringify(s.zone)}`);
+      configFail(`database.shards[${s.index}].zone`, `must be one of the database subnets' zones (${zones.join(", ")}); got ${JSON.stringify(s.zone)}`);
     load.set(s.zone, load.get(s.zone)! + 1);
   }
   return shards.map((s) => {
@@ -121,9 +117,9 @@ export function spreadShardsOverZones(shards: readonly ShardSpec[], zones: reado
 export function validateAwsPlacement(subnets: readonly { zone: string; cidr: string }[], clientSecurityGroupCount: number): void {
   const zones = distinctZones(subnets);
   if (zones.length < 2)
-    fail("aws.subnets", `must span at least 2 availability zones (an RDS subnet group needs two); got ${subnets.length} subnet(s) in ${zones.length} zone(s)${zones.length ? ` (${zones.join(", ")})` : ""}`);
+    configFail("aws.subnets", `must span at least 2 availability zones (an RDS subnet group needs two); got ${subnets.length} subnet(s) in ${zones.length} zone(s)${zones.length ? ` (${zones.join(", ")})` : ""}`);
   if (clientSecurityGroupCount < 1)
-    fail("aws.clientSecurityGroupIds", "must list at least one security group (the app's): they are the only sources allowed to reach the database port");
+    configFail("aws.clientSecurityGroupIds", "must list at least one security group (the app's): they are the only sources allowed to reach the database port");
 }
 
 /** RDS refuses gp3 storage below 20 GiB for PostgreSQL. */
@@ -159,7 +155,7 @@ export interface RdsSettings {
 export function rdsSettings(db: DatabaseConfig, environment: Environment): RdsSettings {
   const prod = environment === "prod";
   if (prod && db.backupRetentionDays < 1)
-    fail("database.backupRetentionDays", "must be at least 1 in prod (0 turns RDS automated backups off); got 0");
+    configFail("database.backupRetentionDays", "must be at least 1 in prod (0 turns RDS automated backups off); got 0");
   return {
     engine: "postgres",
     engineVersion: db.engineVersion,
@@ -227,9 +223,9 @@ export const SHARD_PROBE = { intervalSeconds: 5, timeoutSeconds: 3, failureThres
 /** Checks shard resources (component argument `resources`). */
 export function shardResources(r: Partial<ShardResources> | undefined): ShardResources {
   const out = { ...DEFAULT_SHARD_RESOURCES, ...(r ?? {}) };
-  if (!(typeof out.cpu === "number" && Number.isFinite(out.cpu) && out.cpu > 0)) fail("resources.cpu", `must be a number of vCPUs > 0; got ${JSON.stringify(out.cpu)}`);
+  if (!(typeof out.cpu === "number" && Number.isFinite(out.cpu) && out.cpu > 0)) configFail("resources.cpu", `must be a number of vCPUs > 0; got ${JSON.stringify(out.cpu)}`);
   if (!(Number.isInteger(out.memoryMb) && out.memoryMb >= 128))
-    fail("resources.memoryMb", `must be a whole number of MiB ≥ 128 (PostgreSQL needs shared buffers); got ${JSON.stringify(out.memoryMb)}`);
+    configFail("resources.memoryMb", `must be a whole number of MiB ≥ 128 (PostgreSQL needs shared buffers); got ${JSON.stringify(out.memoryMb)}`);
   return out;
 }
 
@@ -244,9 +240,9 @@ export function kubernetesQuantities(r: ShardResources): { cpu: string; memory: 
  * URL-encode it in connection URLs; the generated one is alphanumeric and needs no encoding.)
  */
 export function validatePassword(password: string): void {
-  if (password.length < 8 || password.length > 128) fail("password", `must be 8 to 128 characters; got ${password.length}`);
+  if (password.length < 8 || password.length > 128) configFail("password", `must be 8 to 128 characters; got ${password.length}`);
   if (!/^[\x21-\x7e]+$/.test(password) || /[/@"' ]/.test(password))
-    fail("password", "must be printable ASCII without '/', '@', '\"', \"'\" or spaces (RDS rejects them)");
+    configFail("password", "must be printable ASCII without '/', '@', '\"', \"'\" or spaces (RDS rejects them)");
 }
 
 /** Length of the generated password (alphanumeric only: URL-safe). */

@@ -8,7 +8,7 @@
  * leader last, after transferring leadership to a member that stays; each: remove from the
  * cluster → stop its container/instance.
  */
-import { etcdMemberArgs, quorum, type EtcdClusterSettings } from "./etcd";
+import { ETCD_MEMBER_COUNTS, etcdMemberArgs, quorum, type EtcdClusterSettings } from "./etcd";
 
 /** A member as the cluster reports it. */
 export interface CurrentMember {
@@ -31,12 +31,8 @@ export type MembershipStep =
   | { kind: "remove"; name: string; id: string; votersAfter: number }
   | { kind: "stop"; name: string; votersAfter: number };
 
-/**
- * Member counts a cluster may have: the values of config.ts' ETCD_MEMBER_COUNTS (a unit test keeps
- * them equal). Not imported from config.ts: this module is captured into the serialized
- * EtcdMembership provider, and config.ts would drag zod's module graph along with it.
- */
-export const MEMBER_COUNTS: readonly number[] = [1, 3, 5, 7];
+/** Member counts a cluster may have (core/etcd.ts; imported from there, not from core/config, so the serialized provider does not pull in zod). */
+export const MEMBER_COUNTS: readonly number[] = ETCD_MEMBER_COUNTS;
 
 /** A refused membership change; `message` says why and what is allowed. */
 export class MembershipPlanError extends Error {

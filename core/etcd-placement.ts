@@ -6,6 +6,8 @@
 import type { ConfigServiceConfig } from "./config";
 import { etcdMemberName, type EtcdClusterSettings } from "./etcd";
 import { MEMBER_COUNTS } from "./etcd-membership";
+import { stackScopedName } from "./naming";
+import { cidrHost, parseCidr } from "./net";
 
 /**
  * The most members a cluster can grow to. Certificates name every host up to this count, so a
@@ -31,24 +33,7 @@ export function etcdSettings(cs: ConfigServiceConfig, clusterName: string, dataD
  * Cluster name (initial cluster token, container/StatefulSet/instance name prefix): the service
  * name plus the stack, as a DNS label of at most 40 characters, so two stacks never join each other.
  */
-export function etcdClusterName(serviceName: string, stack: string): string {
-  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
-  const full = `${clean(serviceName)}-${clean(stack)}`.replace(/-+/g, "-");
-  return full.slice(0, 40).replace(/-+$/g, "");
-}
-
-const ipToInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-const intToIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-
-/** Parses `a.b.c.d/p` (IPv4) or throws naming the value. */
-export function parseCidr(cidr: string): { network: number; prefix: number; size: number } {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
-  const prefix = Number(m[5]);
-  const size = 2 ** (32 - prefix);
-  const addr = ipToInt(`${m[1]}.${m[2]}.${m[3]}.${m[4]}`);
-  return { network: addr - (addr % size), prefix, size };
-}
+export const etcdClusterName = (serviceName: string, stack: string): string => stackScopedName(serviceName, stack);
 
 /**
  * The fixed private IP of the `slot`-th etcd member in a subnet: counted down from the top of the
@@ -56,10 +41,10 @@ export function parseCidr(cidr: string): { network: number; prefix: number; size
  * likely up there). Slot 0 = broadcast − 10, slot 1 = one below, ... Needs at least a /27.
  */
 export function fixedMemberIp(cidr: string, slot: number): string {
-  const { network, prefix, size } = parseCidr(cidr);
+  const { prefix } = parseCidr(cidr);
   if (prefix > 27) throw new Error(`subnet ${cidr} is too small for fixed etcd member addresses: use a /27 or larger`);
   if (!Number.isInteger(slot) || slot < 0 || slot > 7) throw new Error(`member slot must be 0..7 within one subnet; got ${slot}`);
-  return intToIp(network + size - 1 - 10 - slot);
+  return cidrHost(cidr, 2 ** (32 - prefix) - 1 - 10 - slot);
 }
 
 /** Member i goes to subnet i mod n (round-robin over zones); its slot is its rank within that subnet. */

@@ -3,6 +3,9 @@
  * EtcdMembership provider use to produce an etcd member's command line. No I/O.
  */
 
+/** etcd member counts we deploy: odd, so a majority survives (n-1)/2 failures. */
+export const ETCD_MEMBER_COUNTS = [1, 3, 5, 7] as const;
+
 /** Where TLS material lives inside a member (same layout on every target). */
 export const ETCD_TLS_DIR = "/etc/etcd/tls";
 export const ETCD_TLS_FILES = {

@@ -19,7 +19,7 @@ import {
   kubernetesResources,
   probes,
 } from "../../core/app";
-import { errorKeys } from "./sharded-database.fixtures";
+import { errorKeys } from "../support/inputs";
 
 const app = (raw: AppConfigInput = {}) => parseSection(AppSchema, raw, "app");
 

@@ -1,7 +1,7 @@
 /** AutoscalingGroup on target kubernetes, under the offline mock runtime (invokes throw). */
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
 // Shared unit-test helpers (they create no resources, so importing them before installMocks is fine).
-import { errorKeys, whereFound } from "./sharded-database.fixtures";
+import { errorKeys, whereFound } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-k8s" });
 const { AutoscalingGroup } = require("../../components/autoscaling-group") as typeof import("../../components/autoscaling-group");

@@ -18,7 +18,7 @@ import {
   validateAwsPlacement,
   validatePassword,
 } from "../../core/database";
-import { errorKeys } from "./sharded-database.fixtures";
+import { errorKeys } from "../support/inputs";
 
 const db = (input: object = {}): DatabaseConfig => DatabaseSchema.parse(input);
 

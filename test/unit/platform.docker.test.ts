@@ -1,6 +1,6 @@
 /** Platform on docker: the three components wired together (offline mock runtime). */
 import { installMocks, settle } from "../../scripts/lib/offline";
-import { plainInputs } from "./sharded-database.fixtures";
+import { plainInputs } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-platform-docker" });
 const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");

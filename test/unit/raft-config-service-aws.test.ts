@@ -1,8 +1,9 @@
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
-import { captureRawInputs, isSecretValue, plainMatches } from "../support/secret-inputs";
+import { inputsByKey, isSecretInput as isSecretValue, plainMatches } from "../support/inputs";
 
 const rec = installMocks({ stack: "prod" });
-const raw = captureRawInputs();
+const raw = inputsByKey(rec);
+
 import type { RaftConfigService as RCS } from "../../components/raft-config-service";
 const { RaftConfigService } = require("../../components/raft-config-service") as { RaftConfigService: typeof RCS };
 import { ETCD_TLS_FILES, etcdClusterSpec } from "../../core/etcd";
@@ -103,6 +104,6 @@ describe("RaftConfigService on aws", () => {
   it("refuses subnets too small for fixed addresses and a missing client group, naming the argument", () => {
     expect(() => new RaftConfigService("bad1", { target: "aws", configService: {}, aws: { ...aws, subnets: [{ id: "s", cidr: "10.0.0.0/28", zone: "a" }] } })).toThrow(/aws\.subnets\[0\]\.cidr: .*too small/);
     expect(() => new RaftConfigService("bad2", { target: "aws", configService: {}, aws: { ...aws, clientSecurityGroupIds: [] } })).toThrow(/aws\.clientSecurityGroupIds/);
-    expect(() => new RaftConfigService("bad3", { target: "aws", configService: {} })).toThrow(/aws: .*needs the `aws` argument block/);
+    expect(() => new RaftConfigService("bad3", { target: "aws", configService: {} })).toThrow(/aws: is required for target aws \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
   });
 });

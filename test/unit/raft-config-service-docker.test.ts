@@ -1,8 +1,9 @@
 import { installMocks, settle } from "../../scripts/lib/offline";
-import { captureRawInputs, isSecretValue, plainMatches } from "../support/secret-inputs";
+import { inputsByKey, isSecretInput as isSecretValue, plainMatches } from "../support/inputs";
 
 const rec = installMocks({ stack: "dev" });
-const raw = captureRawInputs();
+const raw = inputsByKey(rec);
+
 import type { RaftConfigService as RCS } from "../../components/raft-config-service";
 const { RaftConfigService } = require("../../components/raft-config-service") as { RaftConfigService: typeof RCS };
 import { ETCD_TLS_FILES, etcdClusterSpec } from "../../core/etcd";
@@ -71,7 +72,7 @@ describe("RaftConfigService on docker", () => {
 
   it("refuses bad arguments before creating anything, naming the key", () => {
     expect(() => new RaftConfigService("bad1", { target: "docker", configService: { members: 4 }, docker: { portBase: 14000 } })).toThrow(/configService\.members: must be an odd member count/);
-    expect(() => new RaftConfigService("bad2", { target: "docker", configService: {} })).toThrow(/docker: RaftConfigService on target docker needs the `docker` argument block/);
+    expect(() => new RaftConfigService("bad2", { target: "docker", configService: {} })).toThrow(/docker: is required for target docker \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
     expect(() => new RaftConfigService("bad3", { target: "docker", environment: "prod", configService: { members: 1 }, docker: { portBase: 14000 } })).toThrow(/configService\.members: must be 3, 5 or 7 in prod/);
     expect(() => new RaftConfigService("bad4", { target: "docker", configService: {}, docker: { portBase: 80 } })).toThrow(/docker\.portBase/);
   });

@@ -1,8 +1,9 @@
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
-import { captureRawInputs, isSecretValue } from "../support/secret-inputs";
+import { inputsByKey, isSecretInput as isSecretValue } from "../support/inputs";
 
 const rec = installMocks({ stack: "k8s" });
-const raw = captureRawInputs();
+const raw = inputsByKey(rec);
+
 import type { RaftConfigService as RCS } from "../../components/raft-config-service";
 const { RaftConfigService } = require("../../components/raft-config-service") as { RaftConfigService: typeof RCS };
 import { ETCD_TLS_DIR, etcdClusterSpec, etcdMemberArgs } from "../../core/etcd";
@@ -94,6 +95,6 @@ describe("RaftConfigService on kubernetes", () => {
   });
 
   it("refuses a missing kubernetes block naming it", () => {
-    expect(() => new RaftConfigService("bad", { target: "kubernetes", configService: {} })).toThrow(/kubernetes: .*needs the `kubernetes` argument block/);
+    expect(() => new RaftConfigService("bad", { target: "kubernetes", configService: {} })).toThrow(/kubernetes: is required for target kubernetes \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
   });
 });

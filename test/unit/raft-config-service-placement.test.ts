@@ -1,5 +1,6 @@
 import fc from "fast-check";
-import { etcdClusterName, fixedMemberIp, parseCidr, placeMembers } from "../../core/etcd-placement";
+import { etcdClusterName, fixedMemberIp, placeMembers } from "../../core/etcd-placement";
+import { parseCidr } from "../../core/net";
 
 describe("etcd placement (pure)", () => {
   it("computes fixed member IPs from the top of the subnet, inside it and clear of AWS-reserved addresses", () => {
@@ -16,7 +17,8 @@ describe("etcd placement (pure)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 16, max: 27 }), (addr, prefix) => {
         const cidr = `${[24, 16, 8, 0].map((s) => Math.floor(addr / 2 ** s) % 256).join(".")}/${prefix}`;
-        const { network, size } = parseCidr(cidr);
+        const { base: network, prefix: p } = parseCidr(cidr);
+        const size = 2 ** (32 - p);
         const ips = Array.from({ length: 8 }, (_, slot) => fixedMemberIp(cidr, slot));
         expect(new Set(ips).size).toBe(8);
         for (const ip of ips) {

@@ -4,7 +4,7 @@
  * final snapshot), the shard map of RDS addresses, and the password only as a secret.
  */
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
-import { TEST_PASSWORD, isSecretInput, plainInputs, treeOf, whereFound } from "./sharded-database.fixtures";
+import { TEST_PASSWORD, isSecretInput, plainInputs, treeOf, whereFound } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-aws" });
 const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");

@@ -5,7 +5,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
-import { TEST_PASSWORD, isSecretInput, plainInputs, whereFound } from "./sharded-database.fixtures";
+import { TEST_PASSWORD, isSecretInput, plainInputs, whereFound } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-docker" });
 const pulumiSdk = require("@pulumi/pulumi") as typeof pulumi;

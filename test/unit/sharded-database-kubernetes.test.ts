@@ -4,7 +4,7 @@
  * Service, the shard map of Service DNS names, and the password only as a secret.
  */
 import { installMocks, settle, valueOf } from "../../scripts/lib/offline";
-import { TEST_PASSWORD, isSecretInput, plainInputs, whereFound } from "./sharded-database.fixtures";
+import { TEST_PASSWORD, isSecretInput, plainInputs, whereFound } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-k8s" });
 const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");

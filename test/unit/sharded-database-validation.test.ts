@@ -3,7 +3,7 @@
  * ConfigError naming the key, before any resource (not even the component) is registered.
  */
 import { installMocks, settle } from "../../scripts/lib/offline";
-import { errorKeys } from "./sharded-database.fixtures";
+import { errorKeys } from "../support/inputs";
 
 const rec = installMocks({ stack: "unit-db-validation" });
 const { ShardedDatabase } = require("../../components/sharded-database") as typeof import("../../components/sharded-database");

@@ -1,6 +1,7 @@
 /**
- * Shared by the ShardedDatabase unit tests (one test file per target, one mock runtime each):
- * reading recorded inputs with their secret markers, and finding where a password travels.
+ * Shared by the component unit tests (one test file per target, one mock runtime each): recorded
+ * inputs keep Pulumi's secret markers, so tests can tell what travels as a secret, find where a
+ * password goes, and collect ConfigError keys.
  */
 import { ConfigError } from "../../core/config";
 import type { Recording } from "../../scripts/lib/offline";
@@ -31,6 +32,23 @@ export const withoutSecrets = (v: unknown): unknown => mapSecrets(v, () => "[sec
 
 /** True when the value as sent to the engine is marked secret. */
 export const isSecretInput = (v: unknown): boolean => isSecretWrapper(v);
+
+/** Every property path in a recorded value holding a plain (non-secret) string matching `re`. */
+export function plainMatches(v: unknown, re: RegExp, path = ""): string[] {
+  if (isSecretWrapper(v)) return [];
+  if (typeof v === "string") return re.test(v) ? [path] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => plainMatches(x, re, `${path}[${i}]`));
+  if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => plainMatches(x, re, path ? `${path}.${k}` : k));
+  return [];
+}
+
+/** Recorded inputs by `type::name` (secret markers kept). */
+export const inputsByKey = (rec: Recording) => ({
+  get(key: string): Record<string, unknown> | undefined {
+    const at = key.lastIndexOf("::");
+    return rec.resources.find((r) => r.type === key.slice(0, at) && r.name === key.slice(at + 2))?.inputs;
+  },
+});
 
 /** The resources of the tree under `rootUrn` (the root included). */
 export function treeOf(rec: Recording, rootUrn: string): Recording["resources"] {
