@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { ConfigServiceSchema, componentBase, configFail, parseSection, type ConfigServiceConfig, type ConfigServiceConfigInput, type Environment, type Target } from "../core/config";
 import { etcdClusterName, fixedMemberIp } from "../core/etcd-placement";
+import { EtcdMemberCountLock } from "../providers/member-count-lock";
 import type { AwsSubnet } from "./targets/aws/network-types";
 import { createAwsEtcd } from "./targets/aws/raft-config-service";
 import { createDockerEtcd } from "./targets/docker/raft-config-service";
@@ -114,6 +115,11 @@ export interface EtcdBuildContext {
   /** Creates the TLS material for these SANs (only called when cs.tls). */
   tls: (sans: { dnsNames: pulumi.Input<string>[]; ipAddresses: string[] }) => EtcdTlsOutputs;
   parent: pulumi.Resource;
+  /**
+   * What the member resources (EC2 instances and their data volumes, the StatefulSet) depend on:
+   * the member-count lock on aws/kubernetes, so a refused change stops before members change.
+   */
+  memberDependsOn: pulumi.Resource[];
 }
 
 /** What a target builder returns. */
@@ -212,6 +218,10 @@ export class RaftConfigService extends pulumi.ComponentResource {
     super("scaleplane:config:RaftConfigService", name, { target: args.target, environment, configService: cs }, opts);
 
     const clusterName = etcdClusterName(cs.name, pulumi.getStack());
+    // aws/kubernetes have no safe membership protocol yet: their member count is frozen once created
+    // (docker changes members one at a time through EtcdMembership).
+    const memberDependsOn =
+      args.target === "docker" ? [] : [new EtcdMemberCountLock(`${name}-member-lock`, { clusterName, target: args.target, members: cs.members }, { parent: this })];
     const ctx: EtcdBuildContext = {
       name,
       cs,
@@ -219,6 +229,7 @@ export class RaftConfigService extends pulumi.ComponentResource {
       clusterName,
       tls: (sans) => createTls(name, clusterName, this, sans),
       parent: this,
+      memberDependsOn,
     };
     let built: EtcdBuildResult;
     if (args.target === "docker") built = createDockerEtcd(ctx, args.docker!);

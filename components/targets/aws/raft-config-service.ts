@@ -175,12 +175,12 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
         userDataReplaceOnChange: false,
         tags: { ...tags, Name: m.name, "scaleplane:etcd-member": m.name },
       },
-      { ...opts, dependsOn: parameters },
+      { ...opts, dependsOn: [...parameters, ...ctx.memberDependsOn] },
     );
     const volume = new aws.ebs.Volume(
       `${name}-${i}-data`,
       { availabilityZone: subnet.zone, size: cs.storageGb, type: "gp3", encrypted: true, kmsKeyId: args.kmsKeyId, tags: { ...tags, Name: `${m.name}-data` } },
-      { ...opts, protect: ctx.environment === "prod" },
+      { ...opts, protect: ctx.environment === "prod", dependsOn: ctx.memberDependsOn },
     );
     new aws.ec2.VolumeAttachment(`${name}-${i}-data-attach`, { deviceName: DATA_DEVICE, volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true }, opts);
   });

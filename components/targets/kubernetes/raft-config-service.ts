@@ -149,7 +149,7 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
         ],
       },
     },
-    opts,
+    { ...opts, dependsOn: ctx.memberDependsOn },
   );
 
   return {

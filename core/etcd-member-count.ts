@@ -1,0 +1,60 @@
+/**
+ * Member-count lock: which changes of an existing etcd cluster a target without a safe membership
+ * protocol must refuse. On `aws` (fixed-IP instances) and `kubernetes` (StatefulSet), a new member
+ * would start with `--initial-cluster-state new` (a second, split cluster) and a dropped member
+ * would stay a voter in Raft; so the member count and the cluster name of a created cluster are
+ * frozen there. Target `docker` changes membership one member at a time (EtcdMembership). Pure.
+ */
+import { ETCD_MEMBER_COUNTS } from "./etcd";
+
+/** Targets whose member count can change on a running cluster. */
+export const MEMBER_COUNT_CHANGE_TARGETS: readonly string[] = ["docker"];
+
+/** What the lock records about a cluster. */
+export interface MemberCountLockState {
+  /** etcd cluster name (initial cluster token). */
+  clusterName: string;
+  /** Deployment target (`aws`, `kubernetes`). */
+  target: string;
+  /** Member count the cluster was created with. */
+  members: number;
+}
+
+/** A refused input, as a dynamic provider's check reports it. */
+export interface MemberCountLockFailure {
+  property: string;
+  reason: string;
+}
+
+const json = (v: unknown) => JSON.stringify(v);
+
+/**
+ * The failures of `news` given the recorded `olds` (empty on first creation): malformed inputs,
+ * a changed member count, a changed cluster name. `[]` means the inputs are accepted.
+ */
+export function memberCountLockFailures(olds: Record<string, unknown>, news: Record<string, unknown>): MemberCountLockFailure[] {
+  const f: MemberCountLockFailure[] = [];
+  if (typeof news.clusterName !== "string" || news.clusterName.length === 0) f.push({ property: "clusterName", reason: `must be the etcd cluster name (a non-empty string); got ${json(news.clusterName)}` });
+  if (typeof news.target !== "string" || news.target.length === 0) f.push({ property: "target", reason: `must be the deployment target; got ${json(news.target)}` });
+  if (!(ETCD_MEMBER_COUNTS as readonly unknown[]).includes(news.members))
+    f.push({ property: "members", reason: `configService.members must be ${ETCD_MEMBER_COUNTS.join(", ")}; got ${json(news.members)}` });
+  if (f.length > 0) return f;
+  const target = news.target as string;
+  const allowed = MEMBER_COUNT_CHANGE_TARGETS.join(", ");
+  if (typeof olds.members === "number" && olds.members !== news.members)
+    f.push({
+      property: "members",
+      reason:
+        `configService.members cannot change from ${olds.members} to ${json(news.members)} on target ${target}: new members would bootstrap a second cluster ` +
+        `(--initial-cluster-state new) and removed members would stay voters in Raft, risking data loss. Member-count changes are supported on target ${allowed}; ` +
+        `on ${target} create a new cluster (another configService.name) and migrate the data, or keep configService.members = ${olds.members}. Nothing was changed.`,
+    });
+  if (typeof olds.clusterName === "string" && olds.clusterName.length > 0 && olds.clusterName !== news.clusterName)
+    f.push({
+      property: "clusterName",
+      reason:
+        `the etcd cluster name cannot change from ${json(olds.clusterName)} to ${json(news.clusterName)} on target ${target} (configService.name and the stack name ` +
+        `make it; it is the initial cluster token the running members were started with). Create the new cluster next to the old one and migrate, or keep configService.name. Nothing was changed.`,
+    });
+  return f;
+}
