@@ -327,7 +327,8 @@ if (require.main === module) {
     process.exit(2);
   });
   main(process.argv).then(
-    (code) => process.exit(code),
+    // Exit only once stdout is flushed: a long table or --json piped to another program would be cut.
+    (code) => process.stdout.write("", () => process.exit(code)),
     (e) => {
       console.error(`check failed: ${e instanceof Error ? e.message : String(e)}`);
       process.exit(2);
