@@ -8,7 +8,7 @@
  */
 import * as asciichart from "asciichart";
 import { Command } from "commander";
-import { checkRegister } from "../core/linearizability";
+import { checkRegister, resolveWithLog } from "../core/linearizability";
 import { requireDocker } from "../test/support/engines";
 import { runKillLeaderWorkload, startDockerEtcd } from "../test/support/etcd-cluster";
 
@@ -52,7 +52,7 @@ export default async function configBench(argv: string[]): Promise<Record<string
       maxDurationMs: 240_000,
       onKill: (k, ms, killed) => console.log(`  kill ${k}: member ${killed} (leader) → first acknowledged write after ${ms.toFixed(0)} ms`),
     });
-    const verdict = checkRegister(res.history);
+    const verdict = checkRegister(resolveWithLog(res.history, res.log));
     const figures = {
       members,
       election_timeout_ms: electionTimeoutMs,

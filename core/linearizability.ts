@@ -169,3 +169,55 @@ function explain(ops: readonly HistoryOp[], deepest: { depth: number; state: Reg
     ...stuck,
   ].join("\n");
 }
+
+/** One entry of the store's own log of the register: the value written and its log position. */
+export interface LogEntry {
+  value: RegisterValue;
+  revision: number;
+}
+
+/**
+ * Sharpens a register history with the store's log, soundly, so that histories cut by faults stay
+ * checkable (every timed-out op otherwise stays pending forever and the search explodes):
+ * - an `unknown` read observed nothing and constrains nothing: dropped;
+ * - an `unknown` write whose value is not in the log never took effect: it becomes `fail`;
+ * - an `unknown` write that is in the log at revision R took effect before the response of any
+ *   completed op that observed a later log position (a write acknowledged at a revision > R, or a
+ *   read of a value written at a revision > R): its return time is bounded by the earliest such
+ *   response (it stays unbounded when no op observed a later position).
+ * Requires every written value to be unique (the log maps values back to positions).
+ */
+export function resolveWithLog(history: readonly HistoryOp[], log: readonly LogEntry[]): HistoryOp[] {
+  const position = new Map<RegisterValue, number>([[null, 0]]);
+  for (const e of log) {
+    if (position.has(e.value)) throw new Error(`resolveWithLog: value ${JSON.stringify(e.value)} is written twice; values must be unique`);
+    position.set(e.value, e.revision);
+  }
+  const observed = (o: HistoryOp): number | undefined => {
+    if (o.status !== "ok") return undefined;
+    if (o.input.op === "write") return position.get(o.input.value);
+    if (o.input.op === "read") return position.get(o.output as RegisterValue);
+    return undefined;
+  };
+  const completed = history.map((o) => ({ o, at: observed(o) })).filter((x): x is { o: HistoryOp; at: number } => x.at !== undefined);
+  const out: HistoryOp[] = [];
+  for (const o of history) {
+    if (o.status !== "unknown") {
+      out.push(o);
+      continue;
+    }
+    if (o.input.op === "read") continue;
+    if (o.input.op !== "write") {
+      out.push(o);
+      continue;
+    }
+    const at = position.get(o.input.value);
+    if (at === undefined || at === 0) {
+      out.push({ ...o, status: "fail" });
+      continue;
+    }
+    const bound = Math.min(...completed.filter((c) => c.at > at).map((c) => c.o.ret));
+    out.push(Number.isFinite(bound) ? { ...o, status: "ok", ret: Math.max(o.call, bound) } : o);
+  }
+  return out;
+}

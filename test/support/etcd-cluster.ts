@@ -16,7 +16,8 @@ import type Docker from "dockerode";
 import { Etcd3 } from "etcd3";
 import pino from "pino";
 import { z } from "zod";
-import { HistoryRecorder, type HistoryOp } from "../../core/history";
+import { HistoryRecorder, type HistoryOp, type RegisterValue } from "../../core/history";
+import type { LogEntry } from "../../core/linearizability";
 import { ConfigClient, configKey } from "../../runtime/config-client";
 import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd";
 import { createMember, ensureNetwork, killMember, publishedEndpoint, removeCluster, removeNetwork, startMember } from "../../runtime/etcd/docker-members";
@@ -271,6 +272,8 @@ export interface AckedWrite {
 
 export interface KillWorkloadResult {
   history: HistoryOp[];
+  /** The register's log as etcd kept it (every value with its revision), for `resolveWithLog`. */
+  log: LogEntry[];
   acked: AckedWrite[];
   /** Per kill: ms from the kill to the first acknowledged write after it. */
   failoverMs: number[];
@@ -387,29 +390,49 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
     await Promise.all(workers);
   }
 
-  // every acknowledged write is in the log at the revision it was acknowledged with
+  // the register's whole log, as etcd kept it; every acknowledged write must be in it at the
+  // revision it was acknowledged with
   const checker = mk();
   clients.push(checker);
-  const full = checker.fullKey(REGISTER_KEY.name);
-  const lost: AckedWrite[] = [];
+  let log: LogEntry[];
   try {
-    for (const a of acked) {
-      let attempt = 0;
-      for (;;) {
-        try {
-          const res = await checker.etcd.get(full).revision(a.revision).options(checker.callOptions({ deadlineMs: 5000 })).exec();
-          const kv = res.kvs[0];
-          if (!kv || JSON.parse(kv.value.toString()) !== a.value || Number(kv.mod_revision) !== a.revision) lost.push(a);
-          break;
-        } catch (e) {
-          if (++attempt > 5) throw e;
-          await sleep(200);
-        }
-      }
-    }
+    log = await readKeyLog(checker, checker.fullKey(REGISTER_KEY.name));
   } finally {
     for (const c of clients) c.close();
   }
+  const logged = new Map(log.map((e) => [e.value, e.revision]));
+  const lost = acked.filter((a) => logged.get(a.value) !== a.revision);
   const steadyPutMs = acked.filter((a) => !windows.some(([s, e]) => a.ret >= s && a.call <= e)).map((a) => a.ret - a.call);
-  return { history: rec.ops, acked, failoverMs, electionMs, steadyPutMs, lost, errors };
+  return { history: rec.ops, log, acked, failoverMs, electionMs, steadyPutMs, lost, errors };
+}
+
+/**
+ * Every value `key` ever had, in log order, replayed by a watch from revision 1 (the test
+ * clusters never compact) up to the key's current revision.
+ */
+async function readKeyLog(c: ConfigClient, key: string): Promise<LogEntry[]> {
+  const head = await c.etcd.get(key).options(c.callOptions({ deadlineMs: 5000 })).exec();
+  const last = head.kvs[0] ? Number(head.kvs[0].mod_revision) : 0;
+  if (last === 0) return [];
+  const entries: LogEntry[] = [];
+  const watcher = await c.etcd.watch().key(key).startRevision("1").create();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`replaying the log of ${key} took over 30 s`)), 30_000);
+      watcher.on("put", (kv) => {
+        entries.push({ value: JSON.parse(kv.value.toString()) as RegisterValue, revision: Number(kv.mod_revision) });
+        if (Number(kv.mod_revision) >= last) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      watcher.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  } finally {
+    await watcher.cancel();
+  }
+  return entries;
 }

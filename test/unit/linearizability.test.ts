@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { HistoryRecorder, type HistoryOp, type RegisterValue, type RegisterInput } from "../../core/history";
-import { checkRegister, step } from "../../core/linearizability";
+import { checkRegister, resolveWithLog, step } from "../../core/linearizability";
 
 const w = (client: number, value: RegisterValue, call: number, ret: number, status: HistoryOp["status"] = "ok"): HistoryOp => ({
   client,
@@ -219,5 +219,39 @@ describe("checkRegister agrees with a brute-force checker", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("resolveWithLog", () => {
+  const w = (client: string, value: string, call: number, ret: number, status: "ok" | "unknown" = "ok"): HistoryOp => ({ client, input: { op: "write", value }, call, ret: status === "unknown" ? Infinity : ret, status });
+  const r = (client: string, output: string | null, call: number, ret: number, status: "ok" | "unknown" = "ok"): HistoryOp => ({ client, input: { op: "read" }, output: status === "ok" ? output : undefined, call, ret: status === "unknown" ? Infinity : ret, status });
+
+  it("drops unknown reads and turns unknown writes missing from the log into failures", () => {
+    const h = [w("a", "x", 0, 1), r("b", null, 0, 0, "unknown"), w("c", "lost", 2, 0, "unknown")];
+    const out = resolveWithLog(h, [{ value: "x", revision: 5 }]);
+    expect(out.map((o) => [o.client, o.status])).toEqual([["a", "ok"], ["c", "fail"]]);
+  });
+
+  it("bounds an applied unknown write by the first response that observed a later revision", () => {
+    const h = [w("a", "x", 0, 0, "unknown"), w("b", "y", 5, 20), r("c", "y", 6, 12), r("d", "x", 1, 3)];
+    const out = resolveWithLog(h, [{ value: "x", revision: 7 }, { value: "y", revision: 8 }]);
+    expect(out[0]).toMatchObject({ status: "ok", ret: 12 });
+    expect(checkRegister(out).outcome).toBe("linearizable");
+  });
+
+  it("keeps an applied unknown write open when nothing observed a later position", () => {
+    const h = [w("a", "x", 0, 0, "unknown"), r("b", "x", 1, 2)];
+    expect(resolveWithLog(h, [{ value: "x", revision: 3 }])[0]).toMatchObject({ status: "unknown", ret: Infinity });
+  });
+
+  it("still rejects a stale read after resolution", () => {
+    const h = [w("a", "x", 0, 1), w("a", "y", 2, 3), r("b", "x", 4, 5), w("c", "z", 0, 0, "unknown")];
+    const out = resolveWithLog(h, [{ value: "x", revision: 2 }, { value: "y", revision: 3 }]);
+    expect(out.map((o) => o.status)).toEqual(["ok", "ok", "ok", "fail"]);
+    expect(checkRegister(out).outcome).toBe("not-linearizable");
+  });
+
+  it("refuses a log with a repeated value", () => {
+    expect(() => resolveWithLog([], [{ value: "x", revision: 1 }, { value: "x", revision: 2 }])).toThrow("written twice");
   });
 });
