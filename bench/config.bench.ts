@@ -2,13 +2,17 @@
  * `npm run bench -- config [--members N] [--election-timeout MS] [--heartbeat MS] [--kills N]`:
  * failover of the Raft config service. An etcd cluster in containers (scaleplane/etcd:3.4.23)
  * runs a bounded load (2 writers, 1 reader, per-call deadline --deadline) while its leader is SIGKILLed
- * `kills` times. Figures: failover time (kill → first acknowledged write), steady-state put
- * latency, lost writes (acknowledged but not in the log at their revision), and whether the
- * register history was linearizable.
+ * `kills` times. Figures, all on one clock started before the kill is issued: failover (start of
+ * the kill call → acknowledgement of the first write issued after the kill call returned, by a
+ * writer or by a probe that issues a write every 20 ms after the kill, so that a writer blocked
+ * until its deadline in a call to the dead leader does not stand in for the cluster), the
+ * kill call's own duration, the new-leader time; elections no kill caused (Raft term watched on
+ * every member; members run with pre-vote); steady-state put latency, lost writes (acknowledged
+ * but not in the log at their revision), and whether the register history was linearizable.
  */
 import * as asciichart from "asciichart";
 import { Command } from "commander";
-import { checkRegister, resolveWithLog } from "../core/linearizability";
+import { checkRegister, resolveWithLog } from "../test/support/linearizability";
 import { requireDocker } from "../test/support/engines";
 import { runKillLeaderWorkload, startDockerEtcd } from "../test/support/etcd-cluster";
 
@@ -50,7 +54,7 @@ export default async function configBench(argv: string[]): Promise<Record<string
       deadlineMs,
       steadyMs: 2000,
       maxDurationMs: 240_000,
-      onKill: (k, ms, killed) => console.log(`  kill ${k}: member ${killed} (leader) → first acknowledged write after ${ms.toFixed(0)} ms`),
+      onKill: (k, ms, killed, killMs) => console.log(`  kill ${k}: member ${killed} (leader); kill call ${killMs.toFixed(0)} ms; first write issued after it acknowledged at ${ms.toFixed(0)} ms`),
     });
     const verdict = checkRegister(resolveWithLog(res.history, res.log));
     const figures = {
@@ -61,7 +65,12 @@ export default async function configBench(argv: string[]): Promise<Record<string
       kills: res.failoverMs.length,
       failover_ms_p50: r1(quantile(res.failoverMs, 0.5)),
       failover_ms_max: r1(Math.max(...res.failoverMs)),
+      kill_call_ms_p50: r1(quantile(res.killCallMs, 0.5)),
+      kill_call_ms_max: r1(Math.max(...res.killCallMs)),
       new_leader_ms_p50: r1(quantile(res.electionMs, 0.5)),
+      failover_after_new_leader_ms_p50: r1(quantile(res.failoverMs.map((f, i) => f - res.electionMs[i]), 0.5)),
+      elections: res.elections.length,
+      unprovoked_elections: res.unprovokedElections.length,
       failover_over_election_timeout_p50: Math.round((quantile(res.failoverMs, 0.5) / electionTimeoutMs) * 100) / 100,
       put_p50_ms: r1(quantile(res.steadyPutMs, 0.5)),
       put_p99_ms: r1(quantile(res.steadyPutMs, 0.99)),
@@ -74,13 +83,23 @@ export default async function configBench(argv: string[]): Promise<Record<string
       duration_s: Math.round((Date.now() - t0) / 100) / 10,
     };
     console.log("");
-    console.log("kill  new leader ms  failover ms");
-    res.failoverMs.forEach((ms, i) => console.log(`${String(i + 1).padStart(4)}  ${res.electionMs[i].toFixed(0).padStart(13)}  ${ms.toFixed(0).padStart(11)}`));
+    console.log("kill  kill call ms  new leader ms  failover ms   (all from the start of the kill call)");
+    res.failoverMs.forEach((ms, i) =>
+      console.log(`${String(i + 1).padStart(4)}  ${res.killCallMs[i].toFixed(0).padStart(12)}  ${res.electionMs[i].toFixed(0).padStart(13)}  ${ms.toFixed(0).padStart(11)}`),
+    );
+    for (const e of res.unprovokedElections) console.log(`unprovoked election: term ${e.fromTerm} → ${e.toTerm} seen at ${e.endpoint}`);
     console.log("");
     console.log(`failover time per kill (ms; election timeout ${electionTimeoutMs} ms, 1.5× = ${1.5 * electionTimeoutMs} ms)`);
     console.log(asciichart.plot(res.failoverMs.map((x) => Math.round(x)), { height: 8, format: (x: number) => x.toFixed(0).padStart(6) }));
     console.log("");
     for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(36)} ${v}`);
+    // The bound the issue sets; when it is missed, say what the time went to (same clock).
+    if (figures.failover_ms_p50 > 1.5 * electionTimeoutMs)
+      console.log(
+        `failover p50 ${figures.failover_ms_p50} ms is above 1.5× the election timeout (${1.5 * electionTimeoutMs} ms): ` +
+          `the kill call took ${figures.kill_call_ms_p50} ms (p50), a new leader was seen at ${figures.new_leader_ms_p50} ms and the first write after it ` +
+          `${figures.failover_after_new_leader_ms_p50} ms later (client deadline ${deadlineMs} ms, reconnect backoff up to 50 ms)`,
+      );
     return figures;
   } finally {
     await cluster.remove();

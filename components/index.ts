@@ -1,5 +1,28 @@
-/** The public components of scaleplane. */
-export { AutoscalingGroup, type AutoscalingGroupArgs } from "./autoscaling-group";
-export { RaftConfigService, type RaftConfigServiceArgs } from "./raft-config-service";
-export { ShardedDatabase, type ShardedDatabaseArgs } from "./sharded-database";
-export { Platform, type PlatformArgs } from "./platform";
+/** The public components of scaleplane: the classes and their arguments. */
+export {
+  AutoscalingGroup,
+  type AutoscalingGroupArgs,
+  type AutoscalingGroupAwsArgs,
+  type AutoscalingGroupCommonArgs,
+  type AutoscalingGroupDockerArgs,
+  type AutoscalingGroupKubernetesArgs,
+} from "./autoscaling-group";
+export {
+  RaftConfigService,
+  type EtcdTlsOutputs,
+  type RaftConfigServiceArgs,
+  type RaftConfigServiceAwsArgs,
+  type RaftConfigServiceCommonArgs,
+  type RaftConfigServiceDockerArgs,
+  type RaftConfigServiceKubernetesArgs,
+} from "./raft-config-service";
+export {
+  ShardedDatabase,
+  type ShardedDatabaseArgs,
+  type ShardedDatabaseAwsArgs,
+  type ShardedDatabaseCommonArgs,
+  type ShardedDatabaseDockerArgs,
+  type ShardedDatabaseKubernetesArgs,
+} from "./sharded-database";
+export { Platform, createPlatformAwsProvider, platformTags, type PlatformArgs } from "./platform";
+export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -3,7 +3,7 @@
  * validates it with core/config.ts. The only place the program touches raw config.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, parsePlatformConfig, type PlatformConfig } from "../core/config";
+import { CONFIG_NAMESPACE, configWarnings, parsePlatformConfig, type PlatformConfig } from "../core/config";
 
 /** Pulumi hands config values to programs as strings; structured values arrive as JSON. */
 function decode(value: string): unknown {
@@ -27,5 +27,8 @@ export function loadPlatformConfig(): PlatformConfig {
     // target and environment are plain strings; everything else is JSON (numbers, objects).
     raw[name] = name === "target" || name === "environment" ? value : decode(value);
   }
-  return parsePlatformConfig(raw);
+  const config = parsePlatformConfig(raw);
+  // Valid but probably unintended settings (refused in prod): warn, naming the key.
+  for (const w of configWarnings(config)) void pulumi.log.warn(`${w.key}: ${w.message}`);
+  return config;
 }

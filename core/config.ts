@@ -4,9 +4,19 @@
  *
  * Every error names the config key path as a user writes it (`scaleplane:<section>.<field>`) and
  * what is allowed, so a bad stack file fails before anything is created.
+ *
+ * Each field's description lives on the schema (`.describe()`), the single source of the config
+ * reference: `npm run docs` renders docs/config.md and the editor JSON Schema
+ * docs/config.schema.json from it, and a unit test fails when either is stale.
  */
 import { z } from "zod";
 import { ETCD_MEMBER_COUNTS } from "./etcd";
+import { ConfigError, configFail, type ConfigProblem } from "./config-error";
+import { ENGINE_NAMES, type EngineName } from "./scaling/types";
+import { ScalingPolicySchema } from "./scaling/policy";
+
+export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
+import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/load-balancer";
 
 /** The Pulumi config namespace of this project. */
 export const CONFIG_NAMESPACE = "scaleplane";
@@ -66,73 +76,77 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
   });
 
 export const ScalingSchema = section({
-  /** Target average CPU utilisation, percent. */
-  cpuTargetPercent: int(1, 100).default(70),
-  /** Target average memory utilisation, percent. */
-  memoryTargetPercent: int(1, 100).default(80),
-  /** Seconds after a scale-out before another scale-out. */
-  scaleUpCooldownSeconds: int(0, 3600).default(60),
-  /** Seconds after a scale-in before another scale-in (and the stabilization window). */
-  scaleDownCooldownSeconds: int(0, 3600).default(300),
-  /** Seconds a new instance has before health checks count. */
-  healthCheckGraceSeconds: int(0, 3600).default(60),
-  /** Seconds an instance drains (deregistered, finishing in-flight requests) before it stops. */
-  drainSeconds: int(0, 3600).default(30),
+  cpuTargetPercent: int(1, 100).default(70).describe("Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it."),
+  memoryTargetPercent: int(1, 100).default(80).describe("Target average memory utilisation of the app instances, in percent."),
+  scaleUpCooldownSeconds: int(0, 3600).default(60).describe("Seconds after a scale-out before another scale-out."),
+  scaleDownCooldownSeconds: int(0, 3600).default(300).describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
+  healthCheckGraceSeconds: int(0, 3600).default(60).describe("Seconds a new instance has before its health checks count."),
+  drainSeconds: int(0, 3600).default(30).describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
+  engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]])
+    .default("hpa")
+    .describe(
+      "Scaling engine (core/scaling): hpa (the Kubernetes HPA algorithm), threshold, predictive (seasonal forecast, never below hpa), multi-metric, cost. Docker: the controller runs it; aws: predictive adds AWS predictive scaling; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.",
+    ),
+  engineSettings: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe("Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above."),
 });
 
 export const MixedInstancesSchema = section({
-  /** Instance types to spread over, in priority order. */
-  instanceTypes: z.array(str("an EC2 instance type")).min(1, { error: "must list at least one instance type" }),
-  /** On-demand instances before any spot. */
-  onDemandBaseCapacity: int(0, 1000).default(1),
-  /** Percent of capacity above the base that is on-demand (the rest is spot). */
-  onDemandPercentageAboveBase: int(0, 100).default(25),
+  instanceTypes: z.array(str("an EC2 instance type")).min(1, { error: "must list at least one instance type" }).describe("EC2 instance types to spread the group over, in priority order."),
+  onDemandBaseCapacity: int(0, 1000).default(1).describe("On-demand instances before any spot instance."),
+  onDemandPercentageAboveBase: int(0, 100).default(25).describe("Percent of the capacity above the base that is on-demand; the rest is spot."),
 });
 
 export const AppSchema = section({
-  name: dnsLabel.default("app"),
-  image: str("a container image reference").default("scaleplane/sample-app:0.1.0"),
-  port: int(1, 65535).default(8080),
-  healthCheckPath: z.string().regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" }).default("/health"),
-  minSize: int(0, 1000).default(2),
-  /** Defaults to minSize. */
-  desiredSize: int(0, 1000).optional(),
-  maxSize: int(1, 1000).default(10),
-  /** vCPUs per instance (container limit, pod limit). */
-  cpu: positive("vCPUs per instance").default(0.5),
-  memoryMb: int(64, 1048576).default(512),
-  instanceType: str("an EC2 instance type").default("t3.small"),
-  mixedInstances: MixedInstancesSchema.optional(),
-  scaling: ScalingSchema.default(ScalingSchema.parse({})),
-  env: z.record(z.string(), z.string({ error: "environment values must be strings" })).default({}),
+  name: dnsLabel.default("app").describe("Name of the app group, used in its resource names (a lowercase DNS label)."),
+  image: str("a container image reference").default("scaleplane/sample-app:0.1.0").describe("Container image of the app."),
+  port: int(1, 65535).default(8080).describe("Port the app listens on."),
+  healthCheckPath: z.string().regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" }).default("/health").describe("HTTP path of the app's health check."),
+  minSize: int(0, 1000).default(2).describe("Fewest app instances; at most maxSize."),
+  desiredSize: int(0, 1000).optional().describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
+  maxSize: int(1, 1000).default(10).describe("Most app instances; at least minSize."),
+  cpu: positive("vCPUs per instance").default(0.5).describe("vCPUs per instance (the container and pod CPU limit)."),
+  memoryMb: int(64, 1048576).default(512).describe("Memory per instance in MiB (the container and pod memory limit)."),
+  instanceType: str("an EC2 instance type").default("t3.small").describe("EC2 instance type of the app instances (target aws)."),
+  mixedInstances: MixedInstancesSchema.optional().describe("Spread the group over several instance types, on-demand up to a base and spot above it (target aws only)."),
+  scaling: ScalingSchema.default(ScalingSchema.parse({})).describe("Scaling targets and timers of the app group."),
+  env: z.record(z.string(), z.string({ error: "environment values must be strings" })).default({}).describe("Extra environment variables of the app (string values)."),
 }).superRefine((app, ctx) => {
   if (app.minSize > app.maxSize) ctx.addIssue({ code: "custom", path: ["maxSize"], message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}` });
+  const { engine, engineSettings } = app.scaling;
+  for (const reserved of ["engine", "minSize", "maxSize"])
+    if (reserved in engineSettings) ctx.addIssue({ code: "custom", path: ["scaling", "engineSettings", reserved], message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here` });
+  // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
+  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 0, maxSize: 100_000 });
+  if (!policy.success)
+    for (const i of policy.error.issues)
+      for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])
+        ctx.addIssue({ code: "custom", path: ["scaling", "engineSettings", ...(path as (string | number)[])], message: i.message });
   else if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
     ctx.addIssue({ code: "custom", path: ["desiredSize"], message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}` });
 });
 
 export const ConfigServiceSchema = section({
-  name: dnsLabel.default("config"),
-  /** Voting members: 1, 3, 5 or 7 (1 only outside prod). */
+  name: dnsLabel.default("config").describe("Name of the etcd cluster; with the stack name it forms the cluster token, so two stacks never join each other."),
   members: z
     .number({ error: (iss) => `must be an odd member count: 1, 3, 5 or 7; got ${show(iss.input)}` })
     .refine((n) => (ETCD_MEMBER_COUNTS as readonly number[]).includes(n), {
       error: (iss) => `must be an odd member count: 1, 3, 5 or 7 (even counts add a member without adding fault tolerance); got ${show(iss.input)}`,
     })
-    .default(3),
-  image: str("a container image reference").default("quay.io/coreos/etcd:v3.5.17"),
-  /** Path of the etcd binary inside the image. */
-  etcdBinary: str("a path").default("/usr/local/bin/etcd"),
-  heartbeatIntervalMs: int(10, 5000).default(100),
-  electionTimeoutMs: int(50, 50000).default(1000),
-  /** Peer and client TLS. */
-  tls: bool.default(false),
-  clientPort: int(1, 65535).default(2379),
-  peerPort: int(1, 65535).default(2380),
-  storageGb: int(1, 16384).default(10),
-  instanceType: str("an EC2 instance type").default("t3.small"),
-  /** etcd backend quota (bytes); etcd's default is 2 GiB. */
-  quotaBackendBytes: int(1, 8 * 1024 ** 3).optional(),
+    .default(3).meta({ description: "Voting etcd members: 1, 3, 5 or 7 (at least 3 in prod).", enum: [...ETCD_MEMBER_COUNTS] }),
+  image: str("a container image reference").default("quay.io/coreos/etcd:v3.5.17").describe("Container image of the etcd members."),
+  etcdBinary: str("a path").default("/usr/local/bin/etcd").describe("Path of the etcd binary inside the image."),
+  heartbeatIntervalMs: int(10, 5000).default(100).describe("etcd heartbeat interval, milliseconds."),
+  electionTimeoutMs: int(50, 50000).default(1000).describe("etcd election timeout, milliseconds; at least 5 × heartbeatIntervalMs."),
+  tls: bool.default(false).describe("Peer and client TLS, with certificates generated per stack."),
+  clientPort: int(1, 65535).default(2379).describe("etcd client port."),
+  peerPort: int(1, 65535).default(2380).describe("etcd peer port; must differ from clientPort."),
+  storageGb: int(1, 16384).default(10).describe("Storage per etcd member, GiB."),
+  instanceType: str("an EC2 instance type").default("t3.small").describe("EC2 instance type of the etcd members (target aws)."),
+  detailedMonitoring: bool.optional().describe("1-minute CloudWatch metrics on the etcd instances (target aws). Defaults to true in prod, false elsewhere."),
+  quotaBackendBytes: int(1, 8 * 1024 ** 3).optional().describe("etcd backend quota, bytes. Defaults to etcd's own (2 GiB)."),
 }).superRefine((cs, ctx) => {
   if (cs.electionTimeoutMs < 5 * cs.heartbeatIntervalMs)
     ctx.addIssue({ code: "custom", path: ["electionTimeoutMs"], message: `must be ≥ 5 × configService.heartbeatIntervalMs (${5 * cs.heartbeatIntervalMs}); got ${cs.electionTimeoutMs}` });
@@ -140,32 +154,30 @@ export const ConfigServiceSchema = section({
 });
 
 export const ShardSchema = section({
-  name: dnsLabel,
-  weight: positive("ring weight").default(1),
-  zone: str("an availability zone or failure domain").optional(),
+  name: dnsLabel.describe("Shard name: its identity on the ring (a lowercase DNS label, unique in the list)."),
+  weight: positive("ring weight").default(1).describe("Ring weight: the shard's share of the key space is proportional to it."),
+  zone: str("an availability zone or failure domain").optional().describe("Availability zone or failure domain; replicas prefer distinct zones."),
 });
 
 export const DatabaseSchema = section({
-  name: dnsLabel.default("db"),
-  /** A shard count (named shard-0..n-1, weight 1) or the explicit shard list. */
+  name: dnsLabel.default("db").describe("Name of the sharded database, used in its resource names (a lowercase DNS label)."),
   shards: z
     .union([int(1, 256), z.array(ShardSchema).min(1, { error: "must list at least one shard" })], {
       error: (iss) => `must be a shard count (1..256) or a list of {name, weight, zone}; got ${show(iss.input)}`,
     })
-    .default(3),
-  /** Virtual nodes on the ring per unit of weight. */
-  virtualNodes: int(1, 4096).default(150),
-  replicationFactor: int(1, 16).default(1),
-  consistency: oneOf(CONSISTENCY_LEVELS).default("one"),
-  image: str("a container image reference").default("postgres:15"),
-  engineVersion: str("a PostgreSQL version").default("15"),
-  databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("app"),
-  username: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("scaleplane"),
-  instanceClass: str("an RDS instance class").default("db.t4g.micro"),
-  storageGb: int(5, 65536).default(20),
-  backupRetentionDays: int(0, 35).default(7),
-  multiAz: bool.default(false),
-  port: int(1, 65535).default(5432),
+    .default(3).describe("A shard count (shards named shard-0, shard-1, …, weight 1) or the explicit list of shards."),
+  virtualNodes: int(1, 4096).default(150).describe("Virtual nodes on the ring per unit of weight."),
+  replicationFactor: int(1, 16).default(1).describe("Copies of each key, on distinct shards; at most the shard count."),
+  consistency: oneOf(CONSISTENCY_LEVELS).default("one").describe("How many replicas a read or write waits for; \"quorum\" needs replicationFactor ≥ 2."),
+  image: str("a container image reference").default("postgres:15").describe("Container image of the PostgreSQL shards."),
+  engineVersion: str("a PostgreSQL version").default("15").describe("PostgreSQL version (the RDS engine version on target aws)."),
+  databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("app").describe("Database created on every shard (a PostgreSQL identifier)."),
+  username: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("scaleplane").describe("Database user on every shard (a PostgreSQL identifier); its password is generated and kept secret."),
+  instanceClass: str("an RDS instance class").default("db.t4g.micro").describe("RDS instance class of the shards (target aws)."),
+  storageGb: int(5, 65536).default(20).describe("Storage per shard, GiB."),
+  backupRetentionDays: int(0, 35).default(7).describe("Days automated backups are kept (target aws)."),
+  multiAz: bool.default(false).describe("A Multi-AZ standby per RDS shard (target aws; needs 2 entries in aws.zones)."),
+  port: int(1, 65535).default(5432).describe("PostgreSQL port."),
 }).superRefine((db, ctx) => {
   const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
   const shardCount = typeof db.shards === "number" ? db.shards : db.shards.length;
@@ -183,61 +195,71 @@ export const DatabaseSchema = section({
 });
 
 export const AwsSchema = section({
-  region: str("an AWS region").default("us-east-1"),
-  /** Availability zones; subnets, etcd members and RDS subnets spread over them. */
-  zones: z.array(str("an availability zone")).min(1, { error: "must list at least one zone" }).default(["us-east-1a", "us-east-1b"]),
+  region: str("an AWS region").default("us-east-1").describe("AWS region."),
+  zones: z.array(str("an availability zone")).min(1, { error: "must list at least one zone" }).default(["us-east-1a", "us-east-1b"]).describe("Availability zones; subnets, etcd members and RDS subnets spread over them (at least 2 on target aws)."),
   vpcCidr: z
     .string()
     .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, { error: "must be an IPv4 CIDR from /16 to /24, e.g. 10.42.0.0/16" })
-    .default("10.42.0.0/16"),
-  /** Use an existing VPC instead of creating one. */
+    .default("10.42.0.0/16").describe("CIDR of the VPC created for the platform, /16 to /24."),
   existingNetwork: section({
-    vpcId: str("a VPC id"),
-    publicSubnetIds: z.array(str("a subnet id")).min(1),
-    /** Private subnets with CIDR and zone (etcd members get fixed IPs computed from the CIDR). */
+    vpcId: str("a VPC id").describe("Id of the existing VPC."),
+    publicSubnetIds: z.array(str("a subnet id")).min(1).describe("Public subnets (for the load balancer)."),
     privateSubnets: z
       .array(
         section({
-          id: str("a subnet id"),
-          cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "must be an IPv4 CIDR" }),
-          zone: str("an availability zone"),
+          id: str("a subnet id").describe("Subnet id."),
+          cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "must be an IPv4 CIDR" }).describe("IPv4 CIDR of the subnet."),
+          zone: str("an availability zone").describe("Availability zone of the subnet."),
         }),
       )
-      .min(2, { error: "must list at least 2 private subnets in distinct zones" }),
-  }).optional(),
-  /** A custom AWS API endpoint (LocalStack); skips credential and account checks. */
-  endpoint: z.url({ error: "must be a URL such as http://localhost:4566" }).optional(),
-  /** CIDRs allowed to reach the load balancer. */
-  ingressCidrs: z.array(str("a CIDR")).default(["0.0.0.0/0"]),
+      .min(2, { error: "must list at least 2 private subnets in distinct zones" }).describe("Private subnets with CIDR and zone, at least 2 in distinct zones (etcd members get fixed IPs computed from the CIDR)."),
+  }).optional().describe("Use an existing VPC instead of creating one."),
+  endpoint: z.url({ error: "must be a URL such as http://localhost:4566" }).optional().describe("A custom AWS API endpoint (LocalStack); credential and account checks are skipped."),
+  ingressCidrs: z.array(str("a CIDR")).default(["0.0.0.0/0"]).describe("CIDRs allowed to reach the load balancer."),
+  loadBalancer: section({
+    certificateArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, {
+        error: (iss) => `must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); got ${show(iss.input)}`,
+      })
+      .optional()
+      .describe("ACM certificate of the HTTPS :443 listener (port 80 only redirects to HTTPS). Required in prod; elsewhere a self-signed certificate is imported when unset."),
+    sslPolicy: z
+      .string()
+      .regex(/^ELBSecurityPolicy-[A-Za-z0-9-]+$/, { error: (iss) => `must be an ELB security policy name (ELBSecurityPolicy-...); got ${show(iss.input)}` })
+      .default(DEFAULT_TLS_POLICY)
+      .describe(`TLS policy of the HTTPS listener; scaleplane-guard's alb-https-only accepts only current ones: ${CURRENT_TLS_POLICIES.join(", ")}.`),
+    accessLogs: bool.optional().describe("Deliver access logs to an encrypted S3 bucket with public access blocked. Defaults to true in prod, false elsewhere."),
+    accessLogRetentionDays: int(1, 3650).default(90).describe("Days access logs are kept before the bucket's lifecycle rule expires them."),
+    deletionProtection: bool.optional().describe("Deletion protection of the load balancer. Defaults to true in prod, false elsewhere."),
+  })
+    .default({ sslPolicy: DEFAULT_TLS_POLICY, accessLogRetentionDays: 90 })
+    .describe("The internet-facing load balancer of the app group (target aws)."),
 });
 
 export const KubernetesSchema = section({
-  namespace: dnsLabel.default("scaleplane"),
-  storageClass: str("a StorageClass name").optional(),
-  /** Zones for topology spread / anti-affinity (topology.kubernetes.io/zone). */
-  zones: z.array(str("a zone")).default([]),
+  namespace: dnsLabel.default("scaleplane").describe("Namespace the platform runs in."),
+  storageClass: str("a StorageClass name").optional().describe("StorageClass of the etcd and PostgreSQL volumes. Defaults to the cluster's default StorageClass."),
+  zones: z.array(str("a zone")).default([]).describe("Zones to spread pods over (topology.kubernetes.io/zone)."),
 });
 
 export const DockerSchema = section({
-  /** First host port for app containers (published on 127.0.0.1 only). */
-  appPortBase: int(1024, 65000).default(18080),
-  /** First host port for etcd client endpoints (127.0.0.1 only). */
-  etcdPortBase: int(1024, 65000).default(12379),
-  /** First host port for PostgreSQL shards (127.0.0.1 only). */
-  databasePortBase: int(1024, 65000).default(15432),
+  appPortBase: int(1024, 65000).default(18080).describe("First host port of the app containers, one per instance up to app.maxSize (published on 127.0.0.1 only)."),
+  etcdPortBase: int(1024, 65000).default(12379).describe("First host port of the etcd client endpoints, one per member (127.0.0.1 only)."),
+  databasePortBase: int(1024, 65000).default(15432).describe("First host port of the PostgreSQL shards, one per shard (127.0.0.1 only); the three port ranges must not overlap."),
 });
 
 export const PlatformConfigSchema = z
   .strictObject(
     {
-      target: oneOf(TARGETS).default("docker"),
-      environment: oneOf(ENVIRONMENTS).default("dev"),
-      app: AppSchema.default(AppSchema.parse({})),
-      configService: ConfigServiceSchema.default(ConfigServiceSchema.parse({})),
-      database: DatabaseSchema.default(DatabaseSchema.parse({})),
-      aws: AwsSchema.default(AwsSchema.parse({})),
-      kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})),
-      docker: DockerSchema.default(DockerSchema.parse({})),
+      target: oneOf(TARGETS).default("docker").describe("Where the platform runs: docker (local), aws or kubernetes."),
+      environment: oneOf(ENVIRONMENTS).default("dev").describe("dev, staging or prod; prod turns on the stricter rules (at least 3 etcd members, the policy gates)."),
+      app: AppSchema.default(AppSchema.parse({})).describe("The autoscaling app group."),
+      configService: ConfigServiceSchema.default(ConfigServiceSchema.parse({})).describe("The etcd cluster holding runtime config, the shard map and leases."),
+      database: DatabaseSchema.default(DatabaseSchema.parse({})).describe("The PostgreSQL shards behind a consistent-hash ring."),
+      aws: AwsSchema.default(AwsSchema.parse({})).describe("Settings of target aws."),
+      kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})).describe("Settings of target kubernetes."),
+      docker: DockerSchema.default(DockerSchema.parse({})).describe("Settings of target docker."),
     },
     {
       error: (iss) =>
@@ -254,8 +276,12 @@ export const PlatformConfigSchema = z
 
     if (c.environment === "prod" && cs.members < 3)
       add(["configService", "members"], `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`);
+    if (c.environment === "prod" && db.consistency === "quorum" && db.replicationFactor === 2)
+      add(["database", "consistency"], QUORUM_OF_TWO);
     const shardCount = typeof db.shards === "number" ? db.shards : db.shards.length;
     if (c.target === "aws") {
+      if (c.environment === "prod" && !c.aws.loadBalancer.certificateArn)
+        add(["aws", "loadBalancer", "certificateArn"], "is required in prod: set the ARN of an ACM certificate for the app's domain (the load balancer serves HTTPS only)");
       if (!c.aws.existingNetwork && c.aws.zones.length < 2)
         add(["aws", "zones"], `must list at least 2 zones on target aws (RDS subnet groups and the load balancer span two zones); got ${c.aws.zones.length}`);
       if (db.multiAz && c.aws.zones.length < 2) add(["database", "multiAz"], "needs at least 2 entries in aws.zones");
@@ -275,6 +301,22 @@ export const PlatformConfigSchema = z
 
 /** The validated, defaulted platform configuration. */
 export type PlatformConfig = z.output<typeof PlatformConfigSchema>;
+
+/** Why "quorum" at replication factor 2 is refused in prod and warned about elsewhere. */
+const QUORUM_OF_TWO =
+  `"quorum" with database.replicationFactor 2 is a quorum of 2 of 2, i.e. "all": one replica down stops every write; ` +
+  `use replicationFactor 3 (quorum 2 of 3) or consistency "all"/"one" if that is what you mean`;
+
+/**
+ * Settings that are valid but probably not what the user meant (refused in prod by the schema,
+ * accepted elsewhere): the program logs each with its key.
+ */
+export function configWarnings(c: PlatformConfig): ConfigProblem[] {
+  const w: ConfigProblem[] = [];
+  if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
+    w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
+  return w;
+}
 export type AppConfig = PlatformConfig["app"];
 export type ScalingConfig = AppConfig["scaling"];
 export type ConfigServiceConfig = PlatformConfig["configService"];
@@ -287,26 +329,6 @@ export type PlatformConfigInput = z.input<typeof PlatformConfigSchema>;
 export type AppConfigInput = z.input<typeof AppSchema>;
 export type ConfigServiceConfigInput = z.input<typeof ConfigServiceSchema>;
 export type DatabaseConfigInput = z.input<typeof DatabaseSchema>;
-
-/** One problem in a config, with the user-facing key path. */
-export interface ConfigProblem {
-  /** e.g. `scaleplane:configService.members` */
-  key: string;
-  message: string;
-}
-
-/** Thrown for an invalid configuration; `message` lists every problem, one per line, key first. */
-export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p.key}: ${p.message}`).join("\n")}`);
-    this.name = "ConfigError";
-  }
-}
-
-/** Throws a ConfigError for one argument/key (`app.mixedInstances`, `aws.subnets[0].cidr`, ...). */
-export function configFail(key: string, message: string): never {
-  throw new ConfigError([{ key, message }]);
-}
 
 /**
  * The checks every component constructor starts with: a known `target`, a known `environment`
@@ -329,23 +351,6 @@ export function configKey(path: readonly PropertyKey[]): string {
   if (path.length === 0) return `${CONFIG_NAMESPACE}:<root>`;
   const [head, ...rest] = path;
   return `${CONFIG_NAMESPACE}:${String(head)}${rest.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
-}
-
-/**
- * Validates one section (e.g. a component's `app` argument) with its schema; errors name
- * `<prefix>.<path>` (e.g. `app.minSize`).
- */
-export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, prefix: string): z.output<S> {
-  const result = schema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.flatMap((i) =>
-      (i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path]).map((path) => ({
-        key: [prefix, ...path].map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? String(p) : `.${String(p)}`)).join(""),
-        message: i.message,
-      })),
-    ),
-  );
 }
 
 /**

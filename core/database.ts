@@ -5,6 +5,7 @@
  * here touches Pulumi or does I/O.
  */
 import { configFail, shardList, type DatabaseConfig, type Environment } from "./config";
+import { hostPortRange } from "./ports";
 
 /** Where the PostgreSQL volume is mounted in a shard container / pod. */
 export const POSTGRES_VOLUME_PATH = "/var/lib/postgresql/data";
@@ -81,9 +82,7 @@ export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSp
 
 /** Host ports on 127.0.0.1 for the Docker target: `portBase + i` for shard i. */
 export function dockerHostPorts(portBase: number, shardCount: number): number[] {
-  if (!Number.isInteger(portBase) || portBase < 1024 || portBase + shardCount - 1 > 65535)
-    configFail("docker.portBase", `must be a whole number ≥ 1024 with room for ${shardCount} shard port(s) (portBase + ${shardCount - 1} ≤ 65535); got ${portBase}`);
-  return Array.from({ length: shardCount }, (_, i) => portBase + i);
+  return hostPortRange("docker.portBase", portBase, shardCount);
 }
 
 /** The distinct zones of a subnet list, in first-seen order. */
@@ -229,10 +228,8 @@ export function shardResources(r: Partial<ShardResources> | undefined): ShardRes
   return out;
 }
 
-/** Kubernetes quantities of {@link ShardResources}. */
-export function kubernetesQuantities(r: ShardResources): { cpu: string; memory: string } {
-  return { cpu: `${Math.round(r.cpu * 1000)}m`, memory: `${r.memoryMb}Mi` };
-}
+/** Kubernetes quantities of {@link ShardResources} (the shared formula of core/kubernetes.ts). */
+export { kubernetesQuantities } from "./kubernetes";
 
 /**
  * A password given as a plain string must be one RDS accepts (and so every target):

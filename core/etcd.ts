@@ -98,6 +98,9 @@ export function etcdMemberArgs(
     `--election-timeout=${s.electionTimeoutMs}`,
     "--auto-compaction-mode=periodic",
     "--auto-compaction-retention=1h",
+    // Pre-vote (off by default in 3.4): a member that was partitioned or restarted asks first
+    // whether it could win before it bumps its term, so its return never forces an election.
+    "--pre-vote=true",
     "--logger=zap",
   ];
   if (s.quotaBackendBytes !== undefined) args.push(`--quota-backend-bytes=${s.quotaBackendBytes}`);
@@ -139,6 +142,16 @@ export function etcdClusterSpec(s: EtcdClusterSettings, hosts: readonly string[]
     initialCluster: initialClusterFlag(s, ids),
     clientEndpoints: ids.map((m) => clientUrl(s, m.host)),
   };
+}
+
+/**
+ * The etcd version an image reference is tagged with (`scaleplane/etcd:3.4.23` → `3.4.23`), or
+ * undefined when the tag is not a version. Targets that do not run the image (aws installs
+ * Debian's etcd-server) pin the package to this version, so every target runs the same etcd.
+ */
+export function etcdVersionOfImage(image: string): string | undefined {
+  const tag = /:([^:/@]+)$/.exec(image.replace(/@sha256:[0-9a-f]+$/, ""))?.[1];
+  return tag && /^\d+\.\d+\.\d+$/.test(tag.replace(/^v/, "")) ? tag.replace(/^v/, "") : undefined;
 }
 
 /** Votes needed for a Raft majority of `voters` voting members: ⌊n/2⌋ + 1. */

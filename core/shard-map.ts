@@ -5,10 +5,15 @@
  */
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, shardList, type DatabaseConfig } from "./config";
+import { PlacementStrategySchema, rangeStrategyIssues } from "./placement";
+import { LONE_SURROGATE } from "./ring";
 
 export const ShardMemberSchema = z.strictObject({
-  /** Stable shard name (ring identity); never reused for another node. */
-  name: z.string().min(1),
+  /** Stable shard name (ring identity); never reused for another node. Well-formed Unicode: the ring refuses lone UTF-16 surrogates (UTF-8 would turn each into U+FFFD, so two names could hash alike). */
+  name: z
+    .string()
+    .min(1)
+    .refine((n) => !LONE_SURROGATE.test(n), { error: (iss) => `must be well-formed Unicode (no lone UTF-16 surrogates); got ${JSON.stringify(iss.input)}` }),
   /** Ring weight (> 0); vnodes = round(weight × vnodesPerWeight). */
   weight: z.number().positive(),
   /** Failure domain; replicas prefer distinct zones. */
@@ -20,6 +25,27 @@ export const ShardMemberSchema = z.strictObject({
 });
 export type ShardMember = z.infer<typeof ShardMemberSchema>;
 
+/** Where data lives: shards, ring settings and replication (a shard map without epoch or consistency). */
+export const ShardPlacementSchema = z.strictObject({
+  vnodesPerWeight: z.number().int().min(1).max(4096),
+  replicationFactor: z.number().int().min(1),
+  shards: z.array(ShardMemberSchema).min(1),
+});
+export type ShardPlacement = z.infer<typeof ShardPlacementSchema>;
+
+/**
+ * A migration in flight (docs/design/sharding.md): `shards` is already the NEW set; writes go to
+ * the old and the new replicas; reads use the old set in phase `dual-write`, the new one in `cutover`.
+ */
+export const ShardMigrationSchema = z.strictObject({
+  /** Unique per rebalance run (resumes keep it). */
+  id: z.string().min(1),
+  phase: z.enum(["dual-write", "cutover"]),
+  /** The old placement. */
+  from: ShardPlacementSchema,
+});
+export type ShardMigration = z.infer<typeof ShardMigrationSchema>;
+
 export const ShardMapSchema = z
   .strictObject({
     /** Incremented by every change; writers CAS on it. */
@@ -28,6 +54,10 @@ export const ShardMapSchema = z
     replicationFactor: z.number().int().min(1),
     consistency: z.enum(CONSISTENCY_LEVELS),
     shards: z.array(ShardMemberSchema).min(1),
+    /** Set while a rebalance moves data (absent otherwise). */
+    migration: ShardMigrationSchema.optional(),
+    /** How keys are placed (core/placement.ts): hash (the default when absent), range or directory. */
+    strategy: PlacementStrategySchema.optional(),
   })
   .superRefine((m, ctx) => {
     if (m.replicationFactor > m.shards.length)
@@ -37,6 +67,9 @@ export const ShardMapSchema = z
       if (names.has(s.name)) ctx.addIssue({ code: "custom", path: ["shards", i, "name"], message: `duplicate shard ${s.name}` });
       names.add(s.name);
     });
+    if (m.strategy?.kind === "range")
+      for (const issue of rangeStrategyIssues(m.strategy.ranges, m.shards.map((s) => s.name)))
+        ctx.addIssue({ code: "custom", path: ["strategy", ...issue.path], message: issue.message });
   });
 export type ShardMap = z.infer<typeof ShardMapSchema>;
 

@@ -7,6 +7,7 @@ import { autoscalingPolicies } from "./autoscaling";
 import { configServicePolicies } from "./config-service";
 import { containerPolicies } from "./containers";
 import { databasePolicies } from "./database";
+import { loadBalancerPolicies } from "./load-balancer";
 import { networkPolicies } from "./network";
 import { secretsPolicies } from "./secrets";
 import { stackPolicies } from "./stack";
@@ -16,6 +17,7 @@ export const policyAreas = {
   autoscaling: autoscalingPolicies,
   "config-service": configServicePolicies,
   database: databasePolicies,
+  "load-balancer": loadBalancerPolicies,
   network: networkPolicies,
   secrets: secretsPolicies,
   containers: containerPolicies,

@@ -1,13 +1,10 @@
 /**
- * The scaleplane-guard policy pack. Creating the PolicyPack starts the analyzer's gRPC server and
- * prints its port (that is how `pulumi preview --policy-pack policies` and `npm run check` talk to
- * it), so this is the only file that creates one. The policies live in the area modules.
+ * The scaleplane-guard policy pack's entry file. Creating the PolicyPack starts the analyzer's
+ * gRPC server and prints its port (that is how `pulumi preview --policy-pack policies` and
+ * `npm run check` talk to it), so this is the only file that creates one; the policies and their
+ * options live in policies/guard.ts (`scaleplaneGuard`), which other packs can import.
  */
 import { PolicyPack } from "@pulumi/policy";
-import { allPolicies } from "./catalog";
+import { PACK_NAME, scaleplaneGuard } from "./guard";
 
-new PolicyPack("scaleplane-guard", {
-  description: "scaleplane: autoscaling groups, the etcd config service and sharded PostgreSQL kept available, private and recoverable.",
-  enforcementLevel: "advisory",
-  policies: allPolicies,
-});
+new PolicyPack(PACK_NAME, scaleplaneGuard());

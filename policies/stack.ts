@@ -13,23 +13,35 @@ const isScaler = (r: PolicyResource) => SCALER_TYPES.includes(r.type) || /Scalin
 
 /** Resources that run the app's instances. */
 const APP_INSTANCE_TYPES: readonly string[] = [T.awsAsg, T.k8sDeployment, T.dockerContainer];
+/**
+ * scaleplane's ScalingPolicy (Docker): its controllers create the instances from the launch spec
+ * it stores, so it is the group's source of instances as well as its scaler.
+ */
+const isScalingPolicy = (r: PolicyResource) => /ScalingPolicy$/.test(r.type) && !SCALER_TYPES.includes(r.type);
+const policyRange = (r: PolicyResource): { minSize?: unknown; maxSize?: unknown } => (r.props.policy ?? {}) as { minSize?: unknown; maxSize?: unknown };
 
 export const autoscalingGroupComplete = stackPolicy(
   {
     name: "autoscaling-group-complete",
-    description: "Every AutoscalingGroup has instances to run (an ASG, a Deployment or containers) and a scaling policy that moves them.",
+    description: "Every AutoscalingGroup has instances to run (an ASG, a Deployment, containers, or a ScalingPolicy whose controllers create them) and a scaling policy that moves them within the group's range.",
     enforcementLevel: "mandatory",
   },
   (tree, _args, report) => {
     for (const g of tree.ofType(T.autoscalingGroup)) {
       const below = tree.descendants(g);
-      if (!below.some((r) => APP_INSTANCE_TYPES.includes(r.type)))
-        report(`AutoscalingGroup ${g.name} creates no instances (no Auto Scaling group, Deployment or container); give it a target block (aws, kubernetes or docker) that builds them.`, g.urn);
+      if (!below.some((r) => APP_INSTANCE_TYPES.includes(r.type) || isScalingPolicy(r)))
+        report(`AutoscalingGroup ${g.name} creates no instances (no Auto Scaling group, Deployment, container or ScalingPolicy); give it a target block (aws, kubernetes or docker) that builds them.`, g.urn);
+      // A ScalingPolicy must move the group within the component's own range.
+      const app = componentSettings(g, tree, "app");
+      for (const sp of below.filter(isScalingPolicy)) {
+        const { minSize, maxSize } = policyRange(sp);
+        if (app && typeof minSize === "number" && typeof maxSize === "number" && (minSize !== app.minSize || maxSize !== app.maxSize))
+          report(`ScalingPolicy ${sp.name} scales AutoscalingGroup ${g.name} between ${minSize} and ${maxSize} but scaleplane:app.minSize/maxSize are ${app.minSize}..${app.maxSize}; derive the policy from the app section.`, sp.urn);
+      }
       if (below.some(isScaler)) continue;
       // Containers on Docker are a fixed set until a ScalingPolicy is attached: that is fine as long
       // as the group does not claim a range it will never use.
       const dockerOnly = below.some((r) => r.type === T.dockerContainer) && !below.some((r) => r.type === T.awsAsg || r.type === T.k8sDeployment);
-      const app = componentSettings(g, tree, "app");
       if (dockerOnly && app && app.maxSize <= app.minSize) continue;
       if (dockerOnly && app)
         report(`AutoscalingGroup ${g.name} runs a fixed set of Docker containers but allows ${app.minSize}..${app.maxSize} instances; attach scaleplane's ScalingPolicy or set app.maxSize = app.minSize.`, g.urn);

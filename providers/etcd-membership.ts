@@ -6,9 +6,17 @@
  *   changes a running cluster cannot take (cluster name, network, settings, image, moving a member).
  * - diff: the changed input keys; membership changes never replace the resource.
  * - create: starts every member (new cluster), waits until healthy with one leader.
- * - update: plans with core/etcd-membership.ts and executes one member at a time: learner add →
- *   start with `--initial-cluster-state existing` → wait caught up → promote; scale-in: transfer
- *   leadership off a leaving leader, remove, stop (container and volume).
+ * - update: reconciles from what is really there, never from the old state alone: etcd's member
+ *   list AND the containers and volumes carrying the cluster's label (docker-observe.ts), planned
+ *   by core/etcd-reconcile.ts: stray learners removed (they do not vote), orphaned containers and
+ *   volumes removed, then one member at a time: learner add → start with `--initial-cluster-state
+ *   existing` → wait caught up → promote; scale-in: transfer leadership off a leaving leader,
+ *   remove, stop (container and volume). So a rerun after a crash at any step (the engine still
+ *   holds the old state) completes the change.
+ * - read (refresh): member IDs and `drift` (what differs from the state: learners, orphans,
+ *   missing members), read with etcdctl inside a member container, so it works with TLS although
+ *   the state holds no client key. A non-empty drift makes the next diff report a change, and the
+ *   update reconciles it.
  * - delete: removes every member container and data volume of the cluster.
  *
  * Secrets: `tls` (PEM keys) is a secret input used only to write the member's TLS files and to
@@ -20,7 +28,9 @@ import type { EtcdClusterSettings } from "../core/etcd";
 import type { MembershipMemberInput, MembershipSpec } from "../core/etcd-membership";
 import * as core from "../core/etcd";
 import * as planning from "../core/etcd-membership";
-import * as members from "../runtime/etcd/docker-members";
+import * as reconcile from "../core/etcd-reconcile";
+import * as members from "./etcd-membership/docker-members";
+import * as observe from "./etcd-membership/docker-observe";
 import * as ops from "./etcd-membership/etcd-ops";
 
 /** PEM material (secret): member certificates/keys and the provider's client certificate. */
@@ -65,6 +75,8 @@ export type EtcdMembershipOutputs = MembershipSpec & {
   clientEndpoints: string[];
   /** sha256 of the CA, server and peer certificates (no keys); "" without TLS. */
   tlsFingerprint: string;
+  /** How what is really there differs from these members (core/etcd-reconcile.ts); [] when it matches. */
+  drift: string[];
 };
 
 const DEFAULT_READY_SECONDS = 90;
@@ -103,19 +115,57 @@ function fingerprint(i: EtcdMembershipInputs): string {
   return createHash("sha256").update(i.tls.ca).update(i.tls.serverCert).update(i.tls.peerCert).digest("hex");
 }
 
-async function outputs(i: EtcdMembershipInputs): Promise<EtcdMembershipOutputs> {
-  const view = await ops.clusterView(i.members.map((m) => endpointOf(i, m)), clientTls(i));
+/** The members' names → etcd IDs, from a member list. */
+function idsOf(list: readonly { ID: string; name: string }[]): Record<string, string> {
   const memberIds: Record<string, string> = {};
-  for (const m of view.members) if (m.name) memberIds[m.name] = m.ID;
+  for (const m of list) if (m.name) memberIds[m.name] = m.ID;
+  return memberIds;
+}
+
+async function outputs(i: EtcdMembershipInputs): Promise<EtcdMembershipOutputs> {
+  const seen = await observeCluster(i, i.members, clientTls(i));
   const { tls: _tls, ...plain } = i;
   return {
     ...plain,
     labels: i.labels ?? {},
-    memberIds,
+    memberIds: idsOf(seen.members.map((m) => ({ ID: m.id, name: m.name }))),
     publishedEndpoints: i.members.map((m) => endpointOf(i, m)),
     clientEndpoints: i.members.map((m) => core.clientUrl(i.settings, m.host)),
     tlsFingerprint: fingerprint(i),
+    drift: reconcile.membershipDrift(i.settings, seen, i.members),
   };
+}
+
+/**
+ * What is really there: etcd's member list (through the first of `known`'s published endpoints
+ * that answers with a leader, desired members first), each member's health, and the containers
+ * and volumes carrying the cluster's label.
+ */
+async function observeCluster(spec: MembershipSpec, known: readonly MembershipMemberInput[], tls: ops.EtcdClientTls | undefined): Promise<reconcile.ClusterObservation> {
+  const docker = dockerClient();
+  const view = await ops.clusterView(known.map((m) => endpointOf(spec, m)), tls);
+  const byPeer = (peers: string[]) => known.find((k) => peers.includes(core.peerUrl(spec.settings, k.host)));
+  const healthy = await Promise.all(
+    view.members.map(async (x) => {
+      const k = byPeer(x.peerURLs);
+      return k ? (await ops.endpointStatus(endpointOf(spec, k), tls)).ok : false;
+    }),
+  );
+  return {
+    members: view.members.map((x, i) => ({ id: x.ID, name: x.name, peerUrls: x.peerURLs, isLearner: Boolean(x.isLearner), isLeader: x.ID === view.leaderId, healthy: healthy[i] })),
+    containers: await observe.clusterContainers(docker, spec.clusterName),
+    volumes: await observe.clusterVolumes(docker, spec.clusterName),
+  };
+}
+
+/**
+ * Test builds only (NODE_ENV=test, which jest sets and `pulumi up` does not): when
+ * SCALEPLANE_CRASH_AT names this point (`<step kind>:<member>` or `done`), the process dies at
+ * once, as a crashed or killed provider host would. The crash-resume tests use it to stop a
+ * change before each of its steps.
+ */
+function crashPoint(key: string): void {
+  if (process.env.NODE_ENV === "test" && process.env.SCALEPLANE_CRASH_AT === key) process.kill(process.pid, "SIGKILL");
 }
 
 function requireTls(i: EtcdMembershipInputs): void {
@@ -132,7 +182,7 @@ interface StepContext {
 }
 
 /** Executes one planned step against Docker and etcd. */
-async function runStep(step: planning.MembershipStep, ctx: StepContext): Promise<void> {
+async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise<void> {
   const { news, byName, timeoutMs } = ctx;
   const docker = dockerClient();
   const tls = clientTls(news);
@@ -220,6 +270,22 @@ async function runStep(step: planning.MembershipStep, ctx: StepContext): Promise
       await members.removeMember(docker, m?.host ?? step.name, { volume: true });
       return;
     }
+    case "removeLearner": {
+      // A learner does not vote: removing it never changes the quorum.
+      await ops.retry(`removing learner ${step.name}`, 30000, async () => {
+        const view = await ops.clusterView(stayEndpoints, tls);
+        const me = view.members.find((x) => x.ID === step.id);
+        if (!me) return;
+        if (!me.isLearner) throw new Error(`member ${step.id} was promoted meanwhile; not removing a voter as a stray learner`);
+        await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberRemove({ ID: step.id }));
+      }, ops.isUnhealthyClusterError);
+      return;
+    }
+    case "removeOrphan": {
+      // Container first (a restarting orphan keeps its volume busy), then the volume if asked.
+      await members.removeMember(docker, step.host, { volume: step.volume });
+      return;
+    }
   }
 }
 
@@ -238,8 +304,10 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: EtcdMembershipOutputs, news: EtcdMembershipInputs) {
     const d = planning.membershipDiff(olds as never, news as never);
     const tlsChanged = fingerprint(news) !== (olds.tlsFingerprint ?? "");
+    // A refresh that found drift (a stray learner, an orphaned container) needs an update to reconcile.
+    const drifted = (olds.drift ?? []).length > 0;
     // Membership, labels and timeouts change in place: nothing is ever replaced.
-    return { changes: d.changedKeys.length > 0 || tlsChanged, replaces: [] };
+    return { changes: d.changedKeys.length > 0 || tlsChanged || drifted, replaces: [] };
   },
 
   async create(inputs: EtcdMembershipInputs) {
@@ -264,40 +332,53 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
     requireTls(news);
     const timeoutMs = (news.readyTimeoutSeconds ?? DEFAULT_READY_SECONDS) * 1000;
     const tls = clientTls(news);
-    const byName = new Map([...olds.members, ...news.members].map((m) => [m.name, m]));
-    const byPeer = (peer: string) => [...byName.values()].find((k) => core.peerUrl(news.settings, k.host) === peer);
-    const view = await ops.clusterView(olds.members.map((m) => endpointOf(olds, m)), tls);
-    const current: planning.CurrentMember[] = await Promise.all(
-      view.members.map(async (x) => {
-        const known = byPeer(x.peerURLs[0] ?? "");
-        if (!known) throw new Error(`etcd member ${x.name || x.ID} (${x.peerURLs.join(", ")}) is not one this resource manages; refusing to change membership`);
-        const st = await ops.endpointStatus(endpointOf(news, known), tls);
-        return { id: x.ID, name: known.name, isLeader: x.ID === view.leaderId, isLearner: x.isLearner, healthy: st.ok || x.isLearner };
-      }),
-    );
-    const steps = planning.planMembershipChange(current, news.members.map((m) => m.name));
-    const voters = new Set(current.filter((c) => !c.isLearner).map((c) => c.name));
+    // Desired members first: their endpoints are asked first, and their specs win over old ones.
+    const known = [...news.members, ...(olds.members ?? []).filter((o) => !news.members.some((n) => n.name === o.name))];
+    const byName = new Map(known.map((m) => [m.name, m]));
+    // Plan from what is really there (etcd + the cluster's containers and volumes), not from `olds`:
+    // after a crash mid-change the engine still holds the old state.
+    const seen = await observeCluster(news, known, tls);
+    const steps = reconcile.planReconcile(news.settings, seen, news.members, olds.members ?? []);
+    const nameOf = (peers: string[]) => known.find((k) => peers.includes(core.peerUrl(news.settings, k.host)))?.name;
+    const voters = new Set(seen.members.filter((m) => !m.isLearner).map((m) => nameOf(m.peerUrls)).filter((n): n is string => n !== undefined));
     for (const step of steps) {
-      pulumi.log.info(`etcd ${news.clusterName}: ${planning.describeStep(step)}`);
+      crashPoint(reconcile.stepKey(step));
+      pulumi.log.info(`etcd ${news.clusterName}: ${reconcile.describeReconcileStep(step)}`);
       await runStep(step, { news, byName, voters: [...voters], timeoutMs });
       if (step.kind === "promote") voters.add(step.name);
       if (step.kind === "remove") voters.delete(step.name);
     }
+    crashPoint("done");
     await ops.waitHealthy(news.members.map((m) => endpointOf(news, m)), news.members.length, tls, timeoutMs);
     return { outs: await outputs(news) };
   },
 
-  /** Refresh: the member IDs etcd reports now; no member containers at all means the cluster is gone. */
+  /**
+   * Refresh: the member IDs etcd reports now and the drift from the state. No member containers
+   * or volumes at all means the cluster is gone. etcd is asked with etcdctl inside a running member
+   * container (docker-observe.ts): that works with TLS too, without any client key in state.
+   */
   async read(id: string, props: EtcdMembershipOutputs) {
-    const live = await members.listMembers(dockerClient(), props.clusterName);
-    if (live.length === 0) return { id: "", props: {} };
-    // State holds no client key, so a TLS cluster's member list cannot be read back here.
-    if (props.settings.tls) return { id, props };
-    const view = await ops.clusterView(props.publishedEndpoints ?? [], undefined).catch(() => undefined);
-    if (!view) return { id, props };
-    const memberIds: Record<string, string> = {};
-    for (const m of view.members) if (m.name) memberIds[m.name] = m.ID;
-    return { id, props: { ...props, memberIds } };
+    const docker = dockerClient();
+    const containers = await observe.clusterContainers(docker, props.clusterName);
+    const volumes = await observe.clusterVolumes(docker, props.clusterName);
+    if (containers.length === 0 && volumes.length === 0) return { id: "", props: {} };
+    const running = [
+      ...props.members.map((m) => m.host).filter((h) => containers.some((c) => c.host === h && c.running)),
+      ...containers.filter((c) => c.running && !props.members.some((m) => m.host === c.host)).map((c) => c.host),
+    ];
+    let list: observe.ListedMember[];
+    try {
+      list = await observe.memberListViaExec(docker, running, { clientPort: props.settings.clientPort, tls: props.settings.tls });
+    } catch (e) {
+      return { id, props: { ...props, drift: [`etcd's member list could not be read: ${(e as Error).message}`] } };
+    }
+    const seen: reconcile.ClusterObservation = {
+      members: list.map((m) => ({ id: m.ID, name: m.name, peerUrls: m.peerURLs, isLearner: m.isLearner, isLeader: false, healthy: true })),
+      containers,
+      volumes,
+    };
+    return { id, props: { ...props, memberIds: idsOf(list), drift: reconcile.membershipDrift(props.settings, seen, props.members) } };
   },
 
   async delete(_id: string, props: EtcdMembershipOutputs) {
@@ -319,12 +400,14 @@ export class EtcdMembership extends pulumi.dynamic.Resource {
   declare readonly publishedEndpoints: pulumi.Output<string[]>;
   declare readonly clientEndpoints: pulumi.Output<string[]>;
   declare readonly tlsFingerprint: pulumi.Output<string>;
+  /** What refresh found different from the recorded members; [] when it matches. */
+  declare readonly drift: pulumi.Output<string[]>;
 
   constructor(name: string, args: EtcdMembershipArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       etcdMembershipProvider,
       name,
-      { labels: {}, ...args, memberIds: undefined, publishedEndpoints: undefined, clientEndpoints: undefined, tlsFingerprint: undefined },
+      { labels: {}, ...args, memberIds: undefined, publishedEndpoints: undefined, clientEndpoints: undefined, tlsFingerprint: undefined, drift: undefined },
       // The provider never returns `tls`; should an output ever carry it, it stays a secret.
       { ...opts, additionalSecretOutputs: ["tls"] },
       "etcd",

@@ -9,10 +9,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";
 import type { RecordedResource } from "./lib/offline";
+import { stackOfArgs, type StackSelection } from "./lib/stack";
 
 const analyzerRpc = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
 const analyzerPb = require("@pulumi/pulumi/proto/analyzer_pb");
@@ -58,16 +59,20 @@ export class Analyzer {
    * Starts the pack in a child process and connects once it prints its port. `runner` "tsx" runs
    * policies/index.ts with tsx (fast); "pulumi" runs the pack directory with the Pulumi SDK's own
    * policy-pack host (`@pulumi/pulumi/cmd/run-policy-pack`, ts-node with type checking), exactly
-   * as `pulumi preview --policy-pack policies` does.
+   * as `pulumi preview --policy-pack policies` does. With `packDir`, that pack folder under the
+   * Pulumi host of its own node_modules.
    */
-  static async start(opts: { runner?: "tsx" | "pulumi"; timeoutMs?: number } = {}): Promise<Analyzer> {
+  static async start(opts: { runner?: "tsx" | "pulumi"; timeoutMs?: number; packDir?: string } = {}): Promise<Analyzer> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
+    // `packDir`: another pack folder (e.g. the bundled dist/policy-pack), run by its own SDK's host.
+    const packDir = opts.packDir ?? POLICY_PACK_DIR;
+    const host = opts.packDir ? join(opts.packDir, "node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack") : require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
     const argv =
-      opts.runner === "pulumi"
-        ? [require.resolve("@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:0", "."]
+      opts.runner === "pulumi" || opts.packDir
+        ? [host, "127.0.0.1:0", "."]
         : ["--require", require.resolve("tsx/cjs"), join(POLICY_PACK_DIR, "index.ts")];
     const child = spawn(process.execPath, argv, {
-      cwd: POLICY_PACK_DIR, // the PolicyPack reads its version from ./package.json
+      cwd: packDir, // the PolicyPack reads its version from ./package.json
       stdio: ["ignore", "pipe", "pipe"],
     });
     const port = await new Promise<number>((res, rej) => {
@@ -291,12 +296,14 @@ async function main(argv: string[]): Promise<number> {
     return (e as { exitCode?: number }).exitCode ?? 2;
   }
   const o = program.opts<{ stack?: string; stackFile?: string; policyConfig?: string; json?: boolean }>();
-  const stackFile = o.stackFile ? resolve(o.stackFile) : undefined;
-  const stack = o.stack ?? (stackFile ? /^Pulumi\.(.+)\.yaml$/.exec(basename(stackFile))?.[1] : undefined);
-  if (!stack) {
-    console.error("error: --stack <name> is required (or --stack-file <Pulumi.<name>.yaml>)");
+  let selection: StackSelection;
+  try {
+    selection = stackOfArgs(o);
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
     return 2;
   }
+  const { stack, stackFile } = selection;
 
   let violationsFound: Violation[];
   try {

@@ -6,7 +6,7 @@
  */
 import { Command } from "commander";
 import type { RecordedResource, Recording } from "./lib/offline";
-import { listStacks, runStackOffline } from "./lib/stack";
+import { listStacks, runStackOffline, stackOfArgs } from "./lib/stack";
 
 /** Inputs worth showing in a tree line, in this order, when present. */
 const KEY_INPUTS = [
@@ -49,14 +49,15 @@ export function renderTree(rec: Recording): string {
 async function main(): Promise<string> {
   const program = new Command("plan")
     .description("Run the Pulumi program offline for a stack and print the resource tree")
-    .requiredOption("-s, --stack <name>", `stack name (${listStacks().join(", ")})`)
-    .option("--stack-file <path>", "use this stack file instead of stacks/Pulumi.<stack>.yaml")
+    .option("-s, --stack <name>", `stack name (${listStacks().join(", ")})`)
+    .option("--stack-file <path>", "use this stack file instead of stacks/Pulumi.<stack>.yaml; the stack name defaults to Pulumi.<name>.yaml's <name>")
     .option("--json", "print the recorded resources as JSON")
     .parse();
-  const opts = program.opts<{ stack: string; stackFile?: string; json?: boolean }>();
-  const run = await runStackOffline(opts.stack, { stackFile: opts.stackFile });
+  const opts = program.opts<{ stack?: string; stackFile?: string; json?: boolean }>();
+  const { stack, stackFile } = stackOfArgs(opts);
+  const run = await runStackOffline(stack, { stackFile });
   if (opts.json) return `${JSON.stringify(run.recording.resources, null, 2)}\n`;
-  return `stack ${opts.stack} (${run.config["scaleplane:target"] ?? "docker"})\n\n${renderTree(run.recording)}\n`;
+  return `stack ${stack} (${run.config["scaleplane:target"] ?? "docker"})\n\n${renderTree(run.recording)}\n`;
 }
 
 // Exit explicitly (the Pulumi runtime keeps handles open), but only once stdout has been flushed:

@@ -19,6 +19,7 @@ import { ConfigDeadlineError, ConfigUnavailableError, ConfigValidationError, Sta
 import { SHARD_MAP_KEY, type ConfigKey } from "./keys";
 import { Leadership } from "./leadership";
 import { revision } from "./revision";
+import type { CallOpts, ClientSession } from "./session";
 
 const PemSchema = z.union([z.string().min(1), z.instanceof(Buffer)]);
 
@@ -43,11 +44,7 @@ export type ConfigClientOptions = z.input<typeof ConfigClientOptionsSchema> & {
   logger?: Logger;
 };
 
-/** Per-call options. */
-export interface CallOpts {
-  /** Overrides the client's deadline for this call, in ms. */
-  deadlineMs?: number;
-}
+export type { CallOpts } from "./session";
 
 /** A value with its etcd revisions. */
 export interface Versioned<T> {
@@ -62,7 +59,7 @@ const toPem = (v: string | Buffer): Buffer => (Buffer.isBuffer(v) ? v : v.includ
 
 const issuesOf = (e: z.ZodError): string[] => e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(value)"}: ${i.message}`);
 
-export class ConfigClient {
+export class ConfigClient implements ClientSession {
   /** The underlying etcd3 client (for admin work such as member lists). */
   readonly etcd: Etcd3;
   readonly prefix: string;

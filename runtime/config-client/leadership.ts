@@ -10,7 +10,7 @@
  */
 import type { Campaign } from "etcd3";
 import type { z } from "zod";
-import type { CallOpts, ConfigClient } from "./client";
+import type { CallOpts, ClientSession } from "./session";
 import { revision } from "./revision";
 import { ConfigClientError, FencingError } from "./errors";
 import type { ConfigKey } from "./keys";
@@ -30,7 +30,7 @@ export class Leadership {
   private readonly lostHandlers: Array<(e: Error) => void> = [];
 
   private constructor(
-    private readonly client: ConfigClient,
+    private readonly client: ClientSession,
     private readonly campaignHandle: Campaign,
     /** Election name. */
     readonly election: string,
@@ -45,7 +45,7 @@ export class Leadership {
   }
 
   /** See ConfigClient.campaign. */
-  static async campaign(client: ConfigClient, electionName: string, candidateId: string, ttlSeconds: number, timeoutMs?: number): Promise<Leadership> {
+  static async campaign(client: ClientSession, electionName: string, candidateId: string, ttlSeconds: number, timeoutMs?: number): Promise<Leadership> {
     const log = client.log.child({ election: electionName, candidate: candidateId });
     const campaign = client.etcd.namespace(client.prefix).election(electionName, ttlSeconds).campaign(candidateId);
     let failure: Error | undefined;

@@ -6,15 +6,22 @@
  *   GET  /health      200 while serving, 503 while draining
  *   GET  /metrics     Prometheus text: requests by status, in-flight, CPU seconds, RSS, uptime
  *   GET  /work?ms=N&cpuMs=M   waits N ms and/or burns M ms of CPU (bounded): load for scaling tests
+ *   GET  /deps        reaches the config service and every database shard (./deps.ts): 200 when all answer, else 503
  *   POST /shutdown    starts a graceful drain (loopback callers only)
  *
  * SIGTERM/SIGINT or POST /shutdown → drain: /health turns 503 at once, requests keep being served
  * until `drainSeconds` have passed and no request is in flight (bounded by `drainMaxSeconds`),
  * then the server closes and the process exits 0.
+ *
+ * Secrets arrive as files: for every `<NAME>_FILE=<path>` in the environment (and no `<NAME>`),
+ * the app reads the file into `<NAME>` at start (the platform never puts a secret value in a
+ * container's environment, where `docker inspect` shows it).
  */
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
+import { checkDeps } from "./deps";
 
 export const SAMPLE_APP_VERSION = "0.1.0";
 /** Longest wait (or CPU burn) one /work request may ask for. */
@@ -160,6 +167,10 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         if (res.destroyed) return;
         return json(res, 200, { instance, waitMs, cpuMs });
       }
+      case "GET /deps": {
+        const deps = await checkDeps(env);
+        return json(res, deps.ok ? 200 : 503, { instance, ...deps });
+      }
       case "POST /shutdown":
         if (!isLoopback(req.socket.remoteAddress)) return json(res, 403, { error: "shutdown is accepted from loopback only" });
         void drain("POST /shutdown");
@@ -241,8 +252,27 @@ function envSeconds(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return n;
 }
 
+/**
+ * The environment with every `<NAME>_FILE` read into `<NAME>` (one trailing newline dropped),
+ * unless `<NAME>` is set itself. An unreadable file fails, naming the variable.
+ */
+export function resolveFileEnv(env: NodeJS.ProcessEnv, read: (path: string) => string = (p) => readFileSync(p, "utf8")): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const [key, path] of Object.entries(env)) {
+    const name = /^(.+)_FILE$/.exec(key)?.[1];
+    if (!name || path === undefined || path === "" || env[name] !== undefined) continue;
+    try {
+      out[name] = read(path).replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new Error(`${key}=${path}: cannot read the file (${(e as Error).message})`);
+    }
+  }
+  return out;
+}
+
 /** Runs the app from its environment (PORT, DRAIN_SECONDS, DRAIN_MAX_SECONDS) until drained. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function main(rawEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const env = resolveFileEnv(rawEnv);
   const port = envSeconds(env, "PORT", 8080);
   if (!Number.isInteger(port) || port > 65535) throw new Error(`PORT must be a port number; got ${JSON.stringify(env.PORT)}`);
   const drainSeconds = envSeconds(env, "DRAIN_SECONDS", 30);

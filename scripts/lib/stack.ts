@@ -4,9 +4,11 @@
  * Then the program (index.ts) runs offline under the mock runtime.
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { installMocks, settle, type Recording } from "./offline";
+// Only types at load time: the Pulumi runtime (./offline) is required when a stack is run, so
+// commands can parse their arguments (stackOfArgs) without loading it.
+import type { Recording } from "./offline";
 
 export const REPO_ROOT = resolve(__dirname, "..", "..");
 
@@ -33,6 +35,34 @@ export function listStacks(root = REPO_ROOT): string[] {
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();
+}
+
+/** The stack a command works on (`--stack`, `--stack-file`) and the stack file to read, if not the default. */
+export interface StackSelection {
+  stack: string;
+  /** Absolute path of the stack file when given; else stacks/Pulumi.<stack>.yaml is read. */
+  stackFile?: string;
+}
+
+/** Thrown for command-line arguments that name no stack; `message` is what to print. */
+export class StackArgumentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StackArgumentError";
+  }
+}
+
+/**
+ * `--stack <name>` and/or `--stack-file <path>` → the stack. Without `--stack` the name comes from
+ * the file name (`Pulumi.<name>.yaml`, as Pulumi names stack files). Shared by plan and check.
+ */
+export function stackOfArgs(opts: { stack?: string; stackFile?: string }): StackSelection {
+  const stackFile = opts.stackFile ? resolve(opts.stackFile) : undefined;
+  if (opts.stack) return { stack: opts.stack, stackFile };
+  if (!stackFile) throw new StackArgumentError("--stack <name> is required (or --stack-file <path>/Pulumi.<name>.yaml)");
+  const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(basename(stackFile))?.[1];
+  if (!stack) throw new StackArgumentError(`--stack-file ${opts.stackFile}: cannot tell the stack name from the file name; name it Pulumi.<stack>.yaml or add --stack <name>`);
+  return { stack, stackFile };
 }
 
 /** Pulumi passes every config value to programs as a string; objects and arrays as JSON. */
@@ -75,6 +105,7 @@ export function loadStackConfig(stack: string, opts: { root?: string; stackFile?
  * registration never settles; the interval also keeps the event loop alive until one happens).
  */
 async function settleOrFail(failure: () => unknown): Promise<void> {
+  const { settle } = require("./offline") as typeof import("./offline");
   let timer: NodeJS.Timeout | undefined;
   const failed = new Promise<never>((_, reject) => {
     timer = setInterval(() => failure() !== undefined && reject(failure()), 20);
@@ -103,6 +134,7 @@ export interface OfflineStackRun {
 export async function runStackOffline(stack: string, opts: { root?: string; stackFile?: string; preview?: boolean } = {}): Promise<OfflineStackRun> {
   const root = opts.root ?? REPO_ROOT;
   const config = loadStackConfig(stack, opts);
+  const { installMocks } = require("./offline") as typeof import("./offline");
   const recording = installMocks({ project: projectFile(root).name, stack, config, preview: opts.preview });
   // A resource whose registration fails (e.g. a dynamic provider that cannot be serialized)
   // rejects asynchronously: surface the first such error as the run's error.

@@ -4,7 +4,7 @@
  *   ports 24000-24999, stopped by its saved PID. Fast (~0.5 s): for client integration tests.
  * - `startDockerEtcd()`: an n-member cluster in containers (image scaleplane/etcd:3.4.23) on a
  *   private network, client ports published on 127.0.0.1 in 25000-25999, via
- *   runtime/etcd/docker-members.ts. For chaos tests and the failover bench.
+ *   providers/etcd-membership/docker-members.ts. For chaos tests and the failover bench.
  * Member flags always come from core/etcd.ts.
  */
 import { spawn } from "node:child_process";
@@ -16,11 +16,11 @@ import type Docker from "dockerode";
 import { Etcd3 } from "etcd3";
 import pino from "pino";
 import { z } from "zod";
-import { HistoryRecorder, type HistoryOp, type RegisterValue } from "../../core/history";
-import type { LogEntry } from "../../core/linearizability";
+import { HistoryRecorder, type HistoryOp, type RegisterValue } from "./history";
+import type { LogEntry } from "./linearizability";
 import { ConfigClient, configKey } from "../../runtime/config-client";
 import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd";
-import { createMember, ensureNetwork, killMember, publishedEndpoint, removeCluster, removeNetwork, startMember } from "../../runtime/etcd/docker-members";
+import { createMember, ensureNetwork, killMember, publishedEndpoint, removeCluster, removeNetwork, startMember } from "../../providers/etcd-membership/docker-members";
 import { requireEtcdBinary, requireImage } from "./engines";
 
 export const ETCD_IMAGE = "scaleplane/etcd:3.4.23";
@@ -259,8 +259,8 @@ export interface KillWorkloadOptions {
   steadyMs: number;
   /** Upper bound on the whole workload. */
   maxDurationMs: number;
-  /** Called after each kill with its failover time. */
-  onKill?: (k: number, failoverMs: number, killed: number) => void;
+  /** Called after each kill with its failover time and the kill call's own duration. */
+  onKill?: (k: number, failoverMs: number, killed: number, killCallMs: number) => void;
 }
 
 export interface AckedWrite {
@@ -275,10 +275,20 @@ export interface KillWorkloadResult {
   /** The register's log as etcd kept it (every value with its revision), for `resolveWithLog`. */
   log: LogEntry[];
   acked: AckedWrite[];
-  /** Per kill: ms from the kill to the first acknowledged write after it. */
+  /**
+   * Per kill: ms from the START of the kill call to the acknowledgement of the first write that
+   * was issued after the kill call RETURNED (one the dead leader cannot have served; writes in
+   * flight across the kill do not count): a writer's or the failover probe's, whichever is first.
+   */
   failoverMs: number[];
-  /** Per kill: ms from the kill until a surviving member reports itself leader (status polled every ~50 ms). */
+  /** Per kill: ms the kill call itself took (same clock: from its start). */
+  killCallMs: number[];
+  /** Per kill: ms from the start of the kill call until a member reports a new leader (every member's status polled every ~50 ms over open connections). */
   electionMs: number[];
+  /** Raft term rises (elections) observed while the workload ran; see {@link TermWatch}. */
+  elections: ElectionEvent[];
+  /** Elections that no kill caused: term rises outside every kill's window. */
+  unprovokedElections: ElectionEvent[];
   /** Latencies (ms) of acknowledged writes entirely outside kill → recovery windows. */
   steadyPutMs: number[];
   /** Acknowledged writes whose value is not in etcd at their acknowledged revision. */
@@ -286,8 +296,93 @@ export interface KillWorkloadResult {
   errors: number;
 }
 
+/** A rise of the cluster's Raft term: one election (or a run of split-vote rounds) began. */
+export interface ElectionEvent {
+  /** performance.now() when the poll saw the new term. */
+  at: number;
+  /** Highest term any member reported before / after. */
+  fromTerm: number;
+  toTerm: number;
+  /** Endpoint of the member that reported the new term first. */
+  endpoint: string;
+}
+
+/**
+ * Watches the Raft term of every member (maintenance Status, every ~50 ms, 300 ms deadline) and
+ * records each rise of the highest term reported: every election bumps the term, so a rise is an
+ * election, whoever started it. The highest term (not each member's) is tracked so that a
+ * restarted member catching up on the current term is not counted.
+ */
+export class TermWatch {
+  readonly elections: ElectionEvent[] = [];
+  /** Every change of the leader some member reports (leader member ID, never "0"), with when it was seen. */
+  readonly leaders: { at: number; leader: string }[] = [];
+  /** Member ID of each endpoint, as its status reported it. */
+  readonly memberIds = new Map<string, string>();
+  private maxTerm = 0;
+  private running = true;
+  private loop: Promise<void> = Promise.resolve();
+  private constructor(private readonly clients: { endpoint: string; c: Etcd3 }[]) {}
+
+  static async start(endpoints: readonly string[], intervalMs = 50): Promise<TermWatch> {
+    // No client-side circuit breaker (etcd3's default opens for 5 s after 3 failures, which under
+    // load would blind the watch to a live member); each member has its own loop, so a deadline
+    // on a dead member never delays the others.
+    const pass = { execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => Promise.resolve(fn({ signal: signal ?? new AbortController().signal })) } as never;
+    const w = new TermWatch(
+      endpoints.map((endpoint) => ({
+        endpoint,
+        c: new Etcd3({ hosts: endpoint, dialTimeout: 1000, defaultCallOptions: () => ({ deadline: Date.now() + 1000 }), faultHandling: { global: pass, host: () => pass } }),
+      })),
+    );
+    // the terms before the workload are the baseline, not elections
+    for (const s of await Promise.all(w.clients.map((x) => w.poll(x)))) if (s) w.observe(s, false);
+    // one loop per member: a dead member's deadline must not slow the polls of the live ones
+    w.loop = Promise.all(
+      w.clients.map(async (x) => {
+        while (w.running) {
+          const s = await w.poll(x);
+          if (s) w.observe(s, true);
+          await sleep(intervalMs);
+        }
+      }),
+    ).then(() => undefined);
+    return w;
+  }
+
+  private async poll({ endpoint, c }: { endpoint: string; c: Etcd3 }) {
+    try {
+      const st = await c.maintenance.status();
+      return { endpoint, term: Number(st.raftTerm), leader: String(st.leader), memberId: String(st.header.member_id) };
+    } catch {
+      return undefined; // a killed member: no term
+    }
+  }
+
+  private observe(s: { endpoint: string; term: number; leader: string; memberId: string }, record: boolean): void {
+    const at = performance.now();
+    this.memberIds.set(s.endpoint, s.memberId);
+    if (s.leader !== "0" && this.leaders[this.leaders.length - 1]?.leader !== s.leader) this.leaders.push({ at, leader: s.leader });
+    if (s.term <= this.maxTerm) return;
+    if (record) this.elections.push({ at, fromTerm: this.maxTerm, toTerm: s.term, endpoint: s.endpoint });
+    this.maxTerm = s.term;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    for (const { c } of this.clients) c.close();
+  }
+}
+
 /** The register key of the workload. */
 export const REGISTER_KEY = configKey("chaos/register", z.string().nullable());
+/** The failover probe's key (not part of the register history). */
+export const PROBE_KEY = configKey("chaos/failover-probe", z.string());
+/** The probe issues a write this often after a kill, until one is acknowledged. */
+const PROBE_EVERY_MS = 20;
+/** Bound on the probe's writes in flight (the load stays bounded while the cluster has no leader). */
+const PROBE_MAX_IN_FLIGHT = 25;
 
 /**
  * Runs `writers` writers and `readers` readers on one register against `cluster` while killing
@@ -351,31 +446,79 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
       op.ok(v ?? null);
     });
 
+  const probe = mk();
+  clients.push(probe);
+  const probes: AckedWrite[] = [];
   const workers = [...Array.from({ length: o.writers }, (_, i) => writer(i)), ...Array.from({ length: o.readers }, (_, i) => reader(i))];
   const failoverMs: number[] = [];
+  const killCallMs: number[] = [];
   const electionMs: number[] = [];
   const windows: Array<[number, number]> = [];
+  const electionWindows: Array<[number, number]> = [];
+  const terms = await TermWatch.start(cluster.endpoints);
   try {
     for (let k = 0; k < o.kills; k++) {
       await sleep(o.steadyMs);
       if (Date.now() - t0 > o.maxDurationMs) throw new Error(`workload exceeded ${o.maxDurationMs} ms after ${k} kills`);
       const leader = await cluster.leader();
+      // One clock for all three figures, started BEFORE the kill is issued: the leader may die
+      // at any point of the call, so nothing may be measured from its return.
+      const killStart = performance.now();
       await cluster.kill(leader);
-      // measured from the moment the kill returned: the leader is gone
-      const killAt = performance.now();
-      const elected = waitForLeader(cluster.endpoints, 30_000, leader).then(() => performance.now() - killAt);
+      const killReturned = performance.now();
+      const killedId = terms.memberIds.get(cluster.endpoints[leader]);
+      const elected = (async () => {
+        for (const until = Date.now() + 30_000; Date.now() < until; await sleep(10)) {
+          const seen = terms.leaders.find((l) => l.at > killStart && l.leader !== killedId);
+          if (seen) return seen.at - killStart;
+        }
+        throw new Error(`no new leader reported within 30 s of kill ${k + 1}`);
+      })();
       elected.catch(() => undefined);
+      // Only a write issued after the kill returned proves a new leader serves: a write in flight
+      // across the kill may have been committed by the old leader a millisecond before it died.
+      // A writer blocked in a call to the dead leader only learns of the new one at its deadline;
+      // so that the figure measures the cluster, not that wait, a probe also issues a write every
+      // PROBE_EVERY_MS (each with the same deadline, at most PROBE_MAX_IN_FLIGHT at once) until one
+      // is acknowledged. Probe writes go to their own key; each acknowledged one is checked below.
       let first: number | undefined;
+      let probeAck: number | undefined;
+      const probing = (async () => {
+        let inFlight = 0;
+        for (let n = 0; probeAck === undefined && first === undefined && Date.now() - t0 < o.maxDurationMs; n++) {
+          if (inFlight < PROBE_MAX_IN_FLIGHT) {
+            inFlight++;
+            const value = `k${k}-${n}`;
+            const call = performance.now();
+            void probe
+              .put(PROBE_KEY, value)
+              .then((revision) => {
+                const ret = performance.now();
+                probes.push({ value, revision, call, ret });
+                probeAck ??= ret;
+              })
+              .catch(() => undefined)
+              .finally(() => inFlight--);
+          }
+          await sleep(PROBE_EVERY_MS);
+        }
+      })();
       const until = Date.now() + 30_000;
       while (first === undefined && Date.now() < until) {
-        first = acked.find((a) => a.ret > killAt)?.ret;
-        if (first === undefined) await sleep(5);
+        const writerAck = acked.find((a) => a.call > killReturned)?.ret;
+        if (writerAck !== undefined || probeAck !== undefined) first = Math.min(writerAck ?? Infinity, probeAck ?? Infinity);
+        else await sleep(5);
       }
-      if (first === undefined) throw new Error(`no write was acknowledged within 30 s of killing the leader (kill ${k + 1})`);
-      failoverMs.push(first - killAt);
+      await probing;
+      if (first === undefined) throw new Error(`no write issued after the kill was acknowledged within 30 s (kill ${k + 1})`);
+      failoverMs.push(first - killStart);
+      killCallMs.push(killReturned - killStart);
       electionMs.push(await elected);
-      windows.push([killAt, first + 300]);
-      o.onKill?.(k + 1, first - killAt, leader);
+      // The elections this kill provokes (including split votes) fall between the kill and a
+      // margin of two election timeouts after the workload saw a write go through again.
+      windows.push([killStart, first + 300]);
+      electionWindows.push([killStart, first + 2 * cluster.spec.settings.electionTimeoutMs]);
+      o.onKill?.(k + 1, first - killStart, leader, killReturned - killStart);
       await cluster.start(leader);
       // the restarted member must be back before the next kill keeps a quorum
       const back = Date.now() + 30_000;
@@ -385,25 +528,35 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
       }
     }
     await sleep(Math.min(o.steadyMs, 1000));
+    // a restarted member rejoining with pre-vote off would force an election here, after its window
+    await sleep(2 * cluster.spec.settings.electionTimeoutMs);
   } finally {
     stop = true;
     await Promise.all(workers);
+    await terms.stop();
   }
+  const elections = terms.elections;
+  const unprovokedElections = elections.filter((e) => !electionWindows.some(([s, end]) => e.at >= s && e.at <= end));
 
   // the register's whole log, as etcd kept it; every acknowledged write must be in it at the
   // revision it was acknowledged with
   const checker = mk();
   clients.push(checker);
   let log: LogEntry[];
+  let probeLogEntries: LogEntry[];
   try {
     log = await readKeyLog(checker, checker.fullKey(REGISTER_KEY.name));
+    probeLogEntries = await readKeyLog(checker, checker.fullKey(PROBE_KEY.name));
   } finally {
     for (const c of clients) c.close();
   }
   const logged = new Map(log.map((e) => [e.value, e.revision]));
   const lost = acked.filter((a) => logged.get(a.value) !== a.revision);
+  // every acknowledged probe write is in the probe key's log at its revision too
+  const probeLog = new Map(probeLogEntries.map((e) => [e.value, e.revision]));
+  lost.push(...probes.filter((a) => probeLog.get(a.value) !== a.revision));
   const steadyPutMs = acked.filter((a) => !windows.some(([s, e]) => a.ret >= s && a.call <= e)).map((a) => a.ret - a.call);
-  return { history: rec.ops, log, acked, failoverMs, electionMs, steadyPutMs, lost, errors };
+  return { history: rec.ops, log, acked, failoverMs, killCallMs, electionMs, elections, unprovokedElections, steadyPutMs, lost, errors };
 }
 
 /**

@@ -69,13 +69,22 @@ export class ProviderHost {
   ) {}
 
   /** Starts the SDK's host on 127.0.0.1 and connects (the port is the first stdout line). */
-  static async start(opts: { timeoutMs?: number } = {}): Promise<ProviderHost> {
-    const proc = spawn(process.execPath, [HOST_SCRIPT, "127.0.0.1:0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  /** `env`: extra environment for the host process (e.g. a test-only crash point). */
+  /** `projectDir`: run the host of that project's own @pulumi/pulumi, there (default: this repository). */
+  /** `engineAddress`: the Engine the host (and `pulumi.log` in providers) reports to (default: none listening). */
+  static async start(opts: { timeoutMs?: number; env?: Record<string, string>; projectDir?: string; engineAddress?: string } = {}): Promise<ProviderHost> {
+    const cwd = opts.projectDir ?? ROOT;
+    const script = opts.projectDir ? join(opts.projectDir, "node_modules", "@pulumi", "pulumi", "cmd", "dynamic-provider", "index.js") : HOST_SCRIPT;
+    const proc = spawn(process.execPath, [script, opts.engineAddress ?? "127.0.0.1:0"], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
     const stderr: string[] = [];
     proc.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
     const port = await new Promise<number>((resolve, reject) => {
       let out = "";
-      const timer = setTimeout(() => reject(new Error(`dynamic-provider host printed no port within ${opts.timeoutMs ?? 15000} ms; stderr: ${stderr.join("")}`)), opts.timeoutMs ?? 15000);
+      const timer = setTimeout(() => {
+        // never leave the process behind (it would keep jest from exiting)
+        proc.kill("SIGKILL");
+        reject(new Error(`dynamic-provider host printed no port within ${opts.timeoutMs ?? 60000} ms; stderr: ${stderr.join("")}`));
+      }, opts.timeoutMs ?? 60000);
       proc.stdout!.on("data", (d: Buffer) => {
         out += d.toString();
         const line = out.split("\n")[0];
@@ -154,10 +163,15 @@ export class ProviderHost {
     await this.call("delete", this.request("DeleteRequest", type, name, { setId: id, setProperties: ProviderHost.struct(props), setTimeout: timeoutMs / 1000 }), timeoutMs);
   }
 
+  /** The host process's exit: undefined while it runs, else its exit code or signal. */
+  get exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+    return this.proc.exitCode === null && this.proc.signalCode === null ? undefined : { code: this.proc.exitCode, signal: this.proc.signalCode };
+  }
+
   /** Closes the client and ends the host process (by its own handle). */
   async stop(): Promise<void> {
     this.client.close();
-    if (this.proc.exitCode === null) {
+    if (this.exit === undefined) {
       const exited = new Promise((r) => this.proc.once("exit", r));
       this.proc.kill("SIGTERM");
       let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-/** The autoscaling group's pure spec (core/app.ts). */
+/** The autoscaling group's pure spec (core/app/). */
 import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { AppSchema, parseSection, type AppConfigInput } from "../../core/config";

@@ -24,6 +24,8 @@ describe("platform config: defaults", () => {
       scaleDownCooldownSeconds: 300,
       healthCheckGraceSeconds: 60,
       drainSeconds: 30,
+      engine: "hpa",
+      engineSettings: {},
     });
     expect(c.configService).toMatchObject({ members: 3, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false });
     expect(c.database).toMatchObject({ shards: 3, virtualNodes: 150, replicationFactor: 1, consistency: "one" });
@@ -33,7 +35,7 @@ describe("platform config: defaults", () => {
     const c = parsePlatformConfig({
       target: "aws",
       environment: "prod",
-      aws: { zones: ["us-east-1a", "us-east-1b", "us-east-1c"] },
+      aws: { zones: ["us-east-1a", "us-east-1b", "us-east-1c"], loadBalancer: { certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc-123" } },
       app: { minSize: 3, maxSize: 30, desiredSize: 3, mixedInstances: { instanceTypes: ["m6i.large"] } },
       configService: { members: 5, tls: true },
       database: { shards: [{ name: "a" }, { name: "b", weight: 2 }, { name: "c" }], replicationFactor: 3, consistency: "quorum" },
@@ -72,6 +74,13 @@ const INVALID: [string, PlatformConfigInput | Record<string, unknown>, string, s
   ["port out of range", { app: { port: 70000 } }, "scaleplane:app.port", "from 1 to 65535"],
   ["relative health path", { app: { healthCheckPath: "health" } }, "scaleplane:app.healthCheckPath", "starting with '/'"],
   ["bad app name", { app: { name: "My_App" } }, "scaleplane:app.name", "DNS label"],
+  ["prod on aws without a certificate", { target: "aws", environment: "prod", configService: { members: 3 } }, "scaleplane:aws.loadBalancer.certificateArn", "required in prod"],
+  ["not an ACM certificate ARN", { target: "aws", aws: { loadBalancer: { certificateArn: "arn:aws:iam::123456789012:server-certificate/x" } } }, "scaleplane:aws.loadBalancer.certificateArn", "ACM certificate ARN"],
+  ["not an ELB TLS policy", { target: "aws", aws: { loadBalancer: { sslPolicy: "TLSv1.3" } } }, "scaleplane:aws.loadBalancer.sslPolicy", "ELBSecurityPolicy-"],
+  ["unknown scaling engine", { app: { scaling: { engine: "magic" } } }, "scaleplane:app.scaling.engine", "threshold, hpa, predictive"],
+  ["unknown metric in engine settings", { app: { scaling: { engineSettings: { metrics: ["cpu", "disk"] } } } }, "scaleplane:app.scaling.engineSettings.metrics[1]", "unknown metric"],
+  ["negative threshold cooldown", { app: { scaling: { engine: "threshold", engineSettings: { threshold: { scaleUpCooldownSeconds: -1 } } } } }, "scaleplane:app.scaling.engineSettings.threshold.scaleUpCooldownSeconds", "whole number from 0"],
+  ["engine set twice", { app: { scaling: { engineSettings: { engine: "cost" } } } }, "scaleplane:app.scaling.engineSettings.engine", "app.scaling.engine"],
   ["mixed instances off aws", { app: { mixedInstances: { instanceTypes: ["m5.large"] } } }, "scaleplane:app.mixedInstances", "only supported on target aws"],
   ["mixed instances without types", { target: "aws", app: { mixedInstances: { instanceTypes: [] } } }, "scaleplane:app.mixedInstances.instanceTypes", "at least one instance type"],
   ["even member count", { configService: { members: 4 } }, "scaleplane:configService.members", "1, 3, 5 or 7"],

@@ -18,6 +18,8 @@ describe("core/etcd member specs", () => {
       expect(flag(m.args, "initial-cluster-state")).toBe("new");
       expect(flag(m.args, "heartbeat-interval")).toBe("100");
       expect(flag(m.args, "election-timeout")).toBe("1000");
+      // pre-vote: a restarted or partitioned member cannot force an election by bumping its term
+      expect(flag(m.args, "pre-vote")).toBe("true");
     }
   });
 
@@ -33,6 +35,7 @@ describe("core/etcd member specs", () => {
   it("joins an existing cluster with state existing", () => {
     const args = etcdMemberArgs(settings, { name: "config-3", host: "config-3" }, [{ name: "config-0", host: "config-0" }, { name: "config-3", host: "config-3" }], "existing");
     expect(flag(args, "initial-cluster-state")).toBe("existing");
+    expect(flag(args, "pre-vote")).toBe("true");
     expect(flag(args, "initial-cluster")).toBe("config-0=http://config-0:2380,config-3=http://config-3:2380");
   });
 

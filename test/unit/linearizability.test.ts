@@ -1,6 +1,6 @@
 import fc from "fast-check";
-import { HistoryRecorder, type HistoryOp, type RegisterValue, type RegisterInput } from "../../core/history";
-import { checkRegister, resolveWithLog, step } from "../../core/linearizability";
+import { HistoryRecorder, type HistoryOp, type RegisterValue, type RegisterInput } from "../support/history";
+import { checkRegister, resolveWithLog, step } from "../support/linearizability";
 
 const w = (client: number, value: RegisterValue, call: number, ret: number, status: HistoryOp["status"] = "ok"): HistoryOp => ({
   client,

@@ -2,6 +2,8 @@ import fc from "fast-check";
 import murmurhash from "murmurhash";
 import {
   HASH_SPACE,
+  PARTITION_COUNT,
+  PARTITION_SPAN,
   RING_SEED,
   RingError,
   buildRing,
@@ -10,16 +12,24 @@ import {
   ownerOf,
   ownerOfHash,
   ownership,
+  partitionOf,
+  replicaRanges,
   replicasFor,
+  replicasForHash,
   ringOfShardMap,
-  vnodeHashes,
   type OwnershipMove,
   type Ring,
   type RingNodeInput,
 } from "../../core/ring";
 import type { ShardMap } from "../../core/shard-map";
 
-const RUNS = { numRuns: 1000 };
+/**
+ * Runs per property. A build ranks every node on all 2^17 partitions (tens of milliseconds), so
+ * ring properties run 100 times; each run checks whole rings (every partition), not samples.
+ */
+const RUNS = { numRuns: 20 };
+/** Properties that build no ring run 1000 times. */
+const MANY_RUNS = { numRuns: 1000 };
 
 // ---- generators -------------------------------------------------------------------------------
 
@@ -69,7 +79,17 @@ const movedSpan = (moves: readonly OwnershipMove[]): number => moves.reduce((s, 
 
 // ---- properties -------------------------------------------------------------------------------
 
-describe("ring properties (fast-check, 1000 runs each)", () => {
+describe("ring properties (fast-check)", () => {
+  it("hashes any string like MurmurHash3 x86_32 of its UTF-8 bytes (ASCII fast path included)", () => {
+    const utf8 = new TextEncoder();
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.string({ unit: "grapheme", maxLength: 12 })), (key) => {
+        expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
+      }),
+      MANY_RUNS,
+    );
+  });
+
   it("is deterministic and independent of the order the nodes are listed in", () => {
     fc.assert(
       fc.property(
@@ -86,6 +106,9 @@ describe("ring properties (fast-check, 1000 runs each)", () => {
           expect(ownership(b)).toEqual(ownership(a));
           const n = Math.min(3, nodes.length);
           expect(keys.map((k) => replicasFor(b, k, n))).toEqual(keys.map((k) => replicasFor(a, k, n)));
+          // Same replica lists everywhere (compared as text: ~10^5 ranges are too many for toEqual).
+          const text = (r: Ring) => replicaRanges(r, nodes.length).map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`).join("\n");
+          expect(text(b) === text(a)).toBe(true);
           expect(keys.map((k) => ownerOf(b, k))).toEqual(keys.map((k) => ownerOf(a, k)));
         },
       ),
@@ -120,6 +143,7 @@ describe("ring properties (fast-check, 1000 runs each)", () => {
               replicas.length !== n && "count",
               new Set(replicas).size !== replicas.length && "duplicate node",
               replicas[0] !== ownerOf(ring, k) && "primary is not the owner",
+              replicasForHash(ring, hashKey(k), n).join("\0") !== replicas.join("\0") && "replicasForHash differs",
               new Set(replicas.map((r) => zoneOf.get(r))).size !== Math.min(n, domains) && "zones not spread",
               // A larger replica set extends a smaller one (adding a replica never reshuffles the others).
               n > 1 && replicasFor(ring, k, n - 1).join("\0") !== replicas.slice(0, n - 1).join("\0") && "n-1 is not a prefix",
@@ -174,28 +198,69 @@ describe("ring properties (fast-check, 1000 runs each)", () => {
   });
 
   /*
-   * Balance bound at 256 vnodes, for 2..16 equal-weight nodes: every node's share is within
-   * [0.6, 1.5] × the mean share 1/N.
+   * Balance bound for 2..16 equal-weight nodes: every node's share is within [0.88, 1.12] × the
+   * mean share 1/N.
    *
-   * Why it is sound: with M = 256·N points hashed uniformly, the arcs between points are ≈ i.i.d.
-   * exponential, so a node's share × N is ≈ Gamma(256, 1/256): mean 1, stddev 1/16. Chernoff:
-   * P(Gamma(k) > k(1+x)) ≤ exp(-k(x - ln(1+x))); at k = 256, x = 0.5 that is exp(-24.2) ≈ 3e-11;
-   * P(Gamma(k) < k(1-x)) ≤ exp(-k(-x - ln(1-x))); at x = 0.4 that is exp(-28.4) ≈ 5e-13. A union
-   * over ≤ 16 nodes and 1000 runs gives a false failure probability < 1e-6 per suite run.
-   * It can fail: at 4 vnodes the stddev is 1/2 and the max of 16 nodes exceeds 1.5× the mean
-   * (the example test "the balance bound rejects a 4-vnode ring" below shows one).
+   * Why it is sound: each of the 2^17 partitions goes to one node by rendezvous hashing, so a
+   * node's partition count is Binomial(2^17, 1/N), mean μ = 2^17/N ≥ 8192. Chernoff:
+   * P(X ≥ (1+δ)μ) ≤ exp(-δ²μ/(2+δ)) = exp(-55.7) at δ = 0.12, and P(X ≤ (1-δ)μ) ≤ exp(-δ²μ/2) =
+   * exp(-59); a union over ≤ 16 nodes and 20 runs is < 1e-20. It can fail: a node of weight 1.3
+   * among equals holds ≈ 1.28 × the mean (the example test "the balance bound rejects ..." below).
    */
-  const BALANCE_MAX = 1.5;
-  const BALANCE_MIN = 0.6;
+  const BALANCE_MAX = 1.12;
+  const BALANCE_MIN = 0.88;
 
-  it("keeps every node's share within [0.6, 1.5] × the mean at 256 vnodes", () => {
+  it("keeps every node's share within [0.88, 1.12] × the mean", () => {
     fc.assert(
       fc.property(fc.uniqueArray(nameArb, { minLength: 2, maxLength: 16 }), (names) => {
-        const shares = [...ownership(buildRing(names.map((name) => ({ name, weight: 1 })), 256)).values()];
+        const shares = [...ownership(buildRing(names.map((name) => ({ name, weight: 1 })))).values()];
         const mean = 1 / names.length;
         expect(Math.max(...shares) / mean).toBeLessThanOrEqual(BALANCE_MAX);
         expect(Math.min(...shares) / mean).toBeGreaterThanOrEqual(BALANCE_MIN);
       }),
+      RUNS,
+    );
+  });
+
+  /*
+   * Weights: a node's share is within 25 % of vnodes_i / Σ vnodes (weights ≥ 0.25, ≤ 10 nodes, at
+   * most 3 × 10 weight units, so μ = 2^17 × share ≥ 2^17 × 0.25/30 ≈ 1092 partitions). Chernoff at
+   * δ = 0.25: exp(-δ²μ/(2+δ)) = exp(-30) above, exp(-δ²μ/2) = exp(-34) below; a union over
+   * 10 nodes and 20 runs is < 1e-9.
+   */
+  it("gives each node a share proportional to its weight", () => {
+    fc.assert(
+      fc.property(nodesArb(1, 10), vnodesArb, (nodes, vnodes) => {
+        const ring = buildRing(nodes, vnodes);
+        const total = ring.nodes.reduce((s, m) => s + m.vnodes, 0);
+        const shares = ownership(ring);
+        const off = ring.nodes.filter((m) => Math.abs((shares.get(m.name) ?? 0) / (m.vnodes / total) - 1) > 0.25);
+        expect(off).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+
+  it("replicaRanges covers the hash space with maximal ranges that agree with replicasForHash", () => {
+    fc.assert(
+      fc.property(
+        nodesArb(1, 8).chain((nodes) => fc.tuple(fc.constant(nodes), fc.integer({ min: 1, max: nodes.length }))),
+        fc.array(fc.integer({ min: 0, max: HASH_SPACE - 1 }), { maxLength: 24 }),
+        ([nodes, n], hashes) => {
+          const ring = buildRing(nodes, 16);
+          const ranges = replicaRanges(ring, n);
+          const problems: string[] = [];
+          ranges.forEach((r, i) => {
+            const prev = ranges[i - 1];
+            if (r.start !== (prev?.end ?? 0) || r.end <= r.start || r.start % PARTITION_SPAN !== 0 || r.end % PARTITION_SPAN !== 0) problems.push(`bad range ${i}`);
+            if (prev !== undefined && prev.replicas.join("\0") === r.replicas.join("\0")) problems.push(`not merged ${i}`);
+            for (const h of [r.start, r.end - 1, ...hashes.filter((x) => x >= r.start && x < r.end)])
+              if (replicasForHash(ring, h, n).join("\0") !== r.replicas.join("\0")) problems.push(`hash ${h}`);
+          });
+          expect(ranges[ranges.length - 1].end).toBe(HASH_SPACE);
+          expect(problems).toEqual([]);
+        },
+      ),
       RUNS,
     );
   });
@@ -278,11 +343,14 @@ describe("ring: bad input is refused with the argument named", () => {
     ["vnodesPerWeight 0", () => buildRing(ok, 0), "vnodesPerWeight", /whole number from 1 to 4096; got 0/],
     ["vnodesPerWeight 4097", () => buildRing(ok, 4097), "vnodesPerWeight", /got 4097/],
     ["a fractional vnodesPerWeight", () => buildRing(ok, 1.5), "vnodesPerWeight", /got 1.5/],
-    ["a ring of more than 2^22 points", () => buildRing([{ name: "a", weight: 2000 }], 4096), "nodes[0].weight", /exceed 4194304 points/],
+    ["more than 1024 nodes", () => buildRing(Array.from({ length: 1025 }, (_, i) => ({ name: `n${i}`, weight: 1 }))), "nodes", /at most 1024 nodes; got 1025/],
     ["more replicas than nodes", () => replicasFor(buildRing(ok), "k", 3), "n", /from 1 to the ring's node count \(2\); got 3/],
     ["zero replicas", () => replicasFor(buildRing(ok), "k", 0), "n", /got 0/],
     ["a non-string key", () => ownerOf(buildRing(ok), 42 as unknown as string), "key", /must be a string; got 42/],
     ["a hash outside [0, 2^32)", () => ownerOfHash(buildRing(ok), HASH_SPACE), "hash", /0 to 2\^32-1; got 4294967296/],
+    ["a fractional hash", () => replicasForHash(buildRing(ok), 1.5, 1), "hash", /got 1.5/],
+    ["a negative partition hash", () => partitionOf(-1), "hash", /got -1/],
+    ["replicaRanges of more replicas than nodes", () => replicaRanges(buildRing(ok), 3), "n", /got 3/],
   ])("%s", (_what, call, argument, message) => {
     const e = ringError(call);
     expect(e.argument).toBe(argument);
@@ -292,7 +360,7 @@ describe("ring: bad input is refused with the argument named", () => {
 });
 
 describe("ring: weights, vnodes and ownership", () => {
-  it("gives a node max(1, round(weight × vnodesPerWeight)) points", () => {
+  it("ranks a node with max(1, round(weight × vnodesPerWeight)) weight quanta over 2^17 partitions", () => {
     const ring = buildRing(
       [
         { name: "tiny", weight: 0.001 },
@@ -306,7 +374,18 @@ describe("ring: weights, vnodes and ownership", () => {
       ["one", 3],
       ["tiny", 1],
     ]);
-    expect(ring.size).toBe(9);
+    expect(ring.size).toBe(PARTITION_COUNT);
+    // Shares follow the quanta (5 : 3 : 1), not the raw weights (1.5 : 1 : 0.001).
+    const shares = ownership(ring);
+    expect((shares.get("half") ?? 0) / (5 / 9)).toBeCloseTo(1, 1);
+    expect((shares.get("tiny") ?? 0) / (1 / 9)).toBeCloseTo(1, 1);
+  });
+
+  it("moves no key when vnodesPerWeight changes and weights are whole numbers (only weight ratios count)", () => {
+    const nodes = [{ name: "a", weight: 1 }, { name: "b", weight: 2 }, { name: "c", weight: 3, zone: "z" }];
+    expect(diffOwnership(buildRing(nodes, 150), buildRing(nodes, 7))).toEqual([]);
+    const text = (r: Ring) => replicaRanges(r, 2).map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`).join("\n");
+    expect(text(buildRing(nodes, 150)) === text(buildRing(nodes, 7))).toBe(true);
   });
 
   it("gives a weight-2 node about twice the share of a weight-1 node", () => {
@@ -332,38 +411,40 @@ describe("ring: weights, vnodes and ownership", () => {
     expect(diffOwnership(solo, solo)).toEqual([]);
   });
 
-  it("the balance bound rejects a 4-vnode ring (the 256-vnode bound can fail)", () => {
-    const names = Array.from({ length: 16 }, (_, i) => ({ name: `shard-${i}`, weight: 1 }));
-    const maxOverMean = (v: number) => Math.max(...ownership(buildRing(names, v)).values()) * names.length;
-    expect(maxOverMean(4)).toBeGreaterThan(1.5);
-    expect(maxOverMean(256)).toBeLessThanOrEqual(1.5);
+  it("the balance bound rejects an unequal ring (the [0.88, 1.12] bound can fail)", () => {
+    const names = Array.from({ length: 16 }, (_, i) => ({ name: `shard-${i}`, weight: i === 0 ? 1.3 : 1 }));
+    const shares = ownership(buildRing(names));
+    expect((shares.get("shard-0") ?? 0) * 16).toBeGreaterThan(1.12);
   });
 
-  it("breaks hash collisions by node name, whatever the input order", () => {
+  it("balances 16 equal shards within 1.05 × the mean at the default vnodes (the bench's set)", () => {
+    const shares = [...ownership(buildRing(Array.from({ length: 16 }, (_, i) => ({ name: `shard-${i}`, weight: 1 })))).values()];
+    expect(Math.max(...shares) * 16).toBeLessThanOrEqual(1.05);
+    expect(Math.min(...shares) * 16).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it("scores two names whose 32-bit hashes collide independently (64-bit node identity)", () => {
     // "n19436#0" and "n51901#0" have the same MurmurHash3 (found by a birthday search).
     expect(hashKey("n19436#0")).toBe(hashKey("n51901#0"));
-    const a = buildRing([{ name: "n51901", weight: 1 }, { name: "n19436", weight: 1 }], 1);
-    const b = buildRing([{ name: "n19436", weight: 1 }, { name: "n51901", weight: 1 }], 1);
-    expect(a.size).toBe(2);
-    expect(ownership(a)).toEqual(new Map([["n19436", 1], ["n51901", 0]]));
-    expect(ownership(b)).toEqual(ownership(a));
-    // The losing point still exists: the second replica is the other node.
-    expect(replicasFor(a, "k", 2)).toEqual(["n19436", "n51901"]);
-    expect(replicasFor(b, "k", 2)).toEqual(["n19436", "n51901"]);
+    const a = buildRing([{ name: "n51901#0", weight: 1 }, { name: "n19436#0", weight: 1 }]);
+    const b = buildRing([{ name: "n19436#0", weight: 1 }, { name: "n51901#0", weight: 1 }]);
+    const shares = ownership(a);
+    expect(shares.get("n19436#0")).toBeCloseTo(0.5, 1);
+    expect(shares.get("n51901#0")).toBeCloseTo(0.5, 1);
+    expect(diffOwnership(a, b)).toEqual([]);
+    expect(replicasFor(a, "k", 2)).toEqual(replicasFor(b, "k", 2));
   });
 
-  it("a hash on a point belongs to the next point (each point owns [previous point, point))", () => {
-    const ring = buildRing([{ name: "n19436", weight: 1 }, { name: "x", weight: 1 }], 1);
-    const p = hashKey("n19436#0");
-    const q = hashKey("x#0");
-    const [lo, hi] = p < q ? [p, q] : [q, p];
-    const ownerAt = (h: number) => (h === p ? "n19436" : "x");
-    expect(ownerOfHash(ring, lo - 1)).toBe(ownerAt(lo));
-    expect(ownerOfHash(ring, lo)).toBe(ownerAt(hi));
-    expect(ownerOfHash(ring, hi - 1)).toBe(ownerAt(hi));
-    expect(ownerOfHash(ring, hi)).toBe(ownerAt(lo));
-    expect(ownerOfHash(ring, HASH_SPACE - 1)).toBe(ownerAt(lo));
-    expect(ownerOfHash(ring, 0)).toBe(ownerAt(lo));
+  it("places whole partitions: a hash's owner is its partition's (partition = hash >>> 15)", () => {
+    const ring = buildRing(["a", "b", "c", "d", "e"].map((name) => ({ name, weight: 1 })));
+    expect(PARTITION_COUNT * PARTITION_SPAN).toBe(HASH_SPACE);
+    expect([0, PARTITION_SPAN - 1, PARTITION_SPAN, HASH_SPACE - 1].map(partitionOf)).toEqual([0, 0, 1, PARTITION_COUNT - 1]);
+    for (const p of [0, 1, 4242, PARTITION_COUNT - 1]) {
+      const first = p * PARTITION_SPAN;
+      const last = first + PARTITION_SPAN - 1;
+      expect(ownerOfHash(ring, last)).toBe(ownerOfHash(ring, first));
+      expect(replicasForHash(ring, last, 5)).toEqual(replicasForHash(ring, first, 5));
+    }
   });
 });
 
@@ -375,14 +456,8 @@ describe("ring: hashing and placement are stable", () => {
     for (const key of ["", "ü-🦀-ключ", "x".repeat(5000), "日本".repeat(700)]) expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
   });
 
-  it("computes vnode points as the hash of \"<name>#<v>\" (across digit-count boundaries)", () => {
-    for (const name of ["shard-0", "ü-🦀", "a#1"]) {
-      const hashes = vnodeHashes(name, 1001);
-      const wrong = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000].filter((v) => hashes[v] !== hashKey(`${name}#${v}`));
-      expect(wrong).toEqual([]);
-    }
-  });
-
+  // Pinned placement: a change here moves data between shards. (Re-pinned when placement moved
+  // from random ring points to rendezvous-hashed partitions, before any release routed keys.)
   it("places keys where earlier releases did (moving them would strand data)", () => {
     const ring = buildRing([
       { name: "shard-0", weight: 1, zone: "a" },
@@ -393,14 +468,16 @@ describe("ring: hashing and placement are stable", () => {
     expect(ring.vnodesPerWeight).toBe(150);
     expect(["user:1", "user:2", "user:3", "order:42", "ü-🦀", ""].map((k) => ownerOf(ring, k))).toEqual([
       "shard-3",
-      "shard-2",
-      "shard-1",
+      "shard-0",
       "shard-3",
       "shard-3",
-      "shard-2",
+      "shard-0",
+      "shard-3",
     ]);
     expect(replicasFor(ring, "user:1", 3)).toEqual(["shard-3", "shard-1", "shard-2"]);
-    expect(replicasFor(ring, "user:2", 3)).toEqual(["shard-2", "shard-0", "shard-1"]);
+    expect(replicasFor(ring, "user:2", 3)).toEqual(["shard-0", "shard-1", "shard-2"]);
+    // Beyond the zones (a, b, c), the fourth replica is the other zone-a shard.
+    expect(replicasFor(ring, "user:3", 4)).toEqual(["shard-3", "shard-1", "shard-2", "shard-0"]);
   });
 
   it("accepts shard-map shards and is immutable", () => {

@@ -107,7 +107,9 @@ export async function assembleContext(repo: string, spec: ImageSpec): Promise<st
     for (const p of spec.context) {
       const src = join(repo, p);
       if (!existsSync(src)) throw new Error(`images/${spec.name}/Dockerfile: "# context: ${p}" does not exist in the repository`);
-      cpSync(src, join(ctx, p), { recursive: true, filter: (s) => !s.split("/").includes("node_modules") });
+      // node_modules below a context directory are left out; a path that names files inside
+      // node_modules itself (e.g. a package's .proto files a bundle loads at run time) is copied.
+      cpSync(src, join(ctx, p), { recursive: true, filter: (s) => !relative(src, s).split("/").includes("node_modules") });
     }
     if (spec.bundle) {
       const entry = join(repo, spec.bundle.entry);
@@ -121,6 +123,9 @@ export async function assembleContext(repo: string, spec: ImageSpec): Promise<st
         target: "node18",
         format: "cjs",
         legalComments: "none",
+        // Native addons cannot be bundled; the optional ones (ssh2's crypto, cpu-features, loaded
+        // by dockerode's ssh transport inside try/catch) fall back to JavaScript when absent.
+        external: ["*.node"],
         logLevel: "silent",
         absWorkingDir: repo,
       });

@@ -7,9 +7,9 @@
 import type Docker from "dockerode";
 import { installMocks, settle, type RecordedResource } from "../../../scripts/lib/offline";
 import { requireImage } from "../../support/engines";
+import { AutoscalingGroup } from "../../../components/autoscaling-group";
 
 const rec = installMocks({ stack: "it-app" });
-const { AutoscalingGroup } = require("../../../components/autoscaling-group") as typeof import("../../../components/autoscaling-group");
 
 const IMAGE = "scaleplane/sample-app:0.1.0";
 const PORT_BASE = 26180;
@@ -17,7 +17,8 @@ const DRAIN_SECONDS = 3;
 const run = `it-app-${process.pid}`;
 new AutoscalingGroup(run, {
   target: "docker",
-  app: { name: "web", image: IMAGE, minSize: 2, maxSize: 4, memoryMb: 128, cpu: 0.25, scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS } },
+  // Container and network names are <app.name>-<stack>-…: unique per run through the app name.
+  app: { name: `web${process.pid}`, image: IMAGE, minSize: 2, maxSize: 4, memoryMb: 128, cpu: 0.25, scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS } },
   env: { GREETING: "hello" },
   docker: { portBase: PORT_BASE },
 });

@@ -12,13 +12,13 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import { installMocks, settle } from "../../../scripts/lib/offline";
 import { MAX_MEMBERS, dockerMemberHosts } from "../../../core/etcd-placement";
-import { ensureNetwork, listMembers, startMember, stopMember } from "../../../runtime/etcd/docker-members";
+import { ensureNetwork, listMembers, startMember, stopMember } from "../../../providers/etcd-membership/docker-members";
+import { RaftConfigService } from "../../../components/raft-config-service";
 import { ProviderHost, type Props } from "../../support/provider-host";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 const rec = installMocks({ stack: "itest" });
-const { RaftConfigService } = require("../../../components/raft-config-service") as typeof import("../../../components/raft-config-service");
 
 const common = { image: ETCD_IMAGE, etcdBinary: ETCD_BINARY, members: 3, heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
 
@@ -155,7 +155,21 @@ async function clusterRoundTrip(componentName: string, withTls: boolean) {
     expect(Object.keys(state.memberIds as object)).toHaveLength(5);
     const c = client([(state.publishedEndpoints as string[])[4]], creds);
     expect(await c.get("cfg/7").string()).toBe("v7");
+
+    // Refresh works with TLS although the state holds no client key: it reads the member list
+    // and reports drift (a learner nobody asked for), which the next update reconciles.
+    expect(JSON.stringify(state)).not.toMatch(/PRIVATE KEY/);
+    const clean = await host.read(TYPE, id, state);
+    expect(clean.outputs.memberIds).toEqual(state.memberIds);
+    expect(clean.outputs.drift).toEqual([]);
+    await c.cluster.memberAdd({ peerURLs: [`https://${clusterName}-6:2380`], isLearner: true });
     c.close();
+    const drifted = await host.read(TYPE, id, state);
+    expect(drifted.outputs.drift).toEqual([`learner (never started) at ${clusterName}-6 is not a desired member`]);
+    expect((await host.diff(TYPE, id, drifted.outputs, news.inputs)).changes).toBe("some");
+    state = await host.update(TYPE, id, drifted.outputs, news.inputs);
+    expect(state.drift).toEqual([]);
+    expect((await host.read(TYPE, id, state)).outputs.drift).toEqual([]);
   }
 
   await host.delete(TYPE, id, state);

@@ -7,7 +7,7 @@
 import type Docker from "dockerode";
 import { etcdClusterSpec, quorum, type EtcdClusterSettings } from "../../../core/etcd";
 import { dockerMemberHosts } from "../../../core/etcd-placement";
-import { ensureNetwork, listMembers, memberVolumeName, publishedEndpoint } from "../../../runtime/etcd/docker-members";
+import { ensureNetwork, listMembers, memberVolumeName, publishedEndpoint } from "../../../providers/etcd-membership/docker-members";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 

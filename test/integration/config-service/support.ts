@@ -5,7 +5,7 @@
  */
 import Docker from "dockerode";
 import { Etcd3 } from "etcd3";
-import { removeCluster, removeNetwork } from "../../../runtime/etcd/docker-members";
+import { removeCluster, removeNetwork } from "../../../providers/etcd-membership/docker-members";
 
 /** The etcd image `npm run images` builds (Debian etcd-server 3.4.23). */
 export const ETCD_IMAGE = process.env.SCALEPLANE_ETCD_IMAGE ?? "scaleplane/etcd:3.4.23";

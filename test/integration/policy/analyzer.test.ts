@@ -3,6 +3,7 @@
  * serving the Analyzer gRPC API. GetAnalyzerInfo lists the catalog; Analyze and AnalyzeStack
  * return the policies' diagnostics with their enforcement levels.
  */
+import { TOKENS } from "../../../core/tokens";
 import { Analyzer } from "../../../scripts/check";
 import type { RecordedResource } from "../../../scripts/lib/offline";
 import { allPolicies } from "../../../policies/catalog";
@@ -31,11 +32,11 @@ describe("the scaleplane-guard analyzer over gRPC", () => {
 
   it("analyzes a resource and a stack (parents linked through URNs)", async () => {
     await analyzer.configure();
-    const platform = res("scaleplane:platform:Platform", "p", {
+    const platform = res(TOKENS.platform, "p", {
       environment: "prod",
       config: JSON.stringify({ environment: "prod", configService: { members: 3, tls: false } }),
     });
-    const cs = res("scaleplane:config:RaftConfigService", "p-config", {}, platform.urn);
+    const cs = res(TOKENS.configService, "p-config", {}, platform.urn);
     const members = [0, 1, 2].map((i) =>
       res("docker:index/container:Container", `p-config-${i}`, { command: ["etcd", "--listen-client-urls=https://0.0.0.0:2379"], privileged: i === 0 }, cs.urn),
     );

@@ -98,12 +98,18 @@ describe("npm run check", () => {
     expect(r.code).toBe(1);
     expect(pairs(r.violations ?? [])).toEqual(
       [
+        "alb-access-logs-prod sp-bad-app-alb",
+        "alb-deletion-protection-prod sp-bad-app-alb",
+        "alb-https-only sp-bad-app-https",
         "asg-elb-health-check sp-bad-app-asg",
         "asg-min-instances-prod sp-bad-app-asg",
         "db-backup-retention sp-bad-db-shard-0",
         "db-backup-retention sp-bad-db-shard-1",
         "db-consistency-quorum-prod sp-bad-db",
         "db-replication-factor-prod sp-bad-db",
+        "ec2-detailed-monitoring-prod sp-bad-config-0",
+        "ec2-detailed-monitoring-prod sp-bad-config-1",
+        "ec2-detailed-monitoring-prod sp-bad-config-2",
         "etcd-members-across-zones sp-bad-config",
         "etcd-tls-prod sp-bad-config",
         "scaling-cooldowns-set sp-bad-app-cpu",
@@ -113,9 +119,11 @@ describe("npm run check", () => {
     const levels = Object.fromEntries((r.violations ?? []).map((v) => [v.policy, v.level]));
     expect(levels["scaling-cooldowns-set"]).toBe("advisory");
     expect(levels["etcd-tls-prod"]).toBe("mandatory");
+    expect(levels["alb-https-only"]).toBe("mandatory");
+    expect(levels["ec2-detailed-monitoring-prod"]).toBe("advisory");
     expect(r.stdout).toMatch(/^POLICY +LEVEL +RESOURCE +MESSAGE$/m);
     expect(r.stdout).toMatch(/^db-backup-retention +mandatory +sp-bad-db-shard-0 \(aws:rds\/instance:Instance\) +RDS instance sp-bad-db-shard-0 keeps backups for 1 day\(s\); set backupRetentionPeriod/m);
-    expect(r.stdout).toContain("8 mandatory, 2 advisory violation(s): failed");
+    expect(r.stdout).toContain("11 mandatory, 5 advisory violation(s): failed");
   });
 
   it("passes policy config to the analyzer (thresholds and levels)", () => {

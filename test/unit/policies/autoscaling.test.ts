@@ -1,3 +1,4 @@
+import { TOKENS } from "../../../core/tokens";
 import { asgElbHealthCheck, asgMaxNotBelowMin, asgMinInstancesProd, imdsv2Required, lbTargetHealthCheck, scalingCooldownsSet } from "../../../policies/autoscaling";
 import { child, platform, runResource, runStack, urn } from "./fake-args";
 
@@ -6,11 +7,11 @@ const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 
 describe("asg-min-instances-prod", () => {
   const prod = platform({ target: "aws", environment: "prod" });
-  const app = child(prod, "scaleplane:autoscaling:AutoscalingGroup", "p-app");
+  const app = child(prod, TOKENS.autoscalingGroup, "p-app");
 
   it("passes a prod group with minSize 2 and ignores dev groups below it", async () => {
     const dev = platform({ target: "aws", environment: "dev" }, "d");
-    const devApp = child(dev, "scaleplane:autoscaling:AutoscalingGroup", "d-app");
+    const devApp = child(dev, TOKENS.autoscalingGroup, "d-app");
     const out = await runStack(asgMinInstancesProd, [prod, app, child(app, ASG, "p-app-asg", { minSize: 2, maxSize: 4 }), dev, devApp, child(devApp, ASG, "d-app-asg", { minSize: 1 })]);
     expect(out.messages).toEqual([]);
   });
@@ -34,7 +35,7 @@ describe("asg-min-instances-prod", () => {
 
   it("checks the component settings where no ASG or HPA exists (Docker), and honours a forced environment", async () => {
     const dev = platform({ target: "docker", environment: "dev", app: { minSize: 1 } });
-    const group = child(dev, "scaleplane:autoscaling:AutoscalingGroup", "p-app");
+    const group = child(dev, TOKENS.autoscalingGroup, "p-app");
     expect((await runStack(asgMinInstancesProd, [dev, group])).messages).toEqual([]);
     const out = await runStack(asgMinInstancesProd, [dev, group], { config: { environment: "prod" } });
     expect(out.messages).toEqual([

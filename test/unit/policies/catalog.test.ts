@@ -1,3 +1,4 @@
+import { TOKENS } from "../../../core/tokens";
 import { allPolicies, policyAreas } from "../../../policies/catalog";
 import { environmentOf, Tree } from "../../../policies/lib";
 import { child, platform } from "./fake-args";
@@ -32,7 +33,7 @@ describe("the scaleplane-guard catalog", () => {
 describe("environmentOf", () => {
   it("prefers the forced environment, then components, then the resource's tag, then the stack tag", () => {
     const prod = platform({ environment: "prod" });
-    const c = child(prod, "scaleplane:config:RaftConfigService", "c");
+    const c = child(prod, TOKENS.configService, "c");
     const toPolicy = (r: typeof c) => ({ type: r.type, name: r.name, urn: r.name, props: r.props ?? {}, opts: { parent: r.parent?.name } }) as never;
     const resources = [toPolicy(prod), toPolicy(c)];
     const tree = new Tree(resources);

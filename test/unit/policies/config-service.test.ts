@@ -1,7 +1,8 @@
+import { TOKENS } from "../../../core/tokens";
 import { etcdMembersAcrossZones, etcdMembersOdd, etcdMembersProdMinimum, etcdTlsProd, plaintextListeners } from "../../../policies/config-service";
 import { child, platform, runStack, urn, type FakeResource } from "./fake-args";
 
-const CS = "scaleplane:config:RaftConfigService";
+const CS = TOKENS.configService;
 const EC2 = "aws:ec2/instance:Instance";
 const STS = "kubernetes:apps/v1:StatefulSet";
 const CONTAINER = "docker:index/container:Container";

@@ -1,3 +1,4 @@
+import { TOKENS } from "../../../core/tokens";
 import {
   dbBackupRetention,
   dbConsistencyQuorumProd,
@@ -10,7 +11,7 @@ import type { DatabaseConfigInput } from "../../../core/config";
 import { child, platform, runResource, runStack, urn } from "./fake-args";
 
 const RDS = "aws:rds/instance:Instance";
-const DB = "scaleplane:database:ShardedDatabase";
+const DB = TOKENS.database;
 
 describe("db-storage-encrypted", () => {
   it("passes encrypted storage", async () => {
@@ -95,7 +96,7 @@ describe("db-replication-factor-prod", () => {
 
 describe("db-consistency-quorum-prod", () => {
   it("reads replication from the shardMap output the engine records for the component", async () => {
-    const p = { type: "scaleplane:platform:Platform", name: "p", props: { environment: "prod" } };
+    const p = { type: TOKENS.platform, name: "p", props: { environment: "prod" } };
     const shardMap = { epoch: 0, vnodesPerWeight: 150, replicationFactor: 3, consistency: "one", shards: [{ name: "a" }, { name: "b" }, { name: "c" }] };
     const db = child(p, DB, "p-db", { shardMap });
     expect((await runStack(dbConsistencyQuorumProd, [p, db])).messages).toEqual([

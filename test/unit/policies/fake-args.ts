@@ -3,6 +3,7 @@
  * `notApplicable`, props, type, name, urn, opts, config and stack tags. Runs a policy and returns
  * the violations it reported (or why it declared itself not applicable).
  */
+import { TOKENS } from "../../../core/tokens";
 import type {
   PolicyResource,
   ResourceValidationArgs,
@@ -119,10 +120,17 @@ export async function runStack(policy: StackValidationPolicy, resources: FakeRes
   return out;
 }
 
+/** An ACM certificate ARN for prod configs under test. */
+export const TEST_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-test-cert";
+
 /** A Platform component as index.ts registers it: environment and the validated config (JSON). */
 export function platform(config: PlatformConfigInput, name = "p"): FakeResource {
-  const cfg = parsePlatformConfig(config);
-  return { type: "scaleplane:platform:Platform", name, props: { target: cfg.target, environment: cfg.environment, config: JSON.stringify(cfg) } };
+  // Prod on aws needs a certificate (core/config.ts); the policies under test never read it.
+  const withCert = config.target === "aws" && config.environment === "prod" && !config.aws?.loadBalancer?.certificateArn
+    ? { ...config, aws: { ...config.aws, loadBalancer: { ...config.aws?.loadBalancer, certificateArn: TEST_CERTIFICATE_ARN } } }
+    : config;
+  const cfg = parsePlatformConfig(withCert);
+  return { type: TOKENS.platform, name, props: { target: cfg.target, environment: cfg.environment, config: JSON.stringify(cfg) } };
 }
 
 /** A child resource of `parent`. */

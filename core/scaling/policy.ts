@@ -1,0 +1,229 @@
+/**
+ * The scaling policy: one zod schema for every engine's settings (bounds, metric targets, cooldowns,
+ * the Kubernetes HPA `behavior`, predictive and cost settings). Pure, no I/O.
+ *
+ * It is strict (a misspelt key is refused, not silently defaulted) and every error names the field
+ * as a user writes it (`scaling.minSize`, `scaling.hpa.behavior.scaleDown.policies[0].value`), so
+ * the dynamic provider, the controller and the simulator refuse a bad policy before acting on it.
+ * Defaults follow the documented defaults of what each engine reproduces (HPA: tolerance 0.1,
+ * scale-up 0 s / scale-down 300 s stabilization, 100 % or 4 pods per 15 s up, 100 % per 15 s down).
+ */
+import { z } from "zod";
+import { ConfigError, parseSection } from "../config-error";
+import { ENGINE_NAMES, type EngineName } from "./types";
+
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+const int = (min: number, max: number) => {
+  const error = (iss: { input?: unknown }) => `must be a whole number from ${min} to ${max}; got ${show(iss.input)}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
+const num = (min: number, max: number, what: string, exclusiveMin = false) => {
+  const range = `${exclusiveMin ? ">" : "≥"} ${min} and ≤ ${max}`;
+  const error = (iss: { input?: unknown }) => `must be a number ${range} (${what}); got ${show(iss.input)}`;
+  const base = z.number({ error }).max(max, { error });
+  return exclusiveMin ? base.gt(min, { error }) : base.min(min, { error });
+};
+
+const bool = z.boolean({ error: (iss) => `must be true or false; got ${show(iss.input)}` });
+
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: (iss) => `must be one of ${values.join(", ")}; got ${show(iss.input)}` });
+
+/** Unknown keys are refused (a typo must not silently fall back to a default). */
+const section = <S extends z.ZodRawShape>(shape: S) =>
+  z.strictObject(shape, {
+    error: (iss) => (iss.code === "unrecognized_keys" ? `unknown key; allowed: ${Object.keys(shape).join(", ")}` : `must be an object; got ${show(iss.input)}`),
+  });
+
+/** Metrics the engines read from {@link InstanceSample}; a Prometheus gauge is `gauge:<name>`. */
+export const BUILTIN_METRICS = ["cpu", "memory", "requestsPerSecond", "p95LatencyMs", "errorRate"] as const;
+export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
+/** `cpu`, `memory`, ... or `gauge:<prometheus gauge name>`. */
+export type MetricName = BuiltinMetric | `gauge:${string}`;
+
+/** Prometheus metric name rules (`[a-zA-Z_:][a-zA-Z0-9_:]*`). */
+const GAUGE_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+const metricName = z.string({ error: (iss) => `must be a metric name; got ${show(iss.input)}` }).refine(
+  (m) => (BUILTIN_METRICS as readonly string[]).includes(m) || (m.startsWith("gauge:") && GAUGE_NAME.test(m.slice(6))),
+  { error: (iss) => `unknown metric ${show(iss.input)}; allowed: ${BUILTIN_METRICS.join(", ")}, gauge:<prometheus gauge name>` },
+).transform((m) => m as MetricName);
+
+const seconds = (max = 86_400) => int(0, max);
+
+/** autoscaling/v2 HPAScalingPolicy. */
+const HpaPolicySchema = section({
+  type: oneOf(["Pods", "Percent"] as const),
+  value: int(1, 100_000),
+  periodSeconds: int(1, 1800),
+});
+
+/** autoscaling/v2 HPAScalingRules (defaults filled per direction below). */
+const hpaRules = (defaults: { stabilizationWindowSeconds: number; policies: z.input<typeof HpaPolicySchema>[] }) =>
+  section({
+    stabilizationWindowSeconds: int(0, 3600).default(defaults.stabilizationWindowSeconds),
+    selectPolicy: oneOf(["Max", "Min", "Disabled"] as const).default("Max"),
+    policies: z.array(HpaPolicySchema).min(1, { error: "must list at least one policy" }).default(defaults.policies.map((p) => ({ ...p }))),
+  });
+
+/** Kubernetes' defaults (SetDefaults_HorizontalPodAutoscalerBehavior). */
+const HPA_SCALE_UP = { stabilizationWindowSeconds: 0, policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }, { type: "Pods" as const, value: 4, periodSeconds: 15 }] };
+const HPA_SCALE_DOWN = { stabilizationWindowSeconds: 300, policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }] };
+
+const HpaSchema = section({
+  /** Ratios within 1 ± tolerance cause no scaling (Kubernetes: `--horizontal-pod-autoscaler-tolerance`, 0.1). */
+  tolerance: num(0, 1, "a ratio").default(0.1),
+  behavior: section({
+    scaleUp: hpaRules(HPA_SCALE_UP).default(() => hpaRules(HPA_SCALE_UP).parse({})),
+    scaleDown: hpaRules(HPA_SCALE_DOWN).default(() => hpaRules(HPA_SCALE_DOWN).parse({})),
+  }).default(() => ({ scaleUp: hpaRules(HPA_SCALE_UP).parse({}), scaleDown: hpaRules(HPA_SCALE_DOWN).parse({}) })),
+});
+
+const TargetsSchema = section({
+  /** Average CPU per instance, percent. */
+  cpuPercent: num(0, 100, "percent", true).default(70),
+  /** Average memory per instance, percent. */
+  memoryPercent: num(0, 100, "percent", true).default(80),
+  /** Share of failed requests (0..1); the threshold engine's third threshold. */
+  errorRate: num(0, 1, "a share of requests", true).default(0.05),
+  /** Requests per second per instance; required when `requestsPerSecond` is in `metrics`. */
+  requestsPerSecond: num(0, 1e9, "requests/s per instance", true).optional(),
+  /** 95th percentile latency, ms; required when `p95LatencyMs` is in `metrics`. */
+  p95LatencyMs: num(0, 1e7, "milliseconds", true).optional(),
+  /** Target average per instance for each Prometheus gauge named `gauge:<name>` in `metrics`. */
+  gauges: z
+    .record(
+      z.string().regex(GAUGE_NAME, { error: (iss) => `must be a Prometheus metric name; got ${show(iss.input)}` }),
+      num(0, 1e12, "the gauge's target average per instance", true),
+    )
+    .default({}),
+});
+
+const ThresholdSchema = section({
+  /** Seconds after a scale-out before the next scale-out. */
+  scaleUpCooldownSeconds: seconds().default(60),
+  /** Seconds after any scaling before a scale-in. */
+  scaleDownCooldownSeconds: seconds().default(300),
+  /** Scale in only when every metric is below this share of its threshold ("well below"). */
+  scaleInBelowRatio: num(0, 1, "a share of the threshold", true).default(0.6),
+  /** Most instances one step adds, as a share of the current count (pressure-proportional below it). */
+  maxStepRatio: num(0, 10, "a share of the current count", true).default(1),
+});
+
+const SeasonSchema = section({
+  name: z.string().min(1, { error: "must not be empty" }),
+  seconds: int(1, 366 * 86_400),
+});
+
+const PredictiveSchema = section({
+  /** Seconds from launching an instance until it serves traffic: the forecast looks this far ahead. */
+  warmupSeconds: seconds(7200).default(180),
+  /** History bucket: one forecast sample per `sampleSeconds`. */
+  sampleSeconds: int(1, 86_400).default(300),
+  /** Seasons of the Holt-Winters model (additive, Taylor's multiple-seasonal form). */
+  seasons: z
+    .array(SeasonSchema)
+    .max(3, { error: "must list at most 3 seasons" })
+    .default([
+      { name: "daily", seconds: 86_400 },
+      { name: "weekly", seconds: 604_800 },
+    ]),
+  /** The load the forecast follows: an additive metric (total = average × ready instances). */
+  metric: metricName.default("cpu" as MetricName),
+  /** Decide reactively (hpa) and only report the forecast. */
+  forecastOnly: bool.default(false),
+  /** Smoothing of the level, seasonal components and error estimate. */
+  alpha: num(0, 1, "a smoothing factor", true).default(0.3),
+  gamma: num(0, 1, "a smoothing factor", true).default(0.2),
+  /** Forecast + `safety` × the running mean absolute forecast error (a prediction band, not a fudge on hpa). */
+  safety: num(0, 10, "error multiples").default(1),
+});
+
+const InstanceTypeSchema = section({
+  name: z.string().min(1, { error: "must not be empty" }),
+  /** Capacity units one instance provides (the group's counts are in units, like an ASG with instance weights). */
+  capacityUnits: int(1, 1000).default(1),
+  onDemandPerHour: num(0, 1e6, "USD per hour", true),
+  spotPerHour: num(0, 1e6, "USD per hour", true).optional(),
+});
+
+const CostSchema = section({
+  /** The date the prices were read (prices are config, not code). */
+  pricesAsOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` }),
+  /** Where the prices come from (a URL or a note). */
+  pricesSource: z.string().optional(),
+  currency: z.string().default("USD"),
+  instanceTypes: z.array(InstanceTypeSchema).min(1, { error: "must list at least one instance type" }),
+  /** Capacity units always bought on-demand. */
+  onDemandBase: int(0, 100_000).default(1),
+  /** Share (0..1) of the capacity above the base bought as spot. */
+  spotShare: num(0, 1, "a share").default(0.7),
+});
+
+/**
+ * The scaling policy. Counts are instances (or capacity units for the cost engine). `metrics` are
+ * what the hpa, predictive, multi-metric and cost engines scale on; the threshold engine always uses
+ * cpu, memory and errorRate.
+ */
+export const ScalingPolicySchema = section({
+  engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]]).default("hpa"),
+  minSize: int(0, 100_000).default(1),
+  maxSize: int(1, 100_000).default(10),
+  /** Seconds between controller decisions (Kubernetes' `--horizontal-pod-autoscaler-sync-period`, 15). */
+  periodSeconds: int(1, 3600).default(15),
+  metrics: z.array(metricName).min(1, { error: "must list at least one metric" }).default(["cpu", "memory"] as MetricName[]),
+  targets: TargetsSchema.default(() => TargetsSchema.parse({})),
+  threshold: ThresholdSchema.default(() => ThresholdSchema.parse({})),
+  hpa: HpaSchema.default(() => HpaSchema.parse({})),
+  /** The multi-metric engine's stabilization windows (same meaning as the hpa's). */
+  multiMetric: section({
+    scaleUpStabilizationSeconds: seconds(3600).default(0),
+    scaleDownStabilizationSeconds: seconds(3600).default(300),
+  }).default({ scaleUpStabilizationSeconds: 0, scaleDownStabilizationSeconds: 300 }),
+  predictive: PredictiveSchema.default(() => PredictiveSchema.parse({})),
+  cost: CostSchema.optional(),
+}).superRefine((p, ctx) => {
+  const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  if (p.minSize > p.maxSize) add(["minSize"], `must be ≤ scaling.maxSize (${p.maxSize}); got ${p.minSize}`);
+  const seen = new Set<string>();
+  p.metrics.forEach((m, i) => {
+    if (seen.has(m)) add(["metrics", i], `${show(m)} is listed twice`);
+    seen.add(m);
+    if (m === "requestsPerSecond" && p.targets.requestsPerSecond === undefined) add(["targets", "requestsPerSecond"], `is required: metric "requestsPerSecond" is in scaling.metrics`);
+    if (m === "p95LatencyMs" && p.targets.p95LatencyMs === undefined) add(["targets", "p95LatencyMs"], `is required: metric "p95LatencyMs" is in scaling.metrics`);
+    if (m.startsWith("gauge:") && p.targets.gauges[m.slice(6)] === undefined) add(["targets", "gauges", m.slice(6)], `is required: metric ${show(m)} is in scaling.metrics`);
+  });
+  const pm = p.predictive.metric;
+  if (pm === "p95LatencyMs" || pm === "errorRate") add(["predictive", "metric"], `must be an additive load metric (cpu, memory, requestsPerSecond, gauge:<name>); got ${show(pm)}`);
+  if (pm === "requestsPerSecond" && p.targets.requestsPerSecond === undefined) add(["targets", "requestsPerSecond"], `is required: scaling.predictive.metric is "requestsPerSecond"`);
+  if (pm.startsWith("gauge:") && p.targets.gauges[pm.slice(6)] === undefined) add(["targets", "gauges", pm.slice(6)], `is required: scaling.predictive.metric is ${show(pm)}`);
+  if (p.engine === "cost" && p.cost === undefined) add(["cost"], `is required when scaling.engine is "cost" (instance types with dated prices)`);
+  const names = new Set<string>();
+  p.cost?.instanceTypes.forEach((t, i) => {
+    if (names.has(t.name)) add(["cost", "instanceTypes", i, "name"], `must be unique; ${show(t.name)} appears twice`);
+    names.add(t.name);
+  });
+  p.predictive.seasons.forEach((s, i) => {
+    if (s.seconds % p.predictive.sampleSeconds !== 0 || s.seconds < 2 * p.predictive.sampleSeconds)
+      add(["predictive", "seasons", i, "seconds"], `must be a multiple of scaling.predictive.sampleSeconds (${p.predictive.sampleSeconds}) and at least two samples; got ${s.seconds}`);
+  });
+});
+
+/** A validated, defaulted scaling policy. */
+export type ScalingPolicy = z.output<typeof ScalingPolicySchema>;
+/** What a user may write (everything with a default may be left out). */
+export type ScalingPolicyInput = z.input<typeof ScalingPolicySchema>;
+export type HpaScalingRulesConfig = ScalingPolicy["hpa"]["behavior"]["scaleUp"];
+export type InstanceTypePrice = NonNullable<ScalingPolicy["cost"]>["instanceTypes"][number];
+
+/**
+ * Validates a policy; throws a {@link ConfigError} whose problems name each bad field as
+ * `<prefix>.<path>` (default prefix `scaling`, e.g. `scaling.minSize`).
+ */
+export function parseScalingPolicy(raw: unknown, prefix = "scaling"): ScalingPolicy {
+  return parseSection(ScalingPolicySchema, raw, prefix);
+}
+
+export { ConfigError };

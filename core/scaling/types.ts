@@ -1,0 +1,93 @@
+/**
+ * The one interface every scaling engine implements. Engines are pure: a decision is a function
+ * of the engine's own state and one snapshot of the group, so the same code runs in the runtime
+ * controller (runtime/scaler), in the trace simulator and in unit tests, and a controller that
+ * loses its leadership can hand the (JSON-serializable) state to the next leader.
+ */
+
+/** The engines `createEngine` knows. */
+export type EngineName = "threshold" | "hpa" | "predictive" | "multi-metric" | "cost";
+export const ENGINE_NAMES: readonly EngineName[] = ["threshold", "hpa", "predictive", "multi-metric", "cost"];
+
+/** One instance of the group as the controller observed it (a metric is `undefined` when not scraped). */
+export interface InstanceSample {
+  id: string;
+  /** Passed its health check and receives traffic. */
+  ready: boolean;
+  /**
+   * `pending`: created but not started (Kubernetes' Pending phase: its metrics are ignored, and it
+   * counts as 0 % on a scale-up). Default `running`.
+   */
+  phase?: "pending" | "running";
+  /** CPU use, percent of the instance's limit (0..100). */
+  cpuPercent?: number;
+  /** Memory use, percent of the instance's limit (0..100). */
+  memoryPercent?: number;
+  /** Requests per second this instance receives. */
+  requestsPerSecond?: number;
+  /** 95th percentile request latency, milliseconds. */
+  p95LatencyMs?: number;
+  /** Share of requests that failed, 0..1. */
+  errorRate?: number;
+  /** Named Prometheus gauges from the instance's `/metrics`. */
+  gauges?: Record<string, number>;
+}
+
+/** What an engine sees at one controller tick. */
+export interface ScalingInput {
+  /** Wall clock (ms since the epoch); engines use it for cooldowns, windows and forecasts. */
+  nowMs: number;
+  /** The group's current desired count (instances that exist or are being created). */
+  current: number;
+  instances: InstanceSample[];
+}
+
+/** How one metric (or one rule) contributed to a decision. */
+export interface MetricContribution {
+  /** `cpu`, `memory`, `requestsPerSecond`, `p95LatencyMs`, `errorRate`, `gauge:<name>`, or a rule such as `forecast`. */
+  metric: string;
+  /** The observed value (average per instance, or the load for `forecast`). */
+  current?: number;
+  /** The target for that metric. */
+  target?: number;
+  /** The count this metric alone asks for. */
+  desired?: number;
+  note?: string;
+}
+
+/** One decision: the count to run, why, and what each metric asked for. */
+export interface ScalingDecision {
+  engine: EngineName;
+  /** The count to run, always within the policy's [minSize, maxSize]. */
+  desired: number;
+  current: number;
+  /** Human-readable, one line. */
+  reason: string;
+  contributions: MetricContribution[];
+  /** The cost engine's chosen mix (other engines leave it out). */
+  mix?: InstanceMixEntry[];
+  /** $/hour of `desired` (cost engine: of its mix; others: when the policy prices the default type). */
+  costPerHour?: number;
+  /** The predictive engine's forecast of the needed count (also set in forecast-only mode). */
+  forecastDesired?: number;
+}
+
+/** One line of the cost engine's mix: `count` instances of `type` bought on `market`. */
+export interface InstanceMixEntry {
+  type: string;
+  market: "on-demand" | "spot";
+  count: number;
+  /** Capacity units per instance of this type (the group's desired count is in units). */
+  capacityUnits: number;
+  pricePerHour: number;
+}
+
+/**
+ * A scaling engine. `decide` is pure: it returns a new state (never mutates the one given), and the
+ * state is JSON-serializable so a controller can persist it (etcd) and resume.
+ */
+export interface Engine<S = unknown> {
+  readonly name: EngineName;
+  init(): S;
+  decide(state: S, input: ScalingInput): { decision: ScalingDecision; state: S };
+}

@@ -1,0 +1,80 @@
+/**
+ * Load-balancer policies: the internet-facing ALB serves HTTPS only with a current TLS policy,
+ * delivers access logs and is protected from deletion in prod; the instances behind the platform
+ * (etcd members) have detailed monitoring in prod. The constants come from core/app/load-balancer.ts,
+ * the same module the AWS builder uses.
+ */
+import { CURRENT_TLS_POLICIES } from "../core/app/load-balancer";
+import { T, arr, inProd, obj, prodSchema, resourcePolicy, stackPolicy, str, type EnvConfig } from "./lib";
+
+const LISTENER = "aws:lb/listener:Listener";
+const ALB = "aws:lb/loadBalancer:LoadBalancer";
+const current: readonly string[] = CURRENT_TLS_POLICIES;
+
+export const albHttpsOnly = resourcePolicy(
+  {
+    name: "alb-https-only",
+    description: "Load balancer listeners serve HTTPS with a current TLS policy; a plain HTTP listener may only redirect to HTTPS.",
+    enforcementLevel: "mandatory",
+  },
+  [LISTENER],
+  (props, args, report) => {
+    const protocol = str(props.protocol) ?? "HTTP";
+    if (protocol === "HTTP") {
+      const actions = arr(props.defaultActions).map(obj);
+      const redirectsToHttps = actions.length > 0 && actions.every((a) => a?.type === "redirect" && obj(a.redirect)?.protocol === "HTTPS");
+      if (!redirectsToHttps)
+        report(`Listener ${args.name} serves plain HTTP; make it redirect to HTTPS (type "redirect", protocol "HTTPS") and serve the app on an HTTPS listener (scaleplane:aws.loadBalancer.certificateArn).`);
+    } else if (protocol === "HTTPS" || protocol === "TLS") {
+      const policy = str(props.sslPolicy);
+      if (!policy || !current.includes(policy))
+        report(`Listener ${args.name} uses TLS policy ${policy ?? "(none)"}, which allows outdated protocols or ciphers; set sslPolicy (scaleplane:aws.loadBalancer.sslPolicy) to one of ${current.join(", ")}.`);
+    }
+  },
+);
+
+export const albAccessLogsProd = stackPolicy<EnvConfig>(
+  {
+    name: "alb-access-logs-prod",
+    description: "In prod load balancers deliver access logs to S3.",
+    enforcementLevel: "mandatory",
+    configSchema: prodSchema,
+  },
+  (tree, args, report, cfg) => {
+    for (const r of inProd(tree, ALB, args, cfg.environment)) {
+      // The bucket name is often unknown before create (an auto-named bucket): `enabled` decides.
+      if (obj(r.props.accessLogs)?.enabled !== true)
+        report(`Load balancer ${r.name} keeps no access logs in prod; set scaleplane:aws.loadBalancer.accessLogs true (an encrypted, private S3 bucket with a retention rule is created).`, r.urn);
+    }
+  },
+);
+
+export const albDeletionProtectionProd = stackPolicy<EnvConfig>(
+  {
+    name: "alb-deletion-protection-prod",
+    description: "In prod load balancers have deletion protection on.",
+    enforcementLevel: "mandatory",
+    configSchema: prodSchema,
+  },
+  (tree, args, report, cfg) => {
+    for (const r of inProd(tree, ALB, args, cfg.environment))
+      if (r.props.enableDeletionProtection !== true)
+        report(`Load balancer ${r.name} has no deletion protection in prod; set scaleplane:aws.loadBalancer.deletionProtection true (enableDeletionProtection).`, r.urn);
+  },
+);
+
+export const ec2DetailedMonitoringProd = stackPolicy<EnvConfig>(
+  {
+    name: "ec2-detailed-monitoring-prod",
+    description: "In prod EC2 instances (the etcd members) publish 1-minute CloudWatch metrics.",
+    enforcementLevel: "advisory",
+    configSchema: prodSchema,
+  },
+  (tree, args, report, cfg) => {
+    for (const r of inProd(tree, T.awsInstance, args, cfg.environment))
+      if (r.props.monitoring !== true)
+        report(`EC2 instance ${r.name} has only 5-minute metrics in prod; set monitoring true (scaleplane:configService.detailedMonitoring) so a stalled member shows before it costs an election.`, r.urn);
+  },
+);
+
+export const loadBalancerPolicies = [albHttpsOnly, albAccessLogsProd, albDeletionProtectionProd, ec2DetailedMonitoringProd];

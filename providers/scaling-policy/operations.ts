@@ -1,0 +1,195 @@
+/**
+ * The ScalingPolicy provider's operations (see ./index.ts for what each does). This module and
+ * everything it imports from this repository are bundled by esbuild into one CommonJS text that
+ * travels inside the serialized provider: the zod schemas it uses cannot be captured by Pulumi's
+ * closure serializer. npm packages stay `require`d by name.
+ */
+import { randomUUID } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import Docker from "dockerode";
+import pino from "pino";
+import { ConfigClient } from "../../runtime/config-client";
+import { GroupReconciler } from "../../runtime/scaler/group";
+import {
+  groupKeys,
+  scalingPolicyFailures,
+  type LaunchSpecInput,
+  type ReconcileRequest,
+} from "../../core/scaling-reconcile";
+import { parseScalingPolicy, type ScalingPolicyInput } from "../../core/scaling/policy";
+import { secretFiles } from "../../core/secret-files";
+
+/** Plain inputs as the provider receives them. */
+export interface ScalingPolicyInputs {
+  group: string;
+  configEndpoints: string[];
+  configPrefix?: string;
+  launchSpec: Omit<LaunchSpecInput, "secretEnv" | "group">;
+  secretEnv?: Record<string, string>;
+  policy: ScalingPolicyInput;
+  lbSlots: number;
+  readyTimeoutSeconds?: number;
+}
+
+/** State: the inputs without secrets, plus what the group looked like when the call returned. */
+export type ScalingPolicyOutputs = Omit<ScalingPolicyInputs, "secretEnv"> & {
+  /** Policy generation stored in etcd (bumped by every update). */
+  generation: number;
+  /** Instances in service when the call returned. */
+  instances: string[];
+  /** Who ran the reconcile pass (a controller id, or this provider). */
+  reconciledBy: string;
+};
+
+const DEFAULT_TIMEOUT_SECONDS = 300;
+/** Keys whose change means another group: replace. */
+const REPLACE_KEYS = ["group", "configEndpoints", "configPrefix"] as const;
+const ALL_KEYS = [
+  "group",
+  "configEndpoints",
+  "configPrefix",
+  "launchSpec",
+  "secretEnv",
+  "policy",
+  "lbSlots",
+  "readyTimeoutSeconds",
+] as const;
+
+/** Stores spec and policy, asks for a pass of `kind` and waits until it ran (by a controller or by us). */
+async function reconcileGroup(
+  i: ScalingPolicyInputs,
+  generation: number,
+  kind: ReconcileRequest["kind"],
+): Promise<{ instances: string[]; by: string }> {
+  const log = pino({ name: "scaling-policy", level: process.env.SCALEPLANE_LOG_LEVEL ?? "warn" }, pino.destination(2));
+  const client = ConfigClient.create({
+    endpoints: i.configEndpoints,
+    logger: log,
+    ...(i.configPrefix ? { prefix: i.configPrefix } : {}),
+  });
+  const holder = `provider-${randomUUID().slice(0, 8)}`;
+  const docker = new Docker();
+  const timeoutMs = (i.readyTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    // Secret values stay in memory, for a pass this provider runs itself.
+    const reconciler = new GroupReconciler({ docker, client, group: i.group, holder, log, secrets: i.secretEnv ?? {} });
+    const keys = reconciler.keys;
+    if (kind === "reconcile") {
+      const policy = parseScalingPolicy(i.policy, "policy");
+      // Secret names only (as file paths): values never reach etcd.
+      await client.put(keys.spec, {
+        ...i.launchSpec,
+        group: i.group,
+        secretFiles: secretFiles(Object.keys(i.secretEnv ?? {})),
+      });
+      await client.put(keys.policy, { generation, policy });
+    } else {
+      // Without a policy the controllers stop scaling the group; the request empties it.
+      await client.delete(keys.policy);
+    }
+    const request: ReconcileRequest = { id: `${holder}-${Date.now()}`, generation, kind };
+    await client.put(keys.request, request);
+    pulumi.log.info(`ScalingPolicy ${i.group}: waiting for a reconcile pass (${kind}, generation ${generation})`);
+    for (;;) {
+      const done = await client.get(keys.done);
+      if (done?.id === request.id) {
+        const status = await client.get(keys.status);
+        return { instances: kind === "delete" ? [] : (status?.inService ?? []), by: done.by };
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `ScalingPolicy ${i.group}: no reconcile pass completed within ${timeoutMs / 1000} s (is the load balancer running?)`,
+        );
+      // Queue in the controllers' election: elected only while no controller leads.
+      let lead;
+      try {
+        lead = await client.campaign(keys.election, holder, { ttlSeconds: 10, timeoutMs: 2000 });
+      } catch (e) {
+        if (/not elected within/.test(String((e as Error).message))) continue;
+        throw e;
+      }
+      try {
+        const again = await client.get(keys.done);
+        if (again?.id === request.id) continue;
+        const electedAtMs = Date.now();
+        const r = await reconciler.converge(
+          lead,
+          kind === "delete" ? "empty" : "hold",
+          electedAtMs,
+          Math.max(1000, deadline - Date.now()),
+        );
+        await lead.fencedPut(keys.done, {
+          id: request.id,
+          atMs: Date.now(),
+          by: holder,
+          inService: r.status?.inService.length ?? 0,
+        });
+      } finally {
+        await lead.resign().catch(() => undefined);
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function removeKeys(i: ScalingPolicyInputs): Promise<void> {
+  const client = ConfigClient.create({
+    endpoints: i.configEndpoints,
+    logger: pino({ level: "warn" }, pino.destination(2)),
+    ...(i.configPrefix ? { prefix: i.configPrefix } : {}),
+  });
+  try {
+    const k = groupKeys(i.group);
+    for (const key of [k.policy, k.spec, k.instances, k.status, k.intent, k.request, k.done, k.engineState])
+      await client.etcd.delete().key(client.fullKey(key));
+  } finally {
+    client.close();
+  }
+}
+
+function outputs(
+  i: ScalingPolicyInputs,
+  generation: number,
+  r: { instances: string[]; by: string },
+): ScalingPolicyOutputs {
+  const { secretEnv: _s, ...plain } = i;
+  return { ...plain, generation, instances: r.instances, reconciledBy: r.by };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** The provider methods. */
+export const operations = {
+  async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+    return { inputs: news, failures: scalingPolicyFailures(news) };
+  },
+
+  async diff(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
+    // secretEnv is not in state: compare what can be compared and treat a given secretEnv as a change only when keys differ
+    const changed = ALL_KEYS.filter(
+      (k) =>
+        k !== "secretEnv" &&
+        !same((olds as Record<string, unknown>)[k], (news as unknown as Record<string, unknown>)[k]),
+    );
+    const replaces = REPLACE_KEYS.filter((k) => changed.includes(k));
+    return { changes: changed.length > 0, replaces: [...replaces], deleteBeforeReplace: replaces.length > 0 };
+  },
+
+  async create(inputs: ScalingPolicyInputs) {
+    const r = await reconcileGroup(inputs, 1, "reconcile");
+    return { id: `${inputs.group}-scaling-policy`, outs: outputs(inputs, 1, r) };
+  },
+
+  async update(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
+    const generation = (olds.generation ?? 0) + 1;
+    const r = await reconcileGroup(news, generation, "reconcile");
+    return { outs: outputs(news, generation, r) };
+  },
+
+  async delete(_id: string, props: ScalingPolicyOutputs) {
+    await reconcileGroup(props as ScalingPolicyInputs, props.generation ?? 0, "delete");
+    await removeKeys(props as ScalingPolicyInputs);
+  },
+};

@@ -1,0 +1,627 @@
+/**
+ * The online rebalance engine: moves the sharded database from the placement in the shard map to
+ * a desired one while routers keep reading and writing, and finishes the same migration when run
+ * again after being killed at any point. Used by the ShardRebalance dynamic provider (during
+ * `pulumi up`) and by `npm run rebalance` (outside it); the decisions (which ranges move where,
+ * in which batches, and which changes are refused) are core/rebalance's, this module does the I/O.
+ *
+ * One run, under the fenced lease `shard-rebalance` (two rebalancers never run at once; every
+ * etcd write below is fenced by it), is a loop over the stored state until it matches the desired
+ * placement (docs/design/sharding.md):
+ *
+ * 1. no migration, placement differs: plan (a refusal throws before anything moves); create the
+ *    schema on every shard; record `rebalance/active` (stage planned); CAS the map to epoch e+1
+ *    with the new shards and `migration {phase: dual-write, from: old}`; raise the fence
+ *    `min_epoch` to e+1 on every shard.
+ * 2. phase dual-write: copy each batch's ranges (from every old replica to every new one) and
+ *    verify them, recording each batch in `rebalance/<id>/progress`; then CAS to phase cutover
+ *    (reads use the new owners) and raise the fence.
+ * 3. phase cutover: record stage cleanup; CAS the migration away (e+3); raise the fence.
+ * 4. stage cleanup (no migration in the map): delete the moved rows from the shards that no
+ *    longer own them; delete the progress keys.
+ *
+ * Why the map is changed before the fence is raised (the fence is still raised before any copy,
+ * cutover read or cleanup relies on it): a router still at the old epoch that is refused by the
+ * fence reloads the map and must find the new epoch there at once, so writes never stall on a
+ * fence whose map is not published; and a crash between the two leaves no shard fenced ahead of
+ * the map. Safety is unchanged: the copy starts only after the fence is up on every shard, so any
+ * write it could miss either committed before (the copy sees it) or carries the new epoch and is
+ * dual-written.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { ConsistencyLevel } from "../../core/config";
+import type { ShardMap, ShardMember } from "../../core/shard-map";
+import type { ConfigClient, Leadership } from "../config-client";
+import { copyRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
+import { failpoint } from "./failpoint";
+import { RebalanceError } from "../../core/rebalance";
+import { planMigration, type MigrationPlan } from "./plan";
+import { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
+import { ShardPools, type ShardCredentials, type ShardReach } from "./shards";
+import * as shardSql from "../shard-client/sql";
+import type * as sql from "./sql";
+
+/** The shard map a rebalance moves to (epoch and migration are the engine's). */
+export interface DesiredShardMap extends Placement {
+  readonly consistency: ConsistencyLevel;
+}
+
+/** A progress report of a running rebalance. */
+export type RebalanceEvent =
+  | { kind: "info"; message: string }
+  | { kind: "copy"; migrationId: string; batchesDone: number; batchesTotal: number; rowsCopied: number; bytesCopied: number };
+
+/** Options of {@link runRebalance} and {@link planRebalance}. */
+export interface RebalanceOptions {
+  /** The config-service client (the caller creates and closes it). */
+  config: ConfigClient;
+  /** The shard map to move to. */
+  desired: DesiredShardMap;
+  /** Database credentials of the shards. */
+  credentials: ShardCredentials;
+  /** How this process reaches shards whose map host/port it cannot (`name → host:port`). @default {} */
+  reach?: ShardReach;
+  /** Candidate id in the `shard-rebalance` election. @default `<hostname>-<pid>-<random>` */
+  candidateId?: string;
+  /** TTL of the lease: how long a crashed rebalancer blocks the next one, in s. @default 10 */
+  leaseTtlSeconds?: number;
+  /** How long to wait for the lease held by another rebalancer, in ms. @default 60000 */
+  leaseWaitMs?: number;
+  /** (source, target) pairs copied at once. @default 2 */
+  parallel?: number;
+  /** Copy throttle in rows per second; 0 = unthrottled. @default 0 */
+  maxRowsPerSecond?: number;
+  /** Progress reports. */
+  onEvent?: (e: RebalanceEvent) => void;
+}
+
+/** What a run did. */
+export interface RebalanceReport {
+  /** none: already at the desired map; initialized: first map published; reconfigured: only settings changed; migrated: data moved. */
+  action: "none" | "initialized" | "reconfigured" | "migrated";
+  /** Epoch of the shard map when the run finished. */
+  epoch: number;
+  /** Ids of the migrations this run finished (a resumed one, then a new one). */
+  migrations: string[];
+  batches: number;
+  ranges: number;
+  rowsCopied: number;
+  bytesCopied: number;
+  /** (source, target) pairs verified clean. */
+  verifiedPairs: number;
+  /** Of those, pairs whose checksums differed (writes in flight) and were proven by the key-level pass. */
+  keyLevelVerified: number;
+  rowsDeleted: number;
+  /** Time spent in the copies themselves (COPY out → staging → merge → commit), summed over pairs, in ms. */
+  copyMs: number;
+  /** Time spent verifying copied pairs, summed over pairs, in ms. */
+  verifyMs: number;
+  durationMs: number;
+}
+
+/** The election every rebalancer campaigns in. */
+export const REBALANCE_ELECTION = "shard-rebalance";
+
+/** A change the rebalance will not make (thrown before anything moves). */
+export class RebalanceRefusedError extends Error {
+  /**
+   * @param argument - the refused argument as core/rebalance names it (`after.shards[2].port`, `after.shards`)
+   * @param message - what is refused and what to do instead
+   */
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RebalanceRefusedError";
+  }
+}
+
+/** Another rebalancer holds the lease and did not release it in time. */
+export class RebalanceBusyError extends Error {
+  constructor(readonly holder: string | undefined, waitedMs: number) {
+    super(
+      `another rebalance holds the "${REBALANCE_ELECTION}" lease${holder ? ` (${holder})` : ""} and did not finish within ${waitedMs} ms; ` +
+        "wait for it (it resumes where it stopped) or, if it crashed, retry after its lease expires",
+    );
+    this.name = "RebalanceBusyError";
+  }
+}
+
+type MapWithMigration = ShardMap;
+type Migration = NonNullable<ShardMap["migration"]>;
+
+/** The placement part of a shard map. */
+export function placementOf(m: Placement): Placement {
+  return { vnodesPerWeight: m.vnodesPerWeight, replicationFactor: m.replicationFactor, shards: m.shards.map((s) => ({ ...s })) };
+}
+
+const memberKey = (s: ShardMember) => JSON.stringify([s.name, s.weight, s.zone ?? null, s.host, s.port, s.database]);
+
+/** Whether two placements hold data in the same places (shard order does not matter). */
+export function samePlacement(a: Placement, b: Placement): boolean {
+  if (a.vnodesPerWeight !== b.vnodesPerWeight || a.replicationFactor !== b.replicationFactor || a.shards.length !== b.shards.length) return false;
+  const keys = new Set(a.shards.map(memberKey));
+  return b.shards.every((s) => keys.has(memberKey(s)));
+}
+
+/** Every shard of two placements, by name (old entry first). */
+function unionShards(a: Placement, b: Placement): ShardMember[] {
+  const out = new Map<string, ShardMember>();
+  for (const s of [...a.shards, ...b.shards]) if (!out.has(s.name)) out.set(s.name, s);
+  return [...out.values()];
+}
+
+/** A (source, target) copy of a batch with its ranges. */
+export interface CopyPair {
+  source: string;
+  target: string;
+  ranges: sql.HashRange[];
+  /**
+   * A source leaving the shard set: read too when it answers (it may hold rows acknowledged at
+   * consistency `one` on it alone), skipped when it is already gone (core/rebalance guarantees a
+   * surviving replica of every range).
+   */
+  optional: boolean;
+}
+
+/**
+ * The (source, target) pairs of a batch with the ranges each copies: each new replica of a range
+ * reads every surviving old replica (core/rebalance's `sources`; copies reconcile by version),
+ * and the leaving old replicas when they still answer.
+ */
+export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {
+  const pairs = new Map<string, CopyPair>();
+  const add = (source: string, target: string, range: sql.HashRange, optional: boolean) => {
+    const k = `${source}\u0000${target}`;
+    let p = pairs.get(k);
+    if (!p) pairs.set(k, (p = { source, target, ranges: [], optional }));
+    p.ranges.push(range);
+  };
+  for (const m of batch.moves)
+    for (const c of m.copies) {
+      for (const source of c.sources) add(source, c.target, c.range, false);
+      for (const source of m.from) if (!c.sources.includes(source)) add(source, c.target, c.range, true);
+    }
+  return [...pairs.values()];
+}
+
+/** The ranges each shard stops owning in a batch (deleted from it after the cutover). */
+export function releasedRanges(batch: MigrationPlan["batches"][number]): Map<string, sql.HashRange[]> {
+  const out = new Map<string, sql.HashRange[]>();
+  for (const m of batch.moves)
+    for (const s of m.from)
+      if (!m.to.includes(s)) {
+        const list = out.get(s) ?? [];
+        list.push({ start: m.start, end: m.end });
+        out.set(s, list);
+      }
+  return out;
+}
+
+function digestOf(plan: MigrationPlan): string {
+  const h = createHash("sha256");
+  for (const b of plan.batches) h.update(JSON.stringify(b.moves.map((m) => [m.start, m.end, m.from, m.to])));
+  return h.digest("hex").slice(0, 32);
+}
+
+/**
+ * Plans computed in this process, by (from, to). Planning is pure but CPU-heavy (seconds for
+ * large rings): it is done once per pair of placements, and before the lease is taken, so a long
+ * synchronous computation never starves the lease's keep-alive.
+ */
+const planCache = new Map<string, MigrationPlan>();
+
+/** Plans the move from one placement to another in copy batches; a refusal is a RebalanceRefusedError. */
+function plan(from: Placement, to: Placement): MigrationPlan {
+  const canon = (p: Placement) => [p.vnodesPerWeight, p.replicationFactor, p.shards.map(memberKey).sort()];
+  const key = JSON.stringify([canon(from), canon(to)]);
+  const cached = planCache.get(key);
+  if (cached) return cached;
+  let p: MigrationPlan;
+  try {
+    p = planMigration(from, to);
+  } catch (e) {
+    if (!(e instanceof RebalanceError)) throw e;
+    throw new RebalanceRefusedError(e.argument, `shard change refused before anything moved: ${e.message}`);
+  }
+  if (planCache.size >= 8) planCache.delete(planCache.keys().next().value!);
+  planCache.set(key, p);
+  return p;
+}
+
+/** The online rebalance moves hash ranges: a map placing keys by range or directory is refused. */
+function refuseUnlessHash(map: Pick<ShardMap, "strategy">): void {
+  const kind = map.strategy?.kind ?? "hash";
+  if (kind !== "hash")
+    throw new RebalanceRefusedError(
+      "strategy",
+      `shard change refused before anything moved: the shard map places keys by ${kind} (strategy.kind), and the online rebalance moves hash ranges only; change the ${kind} assignments instead`,
+    );
+}
+
+/**
+ * Computes (and caches) the plans the stored state will need, before the lease: a refused change
+ * is reported at once, and no planning blocks the event loop while the lease must be kept alive.
+ */
+async function planAhead(config: ConfigClient, desired: Placement): Promise<void> {
+  const [map, active] = await Promise.all([config.getShardMap(), config.get(ACTIVE_KEY)]);
+  if (!map) return;
+  if (map.migration) plan(placementOf(map.migration.from), placementOf(map));
+  else if (active?.stage === "cleanup") plan(active.from, active.to);
+  if (!samePlacement(map, desired)) {
+    refuseUnlessHash(map);
+    plan(placementOf(map), placementOf(desired));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `fn` over `items` with at most `limit` at once; the first failure rejects (after the rest settle). */
+async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
+/** How many times a pair is copied again when its verification finds rows missing. */
+const RECOPY_ATTEMPTS = 3;
+
+/** One run's context. */
+class Run {
+  readonly report: RebalanceReport = {
+    action: "none",
+    epoch: 0,
+    migrations: [],
+    batches: 0,
+    ranges: 0,
+    rowsCopied: 0,
+    bytesCopied: 0,
+    verifiedPairs: 0,
+    keyLevelVerified: 0,
+    rowsDeleted: 0,
+    copyMs: 0,
+    verifyMs: 0,
+    durationMs: 0,
+  };
+
+  constructor(
+    readonly o: RebalanceOptions,
+    readonly lead: Leadership,
+    readonly pools: ShardPools,
+  ) {}
+
+  info(message: string): void {
+    this.o.onEvent?.({ kind: "info", message });
+  }
+
+  private async onAll(shards: readonly string[], what: string, fn: (shard: string) => Promise<unknown>): Promise<void> {
+    const results = await Promise.allSettled(shards.map(fn));
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${shards[i]}: ${(r.reason as Error).message}`] : []));
+    if (failed.length > 0) throw new Error(`${what} failed on ${failed.length} shard(s): ${failed.join("; ")}`);
+  }
+
+  ensureSchema(shards: readonly string[]): Promise<void> {
+    return this.onAll(shards, "creating the shard schema", (s) => this.pools.query(s, shardSql.ENSURE_SCHEMA_SQL));
+  }
+
+  raiseFence(shards: readonly string[], epoch: number): Promise<void> {
+    return this.onAll(shards, `raising the epoch fence to ${epoch}`, (s) => this.pools.query(s, shardSql.RAISE_FENCE_SQL, [epoch]));
+  }
+
+  async casMap(map: MapWithMigration, mutate: (m: MapWithMigration) => MapWithMigration, why: string): Promise<MapWithMigration> {
+    const next = await this.o.config.updateShardMap(map.epoch, mutate, { fence: this.lead });
+    this.info(`shard map epoch ${map.epoch} → ${next.epoch}: ${why}`);
+    this.report.epoch = next.epoch;
+    return next;
+  }
+
+  /** Step 1: plan, record, publish the migration, fence. */
+  async start(map: MapWithMigration): Promise<void> {
+    refuseUnlessHash(map);
+    const from = placementOf(map);
+    const to = placementOf(this.o.desired);
+    const p = plan(from, to);
+    const all = unionShards(from, to);
+    this.pools.add(all);
+    const moves = p.batches.reduce((n, b) => n + b.moves.length, 0);
+    if (moves === 0) {
+      // Nothing changes owner (e.g. only the consistency level): publish the map, move nothing.
+      await this.casMap(map, (m) => ({ ...m, ...this.o.desired, shards: to.shards }), "settings changed, no data moves");
+      if (this.report.action === "none") this.report.action = "reconfigured";
+      return;
+    }
+    await this.ensureSchema(all.map((s) => s.name));
+    const id = `${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(4).toString("hex")}`;
+    const active: ActiveMigration = { id, stage: "planned", from, to, planDigest: digestOf(p), startedAt: new Date().toISOString() };
+    await this.lead.fencedPut(ACTIVE_KEY, active);
+    this.info(`migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)`);
+    const next = await this.casMap(
+      map,
+      (m) => ({ ...m, ...this.o.desired, shards: to.shards, migration: { id, phase: "dual-write", from } }),
+      `migration ${id} published, routers dual-write`,
+    );
+    await this.raiseFence(all.map((s) => s.name), next.epoch);
+  }
+
+  /** Steps 2 and 3 for the migration in the map. */
+  async advance(map: MapWithMigration, mig: Migration, active: ActiveMigration | undefined): Promise<void> {
+    const from = placementOf(mig.from);
+    const to = placementOf(map);
+    const all = unionShards(from, to).map((s) => s.name);
+    this.pools.add(unionShards(from, to));
+    const p = plan(from, to);
+    const digest = digestOf(p);
+    if (!active || active.id !== mig.id) {
+      // The record is written before the map changes; rebuild it if it was removed by hand.
+      active = { id: mig.id, stage: "copying", from, to, planDigest: digest, startedAt: new Date().toISOString() };
+      await this.lead.fencedPut(ACTIVE_KEY, active);
+    }
+    if (!this.report.migrations.includes(mig.id)) this.report.migrations.push(mig.id);
+    this.report.action = "migrated";
+    if (mig.phase === "dual-write") {
+      // Idempotent; repairs a crash between the map change and the fence.
+      await this.ensureSchema(all);
+      await this.raiseFence(all, map.epoch);
+      await this.copyAll(mig.id, p, digest);
+      const next = await this.casMap(map, (m) => ({ ...m, migration: { ...m.migration!, phase: "cutover" } }), `migration ${mig.id} cut over, reads use the new shards`);
+      await this.raiseFence(all, next.epoch);
+      failpoint("rebalance.after-cutover");
+      return;
+    }
+    // phase cutover: remember the cleanup, then end the migration in the map.
+    await this.lead.fencedPut(ACTIVE_KEY, { ...active, stage: "cleanup" });
+    const next = await this.casMap(
+      map,
+      (m) => {
+        const { migration: _done, ...rest } = m;
+        return rest;
+      },
+      `migration ${mig.id} complete, only the new shards serve`,
+    );
+    await this.raiseFence(all, next.epoch);
+  }
+
+  /** Copies and verifies every batch not yet recorded as done. */
+  async copyAll(id: string, p: MigrationPlan, digest: string): Promise<void> {
+    const key = progressKey(id);
+    const stored = await this.o.config.get(key);
+    const progress: Progress = stored && stored.planDigest === digest ? stored : { planDigest: digest, done: [], rowsCopied: 0, bytesCopied: 0 };
+    const done = new Set(progress.done);
+    const total = p.batches.length;
+    if (done.size > 0) this.info(`migration ${id}: resuming, ${done.size}/${total} batch(es) already copied and verified`);
+    const emit = () =>
+      this.o.onEvent?.({ kind: "copy", migrationId: id, batchesDone: done.size, batchesTotal: total, rowsCopied: progress.rowsCopied, bytesCopied: progress.bytesCopied });
+    emit();
+    const parallel = Math.max(1, this.o.parallel ?? 2);
+    const throttle = this.o.maxRowsPerSecond ?? 0;
+    for (let i = 0; i < total; i++) {
+      if (done.has(i)) continue;
+      const batch = p.batches[i];
+      const started = Date.now();
+      let rows = 0;
+      let bytes = 0;
+      // Pairs into one target run one after the other (they merge the same keys); targets in parallel.
+      const byTarget = new Map<string, CopyPair[]>();
+      for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
+      await eachLimit([...byTarget.values()], parallel, (pairs) => eachLimit(pairs, 1, async ({ source, target, ranges, optional }) => {
+        if (optional) {
+          const gone = await this.pools.query(source, "SELECT 1").then(
+            () => undefined,
+            (e: Error) => e,
+          );
+          if (gone) {
+            this.info(`leaving shard ${source} does not answer (${gone.message}); its ranges are copied from their surviving replicas only`);
+            return;
+          }
+        }
+        for (let attempt = 1; ; attempt++) {
+          const copyStarted = performance.now();
+          const c = await copyRanges(this.pools, source, target, ranges);
+          const verifyStarted = performance.now();
+          this.report.copyMs += verifyStarted - copyStarted;
+          rows += c.rows;
+          bytes += c.bytes;
+          const v = await verifyRanges(this.pools, source, target, ranges);
+          this.report.verifyMs += performance.now() - verifyStarted;
+          if (v.clean) {
+            this.report.verifiedPairs++;
+            if (!v.checksumsMatch) this.report.keyLevelVerified++;
+            return;
+          }
+          const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
+          if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
+          this.info(`${what}; copying again`);
+        }
+      }));
+      this.report.batches++;
+      this.report.ranges += batch.moves.length;
+      this.report.rowsCopied += rows;
+      this.report.bytesCopied += bytes;
+      done.add(i);
+      progress.done = [...done].sort((a, b) => a - b);
+      progress.rowsCopied += rows;
+      progress.bytesCopied += bytes;
+      await this.lead.fencedPut(key, progress);
+      emit();
+      failpoint("rebalance.after-batch");
+      if (throttle > 0) {
+        const due = (rows / throttle) * 1000 - (Date.now() - started);
+        if (due > 0) await sleep(due);
+      }
+    }
+  }
+
+  /** Step 4: delete the moved rows from the shards that no longer own them. */
+  async cleanup(map: MapWithMigration, active: ActiveMigration): Promise<void> {
+    const all = unionShards(active.from, active.to);
+    this.pools.add(all);
+    if (!this.report.migrations.includes(active.id)) this.report.migrations.push(active.id);
+    this.report.action = "migrated";
+    await this.raiseFence(all.map((s) => s.name), map.epoch);
+    failpoint("rebalance.before-cleanup");
+    const p = plan(active.from, active.to);
+    for (const batch of p.batches) {
+      const released = [...releasedRanges(batch)];
+      await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, ranges]) => {
+        const deleted = await deleteRanges(this.pools, shard, ranges);
+        this.report.rowsDeleted += deleted;
+      });
+    }
+    this.info(`migration ${active.id}: ${this.report.rowsDeleted} moved row(s) deleted from their old shards`);
+    await this.lead.fencedDelete(progressKey(active.id));
+    await this.lead.fencedDelete(ACTIVE_KEY);
+  }
+}
+
+/** Most state transitions one run makes (a resumed migration and a new one take at most 8). */
+const MAX_STEPS = 16;
+
+/**
+ * Moves the database to `options.desired`, resuming any migration a previous run left; resolves
+ * when the shard map is at the desired placement with no migration and no cleanup pending.
+ * Throws RebalanceRefusedError (before anything moves) for a data-losing change and
+ * RebalanceBusyError when another rebalancer keeps the lease.
+ */
+export async function runRebalance(options: RebalanceOptions): Promise<RebalanceReport> {
+  const started = Date.now();
+  const { config } = options;
+  const waitMs = options.leaseWaitMs ?? 60_000;
+  const candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  await planAhead(config, options.desired);
+  let lead: Leadership;
+  try {
+    lead = await config.campaign(REBALANCE_ELECTION, candidate, { ttlSeconds: options.leaseTtlSeconds ?? 10, timeoutMs: waitMs });
+  } catch (e) {
+    if (/not elected within/.test((e as Error).message)) throw new RebalanceBusyError(await config.leader(REBALANCE_ELECTION).catch(() => undefined), waitMs);
+    throw e;
+  }
+  const pools = new ShardPools(options.credentials, options.reach);
+  const run = new Run(options, lead, pools);
+  try {
+    for (let step = 0; step < MAX_STEPS; step++) {
+      const map = await config.getShardMap();
+      if (!map) {
+        const { created, map: stored } = await config.initShardMap({ epoch: 0, ...options.desired });
+        if (created) {
+          pools.add(options.desired.shards);
+          await run.ensureSchema(options.desired.shards.map((s) => s.name));
+          run.report.action = "initialized";
+          run.info(`shard map published at epoch 0 with ${options.desired.shards.length} shard(s)`);
+        }
+        run.report.epoch = stored.epoch;
+        continue;
+      }
+      run.report.epoch = map.epoch;
+      const active = await config.get(ACTIVE_KEY);
+      if (map.migration) {
+        await run.advance(map, map.migration, active);
+        continue;
+      }
+      if (active?.stage === "cleanup") {
+        await run.cleanup(map, active);
+        continue;
+      }
+      if (active) {
+        // Recorded but never published (the run died before its CAS): nothing moved; forget it.
+        run.info(`migration ${active.id} was planned but never started; discarding it`);
+        await lead.fencedDelete(ACTIVE_KEY);
+        continue;
+      }
+      if (samePlacement(map, options.desired)) {
+        if (map.consistency !== options.desired.consistency) {
+          await run.casMap(map, (m) => ({ ...m, consistency: options.desired.consistency }), `consistency ${map.consistency} → ${options.desired.consistency}`);
+          if (run.report.action === "none") run.report.action = "reconfigured";
+          continue;
+        }
+        run.report.durationMs = Date.now() - started;
+        run.report.copyMs = Math.round(run.report.copyMs);
+        run.report.verifyMs = Math.round(run.report.verifyMs);
+        return run.report;
+      }
+      await run.start(map);
+    }
+    throw new Error(`rebalance did not converge within ${MAX_STEPS} steps (is another tool changing the shard map?)`);
+  } finally {
+    await pools.close();
+    await lead.resign().catch(() => undefined);
+  }
+}
+
+/** One (source, target) copy of a dry-run plan with its size estimated on the source. */
+export interface PlannedCopy {
+  batch: number;
+  source: string;
+  target: string;
+  ranges: number;
+  /** Share of the hash space the ranges cover. */
+  share: number;
+  rows: number;
+  bytes: number;
+}
+
+/** What a rebalance would do (no lease, no writes). */
+export interface RebalancePlanReport {
+  /** none: nothing to do; initialize: no map yet; reconfigure: settings only; resume: a migration is in flight; migrate: data would move. */
+  action: "none" | "initialize" | "reconfigure" | "resume" | "migrate";
+  epoch?: number;
+  migrationId?: string;
+  from?: Placement;
+  to: Placement;
+  batches: number;
+  copies: PlannedCopy[];
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * The plan of a rebalance to `options.desired` with rows and bytes estimated on the source
+ * shards: read-only (no lease, no etcd or shard writes). A refused change throws
+ * RebalanceRefusedError as the real run would.
+ */
+export async function planRebalance(options: Omit<RebalanceOptions, "onEvent">): Promise<RebalancePlanReport> {
+  const map = await options.config.getShardMap();
+  const to = placementOf(options.desired);
+  if (!map) return { action: "initialize", to, batches: 0, copies: [], rows: 0, bytes: 0 };
+  const from = map.migration ? placementOf(map.migration.from) : placementOf(map);
+  const target = map.migration ? placementOf(map) : to;
+  if (!map.migration && samePlacement(from, to))
+    return { action: map.consistency === options.desired.consistency ? "none" : "reconfigure", epoch: map.epoch, to, batches: 0, copies: [], rows: 0, bytes: 0 };
+  const p = plan(from, target);
+  const pools = new ShardPools(options.credentials, options.reach);
+  pools.add(unionShards(from, target));
+  try {
+    const copies: PlannedCopy[] = [];
+    for (let b = 0; b < p.batches.length; b++)
+      for (const pair of copyPairs(p.batches[b])) {
+        const size = await rangeSize(pools, pair.source, pair.ranges);
+        const share = pair.ranges.reduce((n, r) => n + (r.end - r.start), 0) / 2 ** 32;
+        copies.push({ batch: b, source: pair.source, target: pair.target, ranges: pair.ranges.length, share, ...size });
+      }
+    return {
+      action: map.migration ? "resume" : "migrate",
+      epoch: map.epoch,
+      ...(map.migration ? { migrationId: map.migration.id } : {}),
+      from,
+      to: target,
+      batches: p.batches.length,
+      copies,
+      rows: copies.reduce((n, c) => n + c.rows, 0),
+      bytes: copies.reduce((n, c) => n + c.bytes, 0),
+    };
+  } finally {
+    await pools.close();
+  }
+}

@@ -1,0 +1,23 @@
+/** The online shard rebalance (engine, progress records, data path), shared by the provider and the CLI. */
+export {
+  runRebalance,
+  planRebalance,
+  placementOf,
+  samePlacement,
+  copyPairs,
+  releasedRanges,
+  RebalanceRefusedError,
+  RebalanceBusyError,
+  REBALANCE_ELECTION,
+  type DesiredShardMap,
+  type RebalanceEvent,
+  type RebalanceOptions,
+  type RebalanceReport,
+  type RebalancePlanReport,
+  type PlannedCopy,
+} from "./engine";
+export { planMigration, type MigrationPlan } from "./plan";
+export { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
+export { ShardPools, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
+export { copyRanges, verifyRanges, deleteRanges, rangeChecksum, rangeSize, type CopyResult, type VerifyResult } from "./copy";
+export { FAILPOINTS, type Failpoint } from "./failpoint";

@@ -1,0 +1,118 @@
+/**
+ * Connections of the rebalancer to the shards: one small `pg` pool per shard, reached at the
+ * shard map's host/port unless `reach` says otherwise (on Docker the map holds container names
+ * for the apps on the shard network, while the rebalancer runs on the host and reaches each shard
+ * on its 127.0.0.1 port). Every connection has a connect deadline; short statements have a
+ * statement deadline, the long COPY streams do not.
+ */
+import { Pool, type PoolClient } from "pg";
+import type { ShardMember } from "../../core/shard-map";
+
+/** Database credentials of the shards (the password is a secret: never logged, never stored). */
+export interface ShardCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+/** How the rebalancer reaches a shard when not at the shard map's host/port: name → `host:port`. */
+export type ShardReach = Readonly<Record<string, string>>;
+
+/** Deadline of short statements (checksums, fences, deletes of one batch), in ms. */
+const STATEMENT_TIMEOUT_MS = 120_000;
+
+/** Parses `host:port` (IPv6 in brackets). */
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new Error(`${what} must be host:port; got ${JSON.stringify(value)}`);
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** The pools of the shards one rebalance talks to, by shard name. */
+export class ShardPools {
+  private readonly pools = new Map<string, Pool>();
+  private readonly members = new Map<string, ShardMember>();
+
+  constructor(
+    private readonly credentials: ShardCredentials,
+    private readonly reach: ShardReach = {},
+    private readonly connectTimeoutMs = 10_000,
+  ) {}
+
+  /** Registers shards (the first registration of a name wins: names are never reused). */
+  add(shards: readonly ShardMember[]): void {
+    for (const s of shards) if (!this.members.has(s.name)) this.members.set(s.name, s);
+  }
+
+  /** `host:port` the rebalancer uses for a shard. */
+  address(name: string): string {
+    const s = this.member(name);
+    const r = this.reach[name];
+    return r ?? `${s.host}:${s.port}`;
+  }
+
+  private member(name: string): ShardMember {
+    const s = this.members.get(name);
+    if (!s) throw new Error(`rebalance: shard ${name} is in no shard map this rebalance knows`);
+    return s;
+  }
+
+  /** The pool of a shard (created on first use). */
+  pool(name: string): Pool {
+    let p = this.pools.get(name);
+    if (!p) {
+      const s = this.member(name);
+      const { host, port } = this.reach[name] ? parseHostPort(this.reach[name], `reach.${name}`) : { host: s.host, port: s.port };
+      p = new Pool({
+        host,
+        port,
+        database: s.database,
+        user: this.credentials.user,
+        password: this.credentials.password,
+        max: 4,
+        connectionTimeoutMillis: this.connectTimeoutMs,
+        idleTimeoutMillis: 10_000,
+        application_name: "scaleplane-rebalance",
+      });
+      // An idle client's error (a shard restarting) must not crash the process; the next query reports it.
+      p.on("error", () => undefined);
+      this.pools.set(name, p);
+    }
+    return p;
+  }
+
+  /** Runs one short statement on a shard, with a statement deadline; errors name the shard. */
+  async query<R extends Record<string, unknown>>(name: string, sql: string, params?: unknown[]): Promise<R[]> {
+    const client = await this.client(name);
+    try {
+      await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+      return (await client.query(sql, params)).rows as R[];
+    } catch (e) {
+      throw this.wrap(name, e);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A client of a shard's pool (release it); connection errors name the shard and its address. */
+  async client(name: string): Promise<PoolClient> {
+    try {
+      return await this.pool(name).connect();
+    } catch (e) {
+      throw this.wrap(name, e);
+    }
+  }
+
+  /** An error that names the shard and where it was reached. */
+  wrap(name: string, e: unknown): Error {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg.startsWith(`shard ${name} `)) return e as Error;
+    return new Error(`shard ${name} (${this.address(name)}): ${msg}`, { cause: e });
+  }
+
+  /** Closes every pool. */
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.end().catch(() => undefined)));
+    this.pools.clear();
+  }
+}

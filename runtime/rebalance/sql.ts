@@ -1,0 +1,98 @@
+/**
+ * The SQL of the online rebalance, as docs/design/sharding.md fixes it: the range copy (COPY out
+ * of a source, COPY into a per-transaction staging table on the target, merged with the "apply if
+ * newer" upsert), the range checksum, the key-level verification and the cleanup of moved rows.
+ * The schema, the epoch fence and the "apply if newer" rule are the shard client's
+ * (runtime/shard-client/sql.ts: one definition for the router and the rebalancer). Hash ranges
+ * are inlined as the bounds of an `int8multirange` (COPY takes no parameters); every bound is
+ * checked to be a whole number in [0, 2^32] before it is inlined.
+ */
+import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
+
+/** A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ 2^32`. */
+export interface HashRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+const COLUMNS = KV_COLUMNS;
+
+const HASH_SPACE = 2 ** 32;
+
+function checkRanges(ranges: readonly HashRange[]): void {
+  if (ranges.length === 0) throw new Error("rebalance sql: at least one hash range is required");
+  for (const r of ranges)
+    if (!Number.isInteger(r.start) || !Number.isInteger(r.end) || r.start < 0 || r.end > HASH_SPACE || r.start >= r.end)
+      throw new Error(`rebalance sql: invalid hash range [${r.start}, ${r.end})`);
+}
+
+/**
+ * The rows of `scaleplane_kv` (alias `t`) in the ranges: bounded by the ranges' overall span (an
+ * index range scan on `h`) and tested against them as one `int8multirange` (a binary search per
+ * row), so a batch of thousands of small ranges is still one scan.
+ */
+function inRanges(ranges: readonly HashRange[]): string {
+  checkRanges(ranges);
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const lo = sorted[0].start;
+  const hi = Math.max(...sorted.map((r) => r.end));
+  return `scaleplane_kv t WHERE t.h >= ${lo} AND t.h < ${hi} AND t.h <@ '{${sorted.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`;
+}
+
+/** COPY of a source's rows in the ranges, in text format (the target's COPY FROM reads it as is). */
+export function copyOutSql(ranges: readonly HashRange[]): string {
+  return `COPY (SELECT ${COLUMNS.split(", ").map((c) => `t.${c}`).join(", ")} FROM ${inRanges(ranges)}) TO STDOUT`;
+}
+
+/**
+ * The staging table: temporary (so, like an unlogged table, never WAL-logged; and private to the
+ * copying session, so concurrent copies into one target never mix) and dropped at commit, so a
+ * copy killed half-way leaves nothing behind.
+ */
+export const CREATE_STAGE_SQL = "CREATE TEMP TABLE scaleplane_stage (LIKE scaleplane_kv) ON COMMIT DROP";
+
+/** COPY into the staging table. */
+export const COPY_IN_STAGE_SQL = `COPY scaleplane_stage (${COLUMNS}) FROM STDIN`;
+
+/**
+ * The "apply if newer" merge of the staged rows (the contract's upsert): a row replaces the
+ * stored one only when its version is strictly newer, so copies, re-copies and dual-writes
+ * commute. Rows are merged in key order, so two merges into one shard lock keys in the same order
+ * and wait for each other instead of deadlocking. Returns the number of rows inserted or replaced.
+ */
+export const MERGE_STAGE_SQL = `INSERT INTO scaleplane_kv AS t (${COLUMNS}) SELECT ${COLUMNS} FROM scaleplane_stage ORDER BY key ${APPLY_IF_NEWER}`;
+
+/**
+ * Row count and an order-independent checksum of the rows in the ranges: the sum of a 32-bit
+ * hash of each row's key and version (as text, so no precision is lost).
+ */
+export function checksumSql(ranges: readonly HashRange[]): string {
+  return `SELECT count(*)::text AS rows,
+    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
+  FROM ${inRanges(ranges)}`;
+}
+
+/** Row count and stored bytes of the rows in the ranges (the dry run's estimate). */
+export function sizeSql(ranges: readonly HashRange[]): string {
+  return `SELECT count(*)::text AS rows, coalesce(sum(pg_column_size(t.*)), 0)::text AS bytes FROM ${inRanges(ranges)}`;
+}
+
+/** (key, version) of every row in the ranges (read through a cursor by the key-level verify). */
+export function keyVersionsSql(ranges: readonly HashRange[]): string {
+  return `SELECT t.key, t.ver_wall::text AS ver_wall, t.ver_logical, t.ver_node FROM ${inRanges(ranges)}`;
+}
+
+/**
+ * Of the given source rows (`$1` keys, `$2` ver_wall, `$3` ver_logical, `$4` ver_node), those the
+ * shard lacks (`present` false) or holds at an older version (`present` true).
+ */
+export const LAGGING_KEYS_SQL = `
+SELECT s.key, (t.key IS NOT NULL) AS present
+FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::text[]) AS s(key, w, l, n)
+LEFT JOIN scaleplane_kv t ON t.key = s.key
+WHERE t.key IS NULL OR (t.ver_wall, t.ver_logical, t.ver_node) < (s.w, s.l, s.n)`;
+
+/** Deletes the rows in the ranges (the old owner's copy once the new owners serve them). */
+export function deleteRangesSql(ranges: readonly HashRange[]): string {
+  return `DELETE FROM ${inRanges(ranges)}`;
+}

@@ -1,0 +1,560 @@
+/**
+ * ShardClient: the router an application embeds to use the sharded database as a replicated
+ * key-value store (docs/design/sharding.md is the contract it implements).
+ *
+ * - Placement: the shard map in etcd (ConfigClient, SHARD_MAP_KEY), watched; a key's replicas
+ *   come from the map's strategy (core/placement.ts: hash ring, key ranges, or a tenant directory
+ *   kept under its own config key, also watched).
+ * - Versions: a hybrid logical clock per client (core/hlc.ts) issues every write's version; reads
+ *   feed the versions they see back into it. Every replica applies a row only if its version is
+ *   newer (sql.ts), so the newest write wins everywhere regardless of arrival order.
+ * - Consistency per call (`one` / `quorum` / `all`, default the map's): a write is acknowledged
+ *   once that many replicas applied it; a read returns the newest of that many replies. When the
+ *   level cannot be met, QuorumUnavailableError names each failed shard and why.
+ * - Read repair: once all replicas of a read have answered (in the background), those that
+ *   returned an older version or no row get the newest one, through a bounded queue.
+ * - Epoch fence: every statement carries the router's map epoch; a shard whose fence is newer
+ *   refuses it. The router then waits (bounded) for the newer map and retries once with the same
+ *   version (idempotent).
+ * - Migrations: while the map has `migration`, writes go to the old and the new replicas and
+ *   need the level in both sets; reads use the old set until phase `cutover`, the new one after.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { PoolClient } from "pg";
+import pino, { type Logger } from "pino";
+import { z } from "zod";
+import { CONSISTENCY_LEVELS, type ConsistencyLevel } from "../../core/config";
+import { HybridClock, checkNodeId, type Version } from "../../core/hlc";
+import { ackGroup, ackStatus, newestReply, staleReplicas, targetsOf, unmetGroups, writeGroups, type AckGroup, type AckStatus } from "../../core/placement-acks";
+import { compareKeys, makePlacer, prefixEnd, ShardDirectorySchema, type Placer, type ShardDirectory } from "../../core/placement";
+import { hashKey } from "../../core/ring";
+import type { ShardMap } from "../../core/shard-map";
+import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
+import { QuorumUnavailableError, ShardArgumentError, StaleEpochError, type ShardFailure } from "./errors";
+import { describeFailure, ShardPools, type ShardAddress } from "./pools";
+import { RepairQueue, type RepairStats } from "./repair";
+import { FENCED_UPSERT_SQL, READ_SQL, SCAN_SQL, type StoredRow } from "./sql";
+
+/** Longest key, in UTF-8 bytes (a btree entry must fit a third of a page). */
+export const MAX_KEY_BYTES = 1024;
+/** Largest page a scan returns. */
+export const MAX_SCAN_LIMIT = 10_000;
+
+/** Options of {@link ShardClient.connect}. */
+export const ShardClientOptionsSchema = z.strictObject({
+  /** Database role of the shards. */
+  user: z.string().min(1),
+  /** Writer id: the version tie-break (1-64 of A-Z a-z 0-9 . _ -). @default `<hostname>-<pid>-<random>` */
+  nodeId: z.string().optional(),
+  /** Per-shard address overrides, by shard name (e.g. 127.0.0.1 ports of Docker shards seen from the host). */
+  reach: z.record(z.string(), z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })).default({}),
+  /** Deadline to get a connection to a shard, in ms. @default 2000 */
+  connectTimeoutMs: z.number().int().min(10).max(600_000).default(2000),
+  /** Deadline of one statement on a shard, in ms. @default 2000 */
+  statementTimeoutMs: z.number().int().min(10).max(600_000).default(2000),
+  /** Connections per shard. @default 8 */
+  poolSize: z.number().int().min(1).max(1000).default(8),
+  /** How long a refused (stale-epoch) operation waits for the newer shard map, in ms. @default 3000 */
+  epochWaitMs: z.number().int().min(0).max(600_000).default(3000),
+  /** Read repair: on by default; at most `maxInFlight` repairs at once and `maxQueued` waiting. */
+  readRepair: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      maxInFlight: z.number().int().min(1).max(1000).default(16),
+      maxQueued: z.number().int().min(0).max(1_000_000).default(10_000),
+    })
+    .default({ enabled: true, maxInFlight: 16, maxQueued: 10_000 }),
+});
+
+export type ShardClientOptions = z.input<typeof ShardClientOptionsSchema> & {
+  /** Where the shard map (and a directory table) are read and watched; the caller closes it. */
+  config: ConfigClient;
+  /** Password of `user`, or a function returning it (e.g. reading a mounted secret file). */
+  password: string | (() => string | Promise<string>);
+  /** Physical time source of the version clock, in ms. @default Date.now */
+  physicalClock?: () => number;
+  /** pino logger. @default pino({ name: "shard-client" }) at SCALEPLANE_LOG_LEVEL or "info" */
+  logger?: Logger;
+};
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Consistency of this call. @default the shard map's `consistency` */
+  consistency?: ConsistencyLevel;
+}
+
+/** A stored value with its version. */
+export interface Item<T = unknown> {
+  key: string;
+  value: T;
+  version: Version;
+}
+
+/** The result of a write: the version it was stored under. */
+export interface WriteResult {
+  version: Version;
+}
+
+/** Which keys a scan covers: a prefix, or a range `[start, end)` (`end` absent = no upper bound). */
+export type ScanRange = { prefix: string } | { start?: string; end?: string };
+
+/** A page of a scan. */
+export interface ScanPage<T = unknown> {
+  /** Live keys (no tombstones) in key order (Unicode code point order), newest version each. */
+  items: Item<T>[];
+  /** Start key of the next page (pass as `start`, with the same `end`), absent when the range is exhausted. */
+  next?: string;
+}
+
+type RowVersion = Version & { value: string | null };
+
+/** Everything the router derives from one shard map (and directory table). */
+interface RouterState {
+  readonly map: ShardMap;
+  /** Write placement (the map's shards). */
+  readonly current: Placer;
+  /** The old placement while a migration runs. */
+  readonly old?: Placer;
+  /** Where reads go: old during `dual-write`, current otherwise. */
+  readonly read: Placer;
+  readonly addresses: ReadonlyMap<string, ShardAddress>;
+  readonly directory?: ShardDirectory;
+  /** The read placement's replica sets (computed on the first scan). */
+  scanSets?: string[][];
+}
+
+interface RepairTask {
+  shard: string;
+  key: string;
+  row: RowVersion;
+}
+
+type Reply<R> = { shard: string; ok: true; result: R } | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number };
+
+interface Gathered<R> {
+  status: AckStatus;
+  results: Map<string, R>;
+  failures: ShardFailure[];
+  acked: Set<string>;
+  /** Highest fence seen above the router's epoch, when a shard refused the epoch. */
+  stale?: { shard: string; minEpoch: number };
+  /** Settles when every target has answered (for repairs). */
+  all: Promise<Reply<R>[]>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const LONE_SURROGATE = /\p{Cs}/u;
+const encoder = new TextEncoder();
+
+function checkKey(key: unknown, argument = "key"): string {
+  if (typeof key !== "string" || key.length === 0) throw new ShardArgumentError(argument, `must be a non-empty string; got ${JSON.stringify(key) ?? String(key)}`);
+  if (key.includes("\0")) throw new ShardArgumentError(argument, "must not contain NUL characters (PostgreSQL text cannot hold them)");
+  if (LONE_SURROGATE.test(key)) throw new ShardArgumentError(argument, "must be well-formed Unicode (no lone UTF-16 surrogates)");
+  if (encoder.encode(key).length > MAX_KEY_BYTES) throw new ShardArgumentError(argument, `must be at most ${MAX_KEY_BYTES} UTF-8 bytes`);
+  return key;
+}
+
+function encodeValue(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    throw new ShardArgumentError("value", `must be JSON-serialisable: ${(e as Error).message}`);
+  }
+  if (text === undefined) throw new ShardArgumentError("value", `must be a JSON value (got ${typeof value}); delete a key with delete()`);
+  if (text.includes("\\u0000")) throw new ShardArgumentError("value", "must not contain NUL characters (jsonb cannot hold them)");
+  return text;
+}
+
+function checkLevel(level: unknown): ConsistencyLevel | undefined {
+  if (level === undefined) return undefined;
+  if (!(CONSISTENCY_LEVELS as readonly unknown[]).includes(level))
+    throw new ShardArgumentError("consistency", `must be one of ${CONSISTENCY_LEVELS.join(", ")}; got ${JSON.stringify(level)}`);
+  return level as ConsistencyLevel;
+}
+
+const rowVersion = (r: { value: string | null; ver_wall: string | null; ver_logical: number | null; ver_node: string | null }): RowVersion | undefined =>
+  r.ver_wall === null ? undefined : { wall: Number(r.ver_wall), logical: r.ver_logical!, node: r.ver_node!, value: r.value };
+
+const publicVersion = (v: Version): Version => ({ wall: v.wall, logical: v.logical, node: v.node });
+
+export class ShardClient {
+  readonly nodeId: string;
+  readonly log: Logger;
+  private readonly clock: HybridClock;
+  private readonly pools: ShardPools;
+  private readonly repairs: RepairQueue<RepairTask>;
+  private readonly opts: z.output<typeof ShardClientOptionsSchema>;
+  private state!: RouterState;
+  private installing: Promise<void> = Promise.resolve();
+  private mapWatch?: { close(): Promise<void> };
+  private directoryWatch?: { key: string; close(): Promise<void> };
+  private closed = false;
+
+  private constructor(
+    private readonly config: ConfigClient,
+    options: ShardClientOptions,
+  ) {
+    const { config: _config, password, physicalClock, logger, ...rest } = options;
+    void _config;
+    const parsed = ShardClientOptionsSchema.safeParse(rest);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new ShardArgumentError(`ShardClient option ${i.path.join(".")}`, i.message);
+    }
+    this.opts = parsed.data;
+    this.nodeId = checkNodeId(this.opts.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`, "nodeId");
+    this.log = (logger ?? pino({ name: "shard-client", level: process.env.SCALEPLANE_LOG_LEVEL ?? "info" })).child({ node: this.nodeId });
+    this.clock = new HybridClock(this.nodeId, physicalClock ?? Date.now);
+    this.pools = new ShardPools(
+      { user: this.opts.user, password, connectTimeoutMs: this.opts.connectTimeoutMs, statementTimeoutMs: this.opts.statementTimeoutMs, poolSize: this.opts.poolSize },
+      this.log,
+    );
+    this.repairs = new RepairQueue((t) => this.repair(t), this.opts.readRepair.maxInFlight, this.opts.readRepair.maxQueued, this.log);
+  }
+
+  /**
+   * Validates the options, loads the shard map (it must exist: the ShardedDatabase publishes it)
+   * and starts watching it. Connections to shards are opened on first use.
+   * @throws ShardArgumentError naming a bad option; Error when no shard map is stored
+   */
+  static async connect(options: ShardClientOptions): Promise<ShardClient> {
+    const c = new ShardClient(options.config, options);
+    const map = await c.config.getShardMap();
+    if (!map) throw new Error(`no shard map at ${c.config.fullKey(SHARD_MAP_KEY.name)}: the ShardedDatabase publishes it on deploy`);
+    await c.install(map);
+    c.mapWatch = await c.config.watch(SHARD_MAP_KEY, (m) => {
+      if (m && m.epoch > c.state.map.epoch) void c.install(m).catch((e: unknown) => c.log.error({ err: e }, "could not install the new shard map"));
+    });
+    // a change between the read and the watch's start would be missed: read once more
+    const again = await c.config.getShardMap();
+    if (again && again.epoch > c.state.map.epoch) await c.install(again);
+    return c;
+  }
+
+  /** The shard map the router currently follows. */
+  get map(): ShardMap {
+    return this.state.map;
+  }
+
+  /** Read-repair counters. */
+  get repairStats(): RepairStats {
+    return { ...this.repairs.stats };
+  }
+
+  /** The replicas of `key` in the current write placement (owner first). */
+  replicasOf(key: string): string[] {
+    return this.state.current.replicas(checkKey(key));
+  }
+
+  /** Resolves when no read repair is queued or running. */
+  repairsIdle(): Promise<void> {
+    return this.repairs.idle();
+  }
+
+  // ---- map and directory --------------------------------------------------------------------
+
+  /** Installs `map` (if newer than the current one), loading its directory table when needed. Serialised. */
+  private install(map: ShardMap, force = false): Promise<void> {
+    const run = this.installing.then(async () => {
+      if (!force && this.state && map.epoch <= this.state.map.epoch) return;
+      let directory: ShardDirectory | undefined;
+      if (map.strategy?.kind === "directory") {
+        const key = configKey(map.strategy.key, ShardDirectorySchema);
+        directory = (await this.config.get(key)) ?? { tenants: {} };
+        await this.watchDirectory(map.strategy.key);
+      } else if (this.directoryWatch) {
+        const w = this.directoryWatch;
+        this.directoryWatch = undefined;
+        await w.close();
+      }
+      this.state = this.derive(map, directory);
+      this.pools.retain(new Set(this.state.addresses.keys()));
+      this.log.info({ epoch: map.epoch, shards: map.shards.length, migration: map.migration?.phase, strategy: map.strategy?.kind ?? "hash" }, "shard map installed");
+    });
+    this.installing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async watchDirectory(name: string): Promise<void> {
+    if (this.directoryWatch?.key === name) return;
+    if (this.directoryWatch) await this.directoryWatch.close();
+    const key = configKey(name, ShardDirectorySchema);
+    const w = await this.config.watch(key, (dir) => {
+      const st = this.state;
+      if (st.map.strategy?.kind !== "directory" || st.map.strategy.key !== name) return;
+      try {
+        this.state = this.derive(st.map, dir ?? { tenants: {} });
+        this.log.info({ key: name, tenants: Object.keys(dir?.tenants ?? {}).length }, "shard directory installed");
+      } catch (e) {
+        this.log.error({ err: e, key: name }, "refusing a shard directory that does not fit the shard map");
+      }
+    });
+    this.directoryWatch = { key: name, close: () => w.close() };
+  }
+
+  private derive(map: ShardMap, directory: ShardDirectory | undefined): RouterState {
+    const current = makePlacer(map, map.strategy, directory);
+    const old = map.migration ? makePlacer(map.migration.from, map.strategy, directory) : undefined;
+    const read = old && map.migration?.phase === "dual-write" ? old : current;
+    const addresses = new Map<string, ShardAddress>();
+    for (const s of [...(map.migration?.from.shards ?? []), ...map.shards]) {
+      const r = this.opts.reach[s.name];
+      addresses.set(s.name, { host: r?.host ?? s.host, port: r?.port ?? s.port, database: s.database });
+    }
+    return { map, current, ...(old ? { old } : {}), read, addresses, ...(directory ? { directory } : {}) };
+  }
+
+  /** Waits until the router follows an epoch ≥ `epoch` (reading etcd while the watch lags). */
+  private async awaitEpoch(epoch: number, shard: string): Promise<void> {
+    const until = Date.now() + this.opts.epochWaitMs;
+    for (;;) {
+      if (this.state.map.epoch >= epoch) return;
+      const map = await this.config.getShardMap().catch(() => undefined);
+      if (map && map.epoch > this.state.map.epoch) await this.install(map);
+      if (this.state.map.epoch >= epoch) return;
+      if (Date.now() >= until) throw new StaleEpochError(shard, this.state.map.epoch, epoch);
+      await sleep(50);
+    }
+  }
+
+  // ---- fan-out ------------------------------------------------------------------------------
+
+  /**
+   * Runs `call` on every target at once; resolves as soon as the groups are met (the other calls
+   * go on, and `all` settles when they are done), or else once every target has answered or
+   * failed (each within its deadlines), so a failure reports every shard's outcome. A reply whose
+   * fence is above the router's epoch counts as a failure and is reported in `stale`.
+   */
+  private gather<R extends { minEpoch: number }>(st: RouterState, targets: readonly string[], groups: readonly AckGroup[], call: (c: PoolClient) => Promise<R>): Promise<Gathered<R>> {
+    if (this.closed) throw new ShardArgumentError("ShardClient", "is closed");
+    const acked = new Set<string>();
+    const failed = new Set<string>();
+    const results = new Map<string, R>();
+    const failures: ShardFailure[] = [];
+    let stale: Gathered<R>["stale"];
+    return new Promise((resolve) => {
+      let done = false;
+      let pending = targets.length;
+      const settle = (force: boolean) => {
+        if (done) return;
+        const status = ackStatus(groups, acked, failed);
+        if (status === "met" || force) {
+          done = true;
+          resolve({ status, results: new Map(results), failures: [...failures], acked: new Set(acked), ...(stale ? { stale } : {}), all });
+        }
+      };
+      const all = Promise.all(
+        targets.map(async (shard): Promise<Reply<R>> => {
+          let reply: Reply<R>;
+          const address = st.addresses.get(shard);
+          try {
+            if (!address) throw new Error(`shard ${shard} has no address in shard map epoch ${st.map.epoch}`);
+            const result = await this.pools.run(shard, address, call);
+            if (result.minEpoch > st.map.epoch) {
+              const err = new StaleEpochError(shard, st.map.epoch, result.minEpoch);
+              reply = { shard, ok: false, failure: { shard, reason: err.message, code: "STALE_EPOCH" }, staleEpoch: result.minEpoch };
+            } else reply = { shard, ok: true, result };
+          } catch (e) {
+            reply = { shard, ok: false, failure: { shard, ...describeFailure(e) } };
+          }
+          pending--;
+          if (!done) {
+            if (reply.ok) {
+              acked.add(shard);
+              results.set(shard, reply.result);
+            } else {
+              failed.add(shard);
+              failures.push(reply.failure);
+              if (reply.staleEpoch !== undefined && (!stale || reply.staleEpoch > stale.minEpoch)) stale = { shard, minEpoch: reply.staleEpoch };
+            }
+            settle(pending === 0);
+          }
+          return reply;
+        }),
+      );
+      if (targets.length === 0) settle(true);
+    });
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /** Stores `value` (any JSON value) under `key`. @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError */
+  async put(key: string, value: unknown, options: CallOptions = {}): Promise<WriteResult> {
+    return this.write("put", checkKey(key), encodeValue(value), checkLevel(options.consistency));
+  }
+
+  /** Deletes `key` (writes a tombstone, so no older copy can resurrect it). @throws as {@link put} */
+  async delete(key: string, options: CallOptions = {}): Promise<WriteResult> {
+    return this.write("delete", checkKey(key), null, checkLevel(options.consistency));
+  }
+
+  private async write(op: "put" | "delete", key: string, value: string | null, level: ConsistencyLevel | undefined): Promise<WriteResult> {
+    const version = this.clock.now();
+    const h = hashKey(key);
+    for (let attempt = 0; ; attempt++) {
+      const st = this.state;
+      const lvl = level ?? st.map.consistency;
+      const groups = writeGroups(lvl, st.current.replicas(key), st.old?.replicas(key));
+      const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
+        const r = await c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [key, h, value, version.wall, version.logical, version.node, st.map.epoch]);
+        return { minEpoch: Number(r.rows[0].min_epoch), applied: r.rows[0].applied };
+      });
+      if (g.status === "met") return { version: publicVersion(version) };
+      if (g.stale && attempt === 0) {
+        // same version on retry: replicas that applied it already ignore it
+        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
+        continue;
+      }
+      if (g.stale && g.failures.every((f) => f.code === "STALE_EPOCH")) throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
+      throw new QuorumUnavailableError(op, key, lvl, unmetGroups(groups, g.acked), g.failures);
+    }
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  /** The newest value of `key`, or undefined when absent or deleted. @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError */
+  async get<T = unknown>(key: string, options: CallOptions = {}): Promise<Item<T> | undefined> {
+    checkKey(key);
+    const level = checkLevel(options.consistency);
+    for (let attempt = 0; ; attempt++) {
+      const st = this.state;
+      const lvl = level ?? st.map.consistency;
+      const replicas = st.read.replicas(key);
+      const groups = [ackGroup(lvl, replicas)];
+      const g = await this.gather(st, replicas, groups, async (c) => {
+        const r = await c.query<StoredRow & { min_epoch: string }>(READ_SQL, [key]);
+        return { minEpoch: Number(r.rows[0].min_epoch), row: rowVersion(r.rows[0]) };
+      });
+      if (g.status === "met") {
+        const newest = newestReply([...g.results].map(([shard, r]) => ({ shard, version: r.row })));
+        if (newest) this.clock.observe(newest);
+        if (this.opts.readRepair.enabled)
+          this.repairs.track(
+            g.all.then((replies) => {
+              const answered = replies.flatMap((r) => (r.ok ? [{ shard: r.shard, version: r.result.row }] : []));
+              const best = newestReply(answered);
+              if (best) for (const shard of staleReplicas(answered, best)) this.repairs.push({ shard, key, row: best });
+            }),
+          );
+        if (!newest || newest.value === null) return undefined;
+        return { key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) };
+      }
+      if (g.stale && attempt === 0) {
+        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
+        continue;
+      }
+      throw new QuorumUnavailableError("get", key, lvl, unmetGroups(groups, g.acked), g.failures);
+    }
+  }
+
+  /**
+   * The live keys of a prefix or a range, in key order, newest version each (tombstones hidden),
+   * at most `limit` (@default 1000) per page. Every shard of the read placement is asked; the
+   * page is returned once every replica set has answered at the consistency level, and rows
+   * found on a shard that is not one of the key's replicas are ignored.
+   * @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError
+   */
+  async scan<T = unknown>(range: ScanRange, options: CallOptions & { limit?: number } = {}): Promise<ScanPage<T>> {
+    const level = checkLevel(options.consistency);
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT) throw new ShardArgumentError("limit", `must be a whole number from 1 to ${MAX_SCAN_LIMIT}; got ${String(limit)}`);
+    let start: string;
+    let end: string | undefined;
+    if ("prefix" in range) {
+      if (typeof range.prefix !== "string") throw new ShardArgumentError("range.prefix", "must be a string");
+      if (range.prefix !== "") checkKey(range.prefix, "range.prefix");
+      start = range.prefix;
+      end = prefixEnd(range.prefix);
+    } else {
+      start = range.start ?? "";
+      end = range.end;
+      if (start !== "") checkKey(start, "range.start");
+      if (end !== undefined) checkKey(end, "range.end");
+      if (end !== undefined && compareKeys(start, end) >= 0) return { items: [] };
+    }
+    for (let attempt = 0; ; attempt++) {
+      const st = this.state;
+      const lvl = level ?? st.map.consistency;
+      st.scanSets ??= st.read.replicaSets();
+      const groups = st.scanSets.map((s) => ackGroup(lvl, s));
+      type ScanRow = StoredRow & { key: string };
+      const g = await this.gather(st, st.read.shardNames, groups, async (c) => {
+        const r = await c.query<ScanRow & { min_epoch: string | null; key: string | null }>(SCAN_SQL, [start, end ?? null, limit]);
+        const fence = r.rows.find((x) => x.key === null);
+        return { minEpoch: Number(fence?.min_epoch ?? 0), rows: r.rows.filter((x): x is ScanRow & { min_epoch: null; key: string } => x.key !== null) };
+      });
+      if (g.status !== "met") {
+        if (g.stale && attempt === 0) {
+          await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
+          continue;
+        }
+        throw new QuorumUnavailableError("scan", undefined, lvl, unmetGroups(groups, g.acked), g.failures);
+      }
+      return this.mergeScan<T>(st, g.results, limit);
+    }
+  }
+
+  private mergeScan<T>(st: RouterState, results: Map<string, { rows: Array<StoredRow & { key: string }> }>, limit: number): ScanPage<T> {
+    // rows past the first truncated shard's last key may be missing elsewhere: stop there
+    let bound: string | undefined;
+    for (const { rows } of results.values())
+      if (rows.length >= limit) {
+        const last = rows.reduce((m, r) => (compareKeys(r.key, m) > 0 ? r.key : m), rows[0].key);
+        if (bound === undefined || compareKeys(last, bound) < 0) bound = last;
+      }
+    const replicasOf = new Map<string, string[]>();
+    const seen = new Map<string, Map<string, RowVersion>>();
+    for (const [shard, { rows }] of results)
+      for (const r of rows) {
+        if (bound !== undefined && compareKeys(r.key, bound) > 0) continue;
+        let reps = replicasOf.get(r.key);
+        if (!reps) replicasOf.set(r.key, (reps = st.read.replicas(r.key)));
+        if (!reps.includes(shard)) continue; // a leftover on a former owner
+        let m = seen.get(r.key);
+        if (!m) seen.set(r.key, (m = new Map()));
+        m.set(shard, rowVersion(r)!);
+      }
+    const keys = [...seen.keys()].sort(compareKeys);
+    const items: Item<T>[] = [];
+    let next: string | undefined = bound === undefined ? undefined : `${bound}\u0001`;
+    for (const key of keys) {
+      const byShard = seen.get(key)!;
+      const answered = replicasOf.get(key)!.filter((s) => results.has(s)).map((s) => ({ shard: s, version: byShard.get(s) }));
+      const newest = newestReply(answered)!;
+      this.clock.observe(newest);
+      if (this.opts.readRepair.enabled) for (const shard of staleReplicas(answered, newest)) this.repairs.push({ shard, key, row: newest });
+      if (newest.value === null) continue;
+      if (items.length === limit) {
+        next = `${items[items.length - 1].key}\u0001`;
+        break;
+      }
+      items.push({ key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) });
+    }
+    return { items, ...(next !== undefined ? { next } : {}) };
+  }
+
+  // ---- read repair ------------------------------------------------------------------------------
+
+  /** Writes the newest row to a replica that lacked it ("if newer", fenced at the current epoch). */
+  private async repair(t: RepairTask): Promise<void> {
+    const st = this.state;
+    const address = st.addresses.get(t.shard);
+    if (!address || !st.read.replicas(t.key).includes(t.shard)) return; // no longer a replica
+    const r = await this.pools.run(t.shard, address, (c) =>
+      c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [t.key, hashKey(t.key), t.row.value, t.row.wall, t.row.logical, t.row.node, st.map.epoch]),
+    );
+    if (Number(r.rows[0].min_epoch) > st.map.epoch) throw new StaleEpochError(t.shard, st.map.epoch, Number(r.rows[0].min_epoch));
+    if (r.rows[0].applied > 0) this.log.debug({ shard: t.shard, key: t.key }, "read repair applied");
+  }
+
+  /** Stops watching, waits (at most `drainMs`, @default 5000) for running repairs, and closes every connection. */
+  async close(drainMs = 5000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([this.mapWatch?.close(), this.directoryWatch?.close()].map((p) => p?.catch(() => undefined)));
+    await Promise.race([this.repairs.idle(), sleep(drainMs)]);
+    await this.pools.end();
+  }
+}
