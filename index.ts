@@ -17,7 +17,13 @@ const name = `sp-${pulumi.getStack()}`;
 // The provider used to be the Platform's child: the alias keeps its URN (no replacement of every
 // AWS resource in stacks deployed before the provider moved here).
 const providers: Record<string, pulumi.ProviderResource> =
-  config.target === "aws" ? { aws: createPlatformAwsProvider(name, config, { aliases: [{ parent: pulumi.createUrn(name, TOKENS.platform) }] }) } : {};
+  config.target === "aws"
+    ? {
+        aws: createPlatformAwsProvider(name, config, {
+          aliases: [{ parent: pulumi.createUrn(name, TOKENS.platform) }],
+        }),
+      }
+    : {};
 const platform = new Platform(name, { config }, { providers });
 
 export const target = config.target;

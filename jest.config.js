@@ -8,6 +8,9 @@ module.exports = {
   testTimeout: 300000,
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    // Whole-ring properties: every run ranks all 2^17 partitions of several rings (minutes of CPU),
+    // so they are their own suite, run by `npm test` and CI, not by the quick `npm run test:unit`.
+    { ...common, displayName: "properties", testMatch: ["<rootDir>/test/properties/**/*.test.ts"] },
     {
       ...common,
       displayName: "integration",

@@ -39,13 +39,24 @@ export default async function configBench(argv: string[]): Promise<Record<string
   const heartbeatIntervalMs = Number(opts.heartbeat);
   const kills = Number(opts.kills);
   const deadlineMs = Number(opts.deadline);
-  if (![members, electionTimeoutMs, heartbeatIntervalMs, kills, deadlineMs].every((n) => Number.isInteger(n) && n > 0) || members < 3 || kills < 5)
+  if (
+    ![members, electionTimeoutMs, heartbeatIntervalMs, kills, deadlineMs].every((n) => Number.isInteger(n) && n > 0) ||
+    members < 3 ||
+    kills < 5
+  )
     throw new Error("config bench: --members ≥ 3, --kills ≥ 5 and positive integer timers are required");
 
   const docker = await requireDocker();
   const t0 = Date.now();
-  console.log(`config bench: ${members} etcd members, election timeout ${electionTimeoutMs} ms, heartbeat ${heartbeatIntervalMs} ms, ${kills} leader kills, client deadline ${deadlineMs} ms`);
-  const cluster = await startDockerEtcd(docker, { members, electionTimeoutMs, heartbeatIntervalMs, namePrefix: "sp-bench-config" });
+  console.log(
+    `config bench: ${members} etcd members, election timeout ${electionTimeoutMs} ms, heartbeat ${heartbeatIntervalMs} ms, ${kills} leader kills, client deadline ${deadlineMs} ms`,
+  );
+  const cluster = await startDockerEtcd(docker, {
+    members,
+    electionTimeoutMs,
+    heartbeatIntervalMs,
+    namePrefix: "sp-bench-config",
+  });
   try {
     const res = await runKillLeaderWorkload(cluster, {
       kills,
@@ -54,7 +65,10 @@ export default async function configBench(argv: string[]): Promise<Record<string
       deadlineMs,
       steadyMs: 2000,
       maxDurationMs: 240_000,
-      onKill: (k, ms, killed, killMs) => console.log(`  kill ${k}: member ${killed} (leader); kill call ${killMs.toFixed(0)} ms; first write issued after it acknowledged at ${ms.toFixed(0)} ms`),
+      onKill: (k, ms, killed, killMs) =>
+        console.log(
+          `  kill ${k}: member ${killed} (leader); kill call ${killMs.toFixed(0)} ms; first write issued after it acknowledged at ${ms.toFixed(0)} ms`,
+        ),
     });
     const verdict = checkRegister(resolveWithLog(res.history, res.log));
     const figures = {
@@ -68,7 +82,12 @@ export default async function configBench(argv: string[]): Promise<Record<string
       kill_call_ms_p50: r1(quantile(res.killCallMs, 0.5)),
       kill_call_ms_max: r1(Math.max(...res.killCallMs)),
       new_leader_ms_p50: r1(quantile(res.electionMs, 0.5)),
-      failover_after_new_leader_ms_p50: r1(quantile(res.failoverMs.map((f, i) => f - res.electionMs[i]), 0.5)),
+      failover_after_new_leader_ms_p50: r1(
+        quantile(
+          res.failoverMs.map((f, i) => f - res.electionMs[i]),
+          0.5,
+        ),
+      ),
       elections: res.elections.length,
       unprovoked_elections: res.unprovokedElections.length,
       failover_over_election_timeout_p50: Math.round((quantile(res.failoverMs, 0.5) / electionTimeoutMs) * 100) / 100,
@@ -85,12 +104,22 @@ export default async function configBench(argv: string[]): Promise<Record<string
     console.log("");
     console.log("kill  kill call ms  new leader ms  failover ms   (all from the start of the kill call)");
     res.failoverMs.forEach((ms, i) =>
-      console.log(`${String(i + 1).padStart(4)}  ${res.killCallMs[i].toFixed(0).padStart(12)}  ${res.electionMs[i].toFixed(0).padStart(13)}  ${ms.toFixed(0).padStart(11)}`),
+      console.log(
+        `${String(i + 1).padStart(4)}  ${res.killCallMs[i].toFixed(0).padStart(12)}  ${res.electionMs[i].toFixed(0).padStart(13)}  ${ms.toFixed(0).padStart(11)}`,
+      ),
     );
-    for (const e of res.unprovokedElections) console.log(`unprovoked election: term ${e.fromTerm} → ${e.toTerm} seen at ${e.endpoint}`);
+    for (const e of res.unprovokedElections)
+      console.log(`unprovoked election: term ${e.fromTerm} → ${e.toTerm} seen at ${e.endpoint}`);
     console.log("");
-    console.log(`failover time per kill (ms; election timeout ${electionTimeoutMs} ms, 1.5× = ${1.5 * electionTimeoutMs} ms)`);
-    console.log(asciichart.plot(res.failoverMs.map((x) => Math.round(x)), { height: 8, format: (x: number) => x.toFixed(0).padStart(6) }));
+    console.log(
+      `failover time per kill (ms; election timeout ${electionTimeoutMs} ms, 1.5× = ${1.5 * electionTimeoutMs} ms)`,
+    );
+    console.log(
+      asciichart.plot(
+        res.failoverMs.map((x) => Math.round(x)),
+        { height: 8, format: (x: number) => x.toFixed(0).padStart(6) },
+      ),
+    );
     console.log("");
     for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(36)} ${v}`);
     // The bound the issue sets; when it is missed, say what the time went to (same clock).

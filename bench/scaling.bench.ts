@@ -21,18 +21,38 @@ const ROOT = resolve(__dirname, "..");
 const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 
 export default async function scalingBench(argv: string[]): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: argv, options: { "real-traces": { type: "string" } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { "real-traces": { type: "string" } },
+    strict: false,
+    allowPositionals: true,
+  });
   const realDir = typeof values["real-traces"] === "string" ? values["real-traces"] : resolve(ROOT, "../shared/traces");
-  const synthetic = readdirSync(join(ROOT, "traces")).filter((f) => f.endsWith(".csv")).sort().map((f) => join(ROOT, "traces", f));
+  const synthetic = readdirSync(join(ROOT, "traces"))
+    .filter((f) => f.endsWith(".csv"))
+    .sort()
+    .map((f) => join(ROOT, "traces", f));
   if (synthetic.length === 0) throw new Error("bench scaling: no traces in traces/ (run `npm run traces`)");
-  if (!existsSync(realDir)) throw new Error(`bench scaling: the real traces are missing: ${realDir} (pass --real-traces <dir>)`);
-  const real = readdirSync(realDir).filter((f) => f.endsWith(".csv")).sort().map((f) => join(realDir, f));
+  if (!existsSync(realDir))
+    throw new Error(`bench scaling: the real traces are missing: ${realDir} (pass --real-traces <dir>)`);
+  const real = readdirSync(realDir)
+    .filter((f) => f.endsWith(".csv"))
+    .sort()
+    .map((f) => join(realDir, f));
   const files = [...synthetic, ...real];
   const prices = readPrices();
-  const traces = files.map((f) => ({ file: f, name: basename(f).replace(/\.csv$/, ""), kind: synthetic.includes(f) ? "synthetic" : "real", points: parseTraceCsv(readFileSync(f, "utf8"), f) }));
+  const traces = files.map((f) => ({
+    file: f,
+    name: basename(f).replace(/\.csv$/, ""),
+    kind: synthetic.includes(f) ? "synthetic" : "real",
+    points: parseTraceCsv(readFileSync(f, "utf8"), f),
+  }));
 
   const total = traces.reduce((s, t) => s + ticksFor(t.points, {}), 0);
-  const bar = new SingleBar({ format: "scaling bench {bar} {percentage}% {trace}", hideCursor: true, stream: process.stderr }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: "scaling bench {bar} {percentage}% {trace}", hideCursor: true, stream: process.stderr },
+    Presets.shades_classic,
+  );
   bar.start(total, 0, { trace: "" });
   let done = 0;
   // decide() time per engine, over every trace.
@@ -52,12 +72,17 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   const results: { name: string; kind: string; run: TraceRun }[] = [];
   for (const t of traces) {
     bar.update(done, { trace: t.name });
-    const run = runSimulation(t.points, { model: {}, prices }, { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine }, {
-      wrap: timed,
-      onTick: () => {
-        if (++done % 2000 === 0) bar.update(done);
+    const run = runSimulation(
+      t.points,
+      { model: {}, prices },
+      { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
+      {
+        wrap: timed,
+        onTick: () => {
+          if (++done % 2000 === 0) bar.update(done);
+        },
       },
-    });
+    );
     results.push({ name: t.name, kind: t.kind, run });
   }
   bar.update(total, { trace: "done" });
@@ -68,12 +93,21 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   const sum = (engine: EngineName, key: "violationMinutes" | "instanceHours" | "cost") =>
     results.reduce((s, r) => s + (r.run.runs.find((x) => x.figures.engine === engine)?.figures[key] ?? 0), 0);
   const totals = Object.fromEntries(
-    SIMULATED_ENGINES.map((e) => [e, { violationMinutes: round(sum(e, "violationMinutes"), 2), instanceHours: round(sum(e, "instanceHours"), 2), cost: round(sum(e, "cost"), 3) }]),
+    SIMULATED_ENGINES.map((e) => [
+      e,
+      {
+        violationMinutes: round(sum(e, "violationMinutes"), 2),
+        instanceHours: round(sum(e, "instanceHours"), 2),
+        cost: round(sum(e, "cost"), 3),
+      },
+    ]),
   );
   const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? 1 : Infinity) : a / b);
   const violationRatio = ratio(sum("predictive", "violationMinutes"), sum("hpa", "violationMinutes"));
   const hoursRatio = ratio(sum("predictive", "instanceHours"), sum("hpa", "instanceHours"));
-  const decisionsPerSecond = Object.fromEntries(SIMULATED_ENGINES.map((e) => [e, Math.round((decideCalls.get(e) ?? 0) / (Number(decideNs.get(e) ?? 1n) / 1e9))]));
+  const decisionsPerSecond = Object.fromEntries(
+    SIMULATED_ENGINES.map((e) => [e, Math.round((decideCalls.get(e) ?? 0) / (Number(decideNs.get(e) ?? 1n) / 1e9))]),
+  );
 
   console.log("\nall traces (sums)");
   for (const e of SIMULATED_ENGINES) {

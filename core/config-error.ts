@@ -35,10 +35,11 @@ export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, prefi
   throw new ConfigError(
     result.error.issues.flatMap((i) =>
       (i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path]).map((path) => ({
-        key: [prefix, ...path].map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? String(p) : `.${String(p)}`)).join(""),
+        key: [prefix, ...path]
+          .map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? String(p) : `.${String(p)}`))
+          .join(""),
         message: i.message,
       })),
     ),
   );
 }
-

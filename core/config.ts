@@ -35,7 +35,7 @@ export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
 export { ETCD_MEMBER_COUNTS } from "./etcd";
 
-const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, {
@@ -55,13 +55,16 @@ const positive = (what: string) =>
     .positive({ error: (iss) => `must be a number > 0 (${what}); got ${show(iss.input)}` });
 
 const str = (what: string) =>
-  z.string({ error: (iss) => `must be a string (${what}); got ${show(iss.input)}` }).min(1, { error: `must not be empty (${what})` });
+  z
+    .string({ error: (iss) => `must be a string (${what}); got ${show(iss.input)}` })
+    .min(1, { error: `must not be empty (${what})` });
 
 /** DNS-1123 label: used for names that become container, Service and instance names. */
 const dnsLabel = z
   .string({ error: (iss) => `must be a string; got ${show(iss.input)}` })
   .regex(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/, {
-    error: (iss) => `must be a lowercase DNS label (a-z, 0-9, '-', start with a letter, ≤ 32 chars); got ${show(iss.input)}`,
+    error: (iss) =>
+      `must be a lowercase DNS label (a-z, 0-9, '-', start with a letter, ≤ 32 chars); got ${show(iss.input)}`,
   });
 
 const bool = z.boolean({ error: (iss) => `must be true or false; got ${show(iss.input)}` });
@@ -76,12 +79,24 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
   });
 
 export const ScalingSchema = section({
-  cpuTargetPercent: int(1, 100).default(70).describe("Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it."),
-  memoryTargetPercent: int(1, 100).default(80).describe("Target average memory utilisation of the app instances, in percent."),
+  cpuTargetPercent: int(1, 100)
+    .default(70)
+    .describe(
+      "Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it.",
+    ),
+  memoryTargetPercent: int(1, 100)
+    .default(80)
+    .describe("Target average memory utilisation of the app instances, in percent."),
   scaleUpCooldownSeconds: int(0, 3600).default(60).describe("Seconds after a scale-out before another scale-out."),
-  scaleDownCooldownSeconds: int(0, 3600).default(300).describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
-  healthCheckGraceSeconds: int(0, 3600).default(60).describe("Seconds a new instance has before its health checks count."),
-  drainSeconds: int(0, 3600).default(30).describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
+  scaleDownCooldownSeconds: int(0, 3600)
+    .default(300)
+    .describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
+  healthCheckGraceSeconds: int(0, 3600)
+    .default(60)
+    .describe("Seconds a new instance has before its health checks count."),
+  drainSeconds: int(0, 3600)
+    .default(30)
+    .describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
   engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]])
     .default("hpa")
     .describe(
@@ -90,90 +105,180 @@ export const ScalingSchema = section({
   engineSettings: z
     .record(z.string(), z.unknown())
     .default({})
-    .describe("Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above."),
+    .describe(
+      "Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above.",
+    ),
 });
 
 export const MixedInstancesSchema = section({
-  instanceTypes: z.array(str("an EC2 instance type")).min(1, { error: "must list at least one instance type" }).describe("EC2 instance types to spread the group over, in priority order."),
+  instanceTypes: z
+    .array(str("an EC2 instance type"))
+    .min(1, { error: "must list at least one instance type" })
+    .describe("EC2 instance types to spread the group over, in priority order."),
   onDemandBaseCapacity: int(0, 1000).default(1).describe("On-demand instances before any spot instance."),
-  onDemandPercentageAboveBase: int(0, 100).default(25).describe("Percent of the capacity above the base that is on-demand; the rest is spot."),
+  onDemandPercentageAboveBase: int(0, 100)
+    .default(25)
+    .describe("Percent of the capacity above the base that is on-demand; the rest is spot."),
 });
 
 export const AppSchema = section({
   name: dnsLabel.default("app").describe("Name of the app group, used in its resource names (a lowercase DNS label)."),
-  image: str("a container image reference").default("scaleplane/sample-app:0.1.0").describe("Container image of the app."),
+  image: str("a container image reference")
+    .default("scaleplane/sample-app:0.1.0")
+    .describe("Container image of the app."),
   port: int(1, 65535).default(8080).describe("Port the app listens on."),
-  healthCheckPath: z.string().regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" }).default("/health").describe("HTTP path of the app's health check."),
+  healthCheckPath: z
+    .string()
+    .regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" })
+    .default("/health")
+    .describe("HTTP path of the app's health check."),
   minSize: int(0, 1000).default(2).describe("Fewest app instances; at most maxSize."),
-  desiredSize: int(0, 1000).optional().describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
+  desiredSize: int(0, 1000)
+    .optional()
+    .describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
   maxSize: int(1, 1000).default(10).describe("Most app instances; at least minSize."),
   cpu: positive("vCPUs per instance").default(0.5).describe("vCPUs per instance (the container and pod CPU limit)."),
   memoryMb: int(64, 1048576).default(512).describe("Memory per instance in MiB (the container and pod memory limit)."),
-  instanceType: str("an EC2 instance type").default("t3.small").describe("EC2 instance type of the app instances (target aws)."),
-  mixedInstances: MixedInstancesSchema.optional().describe("Spread the group over several instance types, on-demand up to a base and spot above it (target aws only)."),
+  instanceType: str("an EC2 instance type")
+    .default("t3.small")
+    .describe("EC2 instance type of the app instances (target aws)."),
+  mixedInstances: MixedInstancesSchema.optional().describe(
+    "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
+  ),
   scaling: ScalingSchema.default(ScalingSchema.parse({})).describe("Scaling targets and timers of the app group."),
-  env: z.record(z.string(), z.string({ error: "environment values must be strings" })).default({}).describe("Extra environment variables of the app (string values)."),
+  env: z
+    .record(z.string(), z.string({ error: "environment values must be strings" }))
+    .default({})
+    .describe("Extra environment variables of the app (string values)."),
 }).superRefine((app, ctx) => {
-  if (app.minSize > app.maxSize) ctx.addIssue({ code: "custom", path: ["maxSize"], message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}` });
+  if (app.minSize > app.maxSize)
+    ctx.addIssue({
+      code: "custom",
+      path: ["maxSize"],
+      message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
+    });
   const { engine, engineSettings } = app.scaling;
   for (const reserved of ["engine", "minSize", "maxSize"])
-    if (reserved in engineSettings) ctx.addIssue({ code: "custom", path: ["scaling", "engineSettings", reserved], message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here` });
+    if (reserved in engineSettings)
+      ctx.addIssue({
+        code: "custom",
+        path: ["scaling", "engineSettings", reserved],
+        message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here`,
+      });
   // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
   const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 0, maxSize: 100_000 });
   if (!policy.success)
     for (const i of policy.error.issues)
       for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])
-        ctx.addIssue({ code: "custom", path: ["scaling", "engineSettings", ...(path as (string | number)[])], message: i.message });
+        ctx.addIssue({
+          code: "custom",
+          path: ["scaling", "engineSettings", ...(path as (string | number)[])],
+          message: i.message,
+        });
   else if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
-    ctx.addIssue({ code: "custom", path: ["desiredSize"], message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["desiredSize"],
+      message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
+    });
 });
 
 export const ConfigServiceSchema = section({
-  name: dnsLabel.default("config").describe("Name of the etcd cluster; with the stack name it forms the cluster token, so two stacks never join each other."),
+  name: dnsLabel
+    .default("config")
+    .describe(
+      "Name of the etcd cluster; with the stack name it forms the cluster token, so two stacks never join each other.",
+    ),
   members: z
     .number({ error: (iss) => `must be an odd member count: 1, 3, 5 or 7; got ${show(iss.input)}` })
     .refine((n) => (ETCD_MEMBER_COUNTS as readonly number[]).includes(n), {
-      error: (iss) => `must be an odd member count: 1, 3, 5 or 7 (even counts add a member without adding fault tolerance); got ${show(iss.input)}`,
+      error: (iss) =>
+        `must be an odd member count: 1, 3, 5 or 7 (even counts add a member without adding fault tolerance); got ${show(iss.input)}`,
     })
-    .default(3).meta({ description: "Voting etcd members: 1, 3, 5 or 7 (at least 3 in prod).", enum: [...ETCD_MEMBER_COUNTS] }),
-  image: str("a container image reference").default("quay.io/coreos/etcd:v3.5.17").describe("Container image of the etcd members."),
+    .default(3)
+    .meta({ description: "Voting etcd members: 1, 3, 5 or 7 (at least 3 in prod).", enum: [...ETCD_MEMBER_COUNTS] }),
+  image: str("a container image reference")
+    .default("quay.io/coreos/etcd:v3.5.17")
+    .describe("Container image of the etcd members."),
   etcdBinary: str("a path").default("/usr/local/bin/etcd").describe("Path of the etcd binary inside the image."),
   heartbeatIntervalMs: int(10, 5000).default(100).describe("etcd heartbeat interval, milliseconds."),
-  electionTimeoutMs: int(50, 50000).default(1000).describe("etcd election timeout, milliseconds; at least 5 × heartbeatIntervalMs."),
+  electionTimeoutMs: int(50, 50000)
+    .default(1000)
+    .describe("etcd election timeout, milliseconds; at least 5 × heartbeatIntervalMs."),
   tls: bool.default(false).describe("Peer and client TLS, with certificates generated per stack."),
   clientPort: int(1, 65535).default(2379).describe("etcd client port."),
   peerPort: int(1, 65535).default(2380).describe("etcd peer port; must differ from clientPort."),
   storageGb: int(1, 16384).default(10).describe("Storage per etcd member, GiB."),
-  instanceType: str("an EC2 instance type").default("t3.small").describe("EC2 instance type of the etcd members (target aws)."),
-  detailedMonitoring: bool.optional().describe("1-minute CloudWatch metrics on the etcd instances (target aws). Defaults to true in prod, false elsewhere."),
-  quotaBackendBytes: int(1, 8 * 1024 ** 3).optional().describe("etcd backend quota, bytes. Defaults to etcd's own (2 GiB)."),
+  instanceType: str("an EC2 instance type")
+    .default("t3.small")
+    .describe("EC2 instance type of the etcd members (target aws)."),
+  detailedMonitoring: bool
+    .optional()
+    .describe(
+      "1-minute CloudWatch metrics on the etcd instances (target aws). Defaults to true in prod, false elsewhere.",
+    ),
+  quotaBackendBytes: int(1, 8 * 1024 ** 3)
+    .optional()
+    .describe("etcd backend quota, bytes. Defaults to etcd's own (2 GiB)."),
 }).superRefine((cs, ctx) => {
   if (cs.electionTimeoutMs < 5 * cs.heartbeatIntervalMs)
-    ctx.addIssue({ code: "custom", path: ["electionTimeoutMs"], message: `must be ≥ 5 × configService.heartbeatIntervalMs (${5 * cs.heartbeatIntervalMs}); got ${cs.electionTimeoutMs}` });
-  if (cs.clientPort === cs.peerPort) ctx.addIssue({ code: "custom", path: ["peerPort"], message: `must differ from configService.clientPort (${cs.clientPort})` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["electionTimeoutMs"],
+      message: `must be ≥ 5 × configService.heartbeatIntervalMs (${5 * cs.heartbeatIntervalMs}); got ${cs.electionTimeoutMs}`,
+    });
+  if (cs.clientPort === cs.peerPort)
+    ctx.addIssue({
+      code: "custom",
+      path: ["peerPort"],
+      message: `must differ from configService.clientPort (${cs.clientPort})`,
+    });
 });
 
 export const ShardSchema = section({
   name: dnsLabel.describe("Shard name: its identity on the ring (a lowercase DNS label, unique in the list)."),
-  weight: positive("ring weight").default(1).describe("Ring weight: the shard's share of the key space is proportional to it."),
-  zone: str("an availability zone or failure domain").optional().describe("Availability zone or failure domain; replicas prefer distinct zones."),
+  weight: positive("ring weight")
+    .default(1)
+    .describe("Ring weight: the shard's share of the key space is proportional to it."),
+  zone: str("an availability zone or failure domain")
+    .optional()
+    .describe("Availability zone or failure domain; replicas prefer distinct zones."),
 });
 
 export const DatabaseSchema = section({
-  name: dnsLabel.default("db").describe("Name of the sharded database, used in its resource names (a lowercase DNS label)."),
+  name: dnsLabel
+    .default("db")
+    .describe("Name of the sharded database, used in its resource names (a lowercase DNS label)."),
   shards: z
     .union([int(1, 256), z.array(ShardSchema).min(1, { error: "must list at least one shard" })], {
       error: (iss) => `must be a shard count (1..256) or a list of {name, weight, zone}; got ${show(iss.input)}`,
     })
-    .default(3).describe("A shard count (shards named shard-0, shard-1, …, weight 1) or the explicit list of shards."),
+    .default(3)
+    .describe("A shard count (shards named shard-0, shard-1, …, weight 1) or the explicit list of shards."),
   virtualNodes: int(1, 4096).default(150).describe("Virtual nodes on the ring per unit of weight."),
   replicationFactor: int(1, 16).default(1).describe("Copies of each key, on distinct shards; at most the shard count."),
-  consistency: oneOf(CONSISTENCY_LEVELS).default("one").describe("How many replicas a read or write waits for; \"quorum\" needs replicationFactor ≥ 2."),
-  image: str("a container image reference").default("postgres:15").describe("Container image of the PostgreSQL shards."),
-  engineVersion: str("a PostgreSQL version").default("15").describe("PostgreSQL version (the RDS engine version on target aws)."),
-  databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("app").describe("Database created on every shard (a PostgreSQL identifier)."),
-  username: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" }).default("scaleplane").describe("Database user on every shard (a PostgreSQL identifier); its password is generated and kept secret."),
-  instanceClass: str("an RDS instance class").default("db.t4g.micro").describe("RDS instance class of the shards (target aws)."),
+  consistency: oneOf(CONSISTENCY_LEVELS)
+    .default("one")
+    .describe('How many replicas a read or write waits for; "quorum" needs replicationFactor ≥ 2.'),
+  image: str("a container image reference")
+    .default("postgres:15")
+    .describe("Container image of the PostgreSQL shards."),
+  engineVersion: str("a PostgreSQL version")
+    .default("15")
+    .describe("PostgreSQL version (the RDS engine version on target aws)."),
+  databaseName: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" })
+    .default("app")
+    .describe("Database created on every shard (a PostgreSQL identifier)."),
+  username: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL identifier (a-z, 0-9, _)" })
+    .default("scaleplane")
+    .describe("Database user on every shard (a PostgreSQL identifier); its password is generated and kept secret."),
+  instanceClass: str("an RDS instance class")
+    .default("db.t4g.micro")
+    .describe("RDS instance class of the shards (target aws)."),
   storageGb: int(5, 65536).default(20).describe("Storage per shard, GiB."),
   backupRetentionDays: int(0, 35).default(7).describe("Days automated backups are kept (target aws)."),
   multiAz: bool.default(false).describe("A Multi-AZ standby per RDS shard (target aws; needs 2 entries in aws.zones)."),
@@ -189,18 +294,31 @@ export const DatabaseSchema = section({
     });
   }
   if (db.replicationFactor > shardCount)
-    add(["replicationFactor"], `must be ≤ the shard count (${shardCount}): replicas live on distinct shards; got ${db.replicationFactor}`);
+    add(
+      ["replicationFactor"],
+      `must be ≤ the shard count (${shardCount}): replicas live on distinct shards; got ${db.replicationFactor}`,
+    );
   if (db.consistency === "quorum" && db.replicationFactor < 2)
-    add(["consistency"], `"quorum" needs database.replicationFactor ≥ 2 (got ${db.replicationFactor}); use "one" or raise the replication factor`);
+    add(
+      ["consistency"],
+      `"quorum" needs database.replicationFactor ≥ 2 (got ${db.replicationFactor}); use "one" or raise the replication factor`,
+    );
 });
 
 export const AwsSchema = section({
   region: str("an AWS region").default("us-east-1").describe("AWS region."),
-  zones: z.array(str("an availability zone")).min(1, { error: "must list at least one zone" }).default(["us-east-1a", "us-east-1b"]).describe("Availability zones; subnets, etcd members and RDS subnets spread over them (at least 2 on target aws)."),
+  zones: z
+    .array(str("an availability zone"))
+    .min(1, { error: "must list at least one zone" })
+    .default(["us-east-1a", "us-east-1b"])
+    .describe("Availability zones; subnets, etcd members and RDS subnets spread over them (at least 2 on target aws)."),
   vpcCidr: z
     .string()
-    .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, { error: "must be an IPv4 CIDR from /16 to /24, e.g. 10.42.0.0/16" })
-    .default("10.42.0.0/16").describe("CIDR of the VPC created for the platform, /16 to /24."),
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, {
+      error: "must be an IPv4 CIDR from /16 to /24, e.g. 10.42.0.0/16",
+    })
+    .default("10.42.0.0/16")
+    .describe("CIDR of the VPC created for the platform, /16 to /24."),
   existingNetwork: section({
     vpcId: str("a VPC id").describe("Id of the existing VPC."),
     publicSubnetIds: z.array(str("a subnet id")).min(1).describe("Public subnets (for the load balancer)."),
@@ -208,30 +326,56 @@ export const AwsSchema = section({
       .array(
         section({
           id: str("a subnet id").describe("Subnet id."),
-          cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "must be an IPv4 CIDR" }).describe("IPv4 CIDR of the subnet."),
+          cidr: z
+            .string()
+            .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "must be an IPv4 CIDR" })
+            .describe("IPv4 CIDR of the subnet."),
           zone: str("an availability zone").describe("Availability zone of the subnet."),
         }),
       )
-      .min(2, { error: "must list at least 2 private subnets in distinct zones" }).describe("Private subnets with CIDR and zone, at least 2 in distinct zones (etcd members get fixed IPs computed from the CIDR)."),
-  }).optional().describe("Use an existing VPC instead of creating one."),
-  endpoint: z.url({ error: "must be a URL such as http://localhost:4566" }).optional().describe("A custom AWS API endpoint (LocalStack); credential and account checks are skipped."),
+      .min(2, { error: "must list at least 2 private subnets in distinct zones" })
+      .describe(
+        "Private subnets with CIDR and zone, at least 2 in distinct zones (etcd members get fixed IPs computed from the CIDR).",
+      ),
+  })
+    .optional()
+    .describe("Use an existing VPC instead of creating one."),
+  endpoint: z
+    .url({ error: "must be a URL such as http://localhost:4566" })
+    .optional()
+    .describe("A custom AWS API endpoint (LocalStack); credential and account checks are skipped."),
   ingressCidrs: z.array(str("a CIDR")).default(["0.0.0.0/0"]).describe("CIDRs allowed to reach the load balancer."),
   loadBalancer: section({
     certificateArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, {
-        error: (iss) => `must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); got ${show(iss.input)}`,
+        error: (iss) =>
+          `must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>); got ${show(iss.input)}`,
       })
       .optional()
-      .describe("ACM certificate of the HTTPS :443 listener (port 80 only redirects to HTTPS). Required in prod; elsewhere a self-signed certificate is imported when unset."),
+      .describe(
+        "ACM certificate of the HTTPS :443 listener (port 80 only redirects to HTTPS). Required in prod; elsewhere a self-signed certificate is imported when unset.",
+      ),
     sslPolicy: z
       .string()
-      .regex(/^ELBSecurityPolicy-[A-Za-z0-9-]+$/, { error: (iss) => `must be an ELB security policy name (ELBSecurityPolicy-...); got ${show(iss.input)}` })
+      .regex(/^ELBSecurityPolicy-[A-Za-z0-9-]+$/, {
+        error: (iss) => `must be an ELB security policy name (ELBSecurityPolicy-...); got ${show(iss.input)}`,
+      })
       .default(DEFAULT_TLS_POLICY)
-      .describe(`TLS policy of the HTTPS listener; scaleplane-guard's alb-https-only accepts only current ones: ${CURRENT_TLS_POLICIES.join(", ")}.`),
-    accessLogs: bool.optional().describe("Deliver access logs to an encrypted S3 bucket with public access blocked. Defaults to true in prod, false elsewhere."),
-    accessLogRetentionDays: int(1, 3650).default(90).describe("Days access logs are kept before the bucket's lifecycle rule expires them."),
-    deletionProtection: bool.optional().describe("Deletion protection of the load balancer. Defaults to true in prod, false elsewhere."),
+      .describe(
+        `TLS policy of the HTTPS listener; scaleplane-guard's alb-https-only accepts only current ones: ${CURRENT_TLS_POLICIES.join(", ")}.`,
+      ),
+    accessLogs: bool
+      .optional()
+      .describe(
+        "Deliver access logs to an encrypted S3 bucket with public access blocked. Defaults to true in prod, false elsewhere.",
+      ),
+    accessLogRetentionDays: int(1, 3650)
+      .default(90)
+      .describe("Days access logs are kept before the bucket's lifecycle rule expires them."),
+    deletionProtection: bool
+      .optional()
+      .describe("Deletion protection of the load balancer. Defaults to true in prod, false elsewhere."),
   })
     .default({ sslPolicy: DEFAULT_TLS_POLICY, accessLogRetentionDays: 90 })
     .describe("The internet-facing load balancer of the app group (target aws)."),
@@ -239,24 +383,44 @@ export const AwsSchema = section({
 
 export const KubernetesSchema = section({
   namespace: dnsLabel.default("scaleplane").describe("Namespace the platform runs in."),
-  storageClass: str("a StorageClass name").optional().describe("StorageClass of the etcd and PostgreSQL volumes. Defaults to the cluster's default StorageClass."),
+  storageClass: str("a StorageClass name")
+    .optional()
+    .describe("StorageClass of the etcd and PostgreSQL volumes. Defaults to the cluster's default StorageClass."),
   zones: z.array(str("a zone")).default([]).describe("Zones to spread pods over (topology.kubernetes.io/zone)."),
 });
 
 export const DockerSchema = section({
-  appPortBase: int(1024, 65000).default(18080).describe("First host port of the app containers, one per instance up to app.maxSize (published on 127.0.0.1 only)."),
-  etcdPortBase: int(1024, 65000).default(12379).describe("First host port of the etcd client endpoints, one per member (127.0.0.1 only)."),
-  databasePortBase: int(1024, 65000).default(15432).describe("First host port of the PostgreSQL shards, one per shard (127.0.0.1 only); the three port ranges must not overlap."),
+  appPortBase: int(1024, 65000)
+    .default(18080)
+    .describe(
+      "First host port of the app containers, one per instance up to app.maxSize (published on 127.0.0.1 only).",
+    ),
+  etcdPortBase: int(1024, 65000)
+    .default(12379)
+    .describe("First host port of the etcd client endpoints, one per member (127.0.0.1 only)."),
+  databasePortBase: int(1024, 65000)
+    .default(15432)
+    .describe(
+      "First host port of the PostgreSQL shards, one per shard (127.0.0.1 only); the three port ranges must not overlap.",
+    ),
 });
 
 export const PlatformConfigSchema = z
   .strictObject(
     {
       target: oneOf(TARGETS).default("docker").describe("Where the platform runs: docker (local), aws or kubernetes."),
-      environment: oneOf(ENVIRONMENTS).default("dev").describe("dev, staging or prod; prod turns on the stricter rules (at least 3 etcd members, the policy gates)."),
+      environment: oneOf(ENVIRONMENTS)
+        .default("dev")
+        .describe(
+          "dev, staging or prod; prod turns on the stricter rules (at least 3 etcd members, the policy gates).",
+        ),
       app: AppSchema.default(AppSchema.parse({})).describe("The autoscaling app group."),
-      configService: ConfigServiceSchema.default(ConfigServiceSchema.parse({})).describe("The etcd cluster holding runtime config, the shard map and leases."),
-      database: DatabaseSchema.default(DatabaseSchema.parse({})).describe("The PostgreSQL shards behind a consistent-hash ring."),
+      configService: ConfigServiceSchema.default(ConfigServiceSchema.parse({})).describe(
+        "The etcd cluster holding runtime config, the shard map and leases.",
+      ),
+      database: DatabaseSchema.default(DatabaseSchema.parse({})).describe(
+        "The PostgreSQL shards behind a consistent-hash ring.",
+      ),
       aws: AwsSchema.default(AwsSchema.parse({})).describe("Settings of target aws."),
       kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})).describe("Settings of target kubernetes."),
       docker: DockerSchema.default(DockerSchema.parse({})).describe("Settings of target docker."),
@@ -272,18 +436,28 @@ export const PlatformConfigSchema = z
     const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     const { app, configService: cs, database: db } = c;
 
-    if (app.mixedInstances && c.target !== "aws") add(["app", "mixedInstances"], `is only supported on target aws; target is ${c.target}`);
+    if (app.mixedInstances && c.target !== "aws")
+      add(["app", "mixedInstances"], `is only supported on target aws; target is ${c.target}`);
 
     if (c.environment === "prod" && cs.members < 3)
-      add(["configService", "members"], `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`);
+      add(
+        ["configService", "members"],
+        `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`,
+      );
     if (c.environment === "prod" && db.consistency === "quorum" && db.replicationFactor === 2)
       add(["database", "consistency"], QUORUM_OF_TWO);
     const shardCount = typeof db.shards === "number" ? db.shards : db.shards.length;
     if (c.target === "aws") {
       if (c.environment === "prod" && !c.aws.loadBalancer.certificateArn)
-        add(["aws", "loadBalancer", "certificateArn"], "is required in prod: set the ARN of an ACM certificate for the app's domain (the load balancer serves HTTPS only)");
+        add(
+          ["aws", "loadBalancer", "certificateArn"],
+          "is required in prod: set the ARN of an ACM certificate for the app's domain (the load balancer serves HTTPS only)",
+        );
       if (!c.aws.existingNetwork && c.aws.zones.length < 2)
-        add(["aws", "zones"], `must list at least 2 zones on target aws (RDS subnet groups and the load balancer span two zones); got ${c.aws.zones.length}`);
+        add(
+          ["aws", "zones"],
+          `must list at least 2 zones on target aws (RDS subnet groups and the load balancer span two zones); got ${c.aws.zones.length}`,
+        );
       if (db.multiAz && c.aws.zones.length < 2) add(["database", "multiAz"], "needs at least 2 entries in aws.zones");
     }
     const docker = c.docker;
@@ -296,7 +470,10 @@ export const PlatformConfigSchema = z
       for (const [key, base, n] of ranges)
         for (const [other, obase, on] of ranges)
           if (key < other && base < obase + on && obase < base + n)
-            add(["docker", other], `host port range ${obase}..${obase + on - 1} overlaps docker.${key} range ${base}..${base + n - 1}`);
+            add(
+              ["docker", other],
+              `host port range ${obase}..${obase + on - 1} overlaps docker.${key} range ${base}..${base + n - 1}`,
+            );
   });
 
 /** The validated, defaulted platform configuration. */
@@ -339,10 +516,13 @@ export function componentBase(
   name: string,
   args: { target: Target; environment?: Environment } & Partial<Record<Target, unknown>>,
 ): Environment {
-  if (!(TARGETS as readonly string[]).includes(args.target)) configFail("target", `must be one of ${TARGETS.join(", ")}; got ${show(args.target)}`);
+  if (!(TARGETS as readonly string[]).includes(args.target))
+    configFail("target", `must be one of ${TARGETS.join(", ")}; got ${show(args.target)}`);
   const environment = args.environment ?? "dev";
-  if (!(ENVIRONMENTS as readonly string[]).includes(environment)) configFail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${show(environment)}`);
-  if (!args[args.target]) configFail(args.target, `is required for target ${args.target} (${component} "${name}"); it is missing`);
+  if (!(ENVIRONMENTS as readonly string[]).includes(environment))
+    configFail("environment", `must be one of ${ENVIRONMENTS.join(", ")}; got ${show(environment)}`);
+  if (!args[args.target])
+    configFail(args.target, `is required for target ${args.target} (${component} "${name}"); it is missing`);
   return environment;
 }
 

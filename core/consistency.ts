@@ -12,7 +12,12 @@ import { quorum } from "./etcd";
 export const MAX_REPLICATION_FACTOR = 16;
 
 function checkReplicationFactor(fn: string, replicationFactor: number): void {
-  if (typeof replicationFactor !== "number" || !Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > MAX_REPLICATION_FACTOR)
+  if (
+    typeof replicationFactor !== "number" ||
+    !Number.isInteger(replicationFactor) ||
+    replicationFactor < 1 ||
+    replicationFactor > MAX_REPLICATION_FACTOR
+  )
     throw new RangeError(
       `${fn}: replicationFactor must be a whole number from 1 to ${MAX_REPLICATION_FACTOR}; got ${JSON.stringify(replicationFactor) ?? String(replicationFactor)}`,
     );
@@ -43,7 +48,9 @@ export function requiredAcks(level: ConsistencyLevel, replicationFactor: number)
     case "all":
       return replicationFactor;
     default:
-      throw new RangeError(`requiredAcks: level must be one of ${CONSISTENCY_LEVELS.join(", ")}; got ${JSON.stringify(level) ?? String(level)}`);
+      throw new RangeError(
+        `requiredAcks: level must be one of ${CONSISTENCY_LEVELS.join(", ")}; got ${JSON.stringify(level) ?? String(level)}`,
+      );
   }
 }
 
@@ -79,5 +86,9 @@ export function quorumsOverlap(readAcks: number, writeAcks: number, replicationF
  * @throws RangeError as {@link requiredAcks}
  */
 export function levelsOverlap(read: ConsistencyLevel, write: ConsistencyLevel, replicationFactor: number): boolean {
-  return quorumsOverlap(requiredAcks(read, replicationFactor), requiredAcks(write, replicationFactor), replicationFactor);
+  return quorumsOverlap(
+    requiredAcks(read, replicationFactor),
+    requiredAcks(write, replicationFactor),
+    replicationFactor,
+  );
 }

@@ -45,7 +45,6 @@ export interface ShardSpec {
   labels: Record<string, string>;
 }
 
-
 /** Labels that identify a shard's resources on Docker and Kubernetes. */
 export function shardLabels(db: DatabaseConfig, shard: { name: string; weight: number }): Record<string, string> {
   return {
@@ -76,7 +75,14 @@ export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSp
         typeof db.shards === "number" ? "database.name" : `database.shards[${index}].name`,
         `"${hostname}" (database.name + "-" + shard name) must be at most ${MAX_HOSTNAME_LENGTH} characters: it becomes a host/Service name; got ${hostname.length}`,
       );
-    return { index, name: s.name, weight: s.weight, ...(s.zone ? { zone: s.zone } : {}), hostname, labels: shardLabels(db, s) };
+    return {
+      index,
+      name: s.name,
+      weight: s.weight,
+      ...(s.zone ? { zone: s.zone } : {}),
+      hostname,
+      labels: shardLabels(db, s),
+    };
   });
 }
 
@@ -101,7 +107,10 @@ export function spreadShardsOverZones(shards: readonly ShardSpec[], zones: reado
   for (const s of shards) {
     if (s.zone === undefined) continue;
     if (!load.has(s.zone))
-      configFail(`database.shards[${s.index}].zone`, `must be one of the database subnets' zones (${zones.join(", ")}); got ${JSON.stringify(s.zone)}`);
+      configFail(
+        `database.shards[${s.index}].zone`,
+        `must be one of the database subnets' zones (${zones.join(", ")}); got ${JSON.stringify(s.zone)}`,
+      );
     load.set(s.zone, load.get(s.zone)! + 1);
   }
   return shards.map((s) => {
@@ -113,12 +122,21 @@ export function spreadShardsOverZones(shards: readonly ShardSpec[], zones: reado
 }
 
 /** Checks the AWS placement arguments: private subnets over at least 2 zones, at least one client. */
-export function validateAwsPlacement(subnets: readonly { zone: string; cidr: string }[], clientSecurityGroupCount: number): void {
+export function validateAwsPlacement(
+  subnets: readonly { zone: string; cidr: string }[],
+  clientSecurityGroupCount: number,
+): void {
   const zones = distinctZones(subnets);
   if (zones.length < 2)
-    configFail("aws.subnets", `must span at least 2 availability zones (an RDS subnet group needs two); got ${subnets.length} subnet(s) in ${zones.length} zone(s)${zones.length ? ` (${zones.join(", ")})` : ""}`);
+    configFail(
+      "aws.subnets",
+      `must span at least 2 availability zones (an RDS subnet group needs two); got ${subnets.length} subnet(s) in ${zones.length} zone(s)${zones.length ? ` (${zones.join(", ")})` : ""}`,
+    );
   if (clientSecurityGroupCount < 1)
-    configFail("aws.clientSecurityGroupIds", "must list at least one security group (the app's): they are the only sources allowed to reach the database port");
+    configFail(
+      "aws.clientSecurityGroupIds",
+      "must list at least one security group (the app's): they are the only sources allowed to reach the database port",
+    );
 }
 
 /** RDS refuses gp3 storage below 20 GiB for PostgreSQL. */
@@ -195,7 +213,9 @@ export function databaseTags(db: DatabaseConfig, environment: Environment, shard
     "scaleplane:component": "database",
     "scaleplane:database": db.name,
     "scaleplane:environment": environment,
-    ...(shard ? { Name: shard.hostname, "scaleplane:shard": shard.name, "scaleplane:weight": String(shard.weight) } : { Name: db.name }),
+    ...(shard
+      ? { Name: shard.hostname, "scaleplane:shard": shard.name, "scaleplane:weight": String(shard.weight) }
+      : { Name: db.name }),
   };
 }
 
@@ -217,14 +237,23 @@ export function pgIsReadyCommand(db: DatabaseConfig): string[] {
 }
 
 /** Probe / healthcheck timing shared by Docker and Kubernetes. */
-export const SHARD_PROBE = { intervalSeconds: 5, timeoutSeconds: 3, failureThreshold: 6, startPeriodSeconds: 30 } as const;
+export const SHARD_PROBE = {
+  intervalSeconds: 5,
+  timeoutSeconds: 3,
+  failureThreshold: 6,
+  startPeriodSeconds: 30,
+} as const;
 
 /** Checks shard resources (component argument `resources`). */
 export function shardResources(r: Partial<ShardResources> | undefined): ShardResources {
   const out = { ...DEFAULT_SHARD_RESOURCES, ...(r ?? {}) };
-  if (!(typeof out.cpu === "number" && Number.isFinite(out.cpu) && out.cpu > 0)) configFail("resources.cpu", `must be a number of vCPUs > 0; got ${JSON.stringify(out.cpu)}`);
+  if (!(typeof out.cpu === "number" && Number.isFinite(out.cpu) && out.cpu > 0))
+    configFail("resources.cpu", `must be a number of vCPUs > 0; got ${JSON.stringify(out.cpu)}`);
   if (!(Number.isInteger(out.memoryMb) && out.memoryMb >= 128))
-    configFail("resources.memoryMb", `must be a whole number of MiB ≥ 128 (PostgreSQL needs shared buffers); got ${JSON.stringify(out.memoryMb)}`);
+    configFail(
+      "resources.memoryMb",
+      `must be a whole number of MiB ≥ 128 (PostgreSQL needs shared buffers); got ${JSON.stringify(out.memoryMb)}`,
+    );
   return out;
 }
 
@@ -237,7 +266,8 @@ export { kubernetesQuantities } from "./kubernetes";
  * URL-encode it in connection URLs; the generated one is alphanumeric and needs no encoding.)
  */
 export function validatePassword(password: string): void {
-  if (password.length < 8 || password.length > 128) configFail("password", `must be 8 to 128 characters; got ${password.length}`);
+  if (password.length < 8 || password.length > 128)
+    configFail("password", `must be 8 to 128 characters; got ${password.length}`);
   if (!/^[\x21-\x7e]+$/.test(password) || /[/@"' ]/.test(password))
     configFail("password", "must be printable ASCII without '/', '@', '\"', \"'\" or spaces (RDS rejects them)");
 }

@@ -26,15 +26,19 @@ export function ec2Architecture(instanceType: string): Ec2Architecture {
 }
 
 /** Amazon Linux 2023 (the app instances) for an architecture, as an SSM-resolved image id. */
-export const amazonLinuxAmi = (arch: Ec2Architecture): string => `resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${arch}`;
+export const amazonLinuxAmi = (arch: Ec2Architecture): string =>
+  `resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${arch}`;
 
 /** Debian 12 (the etcd members) for an architecture, as an SSM-resolved image id (Debian names x86_64 `amd64`). */
-export const debianAmi = (arch: Ec2Architecture): string => `resolve:ssm:/aws/service/debian/release/bookworm/latest/${arch === "arm64" ? "arm64" : "amd64"}`;
+export const debianAmi = (arch: Ec2Architecture): string =>
+  `resolve:ssm:/aws/service/debian/release/bookworm/latest/${arch === "arm64" ? "arm64" : "amd64"}`;
 
 /** The one architecture of several instance types (a launch template has one AMI), or a message saying which differ. */
 export function commonArchitecture(instanceTypes: readonly string[]): { arch: Ec2Architecture } | { error: string } {
   const archs = instanceTypes.map((t) => [t, ec2Architecture(t)] as const);
   const kinds = new Set(archs.map(([, a]) => a));
   if (kinds.size <= 1) return { arch: archs[0]?.[1] ?? "x86_64" };
-  return { error: `must all have one CPU architecture (one AMI serves them all); got ${archs.map(([t, a]) => `${t} (${a})`).join(", ")}` };
+  return {
+    error: `must all have one CPU architecture (one AMI serves them all); got ${archs.map(([t, a]) => `${t} (${a})`).join(", ")}`,
+  };
 }

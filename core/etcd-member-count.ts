@@ -32,12 +32,23 @@ const json = (v: unknown) => JSON.stringify(v);
  * The failures of `news` given the recorded `olds` (empty on first creation): malformed inputs,
  * a changed member count, a changed cluster name. `[]` means the inputs are accepted.
  */
-export function memberCountLockFailures(olds: Record<string, unknown>, news: Record<string, unknown>): MemberCountLockFailure[] {
+export function memberCountLockFailures(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): MemberCountLockFailure[] {
   const f: MemberCountLockFailure[] = [];
-  if (typeof news.clusterName !== "string" || news.clusterName.length === 0) f.push({ property: "clusterName", reason: `must be the etcd cluster name (a non-empty string); got ${json(news.clusterName)}` });
-  if (typeof news.target !== "string" || news.target.length === 0) f.push({ property: "target", reason: `must be the deployment target; got ${json(news.target)}` });
+  if (typeof news.clusterName !== "string" || news.clusterName.length === 0)
+    f.push({
+      property: "clusterName",
+      reason: `must be the etcd cluster name (a non-empty string); got ${json(news.clusterName)}`,
+    });
+  if (typeof news.target !== "string" || news.target.length === 0)
+    f.push({ property: "target", reason: `must be the deployment target; got ${json(news.target)}` });
   if (!(ETCD_MEMBER_COUNTS as readonly unknown[]).includes(news.members))
-    f.push({ property: "members", reason: `configService.members must be ${ETCD_MEMBER_COUNTS.join(", ")}; got ${json(news.members)}` });
+    f.push({
+      property: "members",
+      reason: `configService.members must be ${ETCD_MEMBER_COUNTS.join(", ")}; got ${json(news.members)}`,
+    });
   if (f.length > 0) return f;
   const target = news.target as string;
   const allowed = MEMBER_COUNT_CHANGE_TARGETS.join(", ");

@@ -64,13 +64,24 @@ interface SimMember {
  */
 export function planMembershipChange(current: readonly CurrentMember[], desired: readonly string[]): MembershipStep[] {
   assertMemberCount(desired.length, "target member count");
-  if (new Set(desired).size !== desired.length) throw new MembershipPlanError(`desired member names must be unique; got ${desired.join(", ")}`);
-  if (current.length === 0) throw new MembershipPlanError("the cluster has no members: a new cluster is bootstrapped, not changed member by member");
+  if (new Set(desired).size !== desired.length)
+    throw new MembershipPlanError(`desired member names must be unique; got ${desired.join(", ")}`);
+  if (current.length === 0)
+    throw new MembershipPlanError(
+      "the cluster has no members: a new cluster is bootstrapped, not changed member by member",
+    );
   const names = current.map((m) => m.name);
-  if (names.some((n) => n === "")) throw new MembershipPlanError("every current member needs a name (pass the name a not-yet-started learner was added under)");
-  if (new Set(names).size !== names.length) throw new MembershipPlanError(`current member names must be unique; got ${names.join(", ")}`);
+  if (names.some((n) => n === ""))
+    throw new MembershipPlanError(
+      "every current member needs a name (pass the name a not-yet-started learner was added under)",
+    );
+  if (new Set(names).size !== names.length)
+    throw new MembershipPlanError(`current member names must be unique; got ${names.join(", ")}`);
   const leaders = current.filter((m) => m.isLeader);
-  if (leaders.length !== 1) throw new MembershipPlanError(`the cluster must have exactly one leader to change membership; it reports ${leaders.length}`);
+  if (leaders.length !== 1)
+    throw new MembershipPlanError(
+      `the cluster must have exactly one leader to change membership; it reports ${leaders.length}`,
+    );
 
   const sim: SimMember[] = current.map((m) => ({ name: m.name, voter: !m.isLearner, healthy: m.healthy ?? true }));
   const voters = () => sim.filter((m) => m.voter);
@@ -194,21 +205,32 @@ export function validateMembershipSpec(raw: unknown, olds?: Partial<MembershipSp
   const f: InputFailure[] = [];
   if (!isObj(raw)) return [{ property: "", reason: "inputs must be an object" }];
   for (const k of ["clusterName", "image", "etcdBinary", "network"] as const)
-    if (typeof raw[k] !== "string" || raw[k] === "") f.push({ property: k, reason: `must be a non-empty string; got ${json(raw[k])}` });
+    if (typeof raw[k] !== "string" || raw[k] === "")
+      f.push({ property: k, reason: `must be a non-empty string; got ${json(raw[k])}` });
   const s = raw.settings;
   if (!isObj(s)) f.push({ property: "settings", reason: "must be the cluster settings object from core/etcd.ts" });
   else {
     for (const k of ["clientPort", "peerPort", "heartbeatIntervalMs", "electionTimeoutMs"])
-      if (typeof s[k] !== "number" || !Number.isInteger(s[k]) || (s[k] as number) < 1) f.push({ property: `settings.${k}`, reason: `must be a positive whole number; got ${json(s[k])}` });
-    if (typeof s.tls !== "boolean") f.push({ property: "settings.tls", reason: `must be true or false; got ${json(s.tls)}` });
-    if (s.clusterName !== raw.clusterName) f.push({ property: "settings.clusterName", reason: `must equal clusterName (${json(raw.clusterName)}); got ${json(s.clusterName)}` });
+      if (typeof s[k] !== "number" || !Number.isInteger(s[k]) || (s[k] as number) < 1)
+        f.push({ property: `settings.${k}`, reason: `must be a positive whole number; got ${json(s[k])}` });
+    if (typeof s.tls !== "boolean")
+      f.push({ property: "settings.tls", reason: `must be true or false; got ${json(s.tls)}` });
+    if (s.clusterName !== raw.clusterName)
+      f.push({
+        property: "settings.clusterName",
+        reason: `must equal clusterName (${json(raw.clusterName)}); got ${json(s.clusterName)}`,
+      });
   }
   if (raw.labels !== undefined && (!isObj(raw.labels) || Object.values(raw.labels).some((v) => typeof v !== "string")))
     f.push({ property: "labels", reason: "must map label names to strings" });
   const members = raw.members;
-  if (!Array.isArray(members)) return [...f, { property: "members", reason: "must be a list of {name, host, hostPort, args}" }];
+  if (!Array.isArray(members))
+    return [...f, { property: "members", reason: "must be a list of {name, host, hostPort, args}" }];
   if (!MEMBER_COUNTS.includes(members.length))
-    f.push({ property: "members", reason: `must list 1, 3, 5 or 7 members (an even count adds a member without adding fault tolerance); got ${members.length}` });
+    f.push({
+      property: "members",
+      reason: `must list 1, 3, 5 or 7 members (an even count adds a member without adding fault tolerance); got ${members.length}`,
+    });
   const seen = { name: new Set<unknown>(), host: new Set<unknown>(), hostPort: new Set<unknown>() };
   members.forEach((m, i) => {
     if (!isObj(m)) {
@@ -219,12 +241,17 @@ export function validateMembershipSpec(raw: unknown, olds?: Partial<MembershipSp
       if (typeof m[k] !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(m[k] as string))
         f.push({ property: `members[${i}].${k}`, reason: `must be a lowercase DNS name; got ${json(m[k])}` });
     if (typeof m.hostPort !== "number" || !Number.isInteger(m.hostPort) || m.hostPort < 1024 || m.hostPort > 65535)
-      f.push({ property: `members[${i}].hostPort`, reason: `must be a port from 1024 to 65535; got ${json(m.hostPort)}` });
+      f.push({
+        property: `members[${i}].hostPort`,
+        reason: `must be a port from 1024 to 65535; got ${json(m.hostPort)}`,
+      });
     for (const k of ["name", "host", "hostPort"] as const) {
-      if (seen[k].has(m[k])) f.push({ property: `members[${i}].${k}`, reason: `must be unique; ${json(m[k])} appears twice` });
+      if (seen[k].has(m[k]))
+        f.push({ property: `members[${i}].${k}`, reason: `must be unique; ${json(m[k])} appears twice` });
       seen[k].add(m[k]);
     }
-    if (!Array.isArray(m.args) || m.args.some((a) => typeof a !== "string")) f.push({ property: `members[${i}].args`, reason: "must be a list of strings" });
+    if (!Array.isArray(m.args) || m.args.some((a) => typeof a !== "string"))
+      f.push({ property: `members[${i}].args`, reason: "must be a list of strings" });
   });
   if (f.length === 0) {
     const spec = raw as unknown as MembershipSpec;
@@ -232,16 +259,25 @@ export function validateMembershipSpec(raw: unknown, olds?: Partial<MembershipSp
     spec.members.forEach((m, i) => {
       const want = etcdMemberArgs(spec.settings, m, ids, "new");
       if (json(want) !== json(m.args))
-        f.push({ property: `members[${i}].args`, reason: `must be the flags core/etcd.ts etcdMemberArgs builds for this member: ${want.join(" ")}` });
+        f.push({
+          property: `members[${i}].args`,
+          reason: `must be the flags core/etcd.ts etcdMemberArgs builds for this member: ${want.join(" ")}`,
+        });
     });
     if (olds && Array.isArray(olds.members) && olds.members.length > 0) {
       for (const k of IMMUTABLE_FIELDS)
         if (olds[k] !== undefined && json(olds[k]) !== json(spec[k]))
-          f.push({ property: k, reason: `cannot change on a running cluster (${json(olds[k])} → ${json(spec[k])}); create a new cluster under another name and migrate` });
+          f.push({
+            property: k,
+            reason: `cannot change on a running cluster (${json(olds[k])} → ${json(spec[k])}); create a new cluster under another name and migrate`,
+          });
       for (const [i, m] of spec.members.entries()) {
         const old = olds.members.find((o) => o.name === m.name);
         if (old && (old.host !== m.host || old.hostPort !== m.hostPort))
-          f.push({ property: `members[${i}]`, reason: `member ${m.name} cannot move (host/port ${old.host}:${old.hostPort} → ${m.host}:${m.hostPort}); remove it and add a member under a new name` });
+          f.push({
+            property: `members[${i}]`,
+            reason: `member ${m.name} cannot move (host/port ${old.host}:${old.hostPort} → ${m.host}:${m.hostPort}); remove it and add a member under a new name`,
+          });
       }
     }
   }
@@ -257,8 +293,13 @@ export interface MembershipDiff {
 }
 
 /** Compares the old state with new inputs (pure; the provider's diff reports it). */
-export function membershipDiff(olds: Partial<MembershipSpec> & Record<string, unknown>, news: MembershipSpec & Record<string, unknown>): MembershipDiff {
-  const keys = [...new Set([...Object.keys(news), ...IMMUTABLE_FIELDS, "members", "labels"])].filter((k) => !k.startsWith("__") && k !== "tls");
+export function membershipDiff(
+  olds: Partial<MembershipSpec> & Record<string, unknown>,
+  news: MembershipSpec & Record<string, unknown>,
+): MembershipDiff {
+  const keys = [...new Set([...Object.keys(news), ...IMMUTABLE_FIELDS, "members", "labels"])].filter(
+    (k) => !k.startsWith("__") && k !== "tls",
+  );
   const changedKeys = keys.filter((k) => k in news && json(olds[k]) !== json(news[k])).sort();
   const oldNames = new Set((olds.members ?? []).map((m) => m.name));
   const newNames = new Set(news.members.map((m) => m.name));

@@ -43,12 +43,16 @@ export const etcdClusterName = (serviceName: string, stack: string): string => s
 export function fixedMemberIp(cidr: string, slot: number): string {
   const { prefix } = parseCidr(cidr);
   if (prefix > 27) throw new Error(`subnet ${cidr} is too small for fixed etcd member addresses: use a /27 or larger`);
-  if (!Number.isInteger(slot) || slot < 0 || slot > 7) throw new Error(`member slot must be 0..7 within one subnet; got ${slot}`);
+  if (!Number.isInteger(slot) || slot < 0 || slot > 7)
+    throw new Error(`member slot must be 0..7 within one subnet; got ${slot}`);
   return cidrHost(cidr, 2 ** (32 - prefix) - 1 - 10 - slot);
 }
 
 /** Member i goes to subnet i mod n (round-robin over zones); its slot is its rank within that subnet. */
-export function placeMembers<S extends { cidr: string; zone: string }>(subnets: readonly S[], members: number): { subnet: S; ip: string; index: number }[] {
+export function placeMembers<S extends { cidr: string; zone: string }>(
+  subnets: readonly S[],
+  members: number,
+): { subnet: S; ip: string; index: number }[] {
   if (subnets.length === 0) throw new Error("at least one subnet is required to place etcd members");
   return Array.from({ length: members }, (_, index) => {
     const subnet = subnets[index % subnets.length];
@@ -68,7 +72,10 @@ export const kubernetesPeerService = (clusterName: string) => `${clusterName}-pe
  * kubelet expands it in container args), so the flags are computed without knowing the namespace.
  */
 export const kubernetesMemberHosts = (clusterName: string, members: number, namespace = "$(POD_NAMESPACE)"): string[] =>
-  Array.from({ length: members }, (_, i) => `${etcdMemberName(clusterName, i)}.${kubernetesPeerService(clusterName)}.${namespace}.svc`);
+  Array.from(
+    { length: members },
+    (_, i) => `${etcdMemberName(clusterName, i)}.${kubernetesPeerService(clusterName)}.${namespace}.svc`,
+  );
 
 /** Kubernetes: the template identity every pod of the StatefulSet runs with. */
 export const kubernetesMemberTemplate = (clusterName: string) => ({

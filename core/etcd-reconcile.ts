@@ -20,7 +20,13 @@
  * {@link membershipDrift} describes the same differences for `refresh`. No I/O.
  */
 import { peerUrl, type EtcdClusterSettings } from "./etcd";
-import { MembershipPlanError, describeStep, planMembershipChange, type CurrentMember, type MembershipStep } from "./etcd-membership";
+import {
+  MembershipPlanError,
+  describeStep,
+  planMembershipChange,
+  type CurrentMember,
+  type MembershipStep,
+} from "./etcd-membership";
 
 /** A member as etcd's MemberList reports it (plus the status calls' view). */
 export interface ObservedEtcdMember {
@@ -86,7 +92,12 @@ interface Classified {
   orphans: { host: string; container: boolean; volume: boolean }[];
 }
 
-function classify(settings: EtcdClusterSettings, seen: ClusterObservation, desired: readonly KnownMember[], known: readonly KnownMember[]): Classified {
+function classify(
+  settings: EtcdClusterSettings,
+  seen: ClusterObservation,
+  desired: readonly KnownMember[],
+  known: readonly KnownMember[],
+): Classified {
   const all = [...desired, ...known.filter((k) => !desired.some((d) => d.name === k.name))];
   const byPeer = new Map(all.map((k) => [peerUrl(settings, k.host), k]));
   const desiredNames = new Set(desired.map((d) => d.name));
@@ -107,7 +118,11 @@ function classify(settings: EtcdClusterSettings, seen: ClusterObservation, desir
   const hosts = new Set([...seen.containers.map((c) => c.host), ...seen.volumes.map(hostOfVolume)]);
   for (const host of [...hosts].sort()) {
     if (memberHosts.has(host) || strayHosts.has(host)) continue;
-    out.orphans.push({ host, container: seen.containers.some((c) => c.host === host), volume: seen.volumes.includes(memberVolumeName(host)) });
+    out.orphans.push({
+      host,
+      container: seen.containers.some((c) => c.host === host),
+      volume: seen.volumes.includes(memberVolumeName(host)),
+    });
   }
   return out;
 }
@@ -117,7 +132,12 @@ function classify(settings: EtcdClusterSettings, seen: ClusterObservation, desir
  * {@link MembershipPlanError} for a voter no known member matches (not this resource's to
  * change), and for everything planMembershipChange refuses (even target, no quorum, no leader).
  */
-export function planReconcile(settings: EtcdClusterSettings, seen: ClusterObservation, desired: readonly KnownMember[], known: readonly KnownMember[] = []): ReconcileStep[] {
+export function planReconcile(
+  settings: EtcdClusterSettings,
+  seen: ClusterObservation,
+  desired: readonly KnownMember[],
+  known: readonly KnownMember[] = [],
+): ReconcileStep[] {
   const c = classify(settings, seen, desired, known);
   if (c.foreignVoters.length > 0)
     throw new MembershipPlanError(
@@ -133,8 +153,19 @@ export function planReconcile(settings: EtcdClusterSettings, seen: ClusterObserv
   // 2. Orphans (no etcd member behind them). A desired host's orphan goes before it is re-added.
   for (const o of c.orphans) steps.push({ kind: "removeOrphan", ...o });
   // 3. The quorum-safe membership plan over the managed members.
-  const current: CurrentMember[] = c.managed.map((m) => ({ id: m.id, name: m.known.name, isLeader: m.isLeader, isLearner: m.isLearner, healthy: m.healthy || m.isLearner }));
-  steps.push(...planMembershipChange(current, desired.map((d) => d.name)));
+  const current: CurrentMember[] = c.managed.map((m) => ({
+    id: m.id,
+    name: m.known.name,
+    isLeader: m.isLeader,
+    isLearner: m.isLearner,
+    healthy: m.healthy || m.isLearner,
+  }));
+  steps.push(
+    ...planMembershipChange(
+      current,
+      desired.map((d) => d.name),
+    ),
+  );
   return steps;
 }
 
@@ -143,26 +174,40 @@ export function planReconcile(settings: EtcdClusterSettings, seen: ClusterObserv
  * difference; `[]` when etcd has exactly the desired voters, no learner, and every container and
  * volume of the cluster belongs to a desired member and runs.
  */
-export function membershipDrift(settings: EtcdClusterSettings, seen: ClusterObservation, desired: readonly KnownMember[]): string[] {
+export function membershipDrift(
+  settings: EtcdClusterSettings,
+  seen: ClusterObservation,
+  desired: readonly KnownMember[],
+): string[] {
   const c = classify(settings, seen, desired, []);
   const d: string[] = [];
-  for (const l of c.strayLearners) d.push(`learner ${l.name || "(never started)"} at ${l.host} is not a desired member`);
-  for (const m of c.foreignVoters) d.push(`voting member ${m.name || m.id} (${m.peerUrls.join(", ")}) is not a desired member`);
-  for (const o of c.orphans) d.push(`${[o.container ? "container" : "", o.volume ? "volume" : ""].filter(Boolean).join(" and ")} of ${o.host} belong${o.container && o.volume ? "" : "s"} to no etcd member`);
+  for (const l of c.strayLearners)
+    d.push(`learner ${l.name || "(never started)"} at ${l.host} is not a desired member`);
+  for (const m of c.foreignVoters)
+    d.push(`voting member ${m.name || m.id} (${m.peerUrls.join(", ")}) is not a desired member`);
+  for (const o of c.orphans)
+    d.push(
+      `${[o.container ? "container" : "", o.volume ? "volume" : ""].filter(Boolean).join(" and ")} of ${o.host} belong${o.container && o.volume ? "" : "s"} to no etcd member`,
+    );
   for (const want of desired) {
     const m = c.managed.find((x) => x.known.name === want.name);
     if (!m) d.push(`desired member ${want.name} is not in etcd's member list`);
     else if (m.isLearner) d.push(`desired member ${want.name} is still a learner`);
-    if (!seen.containers.some((x) => x.host === want.host && x.running)) d.push(`container of desired member ${want.name} (${want.host}) is ${seen.containers.some((x) => x.host === want.host) ? "not running" : "missing"}`);
+    if (!seen.containers.some((x) => x.host === want.host && x.running))
+      d.push(
+        `container of desired member ${want.name} (${want.host}) is ${seen.containers.some((x) => x.host === want.host) ? "not running" : "missing"}`,
+      );
   }
-  for (const m of c.managed) if (!desired.some((x) => x.name === m.known.name)) d.push(`member ${m.known.name} is in etcd but not desired`);
+  for (const m of c.managed)
+    if (!desired.some((x) => x.name === m.known.name)) d.push(`member ${m.known.name} is in etcd but not desired`);
   return d;
 }
 
 /** One line per step, for logs (extends core/etcd-membership.ts' describeStep). */
 export function describeReconcileStep(s: ReconcileStep): string {
   if (s.kind === "removeLearner") return `remove stray learner ${s.name} (id ${s.id}; learners do not vote)`;
-  if (s.kind === "removeOrphan") return `remove orphaned ${[s.container ? "container" : "", s.volume ? "volume" : ""].filter(Boolean).join(" and ")} of ${s.host}`;
+  if (s.kind === "removeOrphan")
+    return `remove orphaned ${[s.container ? "container" : "", s.volume ? "volume" : ""].filter(Boolean).join(" and ")} of ${s.host}`;
   return describeStep(s);
 }
 

@@ -45,7 +45,11 @@ export function etcdMemberUserData(o: EtcdUserDataInput): string {
   ];
   if (o.tlsParameters) {
     // IMDSv2 (token required) for the region the SSM calls go to.
-    lines.push(imdsToken(), `REGION=$(${imdsRead("meta-data/placement/region")})`, `install -d -m 0700 ${ETCD_TLS_DIR}`);
+    lines.push(
+      imdsToken(),
+      `REGION=$(${imdsRead("meta-data/placement/region")})`,
+      `install -d -m 0700 ${ETCD_TLS_DIR}`,
+    );
     for (const [file, parameter] of Object.entries(o.tlsParameters))
       lines.push(`${ssmGetSecureString(parameter)} > ${shellQuote(file)} && chmod 0600 ${shellQuote(file)}`);
   }

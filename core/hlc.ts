@@ -50,14 +50,19 @@ export class HlcError extends Error {
 export const HLC_ZERO: HlcTimestamp = Object.freeze({ wall: 0, logical: 0 });
 
 function checkPhysical(physicalMs: number): void {
-  if (!Number.isSafeInteger(physicalMs) || physicalMs < 0) throw new HlcError("physicalMs", `must be a whole number of milliseconds ≥ 0; got ${String(physicalMs)}`);
+  if (!Number.isSafeInteger(physicalMs) || physicalMs < 0)
+    throw new HlcError("physicalMs", `must be a whole number of milliseconds ≥ 0; got ${String(physicalMs)}`);
 }
 
 function checkTimestamp(argument: string, t: HlcTimestamp): void {
   if (typeof t !== "object" || t === null) throw new HlcError(argument, `must be {wall, logical}; got ${String(t)}`);
-  if (!Number.isSafeInteger(t.wall) || t.wall < 0) throw new HlcError(`${argument}.wall`, `must be a whole number ≥ 0; got ${String(t.wall)}`);
+  if (!Number.isSafeInteger(t.wall) || t.wall < 0)
+    throw new HlcError(`${argument}.wall`, `must be a whole number ≥ 0; got ${String(t.wall)}`);
   if (!Number.isInteger(t.logical) || t.logical < 0 || t.logical > MAX_LOGICAL)
-    throw new HlcError(`${argument}.logical`, `must be a whole number from 0 to ${MAX_LOGICAL}; got ${String(t.logical)}`);
+    throw new HlcError(
+      `${argument}.logical`,
+      `must be a whole number from 0 to ${MAX_LOGICAL}; got ${String(t.logical)}`,
+    );
 }
 
 /**
@@ -100,7 +105,15 @@ export function hlcObserve(last: HlcTimestamp, remote: HlcTimestamp, physicalMs:
 
 /** Compares two timestamps: negative, 0 or positive as `a` is older, equal or newer. */
 export function compareTimestamps(a: HlcTimestamp, b: HlcTimestamp): number {
-  return a.wall !== b.wall ? (a.wall < b.wall ? -1 : 1) : a.logical !== b.logical ? (a.logical < b.logical ? -1 : 1) : 0;
+  return a.wall !== b.wall
+    ? a.wall < b.wall
+      ? -1
+      : 1
+    : a.logical !== b.logical
+      ? a.logical < b.logical
+        ? -1
+        : 1
+      : 0;
 }
 
 /**
@@ -124,7 +137,10 @@ export function newerVersion<V extends Version>(a: V | undefined, b: V | undefin
 /** Checks a writer id against {@link NODE_ID_PATTERN}. @throws HlcError naming `argument` */
 export function checkNodeId(node: string, argument = "nodeId"): string {
   if (typeof node !== "string" || !NODE_ID_PATTERN.test(node))
-    throw new HlcError(argument, `must be 1-64 ASCII letters, digits, '.', '_' or '-' (its order must match PostgreSQL's "C" collation); got ${JSON.stringify(node)}`);
+    throw new HlcError(
+      argument,
+      `must be 1-64 ASCII letters, digits, '.', '_' or '-' (its order must match PostgreSQL's "C" collation); got ${JSON.stringify(node)}`,
+    );
   return node;
 }
 

@@ -4,7 +4,12 @@
  */
 
 /** Lowercase DNS-label characters only, single hyphens, no hyphen at either end. */
-const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-+|-+$/g, "");
+const clean = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-+|-+$/g, "");
 
 /**
  * `<name>-<stack>`, cleaned to a DNS label and cut to `maxLength` (default 40, leaving room for

@@ -30,7 +30,8 @@ export function cidrSubnet(cidr: string, newPrefix: number, index: number): stri
   const { base, prefix } = parseCidr(cidr);
   if (newPrefix < prefix || newPrefix > 32) throw new Error(`cannot split ${cidr} into /${newPrefix} subnets`);
   const count = 2 ** (newPrefix - prefix);
-  if (!Number.isInteger(index) || index < 0 || index >= count) throw new Error(`${cidr} has ${count} /${newPrefix} subnets; index ${index} is out of range`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new Error(`${cidr} has ${count} /${newPrefix} subnets; index ${index} is out of range`);
   return `${formatIpv4(base + index * 2 ** (32 - newPrefix))}/${newPrefix}`;
 }
 
@@ -48,8 +49,13 @@ export interface ZoneSubnets {
  */
 export function layoutSubnets(vpcCidr: string, zones: readonly string[]): ZoneSubnets[] {
   const { prefix } = parseCidr(vpcCidr);
-  if (zones.length < 1 || zones.length > 8) throw new Error(`zones: between 1 and 8 zones are supported; got ${zones.length}`);
+  if (zones.length < 1 || zones.length > 8)
+    throw new Error(`zones: between 1 and 8 zones are supported; got ${zones.length}`);
   if (prefix > 24) throw new Error(`vpcCidr ${vpcCidr}: at most /24 (each zone subnet is 1/16 of it)`);
   const sub = prefix + 4;
-  return zones.map((zone, i) => ({ zone, publicCidr: cidrSubnet(vpcCidr, sub, i), privateCidr: cidrSubnet(vpcCidr, sub, 8 + i) }));
+  return zones.map((zone, i) => ({
+    zone,
+    publicCidr: cidrSubnet(vpcCidr, sub, i),
+    privateCidr: cidrSubnet(vpcCidr, sub, 8 + i),
+  }));
 }

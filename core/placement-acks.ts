@@ -26,7 +26,8 @@ export type AckStatus = "met" | "pending" | "unreachable";
 
 /** A group needing `level` of the replicas `shards` (rf = their count). */
 export function ackGroup(level: ConsistencyLevel, shards: readonly string[]): AckGroup {
-  if (new Set(shards).size !== shards.length) throw new RangeError(`ackGroup: shards must be distinct; got ${shards.join(", ")}`);
+  if (new Set(shards).size !== shards.length)
+    throw new RangeError(`ackGroup: shards must be distinct; got ${shards.join(", ")}`);
   return { shards: [...shards], required: requiredAcks(level, shards.length) };
 }
 
@@ -34,7 +35,11 @@ export function ackGroup(level: ConsistencyLevel, shards: readonly string[]): Ac
  * The groups of a write: the key's replicas in the current placement and, during a migration,
  * also in the old one (both must meet `level`).
  */
-export function writeGroups(level: ConsistencyLevel, replicas: readonly string[], oldReplicas?: readonly string[]): AckGroup[] {
+export function writeGroups(
+  level: ConsistencyLevel,
+  replicas: readonly string[],
+  oldReplicas?: readonly string[],
+): AckGroup[] {
   const groups = [ackGroup(level, replicas)];
   if (oldReplicas !== undefined) groups.push(ackGroup(level, oldReplicas));
   return groups;
@@ -51,7 +56,11 @@ export function targetsOf(groups: readonly AckGroup[]): string[] {
  * `unreachable` wins over `met`: it is decided only from failures, and once a group is met its
  * failures cannot exceed its tolerance.
  */
-export function ackStatus(groups: readonly AckGroup[], acked: ReadonlySet<string>, failed: ReadonlySet<string>): AckStatus {
+export function ackStatus(
+  groups: readonly AckGroup[],
+  acked: ReadonlySet<string>,
+  failed: ReadonlySet<string>,
+): AckStatus {
   let met = true;
   for (const g of groups) {
     let ok = 0;
@@ -67,8 +76,13 @@ export function ackStatus(groups: readonly AckGroup[], acked: ReadonlySet<string
 }
 
 /** The groups that are not met (for error messages): shards, required, and how many answered. */
-export function unmetGroups(groups: readonly AckGroup[], acked: ReadonlySet<string>): Array<AckGroup & { acked: number }> {
-  return groups.map((g) => ({ ...g, acked: g.shards.filter((s) => acked.has(s)).length })).filter((g) => g.acked < g.required);
+export function unmetGroups(
+  groups: readonly AckGroup[],
+  acked: ReadonlySet<string>,
+): Array<AckGroup & { acked: number }> {
+  return groups
+    .map((g) => ({ ...g, acked: g.shards.filter((s) => acked.has(s)).length }))
+    .filter((g) => g.acked < g.required);
 }
 
 /** One replica's answer to a read: its row version, or undefined when it holds no row for the key. */
@@ -80,7 +94,8 @@ export interface ReplicaReply<V extends Version = Version> {
 /** The newest version among the replies (undefined when no replica holds the key). */
 export function newestReply<V extends Version>(replies: readonly ReplicaReply<V>[]): V | undefined {
   let best: V | undefined;
-  for (const r of replies) if (r.version !== undefined && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
+  for (const r of replies)
+    if (r.version !== undefined && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
   return best;
 }
 

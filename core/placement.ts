@@ -24,7 +24,8 @@
  */
 import { z } from "zod";
 import { buildRing, replicaRanges, replicasFor, type Ring } from "./ring";
-import type { ShardMember } from "./shard-map";
+/** The fields of a shard-map member (core/shard-map.ts `ShardMember`) placement reads; structural, so shard-map.ts can import this module. */
+type ShardMember = { readonly name: string; readonly weight: number; readonly zone?: string };
 
 /** Config key names (below the config client's prefix): letters, digits, `._-/`. */
 const CONFIG_KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._\-/]*$/;
@@ -57,7 +58,11 @@ export const DirectoryStrategySchema = z.strictObject({
 });
 
 /** How keys are placed (a shard map's `strategy`; absent = hash). */
-export const PlacementStrategySchema = z.discriminatedUnion("kind", [HashStrategySchema, RangeStrategySchema, DirectoryStrategySchema]);
+export const PlacementStrategySchema = z.discriminatedUnion("kind", [
+  HashStrategySchema,
+  RangeStrategySchema,
+  DirectoryStrategySchema,
+]);
 export type PlacementStrategy = z.infer<typeof PlacementStrategySchema>;
 export type RangeStrategy = z.infer<typeof RangeStrategySchema>;
 export type DirectoryStrategy = z.infer<typeof DirectoryStrategySchema>;
@@ -123,14 +128,28 @@ export function prefixEnd(prefix: string): string | undefined {
 }
 
 /** Problems of a range strategy against a shard list (empty when valid); paths relative to the strategy. */
-export function rangeStrategyIssues(ranges: readonly { start: string; shard: string }[], shardNames: readonly string[]): Array<{ path: (string | number)[]; message: string }> {
+export function rangeStrategyIssues(
+  ranges: readonly { start: string; shard: string }[],
+  shardNames: readonly string[],
+): Array<{ path: (string | number)[]; message: string }> {
   const out: Array<{ path: (string | number)[]; message: string }> = [];
   const names = new Set(shardNames);
-  if (ranges.length > 0 && ranges[0].start !== "") out.push({ path: ["ranges", 0, "start"], message: `the first range must start at "" so every key has a range; got ${JSON.stringify(ranges[0].start)}` });
+  if (ranges.length > 0 && ranges[0].start !== "")
+    out.push({
+      path: ["ranges", 0, "start"],
+      message: `the first range must start at "" so every key has a range; got ${JSON.stringify(ranges[0].start)}`,
+    });
   ranges.forEach((r, i) => {
-    if (!names.has(r.shard)) out.push({ path: ["ranges", i, "shard"], message: `must name a shard of the map (${shardNames.join(", ")}); got ${JSON.stringify(r.shard)}` });
+    if (!names.has(r.shard))
+      out.push({
+        path: ["ranges", i, "shard"],
+        message: `must name a shard of the map (${shardNames.join(", ")}); got ${JSON.stringify(r.shard)}`,
+      });
     if (i > 0 && compareKeys(ranges[i - 1].start, r.start) >= 0)
-      out.push({ path: ["ranges", i, "start"], message: `must be greater than the previous range's start ${JSON.stringify(ranges[i - 1].start)}; got ${JSON.stringify(r.start)}` });
+      out.push({
+        path: ["ranges", i, "start"],
+        message: `must be greater than the previous range's start ${JSON.stringify(ranges[i - 1].start)}; got ${JSON.stringify(r.start)}`,
+      });
   });
   return out;
 }
@@ -157,10 +176,19 @@ export function tenantOf(key: string, separator: string): string {
  * `owner` then the next `n - 1` shards after it in list order (wrapping), taking first the shards
  * whose zone is not used yet, then the rest in order. Shards without a zone are zones of their own.
  */
-export function successorReplicas(shards: readonly Pick<ShardMember, "name" | "zone">[], owner: string, n: number): string[] {
+export function successorReplicas(
+  shards: readonly Pick<ShardMember, "name" | "zone">[],
+  owner: string,
+  n: number,
+): string[] {
   const at = shards.findIndex((s) => s.name === owner);
-  if (at < 0) throw new PlacementError("owner", `must be a shard of the placement (${shards.map((s) => s.name).join(", ")}); got ${JSON.stringify(owner)}`);
-  if (!Number.isInteger(n) || n < 1 || n > shards.length) throw new PlacementError("n", `must be a whole number from 1 to ${shards.length}; got ${String(n)}`);
+  if (at < 0)
+    throw new PlacementError(
+      "owner",
+      `must be a shard of the placement (${shards.map((s) => s.name).join(", ")}); got ${JSON.stringify(owner)}`,
+    );
+  if (!Number.isInteger(n) || n < 1 || n > shards.length)
+    throw new PlacementError("n", `must be a whole number from 1 to ${shards.length}; got ${String(n)}`);
   const zoneOf = (s: Pick<ShardMember, "name" | "zone">) => s.zone ?? `\0${s.name}`;
   const order = Array.from({ length: shards.length }, (_, i) => shards[(at + i) % shards.length]);
   const picked = [order[0]];
@@ -205,7 +233,10 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
   const shardNames = input.shards.map((s) => s.name);
   const rf = input.replicationFactor;
   if (!Number.isInteger(rf) || rf < 1 || rf > shardNames.length)
-    throw new PlacementError("replicationFactor", `must be a whole number from 1 to the shard count (${shardNames.length}); got ${String(rf)}`);
+    throw new PlacementError(
+      "replicationFactor",
+      `must be a whole number from 1 to the shard count (${shardNames.length}); got ${String(rf)}`,
+    );
   let ring: Ring | undefined;
   const ringOf = () => (ring ??= buildRing(input.shards, input.vnodesPerWeight));
   const hashSets = () => {
@@ -216,7 +247,13 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
   const kind = strategy?.kind ?? "hash";
 
   if (strategy === undefined || strategy.kind === "hash") {
-    return { kind, replicationFactor: rf, shardNames, replicas: (key) => replicasFor(ringOf(), key, rf), replicaSets: hashSets };
+    return {
+      kind,
+      replicationFactor: rf,
+      shardNames,
+      replicas: (key) => replicasFor(ringOf(), key, rf),
+      replicaSets: hashSets,
+    };
   }
 
   if (strategy.kind === "range") {
@@ -236,7 +273,10 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
   const pinned = new Map<string, string[]>();
   for (const [tenant, shard] of Object.entries(tenants)) {
     if (!shardNames.includes(shard))
-      throw new PlacementError(`directory.tenants.${tenant}`, `pins the tenant to shard ${JSON.stringify(shard)}, which is not in the shard map (${shardNames.join(", ")})`);
+      throw new PlacementError(
+        `directory.tenants.${tenant}`,
+        `pins the tenant to shard ${JSON.stringify(shard)}, which is not in the shard map (${shardNames.join(", ")})`,
+      );
     pinned.set(tenant, successorReplicas(input.shards, shard, rf));
   }
   const sep = strategy.separator;

@@ -18,7 +18,10 @@ export function hostPortRange(key: string, portBase: number, count: number): num
   const n = Math.max(count, 1);
   if (!Number.isInteger(portBase) || portBase < MIN_HOST_PORT || portBase + n - 1 > MAX_PORT)
     throw new ConfigError([
-      { key, message: `must be a whole number ≥ ${MIN_HOST_PORT} with room for ${n} port(s) (portBase + ${n - 1} ≤ ${MAX_PORT}); got ${JSON.stringify(portBase)}` },
+      {
+        key,
+        message: `must be a whole number ≥ ${MIN_HOST_PORT} with room for ${n} port(s) (portBase + ${n - 1} ≤ ${MAX_PORT}); got ${JSON.stringify(portBase)}`,
+      },
     ]);
   return Array.from({ length: count }, (_, i) => portBase + i);
 }

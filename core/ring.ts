@@ -42,7 +42,6 @@
  * so weights are honoured to 1/vnodesPerWeight and a tiny weight still gets one quantum. Balance
  * no longer depends on it, and with whole-number weights changing it moves no key.
  */
-import type { ShardMap } from "./shard-map";
 
 /** Size of the hash space: hashes are integers in `[0, HASH_SPACE)`. */
 export const HASH_SPACE = 2 ** 32;
@@ -243,7 +242,8 @@ function murmurBytes(bytes: Uint8Array, length: number, seed: number): number {
   let h = seed | 0;
   const blocks = length & ~3;
   let i = 0;
-  for (; i < blocks; i += 4) h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+  for (; i < blocks; i += 4)
+    h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
   let tail = 0;
   const rest = length & 3;
   if (rest === 3) tail ^= bytes[i + 2] << 16;
@@ -328,7 +328,8 @@ function members(nodes: readonly RingNodeInput[], vnodesPerWeight: number): Ring
   const fn = "buildRing";
   if (!Array.isArray(nodes) || nodes.length === 0)
     throw new RingError(fn, "nodes", `must list at least one node ({name, weight, zone?}); got ${show(nodes)}`);
-  if (nodes.length > MAX_RING_NODES) throw new RingError(fn, "nodes", `must list at most ${MAX_RING_NODES} nodes; got ${nodes.length}`);
+  if (nodes.length > MAX_RING_NODES)
+    throw new RingError(fn, "nodes", `must list at most ${MAX_RING_NODES} nodes; got ${nodes.length}`);
   if (!isWhole(vnodesPerWeight, MIN_VNODES_PER_WEIGHT, MAX_VNODES_PER_WEIGHT))
     throw new RingError(
       fn,
@@ -339,14 +340,21 @@ function members(nodes: readonly RingNodeInput[], vnodesPerWeight: number): Ring
   const out: RingMember[] = [];
   nodes.forEach((node, i) => {
     const at = `nodes[${i}]`;
-    if (typeof node !== "object" || node === null) throw new RingError(fn, at, `must be an object {name, weight, zone?}; got ${show(node)}`);
+    if (typeof node !== "object" || node === null)
+      throw new RingError(fn, at, `must be an object {name, weight, zone?}; got ${show(node)}`);
     const { name, weight, zone } = node;
-    if (typeof name !== "string" || name.length === 0) throw new RingError(fn, `${at}.name`, `must be a non-empty string; got ${show(name)}`);
+    if (typeof name !== "string" || name.length === 0)
+      throw new RingError(fn, `${at}.name`, `must be a non-empty string; got ${show(name)}`);
     // UTF-8 encodes every lone surrogate as U+FFFD: two such names would hash alike.
     if (LONE_SURROGATE.test(name))
-      throw new RingError(fn, `${at}.name`, `must be well-formed Unicode (no lone UTF-16 surrogates); got ${show(name)}`);
+      throw new RingError(
+        fn,
+        `${at}.name`,
+        `must be well-formed Unicode (no lone UTF-16 surrogates); got ${show(name)}`,
+      );
     const seen = firstIndex.get(name);
-    if (seen !== undefined) throw new RingError(fn, `${at}.name`, `must be unique; ${show(name)} is also nodes[${seen}].name`);
+    if (seen !== undefined)
+      throw new RingError(fn, `${at}.name`, `must be unique; ${show(name)} is also nodes[${seen}].name`);
     firstIndex.set(name, i);
     if (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0)
       throw new RingError(fn, `${at}.weight`, `must be a finite number > 0; got ${show(weight)}`);
@@ -354,7 +362,11 @@ function members(nodes: readonly RingNodeInput[], vnodesPerWeight: number): Ring
       throw new RingError(fn, `${at}.zone`, `must be a non-empty string when given; got ${show(zone)}`);
     const vnodes = Math.max(1, Math.round(weight * vnodesPerWeight));
     if (!Number.isSafeInteger(vnodes))
-      throw new RingError(fn, `${at}.weight`, `× vnodesPerWeight (${vnodesPerWeight}) must stay below 2^53; got ${show(weight)}`);
+      throw new RingError(
+        fn,
+        `${at}.weight`,
+        `× vnodesPerWeight (${vnodesPerWeight}) must stay below 2^53; got ${show(weight)}`,
+      );
     out.push(Object.freeze(zone === undefined ? { name, weight, vnodes } : { name, weight, zone, vnodes }));
   });
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -421,7 +433,15 @@ function selectTop(
  * nodes in rank order (rank = score desc, then node index). The first one is the partition's
  * owner (the best node overall leads its zone). O(nodes × n) per partition.
  */
-function rankPartitions(d: RankInput, first: number, last: number, n: number, s: RankScratch, out: IndexArray, at: number): void {
+function rankPartitions(
+  d: RankInput,
+  first: number,
+  last: number,
+  n: number,
+  s: RankScratch,
+  out: IndexArray,
+  at: number,
+): void {
   const { seed1, seed2, invWeight, zones, uniform } = d;
   const nodeCount = seed1.length;
   const { score, leaderOf, top, topScore } = s;
@@ -480,7 +500,11 @@ export function buildRing(nodes: readonly RingNodeInput[], vnodesPerWeight: numb
     const twin = identity.get(id);
     if (twin !== undefined) {
       const index = nodes.findIndex((x) => x.name === m.name);
-      throw new RingError("buildRing", `nodes[${index}].name`, `hashes like ${show(sorted[twin].name)} (a 64-bit MurmurHash3 collision); rename one of them`);
+      throw new RingError(
+        "buildRing",
+        `nodes[${index}].name`,
+        `hashes like ${show(sorted[twin].name)} (a 64-bit MurmurHash3 collision); rename one of them`,
+      );
     }
     identity.set(id, i);
   });
@@ -515,14 +539,18 @@ export function buildRing(nodes: readonly RingNodeInput[], vnodesPerWeight: numb
  * The ring of a shard map: its shards at its `vnodesPerWeight` (host/port are ignored).
  * @throws RingError as {@link buildRing}
  */
-export function ringOfShardMap(map: Pick<ShardMap, "shards" | "vnodesPerWeight">): Ring {
+export function ringOfShardMap(map: {
+  readonly shards: readonly RingNodeInput[];
+  readonly vnodesPerWeight: number;
+}): Ring {
   return buildRing(map.shards, map.vnodesPerWeight);
 }
 
 // ---- lookups ----------------------------------------------------------------------------------
 
 function checkHash(fn: string, hash: number): void {
-  if (!isWhole(hash, 0, HASH_SPACE - 1)) throw new RingError(fn, "hash", `must be a whole number from 0 to 2^32-1; got ${show(hash)}`);
+  if (!isWhole(hash, 0, HASH_SPACE - 1))
+    throw new RingError(fn, "hash", `must be a whole number from 0 to 2^32-1; got ${show(hash)}`);
 }
 
 function checkKey(fn: string, key: string): void {
@@ -531,7 +559,12 @@ function checkKey(fn: string, key: string): void {
 
 function checkReplicaCount(fn: string, ring: Ring, n: number): void {
   const nodeCount = ring.nodes.length;
-  if (!isWhole(n, 1, nodeCount)) throw new RingError(fn, "n", `must be a whole number from 1 to the ring's node count (${nodeCount}); got ${show(n)}`);
+  if (!isWhole(n, 1, nodeCount))
+    throw new RingError(
+      fn,
+      "n",
+      `must be a whole number from 1 to the ring's node count (${nodeCount}); got ${show(n)}`,
+    );
 }
 
 /** The partition of a hash: `hash >>> 16`; it covers `[p × PARTITION_SPAN, (p + 1) × PARTITION_SPAN)`. */
@@ -673,7 +706,8 @@ export function diffOwnership(before: Ring, after: Ring): OwnershipMove[] {
     const start = p * PARTITION_SPAN;
     const end = start + PARTITION_SPAN;
     const prev = moves[moves.length - 1];
-    if (prev !== undefined && prev.end === start && prev.from === from && prev.to === to) moves[moves.length - 1] = { ...prev, end };
+    if (prev !== undefined && prev.end === start && prev.from === from && prev.to === to)
+      moves[moves.length - 1] = { ...prev, end };
     else moves.push({ start, end, from, to });
   }
   return moves.map((m) => Object.freeze(m));

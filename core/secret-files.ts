@@ -21,7 +21,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The file of secret variable `name` in `dir` (the variable's name: unique, no separators). */
 export function secretFilePath(name: string, dir: string = APP_SECRETS_DIR): string {
-  if (!ENV_NAME.test(name)) throw new Error(`secret ${JSON.stringify(name)}: must be an environment variable name (letters, digits, _)`);
+  if (!ENV_NAME.test(name))
+    throw new Error(`secret ${JSON.stringify(name)}: must be an environment variable name (letters, digits, _)`);
   return `${dir}/${name}`;
 }
 
@@ -67,7 +68,15 @@ export function tarArchive(files: readonly ArchiveFile[]): Buffer {
   return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
 
-function tarEntry(name: string, data: Buffer, mode: number, uid: number, gid: number, type: "0" | "5", mtime: number): Buffer {
+function tarEntry(
+  name: string,
+  data: Buffer,
+  mode: number,
+  uid: number,
+  gid: number,
+  type: "0" | "5",
+  mtime: number,
+): Buffer {
   if (Buffer.byteLength(name) > 99) throw new Error(`tar: entry name too long (max 99 bytes): ${name}`);
   const header = Buffer.alloc(512);
   const put = (value: string, offset: number, length: number) => header.write(value, offset, length, "ascii");

@@ -13,7 +13,9 @@ export const ShardMemberSchema = z.strictObject({
   name: z
     .string()
     .min(1)
-    .refine((n) => !LONE_SURROGATE.test(n), { error: (iss) => `must be well-formed Unicode (no lone UTF-16 surrogates); got ${JSON.stringify(iss.input)}` }),
+    .refine((n) => !LONE_SURROGATE.test(n), {
+      error: (iss) => `must be well-formed Unicode (no lone UTF-16 surrogates); got ${JSON.stringify(iss.input)}`,
+    }),
   /** Ring weight (> 0); vnodes = round(weight × vnodesPerWeight). */
   weight: z.number().positive(),
   /** Failure domain; replicas prefer distinct zones. */
@@ -61,14 +63,22 @@ export const ShardMapSchema = z
   })
   .superRefine((m, ctx) => {
     if (m.replicationFactor > m.shards.length)
-      ctx.addIssue({ code: "custom", path: ["replicationFactor"], message: `must be ≤ the shard count (${m.shards.length})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["replicationFactor"],
+        message: `must be ≤ the shard count (${m.shards.length})`,
+      });
     const names = new Set<string>();
     m.shards.forEach((s, i) => {
-      if (names.has(s.name)) ctx.addIssue({ code: "custom", path: ["shards", i, "name"], message: `duplicate shard ${s.name}` });
+      if (names.has(s.name))
+        ctx.addIssue({ code: "custom", path: ["shards", i, "name"], message: `duplicate shard ${s.name}` });
       names.add(s.name);
     });
     if (m.strategy?.kind === "range")
-      for (const issue of rangeStrategyIssues(m.strategy.ranges, m.shards.map((s) => s.name)))
+      for (const issue of rangeStrategyIssues(
+        m.strategy.ranges,
+        m.shards.map((s) => s.name),
+      ))
         ctx.addIssue({ code: "custom", path: ["strategy", ...issue.path], message: issue.message });
   });
 export type ShardMap = z.infer<typeof ShardMapSchema>;
@@ -81,7 +91,14 @@ export function initialShardMap(db: DatabaseConfig, endpoints: ShardEndpoints): 
   const shards = shardList(db).map((s) => {
     const ep = endpoints[s.name];
     if (!ep) throw new Error(`initialShardMap: no endpoint for shard ${s.name}`);
-    return { name: s.name, weight: s.weight, ...(s.zone ? { zone: s.zone } : {}), host: ep.host, port: ep.port, database: db.databaseName };
+    return {
+      name: s.name,
+      weight: s.weight,
+      ...(s.zone ? { zone: s.zone } : {}),
+      host: ep.host,
+      port: ep.port,
+      database: db.databaseName,
+    };
   });
   return ShardMapSchema.parse({
     epoch: 0,

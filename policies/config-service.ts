@@ -4,7 +4,22 @@
  */
 import type { PolicyResource } from "@pulumi/policy";
 import { quorum } from "../core/etcd";
-import { T, arr, componentSettings, prodMinimumSchema, inProd, mainContainers, num, obj, prodSchema, stackPolicy, str, type EnvConfig, type Props, type Tree } from "./lib";
+import {
+  T,
+  arr,
+  componentSettings,
+  prodMinimumSchema,
+  inProd,
+  mainContainers,
+  num,
+  obj,
+  prodSchema,
+  stackPolicy,
+  str,
+  type EnvConfig,
+  type Props,
+  type Tree,
+} from "./lib";
 
 /** Resources that are etcd members, below a RaftConfigService. */
 const MEMBER_TYPES: readonly string[] = [T.awsInstance, T.dockerContainer, T.k8sStatefulSet];
@@ -13,7 +28,8 @@ const MEMBER_TYPES: readonly string[] = [T.awsInstance, T.dockerContainer, T.k8s
  * scaleplane's EtcdMembership dynamic provider (`pulumi-nodejs:dynamic/etcd:EtcdMembership`): one
  * resource that runs every member listed in its `members` input (Docker target).
  */
-export const isMembership = (r: PolicyResource): boolean => /:EtcdMembership$/.test(r.type) && Array.isArray(r.props.members);
+export const isMembership = (r: PolicyResource): boolean =>
+  /:EtcdMembership$/.test(r.type) && Array.isArray(r.props.members);
 
 /** The resources below a RaftConfigService that run its members. */
 export function memberResources(service: PolicyResource, tree: Tree): PolicyResource[] {
@@ -22,7 +38,11 @@ export function memberResources(service: PolicyResource, tree: Tree): PolicyReso
 
 /** Members one member resource runs: a StatefulSet its replicas, an EtcdMembership its member list. */
 const membersIn = (r: PolicyResource): number =>
-  r.type === T.k8sStatefulSet ? (num(obj(r.props.spec)?.replicas) ?? 1) : isMembership(r) ? arr(r.props.members).length : 1;
+  r.type === T.k8sStatefulSet
+    ? (num(obj(r.props.spec)?.replicas) ?? 1)
+    : isMembership(r)
+      ? arr(r.props.members).length
+      : 1;
 
 /** Members the service runs, counted from its member resources; undefined if it has none. */
 export function memberCount(service: PolicyResource, tree: Tree): number | undefined {
@@ -38,14 +58,18 @@ function membersOf(service: PolicyResource, tree: Tree): number | undefined {
 export const etcdMembersOdd = stackPolicy(
   {
     name: "etcd-members-odd",
-    description: "An etcd cluster has an odd number of voting members: an even count adds a member without adding fault tolerance.",
+    description:
+      "An etcd cluster has an odd number of voting members: an even count adds a member without adding fault tolerance.",
     enforcementLevel: "mandatory",
   },
   (tree, _args, report) => {
     for (const s of tree.ofType(T.configService)) {
       const n = membersOf(s, tree);
       if (n !== undefined && n % 2 === 0)
-        report(`RaftConfigService ${s.name} runs ${n} members; run an odd number (3, 5 or 7; scaleplane:configService.members): ${n} members tolerate no more failures than ${n - 1}.`, s.urn);
+        report(
+          `RaftConfigService ${s.name} runs ${n} members; run an odd number (3, 5 or 7; scaleplane:configService.members): ${n} members tolerate no more failures than ${n - 1}.`,
+          s.urn,
+        );
     }
   },
 );
@@ -55,7 +79,8 @@ const minMembersSchema = prodMinimumSchema("minMembers", 3, "Fewest etcd members
 export const etcdMembersProdMinimum = stackPolicy<EnvConfig & { minMembers: number }>(
   {
     name: "etcd-members-prod-minimum",
-    description: "In prod an etcd cluster has at least `minMembers` (default 3) members, so it survives a member failure.",
+    description:
+      "In prod an etcd cluster has at least `minMembers` (default 3) members, so it survives a member failure.",
     enforcementLevel: "mandatory",
     configSchema: minMembersSchema,
   },
@@ -63,7 +88,10 @@ export const etcdMembersProdMinimum = stackPolicy<EnvConfig & { minMembers: numb
     for (const s of inProd(tree, T.configService, args, cfg.environment)) {
       const n = membersOf(s, tree);
       if (n !== undefined && n < cfg.minMembers)
-        report(`RaftConfigService ${s.name} runs ${n} member(s) in prod; set scaleplane:configService.members to at least ${cfg.minMembers} so the cluster keeps a quorum when a member fails.`, s.urn);
+        report(
+          `RaftConfigService ${s.name} runs ${n} member(s) in prod; set scaleplane:configService.members to at least ${cfg.minMembers} so the cluster keeps a quorum when a member fails.`,
+          s.urn,
+        );
     }
   },
 );
@@ -85,7 +113,8 @@ function spreadOverZones(props: Props): boolean {
 export const etcdMembersAcrossZones = stackPolicy<EnvConfig>(
   {
     name: "etcd-members-across-zones",
-    description: "In prod no single zone holds a quorum of etcd members (EC2 members by availability zone; Kubernetes members by a zone topology spread).",
+    description:
+      "In prod no single zone holds a quorum of etcd members (EC2 members by availability zone; Kubernetes members by a zone topology spread).",
     enforcementLevel: "mandatory",
     configSchema: prodSchema,
   },
@@ -98,7 +127,10 @@ export const etcdMembersAcrossZones = stackPolicy<EnvConfig>(
         for (const m of instances) {
           const zone = str(m.props.availabilityZone);
           if (!zone) {
-            report(`etcd member ${m.name} has no availabilityZone; set it so members can be checked and kept apart (one zone per member, scaleplane:aws.zones).`, m.urn);
+            report(
+              `etcd member ${m.name} has no availabilityZone; set it so members can be checked and kept apart (one zone per member, scaleplane:aws.zones).`,
+              m.urn,
+            );
             continue;
           }
           byZone.set(zone, (byZone.get(zone) ?? 0) + 1);
@@ -106,13 +138,19 @@ export const etcdMembersAcrossZones = stackPolicy<EnvConfig>(
         const q = quorum(instances.length);
         for (const [zone, n] of byZone) {
           if (n >= q)
-            report(`RaftConfigService ${s.name} has ${n} of ${instances.length} members in ${zone} (a quorum is ${q}): losing that zone stops the cluster; list at least 3 zones in scaleplane:aws.zones so members spread with no zone holding a quorum.`, s.urn);
+            report(
+              `RaftConfigService ${s.name} has ${n} of ${instances.length} members in ${zone} (a quorum is ${q}): losing that zone stops the cluster; list at least 3 zones in scaleplane:aws.zones so members spread with no zone holding a quorum.`,
+              s.urn,
+            );
         }
       }
       for (const m of members.filter((r) => r.type === T.k8sStatefulSet)) {
         const replicas = num(obj(m.props.spec)?.replicas) ?? 1;
         if (replicas > 1 && !spreadOverZones(m.props))
-          report(`etcd StatefulSet ${m.name} does not spread its ${replicas} pods over zones; add a topologySpreadConstraint (or pod anti-affinity) on ${ZONE_KEY} (set scaleplane:kubernetes.zones).`, m.urn);
+          report(
+            `etcd StatefulSet ${m.name} does not spread its ${replicas} pods over zones; add a topologySpreadConstraint (or pod anti-affinity) on ${ZONE_KEY} (set scaleplane:kubernetes.zones).`,
+            m.urn,
+          );
       }
     }
   },
@@ -122,8 +160,11 @@ export const etcdMembersAcrossZones = stackPolicy<EnvConfig>(
 function memberCommandLines(r: PolicyResource): string[] {
   if (isMembership(r)) return arr(r.props.members).flatMap((m) => arr(obj(m)?.args).map(String));
   if (r.type === T.dockerContainer) return [...arr(r.props.command), ...arr(r.props.entrypoints)].map(String);
-  if (r.type === T.k8sStatefulSet) return mainContainers(r.props).flatMap((c) => [...arr(c.command), ...arr(c.args)].map(String));
-  const userData = str(r.props.userData) ?? (str(r.props.userDataBase64) ? Buffer.from(str(r.props.userDataBase64) as string, "base64").toString("utf8") : "");
+  if (r.type === T.k8sStatefulSet)
+    return mainContainers(r.props).flatMap((c) => [...arr(c.command), ...arr(c.args)].map(String));
+  const userData =
+    str(r.props.userData) ??
+    (str(r.props.userDataBase64) ? Buffer.from(str(r.props.userDataBase64) as string, "base64").toString("utf8") : "");
   return userData ? [userData] : [];
 }
 
@@ -146,7 +187,14 @@ export const etcdTlsProd = stackPolicy<EnvConfig>(
       const settings = componentSettings(s, tree, "configService");
       if (plaintext.length > 0 || settings?.tls === false)
         report(
-          `RaftConfigService ${s.name} serves etcd without TLS in prod${plaintext.length > 0 ? ` (plain http listeners on ${plaintext.map((m) => m.name).sort().join(", ")})` : ""}; set scaleplane:configService.tls to true.`,
+          `RaftConfigService ${s.name} serves etcd without TLS in prod${
+            plaintext.length > 0
+              ? ` (plain http listeners on ${plaintext
+                  .map((m) => m.name)
+                  .sort()
+                  .join(", ")})`
+              : ""
+          }; set scaleplane:configService.tls to true.`,
           s.urn,
         );
     }

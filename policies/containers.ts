@@ -2,7 +2,18 @@
  * Container policies (Kubernetes pods and Docker containers): health checks on, no privileged
  * mode, CPU and memory bounded.
  */
-import { T, arr, containerName, K8S_WORKLOADS, mainContainers, num, obj, podContainers, resourcePolicy, str } from "./lib";
+import {
+  T,
+  arr,
+  containerName,
+  K8S_WORKLOADS,
+  mainContainers,
+  num,
+  obj,
+  podContainers,
+  resourcePolicy,
+  str,
+} from "./lib";
 
 export const k8sProbesConfigured = resourcePolicy(
   {
@@ -15,7 +26,9 @@ export const k8sProbesConfigured = resourcePolicy(
     mainContainers(props).forEach((c, i) => {
       const missing = ["readinessProbe", "livenessProbe"].filter((p) => !obj(c[p]));
       if (missing.length > 0)
-        report(`${args.name} container ${containerName(c, i)} has no ${missing.join(" and no ")}; add ${missing.join(" and ")} (e.g. httpGet on the health path) so Kubernetes stops routing to and restarts broken pods.`);
+        report(
+          `${args.name} container ${containerName(c, i)} has no ${missing.join(" and no ")}; add ${missing.join(" and ")} (e.g. httpGet on the health path) so Kubernetes stops routing to and restarts broken pods.`,
+        );
     });
   },
 );
@@ -30,7 +43,9 @@ export const dockerHealthcheckConfigured = resourcePolicy(
   (props, args, report) => {
     const tests = arr(obj(props.healthcheck)?.tests).map(String);
     if (tests.length === 0 || tests[0] === "NONE")
-      report(`Container ${args.name} has no healthcheck; set healthcheck.tests (e.g. ["CMD", "curl", "-fsS", "http://127.0.0.1:8080/health"]) with an interval and retries.`);
+      report(
+        `Container ${args.name} has no healthcheck; set healthcheck.tests (e.g. ["CMD", "curl", "-fsS", "http://127.0.0.1:8080/health"]) with an interval and retries.`,
+      );
   },
 );
 
@@ -43,12 +58,17 @@ export const noPrivilegedContainers = resourcePolicy(
   [...K8S_WORKLOADS, T.dockerContainer],
   (props, args, report) => {
     if (args.type === T.dockerContainer) {
-      if (props.privileged === true) report(`Container ${args.name} runs privileged; remove privileged (grant single capabilities with capabilities.adds if one is really needed).`);
+      if (props.privileged === true)
+        report(
+          `Container ${args.name} runs privileged; remove privileged (grant single capabilities with capabilities.adds if one is really needed).`,
+        );
       return;
     }
     podContainers(props).forEach((c, i) => {
       if (obj(c.securityContext)?.privileged === true)
-        report(`${args.name} container ${containerName(c, i)} runs privileged; set securityContext.privileged false (add single capabilities if one is really needed).`);
+        report(
+          `${args.name} container ${containerName(c, i)} runs privileged; set securityContext.privileged false (add single capabilities if one is really needed).`,
+        );
     });
   },
 );
@@ -56,7 +76,8 @@ export const noPrivilegedContainers = resourcePolicy(
 export const containerResourceLimits = resourcePolicy(
   {
     name: "container-resource-limits",
-    description: "Containers have a memory limit and a CPU limit or request (Kubernetes resources; Docker memory and cpus/cpuShares).",
+    description:
+      "Containers have a memory limit and a CPU limit or request (Kubernetes resources; Docker memory and cpus/cpuShares).",
     enforcementLevel: "advisory",
   },
   [...K8S_WORKLOADS, T.dockerContainer],
@@ -66,18 +87,31 @@ export const containerResourceLimits = resourcePolicy(
         ...((num(props.memory) ?? 0) > 0 ? [] : ["memory"]),
         ...(str(props.cpus) || num(props.cpuShares) || num(props.cpuQuota) ? [] : ["cpus"]),
       ];
-      if (missing.length > 0) report(`Container ${args.name} has no ${missing.join(" or ")} limit; set ${missing.join(" and ")} so one container cannot starve the host.`);
+      if (missing.length > 0)
+        report(
+          `Container ${args.name} has no ${missing.join(" or ")} limit; set ${missing.join(" and ")} so one container cannot starve the host.`,
+        );
       return;
     }
     podContainers(props).forEach((c, i) => {
       const res = obj(c.resources) ?? {};
       const limits = obj(res.limits) ?? {};
       const requests = obj(res.requests) ?? {};
-      const missing = [...(limits.memory !== undefined ? [] : ["limits.memory"]), ...(limits.cpu !== undefined || requests.cpu !== undefined ? [] : ["limits.cpu or requests.cpu"])];
+      const missing = [
+        ...(limits.memory !== undefined ? [] : ["limits.memory"]),
+        ...(limits.cpu !== undefined || requests.cpu !== undefined ? [] : ["limits.cpu or requests.cpu"]),
+      ];
       if (missing.length > 0)
-        report(`${args.name} container ${containerName(c, i)} has no ${missing.join(" and no ")}; set resources.${missing.join(" and resources.")} so the scheduler can place it and one pod cannot starve a node.`);
+        report(
+          `${args.name} container ${containerName(c, i)} has no ${missing.join(" and no ")}; set resources.${missing.join(" and resources.")} so the scheduler can place it and one pod cannot starve a node.`,
+        );
     });
   },
 );
 
-export const containerPolicies = [k8sProbesConfigured, dockerHealthcheckConfigured, noPrivilegedContainers, containerResourceLimits];
+export const containerPolicies = [
+  k8sProbesConfigured,
+  dockerHealthcheckConfigured,
+  noPrivilegedContainers,
+  containerResourceLimits,
+];

@@ -3,7 +3,17 @@
  * prod); the sharded database replicated with quorum reads and writes in prod.
  */
 import type { PolicyConfigSchema } from "@pulumi/policy";
-import { T, prodMinimumSchema, inProd, num, prodSchema, replicationOf, resourcePolicy, stackPolicy, type EnvConfig } from "./lib";
+import {
+  T,
+  prodMinimumSchema,
+  inProd,
+  num,
+  prodSchema,
+  replicationOf,
+  resourcePolicy,
+  stackPolicy,
+  type EnvConfig,
+} from "./lib";
 
 export const dbStorageEncrypted = resourcePolicy(
   {
@@ -14,7 +24,9 @@ export const dbStorageEncrypted = resourcePolicy(
   [T.awsRds],
   (props, args, report) => {
     if (props.storageEncrypted !== true)
-      report(`RDS instance ${args.name} stores data unencrypted; set storageEncrypted true (optionally with kmsKeyId). Encryption cannot be turned on later without a snapshot restore.`);
+      report(
+        `RDS instance ${args.name} stores data unencrypted; set storageEncrypted true (optionally with kmsKeyId). Encryption cannot be turned on later without a snapshot restore.`,
+      );
   },
 );
 
@@ -27,12 +39,22 @@ export const dbNotPubliclyAccessible = resourcePolicy(
   [T.awsRds],
   (props, args, report) => {
     if (props.publiclyAccessible === true)
-      report(`RDS instance ${args.name} is publicly accessible; set publiclyAccessible false and reach it from the app's security group inside the VPC.`);
+      report(
+        `RDS instance ${args.name} is publicly accessible; set publiclyAccessible false and reach it from the app's security group inside the VPC.`,
+      );
   },
 );
 
 const backupSchema: PolicyConfigSchema = {
-  properties: { minBackupDays: { type: "integer", minimum: 1, maximum: 35, default: 7, description: "Fewest days of automated backups an RDS instance keeps." } },
+  properties: {
+    minBackupDays: {
+      type: "integer",
+      minimum: 1,
+      maximum: 35,
+      default: 7,
+      description: "Fewest days of automated backups an RDS instance keeps.",
+    },
+  },
 };
 
 export const dbBackupRetention = resourcePolicy<{ minBackupDays: number }>(
@@ -46,7 +68,9 @@ export const dbBackupRetention = resourcePolicy<{ minBackupDays: number }>(
   (props, args, report, cfg) => {
     const days = num(props.backupRetentionPeriod) ?? 0;
     if (days < cfg.minBackupDays)
-      report(`RDS instance ${args.name} keeps backups for ${days} day(s); set backupRetentionPeriod (scaleplane:database.backupRetentionDays) to at least ${cfg.minBackupDays}.`);
+      report(
+        `RDS instance ${args.name} keeps backups for ${days} day(s); set backupRetentionPeriod (scaleplane:database.backupRetentionDays) to at least ${cfg.minBackupDays}.`,
+      );
   },
 );
 
@@ -59,8 +83,13 @@ export const dbDeletionProtectionProd = stackPolicy<EnvConfig>(
   },
   (tree, args, report, cfg) => {
     for (const r of inProd(tree, T.awsRds, args, cfg.environment)) {
-      if (r.props.deletionProtection !== true) report(`RDS instance ${r.name} has no deletion protection in prod; set deletionProtection true.`, r.urn);
-      if (r.props.skipFinalSnapshot === true) report(`RDS instance ${r.name} skips the final snapshot in prod; set skipFinalSnapshot false and a finalSnapshotIdentifier.`, r.urn);
+      if (r.props.deletionProtection !== true)
+        report(`RDS instance ${r.name} has no deletion protection in prod; set deletionProtection true.`, r.urn);
+      if (r.props.skipFinalSnapshot === true)
+        report(
+          `RDS instance ${r.name} skips the final snapshot in prod; set skipFinalSnapshot false and a finalSnapshotIdentifier.`,
+          r.urn,
+        );
     }
   },
 );
@@ -78,7 +107,10 @@ export const dbReplicationFactorProd = stackPolicy<EnvConfig & { minReplicationF
     for (const d of inProd(tree, T.database, args, cfg.environment)) {
       const db = replicationOf(d, tree);
       if (db && db.replicationFactor < cfg.minReplicationFactor)
-        report(`ShardedDatabase ${d.name} keeps ${db.replicationFactor} cop${db.replicationFactor === 1 ? "y" : "ies"} of each key in prod; set scaleplane:database.replicationFactor to at least ${cfg.minReplicationFactor} (with at least that many shards).`, d.urn);
+        report(
+          `ShardedDatabase ${d.name} keeps ${db.replicationFactor} cop${db.replicationFactor === 1 ? "y" : "ies"} of each key in prod; set scaleplane:database.replicationFactor to at least ${cfg.minReplicationFactor} (with at least that many shards).`,
+          d.urn,
+        );
     }
   },
 );
@@ -86,7 +118,8 @@ export const dbReplicationFactorProd = stackPolicy<EnvConfig & { minReplicationF
 export const dbConsistencyQuorumProd = stackPolicy<EnvConfig>(
   {
     name: "db-consistency-quorum-prod",
-    description: "In prod a replicated database reads and writes with quorum (or all) consistency, so an acknowledged write survives a shard loss.",
+    description:
+      "In prod a replicated database reads and writes with quorum (or all) consistency, so an acknowledged write survives a shard loss.",
     enforcementLevel: "mandatory",
     configSchema: prodSchema,
   },
@@ -94,9 +127,19 @@ export const dbConsistencyQuorumProd = stackPolicy<EnvConfig>(
     for (const d of inProd(tree, T.database, args, cfg.environment)) {
       const db = replicationOf(d, tree);
       if (db && db.replicationFactor > 1 && db.consistency === "one")
-        report(`ShardedDatabase ${d.name} acknowledges writes on one of ${db.replicationFactor} replicas in prod; set scaleplane:database.consistency to "quorum" (or "all").`, d.urn);
+        report(
+          `ShardedDatabase ${d.name} acknowledges writes on one of ${db.replicationFactor} replicas in prod; set scaleplane:database.consistency to "quorum" (or "all").`,
+          d.urn,
+        );
     }
   },
 );
 
-export const databasePolicies = [dbStorageEncrypted, dbNotPubliclyAccessible, dbBackupRetention, dbDeletionProtectionProd, dbReplicationFactorProd, dbConsistencyQuorumProd];
+export const databasePolicies = [
+  dbStorageEncrypted,
+  dbNotPubliclyAccessible,
+  dbBackupRetention,
+  dbDeletionProtectionProd,
+  dbReplicationFactorProd,
+  dbConsistencyQuorumProd,
+];

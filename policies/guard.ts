@@ -39,12 +39,17 @@ const LEVELS: readonly EnforcementLevel[] = ["advisory", "mandatory", "remediate
 export type ScaleplaneGuardOptions = { all?: EnforcementLevel } & PolicyPackConfig;
 
 type SettingSchema = PolicyConfigSchema["properties"][string];
-type AnyPolicy = Policy & Partial<Pick<ResourceValidationPolicy, "validateResource" | "remediateResource">> & Partial<Pick<StackValidationPolicy, "validateStack">>;
+type AnyPolicy = Policy &
+  Partial<Pick<ResourceValidationPolicy, "validateResource" | "remediateResource">> &
+  Partial<Pick<StackValidationPolicy, "validateStack">>;
 
 const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
 function checkLevel(where: string, level: unknown): EnforcementLevel {
-  if (!LEVELS.includes(level as EnforcementLevel)) throw new Error(`scaleplaneGuard: ${where}: enforcement level must be one of ${LEVELS.join(", ")}; got ${show(level)}`);
+  if (!LEVELS.includes(level as EnforcementLevel))
+    throw new Error(
+      `scaleplaneGuard: ${where}: enforcement level must be one of ${LEVELS.join(", ")}; got ${show(level)}`,
+    );
   return level as EnforcementLevel;
 }
 
@@ -76,14 +81,23 @@ function withDefaults(p: AnyPolicy, settings: Record<string, unknown>): AnyPolic
     const schema = props[key] as { type?: unknown; enum?: unknown[] } | undefined;
     if (!schema) {
       const allowed = Object.keys(props);
-      throw new Error(`scaleplaneGuard: ${p.name}.${key}: unknown setting; ${allowed.length > 0 ? `allowed: enforcementLevel, ${allowed.join(", ")}` : "this policy takes only enforcementLevel"}`);
+      throw new Error(
+        `scaleplaneGuard: ${p.name}.${key}: unknown setting; ${allowed.length > 0 ? `allowed: enforcementLevel, ${allowed.join(", ")}` : "this policy takes only enforcementLevel"}`,
+      );
     }
     if (!matchesType(schema.type, value) || (schema.enum && !schema.enum.includes(value)))
-      throw new Error(`scaleplaneGuard: ${p.name}.${key}: must be ${schema.enum ? `one of ${schema.enum.map(show).join(", ")}` : `of type ${String(schema.type)}`}; got ${show(value)}`);
+      throw new Error(
+        `scaleplaneGuard: ${p.name}.${key}: must be ${schema.enum ? `one of ${schema.enum.map(show).join(", ")}` : `of type ${String(schema.type)}`}; got ${show(value)}`,
+      );
   }
   const configSchema: PolicyConfigSchema = {
     ...p.configSchema,
-    properties: Object.fromEntries(Object.entries(props).map(([k, s]) => [k, k in settings ? { ...s, default: settings[k] as SettingSchema["default"] } : s])),
+    properties: Object.fromEntries(
+      Object.entries(props).map(([k, s]) => [
+        k,
+        k in settings ? { ...s, default: settings[k] as SettingSchema["default"] } : s,
+      ]),
+    ),
   };
   // The engine sends the configured values (filled from the schema defaults); a bare analyzer sends
   // none, and the checks fall back to the defaults they were defined with: put ours underneath.
@@ -114,7 +128,8 @@ function withDefaults(p: AnyPolicy, settings: Record<string, unknown>): AnyPolic
 export function scaleplaneGuard(options: ScaleplaneGuardOptions = {}): PolicyPackArgs {
   const names = new Set(allPolicies.map((p) => p.name));
   for (const name of Object.keys(options)) {
-    if (name !== "all" && !names.has(name)) throw new Error(`scaleplaneGuard: unknown policy ${show(name)}; policies: ${[...names].sort().join(", ")}`);
+    if (name !== "all" && !names.has(name))
+      throw new Error(`scaleplaneGuard: unknown policy ${show(name)}; policies: ${[...names].sort().join(", ")}`);
   }
   const all = options.all === undefined ? undefined : checkLevel("all", options.all);
   const policies: Policies = allPolicies.map((policy) => {
@@ -125,7 +140,8 @@ export function scaleplaneGuard(options: ScaleplaneGuardOptions = {}): PolicyPac
     return { ...withDefaults(p, settings), enforcementLevel: level } as Policies[number];
   });
   return {
-    description: "scaleplane: autoscaling groups, the etcd config service and sharded PostgreSQL kept available, private and recoverable.",
+    description:
+      "scaleplane: autoscaling groups, the etcd config service and sharded PostgreSQL kept available, private and recoverable.",
     enforcementLevel: "advisory",
     policies,
   };

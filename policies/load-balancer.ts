@@ -14,7 +14,8 @@ const current: readonly string[] = CURRENT_TLS_POLICIES;
 export const albHttpsOnly = resourcePolicy(
   {
     name: "alb-https-only",
-    description: "Load balancer listeners serve HTTPS with a current TLS policy; a plain HTTP listener may only redirect to HTTPS.",
+    description:
+      "Load balancer listeners serve HTTPS with a current TLS policy; a plain HTTP listener may only redirect to HTTPS.",
     enforcementLevel: "mandatory",
   },
   [LISTENER],
@@ -22,13 +23,18 @@ export const albHttpsOnly = resourcePolicy(
     const protocol = str(props.protocol) ?? "HTTP";
     if (protocol === "HTTP") {
       const actions = arr(props.defaultActions).map(obj);
-      const redirectsToHttps = actions.length > 0 && actions.every((a) => a?.type === "redirect" && obj(a.redirect)?.protocol === "HTTPS");
+      const redirectsToHttps =
+        actions.length > 0 && actions.every((a) => a?.type === "redirect" && obj(a.redirect)?.protocol === "HTTPS");
       if (!redirectsToHttps)
-        report(`Listener ${args.name} serves plain HTTP; make it redirect to HTTPS (type "redirect", protocol "HTTPS") and serve the app on an HTTPS listener (scaleplane:aws.loadBalancer.certificateArn).`);
+        report(
+          `Listener ${args.name} serves plain HTTP; make it redirect to HTTPS (type "redirect", protocol "HTTPS") and serve the app on an HTTPS listener (scaleplane:aws.loadBalancer.certificateArn).`,
+        );
     } else if (protocol === "HTTPS" || protocol === "TLS") {
       const policy = str(props.sslPolicy);
       if (!policy || !current.includes(policy))
-        report(`Listener ${args.name} uses TLS policy ${policy ?? "(none)"}, which allows outdated protocols or ciphers; set sslPolicy (scaleplane:aws.loadBalancer.sslPolicy) to one of ${current.join(", ")}.`);
+        report(
+          `Listener ${args.name} uses TLS policy ${policy ?? "(none)"}, which allows outdated protocols or ciphers; set sslPolicy (scaleplane:aws.loadBalancer.sslPolicy) to one of ${current.join(", ")}.`,
+        );
     }
   },
 );
@@ -44,7 +50,10 @@ export const albAccessLogsProd = stackPolicy<EnvConfig>(
     for (const r of inProd(tree, ALB, args, cfg.environment)) {
       // The bucket name is often unknown before create (an auto-named bucket): `enabled` decides.
       if (obj(r.props.accessLogs)?.enabled !== true)
-        report(`Load balancer ${r.name} keeps no access logs in prod; set scaleplane:aws.loadBalancer.accessLogs true (an encrypted, private S3 bucket with a retention rule is created).`, r.urn);
+        report(
+          `Load balancer ${r.name} keeps no access logs in prod; set scaleplane:aws.loadBalancer.accessLogs true (an encrypted, private S3 bucket with a retention rule is created).`,
+          r.urn,
+        );
     }
   },
 );
@@ -59,7 +68,10 @@ export const albDeletionProtectionProd = stackPolicy<EnvConfig>(
   (tree, args, report, cfg) => {
     for (const r of inProd(tree, ALB, args, cfg.environment))
       if (r.props.enableDeletionProtection !== true)
-        report(`Load balancer ${r.name} has no deletion protection in prod; set scaleplane:aws.loadBalancer.deletionProtection true (enableDeletionProtection).`, r.urn);
+        report(
+          `Load balancer ${r.name} has no deletion protection in prod; set scaleplane:aws.loadBalancer.deletionProtection true (enableDeletionProtection).`,
+          r.urn,
+        );
   },
 );
 
@@ -73,8 +85,16 @@ export const ec2DetailedMonitoringProd = stackPolicy<EnvConfig>(
   (tree, args, report, cfg) => {
     for (const r of inProd(tree, T.awsInstance, args, cfg.environment))
       if (r.props.monitoring !== true)
-        report(`EC2 instance ${r.name} has only 5-minute metrics in prod; set monitoring true (scaleplane:configService.detailedMonitoring) so a stalled member shows before it costs an election.`, r.urn);
+        report(
+          `EC2 instance ${r.name} has only 5-minute metrics in prod; set monitoring true (scaleplane:configService.detailedMonitoring) so a stalled member shows before it costs an election.`,
+          r.urn,
+        );
   },
 );
 
-export const loadBalancerPolicies = [albHttpsOnly, albAccessLogsProd, albDeletionProtectionProd, ec2DetailedMonitoringProd];
+export const loadBalancerPolicies = [
+  albHttpsOnly,
+  albAccessLogsProd,
+  albDeletionProtectionProd,
+  ec2DetailedMonitoringProd,
+];

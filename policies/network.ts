@@ -6,7 +6,14 @@ import type { PolicyConfigSchema, ResourceValidationPolicy } from "@pulumi/polic
 import { T, arr, coversPort, ingressEntries, num, obj, resourcePolicy, SG_TYPES, str, WORLD_CIDRS } from "./lib";
 
 const portsSchema = (ports: number[], what: string): PolicyConfigSchema => ({
-  properties: { ports: { type: "array", items: { type: "integer", minimum: 1, maximum: 65535 }, default: ports, description: `The ${what} ports.` } },
+  properties: {
+    ports: {
+      type: "array",
+      items: { type: "integer", minimum: 1, maximum: 65535 },
+      default: ports,
+      description: `The ${what} ports.`,
+    },
+  },
 });
 
 /** A policy refusing ingress from 0.0.0.0/0 or ::/0 to any of `ports`. */
@@ -24,14 +31,26 @@ function noWorldIngress(name: string, what: string, ports: number[], keys: strin
         const world = e.cidrs.filter((c) => WORLD_CIDRS.includes(c));
         const open = cfg.ports.filter((p) => coversPort(e.protocol, e.fromPort, e.toPort, p));
         if (world.length > 0 && open.length > 0)
-          report(`Security group rule ${args.name} opens ${what} port(s) ${open.join(", ")} to ${world.join(", ")}; admit only the client security groups (or private CIDRs) on ${keys}.`);
+          report(
+            `Security group rule ${args.name} opens ${what} port(s) ${open.join(", ")} to ${world.join(", ")}; admit only the client security groups (or private CIDRs) on ${keys}.`,
+          );
       }
     },
   );
 }
 
-export const noPublicEtcdIngress = noWorldIngress("no-public-etcd-ingress", "etcd client/peer", [2379, 2380], "scaleplane:configService.clientPort/peerPort");
-export const noPublicDatabaseIngress = noWorldIngress("no-public-database-ingress", "PostgreSQL", [5432], "scaleplane:database.port");
+export const noPublicEtcdIngress = noWorldIngress(
+  "no-public-etcd-ingress",
+  "etcd client/peer",
+  [2379, 2380],
+  "scaleplane:configService.clientPort/peerPort",
+);
+export const noPublicDatabaseIngress = noWorldIngress(
+  "no-public-database-ingress",
+  "PostgreSQL",
+  [5432],
+  "scaleplane:database.port",
+);
 
 const LOOPBACK = ["127.0.0.1", "::1"];
 
@@ -47,7 +66,9 @@ export const dockerPortsLoopbackOnly = resourcePolicy(
       if (!p) continue;
       const ip = str(p.ip) ?? "0.0.0.0";
       if (!LOOPBACK.includes(ip))
-        report(`Container ${args.name} publishes port ${num(p.internal) ?? "?"} on ${ip}; set ports[].ip to "127.0.0.1" so only this host reaches it.`);
+        report(
+          `Container ${args.name} publishes port ${num(p.internal) ?? "?"} on ${ip}; set ports[].ip to "127.0.0.1" so only this host reaches it.`,
+        );
     }
   },
 );
@@ -57,7 +78,8 @@ const dataPortsSchema = portsSchema([2379, 2380, 5432], "etcd and PostgreSQL");
 export const k8sDataServicesInternal = resourcePolicy<{ ports: number[] }>(
   {
     name: "k8s-data-services-internal",
-    description: "Kubernetes Services exposing etcd or PostgreSQL ports are ClusterIP (or headless), never NodePort or LoadBalancer.",
+    description:
+      "Kubernetes Services exposing etcd or PostgreSQL ports are ClusterIP (or headless), never NodePort or LoadBalancer.",
     enforcementLevel: "mandatory",
     configSchema: dataPortsSchema,
   },
@@ -71,8 +93,15 @@ export const k8sDataServicesInternal = resourcePolicy<{ ports: number[] }>(
       .flatMap((p) => [num(p?.port), num(p?.targetPort)])
       .filter((p): p is number => p !== undefined && cfg.ports.includes(p));
     if (exposed.length > 0)
-      report(`Service ${args.name} exposes data port(s) ${[...new Set(exposed)].join(", ")} as ${type}; set spec.type to ClusterIP so only pods in the cluster reach it.`);
+      report(
+        `Service ${args.name} exposes data port(s) ${[...new Set(exposed)].join(", ")} as ${type}; set spec.type to ClusterIP so only pods in the cluster reach it.`,
+      );
   },
 );
 
-export const networkPolicies = [noPublicEtcdIngress, noPublicDatabaseIngress, dockerPortsLoopbackOnly, k8sDataServicesInternal];
+export const networkPolicies = [
+  noPublicEtcdIngress,
+  noPublicDatabaseIngress,
+  dockerPortsLoopbackOnly,
+  k8sDataServicesInternal,
+];

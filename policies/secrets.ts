@@ -10,7 +10,8 @@ export const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CR
 export const k8sSecretEnvFromSecretRef = resourcePolicy(
   {
     name: "k8s-secret-env-from-secret-ref",
-    description: "Pod environment variables that hold secrets come from a Secret (valueFrom.secretKeyRef), never a literal value.",
+    description:
+      "Pod environment variables that hold secrets come from a Secret (valueFrom.secretKeyRef), never a literal value.",
     enforcementLevel: "mandatory",
   },
   K8S_WORKLOADS,
@@ -20,7 +21,9 @@ export const k8sSecretEnvFromSecretRef = resourcePolicy(
         const name = str(e?.name);
         if (!e || !name || !SECRET_NAME.test(name)) continue;
         if (e.value !== undefined || !obj(obj(e.valueFrom)?.secretKeyRef))
-          report(`${args.name} container ${containerName(c, i)} sets ${name} as a plain value; store it in a Secret and use env[].valueFrom.secretKeyRef.`);
+          report(
+            `${args.name} container ${containerName(c, i)} sets ${name} as a plain value; store it in a Secret and use env[].valueFrom.secretKeyRef.`,
+          );
       }
     });
   },
@@ -34,8 +37,13 @@ export const k8sNoSecretsInConfigMaps = resourcePolicy(
   },
   ["kubernetes:core/v1:ConfigMap"],
   (props, args, report) => {
-    const keys = [...Object.keys(obj(props.data) ?? {}), ...Object.keys(obj(props.binaryData) ?? {})].filter((k) => SECRET_NAME.test(k));
-    if (keys.length > 0) report(`ConfigMap ${args.name} holds secret-looking key(s) ${keys.join(", ")}; move them to a Secret (kubernetes:core/v1:Secret).`);
+    const keys = [...Object.keys(obj(props.data) ?? {}), ...Object.keys(obj(props.binaryData) ?? {})].filter((k) =>
+      SECRET_NAME.test(k),
+    );
+    if (keys.length > 0)
+      report(
+        `ConfigMap ${args.name} holds secret-looking key(s) ${keys.join(", ")}; move them to a Secret (kubernetes:core/v1:Secret).`,
+      );
   },
 );
 
@@ -76,15 +84,23 @@ function userDataText(props: Record<string, unknown>): string {
 export const noSecretsInUserData = resourcePolicy(
   {
     name: "no-secrets-in-user-data",
-    description: "EC2 user data assigns no secret a literal value (anyone with ec2:DescribeInstanceAttribute reads user data); read secrets at boot from SSM SecureString.",
+    description:
+      "EC2 user data assigns no secret a literal value (anyone with ec2:DescribeInstanceAttribute reads user data); read secrets at boot from SSM SecureString.",
     enforcementLevel: "mandatory",
   },
   [T.awsLaunchTemplate, T.awsInstance],
   (props, args, report) => {
     const leaked = literalSecretAssignments(userDataText(props));
     if (leaked.length > 0)
-      report(`${args.name} user data sets ${leaked.join(", ")} to a literal value; store the value in an SSM SecureString parameter and read it at boot (aws ssm get-parameter --with-decryption).`);
+      report(
+        `${args.name} user data sets ${leaked.join(", ")} to a literal value; store the value in an SSM SecureString parameter and read it at boot (aws ssm get-parameter --with-decryption).`,
+      );
   },
 );
 
-export const secretsPolicies = [k8sSecretEnvFromSecretRef, k8sNoSecretsInConfigMaps, ssmSecureStringForSecrets, noSecretsInUserData];
+export const secretsPolicies = [
+  k8sSecretEnvFromSecretRef,
+  k8sNoSecretsInConfigMaps,
+  ssmSecureStringForSecrets,
+  noSecretsInUserData,
+];

@@ -90,7 +90,11 @@ function dockerClient() {
   return new Docker();
 }
 
-function memberSpec(i: MembershipSpec & { tls?: EtcdMembershipTls }, m: MembershipMemberInput, args: string[]): members.DockerMemberSpec {
+function memberSpec(
+  i: MembershipSpec & { tls?: EtcdMembershipTls },
+  m: MembershipMemberInput,
+  args: string[],
+): members.DockerMemberSpec {
   return {
     clusterName: i.clusterName,
     name: m.name,
@@ -107,7 +111,8 @@ function memberSpec(i: MembershipSpec & { tls?: EtcdMembershipTls }, m: Membersh
   };
 }
 
-const endpointOf = (i: MembershipSpec, m: MembershipMemberInput) => members.publishedEndpoint(m.hostPort, i.settings.tls);
+const endpointOf = (i: MembershipSpec, m: MembershipMemberInput) =>
+  members.publishedEndpoint(m.hostPort, i.settings.tls);
 
 function fingerprint(i: EtcdMembershipInputs): string {
   if (!i.settings.tls || !i.tls) return "";
@@ -141,9 +146,16 @@ async function outputs(i: EtcdMembershipInputs): Promise<EtcdMembershipOutputs> 
  * that answers with a leader, desired members first), each member's health, and the containers
  * and volumes carrying the cluster's label.
  */
-async function observeCluster(spec: MembershipSpec, known: readonly MembershipMemberInput[], tls: ops.EtcdClientTls | undefined): Promise<reconcile.ClusterObservation> {
+async function observeCluster(
+  spec: MembershipSpec,
+  known: readonly MembershipMemberInput[],
+  tls: ops.EtcdClientTls | undefined,
+): Promise<reconcile.ClusterObservation> {
   const docker = dockerClient();
-  const view = await ops.clusterView(known.map((m) => endpointOf(spec, m)), tls);
+  const view = await ops.clusterView(
+    known.map((m) => endpointOf(spec, m)),
+    tls,
+  );
   const byPeer = (peers: string[]) => known.find((k) => peers.includes(core.peerUrl(spec.settings, k.host)));
   const healthy = await Promise.all(
     view.members.map(async (x) => {
@@ -152,7 +164,14 @@ async function observeCluster(spec: MembershipSpec, known: readonly MembershipMe
     }),
   );
   return {
-    members: view.members.map((x, i) => ({ id: x.ID, name: x.name, peerUrls: x.peerURLs, isLearner: Boolean(x.isLearner), isLeader: x.ID === view.leaderId, healthy: healthy[i] })),
+    members: view.members.map((x, i) => ({
+      id: x.ID,
+      name: x.name,
+      peerUrls: x.peerURLs,
+      isLearner: Boolean(x.isLearner),
+      isLeader: x.ID === view.leaderId,
+      healthy: healthy[i],
+    })),
     containers: await observe.clusterContainers(docker, spec.clusterName),
     volumes: await observe.clusterVolumes(docker, spec.clusterName),
   };
@@ -186,7 +205,10 @@ async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise
   const { news, byName, timeoutMs } = ctx;
   const docker = dockerClient();
   const tls = clientTls(news);
-  const stayEndpoints = ctx.voters.map((n) => byName.get(n)).filter((m): m is MembershipMemberInput => m !== undefined).map((m) => endpointOf(news, m));
+  const stayEndpoints = ctx.voters
+    .map((n) => byName.get(n))
+    .filter((m): m is MembershipMemberInput => m !== undefined)
+    .map((m) => endpointOf(news, m));
   const leaderEndpoint = async () => {
     const view = await ops.clusterView(stayEndpoints, tls);
     const sts = await Promise.all(stayEndpoints.map((e) => ops.endpointStatus(e, tls)));
@@ -198,11 +220,18 @@ async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise
     case "addLearner": {
       const m = byName.get(step.name)!;
       const peer = core.peerUrl(news.settings, m.host);
-      await ops.retry(`adding ${m.name} as learner`, 30000, async () => {
-        const view = await ops.clusterView(stayEndpoints, tls);
-        if (view.members.some((x) => x.peerURLs.includes(peer))) return; // added by an earlier attempt
-        await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberAdd({ peerURLs: [peer], isLearner: true }));
-      }, ops.isUnhealthyClusterError);
+      await ops.retry(
+        `adding ${m.name} as learner`,
+        30000,
+        async () => {
+          const view = await ops.clusterView(stayEndpoints, tls);
+          if (view.members.some((x) => x.peerURLs.includes(peer))) return; // added by an earlier attempt
+          await ops.withClient([await leaderEndpoint()], tls, (c) =>
+            c.cluster.memberAdd({ peerURLs: [peer], isLearner: true }),
+          );
+        },
+        ops.isUnhealthyClusterError,
+      );
       return;
     }
     case "start": {
@@ -229,20 +258,27 @@ async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise
         const leader = await ops.endpointStatus(await leaderEndpoint(), tls);
         const me = await ops.endpointStatus(endpointOf(news, m), tls);
         if (!me.ok) throw new Error(`${m.name} does not answer yet: ${me.error}`);
-        if ((me.raftAppliedIndex ?? 0) + 10 < (leader.raftIndex ?? 0)) throw new Error(`${m.name} applied ${me.raftAppliedIndex} of ${leader.raftIndex}`);
+        if ((me.raftAppliedIndex ?? 0) + 10 < (leader.raftIndex ?? 0))
+          throw new Error(`${m.name} applied ${me.raftAppliedIndex} of ${leader.raftIndex}`);
       });
       return;
     }
     case "promote": {
       const m = byName.get(step.name)!;
       const peer = core.peerUrl(news.settings, m.host);
-      await ops.retry(`promoting ${m.name}`, timeoutMs, async () => {
-        const view = await ops.clusterView(stayEndpoints, tls);
-        const me = view.members.find((x) => x.peerURLs.includes(peer));
-        if (!me) throw new Error(`${m.name} is not a member`);
-        if (!me.isLearner) return;
-        await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberPromote({ ID: me.ID }));
-      }, (e) => ops.isUnhealthyClusterError(e) || /not in sync|can only promote|learner/i.test(String((e as Error).message)));
+      await ops.retry(
+        `promoting ${m.name}`,
+        timeoutMs,
+        async () => {
+          const view = await ops.clusterView(stayEndpoints, tls);
+          const me = view.members.find((x) => x.peerURLs.includes(peer));
+          if (!me) throw new Error(`${m.name} is not a member`);
+          if (!me.isLearner) return;
+          await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberPromote({ ID: me.ID }));
+        },
+        (e) =>
+          ops.isUnhealthyClusterError(e) || /not in sync|can only promote|learner/i.test(String((e as Error).message)),
+      );
       return;
     }
     case "transferLeadership": {
@@ -252,17 +288,24 @@ async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise
         if (!target.ok || !target.memberId) throw new Error(`${step.to} does not answer: ${target.error}`);
         if (target.leader === target.memberId) return;
         // moveLeader must be sent to the current leader.
-        await ops.withClient([await leaderEndpoint()], tls, (c) => c.maintenance.moveLeader({ targetID: target.memberId }));
+        await ops.withClient([await leaderEndpoint()], tls, (c) =>
+          c.maintenance.moveLeader({ targetID: target.memberId }),
+        );
         throw new Error("leadership is moving; checking again");
       });
       return;
     }
     case "remove": {
-      await ops.retry(`removing ${step.name}`, 30000, async () => {
-        const view = await ops.clusterView(stayEndpoints, tls);
-        if (!view.members.some((x) => x.ID === step.id)) return;
-        await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberRemove({ ID: step.id }));
-      }, ops.isUnhealthyClusterError);
+      await ops.retry(
+        `removing ${step.name}`,
+        30000,
+        async () => {
+          const view = await ops.clusterView(stayEndpoints, tls);
+          if (!view.members.some((x) => x.ID === step.id)) return;
+          await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberRemove({ ID: step.id }));
+        },
+        ops.isUnhealthyClusterError,
+      );
       return;
     }
     case "stop": {
@@ -272,13 +315,19 @@ async function runStep(step: reconcile.ReconcileStep, ctx: StepContext): Promise
     }
     case "removeLearner": {
       // A learner does not vote: removing it never changes the quorum.
-      await ops.retry(`removing learner ${step.name}`, 30000, async () => {
-        const view = await ops.clusterView(stayEndpoints, tls);
-        const me = view.members.find((x) => x.ID === step.id);
-        if (!me) return;
-        if (!me.isLearner) throw new Error(`member ${step.id} was promoted meanwhile; not removing a voter as a stray learner`);
-        await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberRemove({ ID: step.id }));
-      }, ops.isUnhealthyClusterError);
+      await ops.retry(
+        `removing learner ${step.name}`,
+        30000,
+        async () => {
+          const view = await ops.clusterView(stayEndpoints, tls);
+          const me = view.members.find((x) => x.ID === step.id);
+          if (!me) return;
+          if (!me.isLearner)
+            throw new Error(`member ${step.id} was promoted meanwhile; not removing a voter as a stray learner`);
+          await ops.withClient([await leaderEndpoint()], tls, (c) => c.cluster.memberRemove({ ID: step.id }));
+        },
+        ops.isUnhealthyClusterError,
+      );
       return;
     }
     case "removeOrphan": {
@@ -295,9 +344,20 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
     const failures = planning.validateMembershipSpec(news, olds as Partial<MembershipSpec>);
     const i = news as unknown as EtcdMembershipInputs;
     const o = olds as unknown as Partial<EtcdMembershipInputs>;
-    if (failures.length === 0 && i.settings.tls && !i.tls) failures.push({ property: "tls", reason: "settings.tls is on: pass the TLS material (as a pulumi.secret)" });
-    if (failures.length === 0 && o.settings && Array.isArray(o.members) && o.members.length > 0 && fingerprint(o as EtcdMembershipInputs) !== fingerprint(i))
-      failures.push({ property: "tls", reason: "the certificates of a running cluster cannot be rotated by this resource; keep the existing CA/certificates" });
+    if (failures.length === 0 && i.settings.tls && !i.tls)
+      failures.push({ property: "tls", reason: "settings.tls is on: pass the TLS material (as a pulumi.secret)" });
+    if (
+      failures.length === 0 &&
+      o.settings &&
+      Array.isArray(o.members) &&
+      o.members.length > 0 &&
+      fingerprint(o as EtcdMembershipInputs) !== fingerprint(i)
+    )
+      failures.push({
+        property: "tls",
+        reason:
+          "the certificates of a running cluster cannot be rotated by this resource; keep the existing CA/certificates",
+      });
     return { inputs: news, failures };
   },
 
@@ -319,7 +379,12 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
         await members.createMember(docker, memberSpec(inputs, m, m.args));
         created.push(m.host);
       }
-      await ops.waitHealthy(inputs.members.map((m) => endpointOf(inputs, m)), inputs.members.length, clientTls(inputs), (inputs.readyTimeoutSeconds ?? DEFAULT_READY_SECONDS) * 1000);
+      await ops.waitHealthy(
+        inputs.members.map((m) => endpointOf(inputs, m)),
+        inputs.members.length,
+        clientTls(inputs),
+        (inputs.readyTimeoutSeconds ?? DEFAULT_READY_SECONDS) * 1000,
+      );
       return { id: inputs.clusterName, outs: await outputs(inputs) };
     } catch (e) {
       // Nothing half-created stays behind (the engine records no resource for a failed create).
@@ -333,14 +398,22 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
     const timeoutMs = (news.readyTimeoutSeconds ?? DEFAULT_READY_SECONDS) * 1000;
     const tls = clientTls(news);
     // Desired members first: their endpoints are asked first, and their specs win over old ones.
-    const known = [...news.members, ...(olds.members ?? []).filter((o) => !news.members.some((n) => n.name === o.name))];
+    const known = [
+      ...news.members,
+      ...(olds.members ?? []).filter((o) => !news.members.some((n) => n.name === o.name)),
+    ];
     const byName = new Map(known.map((m) => [m.name, m]));
     // Plan from what is really there (etcd + the cluster's containers and volumes), not from `olds`:
     // after a crash mid-change the engine still holds the old state.
     const seen = await observeCluster(news, known, tls);
     const steps = reconcile.planReconcile(news.settings, seen, news.members, olds.members ?? []);
     const nameOf = (peers: string[]) => known.find((k) => peers.includes(core.peerUrl(news.settings, k.host)))?.name;
-    const voters = new Set(seen.members.filter((m) => !m.isLearner).map((m) => nameOf(m.peerUrls)).filter((n): n is string => n !== undefined));
+    const voters = new Set(
+      seen.members
+        .filter((m) => !m.isLearner)
+        .map((m) => nameOf(m.peerUrls))
+        .filter((n): n is string => n !== undefined),
+    );
     for (const step of steps) {
       crashPoint(reconcile.stepKey(step));
       pulumi.log.info(`etcd ${news.clusterName}: ${reconcile.describeReconcileStep(step)}`);
@@ -349,7 +422,12 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
       if (step.kind === "remove") voters.delete(step.name);
     }
     crashPoint("done");
-    await ops.waitHealthy(news.members.map((m) => endpointOf(news, m)), news.members.length, tls, timeoutMs);
+    await ops.waitHealthy(
+      news.members.map((m) => endpointOf(news, m)),
+      news.members.length,
+      tls,
+      timeoutMs,
+    );
     return { outs: await outputs(news) };
   },
 
@@ -369,16 +447,33 @@ export const etcdMembershipProvider: pulumi.dynamic.ResourceProvider = {
     ];
     let list: observe.ListedMember[];
     try {
-      list = await observe.memberListViaExec(docker, running, { clientPort: props.settings.clientPort, tls: props.settings.tls });
+      list = await observe.memberListViaExec(docker, running, {
+        clientPort: props.settings.clientPort,
+        tls: props.settings.tls,
+      });
     } catch (e) {
       return { id, props: { ...props, drift: [`etcd's member list could not be read: ${(e as Error).message}`] } };
     }
     const seen: reconcile.ClusterObservation = {
-      members: list.map((m) => ({ id: m.ID, name: m.name, peerUrls: m.peerURLs, isLearner: m.isLearner, isLeader: false, healthy: true })),
+      members: list.map((m) => ({
+        id: m.ID,
+        name: m.name,
+        peerUrls: m.peerURLs,
+        isLearner: m.isLearner,
+        isLeader: false,
+        healthy: true,
+      })),
       containers,
       volumes,
     };
-    return { id, props: { ...props, memberIds: idsOf(list), drift: reconcile.membershipDrift(props.settings, seen, props.members) } };
+    return {
+      id,
+      props: {
+        ...props,
+        memberIds: idsOf(list),
+        drift: reconcile.membershipDrift(props.settings, seen, props.members),
+      },
+    };
   },
 
   async delete(_id: string, props: EtcdMembershipOutputs) {
@@ -407,7 +502,15 @@ export class EtcdMembership extends pulumi.dynamic.Resource {
     super(
       etcdMembershipProvider,
       name,
-      { labels: {}, ...args, memberIds: undefined, publishedEndpoints: undefined, clientEndpoints: undefined, tlsFingerprint: undefined, drift: undefined },
+      {
+        labels: {},
+        ...args,
+        memberIds: undefined,
+        publishedEndpoints: undefined,
+        clientEndpoints: undefined,
+        tlsFingerprint: undefined,
+        drift: undefined,
+      },
       // The provider never returns `tls`; should an output ever carry it, it stays a secret.
       { ...opts, additionalSecretOutputs: ["tls"] },
       "etcd",

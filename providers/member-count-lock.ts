@@ -28,7 +28,11 @@ export interface EtcdMemberCountLockArgs {
 const KEYS = ["clusterName", "target", "members"] as const;
 
 /** Only the lock's own keys (the engine may add others, such as `__provider`). */
-const state = (p: Record<string, unknown>): MemberCountLockState => ({ clusterName: p.clusterName as string, target: p.target as string, members: p.members as number });
+const state = (p: Record<string, unknown>): MemberCountLockState => ({
+  clusterName: p.clusterName as string,
+  target: p.target as string,
+  members: p.members as number,
+});
 
 /** The provider. Everything it uses is imported from the dependency-free core module. */
 export const memberCountLockProvider: pulumi.dynamic.ResourceProvider = {

@@ -25,13 +25,18 @@ export const POLICY_PACK_DEPENDENCIES = ["@pulumi/policy", "@pulumi/pulumi"] as 
 /** Compiles the library into `outDir` (default dist/). */
 export function buildLibrary(outDir = join(ROOT, "dist")): void {
   if (existsSync(outDir)) {
-    for (const entry of readdirSync(outDir)) if (entry !== "policy-pack") rmSync(join(outDir, entry), { recursive: true, force: true });
+    for (const entry of readdirSync(outDir))
+      if (entry !== "policy-pack") rmSync(join(outDir, entry), { recursive: true, force: true });
   }
   try {
-    execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json"), "--outDir", outDir], {
-      cwd: ROOT,
-      stdio: "inherit",
-    });
+    execFileSync(
+      process.execPath,
+      [require.resolve("typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json"), "--outDir", outDir],
+      {
+        cwd: ROOT,
+        stdio: "inherit",
+      },
+    );
   } catch {
     throw new Error("tsc -p tsconfig.build.json reported the errors above");
   }
@@ -44,7 +49,9 @@ export function buildLibrary(outDir = join(ROOT, "dist")): void {
 export async function buildPolicyPack(outDir = join(ROOT, "dist", "policy-pack")): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  const pkg = JSON.parse(readFileSync(join(POLICY_SRC, "package.json"), "utf8")) as Record<string, unknown> & { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(POLICY_SRC, "package.json"), "utf8")) as Record<string, unknown> & {
+    dependencies?: Record<string, string>;
+  };
   const deps = pkg.dependencies ?? {};
   const missing = POLICY_PACK_DEPENDENCIES.filter((d) => !deps[d]);
   if (missing.length > 0) throw new Error(`policies/package.json: dependencies must pin ${missing.join(", ")}`);
@@ -75,7 +82,10 @@ export async function buildPolicyPack(outDir = join(ROOT, "dist", "policy-pack")
   const project = parseYaml(readFileSync(join(POLICY_SRC, "PulumiPolicy.yaml"), "utf8")) as Record<string, unknown>;
   // Plain JavaScript now: no TypeScript runtime option, and the entry is package.json's main.
   const { main: _m, ...projectRest } = project;
-  const runtime = typeof project.runtime === "object" && project.runtime !== null ? (project.runtime as { name: string }).name : project.runtime;
+  const runtime =
+    typeof project.runtime === "object" && project.runtime !== null
+      ? (project.runtime as { name: string }).name
+      : project.runtime;
   writeFileSync(join(outDir, "PulumiPolicy.yaml"), stringifyYaml({ ...projectRest, runtime }, { lineWidth: 0 }));
 
   return Object.keys(result.metafile.inputs).filter((f) => !f.includes("node_modules"));
@@ -88,7 +98,9 @@ async function main(): Promise<void> {
     console.log("built dist/ (compiled JS and .d.ts)");
   } else if (what === "policy-pack") {
     const inputs = await buildPolicyPack();
-    console.log(`built dist/policy-pack/ (index.js bundles ${inputs.length} source files; dependencies: ${POLICY_PACK_DEPENDENCIES.join(", ")})`);
+    console.log(
+      `built dist/policy-pack/ (index.js bundles ${inputs.length} source files; dependencies: ${POLICY_PACK_DEPENDENCIES.join(", ")})`,
+    );
   } else {
     throw new Error(`usage: tsx scripts/build.ts library|policy-pack; got ${JSON.stringify(what)}`);
   }

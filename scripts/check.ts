@@ -62,11 +62,15 @@ export class Analyzer {
    * as `pulumi preview --policy-pack policies` does. With `packDir`, that pack folder under the
    * Pulumi host of its own node_modules.
    */
-  static async start(opts: { runner?: "tsx" | "pulumi"; timeoutMs?: number; packDir?: string } = {}): Promise<Analyzer> {
+  static async start(
+    opts: { runner?: "tsx" | "pulumi"; timeoutMs?: number; packDir?: string } = {},
+  ): Promise<Analyzer> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     // `packDir`: another pack folder (e.g. the bundled dist/policy-pack), run by its own SDK's host.
     const packDir = opts.packDir ?? POLICY_PACK_DIR;
-    const host = opts.packDir ? join(opts.packDir, "node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack") : require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
+    const host = opts.packDir
+      ? join(opts.packDir, "node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack")
+      : require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
     const argv =
       opts.runner === "pulumi" || opts.packDir
         ? [host, "127.0.0.1:0", "."]
@@ -78,7 +82,10 @@ export class Analyzer {
     const port = await new Promise<number>((res, rej) => {
       let out = "";
       let err = "";
-      const timer = setTimeout(() => fail(new Error(`the policy pack did not print its port within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new Error(`the policy pack did not print its port within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const fail = (e: Error) => {
         clearTimeout(timer);
         child.kill("SIGKILL");
@@ -107,15 +114,24 @@ export class Analyzer {
   }
 
   private call<T>(method: string, req: unknown): Promise<T> {
-    return new Promise((res, rej) => this.client[method].call(this.client, req, (err, resp) => (err ? rej(err) : res(resp as T))));
+    return new Promise((res, rej) =>
+      this.client[method].call(this.client, req, (err, resp) => (err ? rej(err) : res(resp as T))),
+    );
   }
 
   /** The pack's policies with their enforcement levels and config defaults (GetAnalyzerInfo). */
   async policies(): Promise<PolicyInfo[]> {
     const info = await this.call<{ getPoliciesList(): PolicyInfoPb[] }>("getAnalyzerInfo", new emptyPb.Empty());
     return info.getPoliciesList().map((p) => {
-      const props = (p.getConfigschema()?.getProperties()?.toJavaScript() ?? {}) as Record<string, { default?: unknown }>;
-      const defaults = Object.fromEntries(Object.entries(props).filter(([, s]) => s && "default" in s).map(([k, s]) => [k, s.default]));
+      const props = (p.getConfigschema()?.getProperties()?.toJavaScript() ?? {}) as Record<
+        string,
+        { default?: unknown }
+      >;
+      const defaults = Object.fromEntries(
+        Object.entries(props)
+          .filter(([, s]) => s && "default" in s)
+          .map(([k, s]) => [k, s.default]),
+      );
       return { name: p.getName(), level: LEVELS[p.getEnforcementlevel()], defaults };
     });
   }
@@ -129,8 +145,12 @@ export class Analyzer {
       const o = overrides[p.name];
       const props: Record<string, unknown> = { ...p.defaults, ...(typeof o === "object" ? o : {}) };
       delete props.enforcementLevel;
-      const level = (typeof o === "string" ? o : o?.enforcementLevel) ?? (typeof all === "string" ? all : undefined) ?? p.level;
-      if (!LEVELS.includes(level)) throw new Error(`--policy-config: ${p.name}: enforcement level must be one of ${LEVELS.join(", ")}; got ${JSON.stringify(level)}`);
+      const level =
+        (typeof o === "string" ? o : o?.enforcementLevel) ?? (typeof all === "string" ? all : undefined) ?? p.level;
+      if (!LEVELS.includes(level))
+        throw new Error(
+          `--policy-config: ${p.name}: enforcement level must be one of ${LEVELS.join(", ")}; got ${JSON.stringify(level)}`,
+        );
       const pc = new analyzerPb.PolicyConfig();
       pc.setEnforcementlevel(LEVELS.indexOf(level));
       pc.setProperties(structPb.Struct.fromJavaScript(props));
@@ -242,12 +262,23 @@ function providerOf(r: RecordedResource, all: Map<string, RecordedResource>): un
   return pr;
 }
 
-function violations(resp: AnalyzeResponsePb, all: Map<string, RecordedResource>, subject?: RecordedResource): Violation[] {
+function violations(
+  resp: AnalyzeResponsePb,
+  all: Map<string, RecordedResource>,
+  subject?: RecordedResource,
+): Violation[] {
   return resp.getDiagnosticsList().map((d) => {
     const r = subject ?? all.get(d.getUrn());
     const prefix = `${d.getDescription()}\n`;
     const message = d.getMessage().startsWith(prefix) ? d.getMessage().slice(prefix.length) : d.getMessage();
-    return { policy: d.getPolicyname(), level: LEVELS[d.getEnforcementlevel()], resource: r?.name ?? "", type: r?.type ?? "", urn: r?.urn ?? d.getUrn(), message };
+    return {
+      policy: d.getPolicyname(),
+      level: LEVELS[d.getEnforcementlevel()],
+      resource: r?.name ?? "",
+      type: r?.type ?? "",
+      urn: r?.urn ?? d.getUrn(),
+      message,
+    };
   });
 }
 
@@ -286,8 +317,14 @@ async function main(argv: string[]): Promise<number> {
     .name("check")
     .description("Run a stack offline and check it with the scaleplane-guard policy pack through the real analyzer.")
     .option("--stack <name>", "stack to check (stacks/Pulumi.<name>.yaml)")
-    .option("--stack-file <path>", "check this stack file instead (e.g. a fixture); the stack name defaults to Pulumi.<name>.yaml's <name>")
-    .option("--policy-config <path>", "policy pack config (JSON, as for pulumi --policy-pack-config): levels and thresholds per policy")
+    .option(
+      "--stack-file <path>",
+      "check this stack file instead (e.g. a fixture); the stack name defaults to Pulumi.<name>.yaml's <name>",
+    )
+    .option(
+      "--policy-config <path>",
+      "policy pack config (JSON, as for pulumi --policy-pack-config): levels and thresholds per policy",
+    )
     .option("--json", "print the violations as one JSON line after the table")
     .exitOverride();
   try {
@@ -307,7 +344,9 @@ async function main(argv: string[]): Promise<number> {
 
   let violationsFound: Violation[];
   try {
-    const policyConfig = o.policyConfig ? (JSON.parse(readFileSync(o.policyConfig, "utf8")) as PolicyPackConfig) : undefined;
+    const policyConfig = o.policyConfig
+      ? (JSON.parse(readFileSync(o.policyConfig, "utf8")) as PolicyPackConfig)
+      : undefined;
     // Loaded here, not at the top: it brings the Pulumi runtime and the program only when checking.
     const { runStackOffline } = require("./lib/stack") as typeof import("./lib/stack");
     const run = await runStackOffline(stack, { stackFile });
@@ -318,10 +357,17 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  violationsFound.sort((a, b) => levelOrder(a.level) - levelOrder(b.level) || a.policy.localeCompare(b.policy) || a.resource.localeCompare(b.resource));
+  violationsFound.sort(
+    (a, b) =>
+      levelOrder(a.level) - levelOrder(b.level) ||
+      a.policy.localeCompare(b.policy) ||
+      a.resource.localeCompare(b.resource),
+  );
   const mandatory = violationsFound.filter((v) => v.level === "mandatory").length;
   if (violationsFound.length > 0) console.log(formatTable(violationsFound));
-  console.log(`${mandatory} mandatory, ${violationsFound.length - mandatory} advisory violation(s)${mandatory > 0 ? ": failed" : ": passed"}`);
+  console.log(
+    `${mandatory} mandatory, ${violationsFound.length - mandatory} advisory violation(s)${mandatory > 0 ? ": failed" : ": passed"}`,
+  );
   if (o.json) console.log(JSON.stringify(violationsFound));
   return mandatory > 0 ? 1 : 0;
 }

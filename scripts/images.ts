@@ -30,7 +30,13 @@ export function readSpecs(repo: string): ImageSpec[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "Dockerfile")))
-    .map((d) => parseDockerfileHeader(d.name, `images/${d.name}/Dockerfile`, readFileSync(join(dir, d.name, "Dockerfile"), "utf8")));
+    .map((d) =>
+      parseDockerfileHeader(
+        d.name,
+        `images/${d.name}/Dockerfile`,
+        readFileSync(join(dir, d.name, "Dockerfile"), "utf8"),
+      ),
+    );
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -48,18 +54,26 @@ async function main(): Promise<void> {
 
   const specs = buildOrder(readSpecs(REPO));
   if (opts.list) {
-    for (const s of specs) console.log(`${s.name}\t${s.tag}\tfrom ${s.from.join(",")}${s.context.length ? `\tcontext ${s.context.join(",")}` : ""}${s.bundle ? `\tbundle ${s.bundle.entry} -> ${s.bundle.out}` : ""}`);
+    for (const s of specs)
+      console.log(
+        `${s.name}\t${s.tag}\tfrom ${s.from.join(",")}${s.context.length ? `\tcontext ${s.context.join(",")}` : ""}${s.bundle ? `\tbundle ${s.bundle.entry} -> ${s.bundle.out}` : ""}`,
+      );
     return;
   }
   const unknown = names.filter((n) => !specs.some((s) => s.name === n));
-  if (unknown.length > 0) throw new Error(`unknown image(s): ${unknown.join(", ")}; available: ${specs.map((s) => s.name).join(", ") || "(none)"}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown image(s): ${unknown.join(", ")}; available: ${specs.map((s) => s.name).join(", ") || "(none)"}`,
+    );
   const selected = names.length > 0 ? specs.filter((s) => names.includes(s.name)) : specs;
 
   const docker = new Docker();
   try {
     await docker.ping();
   } catch (e) {
-    throw new Error(`the Docker daemon does not answer (${e instanceof Error ? e.message : String(e)}); run scripts/setup-engines.sh`);
+    throw new Error(
+      `the Docker daemon does not answer (${e instanceof Error ? e.message : String(e)}); run scripts/setup-engines.sh`,
+    );
   }
 
   const release = await lockImages(join(REPO, ".images"));

@@ -10,10 +10,31 @@ import { listStacks, runStackOffline, stackOfArgs } from "./lib/stack";
 
 /** Inputs worth showing in a tree line, in this order, when present. */
 const KEY_INPUTS = [
-  "image", "imageId", "instanceType", "minSize", "maxSize", "desiredCapacity", "healthCheckType",
-  "engine", "engineVersion", "instanceClass", "allocatedStorage", "storageEncrypted", "publiclyAccessible",
-  "backupRetentionPeriod", "multiAz", "cidrBlock", "availabilityZone", "privateIp", "port", "protocol",
-  "policyType", "members", "replicas", "target", "environment",
+  "image",
+  "imageId",
+  "instanceType",
+  "minSize",
+  "maxSize",
+  "desiredCapacity",
+  "healthCheckType",
+  "engine",
+  "engineVersion",
+  "instanceClass",
+  "allocatedStorage",
+  "storageEncrypted",
+  "publiclyAccessible",
+  "backupRetentionPeriod",
+  "multiAz",
+  "cidrBlock",
+  "availabilityZone",
+  "privateIp",
+  "port",
+  "protocol",
+  "policyType",
+  "members",
+  "replicas",
+  "target",
+  "environment",
 ];
 
 function summarize(r: RecordedResource): string {
@@ -26,9 +47,11 @@ function summarize(r: RecordedResource): string {
   const spec = r.inputs.spec as Record<string, unknown> | undefined;
   if (spec && typeof spec === "object" && typeof spec.replicas === "number") parts.push(`replicas=${spec.replicas}`);
   const members = r.inputs.members as { name?: string; hostPort?: number }[] | undefined;
-  if (Array.isArray(members)) parts.push(`members=${members.map((m) => (m.hostPort ? `${m.name}(127.0.0.1:${m.hostPort})` : m.name)).join(",")}`);
+  if (Array.isArray(members))
+    parts.push(`members=${members.map((m) => (m.hostPort ? `${m.name}(127.0.0.1:${m.hostPort})` : m.name)).join(",")}`);
   const ports = r.inputs.ports as { ip?: string; external?: number; internal?: number }[] | undefined;
-  if (Array.isArray(ports) && ports.length > 0) parts.push(`ports=${ports.map((p) => `${p.ip ?? "*"}:${p.external ?? "?"}->${p.internal}`).join(",")}`);
+  if (Array.isArray(ports) && ports.length > 0)
+    parts.push(`ports=${ports.map((p) => `${p.ip ?? "*"}:${p.external ?? "?"}->${p.internal}`).join(",")}`);
   return parts.length > 0 ? `  ${parts.join(" ")}` : "";
 }
 
@@ -50,7 +73,10 @@ async function main(): Promise<string> {
   const program = new Command("plan")
     .description("Run the Pulumi program offline for a stack and print the resource tree")
     .option("-s, --stack <name>", `stack name (${listStacks().join(", ")})`)
-    .option("--stack-file <path>", "use this stack file instead of stacks/Pulumi.<stack>.yaml; the stack name defaults to Pulumi.<name>.yaml's <name>")
+    .option(
+      "--stack-file <path>",
+      "use this stack file instead of stacks/Pulumi.<stack>.yaml; the stack name defaults to Pulumi.<name>.yaml's <name>",
+    )
     .option("--json", "print the recorded resources as JSON")
     .parse();
   const opts = program.opts<{ stack?: string; stackFile?: string; json?: boolean }>();

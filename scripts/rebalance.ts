@@ -17,69 +17,128 @@ import { SingleBar, Presets } from "cli-progress";
 import pino from "pino";
 import { ConfigClient } from "../runtime/config-client";
 import { planRebalance, runRebalance, type RebalancePlanReport } from "../runtime/rebalance";
-import { ShardRebalanceInputsSchema, unreachableTargetReason, type ShardRebalanceInputs } from "../providers/shard-rebalance/operations";
+import {
+  ShardRebalanceInputsSchema,
+  unreachableTargetReason,
+  type ShardRebalanceInputs,
+} from "../providers/shard-rebalance/operations";
 import { listStacks, runStackOffline } from "./lib/stack";
 
 const REBALANCE_TYPE = "pulumi-nodejs:dynamic/database:ShardRebalance";
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0; got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`${name} must be a whole number ≥ 0; got ${JSON.stringify(v)}`);
   return n;
 };
 
 /** The ShardRebalance inputs of the stack, as `pulumi up` would pass them (password from the environment). */
-async function stackInputs(stack: string, stackFile: string | undefined, passwordEnv: string, etcd: string[] | undefined): Promise<ShardRebalanceInputs> {
+async function stackInputs(
+  stack: string,
+  stackFile: string | undefined,
+  passwordEnv: string,
+  etcd: string[] | undefined,
+): Promise<ShardRebalanceInputs> {
   const run = await runStackOffline(stack, { stackFile });
   const target = (run.config["scaleplane:target"] ?? "docker") as ShardRebalanceInputs["target"];
   const refused = unreachableTargetReason(target);
   if (refused) throw new Error(`stack ${stack}: ${refused}`);
   const found = run.recording.resources.filter((r) => r.type === REBALANCE_TYPE);
-  if (found.length !== 1) throw new Error(`stack ${stack}: expected one ShardRebalance resource in the program, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`stack ${stack}: expected one ShardRebalance resource in the program, found ${found.length}`);
   const password = process.env[passwordEnv];
-  if (!password) throw new Error(`--password-env: environment variable ${passwordEnv} is not set (the shards' database password)`);
+  if (!password)
+    throw new Error(`--password-env: environment variable ${passwordEnv} is not set (the shards' database password)`);
   const { __provider: _p, ...inputs } = found[0].inputs;
   const shardMap = inputs.shardMap as Record<string, unknown>;
   const { epoch: _e, migration: _m, ...desired } = shardMap ?? {};
   // The config service's published endpoints are known only to a deployed stack (the offline run cannot resolve them).
   const etcdEndpoints = etcd ?? inputs.etcdEndpoints;
   if (!Array.isArray(etcdEndpoints) || etcdEndpoints.length === 0)
-    throw new Error(`--etcd: stack ${stack}'s config-service endpoints are only known once deployed; pass them (e.g. --etcd http://127.0.0.1:12379,http://127.0.0.1:12380)`);
+    throw new Error(
+      `--etcd: stack ${stack}'s config-service endpoints are only known once deployed; pass them (e.g. --etcd http://127.0.0.1:12379,http://127.0.0.1:12380)`,
+    );
   const parsed = ShardRebalanceInputsSchema.safeParse({ ...inputs, etcdEndpoints, shardMap: desired, password });
-  if (!parsed.success) throw new Error(`stack ${stack}: ShardRebalance inputs invalid: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new Error(
+      `stack ${stack}: ShardRebalance inputs invalid: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   return parsed.data;
 }
 
 function printPlan(stack: string, p: RebalancePlanReport): void {
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
-  console.log(`stack ${stack}: ${p.action}${p.epoch !== undefined ? ` (shard map epoch ${p.epoch})` : ""}${p.migrationId ? `, migration ${p.migrationId} in flight` : ""}`);
-  if (p.from) console.log(`  from: ${p.from.shards.map((s) => `${s.name}(w${s.weight})`).join(" ")}  rf ${p.from.replicationFactor}, vnodes ${p.from.vnodesPerWeight}`);
-  console.log(`  to:   ${p.to.shards.map((s) => `${s.name}(w${s.weight})`).join(" ")}  rf ${p.to.replicationFactor}, vnodes ${p.to.vnodesPerWeight}`);
+  console.log(
+    `stack ${stack}: ${p.action}${p.epoch !== undefined ? ` (shard map epoch ${p.epoch})` : ""}${p.migrationId ? `, migration ${p.migrationId} in flight` : ""}`,
+  );
+  if (p.from)
+    console.log(
+      `  from: ${p.from.shards.map((s) => `${s.name}(w${s.weight})`).join(" ")}  rf ${p.from.replicationFactor}, vnodes ${p.from.vnodesPerWeight}`,
+    );
+  console.log(
+    `  to:   ${p.to.shards.map((s) => `${s.name}(w${s.weight})`).join(" ")}  rf ${p.to.replicationFactor}, vnodes ${p.to.vnodesPerWeight}`,
+  );
   if (p.copies.length === 0) return;
   console.log(`\n  batch  source -> target         ranges  share     rows        bytes`);
   for (const c of p.copies)
     console.log(
       `  ${String(c.batch).padStart(5)}  ${`${c.source} -> ${c.target}`.padEnd(22)} ${String(c.ranges).padStart(6)}  ${(c.share * 100).toFixed(2).padStart(6)}%  ${String(c.rows).padStart(9)}  ${mib(c.bytes).padStart(11)}`,
     );
-  console.log(`\n  ${p.batches} batch(es), ${p.copies.length} copies, ${p.rows} rows, ${mib(p.bytes)} estimated from the source shards`);
+  console.log(
+    `\n  ${p.batches} batch(es), ${p.copies.length} copies, ${p.rows} rows, ${mib(p.bytes)} estimated from the source shards`,
+  );
 }
 
 async function main(): Promise<void> {
   const program = new Command("rebalance")
-    .description("Move the sharded database online to the stack's shards and weights (the ShardRebalance of `pulumi up`)")
+    .description(
+      "Move the sharded database online to the stack's shards and weights (the ShardRebalance of `pulumi up`)",
+    )
     .requiredOption("-s, --stack <name>", `stack name (${listStacks().join(", ")})`)
     .option("--stack-file <path>", "use this stack file instead of stacks/Pulumi.<stack>.yaml")
     .option("--dry-run", "print the plan (ranges, rows, bytes estimated from the source shards); change nothing")
-    .option("--etcd <urls>", "config-service client URLs as this host reaches them, comma separated (default: the stack's)", (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean))
-    .option("--password-env <name>", "environment variable holding the shards' database password", "SCALEPLANE_DATABASE_PASSWORD")
+    .option(
+      "--etcd <urls>",
+      "config-service client URLs as this host reaches them, comma separated (default: the stack's)",
+      (v: string) =>
+        v
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+    )
+    .option(
+      "--password-env <name>",
+      "environment variable holding the shards' database password",
+      "SCALEPLANE_DATABASE_PASSWORD",
+    )
     .option("--parallel <n>", "(source, target) pairs copied at once", positiveInt("--parallel"))
     .option("--max-rows-per-second <n>", "copy throttle (0 = unthrottled)", positiveInt("--max-rows-per-second"))
     .option("--json", "print the final report as JSON")
     .parse();
-  const opts = program.opts<{ stack: string; stackFile?: string; dryRun?: boolean; etcd?: string[]; passwordEnv: string; parallel?: number; maxRowsPerSecond?: number; json?: boolean }>();
+  const opts = program.opts<{
+    stack: string;
+    stackFile?: string;
+    dryRun?: boolean;
+    etcd?: string[];
+    passwordEnv: string;
+    parallel?: number;
+    maxRowsPerSecond?: number;
+    json?: boolean;
+  }>();
   const inputs = await stackInputs(opts.stack, opts.stackFile, opts.passwordEnv, opts.etcd);
-  const config = ConfigClient.create({ endpoints: inputs.etcdEndpoints, prefix: inputs.etcdPrefix, deadlineMs: 5000, logger: pino({ level: "warn" }, pino.destination(2)) });
-  const common = { config, desired: inputs.shardMap, credentials: { user: inputs.username, password: inputs.password }, reach: inputs.reach };
+  const config = ConfigClient.create({
+    endpoints: inputs.etcdEndpoints,
+    prefix: inputs.etcdPrefix,
+    deadlineMs: 5000,
+    logger: pino({ level: "warn" }, pino.destination(2)),
+  });
+  const common = {
+    config,
+    desired: inputs.shardMap,
+    credentials: { user: inputs.username, password: inputs.password },
+    reach: inputs.reach,
+  };
   try {
     if (opts.dryRun) {
       const p = await planRebalance(common);
@@ -87,7 +146,10 @@ async function main(): Promise<void> {
       else printPlan(opts.stack, p);
       return;
     }
-    const bar = new SingleBar({ format: "copy [{bar}] {value}/{total} batches | {rows} rows | {mib} MiB | {eta_formatted}", hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: "copy [{bar}] {value}/{total} batches | {rows} rows | {mib} MiB | {eta_formatted}", hideCursor: true },
+      Presets.shades_classic,
+    );
     let barOn = false;
     const report = await runRebalance({
       ...common,
@@ -114,7 +176,11 @@ async function main(): Promise<void> {
       },
     });
     if (barOn) bar.stop();
-    console.log(opts.json ? JSON.stringify(report) : `done: ${report.action} at epoch ${report.epoch}; ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted`);
+    console.log(
+      opts.json
+        ? JSON.stringify(report)
+        : `done: ${report.action} at epoch ${report.epoch}; ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted`,
+    );
   } finally {
     config.close();
   }

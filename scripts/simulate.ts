@@ -11,24 +11,44 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { Presets, SingleBar } from "cli-progress";
-import { ConfigError, createEngine, ENGINE_NAMES, parseScalingPolicy, type EngineName, type ScalingPolicy } from "../core/scaling";
+import {
+  ConfigError,
+  createEngine,
+  ENGINE_NAMES,
+  parseScalingPolicy,
+  type EngineName,
+  type ScalingPolicy,
+} from "../core/scaling";
 import { simulationSvg } from "../core/scaling/chart";
-import { parseTraceCsv, runSimulation, ticksFor, TraceError, type EngineFigures, type TraceRun } from "../core/scaling/simulate";
+import {
+  parseTraceCsv,
+  runSimulation,
+  ticksFor,
+  TraceError,
+  type EngineFigures,
+  type TraceRun,
+} from "../core/scaling/simulate";
 import { DEFAULT_TRACE_SEED, SYNTHETIC_TRACES, traceCsv } from "../core/scaling/traces";
 
 const ROOT = resolve(__dirname, "..");
 export const DEFAULT_PRICES = join(ROOT, "core/scaling/prices.json");
 
-const positiveNumber = (flag: string) => (raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a number > 0; got ${JSON.stringify(raw)}`);
-  return n;
-};
-const wholeNumber = (flag: string, min: number) => (raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number ≥ ${min}; got ${JSON.stringify(raw)}`);
-  return n;
-};
+const positiveNumber =
+  (flag: string) =>
+  (raw: string): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${flag} must be a number > 0; got ${JSON.stringify(raw)}`);
+    return n;
+  };
+const wholeNumber =
+  (flag: string, min: number) =>
+  (raw: string): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${flag} must be a whole number ≥ ${min}; got ${JSON.stringify(raw)}`);
+    return n;
+  };
 
 function readJson(path: string, flag: string): Record<string, unknown> {
   let raw: unknown;
@@ -37,7 +57,8 @@ function readJson(path: string, flag: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`${flag} ${path}: not readable JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error(`${flag} ${path}: must be a JSON object`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new Error(`${flag} ${path}: must be a JSON object`);
   return raw as Record<string, unknown>;
 }
 
@@ -53,11 +74,26 @@ export function readPrices(path = DEFAULT_PRICES): NonNullable<ScalingPolicy["co
 export function simulateFile(path: string, options: Parameters<typeof runSimulation>[1], progress = true): TraceRun {
   const points = parseTraceCsv(readFileSync(path, "utf8"), path);
   const total = ticksFor(points, options.model, options.engines?.length);
-  const bar = progress && total > 20_000 ? new SingleBar({ format: `simulate ${basename(path)} {bar} {percentage}% {value}/{total} controller ticks`, hideCursor: true, stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar =
+    progress && total > 20_000
+      ? new SingleBar(
+          {
+            format: `simulate ${basename(path)} {bar} {percentage}% {value}/{total} controller ticks`,
+            hideCursor: true,
+            stream: process.stderr,
+          },
+          Presets.shades_classic,
+        )
+      : undefined;
   bar?.start(total, 0);
   let done = 0;
   try {
-    return runSimulation(points, options, { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine }, { onTick: bar ? () => ++done % 500 === 0 && bar.update(done) : undefined });
+    return runSimulation(
+      points,
+      options,
+      { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
+      { onTick: bar ? () => ++done % 500 === 0 && bar.update(done) : undefined },
+    );
   } finally {
     bar?.update(total);
     bar?.stop();
@@ -68,8 +104,18 @@ export function simulateFile(path: string, options: Parameters<typeof runSimulat
 export function printTable(name: string, run: TraceRun): void {
   const rows = run.runs.map((r) => r.figures);
   const hpa = rows.find((f) => f.engine === "hpa");
-  const header = ["engine", "SLO violation min", "vs hpa", "instance-hours", "vs hpa", "cost $", "max inst.", "scale events"];
-  const ratio = (a: number, b: number | undefined) => (b === undefined ? "" : b === 0 ? (a === 0 ? "1.00" : "∞") : (a / b).toFixed(2));
+  const header = [
+    "engine",
+    "SLO violation min",
+    "vs hpa",
+    "instance-hours",
+    "vs hpa",
+    "cost $",
+    "max inst.",
+    "scale events",
+  ];
+  const ratio = (a: number, b: number | undefined) =>
+    b === undefined ? "" : b === 0 ? (a === 0 ? "1.00" : "∞") : (a / b).toFixed(2);
   const table = rows.map((f: EngineFigures) => [
     f.engine,
     f.violationMinutes.toFixed(1),
@@ -81,13 +127,23 @@ export function printTable(name: string, run: TraceRun): void {
     String(f.scaleEvents),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...table.map((r) => r[c].length)));
-  console.log(`\n${name}: ${(run.seconds / 3600).toFixed(1)} simulated hours; ${run.stepNote}; capacity ${run.model.capacityPerInstance.toFixed(2)} req/s per instance, warm-up ${run.model.warmupSeconds} s, metric lag ${run.model.metricLagSeconds} s, period ${run.model.periodSeconds} s`);
+  console.log(
+    `\n${name}: ${(run.seconds / 3600).toFixed(1)} simulated hours; ${run.stepNote}; capacity ${run.model.capacityPerInstance.toFixed(2)} req/s per instance, warm-up ${run.model.warmupSeconds} s, metric lag ${run.model.metricLagSeconds} s, period ${run.model.periodSeconds} s`,
+  );
   console.log(header.map((h, c) => h.padEnd(widths[c])).join("  "));
   for (const r of table) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join("  "));
 }
 
 export const figuresJson = (run: TraceRun): Record<string, Omit<EngineFigures, "engine">> =>
-  Object.fromEntries(run.runs.map(({ figures: { engine, ...rest } }) => [engine, Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, Number(v.toFixed(4))])) as Omit<EngineFigures, "engine">]));
+  Object.fromEntries(
+    run.runs.map(({ figures: { engine, ...rest } }) => [
+      engine,
+      Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, Number(v.toFixed(4))])) as Omit<
+        EngineFigures,
+        "engine"
+      >,
+    ]),
+  );
 
 function generateTraces(seed: number, dir: string): void {
   mkdirSync(dir, { recursive: true });
@@ -104,11 +160,27 @@ async function main(): Promise<void> {
     .name("simulate")
     .description("Replay a (timestamp, demand) trace through every scaling engine (model: core/scaling/simulate.ts)")
     .option("--trace <csv>", "trace file: timestamp,demand rows (header optional)")
-    .option("--step-seconds <n>", "simulated seconds one trace row stands for (default 60)", positiveNumber("--step-seconds"))
-    .option("--capacity-per-instance <n>", "requests/s one instance serves at 100 % CPU (default: trace peak / 20)", positiveNumber("--capacity-per-instance"))
-    .option("--warmup-seconds <n>", "seconds from launch until an instance serves (default 180)", wholeNumber("--warmup-seconds", 0))
+    .option(
+      "--step-seconds <n>",
+      "simulated seconds one trace row stands for (default 60)",
+      positiveNumber("--step-seconds"),
+    )
+    .option(
+      "--capacity-per-instance <n>",
+      "requests/s one instance serves at 100 % CPU (default: trace peak / 20)",
+      positiveNumber("--capacity-per-instance"),
+    )
+    .option(
+      "--warmup-seconds <n>",
+      "seconds from launch until an instance serves (default 180)",
+      wholeNumber("--warmup-seconds", 0),
+    )
     .option("--lag-seconds <n>", "age of the metrics the controller sees (default 30)", wholeNumber("--lag-seconds", 0))
-    .option("--period-seconds <n>", "seconds between controller decisions (default 15)", wholeNumber("--period-seconds", 1))
+    .option(
+      "--period-seconds <n>",
+      "seconds between controller decisions (default 15)",
+      wholeNumber("--period-seconds", 1),
+    )
     .option("--min-size <n>", "policy minSize (default 1)", wholeNumber("--min-size", 0))
     .option("--max-size <n>", "policy maxSize (default 1000)", wholeNumber("--max-size", 1))
     .option("--policy <json>", "a scaling policy file (JSON) shared by every engine")
@@ -118,13 +190,17 @@ async function main(): Promise<void> {
     .option("--generate-traces", "write the synthetic traces instead (npm run traces)")
     .option("--seed <n>", "seed of the synthetic traces", wholeNumber("--seed", 0))
     .option("--dir <dir>", "directory of the synthetic traces", join(ROOT, "traces"));
-  program.parse(process.argv.slice(2).filter((a) => a !== "--"), { from: "user" });
+  program.parse(
+    process.argv.slice(2).filter((a) => a !== "--"),
+    { from: "user" },
+  );
   const o = program.opts<Record<string, string | number | boolean | undefined>>();
   if (o.generateTraces) return generateTraces((o.seed as number | undefined) ?? DEFAULT_TRACE_SEED, o.dir as string);
   if (typeof o.trace !== "string") throw new Error("--trace <csv> is required (or --generate-traces)");
   const engines = typeof o.engines === "string" ? o.engines.split(",").map((e) => e.trim()) : undefined;
   const unknown = engines?.filter((e) => !(ENGINE_NAMES as readonly string[]).includes(e));
-  if (unknown && unknown.length > 0) throw new Error(`--engines: unknown engine(s) ${unknown.join(", ")}; allowed: ${ENGINE_NAMES.join(", ")}`);
+  if (unknown && unknown.length > 0)
+    throw new Error(`--engines: unknown engine(s) ${unknown.join(", ")}; allowed: ${ENGINE_NAMES.join(", ")}`);
   const policy = typeof o.policy === "string" ? readJson(o.policy, "--policy") : {};
   if (o.minSize !== undefined) policy.minSize = o.minSize;
   if (o.maxSize !== undefined) policy.maxSize = o.maxSize;
@@ -144,13 +220,28 @@ async function main(): Promise<void> {
   printTable(name, run);
   const out = typeof o.out === "string" ? o.out : join(process.cwd(), "simulations", `${name}.svg`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, simulationSvg(`${name}: demand vs capacity per engine`, `${run.stepNote}; warm-up ${run.model.warmupSeconds} s, metric lag ${run.model.metricLagSeconds} s, period ${run.model.periodSeconds} s`, run.runs));
+  writeFileSync(
+    out,
+    simulationSvg(
+      `${name}: demand vs capacity per engine`,
+      `${run.stepNote}; warm-up ${run.model.warmupSeconds} s, metric lag ${run.model.metricLagSeconds} s, period ${run.model.periodSeconds} s`,
+      run.runs,
+    ),
+  );
   console.log(`chart: ${out}`);
-  console.log(JSON.stringify({ trace: o.trace, stepNote: run.stepNote, model: run.model, chart: out, engines: figuresJson(run) }));
+  console.log(
+    JSON.stringify({ trace: o.trace, stepNote: run.stepNote, model: run.model, chart: out, engines: figuresJson(run) }),
+  );
 }
 
 if (require.main === module)
   main().catch((e: unknown) => {
-    console.error(e instanceof ConfigError || e instanceof TraceError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? e.message : e);
+    console.error(
+      e instanceof ConfigError || e instanceof TraceError || e instanceof InvalidArgumentError
+        ? e.message
+        : e instanceof Error
+          ? e.message
+          : e,
+    );
     process.exit(1);
   });

@@ -35,7 +35,12 @@ export interface StackTopology {
   target: string;
   /** Prefix of the config keys (ConfigClient's default). */
   configPrefix: string;
-  etcd?: { clusterName: string; tls: boolean; clientPort: number; members: { name: string; host: string; hostPort: number }[] };
+  etcd?: {
+    clusterName: string;
+    tls: boolean;
+    clientPort: number;
+    members: { name: string; host: string; hostPort: number }[];
+  };
   apps: { container: string; group: string; hostPort: number; healthPath: string }[];
   shards: { shard: string; container: string; hostPort: number; readyCommand?: string[] }[];
   /** Autoscaling groups (their scaling events live in etcd). */
@@ -44,16 +49,30 @@ export interface StackTopology {
 
 type Labels = Record<string, string>;
 const labelsOf = (v: unknown): Labels =>
-  Array.isArray(v) ? Object.fromEntries((v as { label: string; value: string }[]).map((l) => [l.label, l.value])) : ((v ?? {}) as Labels);
-const publishedPort = (v: unknown): number | undefined => (Array.isArray(v) ? (v as { ip?: string; external?: number }[]).find((p) => p.ip === "127.0.0.1")?.external : undefined);
+  Array.isArray(v)
+    ? Object.fromEntries((v as { label: string; value: string }[]).map((l) => [l.label, l.value]))
+    : ((v ?? {}) as Labels);
+const publishedPort = (v: unknown): number | undefined =>
+  Array.isArray(v)
+    ? (v as { ip?: string; external?: number }[]).find((p) => p.ip === "127.0.0.1")?.external
+    : undefined;
 
 /** The topology of a stack from one offline run of its program. */
 export function topologyOf(stack: string, target: string, rec: Recording): StackTopology {
   const etcdRes = rec.ofType("pulumi-nodejs:dynamic/etcd:EtcdMembership")[0];
   const etcd = etcdRes
     ? (() => {
-        const i = etcdRes.inputs as { clusterName: string; settings: { tls: boolean; clientPort: number }; members: { name: string; host: string; hostPort: number }[] };
-        return { clusterName: i.clusterName, tls: i.settings.tls, clientPort: i.settings.clientPort, members: i.members.map((m) => ({ name: m.name, host: m.host, hostPort: m.hostPort })) };
+        const i = etcdRes.inputs as {
+          clusterName: string;
+          settings: { tls: boolean; clientPort: number };
+          members: { name: string; host: string; hostPort: number }[];
+        };
+        return {
+          clusterName: i.clusterName,
+          tls: i.settings.tls,
+          clientPort: i.settings.clientPort,
+          members: i.members.map((m) => ({ name: m.name, host: m.host, hostPort: m.hostPort })),
+        };
       })()
     : undefined;
   const apps: StackTopology["apps"] = [];
@@ -66,12 +85,30 @@ export function topologyOf(stack: string, target: string, rec: Recording): Stack
     const test = ((c.inputs.healthcheck as { tests?: string[] } | undefined)?.tests ?? []) as string[];
     if (labels["scaleplane.component"] === "autoscaling-group") {
       const url = test.find((t) => /^https?:\/\//.test(t));
-      apps.push({ container: name, group: labels["scaleplane.group"] ?? "", hostPort, healthPath: url ? new URL(url).pathname : "/health" });
+      apps.push({
+        container: name,
+        group: labels["scaleplane.group"] ?? "",
+        hostPort,
+        healthPath: url ? new URL(url).pathname : "/health",
+      });
     } else if (labels["scaleplane.io/shard"] !== undefined) {
-      shards.push({ shard: labels["scaleplane.io/shard"], container: name, hostPort, readyCommand: test[0] === "CMD" ? test.slice(1) : undefined });
+      shards.push({
+        shard: labels["scaleplane.io/shard"],
+        container: name,
+        hostPort,
+        readyCommand: test[0] === "CMD" ? test.slice(1) : undefined,
+      });
     }
   }
-  return { stack, target, configPrefix: "/scaleplane/", etcd, apps, shards, groups: [...new Set(apps.map((a) => a.group).filter(Boolean))].sort() };
+  return {
+    stack,
+    target,
+    configPrefix: "/scaleplane/",
+    etcd,
+    apps,
+    shards,
+    groups: [...new Set(apps.map((a) => a.group).filter(Boolean))].sort(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +170,15 @@ function tcpReachable(port: number, timeoutMs = 1000): Promise<boolean> {
 
 /** Reads etcd: over the published ports, or (TLS) with etcdctl inside a member container. */
 interface EtcdReader {
-  status(m: { host: string; hostPort: number }): Promise<{ memberId: string; leader: string; raftTerm: number; raftIndex: number; dbSize: number; version: string; isLearner: boolean }>;
+  status(m: { host: string; hostPort: number }): Promise<{
+    memberId: string;
+    leader: string;
+    raftTerm: number;
+    raftIndex: number;
+    dbSize: number;
+    version: string;
+    isLearner: boolean;
+  }>;
   members(): Promise<{ ID: string; name: string; isLearner: boolean }[]>;
   get(key: string): Promise<string | null>;
   close(): void;
@@ -141,7 +186,12 @@ interface EtcdReader {
 
 function portReader(topo: NonNullable<StackTopology["etcd"]>): EtcdReader {
   const { Etcd3: Client } = require("etcd3") as typeof import("etcd3");
-  const mk = (hosts: string[]): Etcd3 => new Client({ hosts, dialTimeout: 1000, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 1500 }) });
+  const mk = (hosts: string[]): Etcd3 =>
+    new Client({
+      hosts,
+      dialTimeout: 1000,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 1500 }),
+    });
   const endpoints = topo.members.map((m) => `http://127.0.0.1:${m.hostPort}`);
   const all = mk(endpoints);
   return {
@@ -149,19 +199,39 @@ function portReader(topo: NonNullable<StackTopology["etcd"]>): EtcdReader {
       const c = mk([`http://127.0.0.1:${m.hostPort}`]);
       try {
         const s = await c.maintenance.status();
-        return { memberId: s.header.member_id, leader: s.leader, raftTerm: Number(s.raftTerm), raftIndex: Number(s.raftIndex), dbSize: Number(s.dbSize), version: s.version, isLearner: Boolean(s.isLearner) };
+        return {
+          memberId: s.header.member_id,
+          leader: s.leader,
+          raftTerm: Number(s.raftTerm),
+          raftIndex: Number(s.raftIndex),
+          dbSize: Number(s.dbSize),
+          version: s.version,
+          isLearner: Boolean(s.isLearner),
+        };
       } finally {
         c.close();
       }
     },
-    members: async () => (await all.cluster.memberList({})).members.map((m) => ({ ID: m.ID, name: m.name, isLearner: Boolean(m.isLearner) })),
+    members: async () =>
+      (await all.cluster.memberList({})).members.map((m) => ({
+        ID: m.ID,
+        name: m.name,
+        isLearner: Boolean(m.isLearner),
+      })),
     get: (key) => all.get(key).string(),
     close: () => all.close(),
   };
 }
 
 function execReader(docker: Docker, topo: NonNullable<StackTopology["etcd"]>): EtcdReader {
-  const base = ["etcdctl", `--endpoints=https://127.0.0.1:${topo.clientPort}`, "--command-timeout=2s", "--cacert=/etc/etcd/tls/ca.crt", "--cert=/etc/etcd/tls/server.crt", "--key=/etc/etcd/tls/server.key"];
+  const base = [
+    "etcdctl",
+    `--endpoints=https://127.0.0.1:${topo.clientPort}`,
+    "--command-timeout=2s",
+    "--cacert=/etc/etcd/tls/ca.crt",
+    "--cert=/etc/etcd/tls/server.crt",
+    "--key=/etc/etcd/tls/server.key",
+  ];
   const anyHost = async <T>(fn: (host: string) => Promise<T>): Promise<T> => {
     let last: unknown;
     for (const m of topo.members) {
@@ -177,20 +247,38 @@ function execReader(docker: Docker, topo: NonNullable<StackTopology["etcd"]>): E
     async status(m) {
       const out = await execIn(docker, m.host, [...base, "endpoint", "status", "-w", "fields"], 5000);
       const f = (k: string) => new RegExp(`"${k}" : (.*)`).exec(out)?.[1]?.trim().replace(/^"|"$/g, "") ?? "";
-      return { memberId: f("MemberID"), leader: f("Leader"), raftTerm: Number(f("RaftTerm")), raftIndex: Number(f("RaftIndex")), dbSize: Number(f("DBSize")), version: f("Version"), isLearner: f("IsLearner") === "true" };
+      return {
+        memberId: f("MemberID"),
+        leader: f("Leader"),
+        raftTerm: Number(f("RaftTerm")),
+        raftIndex: Number(f("RaftIndex")),
+        dbSize: Number(f("DBSize")),
+        version: f("Version"),
+        isLearner: f("IsLearner") === "true",
+      };
     },
-    members: () => memberListViaExec(docker, topo.members.map((m) => m.host), { clientPort: topo.clientPort, tls: true }),
-    get: (key) => anyHost(async (h) => {
-      const out = await execIn(docker, h, [...base, "get", key, "--print-value-only"], 5000);
-      return out.trim() === "" ? null : out.trim();
-    }),
+    members: () =>
+      memberListViaExec(
+        docker,
+        topo.members.map((m) => m.host),
+        { clientPort: topo.clientPort, tls: true },
+      ),
+    get: (key) =>
+      anyHost(async (h) => {
+        const out = await execIn(docker, h, [...base, "get", key, "--print-value-only"], 5000);
+        return out.trim() === "" ? null : out.trim();
+      }),
     close: () => undefined,
   };
 }
 
 /** One snapshot of the stack's live state. Throws {@link StackNotRunningError} when none of it runs. */
 export async function collectStatus(docker: Docker, topo: StackTopology): Promise<StackStatus> {
-  const containers = [...(topo.etcd?.members.map((m) => m.host) ?? []), ...topo.apps.map((a) => a.container), ...topo.shards.map((s) => s.container)];
+  const containers = [
+    ...(topo.etcd?.members.map((m) => m.host) ?? []),
+    ...topo.apps.map((a) => a.container),
+    ...topo.shards.map((s) => s.container),
+  ];
   const states = new Map(await Promise.all(containers.map(async (n) => [n, await containerState(docker, n)] as const)));
   if (![...states.values()].some((s) => s.state !== "missing"))
     throw new StackNotRunningError(
@@ -208,11 +296,28 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
       const members: EtcdMemberStatus[] = await Promise.all(
         t.members.map(async (m) => {
           const st = states.get(m.host)!;
-          const base = { name: m.name, container: m.host, endpoint: `${t.tls ? "https" : "http"}://127.0.0.1:${m.hostPort}`, state: st.state, healthy: false, leader: false, learner: false };
+          const base = {
+            name: m.name,
+            container: m.host,
+            endpoint: `${t.tls ? "https" : "http"}://127.0.0.1:${m.hostPort}`,
+            state: st.state,
+            healthy: false,
+            leader: false,
+            learner: false,
+          };
           if (st.state !== "running") return base;
           try {
             const s = await reader.status(m);
-            return { ...base, healthy: s.leader !== "0" && s.leader !== "", leader: s.leader === s.memberId, learner: s.isLearner, raftTerm: s.raftTerm, raftIndex: s.raftIndex, dbSizeBytes: s.dbSize, version: s.version };
+            return {
+              ...base,
+              healthy: s.leader !== "0" && s.leader !== "",
+              leader: s.leader === s.memberId,
+              learner: s.isLearner,
+              raftTerm: s.raftTerm,
+              raftIndex: s.raftIndex,
+              dbSizeBytes: s.dbSize,
+              version: s.version,
+            };
           } catch (e) {
             return { ...base, error: errMsg(e) };
           }
@@ -220,14 +325,28 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
       );
       const leaderName = members.find((m) => m.leader)?.name;
       // Members etcd knows that the program does not name (e.g. a stray learner): shown too.
-      for (const x of names) if (!members.some((m) => m.name === x.name)) members.push({ name: x.name || `(unstarted ${x.ID})`, container: "", endpoint: "", state: "not in stack", healthy: false, leader: false, learner: x.isLearner });
+      for (const x of names)
+        if (!members.some((m) => m.name === x.name))
+          members.push({
+            name: x.name || `(unstarted ${x.ID})`,
+            container: "",
+            endpoint: "",
+            state: "not in stack",
+            healthy: false,
+            leader: false,
+            learner: x.isLearner,
+          });
       etcd = { clusterName: t.clusterName, tls: t.tls, leader: leaderName, members };
       if (members.some((m) => m.healthy)) {
         try {
           const raw = await reader.get(`${topo.configPrefix}${SHARD_MAP_KEY.name}`);
           if (raw !== null) {
             const map = SHARD_MAP_KEY.schema.parse(JSON.parse(raw));
-            shardMap = { epoch: map.epoch, shards: map.shards.length, ...(map.migration ? { migration: `${map.migration.id} (${map.migration.phase})` } : {}) };
+            shardMap = {
+              epoch: map.epoch,
+              shards: map.shards.length,
+              ...(map.migration ? { migration: `${map.migration.id} (${map.migration.phase})` } : {}),
+            };
           }
         } catch (e) {
           shardMap = { error: errMsg(e) };
@@ -266,7 +385,8 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
     topo.shards.map(async (s) => {
       const st = states.get(s.container)!;
       const endpoint = `127.0.0.1:${s.hostPort}`;
-      if (st.state !== "running") return { shard: s.shard, container: s.container, endpoint, state: st.state, reachable: false, detail: "" };
+      if (st.state !== "running")
+        return { shard: s.shard, container: s.container, endpoint, state: st.state, reachable: false, detail: "" };
       const port = await tcpReachable(s.hostPort);
       let ready = "";
       let readyOk = true;
@@ -278,7 +398,14 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
           ready = errMsg(e);
         }
       }
-      return { shard: s.shard, container: s.container, endpoint, state: st.state, reachable: port && readyOk, detail: [port ? "port open" : "port closed", ready].filter(Boolean).join("; ") };
+      return {
+        shard: s.shard,
+        container: s.container,
+        endpoint,
+        state: st.state,
+        reachable: port && readyOk,
+        detail: [port ? "port open" : "port closed", ready].filter(Boolean).join("; "),
+      };
     }),
   );
   return { stack: topo.stack, atMs: Date.now(), etcd, apps, shards, shardMap, scaling };
@@ -292,7 +419,11 @@ const yes = (b: boolean) => (b ? "yes" : "no");
 
 function table(head: string[], rows: string[][]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i])).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (c ?? "").padEnd(w[i]))
+      .join("  ")
+      .trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
@@ -300,24 +431,51 @@ function table(head: string[], rows: string[][]): string[] {
 export function renderStatus(s: StackStatus): string {
   const out: string[] = [`stack ${s.stack} at ${new Date(s.atMs).toISOString()}`, ""];
   if (s.etcd) {
-    out.push(`config service: etcd cluster ${s.etcd.clusterName}${s.etcd.tls ? " (TLS)" : ""}, leader ${s.etcd.leader ?? "NONE"}`);
+    out.push(
+      `config service: etcd cluster ${s.etcd.clusterName}${s.etcd.tls ? " (TLS)" : ""}, leader ${s.etcd.leader ?? "NONE"}`,
+    );
     out.push(
       ...table(
         ["member", "endpoint", "container", "healthy", "role", "raft term", "raft index", "db size", "note"],
-        s.etcd.members.map((m) => [m.name, m.endpoint, m.state, yes(m.healthy), m.leader ? "leader" : m.learner ? "learner" : m.healthy ? "follower" : "-", m.raftTerm?.toString() ?? "-", m.raftIndex?.toString() ?? "-", mb(m.dbSizeBytes), m.error ?? ""]),
+        s.etcd.members.map((m) => [
+          m.name,
+          m.endpoint,
+          m.state,
+          yes(m.healthy),
+          m.leader ? "leader" : m.learner ? "learner" : m.healthy ? "follower" : "-",
+          m.raftTerm?.toString() ?? "-",
+          m.raftIndex?.toString() ?? "-",
+          mb(m.dbSizeBytes),
+          m.error ?? "",
+        ]),
       ).map((l) => `  ${l}`),
     );
   } else out.push("config service: none in this stack");
   out.push("", "app instances");
-  out.push(...table(["container", "group", "health url", "container", "healthy", "detail"], s.apps.map((a) => [a.container, a.group, a.endpoint, a.state, yes(a.healthy), a.detail])).map((l) => `  ${l}`));
+  out.push(
+    ...table(
+      ["container", "group", "health url", "container", "healthy", "detail"],
+      s.apps.map((a) => [a.container, a.group, a.endpoint, a.state, yes(a.healthy), a.detail]),
+    ).map((l) => `  ${l}`),
+  );
   out.push("", "database shards");
-  out.push(...table(["shard", "container", "endpoint", "container", "reachable", "detail"], s.shards.map((d) => [d.shard, d.container, d.endpoint, d.state, yes(d.reachable), d.detail])).map((l) => `  ${l}`));
+  out.push(
+    ...table(
+      ["shard", "container", "endpoint", "container", "reachable", "detail"],
+      s.shards.map((d) => [d.shard, d.container, d.endpoint, d.state, yes(d.reachable), d.detail]),
+    ).map((l) => `  ${l}`),
+  );
   out.push("");
   if (s.shardMap === undefined) out.push("shard map: not published yet");
   else if ("error" in s.shardMap) out.push(`shard map: unreadable (${s.shardMap.error})`);
-  else out.push(`shard map: epoch ${s.shardMap.epoch}, ${s.shardMap.shards} shards${s.shardMap.migration ? `, migration ${s.shardMap.migration}` : ""}`);
+  else
+    out.push(
+      `shard map: epoch ${s.shardMap.epoch}, ${s.shardMap.shards} shards${s.shardMap.migration ? `, migration ${s.shardMap.migration}` : ""}`,
+    );
   out.push("", "last scaling events");
-  const events = s.scaling.flatMap((g) => g.events.map((e) => [g.group, new Date(e.atMs).toISOString(), `${e.from} → ${e.to}`, e.engine, e.reason]));
+  const events = s.scaling.flatMap((g) =>
+    g.events.map((e) => [g.group, new Date(e.atMs).toISOString(), `${e.from} → ${e.to}`, e.engine, e.reason]),
+  );
   if (events.length === 0) out.push("  none recorded");
   else out.push(...table(["group", "at", "desired", "engine", "reason"], events).map((l) => `  ${l}`));
   return out.join("\n");
@@ -337,12 +495,15 @@ async function main(): Promise<number> {
     .parse()
     .opts<{ stack: string; stackFile?: string; json?: boolean; watch?: boolean; interval: string }>();
   const interval = Number(opts.interval);
-  if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`--interval must be a number of seconds ≥ 0.2; got ${opts.interval}`);
+  if (!Number.isFinite(interval) || interval < 0.2)
+    throw new UsageError(`--interval must be a number of seconds ≥ 0.2; got ${opts.interval}`);
   // The program's own logs (warnings) go to stderr; stdout carries only the status.
   const run = await runStackOffline(opts.stack, { stackFile: opts.stackFile });
   const target = run.config["scaleplane:target"] ?? "docker";
   if (target !== "docker") {
-    console.error(`status reads a local Docker stack; stack ${opts.stack} has target ${target} (use the ${target === "aws" ? "AWS console/CLI" : "kubectl"} view of its resources)`);
+    console.error(
+      `status reads a local Docker stack; stack ${opts.stack} has target ${target} (use the ${target === "aws" ? "AWS console/CLI" : "kubectl"} view of its resources)`,
+    );
     return 2;
   }
   const topo = topologyOf(opts.stack, target, run.recording);
@@ -368,10 +529,14 @@ async function main(): Promise<number> {
       text = show(await collectStatus(docker, topo));
     } catch (e) {
       if (!(e instanceof StackNotRunningError)) throw e;
-      text = opts.json ? JSON.stringify({ stack: topo.stack, atMs: Date.now(), running: false, message: e.message }) : e.message;
+      text = opts.json
+        ? JSON.stringify({ stack: topo.stack, atMs: Date.now(), running: false, message: e.message })
+        : e.message;
     }
     // Refresh in place: home the cursor and clear the screen (a JSON stream gets one line per refresh).
-    process.stdout.write(opts.json ? `${text}\n` : `\x1b[H\x1b[2J${text}\n\n(refreshing every ${interval} s; Ctrl-C to stop)\n`);
+    process.stdout.write(
+      opts.json ? `${text}\n` : `\x1b[H\x1b[2J${text}\n\n(refreshing every ${interval} s; Ctrl-C to stop)\n`,
+    );
     for (let waited = 0; waited < interval * 1000 && !stop; waited += 100) await new Promise((r) => setTimeout(r, 100));
   }
   return 0;

@@ -80,9 +80,15 @@ async function rawPipe(from: PgInstance, to: PgInstance): Promise<{ rows: number
  * Measures the figures; `--copy-rows <n>` sets the rows seeded on the source (@default 200000).
  */
 export async function copyFigures(argv: string[]): Promise<Record<string, number>> {
-  const { values } = parseArgs({ args: argv, options: { "copy-rows": { type: "string" } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { "copy-rows": { type: "string" } },
+    strict: false,
+    allowPositionals: true,
+  });
   const rows = Number(values["copy-rows"] ?? 200_000);
-  if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--copy-rows must be a whole number ≥ 1000; got ${JSON.stringify(values["copy-rows"])}`);
+  if (!Number.isInteger(rows) || rows < 1000)
+    throw new Error(`--copy-rows must be a whole number ≥ 1000; got ${JSON.stringify(values["copy-rows"])}`);
 
   const [etcd, cluster] = await Promise.all([startLocalEtcd("bench-copy"), startPgCluster(2, { namePrefix: "bench" })]);
   const config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: "/bench-copy/", logger: quiet() });
@@ -91,7 +97,9 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
     vnodesPerWeight: 150,
     replicationFactor: 1,
     consistency: "one" as const,
-    shards: cluster.instances.slice(0, n).map((i) => ({ name: i.name, weight: 1, host: i.host, port: i.port, database: i.database })),
+    shards: cluster.instances
+      .slice(0, n)
+      .map((i) => ({ name: i.name, weight: 1, host: i.host, port: i.port, database: i.database })),
   });
   const credentials = { user: cluster.user, password: cluster.password };
   let client: ShardClient | undefined;
@@ -108,8 +116,16 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
     // The dry run: the plan with rows/bytes estimated on the source (it also computes the plan
     // before the writer starts: planning is CPU work in this process, not a stall of the system).
     const dry = await planRebalance({ config, desired: placement(2), credentials });
-    console.log(`plan ${a.name} → ${b.name}: ${dry.batches} batches, ${dry.rows} rows, ${(dry.bytes / 1048576).toFixed(1)} MiB estimated`);
-    client = await ShardClient.connect({ config, user: cluster.user, password: cluster.password, statementTimeoutMs: 10_000, logger: quiet() });
+    console.log(
+      `plan ${a.name} → ${b.name}: ${dry.batches} batches, ${dry.rows} rows, ${(dry.bytes / 1048576).toFixed(1)} MiB estimated`,
+    );
+    client = await ShardClient.connect({
+      config,
+      user: cluster.user,
+      password: cluster.password,
+      statementTimeoutMs: 10_000,
+      logger: quiet(),
+    });
     const c = client;
 
     // One writer, one write at a time, keys of its own; latencies by phase, gaps between acks.
@@ -139,7 +155,10 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
     })();
     await new Promise((r) => setTimeout(r, 3000));
 
-    const bar = new SingleBar({ format: "rebalance copy [{bar}] {value}/{total} batches | {rows} rows", hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: "rebalance copy [{bar}] {value}/{total} batches | {rows} rows", hideCursor: true },
+      Presets.shades_classic,
+    );
     let copyStarted = 0;
     let copySeconds = 0;
     let copied = 0;
@@ -171,7 +190,8 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
     measureGaps = false;
     stop = true;
     await writer;
-    if (copySeconds === 0 || copied === 0) throw new Error(`bench copy: the rebalance copied nothing (${JSON.stringify(report)})`);
+    if (copySeconds === 0 || copied === 0)
+      throw new Error(`bench copy: the rebalance copied nothing (${JSON.stringify(report)})`);
     const copyRate = report.rowsCopied / (report.copyMs / 1000);
     const phaseRate = copied / copySeconds;
     const p99Before = percentile(lat.before, 99);
@@ -180,7 +200,9 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
       `rebalance copy ${a.name} → ${b.name}: ${report.rowsCopied} rows, copies ${(report.copyMs / 1000).toFixed(2)} s (${Math.round(copyRate)} rows/s), ` +
         `verification ${(report.verifyMs / 1000).toFixed(2)} s; whole copy phase ${copySeconds.toFixed(2)} s (${Math.round(phaseRate)} rows/s, ${report.batches} batches, ${report.verifiedPairs} pairs verified)`,
     );
-    console.log(`writer: ${lat.before.length} writes before (p99 ${p99Before.toFixed(2)} ms), ${lat.copy.length} during the copy (p99 ${p99During.toFixed(2)} ms); longest stall ${maxGap.toFixed(1)} ms`);
+    console.log(
+      `writer: ${lat.before.length} writes before (p99 ${p99Before.toFixed(2)} ms), ${lat.copy.length} during the copy (p99 ${p99During.toFixed(2)} ms); longest stall ${maxGap.toFixed(1)} ms`,
+    );
     return {
       copy_vs_raw: Number((copyRate / raw.rowsPerSecond).toFixed(3)),
       cutover_pause_ms: Number(maxGap.toFixed(1)),

@@ -15,7 +15,18 @@
 import { parseArgs } from "node:util";
 import * as asciichart from "asciichart";
 import { Presets, SingleBar } from "cli-progress";
-import { DEFAULT_VNODES_PER_WEIGHT, HASH_SPACE, buildRing, diffOwnership, hashKey, ownerOf, ownerOfHash, ownership, replicasFor, type Ring } from "../../core/ring";
+import {
+  DEFAULT_VNODES_PER_WEIGHT,
+  HASH_SPACE,
+  buildRing,
+  diffOwnership,
+  hashKey,
+  ownerOf,
+  ownerOfHash,
+  ownership,
+  replicasFor,
+  type Ring,
+} from "../../core/ring";
 
 /** The part of the `hashring` package the bench uses (it ships no types). */
 interface HashRingBaseline {
@@ -44,7 +55,13 @@ const LIMITS: Record<keyof Options, [min: number, max: number, fallback: number]
   moveKeys: [1000, 10_000_000, 100_000],
 };
 
-const FLAGS: Record<keyof Options, string> = { nodes: "nodes", vnodes: "vnodes", keys: "keys", rounds: "rounds", moveKeys: "move-keys" };
+const FLAGS: Record<keyof Options, string> = {
+  nodes: "nodes",
+  vnodes: "vnodes",
+  keys: "keys",
+  rounds: "rounds",
+  moveKeys: "move-keys",
+};
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -58,10 +75,19 @@ function options(argv: string[]): Options {
     const raw = values[FLAGS[name]];
     if (raw === undefined || raw === true) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`bench ring: --${FLAGS[name]} must be a whole number from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(
+        `bench ring: --${FLAGS[name]} must be a whole number from ${min} to ${max}; got ${JSON.stringify(raw)}`,
+      );
     return n;
   };
-  return { nodes: read("nodes"), vnodes: read("vnodes"), keys: read("keys"), rounds: read("rounds"), moveKeys: read("moveKeys") };
+  return {
+    nodes: read("nodes"),
+    vnodes: read("vnodes"),
+    keys: read("keys"),
+    rounds: read("rounds"),
+    moveKeys: read("moveKeys"),
+  };
 }
 
 /** Milliseconds `fn` takes (high-resolution clock). */
@@ -80,7 +106,11 @@ const median = (xs: number[]): number => {
 function balance(shares: number[]): { maxOverMean: number; minOverMean: number; stddevOverMean: number } {
   const mean = 1 / shares.length;
   const variance = shares.reduce((s, x) => s + (x - mean) ** 2, 0) / shares.length;
-  return { maxOverMean: Math.max(...shares) / mean, minOverMean: Math.min(...shares) / mean, stddevOverMean: Math.sqrt(variance) / mean };
+  return {
+    maxOverMean: Math.max(...shares) / mean,
+    minOverMean: Math.min(...shares) / mean,
+    stddevOverMean: Math.sqrt(variance) / mean,
+  };
 }
 
 /** Exact share of the 2^32 space per server of a hashring continuum (a point owns (previous, point]). */
@@ -107,7 +137,13 @@ function keyShares(names: string[], owners: readonly (string | undefined)[]): nu
 }
 
 /** Σ over transitions n → n+1 (n = from..to) of moved/(keys/(n+1)), divided by the count: mean ratio to the minimum. */
-function movedVsMin(from: number, to: number, keyCount: number, ownersFor: (nodes: string[]) => ArrayLike<string | undefined>, onStep: () => void): { mean: number; perN: number[] } {
+function movedVsMin(
+  from: number,
+  to: number,
+  keyCount: number,
+  ownersFor: (nodes: string[]) => ArrayLike<string | undefined>,
+  onStep: () => void,
+): { mean: number; perN: number[] } {
   const names = (n: number) => Array.from({ length: n }, (_, i) => `shard-${i}`);
   const perN: number[] = [];
   let before = ownersFor(names(from));
@@ -142,12 +178,19 @@ export async function ringFigures(argv: string[]): Promise<Record<string, unknow
   const replicaKeys = keys.slice(0, Math.min(keys.length, 250_000));
   // hashring makes 3 points per md5 digest in hash_ring mode: vnodes/3 digests = 150 points a node.
   const hashringOptions = { "vnode count": Math.max(1, Math.round(o.vnodes / 3)), compatibility: "hash_ring" };
-  const buildOurs = (nodes: string[] = names): Ring => buildRing(nodes.map((name) => ({ name, weight: 1 })), o.vnodes);
+  const buildOurs = (nodes: string[] = names): Ring =>
+    buildRing(
+      nodes.map((name) => ({ name, weight: 1 })),
+      o.vnodes,
+    );
   const buildTheirs = (nodes: string[] = names): HashRingBaseline => new HashRing(nodes, "md5", hashringOptions);
 
   const BUILDS = 5;
   const transitions = MOVE_TO - MOVE_FROM + 1;
-  const bar = new SingleBar({ format: "ring bench {bar} {value}/{total} {step}", hideCursor: true }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: "ring bench {bar} {value}/{total} {step}", hideCursor: true },
+    Presets.shades_classic,
+  );
   bar.start(2 * BUILDS + 4 * o.rounds + 2 + 2 * transitions, 0, { step: "build" });
 
   const oursBuildMs: number[] = [];
@@ -182,7 +225,8 @@ export async function ringFigures(argv: string[]): Promise<Record<string, unknow
   }
   // Both sides must really return 3 distinct nodes (checked outside the timed loops).
   for (let i = 0; i < replicaKeys.length; i += 97) {
-    if (new Set(replicasFor(ring, replicaKeys[i], 3)).size !== 3 || new Set(hr.range(replicaKeys[i], 3)).size !== 3) distinctReplicas = false;
+    if (new Set(replicasFor(ring, replicaKeys[i], 3)).size !== 3 || new Set(hr.range(replicaKeys[i], 3)).size !== 3)
+      distinctReplicas = false;
   }
 
   bar.update({ step: "balance" });
@@ -243,27 +287,53 @@ export async function ringFigures(argv: string[]): Promise<Record<string, unknow
 
   const rows: [string, string, string, string][] = [
     ["placement units", `${ring.size} partitions`, `${hr.ring.length} points`, ""],
-    [`build (median of ${BUILDS})`, `${fmt(buildMs)} ms`, `${fmt(theirsBuild)} ms`, `${fmt(theirsBuild / buildMs, 2)}×`],
-    [`owner lookups (${o.keys} keys)`, rate(oursLookups), rate(theirsLookups), `${fmt(oursLookups / theirsLookups, 2)}×`],
-    [`3-replica lookups (${replicaKeys.length} keys)`, rate(oursReplicas), rate(theirsReplicas), `${fmt(oursReplicas / theirsReplicas, 2)}×`],
+    [
+      `build (median of ${BUILDS})`,
+      `${fmt(buildMs)} ms`,
+      `${fmt(theirsBuild)} ms`,
+      `${fmt(theirsBuild / buildMs, 2)}×`,
+    ],
+    [
+      `owner lookups (${o.keys} keys)`,
+      rate(oursLookups),
+      rate(theirsLookups),
+      `${fmt(oursLookups / theirsLookups, 2)}×`,
+    ],
+    [
+      `3-replica lookups (${replicaKeys.length} keys)`,
+      rate(oursReplicas),
+      rate(theirsReplicas),
+      `${fmt(oursReplicas / theirsReplicas, 2)}×`,
+    ],
     ["keys per shard max/mean", fmt(bok.maxOverMean), fmt(btk.maxOverMean), ""],
     ["keys per shard min/mean", fmt(bok.minOverMean), fmt(btk.minOverMean), ""],
     ["ownership max/mean (exact)", fmt(bo.maxOverMean), fmt(bt.maxOverMean), ""],
     ["ownership stddev/mean (exact)", fmt(bo.stddevOverMean), fmt(bt.stddevOverMean), ""],
-    [`moved/minimum, n → n+1, n = ${MOVE_FROM}..${MOVE_TO}`, `${fmt(ours.mean)} (${o.keys} keys)`, `${fmt(theirs.mean)} (${moveKeys.length} keys)`, "ideal 1"],
+    [
+      `moved/minimum, n → n+1, n = ${MOVE_FROM}..${MOVE_TO}`,
+      `${fmt(ours.mean)} (${o.keys} keys)`,
+      `${fmt(theirs.mean)} (${moveKeys.length} keys)`,
+      "ideal 1",
+    ],
   ];
   const head = ["", "ours (core/ring)", "hashring 3.2.0", "ours vs hashring"];
   const widths = [0, 1, 2, 3].map((c) => Math.max(...[head, ...rows].map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ");
-  console.log(`\nplacement: ${o.nodes} shards, ${o.vnodes} vnodes per weight, ${o.keys} keys, best of ${o.rounds} rounds`);
+  console.log(
+    `\nplacement: ${o.nodes} shards, ${o.vnodes} vnodes per weight, ${o.keys} keys, best of ${o.rounds} rounds`,
+  );
   console.log(line(head));
   for (const r of rows) console.log(line(r));
-  console.log(`adding ${added}: ${fmt(100 * movedExact, 2)} % of the hash space moves (ideal ${fmt(100 / (o.nodes + 1), 2)} %), in ${moves.length} ranges, all onto ${added}: ${movesOnlyToNew}`);
+  console.log(
+    `adding ${added}: ${fmt(100 * movedExact, 2)} % of the hash space moves (ideal ${fmt(100 / (o.nodes + 1), 2)} %), in ${moves.length} ranges, all onto ${added}: ${movesOnlyToNew}`,
+  );
 
   // Per-shard load (keys per shard, % of the mean), each shard 3 columns wide: ours vs hashring.
   const widen = (xs: number[]) => xs.flatMap((x) => [x, x, x]);
   const tty = process.stdout.isTTY === true;
-  console.log(`\nkeys per shard, % of the mean, shard-0..shard-${o.nodes - 1} (${tty ? "green ours, red hashring" : "series 1 ours, series 2 hashring"})`);
+  console.log(
+    `\nkeys per shard, % of the mean, shard-0..shard-${o.nodes - 1} (${tty ? "green ours, red hashring" : "series 1 ours, series 2 hashring"})`,
+  );
   console.log(
     asciichart.plot([widen(oursKeys.map((s) => 100 * s * o.nodes)), widen(theirsKeys.map((s) => 100 * s * o.nodes))], {
       height: 12,
@@ -271,7 +341,9 @@ export async function ringFigures(argv: string[]): Promise<Record<string, unknow
       format: (x) => x.toFixed(1).padStart(7),
     }),
   );
-  console.log(`\nmoved ÷ minimum going n → n+1 (${tty ? "green ours, red hashring" : "series 1 ours, series 2 hashring"}), n = ${MOVE_FROM}..${MOVE_TO}`);
+  console.log(
+    `\nmoved ÷ minimum going n → n+1 (${tty ? "green ours, red hashring" : "series 1 ours, series 2 hashring"}), n = ${MOVE_FROM}..${MOVE_TO}`,
+  );
   console.log(
     asciichart.plot([ours.perN, theirs.perN], {
       height: 8,

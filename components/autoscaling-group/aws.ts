@@ -24,7 +24,12 @@ import {
   desiredCapacity,
   ssmSecretParameterName,
 } from "../../core/app";
-import { albLogDeliveryPolicy, DEFAULT_TLS_POLICY, HTTPS_PORT, type LoadBalancerSettings } from "../../core/app/load-balancer";
+import {
+  albLogDeliveryPolicy,
+  DEFAULT_TLS_POLICY,
+  HTTPS_PORT,
+  type LoadBalancerSettings,
+} from "../../core/app/load-balancer";
 import { createEc2InstanceRole } from "../shared/aws";
 import type { AutoscalingGroupAwsArgs, AwsGroupResult, GroupBuildContext } from "./args";
 
@@ -41,28 +46,50 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
   const parameterPrefix = `/scaleplane/${pulumi.getStack()}/${name}`;
   const parameters = Object.entries(ctx.secretEnv).map(
     ([k, value]) =>
-      [k, new aws.ssm.Parameter(`${name}-secret-${k.toLowerCase().replace(/_/g, "-")}`, { name: ssmSecretParameterName(parameterPrefix, k), type: "SecureString", value, tags }, opts)] as const,
+      [
+        k,
+        new aws.ssm.Parameter(
+          `${name}-secret-${k.toLowerCase().replace(/_/g, "-")}`,
+          { name: ssmSecretParameterName(parameterPrefix, k), type: "SecureString", value, tags },
+          opts,
+        ),
+      ] as const,
   );
 
   // Instance role: CloudWatch agent, SSM core, read of the group's own parameters.
   const { role, profile } = createEc2InstanceRole(name, tags, opts, (role) => {
-    new aws.iam.RolePolicyAttachment(`${name}-cwagent`, { role: role.name, policyArn: aws.iam.ManagedPolicy.CloudWatchAgentServerPolicy }, opts);
-    new aws.iam.RolePolicyAttachment(`${name}-ssm-core`, { role: role.name, policyArn: aws.iam.ManagedPolicy.AmazonSSMManagedInstanceCore }, opts);
+    new aws.iam.RolePolicyAttachment(
+      `${name}-cwagent`,
+      { role: role.name, policyArn: aws.iam.ManagedPolicy.CloudWatchAgentServerPolicy },
+      opts,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-ssm-core`,
+      { role: role.name, policyArn: aws.iam.ManagedPolicy.AmazonSSMManagedInstanceCore },
+      opts,
+    );
     if (parameters.length > 0)
       new aws.iam.RolePolicy(
         `${name}-read-secrets`,
         {
           role: role.id,
-          policy: pulumi
-            .all(parameters.map(([, p]) => p.arn))
-            .apply((arns) => JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter", "ssm:GetParameters"], Resource: arns }] })),
+          policy: pulumi.all(parameters.map(([, p]) => p.arn)).apply((arns) =>
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter", "ssm:GetParameters"], Resource: arns }],
+            }),
+          ),
         },
         opts,
       );
   });
 
   // Security groups: the internet (ingressCidrs) reaches the ALB on 80; only the ALB reaches the app port.
-  const albSg = new aws.ec2.SecurityGroup(`${name}-alb-sg`, { vpcId: args.vpcId, description: `${name} load balancer`, tags: { ...tags, Name: `${name}-alb` } }, opts);
+  const albSg = new aws.ec2.SecurityGroup(
+    `${name}-alb-sg`,
+    { vpcId: args.vpcId, description: `${name} load balancer`, tags: { ...tags, Name: `${name}-alb` } },
+    opts,
+  );
   const instanceSgId: pulumi.Input<string> =
     args.instanceSecurityGroupId ??
     new aws.ec2.SecurityGroup(
@@ -70,7 +97,15 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
       {
         vpcId: args.vpcId,
         description: `${name} instances`,
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "outbound (packages, image pulls, SSM, CloudWatch)" }],
+        egress: [
+          {
+            protocol: "-1",
+            fromPort: 0,
+            toPort: 0,
+            cidrBlocks: ["0.0.0.0/0"],
+            description: "outbound (packages, image pulls, SSM, CloudWatch)",
+          },
+        ],
         tags,
       },
       opts,
@@ -79,29 +114,66 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
     const source = cidr.includes(":") ? { cidrIpv6: cidr } : { cidrIpv4: cidr };
     new aws.vpc.SecurityGroupIngressRule(
       `${name}-alb-http-${i}`,
-      { securityGroupId: albSg.id, ipProtocol: "tcp", fromPort: FRONTEND_PORT, toPort: FRONTEND_PORT, ...source, description: "HTTP to the load balancer (redirected to HTTPS)" },
+      {
+        securityGroupId: albSg.id,
+        ipProtocol: "tcp",
+        fromPort: FRONTEND_PORT,
+        toPort: FRONTEND_PORT,
+        ...source,
+        description: "HTTP to the load balancer (redirected to HTTPS)",
+      },
       opts,
     );
     new aws.vpc.SecurityGroupIngressRule(
       `${name}-alb-https-${i}`,
-      { securityGroupId: albSg.id, ipProtocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, ...source, description: "HTTPS to the load balancer" },
+      {
+        securityGroupId: albSg.id,
+        ipProtocol: "tcp",
+        fromPort: HTTPS_PORT,
+        toPort: HTTPS_PORT,
+        ...source,
+        description: "HTTPS to the load balancer",
+      },
       opts,
     );
   });
   new aws.vpc.SecurityGroupEgressRule(
     `${name}-alb-to-app`,
-    { securityGroupId: albSg.id, ipProtocol: "tcp", fromPort: app.port, toPort: app.port, referencedSecurityGroupId: instanceSgId, description: "load balancer to the app port" },
+    {
+      securityGroupId: albSg.id,
+      ipProtocol: "tcp",
+      fromPort: app.port,
+      toPort: app.port,
+      referencedSecurityGroupId: instanceSgId,
+      description: "load balancer to the app port",
+    },
     opts,
   );
   new aws.vpc.SecurityGroupIngressRule(
     `${name}-app-from-alb`,
-    { securityGroupId: instanceSgId, ipProtocol: "tcp", fromPort: app.port, toPort: app.port, referencedSecurityGroupId: albSg.id, description: "app port from the load balancer only" },
+    {
+      securityGroupId: instanceSgId,
+      ipProtocol: "tcp",
+      fromPort: app.port,
+      toPort: app.port,
+      referencedSecurityGroupId: albSg.id,
+      description: "app port from the load balancer only",
+    },
     opts,
   );
 
   // Launch template.
   const userData = ctx.env.apply((env) =>
-    Buffer.from(awsUserData({ app, env, secretParameters: Object.fromEntries(Object.keys(ctx.secretEnv).map((k) => [k, ssmSecretParameterName(parameterPrefix, k)])), lifecycleHookName })).toString("base64"),
+    Buffer.from(
+      awsUserData({
+        app,
+        env,
+        secretParameters: Object.fromEntries(
+          Object.keys(ctx.secretEnv).map((k) => [k, ssmSecretParameterName(parameterPrefix, k)]),
+        ),
+        lifecycleHookName,
+      }),
+    ).toString("base64"),
   );
   const lt = new aws.ec2.LaunchTemplate(
     `${name}-lt`,
@@ -115,9 +187,19 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
       userData,
       updateDefaultVersion: true,
       // IMDSv2 only; hop limit 1 keeps the role's credentials out of reach of containers.
-      metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
+      metadataOptions: {
+        httpEndpoint: "enabled",
+        httpTokens: "required",
+        httpPutResponseHopLimit: 1,
+        instanceMetadataTags: "disabled",
+      },
       monitoring: { enabled: true },
-      blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { volumeSize: 20, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } }],
+      blockDeviceMappings: [
+        {
+          deviceName: "/dev/xvda",
+          ebs: { volumeSize: 20, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" },
+        },
+      ],
       tagSpecifications: [
         { resourceType: "instance", tags },
         { resourceType: "volume", tags },
@@ -136,13 +218,25 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
       protocol: "HTTP",
       targetType: "instance",
       deregistrationDelay: drainSeconds,
-      healthCheck: { enabled: true, path: app.healthCheckPath, port: "traffic-port", protocol: "HTTP", matcher: "200", interval: 10, timeout: 5, healthyThreshold: 2, unhealthyThreshold: 2 },
+      healthCheck: {
+        enabled: true,
+        path: app.healthCheckPath,
+        port: "traffic-port",
+        protocol: "HTTP",
+        matcher: "200",
+        interval: 10,
+        timeout: 5,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
       tags,
     },
     opts,
   );
   const lbSettings = args.loadBalancer ?? { sslPolicy: DEFAULT_TLS_POLICY, deletionProtection: false };
-  const logs = lbSettings.accessLogs ? createAccessLogBucket(name, lbSettings.accessLogs, lbSettings.deletionProtection, tags, opts) : undefined;
+  const logs = lbSettings.accessLogs
+    ? createAccessLogBucket(name, lbSettings.accessLogs, lbSettings.deletionProtection, tags, opts)
+    : undefined;
   const alb = new aws.lb.LoadBalancer(
     `${name}-alb`,
     {
@@ -162,13 +256,29 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
   const certificateArn = lbSettings.certificateArn ?? createSelfSignedCertificate(name, tags, opts);
   const listener = new aws.lb.Listener(
     `${name}-https`,
-    { loadBalancerArn: alb.arn, port: HTTPS_PORT, protocol: "HTTPS", sslPolicy: lbSettings.sslPolicy, certificateArn, defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }], tags },
+    {
+      loadBalancerArn: alb.arn,
+      port: HTTPS_PORT,
+      protocol: "HTTPS",
+      sslPolicy: lbSettings.sslPolicy,
+      certificateArn,
+      defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
+      tags,
+    },
     opts,
   );
   // Port 80 only redirects: no request is ever served in clear text.
   const redirectListener = new aws.lb.Listener(
     `${name}-http`,
-    { loadBalancerArn: alb.arn, port: FRONTEND_PORT, protocol: "HTTP", defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: String(HTTPS_PORT), statusCode: "HTTP_301" } }], tags },
+    {
+      loadBalancerArn: alb.arn,
+      port: FRONTEND_PORT,
+      protocol: "HTTP",
+      defaultActions: [
+        { type: "redirect", redirect: { protocol: "HTTPS", port: String(HTTPS_PORT), statusCode: "HTTP_301" } },
+      ],
+      tags,
+    },
     opts,
   );
 
@@ -191,12 +301,28 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
             capacityRebalance: true,
             mixedInstancesPolicy: {
               instancesDistribution: mixed.instancesDistribution,
-              launchTemplate: { launchTemplateSpecification: { launchTemplateId: ltSpec.id, version: ltSpec.version }, overrides: mixed.overrides },
+              launchTemplate: {
+                launchTemplateSpecification: { launchTemplateId: ltSpec.id, version: ltSpec.version },
+                overrides: mixed.overrides,
+              },
             },
           }
         : { launchTemplate: ltSpec }),
-      instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: INSTANCE_REFRESH_MIN_HEALTHY_PERCENT, instanceWarmup: String(grace), skipMatching: true } },
-      enabledMetrics: ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"],
+      instanceRefresh: {
+        strategy: "Rolling",
+        preferences: {
+          minHealthyPercentage: INSTANCE_REFRESH_MIN_HEALTHY_PERCENT,
+          instanceWarmup: String(grace),
+          skipMatching: true,
+        },
+      },
+      enabledMetrics: [
+        "GroupDesiredCapacity",
+        "GroupInServiceInstances",
+        "GroupPendingInstances",
+        "GroupTerminatingInstances",
+        "GroupTotalInstances",
+      ],
       tags: Object.entries(tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
     },
     { ...opts, ignoreChanges: ["desiredCapacity"] },
@@ -234,13 +360,22 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
   for (const p of awsScalingPolicies(app, group.name))
     new aws.autoscaling.Policy(
       `${name}-${p.suffix}`,
-      { autoscalingGroupName: group.name, policyType: "TargetTrackingScaling", estimatedInstanceWarmup: p.estimatedInstanceWarmup, targetTrackingConfiguration: p.targetTrackingConfiguration },
+      {
+        autoscalingGroupName: group.name,
+        policyType: "TargetTrackingScaling",
+        estimatedInstanceWarmup: p.estimatedInstanceWarmup,
+        targetTrackingConfiguration: p.targetTrackingConfiguration,
+      },
       opts,
     );
 
   const predictive = awsPredictiveScaling(app);
   if (predictive)
-    new aws.autoscaling.Policy(`${name}-predictive`, { autoscalingGroupName: group.name, policyType: "PredictiveScaling", predictiveScalingConfiguration: predictive }, opts);
+    new aws.autoscaling.Policy(
+      `${name}-predictive`,
+      { autoscalingGroupName: group.name, policyType: "PredictiveScaling", predictiveScalingConfiguration: predictive },
+      opts,
+    );
 
   return {
     endpoints: alb.dnsName.apply((dns) => [`https://${dns}`]),
@@ -270,17 +405,48 @@ function createAccessLogBucket(
   opts: pulumi.CustomResourceOptions,
 ): { bucket: aws.s3.Bucket; policy: aws.s3.BucketPolicy; prefix: string } {
   const bucket = new aws.s3.Bucket(`${name}-alb-logs`, { forceDestroy: !keepOnDelete, tags }, opts);
-  new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-alb-logs`, { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }, opts);
-  const block = new aws.s3.BucketPublicAccessBlock(`${name}-alb-logs`, { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }, opts);
-  new aws.s3.BucketOwnershipControls(`${name}-alb-logs`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, opts);
+  new aws.s3.BucketServerSideEncryptionConfiguration(
+    `${name}-alb-logs`,
+    { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
+    opts,
+  );
+  const block = new aws.s3.BucketPublicAccessBlock(
+    `${name}-alb-logs`,
+    {
+      bucket: bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    },
+    opts,
+  );
+  new aws.s3.BucketOwnershipControls(
+    `${name}-alb-logs`,
+    { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
+    opts,
+  );
   new aws.s3.BucketLifecycleConfiguration(
     `${name}-alb-logs`,
-    { bucket: bucket.id, rules: [{ id: "expire-access-logs", status: "Enabled", filter: { prefix: `${logs.prefix}/` }, expiration: { days: logs.retentionDays } }] },
+    {
+      bucket: bucket.id,
+      rules: [
+        {
+          id: "expire-access-logs",
+          status: "Enabled",
+          filter: { prefix: `${logs.prefix}/` },
+          expiration: { days: logs.retentionDays },
+        },
+      ],
+    },
     opts,
   );
   const policy = new aws.s3.BucketPolicy(
     `${name}-alb-logs`,
-    { bucket: bucket.id, policy: bucket.arn.apply((arn) => JSON.stringify(albLogDeliveryPolicy(logs.region, arn, logs.prefix))) },
+    {
+      bucket: bucket.id,
+      policy: bucket.arn.apply((arn) => JSON.stringify(albLogDeliveryPolicy(logs.region, arn, logs.prefix))),
+    },
     { ...opts, dependsOn: [block] },
   );
   return { bucket, policy, prefix: logs.prefix };
@@ -290,7 +456,11 @@ function createAccessLogBucket(
  * A self-signed certificate imported into ACM, for stacks without `aws.loadBalancer.certificateArn`
  * (refused in prod): the listener shape stays HTTPS-only; clients must trust it explicitly.
  */
-function createSelfSignedCertificate(name: string, tags: Record<string, string>, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+function createSelfSignedCertificate(
+  name: string,
+  tags: Record<string, string>,
+  opts: pulumi.CustomResourceOptions,
+): pulumi.Output<string> {
   const key = new tls.PrivateKey(`${name}-lb-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, opts);
   const cert = new tls.SelfSignedCert(
     `${name}-lb-cert`,
@@ -304,5 +474,9 @@ function createSelfSignedCertificate(name: string, tags: Record<string, string>,
     },
     opts,
   );
-  return new aws.acm.Certificate(`${name}-lb-cert`, { privateKey: key.privateKeyPem, certificateBody: cert.certPem, tags }, opts).arn;
+  return new aws.acm.Certificate(
+    `${name}-lb-cert`,
+    { privateKey: key.privateKeyPem, certificateBody: cert.certPem, tags },
+    opts,
+  ).arn;
 }

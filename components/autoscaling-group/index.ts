@@ -41,13 +41,24 @@ export type {
 /** Checks the aws block before anything is registered. */
 function validateAws(a: AutoscalingGroupAwsArgs, environment: string): void {
   if (environment === "prod" && !a.loadBalancer?.certificateArn)
-    configFail("aws.loadBalancer.certificateArn", "is required in prod: the load balancer serves HTTPS only and a self-signed certificate is not acceptable there");
+    configFail(
+      "aws.loadBalancer.certificateArn",
+      "is required in prod: the load balancer serves HTTPS only and a self-signed certificate is not acceptable there",
+    );
   if (a.loadBalancer && !/^ELBSecurityPolicy-[A-Za-z0-9-]+$/.test(a.loadBalancer.sslPolicy))
-    configFail("aws.loadBalancer.sslPolicy", `must be an ELB security policy name (ELBSecurityPolicy-...); got ${JSON.stringify(a.loadBalancer.sslPolicy)}`);
+    configFail(
+      "aws.loadBalancer.sslPolicy",
+      `must be an ELB security policy name (ELBSecurityPolicy-...); got ${JSON.stringify(a.loadBalancer.sslPolicy)}`,
+    );
   if (a.subnets.length === 0) configFail("aws.subnets", "must list at least one private subnet");
-  if (a.publicSubnetIds.length < 2) configFail("aws.publicSubnetIds", `must list public subnets in at least 2 zones (an ALB requirement); got ${a.publicSubnetIds.length}`);
+  if (a.publicSubnetIds.length < 2)
+    configFail(
+      "aws.publicSubnetIds",
+      `must list public subnets in at least 2 zones (an ALB requirement); got ${a.publicSubnetIds.length}`,
+    );
   (a.ingressCidrs ?? []).forEach((c, i) => {
-    if (!/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/.test(c)) configFail(`aws.ingressCidrs[${i}]`, `must be an IPv4 or IPv6 CIDR; got ${JSON.stringify(c)}`);
+    if (!/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/.test(c))
+      configFail(`aws.ingressCidrs[${i}]`, `must be an IPv4 or IPv6 CIDR; got ${JSON.stringify(c)}`);
   });
 }
 
@@ -106,13 +117,15 @@ export class AutoscalingGroup extends pulumi.ComponentResource {
     const app = parseSection(AppSchema, args.app, "app");
     const secretNames = Object.keys(args.secretEnv ?? {});
     instanceEnv(app, Object.fromEntries(Object.keys(args.env ?? {}).map((k) => [k, ""])), secretNames);
-    if (app.mixedInstances && args.target !== "aws") configFail("app.mixedInstances", `is only supported on target aws; target is ${args.target}`);
+    if (app.mixedInstances && args.target !== "aws")
+      configFail("app.mixedInstances", `is only supported on target aws; target is ${args.target}`);
     if (args.target === "aws") validateAws(args.aws, environment);
     // Docker names are physical on a host shared by stacks: scope them to the stack.
     const scope = stackScopedName(app.name, pulumi.getStack());
     // Autoscaled Docker groups have no fixed containers; their spec is checked here, before registering.
     if (args.target === "docker" && args.docker.scaling) dockerScalingSpec(name, scope, app, args.docker.portBase);
-    const dockerSpecs = args.target === "docker" && !args.docker.scaling ? dockerInstances(name, app, args.docker.portBase, scope) : [];
+    const dockerSpecs =
+      args.target === "docker" && !args.docker.scaling ? dockerInstances(name, app, args.docker.portBase, scope) : [];
 
     // The validated settings are recorded on the component (the policy pack reads them).
     super(TOKENS.autoscalingGroup, name, { target: args.target, environment, app }, opts);

@@ -8,7 +8,23 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { APP_UID, FRONTEND_PORT, drainTiming, hpaBehavior, hpaMetrics, hpaReplicas, kubernetesResources, probes, type ProbeSpec } from "../../core/app";
+import {
+  APP_UID,
+  FRONTEND_PORT,
+  drainTiming,
+  hpaBehavior,
+  hpaMetrics,
+  hpaReplicas,
+  kubernetesResources,
+  probes,
+  type ProbeSpec,
+} from "../../core/app";
+import {
+  KUBERNETES_SCALER_UID,
+  kubernetesPredictiveScaler,
+  kubernetesScalerContainer,
+  kubernetesScalerRules,
+} from "../../core/app/kubernetes-scaler";
 import type { AutoscalingGroupKubernetesArgs, GroupBuildContext, KubernetesGroupResult } from "./args";
 
 const httpProbe = (p: ProbeSpec) => ({
@@ -20,7 +36,10 @@ const httpProbe = (p: ProbeSpec) => ({
 });
 
 /** Creates the group's Kubernetes objects under `ctx.parent` (the cluster: the parent's `kubernetes` provider). */
-export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingGroupKubernetesArgs): KubernetesGroupResult {
+export function createKubernetesGroup(
+  ctx: GroupBuildContext,
+  args: AutoscalingGroupKubernetesArgs,
+): KubernetesGroupResult {
   const { name, app, parent } = ctx;
   const opts = { parent };
   const namespace = args.namespace;
@@ -31,13 +50,19 @@ export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingG
 
   const secret =
     secretNames.length > 0
-      ? new k8s.core.v1.Secret(`${name}-secret`, { metadata: { ...metadata, name: `${app.name}-env` }, type: "Opaque", stringData: ctx.secretEnv }, opts)
+      ? new k8s.core.v1.Secret(
+          `${name}-secret`,
+          { metadata: { ...metadata, name: `${app.name}-env` }, type: "Opaque", stringData: ctx.secretEnv },
+          opts,
+        )
       : undefined;
 
   const t = drainTiming(app.scaling);
   const p = probes(app);
   const env = ctx.env.apply((e) => Object.entries(e).map(([k, value]) => ({ name: k, value })));
-  const secretRefs = secret ? secretNames.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: k } } })) : [];
+  const secretRefs = secret
+    ? secretNames.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: k } } }))
+    : [];
 
   const deployment = new k8s.apps.v1.Deployment(
     `${name}-deployment`,
@@ -51,10 +76,26 @@ export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingG
           spec: {
             terminationGracePeriodSeconds: t.stopGraceSeconds,
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, runAsUser: APP_UID, runAsGroup: APP_UID, fsGroup: APP_UID, seccompProfile: { type: "RuntimeDefault" } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: APP_UID,
+              runAsGroup: APP_UID,
+              fsGroup: APP_UID,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
             topologySpreadConstraints: [
-              { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
-              { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
+              {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: selector },
+              },
+              {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: selector },
+              },
             ],
             containers: [
               {
@@ -66,7 +107,11 @@ export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingG
                 readinessProbe: httpProbe(p.readiness),
                 livenessProbe: httpProbe(p.liveness),
                 // The app drains on SIGTERM too; POST /shutdown turns /health 503 before the signal.
-                lifecycle: { preStop: { exec: { command: ["curl", "-fsS", "-X", "POST", `http://127.0.0.1:${app.port}/shutdown`] } } },
+                lifecycle: {
+                  preStop: {
+                    exec: { command: ["curl", "-fsS", "-X", "POST", `http://127.0.0.1:${app.port}/shutdown`] },
+                  },
+                },
                 securityContext: {
                   privileged: false,
                   allowPrivilegeEscalation: false,
@@ -85,7 +130,14 @@ export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingG
 
   const service = new k8s.core.v1.Service(
     `${name}-svc`,
-    { metadata, spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: FRONTEND_PORT, targetPort: "http", protocol: "TCP" }] } },
+    {
+      metadata,
+      spec: {
+        type: "ClusterIP",
+        selector,
+        ports: [{ name: "http", port: FRONTEND_PORT, targetPort: "http", protocol: "TCP" }],
+      },
+    },
     opts,
   );
 
@@ -103,14 +155,81 @@ export function createKubernetesGroup(ctx: GroupBuildContext, args: AutoscalingG
     opts,
   );
 
-  const podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata, spec: { maxUnavailable: 1, selector: { matchLabels: selector } } }, opts);
+  // The HPA is named `metadata.name` (app.name), known at plan time: the scaler's spec has no unknowns.
+  if (kubernetesPredictiveScaler(app)) createPredictiveScaler(ctx, namespace, labels, selector, metadata.name);
+
+  const podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+    `${name}-pdb`,
+    { metadata, spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
+    opts,
+  );
 
   return {
-    endpoints: pulumi.all([service.metadata.name, service.metadata.namespace]).apply(([svc, ns]) => [`http://${svc}.${ns}.svc.cluster.local`]),
+    endpoints: pulumi
+      .all([service.metadata.name, service.metadata.namespace])
+      .apply(([svc, ns]) => [`http://${svc}.${ns}.svc.cluster.local`]),
     groupName: deployment.metadata.name,
     deployment,
     service,
     hpa,
     podDisruptionBudget,
   };
+}
+
+/**
+ * `app.scaling.engine: predictive`: the in-cluster scaler (core/app/kubernetes-scaler.ts) that
+ * raises the HPA's minReplicas ahead of forecast load, with a ServiceAccount bound to a Role that
+ * may only get/patch this HPA and read the group's pods and pod metrics.
+ */
+function createPredictiveScaler(
+  ctx: GroupBuildContext,
+  namespace: pulumi.Input<string>,
+  groupLabels: Record<string, string>,
+  podSelector: Record<string, string>,
+  hpaName: string,
+): void {
+  const { name, app, parent } = ctx;
+  const opts = { parent };
+  const scalerName = `${app.name}-scaler`;
+  const selector = { "app.kubernetes.io/name": scalerName, "app.kubernetes.io/instance": name };
+  const labels = { ...groupLabels, ...selector, "app.kubernetes.io/component": "predictive-scaler" };
+  const metadata = { name: scalerName, namespace, labels };
+  const account = new k8s.core.v1.ServiceAccount(`${name}-scaler-sa`, { metadata }, opts);
+  const role = new k8s.rbac.v1.Role(`${name}-scaler-role`, { metadata, rules: kubernetesScalerRules(hpaName) }, opts);
+  new k8s.rbac.v1.RoleBinding(
+    `${name}-scaler-binding`,
+    {
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+      subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: account.metadata.namespace }],
+    },
+    opts,
+  );
+  new k8s.apps.v1.Deployment(
+    `${name}-scaler`,
+    {
+      metadata,
+      spec: {
+        // One replica: a restarted scaler relearns; until it forecasts, minReplicas stays at the configured minimum.
+        replicas: 1,
+        selector: { matchLabels: selector },
+        strategy: { type: "Recreate" },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: account.metadata.name,
+            automountServiceAccountToken: true,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: KUBERNETES_SCALER_UID,
+              runAsGroup: KUBERNETES_SCALER_UID,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            containers: [kubernetesScalerContainer(app, { hpaName, podSelector })],
+          },
+        },
+      },
+    },
+    opts,
+  );
 }

@@ -24,7 +24,11 @@ export const platformTags = (name: string, cfg: Pick<PlatformConfig, "environmen
  * and credential/account checks are skipped. The program (index.ts) creates it and passes it to
  * the Platform as `providers: { aws }`; a caller with its own provider passes that instead.
  */
-export function createPlatformAwsProvider(name: string, cfg: PlatformConfig, opts?: pulumi.CustomResourceOptions): aws.Provider {
+export function createPlatformAwsProvider(
+  name: string,
+  cfg: PlatformConfig,
+  opts?: pulumi.CustomResourceOptions,
+): aws.Provider {
   const endpoint = cfg.aws.endpoint;
   return new aws.Provider(
     `${name}-aws`,
@@ -62,8 +66,18 @@ export function createAwsFoundation(name: string, cfg: PlatformConfig, parent: p
   const existing = cfg.aws.existingNetwork;
   let network: AwsNetwork;
   let createdNetwork: CreatedAwsNetwork | undefined;
-  if (existing) network = { vpcId: existing.vpcId, publicSubnetIds: existing.publicSubnetIds, privateSubnets: existing.privateSubnets };
-  else network = createdNetwork = createAwsNetwork(name, { vpcCidr: cfg.aws.vpcCidr, zones: cfg.aws.zones, tags: platformTags(name, cfg) }, parent);
+  if (existing)
+    network = {
+      vpcId: existing.vpcId,
+      publicSubnetIds: existing.publicSubnetIds,
+      privateSubnets: existing.privateSubnets,
+    };
+  else
+    network = createdNetwork = createAwsNetwork(
+      name,
+      { vpcCidr: cfg.aws.vpcCidr, zones: cfg.aws.zones, tags: platformTags(name, cfg) },
+      parent,
+    );
   const appSecurityGroup = new aws.ec2.SecurityGroup(
     `${name}-app-sg`,
     {

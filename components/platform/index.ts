@@ -62,7 +62,12 @@ export class Platform extends pulumi.ComponentResource {
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parsePlatformConfig(args.config);
-    super(TOKENS.platform, name, { target: config.target, environment: config.environment, config: JSON.stringify(config) }, opts);
+    super(
+      TOKENS.platform,
+      name,
+      { target: config.target, environment: config.environment, config: JSON.stringify(config) },
+      opts,
+    );
     this.config = config;
     const { environment } = config;
     const childOpts: pulumi.ComponentResourceOptions = { parent: this };
@@ -88,8 +93,16 @@ export class Platform extends pulumi.ComponentResource {
         this.network = network;
         this.vpc = createdNetwork?.vpc;
         this.appSecurityGroup = appSecurityGroup;
-        const placement = { vpcId: network.vpcId, subnets: network.privateSubnets, clientSecurityGroupIds: [appSecurityGroup.id] };
-        this.configService = new RaftConfigService(`${name}-config`, { ...csArgs, target: "aws", aws: placement }, childOpts);
+        const placement = {
+          vpcId: network.vpcId,
+          subnets: network.privateSubnets,
+          clientSecurityGroupIds: [appSecurityGroup.id],
+        };
+        this.configService = new RaftConfigService(
+          `${name}-config`,
+          { ...csArgs, target: "aws", aws: placement },
+          childOpts,
+        );
         this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "aws", aws: placement }, childOpts);
         this.app = new AutoscalingGroup(
           `${name}-app`,
@@ -118,7 +131,11 @@ export class Platform extends pulumi.ComponentResource {
           { ...csArgs, target: "kubernetes", kubernetes: { namespace, storageClass, zones: config.kubernetes.zones } },
           childOpts,
         );
-        this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "kubernetes", kubernetes: { namespace, storageClass } }, childOpts);
+        this.database = new ShardedDatabase(
+          `${name}-db`,
+          { ...dbArgs, target: "kubernetes", kubernetes: { namespace, storageClass } },
+          childOpts,
+        );
         this.app = new AutoscalingGroup(
           `${name}-app`,
           { ...appArgs(this.configService, this.database), target: "kubernetes", kubernetes: { namespace } },
@@ -127,9 +144,27 @@ export class Platform extends pulumi.ComponentResource {
         break;
       }
       case "docker": {
-        this.configService = new RaftConfigService(`${name}-config`, { ...csArgs, target: "docker", docker: { portBase: config.docker.etcdPortBase } }, childOpts);
-        this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "docker", docker: { portBase: config.docker.databasePortBase, configEndpoints: this.configService.publishedEndpoints } }, childOpts);
-        const networks = [defined(this.configService.networkName, "configService.networkName"), defined(this.database.networkName, "database.networkName")];
+        this.configService = new RaftConfigService(
+          `${name}-config`,
+          { ...csArgs, target: "docker", docker: { portBase: config.docker.etcdPortBase } },
+          childOpts,
+        );
+        this.database = new ShardedDatabase(
+          `${name}-db`,
+          {
+            ...dbArgs,
+            target: "docker",
+            docker: {
+              portBase: config.docker.databasePortBase,
+              configEndpoints: this.configService.publishedEndpoints,
+            },
+          },
+          childOpts,
+        );
+        const networks = [
+          defined(this.configService.networkName, "configService.networkName"),
+          defined(this.database.networkName, "database.networkName"),
+        ];
         this.app = new AutoscalingGroup(
           `${name}-app`,
           {
@@ -139,7 +174,13 @@ export class Platform extends pulumi.ComponentResource {
               portBase: config.docker.appPortBase,
               networks,
               // The group really autoscales: its controllers lead through the config service.
-              scaling: { configService: { clientEndpoints: this.configService.clientEndpoints, publishedEndpoints: this.configService.publishedEndpoints, network: networks[0] } },
+              scaling: {
+                configService: {
+                  clientEndpoints: this.configService.clientEndpoints,
+                  publishedEndpoints: this.configService.publishedEndpoints,
+                  network: networks[0],
+                },
+              },
             },
           },
           appOpts(this.configService, this.database),
@@ -151,6 +192,10 @@ export class Platform extends pulumi.ComponentResource {
     this.appEndpoints = this.app.endpoints;
     this.configEndpoints = this.configService.clientEndpoints;
     this.shardMap = this.database.shardMap;
-    this.registerOutputs({ appEndpoints: this.appEndpoints, configEndpoints: this.configEndpoints, shardMap: this.shardMap });
+    this.registerOutputs({
+      appEndpoints: this.appEndpoints,
+      configEndpoints: this.configEndpoints,
+      shardMap: this.shardMap,
+    });
   }
 }

@@ -151,5 +151,3 @@ export interface KubernetesEtcdResult extends EtcdBuildResult {
   /** The headless peer Service. */
   peerService: k8s.core.v1.Service;
 }
-
-

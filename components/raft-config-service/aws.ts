@@ -26,11 +26,17 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
   const tags = { "scaleplane:config-service": cs.name, "scaleplane:cluster": clusterName };
   const settings = etcdSettings(cs, clusterName, `${ETCD_DATA_MOUNT}/data`);
   const placement = placeMembers(args.subnets, cs.members);
-  const spec = etcdClusterSpec(settings, placement.map((p) => p.ip));
+  const spec = etcdClusterSpec(
+    settings,
+    placement.map((p) => p.ip),
+  );
   // Members install Debian's etcd-server pinned to the image's version: the same etcd as docker/kubernetes.
   const etcdVersion = etcdVersionOfImage(cs.image);
   if (etcdVersion === undefined)
-    configFail("configService.image", `must be tagged with the etcd version (e.g. scaleplane/etcd:3.4.23): on aws the members install that version of Debian's etcd-server; got ${JSON.stringify(cs.image)}`);
+    configFail(
+      "configService.image",
+      `must be tagged with the etcd version (e.g. scaleplane/etcd:3.4.23): on aws the members install that version of Debian's etcd-server; got ${JSON.stringify(cs.image)}`,
+    );
 
   const sg = new aws.ec2.SecurityGroup(
     `${name}-sg`,
@@ -38,14 +44,44 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
       vpcId: args.vpcId,
       description: `${clusterName} etcd members`,
       ingress: [
-        { protocol: "tcp", fromPort: cs.clientPort, toPort: cs.clientPort, securityGroups: args.clientSecurityGroupIds, description: "etcd client port from the app" },
-        { protocol: "tcp", fromPort: cs.clientPort, toPort: cs.clientPort, self: true, description: "etcd client port between members" },
-        { protocol: "tcp", fromPort: cs.peerPort, toPort: cs.peerPort, self: true, description: "etcd peer port between members only" },
+        {
+          protocol: "tcp",
+          fromPort: cs.clientPort,
+          toPort: cs.clientPort,
+          securityGroups: args.clientSecurityGroupIds,
+          description: "etcd client port from the app",
+        },
+        {
+          protocol: "tcp",
+          fromPort: cs.clientPort,
+          toPort: cs.clientPort,
+          self: true,
+          description: "etcd client port between members",
+        },
+        {
+          protocol: "tcp",
+          fromPort: cs.peerPort,
+          toPort: cs.peerPort,
+          self: true,
+          description: "etcd peer port between members only",
+        },
       ],
       egress: [
         { protocol: "tcp", fromPort: cs.peerPort, toPort: cs.peerPort, self: true, description: "etcd peer traffic" },
-        { protocol: "tcp", fromPort: cs.clientPort, toPort: cs.clientPort, self: true, description: "etcd client traffic between members" },
-        { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"], description: "HTTPS to AWS APIs (SSM, KMS) and Debian mirrors via NAT" },
+        {
+          protocol: "tcp",
+          fromPort: cs.clientPort,
+          toPort: cs.clientPort,
+          self: true,
+          description: "etcd client traffic between members",
+        },
+        {
+          protocol: "tcp",
+          fromPort: 443,
+          toPort: 443,
+          cidrBlocks: ["0.0.0.0/0"],
+          description: "HTTPS to AWS APIs (SSM, KMS) and Debian mirrors via NAT",
+        },
         { protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"], description: "Debian mirrors via NAT" },
       ],
       tags: { ...tags, Name: `${clusterName}-etcd` },
@@ -54,7 +90,12 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
   );
 
   // SANs for every fixed IP the cluster may grow to: scaling never needs new certificates.
-  const certs = cs.tls ? ctx.tls({ dnsNames: ["localhost"], ipAddresses: [...placeMembers(args.subnets, MAX_MEMBERS).map((p) => p.ip), "127.0.0.1"] }) : undefined;
+  const certs = cs.tls
+    ? ctx.tls({
+        dnsNames: ["localhost"],
+        ipAddresses: [...placeMembers(args.subnets, MAX_MEMBERS).map((p) => p.ip), "127.0.0.1"],
+      })
+    : undefined;
   const tlsFiles = certs
     ? ([
         [ETCD_TLS_FILES.ca, "ca", certs.ca],
@@ -68,11 +109,19 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
     ([, what, value]) =>
       new aws.ssm.Parameter(
         `${name}-tls-${what}`,
-        { name: `/scaleplane/${clusterName}/etcd/tls/${what}`, type: "SecureString", value: pulumi.secret(value), keyId: args.kmsKeyId, tags },
+        {
+          name: `/scaleplane/${clusterName}/etcd/tls/${what}`,
+          type: "SecureString",
+          value: pulumi.secret(value),
+          keyId: args.kmsKeyId,
+          tags,
+        },
         opts,
       ),
   );
-  const tlsParameters = Object.fromEntries(tlsFiles.map(([file, what]) => [file, `/scaleplane/${clusterName}/etcd/tls/${what}`]));
+  const tlsParameters = Object.fromEntries(
+    tlsFiles.map(([file, what]) => [file, `/scaleplane/${clusterName}/etcd/tls/${what}`]),
+  );
 
   // Instance role: reads the TLS parameters (when TLS is on).
   const { role, profile } = createEc2InstanceRole(name, tags, opts, (role) => {
@@ -86,7 +135,12 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
               Version: "2012-10-17",
               Statement: [
                 { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: arns },
-                { Effect: "Allow", Action: ["kms:Decrypt"], Resource: "*", Condition: { StringEquals: { "kms:ViaService": "ssm.*.amazonaws.com" } } },
+                {
+                  Effect: "Allow",
+                  Action: ["kms:Decrypt"],
+                  Resource: "*",
+                  Condition: { StringEquals: { "kms:ViaService": "ssm.*.amazonaws.com" } },
+                },
               ],
             }),
           ),
@@ -126,7 +180,12 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
         monitoring: cs.detailedMonitoring ?? ctx.environment === "prod",
         metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
         rootBlockDevice: { encrypted: true, kmsKeyId: args.kmsKeyId, volumeSize: 16, volumeType: "gp3" },
-        userData: etcdMemberUserData({ binary: "/usr/bin/etcd", etcdVersion, args: m.args, tlsParameters: certs ? tlsParameters : undefined }),
+        userData: etcdMemberUserData({
+          binary: "/usr/bin/etcd",
+          etcdVersion,
+          args: m.args,
+          tlsParameters: certs ? tlsParameters : undefined,
+        }),
         userDataReplaceOnChange: false,
         tags: { ...tags, Name: m.name, "scaleplane:etcd-member": m.name },
       },
@@ -134,10 +193,21 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
     );
     const volume = new aws.ebs.Volume(
       `${name}-${i}-data`,
-      { availabilityZone: subnet.zone, size: cs.storageGb, type: "gp3", encrypted: true, kmsKeyId: args.kmsKeyId, tags: { ...tags, Name: `${m.name}-data` } },
+      {
+        availabilityZone: subnet.zone,
+        size: cs.storageGb,
+        type: "gp3",
+        encrypted: true,
+        kmsKeyId: args.kmsKeyId,
+        tags: { ...tags, Name: `${m.name}-data` },
+      },
       { ...opts, protect: ctx.environment === "prod", dependsOn: ctx.memberDependsOn },
     );
-    new aws.ec2.VolumeAttachment(`${name}-${i}-data-attach`, { deviceName: ETCD_DATA_DEVICE, volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true }, opts);
+    new aws.ec2.VolumeAttachment(
+      `${name}-${i}-data-attach`,
+      { deviceName: ETCD_DATA_DEVICE, volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
+      opts,
+    );
     return instance;
   });
 

@@ -21,11 +21,19 @@ import type { DockerEtcdResult, EtcdBuildContext, RaftConfigServiceDockerArgs } 
 /** Creates the network (unless given) and the EtcdMembership under `ctx.parent`. */
 export function createDockerEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceDockerArgs): DockerEtcdResult {
   const { name, cs, clusterName, parent } = ctx;
-  const labels = { "app.kubernetes.io/part-of": "scaleplane", "scaleplane.io/config-service": cs.name, ...(args.labels ?? {}) };
+  const labels = {
+    "app.kubernetes.io/part-of": "scaleplane",
+    "scaleplane.io/config-service": cs.name,
+    ...(args.labels ?? {}),
+  };
   let network: docker.Network | undefined;
   let networkName: pulumi.Output<string>;
   if (args.network === undefined) {
-    network = new docker.Network(`${name}-net`, { name: `${clusterName}-net`, driver: "bridge", labels: dockerLabels(labels) }, { parent });
+    network = new docker.Network(
+      `${name}-net`,
+      { name: `${clusterName}-net`, driver: "bridge", labels: dockerLabels(labels) },
+      { parent },
+    );
     networkName = network.name;
   } else networkName = pulumi.output(args.network);
   const hostPorts = hostPortRange("docker.portBase", args.portBase, cs.members);
@@ -34,7 +42,9 @@ export function createDockerEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceD
   const hosts = dockerMemberHosts(clusterName, cs.members);
   const spec = etcdClusterSpec(settings, hosts);
   // SANs for every member the cluster may grow to: scaling never needs new certificates.
-  const certs = cs.tls ? ctx.tls({ dnsNames: [...dockerMemberHosts(clusterName, MAX_MEMBERS), "localhost"], ipAddresses: [HOST_IP] }) : undefined;
+  const certs = cs.tls
+    ? ctx.tls({ dnsNames: [...dockerMemberHosts(clusterName, MAX_MEMBERS), "localhost"], ipAddresses: [HOST_IP] })
+    : undefined;
 
   const membership = new EtcdMembership(
     `${name}-members`,
@@ -49,9 +59,25 @@ export function createDockerEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceD
       // Key material only inside a secret Output; the provider never returns it.
       tls: certs
         ? pulumi.secret(
-            pulumi.all([certs.ca, certs.serverCert, certs.serverKey, certs.peerCert, certs.peerKey, certs.clientCert, certs.clientKey]).apply(
-              ([ca, serverCert, serverKey, peerCert, peerKey, clientCert, clientKey]) => ({ ca, serverCert, serverKey, peerCert, peerKey, clientCert, clientKey }),
-            ),
+            pulumi
+              .all([
+                certs.ca,
+                certs.serverCert,
+                certs.serverKey,
+                certs.peerCert,
+                certs.peerKey,
+                certs.clientCert,
+                certs.clientKey,
+              ])
+              .apply(([ca, serverCert, serverKey, peerCert, peerKey, clientCert, clientKey]) => ({
+                ca,
+                serverCert,
+                serverKey,
+                peerCert,
+                peerKey,
+                clientCert,
+                clientKey,
+              })),
           )
         : undefined,
     },

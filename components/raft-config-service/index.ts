@@ -47,7 +47,8 @@ function validateTargetBlock(args: RaftConfigServiceArgs, members: number): void
   } else if (args.target === "aws") {
     const a = args.aws;
     if (a.subnets.length === 0) configFail("aws.subnets", "must list at least one private subnet for the etcd members");
-    if (a.clientSecurityGroupIds.length === 0) configFail("aws.clientSecurityGroupIds", "must list at least one security group allowed to reach etcd");
+    if (a.clientSecurityGroupIds.length === 0)
+      configFail("aws.clientSecurityGroupIds", "must list at least one security group allowed to reach etcd");
     a.subnets.forEach((s, i) => {
       try {
         fixedMemberIp(s.cidr, 0);
@@ -99,7 +100,11 @@ export class RaftConfigService extends pulumi.ComponentResource {
     // Validate before registering anything: a bad argument creates no resource at all.
     const environment = componentBase("RaftConfigService", name, args);
     const cs = parseSection(ConfigServiceSchema, args.configService, "configService");
-    if (environment === "prod" && cs.members < 3) configFail("configService.members", `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`);
+    if (environment === "prod" && cs.members < 3)
+      configFail(
+        "configService.members",
+        `must be 3, 5 or 7 in prod (1 member has no fault tolerance); got ${cs.members}`,
+      );
     validateTargetBlock(args, cs.members);
     // Recorded inputs (no secrets): policies read the environment and the validated section.
     super(TOKENS.configService, name, { target: args.target, environment, configService: cs }, opts);
@@ -108,7 +113,15 @@ export class RaftConfigService extends pulumi.ComponentResource {
     // aws/kubernetes have no safe membership protocol yet: their member count is frozen once created
     // (docker changes members one at a time through EtcdMembership).
     const memberDependsOn =
-      args.target === "docker" ? [] : [new EtcdMemberCountLock(`${name}-member-lock`, { clusterName, target: args.target, members: cs.members }, { parent: this })];
+      args.target === "docker"
+        ? []
+        : [
+            new EtcdMemberCountLock(
+              `${name}-member-lock`,
+              { clusterName, target: args.target, members: cs.members },
+              { parent: this },
+            ),
+          ];
     const ctx: EtcdBuildContext = {
       name,
       cs,

@@ -12,17 +12,29 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ETCD_TLS_DIR, ETCD_TLS_FILES, clientUrl, etcdClusterSpec, etcdMemberArgs, scheme } from "../../core/etcd";
-import { etcdSettings, kubernetesMemberHosts, kubernetesMemberTemplate, kubernetesPeerService } from "../../core/etcd-placement";
+import {
+  etcdSettings,
+  kubernetesMemberHosts,
+  kubernetesMemberTemplate,
+  kubernetesPeerService,
+} from "../../core/etcd-placement";
 import type { EtcdBuildContext, KubernetesEtcdResult, RaftConfigServiceKubernetesArgs } from "./args";
 
 const DATA_DIR = "/var/lib/etcd";
 
 /** Creates the members' Kubernetes objects under `ctx.parent` (the cluster: the parent's `kubernetes` provider). */
-export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceKubernetesArgs): KubernetesEtcdResult {
+export function createKubernetesEtcd(
+  ctx: EtcdBuildContext,
+  args: RaftConfigServiceKubernetesArgs,
+): KubernetesEtcdResult {
   const { name, cs, clusterName, parent } = ctx;
   const opts = { parent };
   const ns = args.namespace;
-  const labels = { "app.kubernetes.io/name": "etcd", "app.kubernetes.io/instance": clusterName, "app.kubernetes.io/part-of": "scaleplane" };
+  const labels = {
+    "app.kubernetes.io/name": "etcd",
+    "app.kubernetes.io/instance": clusterName,
+    "app.kubernetes.io/part-of": "scaleplane",
+  };
   const settings = etcdSettings(cs, clusterName, `${DATA_DIR}/data`);
   const hosts = kubernetesMemberHosts(clusterName, cs.members);
   const spec = etcdClusterSpec(settings, hosts);
@@ -47,7 +59,13 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
         {
           metadata: { name: `${clusterName}-tls`, namespace: ns, labels },
           type: "Opaque",
-          stringData: { "ca.crt": certs.ca, "server.crt": certs.serverCert, "server.key": certs.serverKey, "peer.crt": certs.peerCert, "peer.key": certs.peerKey },
+          stringData: {
+            "ca.crt": certs.ca,
+            "server.crt": certs.serverCert,
+            "server.key": certs.serverKey,
+            "peer.crt": certs.peerCert,
+            "peer.key": certs.peerKey,
+          },
         },
         opts,
       )
@@ -59,15 +77,28 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
   ];
   const peerSvc = new k8s.core.v1.Service(
     `${name}-peer`,
-    { metadata: { name: peerService, namespace: ns, labels }, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } },
+    {
+      metadata: { name: peerService, namespace: ns, labels },
+      spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports },
+    },
     opts,
   );
   const clientSvc = new k8s.core.v1.Service(
     `${name}-client`,
-    { metadata: { name: clusterName, namespace: ns, labels }, spec: { type: "ClusterIP", selector: labels, ports: [ports[0]] } },
+    {
+      metadata: { name: clusterName, namespace: ns, labels },
+      spec: { type: "ClusterIP", selector: labels, ports: [ports[0]] },
+    },
     opts,
   );
-  new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: { name: clusterName, namespace: ns, labels }, spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, opts);
+  new k8s.policy.v1.PodDisruptionBudget(
+    `${name}-pdb`,
+    {
+      metadata: { name: clusterName, namespace: ns, labels },
+      spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+    },
+    opts,
+  );
 
   const etcdctl = cs.etcdBinary.replace(/etcd$/, "etcdctl");
   const probe = (failureThreshold: number) =>
@@ -106,14 +137,33 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
           spec: {
             affinity: {
               podAntiAffinity: {
-                requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } }],
+                requiredDuringSchedulingIgnoredDuringExecution: [
+                  { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } },
+                ],
               },
               ...(zones.length > 0
-                ? { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: zones }] }] } } }
+                ? {
+                    nodeAffinity: {
+                      requiredDuringSchedulingIgnoredDuringExecution: {
+                        nodeSelectorTerms: [
+                          { matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: zones }] },
+                        ],
+                      },
+                    },
+                  }
                 : {}),
             },
             topologySpreadConstraints:
-              zones.length > 0 ? [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: labels } }] : [],
+              zones.length > 0
+                ? [
+                    {
+                      maxSkew: 1,
+                      topologyKey: "topology.kubernetes.io/zone",
+                      whenUnsatisfiable: "DoNotSchedule",
+                      labelSelector: { matchLabels: labels },
+                    },
+                  ]
+                : [],
             terminationGracePeriodSeconds: 30,
             containers: [
               {
@@ -132,10 +182,15 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
                 readinessProbe: probe(3),
                 livenessProbe: { ...probe(6), initialDelaySeconds: 15 },
                 resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
-                volumeMounts: [{ name: "data", mountPath: DATA_DIR }, ...(tlsSecret ? [{ name: "tls", mountPath: ETCD_TLS_DIR, readOnly: true }] : [])],
+                volumeMounts: [
+                  { name: "data", mountPath: DATA_DIR },
+                  ...(tlsSecret ? [{ name: "tls", mountPath: ETCD_TLS_DIR, readOnly: true }] : []),
+                ],
               },
             ],
-            volumes: tlsSecret ? [{ name: "tls", secret: { secretName: tlsSecret.metadata.name, defaultMode: 0o400 } }] : [],
+            volumes: tlsSecret
+              ? [{ name: "tls", secret: { secretName: tlsSecret.metadata.name, defaultMode: 0o400 } }]
+              : [],
           },
         },
         volumeClaimTemplates: [
@@ -154,7 +209,9 @@ export function createKubernetesEtcd(ctx: EtcdBuildContext, args: RaftConfigServ
   );
 
   return {
-    clientEndpoints: pulumi.output(ns).apply((n) => kubernetesMemberHosts(clusterName, cs.members, n).map((h) => clientUrl(settings, h))),
+    clientEndpoints: pulumi
+      .output(ns)
+      .apply((n) => kubernetesMemberHosts(clusterName, cs.members, n).map((h) => clientUrl(settings, h))),
     memberNames: spec.members.map((m) => m.name),
     tls: certs,
     statefulSet,

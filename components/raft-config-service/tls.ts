@@ -7,9 +7,15 @@ import * as tls from "@pulumi/tls";
 import type { EtcdTlsOutputs } from "./args";
 
 /** Per-stack TLS: an ECDSA CA, a server and a peer certificate with `sans`, a client certificate. */
-export function createTls(name: string, clusterName: string, parent: pulumi.Resource, sans: { dnsNames: pulumi.Input<string>[]; ipAddresses: string[] }): EtcdTlsOutputs {
+export function createTls(
+  name: string,
+  clusterName: string,
+  parent: pulumi.Resource,
+  sans: { dnsNames: pulumi.Input<string>[]; ipAddresses: string[] },
+): EtcdTlsOutputs {
   const opts = { parent };
-  const key = (what: string) => new tls.PrivateKey(`${name}-${what}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, opts);
+  const key = (what: string) =>
+    new tls.PrivateKey(`${name}-${what}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, opts);
   const caKey = key("ca");
   const ca = new tls.SelfSignedCert(
     `${name}-ca`,
@@ -26,12 +32,22 @@ export function createTls(name: string, clusterName: string, parent: pulumi.Reso
     const k = key(what);
     const csr = new tls.CertRequest(
       `${name}-${what}-csr`,
-      { privateKeyPem: k.privateKeyPem, subject: { commonName, organization: "scaleplane" }, ...(withSans ? sans : {}) },
+      {
+        privateKeyPem: k.privateKeyPem,
+        subject: { commonName, organization: "scaleplane" },
+        ...(withSans ? sans : {}),
+      },
       opts,
     );
     const cert = new tls.LocallySignedCert(
       `${name}-${what}-cert`,
-      { certRequestPem: csr.certRequestPem, caPrivateKeyPem: caKey.privateKeyPem, caCertPem: ca.certPem, validityPeriodHours: 24 * 365 * 2, allowedUses: uses },
+      {
+        certRequestPem: csr.certRequestPem,
+        caPrivateKeyPem: caKey.privateKeyPem,
+        caCertPem: ca.certPem,
+        validityPeriodHours: 24 * 365 * 2,
+        allowedUses: uses,
+      },
       opts,
     );
     return { cert: cert.certPem, key: pulumi.secret(k.privateKeyPem) };
@@ -39,7 +55,19 @@ export function createTls(name: string, clusterName: string, parent: pulumi.Reso
   const both = ["digital_signature", "key_encipherment", "server_auth", "client_auth"];
   const server = leaf("server", `${clusterName} server`, both, true);
   const peer = leaf("peer", `${clusterName} peer`, both, true);
-  const client = leaf("client", `${clusterName} client`, ["digital_signature", "key_encipherment", "client_auth"], false);
-  return { ca: ca.certPem, serverCert: server.cert, serverKey: server.key, peerCert: peer.cert, peerKey: peer.key, clientCert: client.cert, clientKey: client.key };
+  const client = leaf(
+    "client",
+    `${clusterName} client`,
+    ["digital_signature", "key_encipherment", "client_auth"],
+    false,
+  );
+  return {
+    ca: ca.certPem,
+    serverCert: server.cert,
+    serverKey: server.key,
+    peerCert: peer.cert,
+    peerKey: peer.key,
+    clientCert: client.cert,
+    clientKey: client.key,
+  };
 }
-

@@ -12,7 +12,12 @@ import type { AwsShardsResult, ShardBuildContext, ShardedDatabaseAwsArgs } from 
  * Creates the security group, the subnet group and the shard instances. `zones[i]` is shard i's
  * zone and `settings` the RDS settings, both derived and validated in core/database.
  */
-export function createAwsShards(ctx: ShardBuildContext, args: ShardedDatabaseAwsArgs, zones: readonly string[], settings: RdsSettings): AwsShardsResult {
+export function createAwsShards(
+  ctx: ShardBuildContext,
+  args: ShardedDatabaseAwsArgs,
+  zones: readonly string[],
+  settings: RdsSettings,
+): AwsShardsResult {
   const { name, db, environment, shards, parent } = ctx;
   const tags = databaseTags(db, environment);
 
@@ -21,7 +26,15 @@ export function createAwsShards(ctx: ShardBuildContext, args: ShardedDatabaseAws
     {
       vpcId: args.vpcId,
       description: `${db.name} PostgreSQL shards: port ${db.port} from the app only`,
-      ingress: [{ protocol: "tcp", fromPort: db.port, toPort: db.port, securityGroups: args.clientSecurityGroupIds, description: "PostgreSQL from the app" }],
+      ingress: [
+        {
+          protocol: "tcp",
+          fromPort: db.port,
+          toPort: db.port,
+          securityGroups: args.clientSecurityGroupIds,
+          description: "PostgreSQL from the app",
+        },
+      ],
       // RDS needs no outbound rule; an empty list removes the default allow-all egress.
       egress: [],
       tags,

@@ -32,21 +32,36 @@ export function dockerShardImage(image: string): string {
 }
 
 /** `hostPorts[i]` is shard i's port on 127.0.0.1 (derived and validated in core/database). */
-export function createDockerShards(ctx: ShardBuildContext, args: ShardedDatabaseDockerArgs, hostPorts: readonly number[]): DockerShardsResult {
+export function createDockerShards(
+  ctx: ShardBuildContext,
+  args: ShardedDatabaseDockerArgs,
+  hostPorts: readonly number[],
+): DockerShardsResult {
   const { name, db, scope, shards, parent, resources } = ctx;
   const commonLabels = { "app.kubernetes.io/part-of": "scaleplane", "scaleplane.io/database": db.name };
 
   let network: docker.Network | undefined;
   let networkName: pulumi.Output<string>;
   if (args.network === undefined) {
-    network = new docker.Network(`${name}-net`, { name: `${scope}-net`, driver: "bridge", labels: dockerLabels(commonLabels) }, { parent });
+    network = new docker.Network(
+      `${name}-net`,
+      { name: `${scope}-net`, driver: "bridge", labels: dockerLabels(commonLabels) },
+      { parent },
+    );
     networkName = network.name;
   } else networkName = pulumi.output(args.network);
 
-  const env = [...Object.entries(postgresEnv(db)).map(([k, v]) => `${k}=${v}`), `POSTGRES_PASSWORD_FILE=${POSTGRES_PASSWORD_FILE}`];
+  const env = [
+    ...Object.entries(postgresEnv(db)).map(([k, v]) => `${k}=${v}`),
+    `POSTGRES_PASSWORD_FILE=${POSTGRES_PASSWORD_FILE}`,
+  ];
 
   const containers = shards.map((shard, i) => {
-    const volume = new docker.Volume(`${name}-${shard.name}-data`, { name: `${shard.hostname}-data`, labels: dockerLabels(shard.labels) }, { parent });
+    const volume = new docker.Volume(
+      `${name}-${shard.name}-data`,
+      { name: `${shard.hostname}-data`, labels: dockerLabels(shard.labels) },
+      { parent },
+    );
     return new docker.Container(
       `${name}-${shard.name}`,
       {
@@ -56,7 +71,15 @@ export function createDockerShards(ctx: ShardBuildContext, args: ShardedDatabase
         envs: env,
         // The password only travels inside this secret Output (uploaded before the first start).
         // Root-only (0400): the entrypoint reads it as root before it drops to the postgres user.
-        uploads: [{ file: POSTGRES_PASSWORD_FILE, content: ctx.password, permissions: SECRET_FILE_PERMISSIONS, owner: "0", group: "0" }],
+        uploads: [
+          {
+            file: POSTGRES_PASSWORD_FILE,
+            content: ctx.password,
+            permissions: SECRET_FILE_PERMISSIONS,
+            owner: "0",
+            group: "0",
+          },
+        ],
         networksAdvanced: [{ name: networkName, aliases: [shard.hostname] }],
         ports: [{ internal: db.port, external: hostPorts[i], ip: HOST_IP, protocol: "tcp" }],
         volumes: [{ volumeName: volume.name, containerPath: POSTGRES_VOLUME_PATH }],

@@ -42,7 +42,13 @@ import { createDockerShards } from "./docker";
 import { createKubernetesShards } from "./kubernetes";
 import { ShardRebalance } from "../../providers/shard-rebalance";
 
-export type { ShardedDatabaseArgs, ShardedDatabaseAwsArgs, ShardedDatabaseCommonArgs, ShardedDatabaseDockerArgs, ShardedDatabaseKubernetesArgs } from "./args";
+export type {
+  ShardedDatabaseArgs,
+  ShardedDatabaseAwsArgs,
+  ShardedDatabaseCommonArgs,
+  ShardedDatabaseDockerArgs,
+  ShardedDatabaseKubernetesArgs,
+} from "./args";
 
 export class ShardedDatabase extends pulumi.ComponentResource {
   /** The initial shard map (epoch 0): members as the app reaches them, weights, vnodes, rf, consistency. */
@@ -106,7 +112,13 @@ export class ShardedDatabase extends pulumi.ComponentResource {
     const password =
       args.password !== undefined
         ? pulumi.secret(args.password)
-        : pulumi.secret(new random.RandomPassword(`${name}-password`, { length: GENERATED_PASSWORD_LENGTH, special: false }, { parent: this }).result);
+        : pulumi.secret(
+            new random.RandomPassword(
+              `${name}-password`,
+              { length: GENERATED_PASSWORD_LENGTH, special: false },
+              { parent: this },
+            ).result,
+          );
 
     const ctx: ShardBuildContext = { name, db, scope, environment, shards, resources, password, parent: this };
     let built: ShardBuildResult;
@@ -147,7 +159,14 @@ export class ShardedDatabase extends pulumi.ComponentResource {
     if (args.target === "docker" && args.docker.configEndpoints !== undefined)
       this.rebalance = new ShardRebalance(
         `${name}-rebalance`,
-        { target: "docker", etcdEndpoints: args.docker.configEndpoints, shardMap: this.shardMap, reach: hostEndpoints, username: db.username, password },
+        {
+          target: "docker",
+          etcdEndpoints: args.docker.configEndpoints,
+          shardMap: this.shardMap,
+          reach: hostEndpoints,
+          username: db.username,
+          password,
+        },
         { parent: this, dependsOn: this.containers },
       );
     this.password = password;

@@ -24,7 +24,10 @@ export const PASSWORD_SECRET_KEY = "password";
 const DATA_VOLUME = "data";
 
 /** Creates the shards' Kubernetes objects under `ctx.parent` (the cluster: the parent's `kubernetes` provider). */
-export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedDatabaseKubernetesArgs): KubernetesShardsResult {
+export function createKubernetesShards(
+  ctx: ShardBuildContext,
+  args: ShardedDatabaseKubernetesArgs,
+): KubernetesShardsResult {
   const { name, db, shards, parent } = ctx;
   const opts: pulumi.CustomResourceOptions = { parent };
   const namespace = args.namespace;
@@ -49,7 +52,11 @@ export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedData
       `${name}-${shard.name}`,
       {
         metadata: { name: shard.hostname, namespace, labels: shard.labels },
-        spec: { type: "ClusterIP", selector, ports: [{ name: "postgres", port: db.port, targetPort: "postgres", protocol: "TCP" }] },
+        spec: {
+          type: "ClusterIP",
+          selector,
+          ports: [{ name: "postgres", port: db.port, targetPort: "postgres", protocol: "TCP" }],
+        },
       },
       opts,
     );
@@ -65,7 +72,12 @@ export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedData
           template: {
             metadata: { labels: shard.labels },
             spec: {
-              securityContext: { runAsNonRoot: true, runAsUser: POSTGRES_UID, runAsGroup: POSTGRES_UID, fsGroup: POSTGRES_UID },
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: POSTGRES_UID,
+                runAsGroup: POSTGRES_UID,
+                fsGroup: POSTGRES_UID,
+              },
               terminationGracePeriodSeconds: 60,
               containers: [
                 {
@@ -74,7 +86,10 @@ export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedData
                   ports: [{ name: "postgres", containerPort: db.port, protocol: "TCP" }],
                   env: [
                     ...Object.entries(postgresEnv(db)).map(([envName, value]) => ({ name: envName, value })),
-                    { name: POSTGRES_PASSWORD_ENV, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: PASSWORD_SECRET_KEY } } },
+                    {
+                      name: POSTGRES_PASSWORD_ENV,
+                      valueFrom: { secretKeyRef: { name: secret.metadata.name, key: PASSWORD_SECRET_KEY } },
+                    },
                   ],
                   volumeMounts: [{ name: DATA_VOLUME, mountPath: POSTGRES_VOLUME_PATH }],
                   startupProbe: {
@@ -82,7 +97,9 @@ export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedData
                     periodSeconds: SHARD_PROBE.intervalSeconds,
                     timeoutSeconds: SHARD_PROBE.timeoutSeconds,
                     // initdb on a new volume: up to startPeriod plus the usual threshold.
-                    failureThreshold: Math.ceil(SHARD_PROBE.startPeriodSeconds / SHARD_PROBE.intervalSeconds) + SHARD_PROBE.failureThreshold,
+                    failureThreshold:
+                      Math.ceil(SHARD_PROBE.startPeriodSeconds / SHARD_PROBE.intervalSeconds) +
+                      SHARD_PROBE.failureThreshold,
                   },
                   readinessProbe: {
                     exec: { command: probe },
@@ -123,7 +140,11 @@ export function createKubernetesShards(ctx: ShardBuildContext, args: ShardedData
   return {
     endpoints: pulumi
       .all([pulumi.output(namespace), ...services.map((s) => s.metadata.name)])
-      .apply(([ns, ...names]) => Object.fromEntries(shards.map((s, i) => [s.name, { host: kubernetesServiceHost(names[i], ns), port: db.port }]))),
+      .apply(([ns, ...names]) =>
+        Object.fromEntries(
+          shards.map((s, i) => [s.name, { host: kubernetesServiceHost(names[i], ns), port: db.port }]),
+        ),
+      ),
     secret,
     statefulSets,
     services,

@@ -31,7 +31,11 @@ export function awsAmi(app: AppConfig): string {
 /** Instance refresh keeps at least this share of the group healthy. */
 export const INSTANCE_REFRESH_MIN_HEALTHY_PERCENT = 90;
 /** CloudWatch agent namespace and metric of instance memory use. */
-export const MEMORY_METRIC = { namespace: "CWAgent", metricName: "mem_used_percent", dimension: "AutoScalingGroupName" } as const;
+export const MEMORY_METRIC = {
+  namespace: "CWAgent",
+  metricName: "mem_used_percent",
+  dimension: "AutoScalingGroupName",
+} as const;
 
 /** A target-tracking policy; `groupName` fills the memory metric's dimension. */
 export interface AwsTargetTrackingSpec<G> {
@@ -64,7 +68,9 @@ export function awsScalingPolicies<G>(app: AppConfig, groupName: G): AwsTargetTr
     targetTrackingConfiguration: { targetValue, disableScaleIn: false, ...metric },
   });
   return [
-    policy("cpu", app.scaling.cpuTargetPercent, { predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" } }),
+    policy("cpu", app.scaling.cpuTargetPercent, {
+      predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" },
+    }),
     policy("memory", app.scaling.memoryTargetPercent, {
       customizedMetricSpecification: {
         namespace: MEMORY_METRIC.namespace,
@@ -106,7 +112,8 @@ export function cloudWatchAgentConfig(): object {
 }
 
 /** SSM parameter holding one secret environment variable of a group. */
-export const ssmSecretParameterName = (prefix: string, envName: string): string => `${prefix.replace(/\/+$/, "")}/${envName}`;
+export const ssmSecretParameterName = (prefix: string, envName: string): string =>
+  `${prefix.replace(/\/+$/, "")}/${envName}`;
 
 export interface AwsUserDataInput {
   app: AppConfig;
@@ -128,12 +135,14 @@ export interface AwsUserDataInput {
 export function awsUserData(input: AwsUserDataInput): string {
   const { app, env, secretParameters, lifecycleHookName } = input;
   for (const [k, v] of Object.entries(env))
-    if (/[\r\n\0]/.test(v)) throw new ConfigError([{ key: `env.${k}`, message: "must not contain a newline or NUL (it goes into an env file)" }]);
+    if (/[\r\n\0]/.test(v))
+      throw new ConfigError([
+        { key: `env.${k}`, message: "must not contain a newline or NUL (it goes into an env file)" },
+      ]);
   const t = drainTiming(app.scaling);
   const envLines = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const fetchSecrets = Object.entries(secretParameters).map(
-    ([k, param]) =>
-      `printf '%s=%s\\n' ${k} "$(${ssmGetSecureString(param)})" >> "$ENV_FILE"`,
+    ([k, param]) => `printf '%s=%s\\n' ${k} "$(${ssmGetSecureString(param)})" >> "$ENV_FILE"`,
   );
   const imds = imdsToken();
   const md = (p: string) => imdsRead(p);

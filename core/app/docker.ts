@@ -32,7 +32,12 @@ export interface DockerInstanceSpec {
  * The `desiredCapacity` containers of a group: names, 127.0.0.1 host ports `portBase + i`,
  * health, limits, drain. `scope` prefixes the container names (a Docker host is shared by stacks).
  */
-export function dockerInstances(group: string, app: AppConfig, portBase: number, scope: string = group): DockerInstanceSpec[] {
+export function dockerInstances(
+  group: string,
+  app: AppConfig,
+  portBase: number,
+  scope: string = group,
+): DockerInstanceSpec[] {
   const ports = hostPortRange("docker.portBase", portBase, desiredCapacity(app));
   const live = probes(app).liveness;
   const t = drainTiming(app.scaling);
@@ -45,7 +50,16 @@ export function dockerInstances(group: string, app: AppConfig, portBase: number,
       containerPort: app.port,
       endpoint: `http://127.0.0.1:${hostPort}`,
       healthcheck: {
-        test: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", String(live.timeoutSeconds), localHealthUrl(app)],
+        test: [
+          "CMD",
+          "curl",
+          "-fsS",
+          "-o",
+          "/dev/null",
+          "--max-time",
+          String(live.timeoutSeconds),
+          localHealthUrl(app),
+        ],
         interval: `${live.periodSeconds}s`,
         timeout: `${live.timeoutSeconds}s`,
         retries: 3,
@@ -55,7 +69,12 @@ export function dockerInstances(group: string, app: AppConfig, portBase: number,
       memoryMb: app.memoryMb,
       stopSignal: "SIGTERM",
       stopTimeoutSeconds: t.stopGraceSeconds,
-      labels: { "scaleplane.component": "autoscaling-group", "scaleplane.group": group, "scaleplane.app": app.name, "scaleplane.instance": String(index) },
+      labels: {
+        "scaleplane.component": "autoscaling-group",
+        "scaleplane.group": group,
+        "scaleplane.app": app.name,
+        "scaleplane.instance": String(index),
+      },
     };
   });
 }

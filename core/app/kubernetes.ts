@@ -6,7 +6,10 @@ import type { AppConfig, ScalingConfig } from "../config";
 import { kubernetesQuantities } from "../kubernetes";
 
 /** Pod resources: requests equal limits (Guaranteed QoS, so HPA utilisation is of a fixed size). */
-export function kubernetesResources(app: AppConfig): { requests: Record<"cpu" | "memory", string>; limits: Record<"cpu" | "memory", string> } {
+export function kubernetesResources(app: AppConfig): {
+  requests: Record<"cpu" | "memory", string>;
+  limits: Record<"cpu" | "memory", string>;
+} {
   const r = kubernetesQuantities(app);
   return { requests: { ...r }, limits: { ...r } };
 }

@@ -64,7 +64,13 @@ export const ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazon
 /** The part of the `aws` config section this module reads (core/config.ts `AwsConfig` fits; kept structural so config.ts can import the constants above). */
 export interface LoadBalancerConfig {
   region: string;
-  loadBalancer: { certificateArn?: string; sslPolicy: string; accessLogs?: boolean; accessLogRetentionDays: number; deletionProtection?: boolean };
+  loadBalancer: {
+    certificateArn?: string;
+    sslPolicy: string;
+    accessLogs?: boolean;
+    accessLogRetentionDays: number;
+    deletionProtection?: boolean;
+  };
 }
 
 /** What the AWS builder creates for the load balancer. */
@@ -80,13 +86,19 @@ export interface LoadBalancerSettings {
 }
 
 /** The load-balancer settings of a stack: `aws.loadBalancer`, with prod defaults for logs and deletion protection. */
-export function loadBalancerSettings(aws: LoadBalancerConfig, environment: string, prefix: string): LoadBalancerSettings {
+export function loadBalancerSettings(
+  aws: LoadBalancerConfig,
+  environment: string,
+  prefix: string,
+): LoadBalancerSettings {
   const lb = aws.loadBalancer;
   const prod = environment === "prod";
   return {
     ...(lb.certificateArn ? { certificateArn: lb.certificateArn } : {}),
     sslPolicy: lb.sslPolicy,
-    ...((lb.accessLogs ?? prod) ? { accessLogs: { retentionDays: lb.accessLogRetentionDays, region: aws.region, prefix } } : {}),
+    ...((lb.accessLogs ?? prod)
+      ? { accessLogs: { retentionDays: lb.accessLogRetentionDays, region: aws.region, prefix } }
+      : {}),
     deletionProtection: lb.deletionProtection ?? prod,
   };
 }
@@ -102,7 +114,13 @@ export function albLogDeliveryPolicy(region: string, bucketArn: string, prefix: 
   return {
     Version: "2012-10-17",
     Statement: [
-      { Sid: "ElbLogDelivery", Effect: "Allow", Principal: principal, Action: "s3:PutObject", Resource: `${bucketArn}/${prefix}/AWSLogs/*` },
+      {
+        Sid: "ElbLogDelivery",
+        Effect: "Allow",
+        Principal: principal,
+        Action: "s3:PutObject",
+        Resource: `${bucketArn}/${prefix}/AWSLogs/*`,
+      },
       {
         Sid: "TlsOnly",
         Effect: "Deny",

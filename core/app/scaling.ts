@@ -19,7 +19,8 @@ export function appScalingPolicyInput(app: AppConfig, periodSeconds: number): Sc
     hpa: { behavior: hpaBehavior(app.scaling) },
   };
   const merged: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(app.scaling.engineSettings)) merged[k] = isObject(v) && isObject(base[k]) ? { ...base[k], ...v } : v;
+  for (const [k, v] of Object.entries(app.scaling.engineSettings))
+    merged[k] = isObject(v) && isObject(base[k]) ? { ...base[k], ...v } : v;
   return { ...merged, engine: app.scaling.engine, minSize: app.minSize, maxSize: app.maxSize } as ScalingPolicyInput;
 }
 
@@ -36,7 +37,10 @@ export interface AwsPredictiveScalingSpec {
   schedulingBufferTime: string;
   /** Forecasts never push the group beyond maxSize. */
   maxCapacityBreachBehavior: "HonorMaxCapacity";
-  metricSpecification: { targetValue: number; predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" } };
+  metricSpecification: {
+    targetValue: number;
+    predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" };
+  };
 }
 
 /**
@@ -52,6 +56,9 @@ export function awsPredictiveScaling(app: AppConfig): AwsPredictiveScalingSpec |
     // AWS caps the buffer at one hour.
     schedulingBufferTime: String(Math.min(predictive.warmupSeconds, 3600)),
     maxCapacityBreachBehavior: "HonorMaxCapacity",
-    metricSpecification: { targetValue: app.scaling.cpuTargetPercent, predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" } },
+    metricSpecification: {
+      targetValue: app.scaling.cpuTargetPercent,
+      predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" },
+    },
   };
 }

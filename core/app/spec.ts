@@ -40,7 +40,11 @@ export interface DrainTiming {
 
 export function drainTiming(scaling: ScalingConfig): DrainTiming {
   const drainMaxSeconds = scaling.drainSeconds + DRAIN_OVERRUN_SECONDS;
-  return { drainSeconds: scaling.drainSeconds, drainMaxSeconds, stopGraceSeconds: drainMaxSeconds + EXIT_GRACE_SECONDS };
+  return {
+    drainSeconds: scaling.drainSeconds,
+    drainMaxSeconds,
+    stopGraceSeconds: drainMaxSeconds + EXIT_GRACE_SECONDS,
+  };
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -50,22 +54,43 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * PORT/DRAIN_SECONDS/DRAIN_MAX_SECONDS. Names must be shell-safe; a reserved name, or a name that
  * is also a secret, is refused with the argument named.
  */
-export function instanceEnv(app: AppConfig, extra: Record<string, string> = {}, secretNames: readonly string[] = []): Record<string, string> {
+export function instanceEnv(
+  app: AppConfig,
+  extra: Record<string, string> = {},
+  secretNames: readonly string[] = [],
+): Record<string, string> {
   const problems: { key: string; message: string }[] = [];
   const check = (arg: string, name: string) => {
-    if (!ENV_NAME.test(name)) problems.push({ key: `${arg}.${name}`, message: "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)" });
+    if (!ENV_NAME.test(name))
+      problems.push({
+        key: `${arg}.${name}`,
+        message: "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+      });
     else if ((RESERVED_ENV as readonly string[]).includes(name))
-      problems.push({ key: `${arg}.${name}`, message: `is set by scaleplane (${RESERVED_ENV.join(", ")} come from app.port and app.scaling); remove it` });
+      problems.push({
+        key: `${arg}.${name}`,
+        message: `is set by scaleplane (${RESERVED_ENV.join(", ")} come from app.port and app.scaling); remove it`,
+      });
   };
   for (const k of Object.keys(app.env)) check("app.env", k);
   for (const k of Object.keys(extra)) check("env", k);
   for (const k of secretNames) {
     check("secretEnv", k);
-    if (k in app.env || k in extra) problems.push({ key: `secretEnv.${k}`, message: "is also a plain environment variable (app.env or env); set it in one place" });
+    if (k in app.env || k in extra)
+      problems.push({
+        key: `secretEnv.${k}`,
+        message: "is also a plain environment variable (app.env or env); set it in one place",
+      });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const t = drainTiming(app.scaling);
-  return { ...app.env, ...extra, PORT: String(app.port), DRAIN_SECONDS: String(t.drainSeconds), DRAIN_MAX_SECONDS: String(t.drainMaxSeconds) };
+  return {
+    ...app.env,
+    ...extra,
+    PORT: String(app.port),
+    DRAIN_SECONDS: String(t.drainSeconds),
+    DRAIN_MAX_SECONDS: String(t.drainMaxSeconds),
+  };
 }
 
 /** Where an instance answers its health check, from inside the instance. */

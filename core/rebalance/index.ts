@@ -26,7 +26,9 @@ import { RingError, buildRing, replicaRanges, type ReplicaRange, type Ring } fro
 import type { ShardMember, ShardPlacement } from "../shard-map";
 
 /** One side of a change: shards (with endpoints), ring setting and replication factor. */
-export type Placement = Pick<ShardPlacement, "vnodesPerWeight" | "replicationFactor"> & { readonly shards: readonly ShardMember[] };
+export type Placement = Pick<ShardPlacement, "vnodesPerWeight" | "replicationFactor"> & {
+  readonly shards: readonly ShardMember[];
+};
 
 /** A hash range `[start, end)`, `0 ≤ start < end ≤ 2^32`. */
 export interface HashRange {
@@ -105,7 +107,8 @@ const show = (v: unknown): string => {
 
 /** The ring of one side, with ring and replication errors renamed to the side's arguments. */
 function ringOf(side: "before" | "after", p: Placement): Ring {
-  if (typeof p !== "object" || p === null) throw new RebalanceError(side, `must be a placement {shards, vnodesPerWeight, replicationFactor}; got ${show(p)}`);
+  if (typeof p !== "object" || p === null)
+    throw new RebalanceError(side, `must be a placement {shards, vnodesPerWeight, replicationFactor}; got ${show(p)}`);
   let ring: Ring;
   try {
     ring = buildRing(p.shards, p.vnodesPerWeight);
@@ -116,7 +119,10 @@ function ringOf(side: "before" | "after", p: Placement): Ring {
   }
   const rf = p.replicationFactor;
   if (typeof rf !== "number" || !Number.isInteger(rf) || rf < 1 || rf > p.shards.length)
-    throw new RebalanceError(`${side}.replicationFactor`, `must be a whole number from 1 to the shard count (${p.shards.length}): replicas live on distinct shards; got ${show(rf)}`);
+    throw new RebalanceError(
+      `${side}.replicationFactor`,
+      `must be a whole number from 1 to the shard count (${p.shards.length}): replicas live on distinct shards; got ${show(rf)}`,
+    );
   return ring;
 }
 
@@ -135,8 +141,10 @@ function checkIdentities(before: Placement, after: Placement): void {
   });
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => b[i] === x);
+const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((x) => b.includes(x));
+const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((x, i) => b[i] === x);
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 
 /**
@@ -185,7 +193,13 @@ export function planRebalance(before: Placement, after: Placement): RebalancePla
     const end = Math.min(ra.end, rb.end);
     if (!sameSet(ra.replicas, rb.replicas)) {
       const prev = raw[raw.length - 1];
-      if (prev !== undefined && prev.end === start && sameList(prev.from, ra.replicas) && sameList(prev.to, rb.replicas)) prev.end = end;
+      if (
+        prev !== undefined &&
+        prev.end === start &&
+        sameList(prev.from, ra.replicas) &&
+        sameList(prev.to, rb.replicas)
+      )
+        prev.end = end;
       else raw.push({ start, end, from: ra.replicas, to: rb.replicas });
     }
     start = end;
@@ -213,7 +227,8 @@ export function planRebalance(before: Placement, after: Placement): RebalancePla
     return Object.freeze({ start: m.start, end: m.end, from: m.from, to: m.to, copies: Object.freeze(copies) });
   });
 
-  const share = (m: Map<string, number>) => new Map([...m].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([k, v]) => [k, v / HASH_SPACE]));
+  const share = (m: Map<string, number>) =>
+    new Map([...m].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([k, v]) => [k, v / HASH_SPACE]));
   return Object.freeze({
     moves: Object.freeze(moves),
     added: Object.freeze(added),

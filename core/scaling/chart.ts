@@ -32,7 +32,8 @@ export function simulationSvg(title: string, subtitle: string, runs: readonly En
   const top = 60;
   const plotW = W - left - right;
   const H = top + runs.length * (panelH + gap) + 20;
-  const maxY = Math.max(1, ...runs.flatMap((r) => [Math.max(...r.series.demand), Math.max(...r.series.capacity)])) * 1.05;
+  const maxY =
+    Math.max(1, ...runs.flatMap((r) => [Math.max(...r.series.demand), Math.max(...r.series.capacity)])) * 1.05;
   const seconds = runs[0]?.series.t.at(-1) ?? 1;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -54,12 +55,24 @@ export function simulationSvg(title: string, subtitle: string, runs: readonly En
     parts.push(
       `<text x="${left}" y="${y0 - 6}" font-weight="bold" fill="${color}">${esc(f.engine)}</text><text x="${left + 110}" y="${y0 - 6}" fill="#333">${esc(`SLO violation ${f.violationMinutes.toFixed(1)} min · ${f.instanceHours.toFixed(1)} instance-hours · $${f.cost.toFixed(2)} · max ${f.maxInstances} instances`)}</text>`,
     );
-    parts.push(`<polygon fill="#bbb" fill-opacity="0.6" points="${x(0)},${y(0)} ${demand.map((d, i) => `${x(i)},${y(d)}`).join(" ")} ${x(n - 1)},${y(0)}"/>`);
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${capacity.map((c, i) => `${x(i)},${y(c)}`).join(" ")}"/>`);
+    parts.push(
+      `<polygon fill="#bbb" fill-opacity="0.6" points="${x(0)},${y(0)} ${demand.map((d, i) => `${x(i)},${y(d)}`).join(" ")} ${x(n - 1)},${y(0)}"/>`,
+    );
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${capacity.map((c, i) => `${x(i)},${y(c)}`).join(" ")}"/>`,
+    );
     // Violation marks: a bucket whose mean demand exceeds its mean capacity.
-    const marks = demand.map((d, i) => (d > capacity[i] + 1e-9 ? `<rect x="${x(i)}" y="${y0 + panelH + 2}" width="${Math.max(1, plotW / n).toFixed(1)}" height="5" fill="#d62728"/>` : "")).join("");
+    const marks = demand
+      .map((d, i) =>
+        d > capacity[i] + 1e-9
+          ? `<rect x="${x(i)}" y="${y0 + panelH + 2}" width="${Math.max(1, plotW / n).toFixed(1)}" height="5" fill="#d62728"/>`
+          : "",
+      )
+      .join("");
     parts.push(marks);
-    parts.push(`<text x="${left - 6}" y="${y0 + 10}" text-anchor="end" fill="#555">${Math.round(maxY)}</text><text x="${left - 6}" y="${y0 + panelH}" text-anchor="end" fill="#555">0</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${y0 + 10}" text-anchor="end" fill="#555">${Math.round(maxY)}</text><text x="${left - 6}" y="${y0 + panelH}" text-anchor="end" fill="#555">0</text>`,
+    );
     parts.push(`</g>`);
   });
   parts.push(

@@ -14,7 +14,11 @@ import type { Engine, InstanceMixEntry } from "./types";
 type Market = InstanceMixEntry["market"];
 
 /** Cheapest multiset of `types` whose capacity units sum to ≥ `units` (dynamic programming). */
-export function cheapestCover(units: number, types: readonly InstanceTypePrice[], market: Market): { entries: InstanceMixEntry[]; perHour: number } {
+export function cheapestCover(
+  units: number,
+  types: readonly InstanceTypePrice[],
+  market: Market,
+): { entries: InstanceMixEntry[]; perHour: number } {
   const priced = types
     .map((t) => ({ t, price: market === "spot" ? t.spotPerHour : t.onDemandPerHour }))
     .filter((x): x is { t: InstanceTypePrice; price: number } => x.price !== undefined);
@@ -33,17 +37,28 @@ export function cheapestCover(units: number, types: readonly InstanceTypePrice[]
       }
     });
   let best = -1;
-  for (let u = units; u <= limit; u++) if (Number.isFinite(cost[u]) && (best < 0 || cost[u] < cost[best] - 1e-12)) best = u;
+  for (let u = units; u <= limit; u++)
+    if (Number.isFinite(cost[u]) && (best < 0 || cost[u] < cost[best] - 1e-12)) best = u;
   const counts = new Map<number, number>();
-  for (let u = best; u > 0; u -= priced[choice[u]].t.capacityUnits) counts.set(choice[u], (counts.get(choice[u]) ?? 0) + 1);
+  for (let u = best; u > 0; u -= priced[choice[u]].t.capacityUnits)
+    counts.set(choice[u], (counts.get(choice[u]) ?? 0) + 1);
   const entries = [...counts.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([i, count]) => ({ type: priced[i].t.name, market, count, capacityUnits: priced[i].t.capacityUnits, pricePerHour: priced[i].price }));
+    .map(([i, count]) => ({
+      type: priced[i].t.name,
+      market,
+      count,
+      capacityUnits: priced[i].t.capacityUnits,
+      pricePerHour: priced[i].price,
+    }));
   return { entries, perHour: cost[best] };
 }
 
 /** The mix for `units` capacity units under the policy's base/spot split. */
-export function instanceMix(units: number, cost: NonNullable<ScalingPolicy["cost"]>): { mix: InstanceMixEntry[]; perHour: number; onDemandUnits: number; spotUnits: number } {
+export function instanceMix(
+  units: number,
+  cost: NonNullable<ScalingPolicy["cost"]>,
+): { mix: InstanceMixEntry[]; perHour: number; onDemandUnits: number; spotUnits: number } {
   const base = Math.min(units, cost.onDemandBase);
   const above = units - base;
   const spotPossible = cost.instanceTypes.some((t) => t.spotPerHour !== undefined);
@@ -76,7 +91,15 @@ export function createCostEngine(policy: ScalingPolicy): Engine<HpaState> {
       const mixText = m.mix.map((e) => `${e.count}× ${e.type} ${e.market}`).join(" + ") || "nothing";
       reason += `; ${desired} units as ${m.onDemandUnits} on-demand + ${m.spotUnits} spot: ${mixText} = $${fmt(m.perHour, 4)}/h (prices as of ${cost.pricesAsOf})`;
       return {
-        decision: { engine: "cost", desired, current: input.current, reason, contributions: r.contributions, mix: m.mix, costPerHour: m.perHour },
+        decision: {
+          engine: "cost",
+          desired,
+          current: input.current,
+          reason,
+          contributions: r.contributions,
+          mix: m.mix,
+          costPerHour: m.perHour,
+        },
         state: recordScaleEvent(policy, r.state, input.nowMs, input.current, desired),
       };
     },

@@ -41,13 +41,30 @@ export interface ForecastState {
 /** Smoothing of the error estimate. */
 const ERROR_SMOOTHING = 0.1;
 
-export function initForecast(sampleSeconds: number, seasonLengthsBuckets: readonly number[], alpha: number, gamma: number): ForecastState {
+export function initForecast(
+  sampleSeconds: number,
+  seasonLengthsBuckets: readonly number[],
+  alpha: number,
+  gamma: number,
+): ForecastState {
   const lengths = [...new Set(seasonLengthsBuckets.filter((l) => l >= 2))].sort((a, b) => a - b);
-  return { sampleMs: sampleSeconds * 1000, alpha, gamma, bucketSum: 0, bucketCount: 0, n: 0, seasons: lengths.map((length) => ({ length, values: null })), history: [] };
+  return {
+    sampleMs: sampleSeconds * 1000,
+    alpha,
+    gamma,
+    bucketSum: 0,
+    bucketCount: 0,
+    n: 0,
+    seasons: lengths.map((length) => ({ length, values: null })),
+    history: [],
+  };
 }
 
 const seasonal = (seasons: readonly SeasonState[], index: number, except = -1): number =>
-  seasons.reduce((s, season, i) => (i === except || season.values === null ? s : s + season.values[index % season.length]), 0);
+  seasons.reduce(
+    (s, season, i) => (i === except || season.values === null ? s : s + season.values[index % season.length]),
+    0,
+  );
 
 /** Folds one closed bucket value into the model. */
 export function updateBucket(state: ForecastState, y: number): ForecastState {
@@ -110,7 +127,7 @@ export function observe(state: ForecastState, tMs: number, value: number): Forec
   }
   // A sample from before the current bucket is folded into it (clocks may jitter).
   while (tMs >= s.bucketStartMs! + s.sampleMs) {
-    const y = s.bucketCount > 0 ? s.bucketSum / s.bucketCount : last ?? value;
+    const y = s.bucketCount > 0 ? s.bucketSum / s.bucketCount : (last ?? value);
     last = y;
     s = { ...updateBucket(s, y), bucketStartMs: s.bucketStartMs! + s.sampleMs, bucketSum: 0, bucketCount: 0 };
   }
@@ -128,4 +145,5 @@ export function forecastAt(state: ForecastState, tMs: number, band = 0): number 
 }
 
 /** Which seasons are active, for reasons: e.g. `["24", "168"]` bucket lengths. */
-export const activeSeasons = (state: ForecastState): number[] => state.seasons.filter((s) => s.values !== null).map((s) => s.length);
+export const activeSeasons = (state: ForecastState): number[] =>
+  state.seasons.filter((s) => s.values !== null).map((s) => s.length);

@@ -47,7 +47,13 @@ const RESOURCE_METRICS: readonly MetricName[] = ["cpu", "memory"];
  * GetResourceReplicas / calcPlainMetricReplicas for one metric. `current` is the group's desired
  * count (Kubernetes' `scale.spec.replicas`).
  */
-export function replicasForMetric(metric: MetricName, target: number, instances: readonly InstanceSample[], current: number, tolerance: number): MetricProposal {
+export function replicasForMetric(
+  metric: MetricName,
+  target: number,
+  instances: readonly InstanceSample[],
+  current: number,
+  tolerance: number,
+): MetricProposal {
   if (instances.length === 0) return { ok: false, metric, error: "no instances" };
   const isResource = RESOURCE_METRICS.includes(metric);
   // Values of the instances counted (ready ones with the metric); missing/ignored filled in below.
@@ -83,7 +89,8 @@ export function replicasForMetric(metric: MetricName, target: number, instances:
   const { ratio, utilization } = ratioOf(sum, readyCount);
   const rebalanceIgnored = ignored > 0 && ratio > 1;
   if (!rebalanceIgnored && missing === 0) {
-    if (Math.abs(1 - ratio) <= tolerance) return { ok: true, metric, replicas: current, utilization, target, note: "within tolerance" };
+    if (Math.abs(1 - ratio) <= tolerance)
+      return { ok: true, metric, replicas: current, utilization, target, note: "within tolerance" };
     return { ok: true, metric, replicas: Math.ceil(ratio * readyCount), utilization, target };
   }
   let counted = readyCount;
@@ -99,7 +106,8 @@ export function replicasForMetric(metric: MetricName, target: number, instances:
   if (Math.abs(1 - newRatio) <= tolerance || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1))
     return { ok: true, metric, replicas: current, utilization, target, note: `${note}; keeps ${current}` };
   const replicas = Math.ceil(newRatio * counted);
-  if ((newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current)) return { ok: true, metric, replicas: current, utilization, target, note: `${note}; keeps ${current}` };
+  if ((newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current))
+    return { ok: true, metric, replicas: current, utilization, target, note: `${note}; keeps ${current}` };
   return { ok: true, metric, replicas, utilization, target, note };
 }
 
@@ -115,7 +123,10 @@ export function scaleUpLimit(current: number, state: HpaState, nowMs: number, ru
   const pick = rules.selectPolicy === "Min" ? Math.min : Math.max;
   let result = rules.selectPolicy === "Min" ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
   for (const p of rules.policies) {
-    const start = current - changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) + changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
+    const start =
+      current -
+      changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) +
+      changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
     const proposed = p.type === "Pods" ? start + p.value : Math.ceil(start * (1 + p.value / 100));
     result = pick(result, proposed);
   }
@@ -128,7 +139,10 @@ export function scaleDownLimit(current: number, state: HpaState, nowMs: number, 
   const pick = rules.selectPolicy === "Min" ? Math.max : Math.min;
   let result = rules.selectPolicy === "Min" ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
   for (const p of rules.policies) {
-    const start = current - changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) + changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
+    const start =
+      current -
+      changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) +
+      changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
     // Go's int32(float64) truncates toward zero.
     const proposed = p.type === "Pods" ? start - p.value : Math.trunc(start * (1 - p.value / 100));
     result = pick(result, proposed);
@@ -147,41 +161,70 @@ export function applyRateLimits(
   const { scaleUp, scaleDown } = policy.hpa.behavior;
   if (desired > current) {
     const limit = Math.max(current, scaleUpLimit(current, state, nowMs, scaleUp));
-    const [allowed, why] = policy.maxSize > limit ? [limit, "ScaleUpLimit" as const] : [policy.maxSize, "TooManyReplicas" as const];
+    const [allowed, why] =
+      policy.maxSize > limit ? [limit, "ScaleUpLimit" as const] : [policy.maxSize, "TooManyReplicas" as const];
     return desired > allowed ? { value: allowed, limit: why } : { value: desired };
   }
   if (desired < current) {
     const limit = Math.min(current, scaleDownLimit(current, state, nowMs, scaleDown));
-    const [allowed, why] = policy.minSize < limit ? [limit, "ScaleDownLimit" as const] : [policy.minSize, "TooFewReplicas" as const];
+    const [allowed, why] =
+      policy.minSize < limit ? [limit, "ScaleDownLimit" as const] : [policy.minSize, "TooFewReplicas" as const];
     return desired < allowed ? { value: allowed, limit: why } : { value: desired };
   }
   return { value: desired };
 }
 
 /** storeScaleEvent: events older than the direction's longest policy period no longer count. */
-export function recordScaleEvent(policy: ScalingPolicy, state: HpaState, nowMs: number, from: number, to: number): HpaState {
+export function recordScaleEvent(
+  policy: ScalingPolicy,
+  state: HpaState,
+  nowMs: number,
+  from: number,
+  to: number,
+): HpaState {
   if (to === from) return state;
   const up = to > from;
   const rules = up ? policy.hpa.behavior.scaleUp : policy.hpa.behavior.scaleDown;
   const longest = Math.max(...rules.policies.map((p) => p.periodSeconds));
-  const keep = (events: ScaleEvent[]) => [...events.filter((e) => e.t > nowMs - longest * 1000), { t: nowMs, change: Math.abs(to - from) }];
-  return up ? { ...state, scaleUpEvents: keep(state.scaleUpEvents) } : { ...state, scaleDownEvents: keep(state.scaleDownEvents) };
+  const keep = (events: ScaleEvent[]) => [
+    ...events.filter((e) => e.t > nowMs - longest * 1000),
+    { t: nowMs, change: Math.abs(to - from) },
+  ];
+  return up
+    ? { ...state, scaleUpEvents: keep(state.scaleUpEvents) }
+    : { ...state, scaleDownEvents: keep(state.scaleDownEvents) };
 }
 
 /** The metric part of one HPA tick: the maximum proposal, or none when the metrics forbid acting. */
-export function metricProposals(policy: ScalingPolicy, input: ScalingInput): { proposals: MetricProposal[]; desired?: number; blocked?: string } {
-  const proposals = policy.metrics.map((m) => replicasForMetric(m, metricTarget(policy, m), input.instances, input.current, policy.hpa.tolerance));
+export function metricProposals(
+  policy: ScalingPolicy,
+  input: ScalingInput,
+): { proposals: MetricProposal[]; desired?: number; blocked?: string } {
+  const proposals = policy.metrics.map((m) =>
+    replicasForMetric(m, metricTarget(policy, m), input.instances, input.current, policy.hpa.tolerance),
+  );
   const valid = proposals.filter((p): p is Extract<MetricProposal, { ok: true }> => p.ok);
   const invalid = proposals.filter((p): p is Extract<MetricProposal, { ok: false }> => !p.ok);
   const desired = valid.length > 0 ? Math.max(...valid.map((p) => p.replicas)) : undefined;
-  if (desired === undefined) return { proposals, blocked: `no metrics (${invalid.map((p) => `${p.metric}: ${p.error}`).join("; ")}): keeps ${input.current}` };
+  if (desired === undefined)
+    return {
+      proposals,
+      blocked: `no metrics (${invalid.map((p) => `${p.metric}: ${p.error}`).join("; ")}): keeps ${input.current}`,
+    };
   if (invalid.length > 0 && desired < input.current)
-    return { proposals, blocked: `${invalid.map((p) => p.metric).join(", ")} missing, so no scale-down below ${input.current} (metrics ask for ${desired})` };
+    return {
+      proposals,
+      blocked: `${invalid.map((p) => p.metric).join(", ")} missing, so no scale-down below ${input.current} (metrics ask for ${desired})`,
+    };
   return { proposals, desired };
 }
 
 export const contributionsOf = (proposals: readonly MetricProposal[]): MetricContribution[] =>
-  proposals.map((p) => (p.ok ? { metric: p.metric, current: p.utilization, target: p.target, desired: p.replicas, note: p.note } : { metric: p.metric, note: p.error }));
+  proposals.map((p) =>
+    p.ok
+      ? { metric: p.metric, current: p.utilization, target: p.target, desired: p.replicas, note: p.note }
+      : { metric: p.metric, note: p.error },
+  );
 
 /**
  * One HPA tick up to the stabilized recommendation (before rate limits): shared by the hpa, predictive
@@ -192,21 +235,55 @@ export function hpaRecommendation(
   policy: ScalingPolicy,
   state: HpaState,
   input: ScalingInput,
-): { state: HpaState; contributions: MetricContribution[]; fixed?: { desired: number; reason: string }; raw?: number; stabilized?: number } {
+): {
+  state: HpaState;
+  contributions: MetricContribution[];
+  fixed?: { desired: number; reason: string };
+  raw?: number;
+  stabilized?: number;
+} {
   const { current, nowMs } = input;
-  if (current > policy.maxSize) return { state, contributions: [], fixed: { desired: policy.maxSize, reason: `${current} is above maxSize ${policy.maxSize}` } };
-  if (current < policy.minSize) return { state, contributions: [], fixed: { desired: policy.minSize, reason: `${current} is below minSize ${policy.minSize}` } };
+  if (current > policy.maxSize)
+    return {
+      state,
+      contributions: [],
+      fixed: { desired: policy.maxSize, reason: `${current} is above maxSize ${policy.maxSize}` },
+    };
+  if (current < policy.minSize)
+    return {
+      state,
+      contributions: [],
+      fixed: { desired: policy.minSize, reason: `${current} is below minSize ${policy.minSize}` },
+    };
   const { proposals, desired, blocked } = metricProposals(policy, input);
   const contributions = contributionsOf(proposals);
-  if (desired === undefined) return { state, contributions, fixed: { desired: current, reason: blocked ?? "no metrics" } };
+  if (desired === undefined)
+    return { state, contributions, fixed: { desired: current, reason: blocked ?? "no metrics" } };
   const { scaleUp, scaleDown } = policy.hpa.behavior;
-  const s = stabilize(state.recommendations, nowMs, current, desired, scaleUp.stabilizationWindowSeconds, scaleDown.stabilizationWindowSeconds);
+  const s = stabilize(
+    state.recommendations,
+    nowMs,
+    current,
+    desired,
+    scaleUp.stabilizationWindowSeconds,
+    scaleDown.stabilizationWindowSeconds,
+  );
   return { state: { ...state, recommendations: s.history }, contributions, raw: desired, stabilized: s.value };
 }
 
 /** The reason line of an hpa-style decision. */
-export function describe(contributions: readonly MetricContribution[], raw: number, stabilized: number, final: number, limit?: string): string {
-  const parts = contributions.map((c) => (c.desired === undefined ? `${c.metric}: ${c.note}` : `${c.metric} ${fmt(c.current ?? 0)}/${fmt(c.target ?? 0)} → ${c.desired}`));
+export function describe(
+  contributions: readonly MetricContribution[],
+  raw: number,
+  stabilized: number,
+  final: number,
+  limit?: string,
+): string {
+  const parts = contributions.map((c) =>
+    c.desired === undefined
+      ? `${c.metric}: ${c.note}`
+      : `${c.metric} ${fmt(c.current ?? 0)}/${fmt(c.target ?? 0)} → ${c.desired}`,
+  );
   let reason = `${parts.join(", ")}; metrics ask ${raw}`;
   if (stabilized !== raw) reason += `, stabilized ${stabilized}`;
   if (limit) reason += `, ${limit} ${final}`;
@@ -231,7 +308,13 @@ export function createHpaEngine(policy: ScalingPolicy): Engine<HpaState> {
         reason = describe(r.contributions, r.raw!, r.stabilized!, desired, limited.limit);
       }
       next = recordScaleEvent(policy, next, input.nowMs, input.current, desired);
-      const decision: ScalingDecision = { engine: "hpa", desired, current: input.current, reason, contributions: r.contributions };
+      const decision: ScalingDecision = {
+        engine: "hpa",
+        desired,
+        current: input.current,
+        reason,
+        contributions: r.contributions,
+      };
       return { decision, state: next };
     },
   };

@@ -41,21 +41,27 @@ export function metricTarget(policy: ScalingPolicy, metric: MetricName): number 
     case "errorRate":
       return t.errorRate;
     case "requestsPerSecond":
-      if (t.requestsPerSecond === undefined) throw new Error("scaling.targets.requestsPerSecond is required for metric requestsPerSecond");
+      if (t.requestsPerSecond === undefined)
+        throw new Error("scaling.targets.requestsPerSecond is required for metric requestsPerSecond");
       return t.requestsPerSecond;
     case "p95LatencyMs":
-      if (t.p95LatencyMs === undefined) throw new Error("scaling.targets.p95LatencyMs is required for metric p95LatencyMs");
+      if (t.p95LatencyMs === undefined)
+        throw new Error("scaling.targets.p95LatencyMs is required for metric p95LatencyMs");
       return t.p95LatencyMs;
     default: {
       const g = t.gauges[metric.slice("gauge:".length)];
-      if (g === undefined) throw new Error(`scaling.targets.gauges.${metric.slice(6)} is required for metric ${metric}`);
+      if (g === undefined)
+        throw new Error(`scaling.targets.gauges.${metric.slice(6)} is required for metric ${metric}`);
       return g;
     }
   }
 }
 
 /** The mean of `metric` over the ready instances that report it, and how many report it. */
-export function readyAverage(instances: readonly InstanceSample[], metric: MetricName): { mean: number; reporting: number } | undefined {
+export function readyAverage(
+  instances: readonly InstanceSample[],
+  metric: MetricName,
+): { mean: number; reporting: number } | undefined {
   let sum = 0;
   let n = 0;
   for (const i of instances) {

@@ -47,8 +47,10 @@ export function podSamples(pods: readonly PodInfo[], usage: readonly PodUsage[])
     .map((p) => {
       const u = byName.get(p.name);
       const s: InstanceSample = { id: p.name, ready: p.ready, phase: p.phase === "Pending" ? "pending" : "running" };
-      if (u && p.cpuRequestCores !== undefined && p.cpuRequestCores > 0) s.cpuPercent = (u.cpuCores / p.cpuRequestCores) * 100;
-      if (u && p.memoryRequestBytes !== undefined && p.memoryRequestBytes > 0) s.memoryPercent = (u.memoryBytes / p.memoryRequestBytes) * 100;
+      if (u && p.cpuRequestCores !== undefined && p.cpuRequestCores > 0)
+        s.cpuPercent = (u.cpuCores / p.cpuRequestCores) * 100;
+      if (u && p.memoryRequestBytes !== undefined && p.memoryRequestBytes > 0)
+        s.memoryPercent = (u.memoryBytes / p.memoryRequestBytes) * 100;
       return s;
     });
 }
@@ -78,7 +80,9 @@ export interface MinReplicasDecision {
 /** What the HPA's `spec.minReplicas` should be this period, and whether to patch it. */
 export function minReplicasDecision(i: MinReplicasInput): MinReplicasDecision {
   if (!Number.isInteger(i.minSize) || !Number.isInteger(i.maxSize) || i.minSize < 1 || i.maxSize < i.minSize)
-    throw new Error(`minReplicasDecision: need integers 1 <= minSize <= maxSize; got minSize ${i.minSize}, maxSize ${i.maxSize}`);
+    throw new Error(
+      `minReplicasDecision: need integers 1 <= minSize <= maxSize; got minSize ${i.minSize}, maxSize ${i.maxSize}`,
+    );
   const forecast = i.forecastDesired;
   const minReplicas = clamp(Math.max(i.minSize, forecast ?? i.minSize), i.minSize, i.maxSize);
   const current = i.currentMinReplicas ?? 1;
@@ -89,6 +93,7 @@ export function minReplicasDecision(i: MinReplicasInput): MinReplicasDecision {
         ? `forecast needs ${forecast} (configured minimum ${i.minSize}, maximum ${i.maxSize}): minReplicas ${minReplicas}`
         : `forecast needs ${forecast}, at or below the configured minimum ${i.minSize}: minReplicas ${minReplicas}`;
   if (minReplicas === current) return { minReplicas, patch: false, reason: `${why}; unchanged` };
-  if (i.forecastOnly) return { minReplicas, patch: false, reason: `${why}; forecast-only: would change ${current} → ${minReplicas}` };
+  if (i.forecastOnly)
+    return { minReplicas, patch: false, reason: `${why}; forecast-only: would change ${current} → ${minReplicas}` };
   return { minReplicas, patch: true, reason: `${why}; ${current} → ${minReplicas}` };
 }

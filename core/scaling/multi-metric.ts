@@ -36,11 +36,26 @@ export function createMultiMetricEngine(policy: ScalingPolicy): Engine<MultiMetr
         // Instances that are ready but did not report are assumed to carry the same average.
         const desired = Math.ceil((avg.mean * ready) / target - 1e-9);
         asked = Math.max(asked, desired);
-        contributions.push({ metric: m, current: avg.mean, target, desired, note: m === "p95LatencyMs" ? "latency: ready × p95/target" : "total load / target per instance" });
+        contributions.push({
+          metric: m,
+          current: avg.mean,
+          target,
+          desired,
+          note: m === "p95LatencyMs" ? "latency: ready × p95/target" : "total load / target per instance",
+        });
       }
       if (missing === policy.metrics.length) {
         const desired = clamp(current, policy.minSize, policy.maxSize);
-        return { decision: { engine: "multi-metric", desired, current, reason: "no metric reported: keeps the count", contributions }, state };
+        return {
+          decision: {
+            engine: "multi-metric",
+            desired,
+            current,
+            reason: "no metric reported: keeps the count",
+            contributions,
+          },
+          state,
+        };
       }
       let raw = asked;
       let reason = `max of per-metric counts: ${contributions.map((c) => `${c.metric} ${c.desired ?? "—"}`).join(", ")}`;
@@ -48,11 +63,27 @@ export function createMultiMetricEngine(policy: ScalingPolicy): Engine<MultiMetr
         raw = current;
         reason += `; ${missing} metric(s) missing, so no scale-down`;
       }
-      const s = stabilize(state.recommendations, nowMs, current, raw, policy.multiMetric.scaleUpStabilizationSeconds, policy.multiMetric.scaleDownStabilizationSeconds);
+      const s = stabilize(
+        state.recommendations,
+        nowMs,
+        current,
+        raw,
+        policy.multiMetric.scaleUpStabilizationSeconds,
+        policy.multiMetric.scaleDownStabilizationSeconds,
+      );
       const desired = clamp(s.value, policy.minSize, policy.maxSize);
       if (s.value !== raw) reason += `; stabilized ${s.value}`;
       if (desired !== s.value) reason += `; bounded to ${desired}`;
-      return { decision: { engine: "multi-metric", desired, current, reason: `${reason} (${fmt(ready, 0)} ready)`, contributions }, state: { recommendations: s.history } };
+      return {
+        decision: {
+          engine: "multi-metric",
+          desired,
+          current,
+          reason: `${reason} (${fmt(ready, 0)} ready)`,
+          contributions,
+        },
+        state: { recommendations: s.history },
+      };
     },
   };
 }

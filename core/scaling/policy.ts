@@ -34,7 +34,10 @@ const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
 /** Unknown keys are refused (a typo must not silently fall back to a default). */
 const section = <S extends z.ZodRawShape>(shape: S) =>
   z.strictObject(shape, {
-    error: (iss) => (iss.code === "unrecognized_keys" ? `unknown key; allowed: ${Object.keys(shape).join(", ")}` : `must be an object; got ${show(iss.input)}`),
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? `unknown key; allowed: ${Object.keys(shape).join(", ")}`
+        : `must be an object; got ${show(iss.input)}`,
   });
 
 /** Metrics the engines read from {@link InstanceSample}; a Prometheus gauge is `gauge:<name>`. */
@@ -46,10 +49,17 @@ export type MetricName = BuiltinMetric | `gauge:${string}`;
 /** Prometheus metric name rules (`[a-zA-Z_:][a-zA-Z0-9_:]*`). */
 const GAUGE_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
-const metricName = z.string({ error: (iss) => `must be a metric name; got ${show(iss.input)}` }).refine(
-  (m) => (BUILTIN_METRICS as readonly string[]).includes(m) || (m.startsWith("gauge:") && GAUGE_NAME.test(m.slice(6))),
-  { error: (iss) => `unknown metric ${show(iss.input)}; allowed: ${BUILTIN_METRICS.join(", ")}, gauge:<prometheus gauge name>` },
-).transform((m) => m as MetricName);
+const metricName = z
+  .string({ error: (iss) => `must be a metric name; got ${show(iss.input)}` })
+  .refine(
+    (m) =>
+      (BUILTIN_METRICS as readonly string[]).includes(m) || (m.startsWith("gauge:") && GAUGE_NAME.test(m.slice(6))),
+    {
+      error: (iss) =>
+        `unknown metric ${show(iss.input)}; allowed: ${BUILTIN_METRICS.join(", ")}, gauge:<prometheus gauge name>`,
+    },
+  )
+  .transform((m) => m as MetricName);
 
 const seconds = (max = 86_400) => int(0, max);
 
@@ -65,12 +75,24 @@ const hpaRules = (defaults: { stabilizationWindowSeconds: number; policies: z.in
   section({
     stabilizationWindowSeconds: int(0, 3600).default(defaults.stabilizationWindowSeconds),
     selectPolicy: oneOf(["Max", "Min", "Disabled"] as const).default("Max"),
-    policies: z.array(HpaPolicySchema).min(1, { error: "must list at least one policy" }).default(defaults.policies.map((p) => ({ ...p }))),
+    policies: z
+      .array(HpaPolicySchema)
+      .min(1, { error: "must list at least one policy" })
+      .default(defaults.policies.map((p) => ({ ...p }))),
   });
 
 /** Kubernetes' defaults (SetDefaults_HorizontalPodAutoscalerBehavior). */
-const HPA_SCALE_UP = { stabilizationWindowSeconds: 0, policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }, { type: "Pods" as const, value: 4, periodSeconds: 15 }] };
-const HPA_SCALE_DOWN = { stabilizationWindowSeconds: 300, policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }] };
+const HPA_SCALE_UP = {
+  stabilizationWindowSeconds: 0,
+  policies: [
+    { type: "Percent" as const, value: 100, periodSeconds: 15 },
+    { type: "Pods" as const, value: 4, periodSeconds: 15 },
+  ],
+};
+const HPA_SCALE_DOWN = {
+  stabilizationWindowSeconds: 300,
+  policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }],
+};
 
 const HpaSchema = section({
   /** Ratios within 1 ± tolerance cause no scaling (Kubernetes: `--horizontal-pod-autoscaler-tolerance`, 0.1). */
@@ -151,7 +173,9 @@ const InstanceTypeSchema = section({
 
 const CostSchema = section({
   /** The date the prices were read (prices are config, not code). */
-  pricesAsOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` }),
+  pricesAsOf: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` }),
   /** Where the prices come from (a URL or a note). */
   pricesSource: z.string().optional(),
   currency: z.string().default("USD"),
@@ -173,7 +197,10 @@ export const ScalingPolicySchema = section({
   maxSize: int(1, 100_000).default(10),
   /** Seconds between controller decisions (Kubernetes' `--horizontal-pod-autoscaler-sync-period`, 15). */
   periodSeconds: int(1, 3600).default(15),
-  metrics: z.array(metricName).min(1, { error: "must list at least one metric" }).default(["cpu", "memory"] as MetricName[]),
+  metrics: z
+    .array(metricName)
+    .min(1, { error: "must list at least one metric" })
+    .default(["cpu", "memory"] as MetricName[]),
   targets: TargetsSchema.default(() => TargetsSchema.parse({})),
   threshold: ThresholdSchema.default(() => ThresholdSchema.parse({})),
   hpa: HpaSchema.default(() => HpaSchema.parse({})),
@@ -191,15 +218,25 @@ export const ScalingPolicySchema = section({
   p.metrics.forEach((m, i) => {
     if (seen.has(m)) add(["metrics", i], `${show(m)} is listed twice`);
     seen.add(m);
-    if (m === "requestsPerSecond" && p.targets.requestsPerSecond === undefined) add(["targets", "requestsPerSecond"], `is required: metric "requestsPerSecond" is in scaling.metrics`);
-    if (m === "p95LatencyMs" && p.targets.p95LatencyMs === undefined) add(["targets", "p95LatencyMs"], `is required: metric "p95LatencyMs" is in scaling.metrics`);
-    if (m.startsWith("gauge:") && p.targets.gauges[m.slice(6)] === undefined) add(["targets", "gauges", m.slice(6)], `is required: metric ${show(m)} is in scaling.metrics`);
+    if (m === "requestsPerSecond" && p.targets.requestsPerSecond === undefined)
+      add(["targets", "requestsPerSecond"], `is required: metric "requestsPerSecond" is in scaling.metrics`);
+    if (m === "p95LatencyMs" && p.targets.p95LatencyMs === undefined)
+      add(["targets", "p95LatencyMs"], `is required: metric "p95LatencyMs" is in scaling.metrics`);
+    if (m.startsWith("gauge:") && p.targets.gauges[m.slice(6)] === undefined)
+      add(["targets", "gauges", m.slice(6)], `is required: metric ${show(m)} is in scaling.metrics`);
   });
   const pm = p.predictive.metric;
-  if (pm === "p95LatencyMs" || pm === "errorRate") add(["predictive", "metric"], `must be an additive load metric (cpu, memory, requestsPerSecond, gauge:<name>); got ${show(pm)}`);
-  if (pm === "requestsPerSecond" && p.targets.requestsPerSecond === undefined) add(["targets", "requestsPerSecond"], `is required: scaling.predictive.metric is "requestsPerSecond"`);
-  if (pm.startsWith("gauge:") && p.targets.gauges[pm.slice(6)] === undefined) add(["targets", "gauges", pm.slice(6)], `is required: scaling.predictive.metric is ${show(pm)}`);
-  if (p.engine === "cost" && p.cost === undefined) add(["cost"], `is required when scaling.engine is "cost" (instance types with dated prices)`);
+  if (pm === "p95LatencyMs" || pm === "errorRate")
+    add(
+      ["predictive", "metric"],
+      `must be an additive load metric (cpu, memory, requestsPerSecond, gauge:<name>); got ${show(pm)}`,
+    );
+  if (pm === "requestsPerSecond" && p.targets.requestsPerSecond === undefined)
+    add(["targets", "requestsPerSecond"], `is required: scaling.predictive.metric is "requestsPerSecond"`);
+  if (pm.startsWith("gauge:") && p.targets.gauges[pm.slice(6)] === undefined)
+    add(["targets", "gauges", pm.slice(6)], `is required: scaling.predictive.metric is ${show(pm)}`);
+  if (p.engine === "cost" && p.cost === undefined)
+    add(["cost"], `is required when scaling.engine is "cost" (instance types with dated prices)`);
   const names = new Set<string>();
   p.cost?.instanceTypes.forEach((t, i) => {
     if (names.has(t.name)) add(["cost", "instanceTypes", i, "name"], `must be unique; ${show(t.name)} appears twice`);
@@ -207,7 +244,10 @@ export const ScalingPolicySchema = section({
   });
   p.predictive.seasons.forEach((s, i) => {
     if (s.seconds % p.predictive.sampleSeconds !== 0 || s.seconds < 2 * p.predictive.sampleSeconds)
-      add(["predictive", "seasons", i, "seconds"], `must be a multiple of scaling.predictive.sampleSeconds (${p.predictive.sampleSeconds}) and at least two samples; got ${s.seconds}`);
+      add(
+        ["predictive", "seasons", i, "seconds"],
+        `must be a multiple of scaling.predictive.sampleSeconds (${p.predictive.sampleSeconds}) and at least two samples; got ${s.seconds}`,
+      );
   });
 });
 

@@ -29,7 +29,12 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     name: "predictive",
     init: () => ({
       hpa: { recommendations: [], scaleUpEvents: [], scaleDownEvents: [] },
-      forecast: initForecast(p.sampleSeconds, p.seasons.map((s) => s.seconds / p.sampleSeconds), p.alpha, p.gamma),
+      forecast: initForecast(
+        p.sampleSeconds,
+        p.seasons.map((s) => s.seconds / p.sampleSeconds),
+        p.alpha,
+        p.gamma,
+      ),
     }),
     decide(state, input) {
       const { nowMs, current } = input;
@@ -39,10 +44,14 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
       const from = nowMs + p.warmupSeconds * 1000;
       const to = from + policy.periodSeconds * 1000;
       let predicted: number | undefined;
-      for (let t = from; t <= to; t += forecast.sampleMs) predicted = Math.max(predicted ?? -Infinity, forecastAt(forecast, t, p.safety) ?? -Infinity);
+      for (let t = from; t <= to; t += forecast.sampleMs)
+        predicted = Math.max(predicted ?? -Infinity, forecastAt(forecast, t, p.safety) ?? -Infinity);
       const last = forecastAt(forecast, to, p.safety);
       if (last !== undefined) predicted = Math.max(predicted ?? -Infinity, last);
-      const forecastDesired = predicted === undefined || !Number.isFinite(predicted) ? undefined : clamp(Math.ceil(Math.max(0, predicted) / target - 1e-9), policy.minSize, policy.maxSize);
+      const forecastDesired =
+        predicted === undefined || !Number.isFinite(predicted)
+          ? undefined
+          : clamp(Math.ceil(Math.max(0, predicted) / target - 1e-9), policy.minSize, policy.maxSize);
       const seasons = activeSeasons(forecast);
       const forecastNote =
         forecastDesired === undefined
@@ -64,8 +73,18 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
         reason = `${describe(r.contributions, r.raw!, reactive, desired, limited.limit)}; ${forecastNote}${p.forecastOnly ? " (forecast only)" : wanted > reactive ? ", forecast raises it" : ""}`;
       }
       hpaState = recordScaleEvent(policy, hpaState, nowMs, current, desired);
-      const contributions = [...r.contributions, { metric: "forecast", current: predicted, target, desired: forecastDesired, note: forecastNote }];
-      const decision: ScalingDecision = { engine: "predictive", desired, current, reason, contributions, forecastDesired };
+      const contributions = [
+        ...r.contributions,
+        { metric: "forecast", current: predicted, target, desired: forecastDesired, note: forecastNote },
+      ];
+      const decision: ScalingDecision = {
+        engine: "predictive",
+        desired,
+        current,
+        reason,
+        contributions,
+        forecastDesired,
+      };
       return { decision, state: { hpa: hpaState, forecast } };
     },
   };

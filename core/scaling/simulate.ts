@@ -65,17 +65,28 @@ export function parseTraceCsv(text: string, source = "trace"): TracePoint[] {
     const n = i + 1;
     if (line.trim() === "" || line.trimStart().startsWith("#")) return;
     const cells = line.split(",").map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
-    const isHeader = first && cells.length >= 2 && parseTimestamp(cells[0]) === undefined && !Number.isFinite(Number(cells[1]));
+    const isHeader =
+      first && cells.length >= 2 && parseTimestamp(cells[0]) === undefined && !Number.isFinite(Number(cells[1]));
     first = false;
     if (isHeader) return;
     if (cells.length < 2) throw new TraceError(source, n, `expected "timestamp,demand"; got ${JSON.stringify(line)}`);
     const t = parseTimestamp(cells[0]);
-    if (t === undefined) throw new TraceError(source, n, `timestamp ${JSON.stringify(cells[0])} is not a date (YYYY-MM-DD[ HH:MM[:SS]]) or a number of seconds`);
+    if (t === undefined)
+      throw new TraceError(
+        source,
+        n,
+        `timestamp ${JSON.stringify(cells[0])} is not a date (YYYY-MM-DD[ HH:MM[:SS]]) or a number of seconds`,
+      );
     const demand = cells[1] === "" ? NaN : Number(cells[1]);
     if (!Number.isFinite(demand)) throw new TraceError(source, n, `demand ${JSON.stringify(cells[1])} is not a number`);
     if (demand < 0) throw new TraceError(source, n, `demand ${demand} is negative`);
     const prev = points[points.length - 1];
-    if (prev && t <= prev.t) throw new TraceError(source, n, `timestamp ${cells[0]} is not after the previous row's (rows must be sorted by time, without duplicates)`);
+    if (prev && t <= prev.t)
+      throw new TraceError(
+        source,
+        n,
+        `timestamp ${cells[0]} is not after the previous row's (rows must be sorted by time, without duplicates)`,
+      );
     points.push({ t, demand });
   });
   if (points.length < 2) throw new TraceError(source, lines.length, `needs at least two rows; got ${points.length}`);
@@ -84,7 +95,10 @@ export function parseTraceCsv(text: string, source = "trace"): TracePoint[] {
 
 /** The trace's own step: the median interval between rows, ms. */
 export function traceStepMs(points: readonly TracePoint[]): number {
-  const d = points.slice(1).map((p, i) => p.t - points[i].t).sort((a, b) => a - b);
+  const d = points
+    .slice(1)
+    .map((p, i) => p.t - points[i].t)
+    .sort((a, b) => a - b);
   return d[Math.floor(d.length / 2)];
 }
 
@@ -100,7 +114,12 @@ export interface SimulationModel {
   initialInstances?: number;
 }
 
-export const DEFAULT_MODEL: Omit<SimulationModel, "capacityPerInstance"> = { stepSeconds: 60, warmupSeconds: 180, metricLagSeconds: 30, periodSeconds: 15 };
+export const DEFAULT_MODEL: Omit<SimulationModel, "capacityPerInstance"> = {
+  stepSeconds: 60,
+  warmupSeconds: 180,
+  metricLagSeconds: 30,
+  periodSeconds: 15,
+};
 
 /** Default capacity: the trace's peak is served by this many instances at 100 % CPU. */
 export const PEAK_INSTANCES_AT_FULL_CPU = 20;
@@ -161,10 +180,23 @@ export interface EngineRun {
  * Replays `demand` (per simulated second) through one engine. `pricePerUnitHour` bills every engine
  * but the cost engine, whose decisions carry their own $/hour.
  */
-export function simulateEngine(engine: Engine, policy: ScalingPolicy, demand: Float64Array, model: SimulationModel, pricePerUnitHour: number, onTick?: () => void): EngineRun {
+export function simulateEngine(
+  engine: Engine,
+  policy: ScalingPolicy,
+  demand: Float64Array,
+  model: SimulationModel,
+  pricePerUnitHour: number,
+  onTick?: () => void,
+): EngineRun {
   const { periodSeconds, warmupSeconds, metricLagSeconds, capacityPerInstance: cap } = model;
   const total = demand.length - 1;
-  const initial = Math.min(policy.maxSize, Math.max(policy.minSize, model.initialInstances ?? Math.ceil(demand[0] / (cap * (policy.targets.cpuPercent / 100)))));
+  const initial = Math.min(
+    policy.maxSize,
+    Math.max(
+      policy.minSize,
+      model.initialInstances ?? Math.ceil(demand[0] / (cap * (policy.targets.cpuPercent / 100))),
+    ),
+  );
   let nextId = 0;
   let instances: Instance[] = Array.from({ length: initial }, () => ({ id: nextId++, readyAt: -Infinity }));
   // Ready count per second (for lagged metrics); -1 = not simulated yet.
@@ -274,7 +306,11 @@ export function simulateEngine(engine: Engine, policy: ScalingPolicy, demand: Fl
  * one day and one week of the trace's own time (dropped when shorter than two rows), warm-up and
  * period from the model.
  */
-export function simulationPolicyInput(base: Record<string, unknown>, points: readonly TracePoint[], model: SimulationModel): Record<string, unknown> {
+export function simulationPolicyInput(
+  base: Record<string, unknown>,
+  points: readonly TracePoint[],
+  model: SimulationModel,
+): Record<string, unknown> {
   const stepMs = traceStepMs(points);
   const rowsPer = (seconds: number) => Math.round((seconds * 1000) / stepMs);
   const seasons = [
@@ -312,9 +348,17 @@ export interface TraceRun {
 }
 
 /** Everything `simulateTrace` needs before running: the resolved model and policy, and the demand. */
-export function prepareTrace(points: readonly TracePoint[], options: SimulationOptions, parsePolicy: (raw: unknown) => ScalingPolicy): { model: SimulationModel; policy: ScalingPolicy; demand: Float64Array; stepNote: string } {
+export function prepareTrace(
+  points: readonly TracePoint[],
+  options: SimulationOptions,
+  parsePolicy: (raw: unknown) => ScalingPolicy,
+): { model: SimulationModel; policy: ScalingPolicy; demand: Float64Array; stepNote: string } {
   const peak = Math.max(...points.map((p) => p.demand));
-  const model: SimulationModel = { ...DEFAULT_MODEL, capacityPerInstance: Math.max(peak / PEAK_INSTANCES_AT_FULL_CPU, 1e-9), ...stripUndefined(options.model) };
+  const model: SimulationModel = {
+    ...DEFAULT_MODEL,
+    capacityPerInstance: Math.max(peak / PEAK_INSTANCES_AT_FULL_CPU, 1e-9),
+    ...stripUndefined(options.model),
+  };
   const base = { minSize: 1, maxSize: 1000, ...(options.policy ?? {}), cost: { ...options.prices } };
   const policy = parsePolicy(simulationPolicyInput(base, points, model));
   const demand = demandPerSecond(points, model.stepSeconds);
@@ -335,7 +379,8 @@ export function humanDuration(seconds: number): string {
 }
 
 /** The on-demand price of one capacity unit of the first priced type: the bill of non-cost engines. */
-export const unitPrice = (prices: NonNullable<ScalingPolicy["cost"]>): number => prices.instanceTypes[0].onDemandPerHour / prices.instanceTypes[0].capacityUnits;
+export const unitPrice = (prices: NonNullable<ScalingPolicy["cost"]>): number =>
+  prices.instanceTypes[0].onDemandPerHour / prices.instanceTypes[0].capacityUnits;
 
 /** Every engine, in report order (hpa, the reference, first). */
 export const SIMULATED_ENGINES: readonly EngineName[] = ["hpa", "threshold", "predictive", "multi-metric", "cost"];
@@ -347,7 +392,10 @@ export const SIMULATED_ENGINES: readonly EngineName[] = ["hpa", "threshold", "pr
 export function runSimulation(
   points: readonly TracePoint[],
   options: SimulationOptions,
-  deps: { parsePolicy: (raw: unknown) => ScalingPolicy; createEngine: (policy: ScalingPolicy, name: EngineName) => Engine },
+  deps: {
+    parsePolicy: (raw: unknown) => ScalingPolicy;
+    createEngine: (policy: ScalingPolicy, name: EngineName) => Engine;
+  },
   hooks: { wrap?: (engine: Engine) => Engine; onTick?: () => void } = {},
 ): TraceRun {
   const { model, policy, demand, stepNote } = prepareTrace(points, options, deps.parsePolicy);
@@ -360,7 +408,11 @@ export function runSimulation(
 }
 
 /** Controller ticks `runSimulation` will make (for a progress bar). */
-export function ticksFor(points: readonly TracePoint[], model: Partial<SimulationModel>, engines = SIMULATED_ENGINES.length): number {
+export function ticksFor(
+  points: readonly TracePoint[],
+  model: Partial<SimulationModel>,
+  engines = SIMULATED_ENGINES.length,
+): number {
   const m = { ...DEFAULT_MODEL, ...stripUndefined(model) };
   const seconds = Math.floor(((points[points.length - 1].t - points[0].t) / traceStepMs(points)) * m.stepSeconds) + 1;
   return Math.ceil(seconds / m.periodSeconds) * engines;

@@ -24,7 +24,8 @@ const THRESHOLD_METRICS: readonly MetricName[] = ["cpu", "memory", "errorRate"];
 
 export function createThresholdEngine(policy: ScalingPolicy): Engine<ThresholdState> {
   const t = policy.threshold;
-  const thresholdOf = (m: MetricName): number => (m === "cpu" ? policy.targets.cpuPercent : m === "memory" ? policy.targets.memoryPercent : policy.targets.errorRate);
+  const thresholdOf = (m: MetricName): number =>
+    m === "cpu" ? policy.targets.cpuPercent : m === "memory" ? policy.targets.memoryPercent : policy.targets.errorRate;
   return {
     name: "threshold",
     init: () => ({}),
@@ -44,8 +45,15 @@ export function createThresholdEngine(policy: ScalingPolicy): Engine<ThresholdSt
         }
         ratios.push(avg.mean / threshold);
         // Capacity missing: cpu/memory at r × threshold need r× the instances; a shed share e needs 1/(1 − e)×.
-        pressures.push(m === "errorRate" ? (avg.mean >= 1 ? t.maxStepRatio : avg.mean / (1 - avg.mean)) : avg.mean / threshold - 1);
-        contributions.push({ metric: m, current: avg.mean, target: threshold, note: `${fmt((100 * avg.mean) / threshold)} % of threshold` });
+        pressures.push(
+          m === "errorRate" ? (avg.mean >= 1 ? t.maxStepRatio : avg.mean / (1 - avg.mean)) : avg.mean / threshold - 1,
+        );
+        contributions.push({
+          metric: m,
+          current: avg.mean,
+          target: threshold,
+          note: `${fmt((100 * avg.mean) / threshold)} % of threshold`,
+        });
       }
       const worst = ratios.length > 0 ? Math.max(...ratios) : undefined;
       const ready = input.instances.filter((i) => i.ready && i.phase !== "pending").length;
@@ -62,17 +70,22 @@ export function createThresholdEngine(policy: ScalingPolicy): Engine<ThresholdSt
         // Pressure once the warming instances serve too (AWS step scaling's instance warm-up).
         const pressure = Math.min(((1 + Math.max(...pressures)) * ready) / current - 1, t.maxStepRatio);
         const step = Math.max(1, Math.ceil(current * pressure));
-        if (sinceUp < t.scaleUpCooldownSeconds) reason = `over threshold (${fmt(100 * worst)} %) but in scale-up cooldown (${fmt(sinceUp, 0)}/${t.scaleUpCooldownSeconds} s)`;
+        if (sinceUp < t.scaleUpCooldownSeconds)
+          reason = `over threshold (${fmt(100 * worst)} %) but in scale-up cooldown (${fmt(sinceUp, 0)}/${t.scaleUpCooldownSeconds} s)`;
         else {
           desired = Math.min(policy.maxSize, current + step);
           reason = `worst metric at ${fmt(100 * worst)} % of its threshold: +${step}${desired < current + step ? ` (capped by maxSize ${policy.maxSize})` : ""}`;
         }
       } else if (worst !== undefined && missing === 0 && worst < t.scaleInBelowRatio) {
         const step = Math.max(1, Math.floor(current * (1 - worst / t.scaleInBelowRatio)));
-        if (sinceChange < t.scaleDownCooldownSeconds) reason = `every metric well below threshold but in scale-down cooldown (${fmt(sinceChange, 0)}/${t.scaleDownCooldownSeconds} s)`;
+        if (sinceChange < t.scaleDownCooldownSeconds)
+          reason = `every metric well below threshold but in scale-down cooldown (${fmt(sinceChange, 0)}/${t.scaleDownCooldownSeconds} s)`;
         else {
           desired = Math.max(policy.minSize, current - step);
-          reason = desired < current ? `every metric below ${fmt(100 * t.scaleInBelowRatio)} % of its threshold (worst ${fmt(100 * worst)} %): −${current - desired}` : `at minSize ${policy.minSize}`;
+          reason =
+            desired < current
+              ? `every metric below ${fmt(100 * t.scaleInBelowRatio)} % of its threshold (worst ${fmt(100 * worst)} %): −${current - desired}`
+              : `at minSize ${policy.minSize}`;
         }
       } else if (missing > 0) reason = `${missing} metric(s) not reported: no scale-in`;
       else reason = `within thresholds (worst ${fmt(100 * (worst ?? 0))} %)`;

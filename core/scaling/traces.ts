@@ -66,7 +66,11 @@ export function diurnalNoise(seed: number): TracePoint[] {
 export function flashCrowd(seed: number): TracePoint[] {
   const magnitudes = Array.from({ length: 5 }, (_, d) => 2 + ((seed * 7919 + d * 104729) % 1000) / 666); // 2..3.5, deterministic per seed
   const surge = (minutesSince: number, peak: number) =>
-    minutesSince < 0 ? 0 : minutesSince < 3 ? (peak - 1) * (minutesSince / 3) : (peak - 1) * 0.5 ** ((minutesSince - 3) / 20);
+    minutesSince < 0
+      ? 0
+      : minutesSince < 3
+        ? (peak - 1) * (minutesSince / 3)
+        : (peak - 1) * 0.5 ** ((minutesSince - 3) / 20);
   return noisy(seed, 5 * 1440, (m) => {
     const day = Math.floor(m / 1440);
     const minuteOfDay = m % 1440;

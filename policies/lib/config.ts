@@ -13,7 +13,8 @@ export const environmentSchema: PolicyConfigSchema["properties"] = {
   environment: {
     type: "string",
     enum: [...ENVIRONMENTS],
-    description: "Force the environment this policy assumes; by default it is read from the scaleplane components (or the stack tag scaleplane:environment).",
+    description:
+      "Force the environment this policy assumes; by default it is read from the scaleplane components (or the stack tag scaleplane:environment).",
   },
 };
 
@@ -29,7 +30,10 @@ export const prodMinimumSchema = (key: string, min: number, description: string)
  * The policy's config with the schema defaults applied. The Pulumi CLI sends the defaults itself;
  * an analyzer that was never configured returns `{}`, so the defaults are applied here as well.
  */
-export function configOf<C extends object>(schema: PolicyConfigSchema | undefined, args: { getConfig<X extends object>(): X }): C {
+export function configOf<C extends object>(
+  schema: PolicyConfigSchema | undefined,
+  args: { getConfig<X extends object>(): X },
+): C {
   const defaults: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(schema?.properties ?? {})) {
     if (v && typeof v === "object" && "default" in v) defaults[k] = (v as { default: unknown }).default;

@@ -25,19 +25,39 @@ export interface IngressEntry {
 
 /** Ingress entries of an inline SecurityGroup, a SecurityGroupRule or a SecurityGroupIngressRule. */
 export function ingressEntries(type: string, props: Props): IngressEntry[] {
-  const cidrsOf = (...vs: unknown[]) => vs.flatMap((v) => (typeof v === "string" ? [v] : arr(v).filter((x): x is string => typeof x === "string")));
+  const cidrsOf = (...vs: unknown[]) =>
+    vs.flatMap((v) => (typeof v === "string" ? [v] : arr(v).filter((x): x is string => typeof x === "string")));
   if (type === T.awsSecurityGroup) {
     return arr(props.ingress)
       .map(obj)
       .filter((r): r is Props => r !== undefined)
-      .map((r) => ({ protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, cidrs: cidrsOf(r.cidrBlocks, r.ipv6CidrBlocks) }));
+      .map((r) => ({
+        protocol: r.protocol,
+        fromPort: r.fromPort,
+        toPort: r.toPort,
+        cidrs: cidrsOf(r.cidrBlocks, r.ipv6CidrBlocks),
+      }));
   }
   if (type === T.awsSgRule) {
     if (props.type !== "ingress") return [];
-    return [{ protocol: props.protocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: cidrsOf(props.cidrBlocks, props.ipv6CidrBlocks) }];
+    return [
+      {
+        protocol: props.protocol,
+        fromPort: props.fromPort,
+        toPort: props.toPort,
+        cidrs: cidrsOf(props.cidrBlocks, props.ipv6CidrBlocks),
+      },
+    ];
   }
   if (type === T.awsSgIngressRule) {
-    return [{ protocol: props.ipProtocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: cidrsOf(props.cidrIpv4, props.cidrIpv6) }];
+    return [
+      {
+        protocol: props.ipProtocol,
+        fromPort: props.fromPort,
+        toPort: props.toPort,
+        cidrs: cidrsOf(props.cidrIpv4, props.cidrIpv6),
+      },
+    ];
   }
   return [];
 }

@@ -2,7 +2,8 @@
 
 export type Props = Record<string, unknown>;
 
-export const obj = (v: unknown): Props | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Props) : undefined);
+export const obj = (v: unknown): Props | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Props) : undefined;
 export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export const num = (v: unknown): number | undefined => {
   if (typeof v === "number" && Number.isFinite(v)) return v;
@@ -20,7 +21,9 @@ export function podContainers(props: Props): Props[] {
 /** Only the long-running containers (probes do not apply to init containers). */
 export function mainContainers(props: Props): Props[] {
   const pod = obj(obj(obj(props.spec)?.template)?.spec);
-  return arr(pod?.containers).map(obj).filter((c): c is Props => c !== undefined);
+  return arr(pod?.containers)
+    .map(obj)
+    .filter((c): c is Props => c !== undefined);
 }
 
 export const containerName = (c: Props, i: number): string => str(c.name) ?? `#${i}`;

@@ -72,7 +72,8 @@ export class Tree {
   }
 }
 
-const isEnvironment = (v: unknown): v is Environment => typeof v === "string" && (ENVIRONMENTS as readonly string[]).includes(v);
+const isEnvironment = (v: unknown): v is Environment =>
+  typeof v === "string" && (ENVIRONMENTS as readonly string[]).includes(v);
 
 /** The Platform component's validated config (its `config` input, JSON) if it has one. */
 export function platformConfig(platform: PolicyResource | undefined): Props | undefined {
@@ -94,7 +95,9 @@ export const ENV_TAG = "scaleplane:environment";
 export function resourceTag(props: Props, key: string): string | undefined {
   const map = obj(props.tags);
   if (map) return str(map[key]);
-  const entry = arr(props.tags).map(obj).find((t) => t?.key === key);
+  const entry = arr(props.tags)
+    .map(obj)
+    .find((t) => t?.key === key);
   return str(entry?.value);
 }
 
@@ -104,7 +107,12 @@ export function resourceTag(props: Props, key: string): string | undefined {
  * config included); its own `scaleplane:environment` tag; the stack tag `scaleplane:environment`;
  * else `dev`.
  */
-export function environmentOf(r: PolicyResource, tree: Tree, args: Pick<StackValidationArgs, "stackTags">, forced?: unknown): Environment {
+export function environmentOf(
+  r: PolicyResource,
+  tree: Tree,
+  args: Pick<StackValidationArgs, "stackTags">,
+  forced?: unknown,
+): Environment {
   if (isEnvironment(forced)) return forced;
   for (const a of [r, ...tree.ancestors(r)]) {
     if (!a.type.startsWith("scaleplane:")) continue;
@@ -119,7 +127,12 @@ export function environmentOf(r: PolicyResource, tree: Tree, args: Pick<StackVal
 }
 
 /** Resources of `type` that belong to prod (see {@link environmentOf}). */
-export function inProd(tree: Tree, type: string, args: Pick<StackValidationArgs, "stackTags">, forced?: unknown): PolicyResource[] {
+export function inProd(
+  tree: Tree,
+  type: string,
+  args: Pick<StackValidationArgs, "stackTags">,
+  forced?: unknown,
+): PolicyResource[] {
   return tree.ofType(type).filter((r) => environmentOf(r, tree, args, forced) === "prod");
 }
 
@@ -136,9 +149,16 @@ interface SectionConfig {
  * component received it), else the enclosing Platform's validated config. undefined if neither
  * is recorded or the recorded value does not validate.
  */
-export function componentSettings<S extends Section>(component: PolicyResource, tree: Tree, section: S): SectionConfig[S] | undefined {
+export function componentSettings<S extends Section>(
+  component: PolicyResource,
+  tree: Tree,
+  section: S,
+): SectionConfig[S] | undefined {
   const own = component.props[section];
-  const candidates = [own, ...tree.ancestors(component).map((a) => (a.type === T.platform ? platformConfig(a)?.[section] : undefined))];
+  const candidates = [
+    own,
+    ...tree.ancestors(component).map((a) => (a.type === T.platform ? platformConfig(a)?.[section] : undefined)),
+  ];
   for (const c of candidates) {
     if (!obj(c)) continue;
     const parsed = SECTION_SCHEMAS[section].safeParse(c);
@@ -161,12 +181,18 @@ export interface Replication {
  */
 export function replicationOf(db: PolicyResource, tree: Tree): Replication | undefined {
   const settings = componentSettings(db, tree, "database");
-  if (settings) return { replicationFactor: settings.replicationFactor, consistency: settings.consistency, shards: shardList(settings).length };
+  if (settings)
+    return {
+      replicationFactor: settings.replicationFactor,
+      consistency: settings.consistency,
+      shards: shardList(settings).length,
+    };
   for (const r of [db, ...tree.ancestors(db)]) {
     const map = obj(r.props.shardMap);
     const rf = num(map?.replicationFactor);
     const consistency = str(map?.consistency);
-    if (map && rf !== undefined && consistency) return { replicationFactor: rf, consistency, shards: arr(map.shards).length };
+    if (map && rf !== undefined && consistency)
+      return { replicationFactor: rf, consistency, shards: arr(map.shards).length };
   }
   return undefined;
 }

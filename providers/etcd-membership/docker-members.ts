@@ -89,7 +89,12 @@ const isNotModified = (e: unknown) => (e as { statusCode?: number }).statusCode 
 export async function ensureNetwork(docker: Docker, name: string, labels: Record<string, string> = {}): Promise<void> {
   const existing = await docker.listNetworks({ filters: { name: [name] } });
   if (existing.some((n) => n.Name === name)) return;
-  await docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: { [LABEL_MANAGED]: "scaleplane", ...labels } });
+  await docker.createNetwork({
+    Name: name,
+    Driver: "bridge",
+    CheckDuplicate: true,
+    Labels: { [LABEL_MANAGED]: "scaleplane", ...labels },
+  });
 }
 
 /** Removes a network if it exists. */
@@ -105,7 +110,10 @@ async function requireImage(docker: Docker, image: string): Promise<void> {
   try {
     await docker.getImage(image).inspect();
   } catch (e) {
-    if (isNotFound(e)) throw new Error(`etcd image ${image} is not present in the local Docker engine (there is no registry here): build it with \`npm run images\``);
+    if (isNotFound(e))
+      throw new Error(
+        `etcd image ${image} is not present in the local Docker engine (there is no registry here): build it with \`npm run images\``,
+      );
     throw e;
   }
 }
@@ -117,7 +125,12 @@ async function requireImage(docker: Docker, image: string): Promise<void> {
  */
 export async function createMember(docker: Docker, spec: DockerMemberSpec): Promise<DockerMemberInfo> {
   await requireImage(docker, spec.image);
-  const labels = { [LABEL_MANAGED]: "scaleplane", [LABEL_CLUSTER]: spec.clusterName, [LABEL_MEMBER]: spec.name, ...spec.labels };
+  const labels = {
+    [LABEL_MANAGED]: "scaleplane",
+    [LABEL_CLUSTER]: spec.clusterName,
+    [LABEL_MEMBER]: spec.name,
+    ...spec.labels,
+  };
   const volume = memberVolumeName(spec.host);
   await docker.createVolume({ Name: volume, Labels: labels });
   const portKey = `${spec.clientPort}/tcp`;
@@ -168,7 +181,11 @@ export async function stopMember(docker: Docker, host: string, opts: { timeoutSe
 }
 
 /** Restarts a member container. */
-export async function restartMember(docker: Docker, host: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
+export async function restartMember(
+  docker: Docker,
+  host: string,
+  opts: { timeoutSeconds?: number } = {},
+): Promise<void> {
   await docker.getContainer(host).restart({ t: opts.timeoutSeconds ?? 10 });
 }
 
@@ -224,21 +241,29 @@ export async function inspectMember(docker: Docker, host: string): Promise<Docke
 export async function listMembers(docker: Docker, clusterName: string): Promise<DockerMemberInfo[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER}=${clusterName}`] } });
   const infos = await Promise.all(list.map((c) => inspectMember(docker, (c.Names[0] ?? c.Id).replace(/^\//, ""))));
-  return infos.filter((i): i is DockerMemberInfo => i !== undefined).sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+  return infos
+    .filter((i): i is DockerMemberInfo => i !== undefined)
+    .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
 }
 
 /** Removes every member container and data volume of a cluster. */
 export async function removeCluster(docker: Docker, clusterName: string): Promise<void> {
   for (const m of await listMembers(docker, clusterName)) await removeMember(docker, m.host);
   const vols = await docker.listVolumes({ filters: { label: [`${LABEL_CLUSTER}=${clusterName}`] } });
-  for (const v of vols.Volumes ?? []) await docker.getVolume(v.Name).remove().catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+  for (const v of vols.Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
 }
 
 /** A tar (ustar) of `etc/etcd/tls/*` for putArchive at "/": keys 0600, certificates 0644. */
 function tlsArchive(tls: EtcdTlsMaterial): Buffer {
   const dir = ETCD_TLS_DIR.replace(/^\//, "");
   const parts = dir.split("/");
-  const entries: Buffer[] = parts.map((_, i) => tarEntry(`${parts.slice(0, i + 1).join("/")}/`, Buffer.alloc(0), 0o755, "5"));
+  const entries: Buffer[] = parts.map((_, i) =>
+    tarEntry(`${parts.slice(0, i + 1).join("/")}/`, Buffer.alloc(0), 0o755, "5"),
+  );
   const files: [string, string, number][] = [
     ["ca.crt", tls.ca, 0o644],
     ["server.crt", tls.serverCert, 0o644],
@@ -246,7 +271,8 @@ function tlsArchive(tls: EtcdTlsMaterial): Buffer {
     ["peer.crt", tls.peerCert, 0o644],
     ["peer.key", tls.peerKey, 0o600],
   ];
-  for (const [file, content, mode] of files) entries.push(tarEntry(`${dir}/${file}`, Buffer.from(content, "utf8"), mode, "0"));
+  for (const [file, content, mode] of files)
+    entries.push(tarEntry(`${dir}/${file}`, Buffer.from(content, "utf8"), mode, "0"));
   return Buffer.concat([...entries, Buffer.alloc(1024)]);
 }
 

@@ -39,7 +39,8 @@ export async function execIn(docker: Docker, container: string, cmd: string[], t
   const stream = await exec.start({ hijack: true, stdin: false });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const sink = (to: Buffer[]) => ({ write: (b: Buffer) => to.push(Buffer.from(b)) }) as unknown as NodeJS.WritableStream;
+  const sink = (to: Buffer[]) =>
+    ({ write: (b: Buffer) => to.push(Buffer.from(b)) }) as unknown as NodeJS.WritableStream;
   docker.modem.demuxStream(stream, sink(out), sink(err));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -51,7 +52,8 @@ export async function execIn(docker: Docker, container: string, cmd: string[], t
     stream.on("error", (e: Error) => (clearTimeout(timer), reject(e)));
   });
   const { ExitCode } = await exec.inspect();
-  if (ExitCode !== 0) throw new Error(`${cmd.join(" ")} in ${container} exited ${ExitCode}: ${Buffer.concat(err).toString().trim()}`);
+  if (ExitCode !== 0)
+    throw new Error(`${cmd.join(" ")} in ${container} exited ${ExitCode}: ${Buffer.concat(err).toString().trim()}`);
   return Buffer.concat(out).toString();
 }
 
@@ -66,8 +68,14 @@ export function parseMemberList(text: string): ListedMember[] {
     .filter((l) => l.length > 0)
     .map((line) => {
       const f = line.split(", ");
-      if (f.length < 6 || !/^[0-9a-f]+$/i.test(f[0])) throw new Error(`unexpected etcdctl member list line: ${JSON.stringify(line)}`);
-      return { ID: BigInt(`0x${f[0]}`).toString(10), name: f[2], peerURLs: f[3].split(",").filter(Boolean), isLearner: f[5] === "true" };
+      if (f.length < 6 || !/^[0-9a-f]+$/i.test(f[0]))
+        throw new Error(`unexpected etcdctl member list line: ${JSON.stringify(line)}`);
+      return {
+        ID: BigInt(`0x${f[0]}`).toString(10),
+        name: f[2],
+        peerURLs: f[3].split(",").filter(Boolean),
+        isLearner: f[5] === "true",
+      };
     });
 }
 
@@ -75,7 +83,11 @@ export function parseMemberList(text: string): ListedMember[] {
  * etcd's member list, read by etcdctl inside the first running container of `hosts` that answers,
  * through that member's own client port on its loopback (with its own TLS files when `tls`).
  */
-export async function memberListViaExec(docker: Docker, hosts: readonly string[], o: { clientPort: number; tls: boolean }): Promise<ListedMember[]> {
+export async function memberListViaExec(
+  docker: Docker,
+  hosts: readonly string[],
+  o: { clientPort: number; tls: boolean },
+): Promise<ListedMember[]> {
   const f = ETCD_TLS_FILES;
   const cmd = [
     "etcdctl",

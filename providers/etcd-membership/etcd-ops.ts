@@ -11,7 +11,8 @@ type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
 /** A pass-through fault-handling policy (cockatiel's `noop` shape, without depending on cockatiel). */
 function noRetry(): Policy {
   return {
-    execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => Promise.resolve(fn({ signal: signal ?? new AbortController().signal })),
+    execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) =>
+      Promise.resolve(fn({ signal: signal ?? new AbortController().signal })),
   } as unknown as Policy;
 }
 
@@ -30,7 +31,9 @@ export function etcdClient(endpoints: string[], tls?: EtcdClientTls): Etcd3 {
   const { Etcd3 } = require("etcd3") as typeof import("etcd3");
   return new Etcd3({
     hosts: endpoints,
-    credentials: tls ? { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) } : undefined,
+    credentials: tls
+      ? { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) }
+      : undefined,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
     // Fail fast: no client-side retries or circuit breaking (callers retry with their own bounds).
     faultHandling: { global: noRetry(), host: () => noRetry() },
@@ -38,7 +41,11 @@ export function etcdClient(endpoints: string[], tls?: EtcdClientTls): Etcd3 {
 }
 
 /** Runs `fn` with a client to `endpoints`, closing it afterwards. */
-export async function withClient<T>(endpoints: string[], tls: EtcdClientTls | undefined, fn: (c: Etcd3) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  endpoints: string[],
+  tls: EtcdClientTls | undefined,
+  fn: (c: Etcd3) => Promise<T>,
+): Promise<T> {
   const c = etcdClient(endpoints, tls);
   try {
     return await fn(c);
@@ -50,7 +57,13 @@ export async function withClient<T>(endpoints: string[], tls: EtcdClientTls | un
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Retries `fn` until it succeeds or `timeoutMs` passes; rethrows the last error with `what`. */
-export async function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>, retryable: (e: unknown) => boolean = () => true, intervalMs = 500): Promise<T> {
+export async function retry<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+  retryable: (e: unknown) => boolean = () => true,
+  intervalMs = 500,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -65,7 +78,10 @@ export async function retry<T>(what: string, timeoutMs: number, fn: () => Promis
 }
 
 /** etcd refuses membership changes for ~5 s after a member (re)starts: "unhealthy cluster". */
-export const isUnhealthyClusterError = (e: unknown) => /unhealthy cluster|not enough started members|timed out|deadline|unavailable|leader changed|no leader/i.test(String((e as Error).message ?? e));
+export const isUnhealthyClusterError = (e: unknown) =>
+  /unhealthy cluster|not enough started members|timed out|deadline|unavailable|leader changed|no leader/i.test(
+    String((e as Error).message ?? e),
+  );
 
 /** One member as seen through one client endpoint. */
 export interface MemberStatus {
@@ -100,7 +116,10 @@ export async function endpointStatus(endpoint: string, tls?: EtcdClientTls): Pro
 }
 
 /** The member list as one reachable endpoint reports it, and the leader's member ID. */
-export async function clusterView(endpoints: string[], tls?: EtcdClientTls): Promise<{ members: IMember[]; leaderId: string; via: string }> {
+export async function clusterView(
+  endpoints: string[],
+  tls?: EtcdClientTls,
+): Promise<{ members: IMember[]; leaderId: string; via: string }> {
   const errors: string[] = [];
   for (const endpoint of endpoints) {
     const st = await endpointStatus(endpoint, tls);
@@ -119,17 +138,30 @@ export async function clusterView(endpoints: string[], tls?: EtcdClientTls): Pro
 }
 
 /** Waits until every endpoint answers, all agree on one leader and the voter count is `voters`. */
-export async function waitHealthy(endpoints: string[], voters: number, tls: EtcdClientTls | undefined, timeoutMs: number): Promise<void> {
-  await retry(`waiting for ${endpoints.length} etcd members to be healthy with ${voters} voters`, timeoutMs, async () => {
-    const sts = await Promise.all(endpoints.map((e) => endpointStatus(e, tls)));
-    const bad = sts.filter((s) => !s.ok);
-    if (bad.length > 0) throw new Error(bad.map((s) => `${s.endpoint}: ${s.error}`).join("; "));
-    const leaders = new Set(sts.map((s) => s.leader));
-    if (leaders.size !== 1 || leaders.has("0")) throw new Error(`members disagree on the leader: ${[...leaders].join(", ")}`);
-    const view = await clusterView(endpoints, tls);
-    const v = view.members.filter((m) => !m.isLearner).length;
-    if (v !== voters || view.members.length !== voters) throw new Error(`cluster has ${v} voters and ${view.members.length} members, want ${voters}`);
-    // A quorum read proves the cluster commits.
-    await withClient(endpoints, tls, (c) => c.get("scaleplane/health-probe").string());
-  }, undefined, 300);
+export async function waitHealthy(
+  endpoints: string[],
+  voters: number,
+  tls: EtcdClientTls | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  await retry(
+    `waiting for ${endpoints.length} etcd members to be healthy with ${voters} voters`,
+    timeoutMs,
+    async () => {
+      const sts = await Promise.all(endpoints.map((e) => endpointStatus(e, tls)));
+      const bad = sts.filter((s) => !s.ok);
+      if (bad.length > 0) throw new Error(bad.map((s) => `${s.endpoint}: ${s.error}`).join("; "));
+      const leaders = new Set(sts.map((s) => s.leader));
+      if (leaders.size !== 1 || leaders.has("0"))
+        throw new Error(`members disagree on the leader: ${[...leaders].join(", ")}`);
+      const view = await clusterView(endpoints, tls);
+      const v = view.members.filter((m) => !m.isLearner).length;
+      if (v !== voters || view.members.length !== voters)
+        throw new Error(`cluster has ${v} voters and ${view.members.length} members, want ${voters}`);
+      // A quorum read proves the cluster commits.
+      await withClient(endpoints, tls, (c) => c.get("scaleplane/health-probe").string());
+    },
+    undefined,
+    300,
+  );
 }

@@ -88,7 +88,10 @@ function bundleOperations(): string {
 function operations(): typeof ops {
   const g = globalThis as { __scaleplaneShardRebalanceOps?: typeof ops };
   if (!g.__scaleplaneShardRebalanceOps) {
-    if (operationsBundle === undefined) throw new Error("ShardRebalance provider: its operations bundle is missing (the provider was serialized before any resource was constructed)");
+    if (operationsBundle === undefined)
+      throw new Error(
+        "ShardRebalance provider: its operations bundle is missing (the provider was serialized before any resource was constructed)",
+      );
     const mod = { exports: {} as typeof ops };
     new Function("require", "module", "exports", operationsBundle)(require, mod, mod.exports);
     g.__scaleplaneShardRebalanceOps = mod.exports;
@@ -127,7 +130,13 @@ export class ShardRebalance extends pulumi.dynamic.Resource {
     super(
       shardRebalanceProvider,
       name,
-      { ...args, password: pulumi.secret(args.password), epoch: undefined, migrationInFlight: undefined, lastRun: undefined },
+      {
+        ...args,
+        password: pulumi.secret(args.password),
+        epoch: undefined,
+        migrationInFlight: undefined,
+        lastRun: undefined,
+      },
       // The provider never returns `password`; should an output ever carry it, it stays a secret.
       { ...opts, additionalSecretOutputs: ["password"] },
       "database",

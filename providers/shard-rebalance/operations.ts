@@ -19,7 +19,10 @@ import * as rebalance from "../../runtime/rebalance";
 export const ShardRebalanceInputsSchema = z.object({
   target: z.enum(TARGETS),
   etcdEndpoints: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "must be http(s)://host:port")).min(1),
-  etcdPrefix: z.string().regex(/^\/[A-Za-z0-9._\-/]*\/$/, "must start and end with /").default("/scaleplane/"),
+  etcdPrefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._\-/]*\/$/, "must start and end with /")
+    .default("/scaleplane/"),
   shardMap: z.object({
     vnodesPerWeight: z.number().int().min(1).max(4096),
     replicationFactor: z.number().int().min(1),
@@ -49,7 +52,18 @@ export type ShardRebalanceOutputs = Omit<ShardRebalanceInputs, "password"> & {
 };
 
 /** Keys whose change is an update. */
-const INPUT_KEYS = ["target", "etcdEndpoints", "etcdPrefix", "shardMap", "reach", "username", "parallel", "maxRowsPerSecond", "leaseTtlSeconds", "leaseWaitSeconds"] as const;
+const INPUT_KEYS = [
+  "target",
+  "etcdEndpoints",
+  "etcdPrefix",
+  "shardMap",
+  "reach",
+  "username",
+  "parallel",
+  "maxRowsPerSecond",
+  "leaseTtlSeconds",
+  "leaseWaitSeconds",
+] as const;
 
 /** Why a target is refused (undefined: docker, reachable from here). */
 export function unreachableTargetReason(target: Target): string | undefined {
@@ -62,7 +76,10 @@ export function unreachableTargetReason(target: Target): string | undefined {
 }
 
 /** Validates raw inputs; failures name the property. */
-export function parseInputs(raw: Record<string, unknown>): { inputs?: ShardRebalanceInputs; failures: pulumi.dynamic.CheckFailure[] } {
+export function parseInputs(raw: Record<string, unknown>): {
+  inputs?: ShardRebalanceInputs;
+  failures: pulumi.dynamic.CheckFailure[];
+} {
   const { __provider: _p, ...rest } = raw;
   const shardMap = rest.shardMap as Record<string, unknown> | undefined;
   if (shardMap && typeof shardMap === "object") {
@@ -71,13 +88,19 @@ export function parseInputs(raw: Record<string, unknown>): { inputs?: ShardRebal
     rest.shardMap = desired;
   }
   const r = ShardRebalanceInputsSchema.safeParse(rest);
-  if (!r.success) return { failures: r.error.issues.map((i) => ({ property: i.path.join(".") || "(inputs)", reason: i.message })) };
+  if (!r.success)
+    return { failures: r.error.issues.map((i) => ({ property: i.path.join(".") || "(inputs)", reason: i.message })) };
   return { inputs: r.data, failures: [] };
 }
 
 function configClient(i: Pick<ShardRebalanceInputs, "etcdEndpoints" | "etcdPrefix">): ConfigClient {
   // Logs of the client go to stderr (the host's stdout carries its port and pulumi.log lines).
-  return ConfigClient.create({ endpoints: i.etcdEndpoints, prefix: i.etcdPrefix, deadlineMs: 5000, logger: pino({ level: "warn" }, pino.destination(2)) });
+  return ConfigClient.create({
+    endpoints: i.etcdEndpoints,
+    prefix: i.etcdPrefix,
+    deadlineMs: 5000,
+    logger: pino({ level: "warn" }, pino.destination(2)),
+  });
 }
 
 const outputsOf = (i: ShardRebalanceInputs, report: rebalance.RebalanceReport): ShardRebalanceOutputs => {
@@ -89,7 +112,8 @@ const outputsOf = (i: ShardRebalanceInputs, report: rebalance.RebalanceReport): 
 /** Runs the rebalance to the inputs' shard map, reporting progress through Pulumi's log. */
 export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanceOutputs> {
   const { inputs, failures } = parseInputs(raw);
-  if (!inputs) throw new Error(`ShardRebalance: invalid inputs: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+  if (!inputs)
+    throw new Error(`ShardRebalance: invalid inputs: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
   const refused = unreachableTargetReason(inputs.target);
   if (refused) throw new Error(`ShardRebalance: ${refused}`);
   const config = configClient(inputs);
@@ -116,7 +140,9 @@ export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanc
     });
     void pulumi.log.info(
       `shard rebalance: ${report.action} at epoch ${report.epoch}` +
-        (report.action === "migrated" ? ` (${report.ranges} ranges, ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted)` : ""),
+        (report.action === "migrated"
+          ? ` (${report.ranges} ranges, ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted)`
+          : ""),
     );
     return outputsOf(inputs, report);
   } finally {
@@ -125,30 +151,50 @@ export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanc
 }
 
 /** check: inputs valid; target reachable; the change is one core/rebalance accepts. */
-export async function check(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<pulumi.dynamic.CheckResult> {
   const { inputs, failures } = parseInputs(news);
   if (!inputs) return { inputs: news, failures };
   const refused = unreachableTargetReason(inputs.target);
   if (refused) return { inputs: news, failures: [{ property: "target", reason: refused }] };
-  const before = olds && typeof olds === "object" && Object.keys(olds).length > 0 ? parseInputs(olds).inputs : undefined;
+  const before =
+    olds && typeof olds === "object" && Object.keys(olds).length > 0 ? parseInputs(olds).inputs : undefined;
   if (before && !rebalance.samePlacement(before.shardMap, inputs.shardMap)) {
     try {
       rebalance.planMigration(rebalance.placementOf(before.shardMap), rebalance.placementOf(inputs.shardMap));
     } catch (e) {
       if (!(e instanceof RebalanceError)) throw e;
       // core/rebalance names the argument as after.<path>: here that is shardMap.<path>.
-      return { inputs: news, failures: [{ property: e.argument.replace(/^after\b/, "shardMap").replace(/^before\b/, "(previous) shardMap"), reason: `shard change refused before anything moved: ${e.message}` }] };
+      return {
+        inputs: news,
+        failures: [
+          {
+            property: e.argument.replace(/^after\b/, "shardMap").replace(/^before\b/, "(previous) shardMap"),
+            reason: `shard change refused before anything moved: ${e.message}`,
+          },
+        ],
+      };
     }
   }
   return { inputs: news, failures: [] };
 }
 
 /** diff: the changed inputs (shard order alone is none); never a replacement. */
-export async function diff(olds: ShardRebalanceOutputs, news: Record<string, unknown>): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(
+  olds: ShardRebalanceOutputs,
+  news: Record<string, unknown>,
+): Promise<pulumi.dynamic.DiffResult> {
   const { inputs } = parseInputs(news);
   if (!inputs) return { changes: true, replaces: [], deleteBeforeReplace: false };
-  const sameData = olds.shardMap !== undefined && rebalance.samePlacement(olds.shardMap, inputs.shardMap) && olds.shardMap.consistency === inputs.shardMap.consistency;
-  const changed = INPUT_KEYS.filter((k) => (k === "shardMap" ? !sameData : JSON.stringify(olds[k]) !== JSON.stringify(inputs[k])));
+  const sameData =
+    olds.shardMap !== undefined &&
+    rebalance.samePlacement(olds.shardMap, inputs.shardMap) &&
+    olds.shardMap.consistency === inputs.shardMap.consistency;
+  const changed = INPUT_KEYS.filter((k) =>
+    k === "shardMap" ? !sameData : JSON.stringify(olds[k]) !== JSON.stringify(inputs[k]),
+  );
   return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
 }
 

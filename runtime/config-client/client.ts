@@ -10,7 +10,14 @@
  */
 import { readFileSync } from "node:fs";
 import { noop } from "cockatiel";
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type IKeyValue, type Watcher } from "etcd3";
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  type IOptions,
+  type IKeyValue,
+  type Watcher,
+} from "etcd3";
 import type { CallOptions } from "@grpc/grpc-js";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
@@ -37,7 +44,10 @@ export const ConfigClientOptionsSchema = z.strictObject({
   /** Time to establish a connection, in ms. @default 2000 */
   dialTimeoutMs: z.number().int().min(10).max(600_000).default(2000),
   /** Prefix of every key this client reads and writes. @default "/scaleplane/" */
-  prefix: z.string().regex(/^\/[A-Za-z0-9._\-/]*\/$/, "must start and end with /").default("/scaleplane/"),
+  prefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._\-/]*\/$/, "must start and end with /")
+    .default("/scaleplane/"),
 });
 export type ConfigClientOptions = z.input<typeof ConfigClientOptionsSchema> & {
   /** pino logger. @default pino({ name: "config-client" }) at SCALEPLANE_LOG_LEVEL or "info" */
@@ -55,9 +65,11 @@ export interface Versioned<T> {
   createRevision: number;
 }
 
-const toPem = (v: string | Buffer): Buffer => (Buffer.isBuffer(v) ? v : v.includes("-----BEGIN") ? Buffer.from(v) : readFileSync(v));
+const toPem = (v: string | Buffer): Buffer =>
+  Buffer.isBuffer(v) ? v : v.includes("-----BEGIN") ? Buffer.from(v) : readFileSync(v);
 
-const issuesOf = (e: z.ZodError): string[] => e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(value)"}: ${i.message}`);
+const issuesOf = (e: z.ZodError): string[] =>
+  e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(value)"}: ${i.message}`);
 
 export class ConfigClient implements ClientSession {
   /** The underlying etcd3 client (for admin work such as member lists). */
@@ -77,7 +89,10 @@ export class ConfigClient implements ClientSession {
   static create(options: ConfigClientOptions): ConfigClient {
     const { logger, ...rest } = options;
     const parsed = ConfigClientOptionsSchema.safeParse(rest);
-    if (!parsed.success) throw new Error(`ConfigClient options invalid: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw new Error(
+        `ConfigClient options invalid: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
     const o = parsed.data;
     if (o.tls && o.endpoints.some((e) => e.startsWith("http://")))
       throw new Error("ConfigClient options invalid: endpoints must be https:// when tls is given");
@@ -117,8 +132,12 @@ export class ConfigClient implements ClientSession {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof GRPCDeadlineExceededError) throw new ConfigDeadlineError(operation, opts?.deadlineMs ?? this.deadlineMs, e);
-      if (e instanceof GRPCUnavailableError || (e instanceof Error && /unavailable|connect|no leader|not.*leader|timed out/i.test(e.message)))
+      if (e instanceof GRPCDeadlineExceededError)
+        throw new ConfigDeadlineError(operation, opts?.deadlineMs ?? this.deadlineMs, e);
+      if (
+        e instanceof GRPCUnavailableError ||
+        (e instanceof Error && /unavailable|connect|no leader|not.*leader|timed out/i.test(e.message))
+      )
         throw new ConfigUnavailableError(operation, e);
       throw e;
     }
@@ -145,7 +164,11 @@ export class ConfigClient implements ClientSession {
   }
 
   private versioned<S extends z.ZodType>(key: ConfigKey<S>, kv: IKeyValue): Versioned<z.output<S>> {
-    return { value: this.decode(key, kv.value), modRevision: revision(kv.mod_revision), createRevision: revision(kv.create_revision) };
+    return {
+      value: this.decode(key, kv.value),
+      modRevision: revision(kv.mod_revision),
+      createRevision: revision(kv.create_revision),
+    };
   }
 
   /** Reads `key` (linearizable read); undefined when absent. */
@@ -154,7 +177,10 @@ export class ConfigClient implements ClientSession {
   }
 
   /** Reads `key` with its revisions; undefined when absent. */
-  async getVersioned<S extends z.ZodType>(key: ConfigKey<S>, opts?: CallOpts): Promise<Versioned<z.output<S>> | undefined> {
+  async getVersioned<S extends z.ZodType>(
+    key: ConfigKey<S>,
+    opts?: CallOpts,
+  ): Promise<Versioned<z.output<S>> | undefined> {
     const full = this.fullKey(key.name);
     const res = await this.call(`get ${full}`, () => this.etcd.get(full).options(this.callOptions(opts)).exec(), opts);
     const kv = res.kvs[0];
@@ -165,14 +191,22 @@ export class ConfigClient implements ClientSession {
   async put<S extends z.ZodType>(key: ConfigKey<S>, value: z.input<S>, opts?: CallOpts): Promise<number> {
     const full = this.fullKey(key.name);
     const body = this.encode(key, value);
-    const res = await this.call(`put ${full}`, () => this.etcd.put(full).value(body).options(this.callOptions(opts)).exec(), opts);
+    const res = await this.call(
+      `put ${full}`,
+      () => this.etcd.put(full).value(body).options(this.callOptions(opts)).exec(),
+      opts,
+    );
     return revision(res.header.revision);
   }
 
   /** Deletes `key`; resolves with whether it existed. */
   async delete<S extends z.ZodType>(key: ConfigKey<S>, opts?: CallOpts): Promise<boolean> {
     const full = this.fullKey(key.name);
-    const res = await this.call(`delete ${full}`, () => this.etcd.delete().key(full).options(this.callOptions(opts)).exec(), opts);
+    const res = await this.call(
+      `delete ${full}`,
+      () => this.etcd.delete().key(full).options(this.callOptions(opts)).exec(),
+      opts,
+    );
     return revision(res.deleted) > 0;
   }
 
@@ -207,15 +241,24 @@ export class ConfigClient implements ClientSession {
    * fencing token: the create revision of its election key, strictly increasing across leaders.
    * `ttlSeconds` is the lease TTL: how long leadership outlives a crashed holder (@default 10).
    */
-  async campaign(electionName: string, candidateId: string, options: { ttlSeconds?: number; timeoutMs?: number } = {}): Promise<Leadership> {
-    if (!/^[A-Za-z0-9._-]+$/.test(electionName)) throw new Error(`campaign: electionName ${JSON.stringify(electionName)} must be letters, digits, . _ -`);
+  async campaign(
+    electionName: string,
+    candidateId: string,
+    options: { ttlSeconds?: number; timeoutMs?: number } = {},
+  ): Promise<Leadership> {
+    if (!/^[A-Za-z0-9._-]+$/.test(electionName))
+      throw new Error(`campaign: electionName ${JSON.stringify(electionName)} must be letters, digits, . _ -`);
     if (candidateId === "") throw new Error("campaign: candidateId must not be empty");
     return Leadership.campaign(this, electionName, candidateId, options.ttlSeconds ?? 10, options.timeoutMs);
   }
 
   /** The current leader's candidate id of `electionName`, if any. */
   async leader(electionName: string, opts?: CallOpts): Promise<string | undefined> {
-    return this.call(`leader ${electionName}`, () => this.etcd.namespace(this.prefix).election(electionName).leader(), opts);
+    return this.call(
+      `leader ${electionName}`,
+      () => this.etcd.namespace(this.prefix).election(electionName).leader(),
+      opts,
+    );
   }
 
   /** The stored shard map (validated), or undefined before initShardMap. */
@@ -229,7 +272,13 @@ export class ConfigClient implements ClientSession {
     const body = this.encode(SHARD_MAP_KEY, map);
     const res = await this.call(
       `init ${full}`,
-      () => this.etcd.if(full, "Create", "==", 0).then(this.etcd.put(full).value(body)).else(this.etcd.get(full)).options(this.callOptions(opts)).commit(),
+      () =>
+        this.etcd
+          .if(full, "Create", "==", 0)
+          .then(this.etcd.put(full).value(body))
+          .else(this.etcd.get(full))
+          .options(this.callOptions(opts))
+          .commit(),
       opts,
     );
     if (res.succeeded) {
@@ -248,7 +297,11 @@ export class ConfigClient implements ClientSession {
    * writer's) throws StaleEpochError with the epoch actually stored. With `fence`, the write also
    * requires that leadership to still be current (FencingError otherwise).
    */
-  async updateShardMap(expectedEpoch: number, mutate: (map: ShardMap) => ShardMap, opts?: CallOpts & { fence?: Leadership }): Promise<ShardMap> {
+  async updateShardMap(
+    expectedEpoch: number,
+    mutate: (map: ShardMap) => ShardMap,
+    opts?: CallOpts & { fence?: Leadership },
+  ): Promise<ShardMap> {
     const full = this.fullKey(SHARD_MAP_KEY.name);
     const current = await this.getVersioned(SHARD_MAP_KEY, opts);
     if (!current) throw new StaleEpochError(expectedEpoch, undefined);
@@ -261,7 +314,12 @@ export class ConfigClient implements ClientSession {
       : (
           await this.call(
             `update ${full}`,
-            () => this.etcd.if(full, "Mod", "==", current.modRevision).then(this.etcd.put(full).value(body)).options(this.callOptions(opts)).commit(),
+            () =>
+              this.etcd
+                .if(full, "Mod", "==", current.modRevision)
+                .then(this.etcd.put(full).value(body))
+                .options(this.callOptions(opts))
+                .commit(),
             opts,
           )
         ).succeeded;

@@ -15,7 +15,9 @@ export class ConfigValidationError extends ConfigClientError {
     readonly issues: string[],
     readonly direction: "write" | "read",
   ) {
-    super(`config key ${key}: ${direction === "write" ? "refusing to write" : "stored value is"} invalid: ${issues.join("; ")}`);
+    super(
+      `config key ${key}: ${direction === "write" ? "refusing to write" : "stored value is"} invalid: ${issues.join("; ")}`,
+    );
   }
 }
 
@@ -26,7 +28,10 @@ export class ConfigDeadlineError extends ConfigClientError {
     readonly deadlineMs: number,
     cause: unknown,
   ) {
-    super(`${operation}: no answer within the ${deadlineMs} ms deadline (the operation may or may not have taken effect)`, { cause });
+    super(
+      `${operation}: no answer within the ${deadlineMs} ms deadline (the operation may or may not have taken effect)`,
+      { cause },
+    );
   }
 }
 
@@ -36,7 +41,9 @@ export class ConfigUnavailableError extends ConfigClientError {
     readonly operation: string,
     cause: unknown,
   ) {
-    super(`${operation}: config service unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`${operation}: config service unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -61,6 +68,8 @@ export class FencingError extends ConfigClientError {
     readonly fencingToken: number,
     readonly operation: string,
   ) {
-    super(`${operation}: refused, leadership of election "${election}" with fencing token ${fencingToken} is no longer held`);
+    super(
+      `${operation}: refused, leadership of election "${election}" with fencing token ${fencingToken} is no longer held`,
+    );
   }
 }

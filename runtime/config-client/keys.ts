@@ -12,7 +12,8 @@ const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/]*$/;
 
 /** Declares a typed key; names are plain paths (letters, digits, `._-/`). */
 export function configKey<S extends z.ZodType>(name: string, schema: S): ConfigKey<S> {
-  if (!KEY_RE.test(name)) throw new Error(`configKey: name ${JSON.stringify(name)} must match ${KEY_RE} (letters, digits, . _ - /)`);
+  if (!KEY_RE.test(name))
+    throw new Error(`configKey: name ${JSON.stringify(name)} must match ${KEY_RE} (letters, digits, . _ - /)`);
   return { name, schema };
 }
 

@@ -45,7 +45,13 @@ export class Leadership {
   }
 
   /** See ConfigClient.campaign. */
-  static async campaign(client: ClientSession, electionName: string, candidateId: string, ttlSeconds: number, timeoutMs?: number): Promise<Leadership> {
+  static async campaign(
+    client: ClientSession,
+    electionName: string,
+    candidateId: string,
+    ttlSeconds: number,
+    timeoutMs?: number,
+  ): Promise<Leadership> {
     const log = client.log.child({ election: electionName, candidate: candidateId });
     const campaign = client.etcd.namespace(client.prefix).election(electionName, ttlSeconds).campaign(candidateId);
     let failure: Error | undefined;
@@ -61,14 +67,22 @@ export class Leadership {
       timeoutMs === undefined
         ? new Promise<never>(() => undefined)
         : new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new ConfigClientError(`campaign ${electionName}: not elected within ${timeoutMs} ms`)), timeoutMs);
+            timer = setTimeout(
+              () => reject(new ConfigClientError(`campaign ${electionName}: not elected within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
           });
     try {
       await Promise.race([campaign.wait(), failed, timeout]);
       const key = await campaign.getCampaignKey();
-      const res = await client.call(`campaign ${electionName}`, () => client.etcd.get(key).options(client.callOptions()).exec());
+      const res = await client.call(`campaign ${electionName}`, () =>
+        client.etcd.get(key).options(client.callOptions()).exec(),
+      );
       const kv = res.kvs[0];
-      if (!kv || failure) throw new ConfigClientError(`campaign ${electionName}: elected but the election key ${key} is already gone (lease lost)`);
+      if (!kv || failure)
+        throw new ConfigClientError(
+          `campaign ${electionName}: elected but the election key ${key} is already gone (lease lost)`,
+        );
       const token = revision(kv.create_revision);
       log.info({ fencingToken: token }, "elected");
       return new Leadership(client, campaign, electionName, candidateId, key, token);
@@ -105,12 +119,26 @@ export class Leadership {
    * holds. Resolves true when committed, false when only `compares` failed; throws FencingError
    * when the leadership is no longer current.
    */
-  async fencedTxn(operation: string, compares: readonly TxnCompare[], writes: readonly TxnWrite[], opts?: CallOpts): Promise<boolean> {
+  async fencedTxn(
+    operation: string,
+    compares: readonly TxnCompare[],
+    writes: readonly TxnWrite[],
+    opts?: CallOpts,
+  ): Promise<boolean> {
     const etcd = this.client.etcd;
     let txn = etcd.if(this.key, "Create", "==", this.fencingToken);
     for (const c of compares) txn = txn.and(c.key, c.target, "==", c.value);
     const ops = writes.map((w) => ("delete" in w ? etcd.delete().key(w.key) : etcd.put(w.key).value(w.value)));
-    const res = await this.client.call(operation, () => txn.then(...ops).else(etcd.get(this.key)).options(this.client.callOptions(opts)).commit(), opts);
+    const res = await this.client.call(
+      operation,
+      () =>
+        txn
+          .then(...ops)
+          .else(etcd.get(this.key))
+          .options(this.client.callOptions(opts))
+          .commit(),
+      opts,
+    );
     if (res.succeeded) return true;
     const kv = res.responses[0]?.response_range?.kvs[0];
     if (!kv || revision(kv.create_revision) !== this.fencingToken) {

@@ -29,7 +29,12 @@ export interface CopyResult {
 }
 
 /** Copies the source's rows in `ranges` into the target (see the module comment). */
-export async function copyRanges(pools: ShardPools, source: string, target: string, ranges: readonly sql.HashRange[]): Promise<CopyResult> {
+export async function copyRanges(
+  pools: ShardPools,
+  source: string,
+  target: string,
+  ranges: readonly sql.HashRange[],
+): Promise<CopyResult> {
   const src = await pools.client(source);
   let dst;
   try {
@@ -97,15 +102,25 @@ export interface VerifyResult {
 const KEY_PAGE = 5000;
 
 /** Count and checksum of the ranges on one shard. */
-export async function rangeChecksum(pools: ShardPools, shard: string, ranges: readonly sql.HashRange[]): Promise<RangeChecksum> {
+export async function rangeChecksum(
+  pools: ShardPools,
+  shard: string,
+  ranges: readonly sql.HashRange[],
+): Promise<RangeChecksum> {
   const [r] = await pools.query<{ rows: string; checksum: string }>(shard, sql.checksumSql(ranges));
   return { rows: Number(r.rows), checksum: r.checksum };
 }
 
 /** Verifies that the target holds every source row of the ranges at the same or a newer version. */
-export async function verifyRanges(pools: ShardPools, source: string, target: string, ranges: readonly sql.HashRange[]): Promise<VerifyResult> {
+export async function verifyRanges(
+  pools: ShardPools,
+  source: string,
+  target: string,
+  ranges: readonly sql.HashRange[],
+): Promise<VerifyResult> {
   const [s, t] = await Promise.all([rangeChecksum(pools, source, ranges), rangeChecksum(pools, target, ranges)]);
-  if (s.rows === t.rows && s.checksum === t.checksum) return { clean: true, source: s, target: t, checksumsMatch: true, missing: 0, older: 0, sample: [] };
+  if (s.rows === t.rows && s.checksum === t.checksum)
+    return { clean: true, source: s, target: t, checksumsMatch: true, missing: 0, older: 0, sample: [] };
 
   // Key-level pass: page through the source's rows with a cursor and ask the target, per page,
   // which of them it lacks or holds older (the version order is PostgreSQL's, as in the merge).
@@ -118,7 +133,9 @@ export async function verifyRanges(pools: ShardPools, source: string, target: st
     await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.keyVersionsSql(ranges)}`);
     for (;;) {
-      const page = await src.query<{ key: string; ver_wall: string; ver_logical: number; ver_node: string }>(`FETCH ${KEY_PAGE} FROM scaleplane_verify`);
+      const page = await src.query<{ key: string; ver_wall: string; ver_logical: number; ver_node: string }>(
+        `FETCH ${KEY_PAGE} FROM scaleplane_verify`,
+      );
       if (page.rows.length === 0) break;
       const lag = await pools.query<{ key: string; present: boolean }>(target, sql.LAGGING_KEYS_SQL, [
         page.rows.map((r) => r.key),
@@ -144,7 +161,11 @@ export async function verifyRanges(pools: ShardPools, source: string, target: st
 }
 
 /** Deletes a shard's rows in the ranges; resolves with the number deleted. */
-export async function deleteRanges(pools: ShardPools, shard: string, ranges: readonly sql.HashRange[]): Promise<number> {
+export async function deleteRanges(
+  pools: ShardPools,
+  shard: string,
+  ranges: readonly sql.HashRange[],
+): Promise<number> {
   const client = await pools.client(shard);
   try {
     return (await client.query(sql.deleteRangesSql(ranges))).rowCount ?? 0;
@@ -156,7 +177,11 @@ export async function deleteRanges(pools: ShardPools, shard: string, ranges: rea
 }
 
 /** Rows and bytes a source holds in the ranges (the dry run's estimate). */
-export async function rangeSize(pools: ShardPools, shard: string, ranges: readonly sql.HashRange[]): Promise<{ rows: number; bytes: number }> {
+export async function rangeSize(
+  pools: ShardPools,
+  shard: string,
+  ranges: readonly sql.HashRange[],
+): Promise<{ rows: number; bytes: number }> {
   const [r] = await pools.query<{ rows: string; bytes: string }>(shard, sql.sizeSql(ranges));
   return { rows: Number(r.rows), bytes: Number(r.bytes) };
 }

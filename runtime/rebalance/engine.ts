@@ -13,9 +13,11 @@
  *    schema on every shard; record `rebalance/active` (stage planned); CAS the map to epoch e+1
  *    with the new shards and `migration {phase: dual-write, from: old}`; raise the fence
  *    `min_epoch` to e+1 on every shard.
- * 2. phase dual-write: copy each batch's ranges (from every old replica to every new one) and
- *    verify them, recording each batch in `rebalance/<id>/progress`; then CAS to phase cutover
- *    (reads use the new owners) and raise the fence.
+ * 2. phase dual-write: copy each batch's ranges to every new replica from every surviving old
+ *    replica (and from leaving ones that still answer: rows acknowledged at `one` may sit on one
+ *    replica only), merged by version, and verify them, recording each batch in
+ *    `rebalance/<id>/progress`; then CAS to phase cutover (reads use the new owners) and raise
+ *    the fence.
  * 3. phase cutover: record stage cleanup; CAS the migration away (e+3); raise the fence.
  * 4. stage cleanup (no migration in the map): delete the moved rows from the shards that no
  *    longer own them; delete the progress keys.
@@ -50,7 +52,14 @@ export interface DesiredShardMap extends Placement {
 /** A progress report of a running rebalance. */
 export type RebalanceEvent =
   | { kind: "info"; message: string }
-  | { kind: "copy"; migrationId: string; batchesDone: number; batchesTotal: number; rowsCopied: number; bytesCopied: number };
+  | {
+      kind: "copy";
+      migrationId: string;
+      batchesDone: number;
+      batchesTotal: number;
+      rowsCopied: number;
+      bytesCopied: number;
+    };
 
 /** Options of {@link runRebalance} and {@link planRebalance}. */
 export interface RebalanceOptions {
@@ -120,7 +129,10 @@ export class RebalanceRefusedError extends Error {
 
 /** Another rebalancer holds the lease and did not release it in time. */
 export class RebalanceBusyError extends Error {
-  constructor(readonly holder: string | undefined, waitedMs: number) {
+  constructor(
+    readonly holder: string | undefined,
+    waitedMs: number,
+  ) {
     super(
       `another rebalance holds the "${REBALANCE_ELECTION}" lease${holder ? ` (${holder})` : ""} and did not finish within ${waitedMs} ms; ` +
         "wait for it (it resumes where it stopped) or, if it crashed, retry after its lease expires",
@@ -134,14 +146,23 @@ type Migration = NonNullable<ShardMap["migration"]>;
 
 /** The placement part of a shard map. */
 export function placementOf(m: Placement): Placement {
-  return { vnodesPerWeight: m.vnodesPerWeight, replicationFactor: m.replicationFactor, shards: m.shards.map((s) => ({ ...s })) };
+  return {
+    vnodesPerWeight: m.vnodesPerWeight,
+    replicationFactor: m.replicationFactor,
+    shards: m.shards.map((s) => ({ ...s })),
+  };
 }
 
 const memberKey = (s: ShardMember) => JSON.stringify([s.name, s.weight, s.zone ?? null, s.host, s.port, s.database]);
 
 /** Whether two placements hold data in the same places (shard order does not matter). */
 export function samePlacement(a: Placement, b: Placement): boolean {
-  if (a.vnodesPerWeight !== b.vnodesPerWeight || a.replicationFactor !== b.replicationFactor || a.shards.length !== b.shards.length) return false;
+  if (
+    a.vnodesPerWeight !== b.vnodesPerWeight ||
+    a.replicationFactor !== b.replicationFactor ||
+    a.shards.length !== b.shards.length
+  )
+    return false;
   const keys = new Set(a.shards.map(memberKey));
   return b.shards.every((s) => keys.has(memberKey(s)));
 }
@@ -309,7 +330,9 @@ class Run {
 
   private async onAll(shards: readonly string[], what: string, fn: (shard: string) => Promise<unknown>): Promise<void> {
     const results = await Promise.allSettled(shards.map(fn));
-    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${shards[i]}: ${(r.reason as Error).message}`] : []));
+    const failed = results.flatMap((r, i) =>
+      r.status === "rejected" ? [`${shards[i]}: ${(r.reason as Error).message}`] : [],
+    );
     if (failed.length > 0) throw new Error(`${what} failed on ${failed.length} shard(s): ${failed.join("; ")}`);
   }
 
@@ -318,10 +341,16 @@ class Run {
   }
 
   raiseFence(shards: readonly string[], epoch: number): Promise<void> {
-    return this.onAll(shards, `raising the epoch fence to ${epoch}`, (s) => this.pools.query(s, shardSql.RAISE_FENCE_SQL, [epoch]));
+    return this.onAll(shards, `raising the epoch fence to ${epoch}`, (s) =>
+      this.pools.query(s, shardSql.RAISE_FENCE_SQL, [epoch]),
+    );
   }
 
-  async casMap(map: MapWithMigration, mutate: (m: MapWithMigration) => MapWithMigration, why: string): Promise<MapWithMigration> {
+  async casMap(
+    map: MapWithMigration,
+    mutate: (m: MapWithMigration) => MapWithMigration,
+    why: string,
+  ): Promise<MapWithMigration> {
     const next = await this.o.config.updateShardMap(map.epoch, mutate, { fence: this.lead });
     this.info(`shard map epoch ${map.epoch} → ${next.epoch}: ${why}`);
     this.report.epoch = next.epoch;
@@ -339,21 +368,40 @@ class Run {
     const moves = p.batches.reduce((n, b) => n + b.moves.length, 0);
     if (moves === 0) {
       // Nothing changes owner (e.g. only the consistency level): publish the map, move nothing.
-      await this.casMap(map, (m) => ({ ...m, ...this.o.desired, shards: to.shards }), "settings changed, no data moves");
+      await this.casMap(
+        map,
+        (m) => ({ ...m, ...this.o.desired, shards: to.shards }),
+        "settings changed, no data moves",
+      );
       if (this.report.action === "none") this.report.action = "reconfigured";
       return;
     }
     await this.ensureSchema(all.map((s) => s.name));
-    const id = `${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(4).toString("hex")}`;
-    const active: ActiveMigration = { id, stage: "planned", from, to, planDigest: digestOf(p), startedAt: new Date().toISOString() };
+    const id = `${new Date()
+      .toISOString()
+      .replace(/[-:.TZ]/g, "")
+      .slice(0, 14)}-${randomBytes(4).toString("hex")}`;
+    const active: ActiveMigration = {
+      id,
+      stage: "planned",
+      from,
+      to,
+      planDigest: digestOf(p),
+      startedAt: new Date().toISOString(),
+    };
     await this.lead.fencedPut(ACTIVE_KEY, active);
-    this.info(`migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)`);
+    this.info(
+      `migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)`,
+    );
     const next = await this.casMap(
       map,
       (m) => ({ ...m, ...this.o.desired, shards: to.shards, migration: { id, phase: "dual-write", from } }),
       `migration ${id} published, routers dual-write`,
     );
-    await this.raiseFence(all.map((s) => s.name), next.epoch);
+    await this.raiseFence(
+      all.map((s) => s.name),
+      next.epoch,
+    );
   }
 
   /** Steps 2 and 3 for the migration in the map. */
@@ -376,7 +424,11 @@ class Run {
       await this.ensureSchema(all);
       await this.raiseFence(all, map.epoch);
       await this.copyAll(mig.id, p, digest);
-      const next = await this.casMap(map, (m) => ({ ...m, migration: { ...m.migration!, phase: "cutover" } }), `migration ${mig.id} cut over, reads use the new shards`);
+      const next = await this.casMap(
+        map,
+        (m) => ({ ...m, migration: { ...m.migration!, phase: "cutover" } }),
+        `migration ${mig.id} cut over, reads use the new shards`,
+      );
       await this.raiseFence(all, next.epoch);
       failpoint("rebalance.after-cutover");
       return;
@@ -398,12 +450,21 @@ class Run {
   async copyAll(id: string, p: MigrationPlan, digest: string): Promise<void> {
     const key = progressKey(id);
     const stored = await this.o.config.get(key);
-    const progress: Progress = stored && stored.planDigest === digest ? stored : { planDigest: digest, done: [], rowsCopied: 0, bytesCopied: 0 };
+    const progress: Progress =
+      stored && stored.planDigest === digest ? stored : { planDigest: digest, done: [], rowsCopied: 0, bytesCopied: 0 };
     const done = new Set(progress.done);
     const total = p.batches.length;
-    if (done.size > 0) this.info(`migration ${id}: resuming, ${done.size}/${total} batch(es) already copied and verified`);
+    if (done.size > 0)
+      this.info(`migration ${id}: resuming, ${done.size}/${total} batch(es) already copied and verified`);
     const emit = () =>
-      this.o.onEvent?.({ kind: "copy", migrationId: id, batchesDone: done.size, batchesTotal: total, rowsCopied: progress.rowsCopied, bytesCopied: progress.bytesCopied });
+      this.o.onEvent?.({
+        kind: "copy",
+        migrationId: id,
+        batchesDone: done.size,
+        batchesTotal: total,
+        rowsCopied: progress.rowsCopied,
+        bytesCopied: progress.bytesCopied,
+      });
     emit();
     const parallel = Math.max(1, this.o.parallel ?? 2);
     const throttle = this.o.maxRowsPerSecond ?? 0;
@@ -416,36 +477,40 @@ class Run {
       // Pairs into one target run one after the other (they merge the same keys); targets in parallel.
       const byTarget = new Map<string, CopyPair[]>();
       for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
-      await eachLimit([...byTarget.values()], parallel, (pairs) => eachLimit(pairs, 1, async ({ source, target, ranges, optional }) => {
-        if (optional) {
-          const gone = await this.pools.query(source, "SELECT 1").then(
-            () => undefined,
-            (e: Error) => e,
-          );
-          if (gone) {
-            this.info(`leaving shard ${source} does not answer (${gone.message}); its ranges are copied from their surviving replicas only`);
-            return;
+      await eachLimit([...byTarget.values()], parallel, (pairs) =>
+        eachLimit(pairs, 1, async ({ source, target, ranges, optional }) => {
+          if (optional) {
+            const gone = await this.pools.query(source, "SELECT 1").then(
+              () => undefined,
+              (e: Error) => e,
+            );
+            if (gone) {
+              this.info(
+                `leaving shard ${source} does not answer (${gone.message}); its ranges are copied from their surviving replicas only`,
+              );
+              return;
+            }
           }
-        }
-        for (let attempt = 1; ; attempt++) {
-          const copyStarted = performance.now();
-          const c = await copyRanges(this.pools, source, target, ranges);
-          const verifyStarted = performance.now();
-          this.report.copyMs += verifyStarted - copyStarted;
-          rows += c.rows;
-          bytes += c.bytes;
-          const v = await verifyRanges(this.pools, source, target, ranges);
-          this.report.verifyMs += performance.now() - verifyStarted;
-          if (v.clean) {
-            this.report.verifiedPairs++;
-            if (!v.checksumsMatch) this.report.keyLevelVerified++;
-            return;
+          for (let attempt = 1; ; attempt++) {
+            const copyStarted = performance.now();
+            const c = await copyRanges(this.pools, source, target, ranges);
+            const verifyStarted = performance.now();
+            this.report.copyMs += verifyStarted - copyStarted;
+            rows += c.rows;
+            bytes += c.bytes;
+            const v = await verifyRanges(this.pools, source, target, ranges);
+            this.report.verifyMs += performance.now() - verifyStarted;
+            if (v.clean) {
+              this.report.verifiedPairs++;
+              if (!v.checksumsMatch) this.report.keyLevelVerified++;
+              return;
+            }
+            const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
+            if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
+            this.info(`${what}; copying again`);
           }
-          const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
-          if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
-          this.info(`${what}; copying again`);
-        }
-      }));
+        }),
+      );
       this.report.batches++;
       this.report.ranges += batch.moves.length;
       this.report.rowsCopied += rows;
@@ -470,7 +535,10 @@ class Run {
     this.pools.add(all);
     if (!this.report.migrations.includes(active.id)) this.report.migrations.push(active.id);
     this.report.action = "migrated";
-    await this.raiseFence(all.map((s) => s.name), map.epoch);
+    await this.raiseFence(
+      all.map((s) => s.name),
+      map.epoch,
+    );
     failpoint("rebalance.before-cleanup");
     const p = plan(active.from, active.to);
     for (const batch of p.batches) {
@@ -503,9 +571,13 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
   await planAhead(config, options.desired);
   let lead: Leadership;
   try {
-    lead = await config.campaign(REBALANCE_ELECTION, candidate, { ttlSeconds: options.leaseTtlSeconds ?? 10, timeoutMs: waitMs });
+    lead = await config.campaign(REBALANCE_ELECTION, candidate, {
+      ttlSeconds: options.leaseTtlSeconds ?? 10,
+      timeoutMs: waitMs,
+    });
   } catch (e) {
-    if (/not elected within/.test((e as Error).message)) throw new RebalanceBusyError(await config.leader(REBALANCE_ELECTION).catch(() => undefined), waitMs);
+    if (/not elected within/.test((e as Error).message))
+      throw new RebalanceBusyError(await config.leader(REBALANCE_ELECTION).catch(() => undefined), waitMs);
     throw e;
   }
   const pools = new ShardPools(options.credentials, options.reach);
@@ -542,7 +614,11 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
       }
       if (samePlacement(map, options.desired)) {
         if (map.consistency !== options.desired.consistency) {
-          await run.casMap(map, (m) => ({ ...m, consistency: options.desired.consistency }), `consistency ${map.consistency} → ${options.desired.consistency}`);
+          await run.casMap(
+            map,
+            (m) => ({ ...m, consistency: options.desired.consistency }),
+            `consistency ${map.consistency} → ${options.desired.consistency}`,
+          );
           if (run.report.action === "none") run.report.action = "reconfigured";
           continue;
         }
@@ -598,7 +674,15 @@ export async function planRebalance(options: Omit<RebalanceOptions, "onEvent">):
   const from = map.migration ? placementOf(map.migration.from) : placementOf(map);
   const target = map.migration ? placementOf(map) : to;
   if (!map.migration && samePlacement(from, to))
-    return { action: map.consistency === options.desired.consistency ? "none" : "reconfigure", epoch: map.epoch, to, batches: 0, copies: [], rows: 0, bytes: 0 };
+    return {
+      action: map.consistency === options.desired.consistency ? "none" : "reconfigure",
+      epoch: map.epoch,
+      to,
+      batches: 0,
+      copies: [],
+      rows: 0,
+      bytes: 0,
+    };
   const p = plan(from, target);
   const pools = new ShardPools(options.credentials, options.reach);
   pools.add(unionShards(from, target));

@@ -19,5 +19,13 @@ export {
 export { planMigration, type MigrationPlan } from "./plan";
 export { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 export { ShardPools, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
-export { copyRanges, verifyRanges, deleteRanges, rangeChecksum, rangeSize, type CopyResult, type VerifyResult } from "./copy";
+export {
+  copyRanges,
+  verifyRanges,
+  deleteRanges,
+  rangeChecksum,
+  rangeSize,
+  type CopyResult,
+  type VerifyResult,
+} from "./copy";
 export { FAILPOINTS, type Failpoint } from "./failpoint";

@@ -62,7 +62,9 @@ export class ShardPools {
     let p = this.pools.get(name);
     if (!p) {
       const s = this.member(name);
-      const { host, port } = this.reach[name] ? parseHostPort(this.reach[name], `reach.${name}`) : { host: s.host, port: s.port };
+      const { host, port } = this.reach[name]
+        ? parseHostPort(this.reach[name], `reach.${name}`)
+        : { host: s.host, port: s.port };
       p = new Pool({
         host,
         port,

@@ -41,7 +41,9 @@ function inRanges(ranges: readonly HashRange[]): string {
 
 /** COPY of a source's rows in the ranges, in text format (the target's COPY FROM reads it as is). */
 export function copyOutSql(ranges: readonly HashRange[]): string {
-  return `COPY (SELECT ${COLUMNS.split(", ").map((c) => `t.${c}`).join(", ")} FROM ${inRanges(ranges)}) TO STDOUT`;
+  return `COPY (SELECT ${COLUMNS.split(", ")
+    .map((c) => `t.${c}`)
+    .join(", ")} FROM ${inRanges(ranges)}) TO STDOUT`;
 }
 
 /**

@@ -24,19 +24,25 @@ export async function checkEtcd(endpoint: string, timeoutMs = 3000): Promise<Dep
   const body = JSON.stringify({ key: Buffer.from("scaleplane/deps-check").toString("base64") });
   try {
     const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request(`${endpoint.replace(/\/$/, "")}/v3/kv/range`, { method: "POST", timeout: timeoutMs, headers: { "content-type": "application/json" } }, (r) => {
-        const chunks: Buffer[] = [];
-        r.on("data", (c: Buffer) => chunks.push(c));
-        r.on("end", () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        r.on("error", reject);
-      });
+      const req = http.request(
+        `${endpoint.replace(/\/$/, "")}/v3/kv/range`,
+        { method: "POST", timeout: timeoutMs, headers: { "content-type": "application/json" } },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on("data", (c: Buffer) => chunks.push(c));
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+          r.on("error", reject);
+        },
+      );
       req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       req.on("error", reject);
       req.end(body);
     });
-    if (res.status !== 200) return { target: endpoint, ok: false, detail: `HTTP ${res.status}: ${res.text.slice(0, 200)}` };
+    if (res.status !== 200)
+      return { target: endpoint, ok: false, detail: `HTTP ${res.status}: ${res.text.slice(0, 200)}` };
     const header = (JSON.parse(res.text) as { header?: { cluster_id?: string; revision?: string } }).header;
-    if (!header?.cluster_id) return { target: endpoint, ok: false, detail: `not an etcd range answer: ${res.text.slice(0, 200)}` };
+    if (!header?.cluster_id)
+      return { target: endpoint, ok: false, detail: `not an etcd range answer: ${res.text.slice(0, 200)}` };
     return { target: endpoint, ok: true, detail: `cluster ${header.cluster_id} revision ${header.revision ?? "0"}` };
   } catch (e) {
     return { target: endpoint, ok: false, detail: (e as Error).message };
@@ -44,7 +50,14 @@ export async function checkEtcd(endpoint: string, timeoutMs = 3000): Promise<Dep
 }
 
 /** A PostgreSQL server: authenticates (SCRAM-SHA-256) and runs `SELECT 1`. */
-export async function checkPostgres(o: { host: string; port: number; user: string; password: string; database: string; timeoutMs?: number }): Promise<DepResult> {
+export async function checkPostgres(o: {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  timeoutMs?: number;
+}): Promise<DepResult> {
   const target = `${o.host}:${o.port}/${o.database}`;
   try {
     const value = await pgSelectOne(o);
@@ -63,7 +76,14 @@ const cstr = (s: string) => Buffer.from(`${s}\0`, "utf8");
 const hmac = (key: Buffer, data: string) => createHmac("sha256", key).update(data).digest();
 
 /** One session: startup, SCRAM-SHA-256, `SELECT 1`, terminate. Resolves with the value read. */
-function pgSelectOne(o: { host: string; port: number; user: string; password: string; database: string; timeoutMs?: number }): Promise<string> {
+function pgSelectOne(o: {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  timeoutMs?: number;
+}): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: o.host, port: o.port });
     const fail = (e: Error) => {
@@ -100,7 +120,8 @@ function pgSelectOne(o: { host: string; port: number; user: string; password: st
           const code = body.readInt32BE(0);
           if (code === 10) {
             const mechanisms = body.subarray(4).toString("utf8").split("\0");
-            if (!mechanisms.includes("SCRAM-SHA-256")) return fail(new Error(`postgres offers ${mechanisms.join(",")}, not SCRAM-SHA-256`));
+            if (!mechanisms.includes("SCRAM-SHA-256"))
+              return fail(new Error(`postgres offers ${mechanisms.join(",")}, not SCRAM-SHA-256`));
             const first = Buffer.from(`n,,${clientFirstBare}`, "utf8");
             const n = Buffer.alloc(4);
             n.writeInt32BE(first.length);
@@ -108,7 +129,8 @@ function pgSelectOne(o: { host: string; port: number; user: string; password: st
           } else if (code === 11) {
             const serverFirst = body.subarray(4).toString("utf8");
             const attrs = Object.fromEntries(serverFirst.split(",").map((kv) => [kv[0], kv.slice(2)]));
-            if (!attrs.r?.startsWith(nonce)) return fail(new Error("postgres: SCRAM server nonce does not extend ours"));
+            if (!attrs.r?.startsWith(nonce))
+              return fail(new Error("postgres: SCRAM server nonce does not extend ours"));
             const salted = pbkdf2Sync(o.password, Buffer.from(attrs.s, "base64"), Number(attrs.i), 32, "sha256");
             const clientKey = hmac(salted, "Client Key");
             const withoutProof = `c=biws,r=${attrs.r}`;
@@ -119,8 +141,10 @@ function pgSelectOne(o: { host: string; port: number; user: string; password: st
             socket.write(message("p", Buffer.from(`${withoutProof},p=${proof.toString("base64")}`, "utf8")));
           } else if (code === 12) {
             const v = Buffer.from(body.subarray(4).toString("utf8").replace(/^v=/, ""), "base64");
-            if (!serverSignature || v.length !== serverSignature.length || !timingSafeEqual(v, serverSignature)) return fail(new Error("postgres: SCRAM server signature mismatch"));
-          } else if (code !== 0) return fail(new Error(`postgres asks for authentication method ${code}; only SCRAM-SHA-256 is supported`));
+            if (!serverSignature || v.length !== serverSignature.length || !timingSafeEqual(v, serverSignature))
+              return fail(new Error("postgres: SCRAM server signature mismatch"));
+          } else if (code !== 0)
+            return fail(new Error(`postgres asks for authentication method ${code}; only SCRAM-SHA-256 is supported`));
         } else if (type === "Z") {
           if (value === undefined) socket.write(message("Q", cstr("SELECT 1")));
           else {
@@ -137,14 +161,28 @@ function pgSelectOne(o: { host: string; port: number; user: string; password: st
 }
 
 /** Every dependency named in the app's environment: config endpoints and the shard map's members. */
-export async function checkDeps(env: Record<string, string | undefined>): Promise<{ ok: boolean; configService: DepResult[]; database: DepResult[] }> {
+export async function checkDeps(
+  env: Record<string, string | undefined>,
+): Promise<{ ok: boolean; configService: DepResult[]; database: DepResult[] }> {
   const endpoints = (env.SCALEPLANE_CONFIG_ENDPOINTS ?? "").split(",").filter((e) => e.length > 0);
-  const map = env.SCALEPLANE_SHARD_MAP ? (JSON.parse(env.SCALEPLANE_SHARD_MAP) as { shards?: { host: string; port: number; database?: string }[] }) : { shards: [] };
+  const map = env.SCALEPLANE_SHARD_MAP
+    ? (JSON.parse(env.SCALEPLANE_SHARD_MAP) as { shards?: { host: string; port: number; database?: string }[] })
+    : { shards: [] };
   const user = env.SCALEPLANE_DATABASE_USER ?? "";
   const password = env.SCALEPLANE_DATABASE_PASSWORD ?? "";
   const [configService, database] = await Promise.all([
     Promise.all(endpoints.map((e) => checkEtcd(e))),
-    Promise.all((map.shards ?? []).map((m) => checkPostgres({ host: m.host, port: m.port, user, password, database: m.database ?? env.SCALEPLANE_DATABASE_NAME ?? user }))),
+    Promise.all(
+      (map.shards ?? []).map((m) =>
+        checkPostgres({
+          host: m.host,
+          port: m.port,
+          user,
+          password,
+          database: m.database ?? env.SCALEPLANE_DATABASE_NAME ?? user,
+        }),
+      ),
+    ),
   ]);
   const ok = configService.length > 0 && database.length > 0 && [...configService, ...database].every((r) => r.ok);
   return { ok, configService, database };

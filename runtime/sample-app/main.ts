@@ -70,7 +70,9 @@ export function renderMetrics(m: {
   const lines = [
     "# HELP sample_app_requests_total Requests answered, by HTTP status code.",
     "# TYPE sample_app_requests_total counter",
-    ...[...m.requests.entries()].sort(([a], [b]) => a - b).map(([code, n]) => `sample_app_requests_total{code="${code}"} ${n}`),
+    ...[...m.requests.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([code, n]) => `sample_app_requests_total{code="${code}"} ${n}`),
     "# HELP sample_app_in_flight_requests Requests being handled now.",
     "# TYPE sample_app_in_flight_requests gauge",
     `sample_app_in_flight_requests ${m.inFlight}`,
@@ -118,7 +120,8 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
   const env = opts.env ?? process.env;
   const drainMaxSeconds = Math.max(opts.drainMaxSeconds ?? opts.drainSeconds + 15, opts.drainSeconds);
   const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const emit = (msg: string, fields: Record<string, unknown> = {}) => log(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
+  const emit = (msg: string, fields: Record<string, unknown> = {}) =>
+    log(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
   const instance = hostname();
   const requests = new Map<number, number>();
   let inFlight = 0;
@@ -132,7 +135,8 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
     if (draining) res.setHeader("connection", "close");
     res.end(body);
   };
-  const json = (res: http.ServerResponse, status: number, value: unknown) => send(res, status, `${JSON.stringify(value)}\n`);
+  const json = (res: http.ServerResponse, status: number, value: unknown) =>
+    send(res, status, `${JSON.stringify(value)}\n`);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -156,7 +160,14 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         return send(
           res,
           200,
-          renderMetrics({ requests, inFlight, draining, cpu: process.cpuUsage(), rssBytes: process.memoryUsage().rss, uptimeSeconds: process.uptime() }),
+          renderMetrics({
+            requests,
+            inFlight,
+            draining,
+            cpu: process.cpuUsage(),
+            rssBytes: process.memoryUsage().rss,
+            uptimeSeconds: process.uptime(),
+          }),
           "text/plain; version=0.0.4",
         );
       case "GET /work": {
@@ -172,7 +183,8 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         return json(res, deps.ok ? 200 : 503, { instance, ...deps });
       }
       case "POST /shutdown":
-        if (!isLoopback(req.socket.remoteAddress)) return json(res, 403, { error: "shutdown is accepted from loopback only" });
+        if (!isLoopback(req.socket.remoteAddress))
+          return json(res, 403, { error: "shutdown is accepted from loopback only" });
         void drain("POST /shutdown");
         return json(res, 202, { status: "draining", drainSeconds: opts.drainSeconds });
       default:
@@ -248,7 +260,8 @@ function envSeconds(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number of seconds ≥ 0; got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`${name} must be a number of seconds ≥ 0; got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -256,7 +269,10 @@ function envSeconds(env: NodeJS.ProcessEnv, name: string, fallback: number): num
  * The environment with every `<NAME>_FILE` read into `<NAME>` (one trailing newline dropped),
  * unless `<NAME>` is set itself. An unreadable file fails, naming the variable.
  */
-export function resolveFileEnv(env: NodeJS.ProcessEnv, read: (path: string) => string = (p) => readFileSync(p, "utf8")): NodeJS.ProcessEnv {
+export function resolveFileEnv(
+  env: NodeJS.ProcessEnv,
+  read: (path: string) => string = (p) => readFileSync(p, "utf8"),
+): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   for (const [key, path] of Object.entries(env)) {
     const name = /^(.+)_FILE$/.exec(key)?.[1];
@@ -274,9 +290,15 @@ export function resolveFileEnv(env: NodeJS.ProcessEnv, read: (path: string) => s
 export async function main(rawEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   const env = resolveFileEnv(rawEnv);
   const port = envSeconds(env, "PORT", 8080);
-  if (!Number.isInteger(port) || port > 65535) throw new Error(`PORT must be a port number; got ${JSON.stringify(env.PORT)}`);
+  if (!Number.isInteger(port) || port > 65535)
+    throw new Error(`PORT must be a port number; got ${JSON.stringify(env.PORT)}`);
   const drainSeconds = envSeconds(env, "DRAIN_SECONDS", 30);
-  const app = createSampleApp({ port, drainSeconds, drainMaxSeconds: envSeconds(env, "DRAIN_MAX_SECONDS", drainSeconds + 15), env });
+  const app = createSampleApp({
+    port,
+    drainSeconds,
+    drainMaxSeconds: envSeconds(env, "DRAIN_MAX_SECONDS", drainSeconds + 15),
+    env,
+  });
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void app.drain(signal));
   // Every drain (signal or POST /shutdown) ends with the server closed: exit once it has finished.
   app.server.once("close", () => void app.drain("server closed").then(() => process.exit(0)));

@@ -61,19 +61,28 @@ export interface GetMetricDataInput {
 }
 
 const ID_RE = /^[a-z][a-zA-Z0-9_]*$/;
-const asArray = <T>(x: T | T[] | undefined | ""): T[] => (x === undefined || x === "" ? [] : Array.isArray(x) ? x : [x]);
+const asArray = <T>(x: T | T[] | undefined | ""): T[] =>
+  x === undefined || x === "" ? [] : Array.isArray(x) ? x : [x];
 
 /** The form parameters of one GetMetricData page (the query protocol's flattened member lists). Exported for tests. */
 export function getMetricDataParams(input: GetMetricDataInput, nextToken?: string): URLSearchParams {
-  if (input.queries.length === 0 || input.queries.length > 500) throw new Error(`GetMetricData: queries must hold 1..500 entries; got ${input.queries.length}`);
-  if (!(input.start < input.end)) throw new Error(`GetMetricData: start (${input.start.toISOString()}) must be before end (${input.end.toISOString()})`);
+  if (input.queries.length === 0 || input.queries.length > 500)
+    throw new Error(`GetMetricData: queries must hold 1..500 entries; got ${input.queries.length}`);
+  if (!(input.start < input.end))
+    throw new Error(
+      `GetMetricData: start (${input.start.toISOString()}) must be before end (${input.end.toISOString()})`,
+    );
   const p = new URLSearchParams();
   p.set("Action", "GetMetricData");
   p.set("Version", "2010-08-01");
   input.queries.forEach((q, i) => {
     const m = `MetricDataQueries.member.${i + 1}`;
-    if (!ID_RE.test(q.id)) throw new Error(`GetMetricData: queries[${i}].id ${JSON.stringify(q.id)} must start with a lower-case letter and hold only letters, digits and _`);
-    if (!Number.isInteger(q.periodSeconds) || q.periodSeconds <= 0) throw new Error(`GetMetricData: queries[${i}].periodSeconds must be a positive integer; got ${q.periodSeconds}`);
+    if (!ID_RE.test(q.id))
+      throw new Error(
+        `GetMetricData: queries[${i}].id ${JSON.stringify(q.id)} must start with a lower-case letter and hold only letters, digits and _`,
+      );
+    if (!Number.isInteger(q.periodSeconds) || q.periodSeconds <= 0)
+      throw new Error(`GetMetricData: queries[${i}].periodSeconds must be a positive integer; got ${q.periodSeconds}`);
     p.set(`${m}.Id`, q.id);
     p.set(`${m}.MetricStat.Metric.Namespace`, q.namespace);
     p.set(`${m}.MetricStat.Metric.MetricName`, q.metricName);
@@ -105,17 +114,23 @@ interface XmlResult {
 
 /** Parses one GetMetricData XML page. Exported for tests. */
 export function parseGetMetricDataResponse(body: string): { results: MetricSeries[]; nextToken?: string } {
-  const doc = xml.parse(body) as { GetMetricDataResponse?: { GetMetricDataResult?: { MetricDataResults?: { member?: XmlResult | XmlResult[] } | ""; NextToken?: string } } };
+  const doc = xml.parse(body) as {
+    GetMetricDataResponse?: {
+      GetMetricDataResult?: { MetricDataResults?: { member?: XmlResult | XmlResult[] } | ""; NextToken?: string };
+    };
+  };
   const result = doc.GetMetricDataResponse?.GetMetricDataResult;
   if (!result) throw new Error(`GetMetricData: unexpected response: ${body.slice(0, 200)}`);
   const results = asArray(result.MetricDataResults === "" ? undefined : result.MetricDataResults?.member).map((r) => {
     const ts = asArray(r.Timestamps === "" ? undefined : r.Timestamps?.member);
     const vs = asArray(r.Values === "" ? undefined : r.Values?.member);
-    if (ts.length !== vs.length) throw new Error(`GetMetricData: result ${r.Id} has ${ts.length} timestamps but ${vs.length} values`);
+    if (ts.length !== vs.length)
+      throw new Error(`GetMetricData: result ${r.Id} has ${ts.length} timestamps but ${vs.length} values`);
     const points = ts.map((t, i) => {
       const time = Date.parse(t);
       const value = Number(vs[i]);
-      if (!Number.isFinite(time) || !Number.isFinite(value)) throw new Error(`GetMetricData: result ${r.Id} point ${i} (${t}, ${vs[i]}) is not a timestamp and a number`);
+      if (!Number.isFinite(time) || !Number.isFinite(value))
+        throw new Error(`GetMetricData: result ${r.Id} point ${i} (${t}, ${vs[i]}) is not a timestamp and a number`);
       return { t: time, value };
     });
     return { id: r.Id ?? "", label: r.Label ?? "", statusCode: r.StatusCode ?? "", points };
@@ -126,7 +141,8 @@ export function parseGetMetricDataResponse(body: string): { results: MetricSerie
 /** `Code: Message` of a query-protocol ErrorResponse, or the body's start. */
 function describeError(body: string): string {
   try {
-    const e = (xml.parse(body) as { ErrorResponse?: { Error?: { Code?: string; Message?: string } } }).ErrorResponse?.Error;
+    const e = (xml.parse(body) as { ErrorResponse?: { Error?: { Code?: string; Message?: string } } }).ErrorResponse
+      ?.Error;
     if (e?.Code) return `${e.Code}${e.Message ? `: ${e.Message}` : ""}`;
   } catch {
     /* not XML */
@@ -143,14 +159,27 @@ export class CloudWatchClient {
   constructor(o: CloudWatchOptions) {
     this.endpoint = new URL(o.endpoint ?? `https://monitoring.${o.region}.amazonaws.com`);
     const credentials = o.credentials ?? CloudWatchClient.envCredentials();
-    this.signer = new SignatureV4({ credentials, region: o.region, service: "monitoring", sha256: Sha256, applyChecksum: true });
+    this.signer = new SignatureV4({
+      credentials,
+      region: o.region,
+      service: "monitoring",
+      sha256: Sha256,
+      applyChecksum: true,
+    });
     this.timeoutMs = o.timeoutMs ?? 15_000;
     this.now = o.now ?? (() => new Date());
   }
 
   private static envCredentials(env: NodeJS.ProcessEnv = process.env): AwsCredentials {
-    const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
-    if (!accessKeyId || !secretAccessKey) throw new Error("CloudWatchClient: no credentials given and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set");
+    const {
+      AWS_ACCESS_KEY_ID: accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secretAccessKey,
+      AWS_SESSION_TOKEN: sessionToken,
+    } = env;
+    if (!accessKeyId || !secretAccessKey)
+      throw new Error(
+        "CloudWatchClient: no credentials given and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set",
+      );
     return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
   }
 
@@ -190,7 +219,17 @@ export class CloudWatchClient {
       },
       { signingDate: this.now() },
     );
-    const res = await httpCallOk({ call: "cloudwatch GetMetricData", method: "POST", url, headers: signed.headers, body, timeoutMs: this.timeoutMs }, describeError);
+    const res = await httpCallOk(
+      {
+        call: "cloudwatch GetMetricData",
+        method: "POST",
+        url,
+        headers: signed.headers,
+        body,
+        timeoutMs: this.timeoutMs,
+      },
+      describeError,
+    );
     return res.body;
   }
 }

@@ -61,7 +61,10 @@ export function httpCall(req: HttpCallRequest): Promise<HttpCallResponse> {
       req.url,
       {
         method: req.method,
-        headers: { ...req.headers, ...(req.body !== undefined ? { "content-length": String(Buffer.byteLength(req.body)) } : {}) },
+        headers: {
+          ...req.headers,
+          ...(req.body !== undefined ? { "content-length": String(Buffer.byteLength(req.body)) } : {}),
+        },
         ...(req.ca !== undefined && req.url.protocol === "https:" ? { ca: req.ca } : {}),
       },
       (res) => {
@@ -76,16 +79,38 @@ export function httpCall(req: HttpCallRequest): Promise<HttpCallResponse> {
         });
       },
     );
-    const timer = setTimeout(() => fail(new HttpCallError(req.call, "timeout", `no complete response within ${req.timeoutMs} ms (${req.method} ${req.url.pathname})`)), req.timeoutMs);
-    r.on("error", (e) => fail(new HttpCallError(req.call, "network", `${req.method} ${req.url.host}${req.url.pathname}: ${e.message}`)));
+    const timer = setTimeout(
+      () =>
+        fail(
+          new HttpCallError(
+            req.call,
+            "timeout",
+            `no complete response within ${req.timeoutMs} ms (${req.method} ${req.url.pathname})`,
+          ),
+        ),
+      req.timeoutMs,
+    );
+    r.on("error", (e) =>
+      fail(new HttpCallError(req.call, "network", `${req.method} ${req.url.host}${req.url.pathname}: ${e.message}`)),
+    );
     if (req.body !== undefined) r.write(req.body);
     r.end();
   });
 }
 
 /** The response when 2xx, else an HttpCallError with the status and the body's first 500 characters. */
-export async function httpCallOk(req: HttpCallRequest, describe: (body: string) => string = (b) => b.slice(0, 500)): Promise<HttpCallResponse> {
+export async function httpCallOk(
+  req: HttpCallRequest,
+  describe: (body: string) => string = (b) => b.slice(0, 500),
+): Promise<HttpCallResponse> {
   const res = await httpCall(req);
-  if (res.status < 200 || res.status >= 300) throw new HttpCallError(req.call, "status", `HTTP ${res.status} for ${req.method} ${req.url.pathname}: ${describe(res.body)}`, res.status, res.body);
+  if (res.status < 200 || res.status >= 300)
+    throw new HttpCallError(
+      req.call,
+      "status",
+      `HTTP ${res.status} for ${req.method} ${req.url.pathname}: ${describe(res.body)}`,
+      res.status,
+      res.body,
+    );
   return res;
 }

@@ -11,6 +11,9 @@ import { parseQuantity } from "../../core/kubernetes";
 import type { PodInfo, PodUsage } from "../../core/scaling/min-replicas";
 import { HttpCallError, httpCallOk } from "./http-call";
 
+/** The field manager the HPA patches are recorded under (`kubectl get hpa --show-managed-fields`). */
+export const FIELD_MANAGER = "scaleplane-predictive-scaler";
+
 /** Where a pod's service account is mounted. */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -39,7 +42,10 @@ export interface HpaInfo {
 }
 
 interface PodMetricsList {
-  items?: { metadata?: { name?: string }; containers?: { name?: string; usage?: { cpu?: string; memory?: string } }[] }[];
+  items?: {
+    metadata?: { name?: string };
+    containers?: { name?: string; usage?: { cpu?: string; memory?: string } }[];
+  }[];
 }
 interface PodList {
   items?: {
@@ -54,7 +60,8 @@ interface Hpa {
   status?: { currentReplicas?: number; desiredReplicas?: number };
 }
 
-const sum = (xs: (number | undefined)[]): number | undefined => (xs.length === 0 || xs.some((x) => x === undefined) ? undefined : xs.reduce<number>((a, b) => a + b!, 0));
+const sum = (xs: (number | undefined)[]): number | undefined =>
+  xs.length === 0 || xs.some((x) => x === undefined) ? undefined : xs.reduce<number>((a, b) => a + b!, 0);
 
 export class KubernetesApi {
   private readonly baseUrl: string;
@@ -68,30 +75,60 @@ export class KubernetesApi {
     else {
       const host = env.KUBERNETES_SERVICE_HOST;
       const port = env.KUBERNETES_SERVICE_PORT ?? "443";
-      if (!host) throw new Error("KubernetesApi: KUBERNETES_SERVICE_HOST is not set (not running in a pod?) and no baseUrl was given");
+      if (!host)
+        throw new Error(
+          "KubernetesApi: KUBERNETES_SERVICE_HOST is not set (not running in a pod?) and no baseUrl was given",
+        );
       this.baseUrl = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
     }
     const t = o.token;
-    this.token = typeof t === "string" ? () => t : (t ?? (() => readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, "utf8").trim()));
-    this.ca = o.ca ?? (this.baseUrl.startsWith("https:") && o.baseUrl === undefined ? readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`) : undefined);
+    this.token =
+      typeof t === "string" ? () => t : (t ?? (() => readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, "utf8").trim()));
+    this.ca =
+      o.ca ??
+      (this.baseUrl.startsWith("https:") && o.baseUrl === undefined ? KubernetesApi.serviceAccountCa() : undefined);
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }
 
-  private async request<T>(call: string, method: string, path: string, query: Record<string, string> = {}, body?: { contentType: string; value: unknown }): Promise<T> {
+  private static serviceAccountCa(): Buffer {
+    try {
+      return readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`);
+    } catch (e) {
+      throw new Error(
+        `KubernetesApi: cannot read the service account CA bundle (automountServiceAccountToken off?): ${(e as Error).message}`,
+      );
+    }
+  }
+
+  private async request<T>(
+    call: string,
+    method: string,
+    path: string,
+    query: Record<string, string> = {},
+    body?: { contentType: string; value: unknown },
+  ): Promise<T> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     let token: string;
     try {
       token = this.token();
     } catch (e) {
-      throw new HttpCallError(`kubernetes ${call}`, "network", `cannot read the service account token: ${(e as Error).message}`);
+      throw new HttpCallError(
+        `kubernetes ${call}`,
+        "network",
+        `cannot read the service account token: ${(e as Error).message}`,
+      );
     }
     const res = await httpCallOk(
       {
         call: `kubernetes ${call}`,
         method,
         url,
-        headers: { accept: "application/json", authorization: `Bearer ${token}`, ...(body ? { "content-type": body.contentType } : {}) },
+        headers: {
+          accept: "application/json",
+          authorization: `Bearer ${token}`,
+          ...(body ? { "content-type": body.contentType } : {}),
+        },
         ...(body ? { body: JSON.stringify(body.value) } : {}),
         ...(this.ca !== undefined ? { ca: this.ca } : {}),
         timeoutMs: this.timeoutMs,
@@ -109,13 +146,24 @@ export class KubernetesApi {
     try {
       return JSON.parse(res.body) as T;
     } catch {
-      throw new HttpCallError(`kubernetes ${call}`, "status", `response is not JSON: ${res.body.slice(0, 200)}`, res.status, res.body);
+      throw new HttpCallError(
+        `kubernetes ${call}`,
+        "status",
+        `response is not JSON: ${res.body.slice(0, 200)}`,
+        res.status,
+        res.body,
+      );
     }
   }
 
   /** Usage of the pods matching `labelSelector`, summed over each pod's containers (cores, bytes). */
   async listPodMetrics(namespace: string, labelSelector: string): Promise<PodUsage[]> {
-    const list = await this.request<PodMetricsList>("listPodMetrics", "GET", `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(namespace)}/pods`, { labelSelector });
+    const list = await this.request<PodMetricsList>(
+      "listPodMetrics",
+      "GET",
+      `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      { labelSelector },
+    );
     return (list.items ?? []).map((item) => {
       const name = item.metadata?.name ?? "";
       let cpuCores = 0;
@@ -130,12 +178,23 @@ export class KubernetesApi {
 
   /** The pods matching `labelSelector`: phase, readiness and summed requests. */
   async listPods(namespace: string, labelSelector: string): Promise<PodInfo[]> {
-    const list = await this.request<PodList>("listPods", "GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, { labelSelector });
+    const list = await this.request<PodList>(
+      "listPods",
+      "GET",
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      { labelSelector },
+    );
     return (list.items ?? []).map((item) => {
       const name = item.metadata?.name ?? "";
       const containers = item.spec?.containers ?? [];
       const req = (r: "cpu" | "memory") =>
-        sum(containers.map((c) => (c.resources?.requests?.[r] === undefined ? undefined : parseQuantity(c.resources.requests[r]!, `pod ${name} container ${c.name} ${r} request`))));
+        sum(
+          containers.map((c) =>
+            c.resources?.requests?.[r] === undefined
+              ? undefined
+              : parseQuantity(c.resources.requests[r]!, `pod ${name} container ${c.name} ${r} request`),
+          ),
+        );
       const cpu = req("cpu");
       const memory = req("memory");
       return {
@@ -174,8 +233,21 @@ export class KubernetesApi {
    * `resourceVersion`, the patch applies only to that version (409 otherwise), so a decision made on
    * a stale read is not written.
    */
-  async patchHpaMinReplicas(namespace: string, name: string, minReplicas: number, resourceVersion?: string): Promise<HpaInfo> {
+  async patchHpaMinReplicas(
+    namespace: string,
+    name: string,
+    minReplicas: number,
+    resourceVersion?: string,
+  ): Promise<HpaInfo> {
     const value = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), spec: { minReplicas } };
-    return KubernetesApi.hpaInfo(await this.request<Hpa>("patchHpa", "PATCH", this.hpaPath(namespace, name), {}, { contentType: "application/merge-patch+json", value }));
+    return KubernetesApi.hpaInfo(
+      await this.request<Hpa>(
+        "patchHpa",
+        "PATCH",
+        this.hpaPath(namespace, name),
+        { fieldManager: FIELD_MANAGER },
+        { contentType: "application/merge-patch+json", value },
+      ),
+    );
   }
 }

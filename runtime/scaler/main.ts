@@ -19,6 +19,7 @@ import Docker from "dockerode";
 import pino from "pino";
 import { ConfigClient } from "../config-client";
 import { ScalingController } from "./controller";
+import { main as kubernetesMinReplicas } from "./kubernetes-min-replicas";
 import { settingsFromEnv } from "./settings";
 import { SCALER_HEARTBEAT_FILE, SCALER_HEARTBEAT_SECONDS } from "../../core/scaling-docker";
 
@@ -69,7 +70,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 }
 
 if (require.main === module) {
-  main().catch((e: unknown) => {
+  // argv[2] selects the program of the image's one bundle: the Kubernetes min-replicas scaler
+  // (engine predictive on target kubernetes), or this Docker controller.
+  const run = process.argv[2] === "kubernetes-min-replicas" ? kubernetesMinReplicas : main;
+  run().catch((e: unknown) => {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   });

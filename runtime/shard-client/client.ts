@@ -26,8 +26,25 @@ import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from "../../core/config";
 import { HybridClock, checkNodeId, type Version } from "../../core/hlc";
-import { ackGroup, ackStatus, newestReply, staleReplicas, targetsOf, unmetGroups, writeGroups, type AckGroup, type AckStatus } from "../../core/placement-acks";
-import { compareKeys, makePlacer, prefixEnd, ShardDirectorySchema, type Placer, type ShardDirectory } from "../../core/placement";
+import {
+  ackGroup,
+  ackStatus,
+  newestReply,
+  staleReplicas,
+  targetsOf,
+  unmetGroups,
+  writeGroups,
+  type AckGroup,
+  type AckStatus,
+} from "../../core/placement-acks";
+import {
+  compareKeys,
+  makePlacer,
+  prefixEnd,
+  ShardDirectorySchema,
+  type Placer,
+  type ShardDirectory,
+} from "../../core/placement";
 import { hashKey } from "../../core/ring";
 import type { ShardMap } from "../../core/shard-map";
 import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
@@ -48,7 +65,9 @@ export const ShardClientOptionsSchema = z.strictObject({
   /** Writer id: the version tie-break (1-64 of A-Z a-z 0-9 . _ -). @default `<hostname>-<pid>-<random>` */
   nodeId: z.string().optional(),
   /** Per-shard address overrides, by shard name (e.g. 127.0.0.1 ports of Docker shards seen from the host). */
-  reach: z.record(z.string(), z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })).default({}),
+  reach: z
+    .record(z.string(), z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }))
+    .default({}),
   /** Deadline to get a connection to a shard, in ms. @default 2000 */
   connectTimeoutMs: z.number().int().min(10).max(600_000).default(2000),
   /** Deadline of one statement on a shard, in ms. @default 2000 */
@@ -130,7 +149,8 @@ interface RepairTask {
   row: RowVersion;
 }
 
-type Reply<R> = { shard: string; ok: true; result: R } | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number };
+type Reply<R> =
+  { shard: string; ok: true; result: R } | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number };
 
 interface Gathered<R> {
   status: AckStatus;
@@ -148,10 +168,14 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const encoder = new TextEncoder();
 
 function checkKey(key: unknown, argument = "key"): string {
-  if (typeof key !== "string" || key.length === 0) throw new ShardArgumentError(argument, `must be a non-empty string; got ${JSON.stringify(key) ?? String(key)}`);
-  if (key.includes("\0")) throw new ShardArgumentError(argument, "must not contain NUL characters (PostgreSQL text cannot hold them)");
-  if (LONE_SURROGATE.test(key)) throw new ShardArgumentError(argument, "must be well-formed Unicode (no lone UTF-16 surrogates)");
-  if (encoder.encode(key).length > MAX_KEY_BYTES) throw new ShardArgumentError(argument, `must be at most ${MAX_KEY_BYTES} UTF-8 bytes`);
+  if (typeof key !== "string" || key.length === 0)
+    throw new ShardArgumentError(argument, `must be a non-empty string; got ${JSON.stringify(key) ?? String(key)}`);
+  if (key.includes("\0"))
+    throw new ShardArgumentError(argument, "must not contain NUL characters (PostgreSQL text cannot hold them)");
+  if (LONE_SURROGATE.test(key))
+    throw new ShardArgumentError(argument, "must be well-formed Unicode (no lone UTF-16 surrogates)");
+  if (encoder.encode(key).length > MAX_KEY_BYTES)
+    throw new ShardArgumentError(argument, `must be at most ${MAX_KEY_BYTES} UTF-8 bytes`);
   return key;
 }
 
@@ -162,20 +186,32 @@ function encodeValue(value: unknown): string {
   } catch (e) {
     throw new ShardArgumentError("value", `must be JSON-serialisable: ${(e as Error).message}`);
   }
-  if (text === undefined) throw new ShardArgumentError("value", `must be a JSON value (got ${typeof value}); delete a key with delete()`);
-  if (text.includes("\\u0000")) throw new ShardArgumentError("value", "must not contain NUL characters (jsonb cannot hold them)");
+  if (text === undefined)
+    throw new ShardArgumentError("value", `must be a JSON value (got ${typeof value}); delete a key with delete()`);
+  if (text.includes("\\u0000"))
+    throw new ShardArgumentError("value", "must not contain NUL characters (jsonb cannot hold them)");
   return text;
 }
 
 function checkLevel(level: unknown): ConsistencyLevel | undefined {
   if (level === undefined) return undefined;
   if (!(CONSISTENCY_LEVELS as readonly unknown[]).includes(level))
-    throw new ShardArgumentError("consistency", `must be one of ${CONSISTENCY_LEVELS.join(", ")}; got ${JSON.stringify(level)}`);
+    throw new ShardArgumentError(
+      "consistency",
+      `must be one of ${CONSISTENCY_LEVELS.join(", ")}; got ${JSON.stringify(level)}`,
+    );
   return level as ConsistencyLevel;
 }
 
-const rowVersion = (r: { value: string | null; ver_wall: string | null; ver_logical: number | null; ver_node: string | null }): RowVersion | undefined =>
-  r.ver_wall === null ? undefined : { wall: Number(r.ver_wall), logical: r.ver_logical!, node: r.ver_node!, value: r.value };
+const rowVersion = (r: {
+  value: string | null;
+  ver_wall: string | null;
+  ver_logical: number | null;
+  ver_node: string | null;
+}): RowVersion | undefined =>
+  r.ver_wall === null
+    ? undefined
+    : { wall: Number(r.ver_wall), logical: r.ver_logical!, node: r.ver_node!, value: r.value };
 
 const publicVersion = (v: Version): Version => ({ wall: v.wall, logical: v.logical, node: v.node });
 
@@ -204,14 +240,33 @@ export class ShardClient {
       throw new ShardArgumentError(`ShardClient option ${i.path.join(".")}`, i.message);
     }
     this.opts = parsed.data;
-    this.nodeId = checkNodeId(this.opts.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`, "nodeId");
-    this.log = (logger ?? pino({ name: "shard-client", level: process.env.SCALEPLANE_LOG_LEVEL ?? "info" })).child({ node: this.nodeId });
+    this.nodeId = checkNodeId(
+      this.opts.nodeId ??
+        `${hostname()
+          .replace(/[^A-Za-z0-9._-]/g, "-")
+          .slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`,
+      "nodeId",
+    );
+    this.log = (logger ?? pino({ name: "shard-client", level: process.env.SCALEPLANE_LOG_LEVEL ?? "info" })).child({
+      node: this.nodeId,
+    });
     this.clock = new HybridClock(this.nodeId, physicalClock ?? Date.now);
     this.pools = new ShardPools(
-      { user: this.opts.user, password, connectTimeoutMs: this.opts.connectTimeoutMs, statementTimeoutMs: this.opts.statementTimeoutMs, poolSize: this.opts.poolSize },
+      {
+        user: this.opts.user,
+        password,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        statementTimeoutMs: this.opts.statementTimeoutMs,
+        poolSize: this.opts.poolSize,
+      },
       this.log,
     );
-    this.repairs = new RepairQueue((t) => this.repair(t), this.opts.readRepair.maxInFlight, this.opts.readRepair.maxQueued, this.log);
+    this.repairs = new RepairQueue(
+      (t) => this.repair(t),
+      this.opts.readRepair.maxInFlight,
+      this.opts.readRepair.maxQueued,
+      this.log,
+    );
   }
 
   /**
@@ -222,10 +277,14 @@ export class ShardClient {
   static async connect(options: ShardClientOptions): Promise<ShardClient> {
     const c = new ShardClient(options.config, options);
     const map = await c.config.getShardMap();
-    if (!map) throw new Error(`no shard map at ${c.config.fullKey(SHARD_MAP_KEY.name)}: the ShardedDatabase publishes it on deploy`);
+    if (!map)
+      throw new Error(
+        `no shard map at ${c.config.fullKey(SHARD_MAP_KEY.name)}: the ShardedDatabase publishes it on deploy`,
+      );
     await c.install(map);
     c.mapWatch = await c.config.watch(SHARD_MAP_KEY, (m) => {
-      if (m && m.epoch > c.state.map.epoch) void c.install(m).catch((e: unknown) => c.log.error({ err: e }, "could not install the new shard map"));
+      if (m && m.epoch > c.state.map.epoch)
+        void c.install(m).catch((e: unknown) => c.log.error({ err: e }, "could not install the new shard map"));
     });
     // a change between the read and the watch's start would be missed: read once more
     const again = await c.config.getShardMap();
@@ -271,7 +330,15 @@ export class ShardClient {
       }
       this.state = this.derive(map, directory);
       this.pools.retain(new Set(this.state.addresses.keys()));
-      this.log.info({ epoch: map.epoch, shards: map.shards.length, migration: map.migration?.phase, strategy: map.strategy?.kind ?? "hash" }, "shard map installed");
+      this.log.info(
+        {
+          epoch: map.epoch,
+          shards: map.shards.length,
+          migration: map.migration?.phase,
+          strategy: map.strategy?.kind ?? "hash",
+        },
+        "shard map installed",
+      );
     });
     this.installing = run.catch(() => undefined);
     return run;
@@ -327,7 +394,12 @@ export class ShardClient {
    * failed (each within its deadlines), so a failure reports every shard's outcome. A reply whose
    * fence is above the router's epoch counts as a failure and is reported in `stale`.
    */
-  private gather<R extends { minEpoch: number }>(st: RouterState, targets: readonly string[], groups: readonly AckGroup[], call: (c: PoolClient) => Promise<R>): Promise<Gathered<R>> {
+  private gather<R extends { minEpoch: number }>(
+    st: RouterState,
+    targets: readonly string[],
+    groups: readonly AckGroup[],
+    call: (c: PoolClient) => Promise<R>,
+  ): Promise<Gathered<R>> {
     if (this.closed) throw new ShardArgumentError("ShardClient", "is closed");
     const acked = new Set<string>();
     const failed = new Set<string>();
@@ -342,7 +414,14 @@ export class ShardClient {
         const status = ackStatus(groups, acked, failed);
         if (status === "met" || force) {
           done = true;
-          resolve({ status, results: new Map(results), failures: [...failures], acked: new Set(acked), ...(stale ? { stale } : {}), all });
+          resolve({
+            status,
+            results: new Map(results),
+            failures: [...failures],
+            acked: new Set(acked),
+            ...(stale ? { stale } : {}),
+            all,
+          });
         }
       };
       const all = Promise.all(
@@ -354,7 +433,12 @@ export class ShardClient {
             const result = await this.pools.run(shard, address, call);
             if (result.minEpoch > st.map.epoch) {
               const err = new StaleEpochError(shard, st.map.epoch, result.minEpoch);
-              reply = { shard, ok: false, failure: { shard, reason: err.message, code: "STALE_EPOCH" }, staleEpoch: result.minEpoch };
+              reply = {
+                shard,
+                ok: false,
+                failure: { shard, reason: err.message, code: "STALE_EPOCH" },
+                staleEpoch: result.minEpoch,
+              };
             } else reply = { shard, ok: true, result };
           } catch (e) {
             reply = { shard, ok: false, failure: { shard, ...describeFailure(e) } };
@@ -367,7 +451,8 @@ export class ShardClient {
             } else {
               failed.add(shard);
               failures.push(reply.failure);
-              if (reply.staleEpoch !== undefined && (!stale || reply.staleEpoch > stale.minEpoch)) stale = { shard, minEpoch: reply.staleEpoch };
+              if (reply.staleEpoch !== undefined && (!stale || reply.staleEpoch > stale.minEpoch))
+                stale = { shard, minEpoch: reply.staleEpoch };
             }
             settle(pending === 0);
           }
@@ -390,7 +475,12 @@ export class ShardClient {
     return this.write("delete", checkKey(key), null, checkLevel(options.consistency));
   }
 
-  private async write(op: "put" | "delete", key: string, value: string | null, level: ConsistencyLevel | undefined): Promise<WriteResult> {
+  private async write(
+    op: "put" | "delete",
+    key: string,
+    value: string | null,
+    level: ConsistencyLevel | undefined,
+  ): Promise<WriteResult> {
     const version = this.clock.now();
     const h = hashKey(key);
     for (let attempt = 0; ; attempt++) {
@@ -398,7 +488,15 @@ export class ShardClient {
       const lvl = level ?? st.map.consistency;
       const groups = writeGroups(lvl, st.current.replicas(key), st.old?.replicas(key));
       const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
-        const r = await c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [key, h, value, version.wall, version.logical, version.node, st.map.epoch]);
+        const r = await c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [
+          key,
+          h,
+          value,
+          version.wall,
+          version.logical,
+          version.node,
+          st.map.epoch,
+        ]);
         return { minEpoch: Number(r.rows[0].min_epoch), applied: r.rows[0].applied };
       });
       if (g.status === "met") return { version: publicVersion(version) };
@@ -407,7 +505,8 @@ export class ShardClient {
         await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
         continue;
       }
-      if (g.stale && g.failures.every((f) => f.code === "STALE_EPOCH")) throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
+      if (g.stale && g.failures.every((f) => f.code === "STALE_EPOCH"))
+        throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
       throw new QuorumUnavailableError(op, key, lvl, unmetGroups(groups, g.acked), g.failures);
     }
   }
@@ -459,7 +558,8 @@ export class ShardClient {
   async scan<T = unknown>(range: ScanRange, options: CallOptions & { limit?: number } = {}): Promise<ScanPage<T>> {
     const level = checkLevel(options.consistency);
     const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT) throw new ShardArgumentError("limit", `must be a whole number from 1 to ${MAX_SCAN_LIMIT}; got ${String(limit)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT)
+      throw new ShardArgumentError("limit", `must be a whole number from 1 to ${MAX_SCAN_LIMIT}; got ${String(limit)}`);
     let start: string;
     let end: string | undefined;
     if ("prefix" in range) {
@@ -481,9 +581,16 @@ export class ShardClient {
       const groups = st.scanSets.map((s) => ackGroup(lvl, s));
       type ScanRow = StoredRow & { key: string };
       const g = await this.gather(st, st.read.shardNames, groups, async (c) => {
-        const r = await c.query<ScanRow & { min_epoch: string | null; key: string | null }>(SCAN_SQL, [start, end ?? null, limit]);
+        const r = await c.query<ScanRow & { min_epoch: string | null; key: string | null }>(SCAN_SQL, [
+          start,
+          end ?? null,
+          limit,
+        ]);
         const fence = r.rows.find((x) => x.key === null);
-        return { minEpoch: Number(fence?.min_epoch ?? 0), rows: r.rows.filter((x): x is ScanRow & { min_epoch: null; key: string } => x.key !== null) };
+        return {
+          minEpoch: Number(fence?.min_epoch ?? 0),
+          rows: r.rows.filter((x): x is ScanRow & { min_epoch: null; key: string } => x.key !== null),
+        };
       });
       if (g.status !== "met") {
         if (g.stale && attempt === 0) {
@@ -496,7 +603,11 @@ export class ShardClient {
     }
   }
 
-  private mergeScan<T>(st: RouterState, results: Map<string, { rows: Array<StoredRow & { key: string }> }>, limit: number): ScanPage<T> {
+  private mergeScan<T>(
+    st: RouterState,
+    results: Map<string, { rows: Array<StoredRow & { key: string }> }>,
+    limit: number,
+  ): ScanPage<T> {
     // rows past the first truncated shard's last key may be missing elsewhere: stop there
     let bound: string | undefined;
     for (const { rows } of results.values())
@@ -521,10 +632,14 @@ export class ShardClient {
     let next: string | undefined = bound === undefined ? undefined : `${bound}\u0001`;
     for (const key of keys) {
       const byShard = seen.get(key)!;
-      const answered = replicasOf.get(key)!.filter((s) => results.has(s)).map((s) => ({ shard: s, version: byShard.get(s) }));
+      const answered = replicasOf
+        .get(key)!
+        .filter((s) => results.has(s))
+        .map((s) => ({ shard: s, version: byShard.get(s) }));
       const newest = newestReply(answered)!;
       this.clock.observe(newest);
-      if (this.opts.readRepair.enabled) for (const shard of staleReplicas(answered, newest)) this.repairs.push({ shard, key, row: newest });
+      if (this.opts.readRepair.enabled)
+        for (const shard of staleReplicas(answered, newest)) this.repairs.push({ shard, key, row: newest });
       if (newest.value === null) continue;
       if (items.length === limit) {
         next = `${items[items.length - 1].key}\u0001`;
@@ -543,9 +658,18 @@ export class ShardClient {
     const address = st.addresses.get(t.shard);
     if (!address || !st.read.replicas(t.key).includes(t.shard)) return; // no longer a replica
     const r = await this.pools.run(t.shard, address, (c) =>
-      c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [t.key, hashKey(t.key), t.row.value, t.row.wall, t.row.logical, t.row.node, st.map.epoch]),
+      c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [
+        t.key,
+        hashKey(t.key),
+        t.row.value,
+        t.row.wall,
+        t.row.logical,
+        t.row.node,
+        st.map.epoch,
+      ]),
     );
-    if (Number(r.rows[0].min_epoch) > st.map.epoch) throw new StaleEpochError(t.shard, st.map.epoch, Number(r.rows[0].min_epoch));
+    if (Number(r.rows[0].min_epoch) > st.map.epoch)
+      throw new StaleEpochError(t.shard, st.map.epoch, Number(r.rows[0].min_epoch));
     if (r.rows[0].applied > 0) this.log.debug({ shard: t.shard, key: t.key }, "read repair applied");
   }
 

@@ -41,7 +41,9 @@ export class QuorumUnavailableError extends ShardClientError {
   ) {
     const sets = unmet.map((g) => `${g.acked}/${g.required} of [${g.shards.join(", ")}]`).join("; ");
     const why = failures.map((f) => `${f.shard}: ${f.reason}`).join("; ");
-    super(`${operation}${key === undefined ? "" : ` ${JSON.stringify(key)}`} at consistency "${level}": quorum unavailable (${sets}); failed shards: ${why || "none (deadline)"}`);
+    super(
+      `${operation}${key === undefined ? "" : ` ${JSON.stringify(key)}`} at consistency "${level}": quorum unavailable (${sets}); failed shards: ${why || "none (deadline)"}`,
+    );
   }
   /** Names of the shards that failed. */
   get failedShards(): string[] {
@@ -60,7 +62,9 @@ export class StaleEpochError extends ShardClientError {
     readonly routerEpoch: number,
     readonly minEpoch: number,
   ) {
-    super(`shard ${shard} refuses shard-map epoch ${routerEpoch}: its fence is at epoch ${minEpoch} (the shard map moved on; reload it and retry)`);
+    super(
+      `shard ${shard} refuses shard-map epoch ${routerEpoch}: its fence is at epoch ${minEpoch} (the shard map moved on; reload it and retry)`,
+    );
   }
 }
 

@@ -113,7 +113,12 @@ export class ShardPools {
   /** Runs `fn` on a connection to `shard` at `address` (creating or replacing its pool). */
   run<T>(shard: string, address: ShardAddress, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     let p = this.pools.get(shard);
-    if (!p || p.address.host !== address.host || p.address.port !== address.port || p.address.database !== address.database) {
+    if (
+      !p ||
+      p.address.host !== address.host ||
+      p.address.port !== address.port ||
+      p.address.database !== address.database
+    ) {
       if (p) void p.pool.end().catch(() => undefined);
       p = new ShardPool(shard, address, this.settings, this.log);
       this.pools.set(shard, p);

@@ -47,10 +47,12 @@ export class RepairQueue<T> {
 
   /** Tracks background work that will push repairs later (e.g. a read's late replies). */
   track(p: Promise<unknown>): void {
-    const q = p.catch((e: unknown) => this.log.debug({ err: e }, "background read analysis failed")).finally(() => {
-      this.tracked.delete(q);
-      this.settle();
-    });
+    const q = p
+      .catch((e: unknown) => this.log.debug({ err: e }, "background read analysis failed"))
+      .finally(() => {
+        this.tracked.delete(q);
+        this.settle();
+      });
     this.tracked.add(q);
   }
 

@@ -40,7 +40,8 @@ export const SCHEMA_LOCK_ID = 0x5ca1e_0001;
 export const ENSURE_SCHEMA_SQL = `BEGIN; SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_ID}); ${SCHEMA_SQL} COMMIT;`;
 
 /** Whether the schema is in place (skips the DDL, and its lock, on every later connection). */
-export const SCHEMA_PRESENT_SQL = "SELECT to_regclass('scaleplane_meta') IS NOT NULL AND to_regclass('scaleplane_kv') IS NOT NULL AS present";
+export const SCHEMA_PRESENT_SQL =
+  "SELECT to_regclass('scaleplane_meta') IS NOT NULL AND to_regclass('scaleplane_kv') IS NOT NULL AS present";
 
 /** The columns of a row, in the order of the upsert's parameters and of COPY. */
 export const KV_COLUMNS = "key, h, value, ver_wall, ver_logical, ver_node";

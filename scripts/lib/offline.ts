@@ -35,7 +35,9 @@ export class Recording {
     const found = this.ofType(type).filter((r) => name === undefined || r.name === name);
     if (found.length !== 1) {
       const have = this.resources.map((r) => `${r.type} ${r.name}`).join("\n  ");
-      throw new Error(`expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${found.length}; resources:\n  ${have}`);
+      throw new Error(
+        `expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${found.length}; resources:\n  ${have}`,
+      );
     }
     return found[0];
   }
@@ -74,7 +76,8 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
   }
   if (type.startsWith("docker:") && inputs.name === undefined) out.name = name;
   // A deterministic stand-in of the generated value, so wiring of `result` can be asserted.
-  if (type === "random:index/randomPassword:RandomPassword") out.result = `mock-${name}-${"x".repeat(Math.max(0, Number(inputs.length ?? 16) - name.length - 5))}`;
+  if (type === "random:index/randomPassword:RandomPassword")
+    out.result = `mock-${name}-${"x".repeat(Math.max(0, Number(inputs.length ?? 16) - name.length - 5))}`;
   if (type.startsWith("kubernetes:") && inputs.metadata && typeof inputs.metadata === "object") {
     const md = inputs.metadata as Record<string, unknown>;
     out.metadata = { ...md, name: md.name ?? name };
@@ -105,7 +108,8 @@ export function installMocks(opts: OfflineOptions): Recording {
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         const pkg = args.type.split(":")[0];
-        if (!KNOWN_PACKAGES.includes(pkg)) throw new Error(`offline run: unexpected resource type ${args.type} (${args.name})`);
+        if (!KNOWN_PACKAGES.includes(pkg))
+          throw new Error(`offline run: unexpected resource type ${args.type} (${args.name})`);
         const key = `${args.type}::${args.name}`;
         pending.set(key, {
           urn: "",
@@ -115,10 +119,15 @@ export function installMocks(opts: OfflineOptions): Recording {
           inputs: args.inputs,
           provider: args.provider,
         });
-        return { id: args.custom === false ? undefined : `${args.name}-id-${seq++}`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+        return {
+          id: args.custom === false ? undefined : `${args.name}-id-${seq++}`,
+          state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) },
+        };
       },
       call(args: pulumi.runtime.MockCallArgs) {
-        throw new Error(`offline run: unexpected invoke ${args.token}(${JSON.stringify(args.inputs)}); components must not look anything up at plan time`);
+        throw new Error(
+          `offline run: unexpected invoke ${args.token}(${JSON.stringify(args.inputs)}); components must not look anything up at plan time`,
+        );
       },
     },
     opts.project ?? "scaleplane",

@@ -59,9 +59,13 @@ export class StackArgumentError extends Error {
 export function stackOfArgs(opts: { stack?: string; stackFile?: string }): StackSelection {
   const stackFile = opts.stackFile ? resolve(opts.stackFile) : undefined;
   if (opts.stack) return { stack: opts.stack, stackFile };
-  if (!stackFile) throw new StackArgumentError("--stack <name> is required (or --stack-file <path>/Pulumi.<name>.yaml)");
+  if (!stackFile)
+    throw new StackArgumentError("--stack <name> is required (or --stack-file <path>/Pulumi.<name>.yaml)");
   const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(basename(stackFile))?.[1];
-  if (!stack) throw new StackArgumentError(`--stack-file ${opts.stackFile}: cannot tell the stack name from the file name; name it Pulumi.<stack>.yaml or add --stack <name>`);
+  if (!stack)
+    throw new StackArgumentError(
+      `--stack-file ${opts.stackFile}: cannot tell the stack name from the file name; name it Pulumi.<stack>.yaml or add --stack <name>`,
+    );
   return { stack, stackFile };
 }
 
@@ -75,14 +79,21 @@ const qualify = (project: string, key: string) => (key.includes(":") ? key : `${
  * The config of `stack` as `namespace:key` → string: project defaults first, then the stack file.
  * `stackFile` overrides the path of the stack file (used for fixtures).
  */
-export function loadStackConfig(stack: string, opts: { root?: string; stackFile?: string } = {}): Record<string, string> {
+export function loadStackConfig(
+  stack: string,
+  opts: { root?: string; stackFile?: string } = {},
+): Record<string, string> {
   const root = opts.root ?? REPO_ROOT;
   const project = projectFile(root);
   const out: Record<string, string> = {};
   for (const [key, decl] of Object.entries(project.config ?? {})) {
     // Long form `{type, default | value, description}` or the short form `key: value`.
     const d = decl as Record<string, unknown> | null;
-    const isLong = d !== null && typeof d === "object" && !Array.isArray(d) && ("type" in d || "default" in d || "value" in d || "description" in d);
+    const isLong =
+      d !== null &&
+      typeof d === "object" &&
+      !Array.isArray(d) &&
+      ("type" in d || "default" in d || "value" in d || "description" in d);
     const value = isLong ? (d.value ?? d.default) : decl;
     if (value !== undefined) out[qualify(project.name, key)] = asConfigString(value);
   }
@@ -93,7 +104,9 @@ export function loadStackConfig(stack: string, opts: { root?: string; stackFile?
   const doc = (readYaml(file) ?? {}) as { config?: Record<string, unknown> };
   for (const [key, value] of Object.entries(doc.config ?? {})) {
     if (value && typeof value === "object" && "secure" in (value as object)) {
-      throw new Error(`${file}: ${key} is an encrypted secret; offline runs cannot decrypt it (set it with an environment variable in CI instead)`);
+      throw new Error(
+        `${file}: ${key} is an encrypted secret; offline runs cannot decrypt it (set it with an environment variable in CI instead)`,
+      );
     }
     out[qualify(project.name, key)] = asConfigString(value);
   }
@@ -131,7 +144,10 @@ export interface OfflineStackRun {
  * registered. Throws the program's error (e.g. ConfigError) unchanged. One run per process: the
  * Pulumi runtime is global.
  */
-export async function runStackOffline(stack: string, opts: { root?: string; stackFile?: string; preview?: boolean } = {}): Promise<OfflineStackRun> {
+export async function runStackOffline(
+  stack: string,
+  opts: { root?: string; stackFile?: string; preview?: boolean } = {},
+): Promise<OfflineStackRun> {
   const root = opts.root ?? REPO_ROOT;
   const config = loadStackConfig(stack, opts);
   const { installMocks } = require("./offline") as typeof import("./offline");
@@ -148,7 +164,13 @@ export async function runStackOffline(stack: string, opts: { root?: string; stac
   }
 }
 
-async function runProgram(stack: string, root: string, config: Record<string, string>, recording: Recording, failure: () => unknown): Promise<OfflineStackRun> {
+async function runProgram(
+  stack: string,
+  root: string,
+  config: Record<string, string>,
+  recording: Recording,
+  failure: () => unknown,
+): Promise<OfflineStackRun> {
   const program = require(join(root, "index")) as Record<string, unknown>;
   await settleOrFail(failure);
   const pulumi = await import("@pulumi/pulumi");

@@ -20,14 +20,26 @@ let cluster: DockerEtcd | undefined;
 
 beforeAll(async () => {
   docker = await requireDocker();
-  cluster = await startDockerEtcd(docker, { members: 3, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, namePrefix: "sp-chaos-kill" });
+  cluster = await startDockerEtcd(docker, {
+    members: 3,
+    electionTimeoutMs: 1000,
+    heartbeatIntervalMs: 100,
+    namePrefix: "sp-chaos-kill",
+  });
 });
 afterAll(async () => {
   await cluster?.remove();
 });
 
 it("keeps every acknowledged write and stays linearizable across 5 leader kills", async () => {
-  const res = await runKillLeaderWorkload(cluster!, { kills: 5, writers: 2, readers: 1, deadlineMs: 1000, steadyMs: 1500, maxDurationMs: 120_000 });
+  const res = await runKillLeaderWorkload(cluster!, {
+    kills: 5,
+    writers: 2,
+    readers: 1,
+    deadlineMs: 1000,
+    steadyMs: 1500,
+    maxDurationMs: 120_000,
+  });
   expect(res.failoverMs).toHaveLength(5);
   // every kill caused an election (the watch sees them), and nothing else did
   expect(res.elections.length).toBeGreaterThanOrEqual(5);
@@ -38,7 +50,10 @@ it("keeps every acknowledged write and stays linearizable across 5 leader kills"
   expect(res.lost.map((a) => `${a.value}@${a.revision}`)).toEqual([]);
   // timed-out ops resolved against etcd's own log (sound: see resolveWithLog), then checked
   const verdict = checkRegister(resolveWithLog(res.history, res.log));
-  if (verdict.outcome !== "linearizable") throw new Error(`${verdict.outcome}\n${verdict.detail ?? ""}\nhistory tail:\n${res.history.slice(-10).map(describeOp).join("\n")}`);
+  if (verdict.outcome !== "linearizable")
+    throw new Error(
+      `${verdict.outcome}\n${verdict.detail ?? ""}\nhistory tail:\n${res.history.slice(-10).map(describeOp).join("\n")}`,
+    );
   expect(verdict.ops).toBeGreaterThan(100);
   // every acknowledged revision is distinct (no write acknowledged twice at one point in the log)
   expect(new Set(res.acked.map((a) => a.revision)).size).toBe(res.acked.length);

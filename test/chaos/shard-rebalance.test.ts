@@ -22,9 +22,17 @@ import { startLocalEtcd, type LocalEtcd } from "../support/etcd-cluster";
 import { startPgCluster, type PgCluster } from "../support/pg-cluster";
 import { ConfigClient } from "../../runtime/config-client";
 import { ShardClient } from "../../runtime/shard-client";
-import { REBALANCE_TYPE as TYPE, checkPlacement, problems, rebalanceInputs, seedRows, shardMapOf, type TestShardMap } from "../integration/shard-rebalance/support";
+import {
+  REBALANCE_TYPE as TYPE,
+  checkPlacement,
+  problems,
+  rebalanceInputs,
+  seedRows,
+  shardMapOf,
+  type TestShardMap,
+} from "../integration/shard-rebalance/support";
 
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);
 
 const PREFIX = "/rb-chaos/";
 const RF = 3;
@@ -46,12 +54,24 @@ let writes = 0;
 let failures = 0;
 
 beforeAll(async () => {
-  const { ShardRebalance } = require("../../providers/shard-rebalance") as typeof import("../../providers/shard-rebalance");
-  ({ provider } = await serializeDynamicProvider(TYPE, () =>
-    new ShardRebalance("rb", { target: "docker", etcdEndpoints: ["http://127.0.0.1:1"], shardMap: { vnodesPerWeight: 1, replicationFactor: 1, consistency: "one", shards: [] }, username: "u", password: "p" }),
+  const { ShardRebalance } =
+    require("../../providers/shard-rebalance") as typeof import("../../providers/shard-rebalance");
+  ({ provider } = await serializeDynamicProvider(
+    TYPE,
+    () =>
+      new ShardRebalance("rb", {
+        target: "docker",
+        etcdEndpoints: ["http://127.0.0.1:1"],
+        shardMap: { vnodesPerWeight: 1, replicationFactor: 1, consistency: "one", shards: [] },
+        username: "u",
+        password: "p",
+      }),
   ));
-  [etcd, cluster] = await Promise.all([startLocalEtcd("rb-chaos"), startPgCluster(6, { namePrefix: "rbc", startTimeoutMs: 60_000 })]);
-  config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: PREFIX });
+  [etcd, cluster] = await Promise.all([
+    startLocalEtcd("rb-chaos"),
+    startPgCluster(6, { namePrefix: "rbc", startTimeoutMs: 60_000 }),
+  ]);
+  config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: PREFIX, deadlineMs: 10_000 });
 });
 
 afterAll(async () => {
@@ -62,7 +82,10 @@ afterAll(async () => {
 });
 
 const mapOf = (n: number): TestShardMap => shardMapOf(cluster.instances.slice(0, n), RF, { consistency: "quorum" });
-const inputs = (map: TestShardMap): Props => ({ __provider: provider, ...rebalanceInputs(etcd.endpoint, PREFIX, cluster, map, { leaseWaitSeconds: 60 }) });
+const inputs = (map: TestShardMap): Props => ({
+  __provider: provider,
+  ...rebalanceInputs(etcd.endpoint, PREFIX, cluster, map, { leaseWaitSeconds: 60 }),
+});
 
 async function host(failpoints?: string): Promise<ProviderHost> {
   if (failpoints) process.env.SCALEPLANE_FAILPOINTS = failpoints;
@@ -112,13 +135,19 @@ async function verifyAll(map: TestShardMap, others: number[] = []): Promise<void
   for (const [key, value] of acked) {
     const item = await reader.get(key);
     const allowed = [value, ...(uncertain.get(key) ?? [])].map((v) => JSON.stringify(v));
-    if (!item || !allowed.includes(JSON.stringify(item.value))) wrong.push(`${key}: read ${JSON.stringify(item?.value)}, acknowledged ${JSON.stringify(value)}`);
+    if (!item || !allowed.includes(JSON.stringify(item.value)))
+      wrong.push(`${key}: read ${JSON.stringify(item?.value)}, acknowledged ${JSON.stringify(value)}`);
     else seen.set(key, item.value);
   }
   expect(wrong.slice(0, 5)).toEqual([]);
   await reader.repairsIdle();
   for (let i = 0; i < SEEDED; i++) seen.set(`seed-${i}`, { seed: i });
-  const report = await checkPlacement(cluster, map, seen, others.map((i) => cluster.instances[i]));
+  const report = await checkPlacement(
+    cluster,
+    map,
+    seen,
+    others.map((i) => cluster.instances[i]),
+  );
   expect(problems(report)).toEqual({ lost: 0, stale: 0, misplaced: 0, unknown: 0, examples: [] });
 }
 
@@ -137,9 +166,26 @@ it("publishes 3 shards (rf 3) and seeds them", async () => {
   await seedRows(
     cluster,
     mapOf(3),
-    Array.from({ length: SEEDED }, (_, i) => ({ key: `seed-${i}`, value: { seed: i }, wall: 1, logical: i, node: "seed" })),
+    Array.from({ length: SEEDED }, (_, i) => ({
+      key: `seed-${i}`,
+      value: { seed: i },
+      wall: 1,
+      logical: i,
+      node: "seed",
+    })),
   );
-  for (let i = 0; i < 2; i++) clients.push(await ShardClient.connect({ config, user: cluster.user, password: cluster.password, epochWaitMs: 10_000, statementTimeoutMs: 10_000, connectTimeoutMs: 10_000, logger: pino({ level: "warn" }) }));
+  for (let i = 0; i < 2; i++)
+    clients.push(
+      await ShardClient.connect({
+        config,
+        user: cluster.user,
+        password: cluster.password,
+        epochWaitMs: 10_000,
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: 10_000,
+        logger: pino({ level: "warn" }),
+      }),
+    );
 });
 
 it("3 → 4 under writes, rebalancer killed mid-copy, rerun: no loss, no duplicate", async () => {

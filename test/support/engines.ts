@@ -6,7 +6,8 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import Docker from "dockerode";
 
-const HOW = "run `sudo scripts/setup-engines.sh` (installs docker.io, etcd-server, etcd-client, postgresql, debootstrap, openssl and starts dockerd)";
+const HOW =
+  "run `sudo scripts/setup-engines.sh` (installs docker.io, etcd-server, etcd-client, postgresql, debootstrap, openssl and starts dockerd)";
 
 /** Thrown when a test's engine is not available. */
 export class EngineMissingError extends Error {
@@ -47,7 +48,8 @@ export function requireEtcdctl(): string {
 /** Asserts the PostgreSQL 15 server binaries are installed; returns their directory. */
 export function requirePostgresBinaries(): string {
   for (const b of ["initdb", "postgres", "pg_ctl"]) {
-    if (!executable(`${PG_BIN_DIR}/${b}`)) throw new EngineMissingError("PostgreSQL 15", `${PG_BIN_DIR}/${b} not found`);
+    if (!executable(`${PG_BIN_DIR}/${b}`))
+      throw new EngineMissingError("PostgreSQL 15", `${PG_BIN_DIR}/${b} not found`);
   }
   return PG_BIN_DIR;
 }
@@ -80,7 +82,9 @@ export async function requireImage(tag: string): Promise<Docker> {
   try {
     await docker.getImage(tag).inspect();
   } catch {
-    throw new Error(`image ${tag} is required by this test but is not built; run \`npm run images\` (after scripts/setup-engines.sh)`);
+    throw new Error(
+      `image ${tag} is required by this test but is not built; run \`npm run images\` (after scripts/setup-engines.sh)`,
+    );
   }
   return docker;
 }

@@ -20,7 +20,15 @@ import { HistoryRecorder, type HistoryOp, type RegisterValue } from "./history";
 import type { LogEntry } from "./linearizability";
 import { ConfigClient, configKey } from "../../runtime/config-client";
 import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd";
-import { createMember, ensureNetwork, killMember, publishedEndpoint, removeCluster, removeNetwork, startMember } from "../../providers/etcd-membership/docker-members";
+import {
+  createMember,
+  ensureNetwork,
+  killMember,
+  publishedEndpoint,
+  removeCluster,
+  removeNetwork,
+  startMember,
+} from "../../providers/etcd-membership/docker-members";
 import { requireEtcdBinary, requireImage } from "./engines";
 
 export const ETCD_IMAGE = "scaleplane/etcd:3.4.23";
@@ -51,8 +59,15 @@ export async function freePorts(count: number, from: number, to: number): Promis
 }
 
 /** Status of one endpoint: its member id and the leader it sees (undefined when unreachable). */
-export async function endpointStatus(endpoint: string, deadlineMs = 500): Promise<{ memberId: string; leader: string } | undefined> {
-  const c = new Etcd3({ hosts: endpoint, dialTimeout: deadlineMs, defaultCallOptions: () => ({ deadline: Date.now() + deadlineMs }) });
+export async function endpointStatus(
+  endpoint: string,
+  deadlineMs = 500,
+): Promise<{ memberId: string; leader: string } | undefined> {
+  const c = new Etcd3({
+    hosts: endpoint,
+    dialTimeout: deadlineMs,
+    defaultCallOptions: () => ({ deadline: Date.now() + deadlineMs }),
+  });
   try {
     const s = await c.maintenance.status();
     return { memberId: String(s.header.member_id), leader: String(s.leader) };
@@ -64,7 +79,11 @@ export async function endpointStatus(endpoint: string, deadlineMs = 500): Promis
 }
 
 /** Waits until a member reports itself leader and a majority agrees; returns its index. */
-export async function waitForLeader(endpoints: readonly string[], timeoutMs: number, exclude?: number): Promise<number> {
+export async function waitForLeader(
+  endpoints: readonly string[],
+  timeoutMs: number,
+  exclude?: number,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = await Promise.all(endpoints.map((e, i) => (i === exclude ? undefined : endpointStatus(e))));
@@ -328,11 +347,19 @@ export class TermWatch {
     // No client-side circuit breaker (etcd3's default opens for 5 s after 3 failures, which under
     // load would blind the watch to a live member); each member has its own loop, so a deadline
     // on a dead member never delays the others.
-    const pass = { execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => Promise.resolve(fn({ signal: signal ?? new AbortController().signal })) } as never;
+    const pass = {
+      execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) =>
+        Promise.resolve(fn({ signal: signal ?? new AbortController().signal })),
+    } as never;
     const w = new TermWatch(
       endpoints.map((endpoint) => ({
         endpoint,
-        c: new Etcd3({ hosts: endpoint, dialTimeout: 1000, defaultCallOptions: () => ({ deadline: Date.now() + 1000 }), faultHandling: { global: pass, host: () => pass } }),
+        c: new Etcd3({
+          hosts: endpoint,
+          dialTimeout: 1000,
+          defaultCallOptions: () => ({ deadline: Date.now() + 1000 }),
+          faultHandling: { global: pass, host: () => pass },
+        }),
       })),
     );
     // the terms before the workload are the baseline, not elections
@@ -362,7 +389,8 @@ export class TermWatch {
   private observe(s: { endpoint: string; term: number; leader: string; memberId: string }, record: boolean): void {
     const at = performance.now();
     this.memberIds.set(s.endpoint, s.memberId);
-    if (s.leader !== "0" && this.leaders[this.leaders.length - 1]?.leader !== s.leader) this.leaders.push({ at, leader: s.leader });
+    if (s.leader !== "0" && this.leaders[this.leaders.length - 1]?.leader !== s.leader)
+      this.leaders.push({ at, leader: s.leader });
     if (s.term <= this.maxTerm) return;
     if (record) this.elections.push({ at, fromTerm: this.maxTerm, toTerm: s.term, endpoint: s.endpoint });
     this.maxTerm = s.term;
@@ -393,7 +421,14 @@ const PROBE_MAX_IN_FLIGHT = 25;
 export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkloadOptions): Promise<KillWorkloadResult> {
   const t0 = Date.now();
   const silent = pino({ level: "silent" });
-  const mk = () => ConfigClient.create({ endpoints: cluster.endpoints, deadlineMs: o.deadlineMs, dialTimeoutMs: o.deadlineMs, prefix: `/${cluster.clusterName}/`, logger: silent });
+  const mk = () =>
+    ConfigClient.create({
+      endpoints: cluster.endpoints,
+      deadlineMs: o.deadlineMs,
+      dialTimeoutMs: o.deadlineMs,
+      prefix: `/${cluster.clusterName}/`,
+      logger: silent,
+    });
   const rec = new HistoryRecorder();
   const acked: AckedWrite[] = [];
   const clients: ConfigClient[] = [];
@@ -449,7 +484,10 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
   const probe = mk();
   clients.push(probe);
   const probes: AckedWrite[] = [];
-  const workers = [...Array.from({ length: o.writers }, (_, i) => writer(i)), ...Array.from({ length: o.readers }, (_, i) => reader(i))];
+  const workers = [
+    ...Array.from({ length: o.writers }, (_, i) => writer(i)),
+    ...Array.from({ length: o.readers }, (_, i) => reader(i)),
+  ];
   const failoverMs: number[] = [];
   const killCallMs: number[] = [];
   const electionMs: number[] = [];
@@ -459,7 +497,8 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
   try {
     for (let k = 0; k < o.kills; k++) {
       await sleep(o.steadyMs);
-      if (Date.now() - t0 > o.maxDurationMs) throw new Error(`workload exceeded ${o.maxDurationMs} ms after ${k} kills`);
+      if (Date.now() - t0 > o.maxDurationMs)
+        throw new Error(`workload exceeded ${o.maxDurationMs} ms after ${k} kills`);
       const leader = await cluster.leader();
       // One clock for all three figures, started BEFORE the kill is issued: the leader may die
       // at any point of the call, so nothing may be measured from its return.
@@ -506,11 +545,13 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
       const until = Date.now() + 30_000;
       while (first === undefined && Date.now() < until) {
         const writerAck = acked.find((a) => a.call > killReturned)?.ret;
-        if (writerAck !== undefined || probeAck !== undefined) first = Math.min(writerAck ?? Infinity, probeAck ?? Infinity);
+        if (writerAck !== undefined || probeAck !== undefined)
+          first = Math.min(writerAck ?? Infinity, probeAck ?? Infinity);
         else await sleep(5);
       }
       await probing;
-      if (first === undefined) throw new Error(`no write issued after the kill was acknowledged within 30 s (kill ${k + 1})`);
+      if (first === undefined)
+        throw new Error(`no write issued after the kill was acknowledged within 30 s (kill ${k + 1})`);
       failoverMs.push(first - killStart);
       killCallMs.push(killReturned - killStart);
       electionMs.push(await elected);
@@ -555,8 +596,22 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
   // every acknowledged probe write is in the probe key's log at its revision too
   const probeLog = new Map(probeLogEntries.map((e) => [e.value, e.revision]));
   lost.push(...probes.filter((a) => probeLog.get(a.value) !== a.revision));
-  const steadyPutMs = acked.filter((a) => !windows.some(([s, e]) => a.ret >= s && a.call <= e)).map((a) => a.ret - a.call);
-  return { history: rec.ops, log, acked, failoverMs, killCallMs, electionMs, elections, unprovokedElections, steadyPutMs, lost, errors };
+  const steadyPutMs = acked
+    .filter((a) => !windows.some(([s, e]) => a.ret >= s && a.call <= e))
+    .map((a) => a.ret - a.call);
+  return {
+    history: rec.ops,
+    log,
+    acked,
+    failoverMs,
+    killCallMs,
+    electionMs,
+    elections,
+    unprovokedElections,
+    steadyPutMs,
+    lost,
+    errors,
+  };
 }
 
 /**
@@ -564,7 +619,10 @@ export async function runKillLeaderWorkload(cluster: DockerEtcd, o: KillWorkload
  * clusters never compact) up to the key's current revision.
  */
 async function readKeyLog(c: ConfigClient, key: string): Promise<LogEntry[]> {
-  const head = await c.etcd.get(key).options(c.callOptions({ deadlineMs: 5000 })).exec();
+  const head = await c.etcd
+    .get(key)
+    .options(c.callOptions({ deadlineMs: 5000 }))
+    .exec();
   const last = head.kvs[0] ? Number(head.kvs[0].mod_revision) : 0;
   if (last === 0) return [];
   const entries: LogEntry[] = [];

@@ -8,9 +8,7 @@ export type RegisterValue = string | number | null;
 
 /** What a client asked for. */
 export type RegisterInput =
-  | { op: "read" }
-  | { op: "write"; value: RegisterValue }
-  | { op: "cas"; expected: RegisterValue; value: RegisterValue };
+  { op: "read" } | { op: "write"; value: RegisterValue } | { op: "cas"; expected: RegisterValue; value: RegisterValue };
 
 /**
  * How the call ended:
@@ -39,7 +37,10 @@ export class HistoryRecorder {
   readonly ops: HistoryOp[] = [];
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  begin(client: string | number, input: RegisterInput): { ok(output?: RegisterValue | boolean): void; fail(): void; unknown(): void } {
+  begin(
+    client: string | number,
+    input: RegisterInput,
+  ): { ok(output?: RegisterValue | boolean): void; fail(): void; unknown(): void } {
     const op: HistoryOp = { client, input, call: this.now(), ret: Number.POSITIVE_INFINITY, status: "unknown" };
     this.ops.push(op);
     let done = false;
@@ -56,7 +57,12 @@ export class HistoryRecorder {
 
 /** Human-readable form of an operation (for failure reports). */
 export function describeOp(o: HistoryOp): string {
-  const inp = o.input.op === "read" ? "read" : o.input.op === "write" ? `write(${JSON.stringify(o.input.value)})` : `cas(${JSON.stringify(o.input.expected)}→${JSON.stringify(o.input.value)})`;
+  const inp =
+    o.input.op === "read"
+      ? "read"
+      : o.input.op === "write"
+        ? `write(${JSON.stringify(o.input.value)})`
+        : `cas(${JSON.stringify(o.input.expected)}→${JSON.stringify(o.input.value)})`;
   const out = o.status !== "ok" ? o.status : o.input.op === "write" ? "ok" : JSON.stringify(o.output);
   const ret = Number.isFinite(o.ret) ? o.ret.toFixed(1) : "∞";
   return `client ${o.client}: ${inp} → ${out} [${o.call.toFixed(1)}, ${ret}]`;

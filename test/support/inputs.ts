@@ -20,7 +20,8 @@ const isSecretWrapper = (v: unknown): v is { value: unknown } =>
 function mapSecrets(v: unknown, replace: (secret: unknown) => unknown): unknown {
   if (isSecretWrapper(v)) return replace(v.value);
   if (Array.isArray(v)) return v.map((x) => mapSecrets(x, replace));
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapSecrets(x, replace)]));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapSecrets(x, replace)]));
   return v;
 }
 
@@ -38,7 +39,8 @@ export function plainMatches(v: unknown, re: RegExp, path = ""): string[] {
   if (isSecretWrapper(v)) return [];
   if (typeof v === "string") return re.test(v) ? [path] : [];
   if (Array.isArray(v)) return v.flatMap((x, i) => plainMatches(x, re, `${path}[${i}]`));
-  if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => plainMatches(x, re, path ? `${path}.${k}` : k));
+  if (v && typeof v === "object")
+    return Object.entries(v).flatMap(([k, x]) => plainMatches(x, re, path ? `${path}.${k}` : k));
   return [];
 }
 
@@ -52,7 +54,8 @@ export const inputsByKey = (rec: Recording) => ({
 
 /** The resources of the tree under `rootUrn` (the root included). */
 export function treeOf(rec: Recording, rootUrn: string): Recording["resources"] {
-  const inTree = (urn: string | undefined): boolean => urn !== undefined && (urn === rootUrn || inTree(rec.resources.find((r) => r.urn === urn)?.parentUrn));
+  const inTree = (urn: string | undefined): boolean =>
+    urn !== undefined && (urn === rootUrn || inTree(rec.resources.find((r) => r.urn === urn)?.parentUrn));
   return rec.resources.filter((r) => inTree(r.urn));
 }
 
@@ -60,7 +63,11 @@ export function treeOf(rec: Recording, rootUrn: string): Recording["resources"] 
  * Every resource under `rootUrn` and its input keys that contain `needle`, once with secrets
  * unwrapped (where it travels) and once with secrets blanked (where it would leak).
  */
-export function whereFound(rec: Recording, rootUrn: string, needle: string): { anywhere: string[]; inPlainText: string[] } {
+export function whereFound(
+  rec: Recording,
+  rootUrn: string,
+  needle: string,
+): { anywhere: string[]; inPlainText: string[] } {
   const find = (view: (v: unknown) => unknown) =>
     treeOf(rec, rootUrn).flatMap((r) =>
       Object.keys(r.inputs)

@@ -99,8 +99,10 @@ function unlift(call: Entry): void {
 function validate(history: readonly HistoryOp[]): void {
   history.forEach((o, i) => {
     if (!Number.isFinite(o.call)) throw new Error(`history[${i}]: call time must be finite (${describeOp(o)})`);
-    if (o.status !== "unknown" && !(o.ret >= o.call)) throw new Error(`history[${i}]: return time must be ≥ call time (${describeOp(o)})`);
-    if (o.status === "ok" && o.input.op === "cas" && typeof o.output !== "boolean") throw new Error(`history[${i}]: an ok cas needs a boolean output (${describeOp(o)})`);
+    if (o.status !== "unknown" && !(o.ret >= o.call))
+      throw new Error(`history[${i}]: return time must be ≥ call time (${describeOp(o)})`);
+    if (o.status === "ok" && o.input.op === "cas" && typeof o.output !== "boolean")
+      throw new Error(`history[${i}]: an ok cas needs a boolean output (${describeOp(o)})`);
   });
 }
 
@@ -133,7 +135,8 @@ export function checkRegister(history: readonly HistoryOp[], options: CheckOptio
           stack.push({ entry, state });
           state = next;
           lift(entry);
-          if (stack.length > deepest.depth) deepest = { depth: stack.length, state, order: stack.map((s) => s.entry.id) };
+          if (stack.length > deepest.depth)
+            deepest = { depth: stack.length, state, order: stack.map((s) => s.entry.id) };
           entry = head.next;
           continue;
         }
@@ -156,7 +159,9 @@ export function checkRegister(history: readonly HistoryOp[], options: CheckOptio
 function explain(ops: readonly HistoryOp[], deepest: { depth: number; state: RegisterValue; order: number[] }): string {
   const done = new Set(deepest.order);
   const last = deepest.order.slice(-5).map((i) => `  ${describeOp(ops[i])}`);
-  const firstReturn = Math.min(...ops.map((o, i) => (done.has(i) || o.status === "unknown" ? Number.POSITIVE_INFINITY : o.ret)));
+  const firstReturn = Math.min(
+    ...ops.map((o, i) => (done.has(i) || o.status === "unknown" ? Number.POSITIVE_INFINITY : o.ret)),
+  );
   const stuck = ops
     .map((o, i) => ({ o, i }))
     .filter(({ o, i }) => !done.has(i) && o.call <= firstReturn)
@@ -190,7 +195,8 @@ export interface LogEntry {
 export function resolveWithLog(history: readonly HistoryOp[], log: readonly LogEntry[]): HistoryOp[] {
   const position = new Map<RegisterValue, number>([[null, 0]]);
   for (const e of log) {
-    if (position.has(e.value)) throw new Error(`resolveWithLog: value ${JSON.stringify(e.value)} is written twice; values must be unique`);
+    if (position.has(e.value))
+      throw new Error(`resolveWithLog: value ${JSON.stringify(e.value)} is written twice; values must be unique`);
     position.set(e.value, e.revision);
   }
   const observed = (o: HistoryOp): number | undefined => {
@@ -199,7 +205,9 @@ export function resolveWithLog(history: readonly HistoryOp[], log: readonly LogE
     if (o.input.op === "read") return position.get(o.output as RegisterValue);
     return undefined;
   };
-  const completed = history.map((o) => ({ o, at: observed(o) })).filter((x): x is { o: HistoryOp; at: number } => x.at !== undefined);
+  const completed = history
+    .map((o) => ({ o, at: observed(o) }))
+    .filter((x): x is { o: HistoryOp; at: number } => x.at !== undefined);
   const out: HistoryOp[] = [];
   for (const o of history) {
     if (o.status !== "unknown") {

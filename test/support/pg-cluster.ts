@@ -15,7 +15,17 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Pool, type ClientConfig } from "pg";
@@ -109,10 +119,16 @@ function postgresUser(): PgUser {
   const line = readFileSync("/etc/passwd", "utf8")
     .split("\n")
     .find((l) => l.startsWith("postgres:"));
-  if (!line) throw new Error("pg-cluster: there is no `postgres` user (install Debian's postgresql-15: run `sudo scripts/setup-engines.sh`)");
+  if (!line)
+    throw new Error(
+      "pg-cluster: there is no `postgres` user (install Debian's postgresql-15: run `sudo scripts/setup-engines.sh`)",
+    );
   const [, , uid, gid] = line.split(":");
   const me = process.getuid?.();
-  if (me !== 0 && me !== Number(uid)) throw new Error(`pg-cluster: must run as root or as the postgres user (uid ${uid}) to start PostgreSQL; running as uid ${me}`);
+  if (me !== 0 && me !== Number(uid))
+    throw new Error(
+      `pg-cluster: must run as root or as the postgres user (uid ${uid}) to start PostgreSQL; running as uid ${me}`,
+    );
   return { uid: Number(uid), gid: Number(gid) };
 }
 
@@ -166,7 +182,8 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-const tail = (file: string, n = 25) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").slice(-n).join("\n") : "(no log)");
+const tail = (file: string, n = 25) =>
+  existsSync(file) ? readFileSync(file, "utf8").split("\n").slice(-n).join("\n") : "(no log)";
 
 /** One template data directory per (user, password) per process: initdb runs once. */
 const templates = new Map<string, Promise<string>>();
@@ -184,7 +201,19 @@ function template(bin: string, u: PgUser, user: string, password: string): Promi
       chownTree(root, u);
       const r = spawnSync(
         join(bin, "initdb"),
-        ["-D", data, "-U", user, `--pwfile=${pwfile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+        [
+          "-D",
+          data,
+          "-U",
+          user,
+          `--pwfile=${pwfile}`,
+          "--auth-local=trust",
+          "--auth-host=scram-sha-256",
+          "-E",
+          "UTF8",
+          "--locale=C.UTF-8",
+          "--no-sync",
+        ],
         { uid: u.uid, gid: u.gid, encoding: "utf8" },
       );
       rmSync(pwfile, { force: true });
@@ -209,7 +238,8 @@ function template(bin: string, u: PgUser, user: string, password: string): Promi
  * password auth for `user`. Fails at once (never skips) when PostgreSQL is not installed.
  */
 export async function startPgCluster(n: number, options: PgClusterOptions = {}): Promise<PgCluster> {
-  if (!Number.isInteger(n) || n < 0 || n > 32) throw new Error(`startPgCluster: n must be a whole number from 0 to 32; got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 32)
+    throw new Error(`startPgCluster: n must be a whole number from 0 to 32; got ${n}`);
   const bin = requirePostgresBinaries();
   const u = postgresUser();
   const user = options.user ?? "postgres";
@@ -233,7 +263,8 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
     mkdirSync(socketDir, { recursive: true });
     const tpl = await template(bin, u, user, password);
     const cp = spawnSync("cp", ["-a", tpl, dataDir]);
-    if (cp.status !== 0) throw new Error(`pg-cluster: copying the template data directory failed: ${cp.stderr.toString()}`);
+    if (cp.status !== 0)
+      throw new Error(`pg-cluster: copying the template data directory failed: ${cp.stderr.toString()}`);
     chownTree(dir, u);
     let child: ChildProcess | undefined;
     let pid: number | undefined;
@@ -248,13 +279,22 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
       logging_collector: "off",
       ...options.settings,
     };
-    const cfg = (extra?: Partial<ClientConfig>): ClientConfig => ({ host: "127.0.0.1", port, user, password, database, connectionTimeoutMillis: 5000, ...extra });
+    const cfg = (extra?: Partial<ClientConfig>): ClientConfig => ({
+      host: "127.0.0.1",
+      port,
+      user,
+      password,
+      database,
+      connectionTimeoutMillis: 5000,
+      ...extra,
+    });
     const running = () => pid !== undefined && isOurPostgres(pid, dataDir);
 
     const waitReady = async () => {
       const until = Date.now() + startTimeoutMs;
       for (;;) {
-        if (!running()) throw new Error(`pg-cluster: ${name} (port ${port}) exited during start; log:\n${tail(logFile)}`);
+        if (!running())
+          throw new Error(`pg-cluster: ${name} (port ${port}) exited during start; log:\n${tail(logFile)}`);
         const c = new Client(cfg({ database: "postgres", connectionTimeoutMillis: 1000 }));
         c.on("error", () => undefined);
         try {
@@ -264,7 +304,10 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
         } catch {
           await c.end().catch(() => undefined);
         }
-        if (Date.now() > until) throw new Error(`pg-cluster: ${name} (port ${port}) did not accept connections within ${startTimeoutMs} ms; log:\n${tail(logFile)}`);
+        if (Date.now() > until)
+          throw new Error(
+            `pg-cluster: ${name} (port ${port}) did not accept connections within ${startTimeoutMs} ms; log:\n${tail(logFile)}`,
+          );
         await sleep(30);
       }
     };
@@ -272,12 +315,16 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
     const start = async () => {
       if (running()) return;
       const out = openSync(logFile, "a");
-      child = spawn(join(bin, "postgres"), ["-D", dataDir, ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])], {
-        uid: u.uid,
-        gid: u.gid,
-        detached: true,
-        stdio: ["ignore", out, out],
-      });
+      child = spawn(
+        join(bin, "postgres"),
+        ["-D", dataDir, ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])],
+        {
+          uid: u.uid,
+          gid: u.gid,
+          detached: true,
+          stdio: ["ignore", out, out],
+        },
+      );
       closeSync(out);
       child.unref();
       child.on("error", () => undefined);
@@ -316,7 +363,9 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
       for (let i = 0; i < 400 && mode === "kill" && existsSync(pidFile); i++) {
         const lock = readFileSync(pidFile, "utf8").split("\n")[0];
         if (lock !== String(p)) break;
-        const backends = spawnSync("pgrep", ["-P", String(p)]).stdout?.toString().trim();
+        const backends = spawnSync("pgrep", ["-P", String(p)])
+          .stdout?.toString()
+          .trim();
         if (!backends && !isOurPostgres(p, dataDir)) break;
         await sleep(25);
       }
@@ -398,7 +447,9 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
             return await makeInstance(from + k, port);
           } catch (e) {
             const dir = join(root, `${prefix}-${from + k}`);
-            const inUse = existsSync(join(dir, "postgres.log")) && /could not bind|Address already in use/.test(readFileSync(join(dir, "postgres.log"), "utf8"));
+            const inUse =
+              existsSync(join(dir, "postgres.log")) &&
+              /could not bind|Address already in use/.test(readFileSync(join(dir, "postgres.log"), "utf8"));
             if (!inUse || attempt >= 3) throw e;
             rmSync(dir, { recursive: true, force: true });
           }
@@ -428,7 +479,8 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
     user,
     password,
     database,
-    members: (weights) => instances.map((i, k) => ({ name: i.name, weight: weights?.[k] ?? 1, host: i.host, port: i.port, database })),
+    members: (weights) =>
+      instances.map((i, k) => ({ name: i.name, weight: weights?.[k] ?? 1, host: i.host, port: i.port, database })),
     add,
     cleanup,
   };

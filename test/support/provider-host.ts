@@ -47,13 +47,17 @@ export interface DiffResult {
  * returns the serialized provider (`__provider`) the engine would send. Type must be the dynamic
  * resource's token, e.g. `pulumi-nodejs:dynamic/etcd:EtcdMembership`.
  */
-export async function serializeDynamicProvider(type: string, create: () => unknown): Promise<{ provider: string; inputs: Props }> {
+export async function serializeDynamicProvider(
+  type: string,
+  create: () => unknown,
+): Promise<{ provider: string; inputs: Props }> {
   const rec = installMocks({ stack: "provider-host", project: "scaleplane" });
   create();
   await settle();
   const r = rec.one(type);
   const provider = r.inputs.__provider;
-  if (typeof provider !== "string" || provider.length === 0) throw new Error(`${type} was registered without a serialized __provider`);
+  if (typeof provider !== "string" || provider.length === 0)
+    throw new Error(`${type} was registered without a serialized __provider`);
   return { provider, inputs: r.inputs };
 }
 
@@ -63,7 +67,16 @@ const urnOf = (type: string, name: string) => `urn:pulumi:test::scaleplane::${ty
 export class ProviderHost {
   private constructor(
     private readonly proc: ChildProcess,
-    private readonly client: grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp: unknown) => void) => void>,
+    private readonly client: grpc.Client &
+      Record<
+        string,
+        (
+          req: unknown,
+          md: grpc.Metadata,
+          opts: grpc.CallOptions,
+          cb: (err: grpc.ServiceError | null, resp: unknown) => void,
+        ) => void
+      >,
     /** The host's stderr so far (provider console.error output, uncaught errors). */
     readonly stderr: string[],
   ) {}
@@ -72,10 +85,18 @@ export class ProviderHost {
   /** `env`: extra environment for the host process (e.g. a test-only crash point). */
   /** `projectDir`: run the host of that project's own @pulumi/pulumi, there (default: this repository). */
   /** `engineAddress`: the Engine the host (and `pulumi.log` in providers) reports to (default: none listening). */
-  static async start(opts: { timeoutMs?: number; env?: Record<string, string>; projectDir?: string; engineAddress?: string } = {}): Promise<ProviderHost> {
+  static async start(
+    opts: { timeoutMs?: number; env?: Record<string, string>; projectDir?: string; engineAddress?: string } = {},
+  ): Promise<ProviderHost> {
     const cwd = opts.projectDir ?? ROOT;
-    const script = opts.projectDir ? join(opts.projectDir, "node_modules", "@pulumi", "pulumi", "cmd", "dynamic-provider", "index.js") : HOST_SCRIPT;
-    const proc = spawn(process.execPath, [script, opts.engineAddress ?? "127.0.0.1:0"], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+    const script = opts.projectDir
+      ? join(opts.projectDir, "node_modules", "@pulumi", "pulumi", "cmd", "dynamic-provider", "index.js")
+      : HOST_SCRIPT;
+    const proc = spawn(process.execPath, [script, opts.engineAddress ?? "127.0.0.1:0"], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...opts.env },
+    });
     const stderr: string[] = [];
     proc.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
     const port = await new Promise<number>((resolve, reject) => {
@@ -83,7 +104,11 @@ export class ProviderHost {
       const timer = setTimeout(() => {
         // never leave the process behind (it would keep jest from exiting)
         proc.kill("SIGKILL");
-        reject(new Error(`dynamic-provider host printed no port within ${opts.timeoutMs ?? 60000} ms; stderr: ${stderr.join("")}`));
+        reject(
+          new Error(
+            `dynamic-provider host printed no port within ${opts.timeoutMs ?? 60000} ms; stderr: ${stderr.join("")}`,
+          ),
+        );
       }, opts.timeoutMs ?? 60000);
       proc.stdout!.on("data", (d: Buffer) => {
         out += d.toString();
@@ -95,11 +120,15 @@ export class ProviderHost {
       });
       proc.once("exit", (code) => {
         clearTimeout(timer);
-        reject(new Error(`dynamic-provider host exited (${code}) before printing its port; stderr: ${stderr.join("")}`));
+        reject(
+          new Error(`dynamic-provider host exited (${code}) before printing its port; stderr: ${stderr.join("")}`),
+        );
       });
     });
     const Client = grpc.makeGenericClientConstructor(provrpc.ResourceProviderService, "ResourceProvider");
-    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    });
     return new ProviderHost(proc, client as never, stderr);
   }
 
@@ -126,46 +155,108 @@ export class ProviderHost {
     return structproto.Struct.fromJavaScript(v);
   }
 
-  async check(type: string, olds: Props, news: Props, name = "test", timeoutMs = 30000): Promise<{ inputs: Props; failures: CheckFailure[] }> {
-    const req = this.request("CheckRequest", type, name, { setOlds: ProviderHost.struct(olds), setNews: ProviderHost.struct(news) });
-    const resp = await this.call<{ getInputs(): { toJavaScript(): Props }; getFailuresList(): { getProperty(): string; getReason(): string }[] }>("check", req, timeoutMs);
-    return { inputs: resp.getInputs().toJavaScript(), failures: resp.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })) };
+  async check(
+    type: string,
+    olds: Props,
+    news: Props,
+    name = "test",
+    timeoutMs = 30000,
+  ): Promise<{ inputs: Props; failures: CheckFailure[] }> {
+    const req = this.request("CheckRequest", type, name, {
+      setOlds: ProviderHost.struct(olds),
+      setNews: ProviderHost.struct(news),
+    });
+    const resp = await this.call<{
+      getInputs(): { toJavaScript(): Props };
+      getFailuresList(): { getProperty(): string; getReason(): string }[];
+    }>("check", req, timeoutMs);
+    return {
+      inputs: resp.getInputs().toJavaScript(),
+      failures: resp.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
+    };
   }
 
-  async diff(type: string, id: string, olds: Props, news: Props, name = "test", timeoutMs = 30000): Promise<DiffResult> {
-    const req = this.request("DiffRequest", type, name, { setId: id, setOlds: ProviderHost.struct(olds), setNews: ProviderHost.struct(news) });
-    const resp = await this.call<{ getChanges(): number; getReplacesList(): string[]; getDeletebeforereplace(): boolean }>("diff", req, timeoutMs);
+  async diff(
+    type: string,
+    id: string,
+    olds: Props,
+    news: Props,
+    name = "test",
+    timeoutMs = 30000,
+  ): Promise<DiffResult> {
+    const req = this.request("DiffRequest", type, name, {
+      setId: id,
+      setOlds: ProviderHost.struct(olds),
+      setNews: ProviderHost.struct(news),
+    });
+    const resp = await this.call<{
+      getChanges(): number;
+      getReplacesList(): string[];
+      getDeletebeforereplace(): boolean;
+    }>("diff", req, timeoutMs);
     const C = provproto.DiffResponse.DiffChanges;
     const changes = resp.getChanges() === C.DIFF_SOME ? "some" : resp.getChanges() === C.DIFF_NONE ? "none" : "unknown";
     return { changes, replaces: resp.getReplacesList(), deleteBeforeReplace: resp.getDeletebeforereplace() };
   }
 
   async create(type: string, props: Props, name = "test", timeoutMs = 180000): Promise<{ id: string; outputs: Props }> {
-    const req = this.request("CreateRequest", type, name, { setProperties: ProviderHost.struct(props), setTimeout: timeoutMs / 1000 });
-    const resp = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } }>("create", req, timeoutMs);
+    const req = this.request("CreateRequest", type, name, {
+      setProperties: ProviderHost.struct(props),
+      setTimeout: timeoutMs / 1000,
+    });
+    const resp = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } }>(
+      "create",
+      req,
+      timeoutMs,
+    );
     return { id: resp.getId(), outputs: resp.getProperties().toJavaScript() };
   }
 
   async update(type: string, id: string, olds: Props, news: Props, name = "test", timeoutMs = 300000): Promise<Props> {
-    const req = this.request("UpdateRequest", type, name, { setId: id, setOlds: ProviderHost.struct(olds), setNews: ProviderHost.struct(news), setTimeout: timeoutMs / 1000 });
+    const req = this.request("UpdateRequest", type, name, {
+      setId: id,
+      setOlds: ProviderHost.struct(olds),
+      setNews: ProviderHost.struct(news),
+      setTimeout: timeoutMs / 1000,
+    });
     const resp = await this.call<{ getProperties(): { toJavaScript(): Props } }>("update", req, timeoutMs);
     return resp.getProperties().toJavaScript();
   }
 
   /** Refresh: the provider's read; `id` "" means the resource no longer exists. */
-  async read(type: string, id: string, props: Props, name = "test", timeoutMs = 60000): Promise<{ id: string; outputs: Props }> {
+  async read(
+    type: string,
+    id: string,
+    props: Props,
+    name = "test",
+    timeoutMs = 60000,
+  ): Promise<{ id: string; outputs: Props }> {
     const req = this.request("ReadRequest", type, name, { setId: id, setProperties: ProviderHost.struct(props) });
-    const resp = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } | undefined }>("read", req, timeoutMs);
+    const resp = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } | undefined }>(
+      "read",
+      req,
+      timeoutMs,
+    );
     return { id: resp.getId(), outputs: resp.getProperties()?.toJavaScript() ?? {} };
   }
 
   async delete(type: string, id: string, props: Props, name = "test", timeoutMs = 120000): Promise<void> {
-    await this.call("delete", this.request("DeleteRequest", type, name, { setId: id, setProperties: ProviderHost.struct(props), setTimeout: timeoutMs / 1000 }), timeoutMs);
+    await this.call(
+      "delete",
+      this.request("DeleteRequest", type, name, {
+        setId: id,
+        setProperties: ProviderHost.struct(props),
+        setTimeout: timeoutMs / 1000,
+      }),
+      timeoutMs,
+    );
   }
 
   /** The host process's exit: undefined while it runs, else its exit code or signal. */
   get exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
-    return this.proc.exitCode === null && this.proc.signalCode === null ? undefined : { code: this.proc.exitCode, signal: this.proc.signalCode };
+    return this.proc.exitCode === null && this.proc.signalCode === null
+      ? undefined
+      : { code: this.proc.exitCode, signal: this.proc.signalCode };
   }
 
   /** Closes the client and ends the host process (by its own handle). */

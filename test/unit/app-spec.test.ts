@@ -69,13 +69,24 @@ describe("drain timing", () => {
 describe("instance environment", () => {
   it("merges app.env and env and sets PORT and the drain bounds", () => {
     const env = instanceEnv(app({ port: 9000, env: { A: "1" }, scaling: { drainSeconds: 12 } }), { B: "2" });
-    expect(env).toEqual({ A: "1", B: "2", PORT: "9000", DRAIN_SECONDS: "12", DRAIN_MAX_SECONDS: String(12 + DRAIN_OVERRUN_SECONDS) });
+    expect(env).toEqual({
+      A: "1",
+      B: "2",
+      PORT: "9000",
+      DRAIN_SECONDS: "12",
+      DRAIN_MAX_SECONDS: String(12 + DRAIN_OVERRUN_SECONDS),
+    });
   });
 
   it("refuses reserved names, non-shell-safe names and a secret that is also plain, naming the argument", () => {
     expect(errorKeys(() => instanceEnv(app({ env: { PORT: "1" } })))).toEqual(["app.env.PORT"]);
-    expect(errorKeys(() => instanceEnv(app(), { "BAD-NAME": "x", DRAIN_SECONDS: "3" }))).toEqual(["env.BAD-NAME", "env.DRAIN_SECONDS"]);
-    expect(errorKeys(() => instanceEnv(app(), { DB_PASSWORD: "x" }, ["DB_PASSWORD"]))).toEqual(["secretEnv.DB_PASSWORD"]);
+    expect(errorKeys(() => instanceEnv(app(), { "BAD-NAME": "x", DRAIN_SECONDS: "3" }))).toEqual([
+      "env.BAD-NAME",
+      "env.DRAIN_SECONDS",
+    ]);
+    expect(errorKeys(() => instanceEnv(app(), { DB_PASSWORD: "x" }, ["DB_PASSWORD"]))).toEqual([
+      "secretEnv.DB_PASSWORD",
+    ]);
     expect(errorKeys(() => instanceEnv(app(), {}, ["$(reboot)"]))).toEqual(["secretEnv.$(reboot)"]);
   });
 });
@@ -93,21 +104,44 @@ describe("docker instances", () => {
   });
 
   it("health-checks the app's path inside the container, with the grace period as start period", () => {
-    const [s] = dockerInstances("web", app({ minSize: 1, port: 9000, healthCheckPath: "/hz", scaling: { healthCheckGraceSeconds: 42, drainSeconds: 20 } }), 20000);
-    expect(s.healthcheck.test).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "3", "http://127.0.0.1:9000/hz"]);
+    const [s] = dockerInstances(
+      "web",
+      app({
+        minSize: 1,
+        port: 9000,
+        healthCheckPath: "/hz",
+        scaling: { healthCheckGraceSeconds: 42, drainSeconds: 20 },
+      }),
+      20000,
+    );
+    expect(s.healthcheck.test).toEqual([
+      "CMD",
+      "curl",
+      "-fsS",
+      "-o",
+      "/dev/null",
+      "--max-time",
+      "3",
+      "http://127.0.0.1:9000/hz",
+    ]);
     expect(s.healthcheck.startPeriod).toBe("42s");
     expect(s.stopTimeoutSeconds).toBe(drainTiming(app({ scaling: { drainSeconds: 20 } }).scaling).stopGraceSeconds);
   });
 
   it("refuses a port base without room for the instances, naming docker.portBase", () => {
-    expect(errorKeys(() => dockerInstances("web", app({ minSize: 4, maxSize: 4 }), 65534))).toEqual(["docker.portBase"]);
+    expect(errorKeys(() => dockerInstances("web", app({ minSize: 4, maxSize: 4 }), 65534))).toEqual([
+      "docker.portBase",
+    ]);
     expect(errorKeys(() => dockerInstances("web", app(), 80))).toEqual(["docker.portBase"]);
   });
 });
 
 describe("kubernetes", () => {
   it("requests what it limits (millicores, MiB)", () => {
-    expect(kubernetesResources(app({ cpu: 0.5, memoryMb: 512 }))).toEqual({ requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "500m", memory: "512Mi" } });
+    expect(kubernetesResources(app({ cpu: 0.5, memoryMb: 512 }))).toEqual({
+      requests: { cpu: "500m", memory: "512Mi" },
+      limits: { cpu: "500m", memory: "512Mi" },
+    });
     expect(kubernetesResources(app({ cpu: 2, memoryMb: 2048 })).limits.cpu).toBe("2000m");
   });
 
@@ -136,8 +170,15 @@ describe("kubernetes", () => {
 
 describe("aws", () => {
   it("tracks CPU (predefined) and memory (CloudWatch agent, per group) with the configured targets", () => {
-    const [cpu, mem] = awsScalingPolicies(app({ scaling: { cpuTargetPercent: 60, memoryTargetPercent: 75, healthCheckGraceSeconds: 90 } }), "grp");
-    expect(cpu.targetTrackingConfiguration).toEqual({ targetValue: 60, disableScaleIn: false, predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" } });
+    const [cpu, mem] = awsScalingPolicies(
+      app({ scaling: { cpuTargetPercent: 60, memoryTargetPercent: 75, healthCheckGraceSeconds: 90 } }),
+      "grp",
+    );
+    expect(cpu.targetTrackingConfiguration).toEqual({
+      targetValue: 60,
+      disableScaleIn: false,
+      predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" },
+    });
     expect(mem.targetTrackingConfiguration.targetValue).toBe(75);
     expect(mem.targetTrackingConfiguration.customizedMetricSpecification).toEqual({
       namespace: "CWAgent",
@@ -150,7 +191,13 @@ describe("aws", () => {
   });
 
   it("has the agent publish mem_used_percent aggregated by Auto Scaling group (the policy's dimension)", () => {
-    const cfg = cloudWatchAgentConfig() as { metrics: { namespace: string; aggregation_dimensions: string[][]; metrics_collected: { mem: { measurement: string[] } } } };
+    const cfg = cloudWatchAgentConfig() as {
+      metrics: {
+        namespace: string;
+        aggregation_dimensions: string[][];
+        metrics_collected: { mem: { measurement: string[] } };
+      };
+    };
     expect(cfg.metrics.namespace).toBe("CWAgent");
     expect(cfg.metrics.aggregation_dimensions).toContainEqual(["AutoScalingGroupName"]);
     expect(cfg.metrics.metrics_collected.mem.measurement).toEqual(["mem_used_percent"]);
@@ -158,9 +205,22 @@ describe("aws", () => {
 
   it("spreads mixed instances over the listed types with an on-demand base and price-capacity-optimized spot", () => {
     expect(awsInstancesDistribution(app())).toBeUndefined();
-    const d = awsInstancesDistribution(app({ mixedInstances: { instanceTypes: ["t3.small", "t3a.small"], onDemandBaseCapacity: 2, onDemandPercentageAboveBase: 10 } }));
+    const d = awsInstancesDistribution(
+      app({
+        mixedInstances: {
+          instanceTypes: ["t3.small", "t3a.small"],
+          onDemandBaseCapacity: 2,
+          onDemandPercentageAboveBase: 10,
+        },
+      }),
+    );
     expect(d).toEqual({
-      instancesDistribution: { onDemandBaseCapacity: 2, onDemandPercentageAboveBaseCapacity: 10, onDemandAllocationStrategy: "prioritized", spotAllocationStrategy: "price-capacity-optimized" },
+      instancesDistribution: {
+        onDemandBaseCapacity: 2,
+        onDemandPercentageAboveBaseCapacity: 10,
+        onDemandAllocationStrategy: "prioritized",
+        spotAllocationStrategy: "price-capacity-optimized",
+      },
       overrides: [{ instanceType: "t3.small" }, { instanceType: "t3a.small" }],
     });
   });
@@ -171,7 +231,12 @@ describe("aws", () => {
 
   describe("user data", () => {
     const a = app({ image: "registry.example/app:1", port: 9000, env: { MODE: "it's $HOME" } });
-    const script = awsUserData({ app: a, env: instanceEnv(a, { CONFIG: "http://10.0.0.1:2379" }), secretParameters: { DB_PASSWORD: "/scaleplane/t/web/DB_PASSWORD" }, lifecycleHookName: "web-drain" });
+    const script = awsUserData({
+      app: a,
+      env: instanceEnv(a, { CONFIG: "http://10.0.0.1:2379" }),
+      secretParameters: { DB_PASSWORD: "/scaleplane/t/web/DB_PASSWORD" },
+      lifecycleHookName: "web-drain",
+    });
 
     it("is valid bash", () => {
       const r = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
@@ -192,14 +257,18 @@ describe("aws", () => {
     });
 
     it("reads secrets from SSM at boot by parameter name and completes the drain lifecycle action", () => {
-      expect(script).toContain("aws ssm get-parameter --region \"$REGION\" --with-decryption --name '/scaleplane/t/web/DB_PASSWORD'");
+      expect(script).toContain(
+        "aws ssm get-parameter --region \"$REGION\" --with-decryption --name '/scaleplane/t/web/DB_PASSWORD'",
+      );
       expect(script).toContain("target-lifecycle-state");
       expect(script).toContain("--lifecycle-hook-name 'web-drain' --lifecycle-action-result CONTINUE");
       expect(script).toContain("X-aws-ec2-metadata-token"); // IMDSv2 sessions only
     });
 
     it("refuses an env value with a newline (it would inject env-file lines)", () => {
-      expect(errorKeys(() => awsUserData({ app: a, env: { X: "a\nEVIL=1" }, secretParameters: {}, lifecycleHookName: "h" }))).toEqual(["env.X"]);
+      expect(
+        errorKeys(() => awsUserData({ app: a, env: { X: "a\nEVIL=1" }, secretParameters: {}, lifecycleHookName: "h" })),
+      ).toEqual(["env.X"]);
     });
   });
 });

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import Ajv from "ajv";
 import { parse as parseYaml } from "yaml";
 import { parsePlatformConfig } from "../../core/config";
-import { configDocs, configReferenceMarkdown, platformConfigJsonSchema, stackFileJsonSchema, type JsonSchema } from "../../scripts/lib/config-docs";
+import {
+  configDocs,
+  configReferenceMarkdown,
+  platformConfigJsonSchema,
+  stackFileJsonSchema,
+  type JsonSchema,
+} from "../../scripts/lib/config-docs";
 
 const ROOT = join(__dirname, "..", "..");
 const STACKS = join(ROOT, "stacks");
@@ -51,7 +57,8 @@ describe("generated config docs", () => {
 describe("the stack file JSON Schema", () => {
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validate = ajv.compile(stackFileJsonSchema());
-  const errorsOf = (doc: unknown) => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
+  const errorsOf = (doc: unknown) =>
+    validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
 
   it.each(stackFiles)("stacks/%s names the schema and is valid under it", (file) => {
     const text = readFileSync(join(STACKS, file), "utf8");

@@ -25,13 +25,19 @@ describe("quorum at replication factor 2", () => {
   it("is accepted with a warning naming the key in dev and staging", () => {
     for (const environment of ["dev", "staging"] as const) {
       const c = parsePlatformConfig({ environment, ...quorumOf2 });
-      expect(configWarnings(c)).toEqual([{ key: "scaleplane:database.consistency", message: expect.stringMatching(/quorum of 2 of 2/) }]);
+      expect(configWarnings(c)).toEqual([
+        { key: "scaleplane:database.consistency", message: expect.stringMatching(/quorum of 2 of 2/) },
+      ]);
     }
   });
 
   it("quorum at 3 and all at 2 draw no warning", () => {
-    expect(configWarnings(parsePlatformConfig({ database: { shards: 3, replicationFactor: 3, consistency: "quorum" } }))).toEqual([]);
-    expect(configWarnings(parsePlatformConfig({ database: { shards: 3, replicationFactor: 2, consistency: "all" } }))).toEqual([]);
+    expect(
+      configWarnings(parsePlatformConfig({ database: { shards: 3, replicationFactor: 3, consistency: "quorum" } })),
+    ).toEqual([]);
+    expect(
+      configWarnings(parsePlatformConfig({ database: { shards: 3, replicationFactor: 2, consistency: "all" } })),
+    ).toEqual([]);
   });
 });
 
@@ -44,7 +50,13 @@ describe("shard names the ring refuses", () => {
       expect(r.success).toBe(false);
       expect(r.error!.issues[0].path).toEqual(["name"]);
       expect(r.error!.issues[0].message).toMatch(/well-formed Unicode/);
-      const map = ShardMapSchema.safeParse({ epoch: 0, vnodesPerWeight: 4, replicationFactor: 1, consistency: "one", shards: [member("ok"), member(bad)] });
+      const map = ShardMapSchema.safeParse({
+        epoch: 0,
+        vnodesPerWeight: 4,
+        replicationFactor: 1,
+        consistency: "one",
+        shards: [member("ok"), member(bad)],
+      });
       expect(map.success).toBe(false);
       expect(map.error!.issues[0].path).toEqual(["shards", 1, "name"]);
     }
@@ -53,6 +65,11 @@ describe("shard names the ring refuses", () => {
   it("whatever the schema accepts, the ring accepts (well-formed names, surrogate pairs included)", () => {
     const names = ["shard-0", "😀", "ünïcode", "a\uD83D\uDE00b"];
     for (const n of names) expect(ShardMemberSchema.safeParse(member(n)).success).toBe(true);
-    expect(() => buildRing(names.map((name) => ({ name, weight: 1 })), 4)).not.toThrow();
+    expect(() =>
+      buildRing(
+        names.map((name) => ({ name, weight: 1 })),
+        4,
+      ),
+    ).not.toThrow();
   });
 });

@@ -42,7 +42,10 @@ describe("requiredAcks", () => {
   });
 
   it.each([
-    [() => requiredAcks("most" as ConsistencyLevel, 3), /requiredAcks: level must be one of one, quorum, all; got "most"/],
+    [
+      () => requiredAcks("most" as ConsistencyLevel, 3),
+      /requiredAcks: level must be one of one, quorum, all; got "most"/,
+    ],
     [() => requiredAcks("one", 0), /requiredAcks: replicationFactor must be a whole number from 1 to 16; got 0/],
     [() => requiredAcks("quorum", 17), /replicationFactor .* got 17/],
     [() => requiredAcks("all", 2.5), /replicationFactor .* got 2.5/],
@@ -56,7 +59,9 @@ describe("read/write overlap", () => {
   it("R + W > rf exactly when every read set meets every write set (1000 runs)", () => {
     fc.assert(
       fc.property(
-        rfArb.chain((rf) => fc.tuple(fc.constant(rf), fc.integer({ min: 1, max: rf }), fc.integer({ min: 1, max: rf }))),
+        rfArb.chain((rf) =>
+          fc.tuple(fc.constant(rf), fc.integer({ min: 1, max: rf }), fc.integer({ min: 1, max: rf })),
+        ),
         ([rf, r, w]) => {
           // Brute force: the worst case puts the write on the first W replicas and the read on the last R.
           const written = new Set(Array.from({ length: w }, (_, i) => i));
@@ -80,7 +85,9 @@ describe("read/write overlap", () => {
   });
 
   it("refuses acknowledgement counts outside 1..rf, naming the argument", () => {
-    expect(() => quorumsOverlap(0, 2, 3)).toThrow(/quorumsOverlap: readAcks must be a whole number from 1 to replicationFactor \(3\); got 0/);
+    expect(() => quorumsOverlap(0, 2, 3)).toThrow(
+      /quorumsOverlap: readAcks must be a whole number from 1 to replicationFactor \(3\); got 0/,
+    );
     expect(() => quorumsOverlap(2, 4, 3)).toThrow(/writeAcks .* got 4/);
     expect(() => quorumsOverlap(1, 1, 0)).toThrow(/replicationFactor must be a whole number from 1 to 16; got 0/);
   });

@@ -24,7 +24,14 @@ const db = (input: object = {}): DatabaseConfig => DatabaseSchema.parse(input);
 
 describe("shardSpecs", () => {
   it("names shards shard-0..n-1 with weight 1 for a count, and host names <database.name>-<shard>", () => {
-    expect(shardSpecs(db({ name: "orders", shards: 2 })).map(({ index, name, weight, hostname }) => ({ index, name, weight, hostname }))).toEqual([
+    expect(
+      shardSpecs(db({ name: "orders", shards: 2 })).map(({ index, name, weight, hostname }) => ({
+        index,
+        name,
+        weight,
+        hostname,
+      })),
+    ).toEqual([
       { index: 0, name: "shard-0", weight: 1, hostname: "orders-shard-0" },
       { index: 1, name: "shard-1", weight: 1, hostname: "orders-shard-1" },
     ]);
@@ -34,14 +41,24 @@ describe("shardSpecs", () => {
     const [a, b] = shardSpecs(db({ shards: [{ name: "hot", weight: 2.5, zone: "z1" }, { name: "cold" }] }));
     expect(a).toMatchObject({ name: "hot", weight: 2.5, zone: "z1", hostname: "db-hot" });
     expect(b.zone).toBeUndefined();
-    expect(a.labels).toMatchObject({ "scaleplane.io/shard": "hot", "scaleplane.io/weight": "2.5", "scaleplane.io/database": "db" });
+    expect(a.labels).toMatchObject({
+      "scaleplane.io/shard": "hot",
+      "scaleplane.io/weight": "2.5",
+      "scaleplane.io/database": "db",
+    });
     // The selector never includes the weight (a StatefulSet selector is immutable).
-    expect(shardSelector(db(), "hot")).toEqual({ "app.kubernetes.io/name": "postgres", "scaleplane.io/database": "db", "scaleplane.io/shard": "hot" });
+    expect(shardSelector(db(), "hot")).toEqual({
+      "app.kubernetes.io/name": "postgres",
+      "scaleplane.io/database": "db",
+      "scaleplane.io/shard": "hot",
+    });
     expect(Object.entries(shardSelector(db(), "hot")).every(([k, v]) => a.labels[k] === v)).toBe(true);
   });
 
   it("refuses a host name longer than 63 characters, naming the key that made it", () => {
-    expect(errorKeys(() => shardSpecs(db({ name: "n".repeat(32), shards: [{ name: "s".repeat(31) }] })))).toEqual(["database.shards[0].name"]);
+    expect(errorKeys(() => shardSpecs(db({ name: "n".repeat(32), shards: [{ name: "s".repeat(31) }] })))).toEqual([
+      "database.shards[0].name",
+    ]);
     expect(shardSpecs(db({ name: "n".repeat(32), shards: [{ name: "s".repeat(30) }] }))[0].hostname).toHaveLength(63);
   });
 });
@@ -62,7 +79,9 @@ describe("zone placement", () => {
   const zones = ["a", "b", "c"];
   it("spreads unplaced shards evenly, counting configured zones", () => {
     expect(spreadShardsOverZones(shardSpecs(db({ shards: 5 })), zones)).toEqual(["a", "b", "c", "a", "b"]);
-    const specs = shardSpecs(db({ shards: [{ name: "p", zone: "a" }, { name: "q", zone: "a" }, { name: "r" }, { name: "s" }, { name: "t" }] }));
+    const specs = shardSpecs(
+      db({ shards: [{ name: "p", zone: "a" }, { name: "q", zone: "a" }, { name: "r" }, { name: "s" }, { name: "t" }] }),
+    );
     expect(spreadShardsOverZones(specs, zones)).toEqual(["a", "a", "b", "c", "b"]);
   });
 
@@ -78,7 +97,11 @@ describe("zone placement", () => {
   });
 
   it("refuses a configured zone without a subnet", () => {
-    expect(errorKeys(() => spreadShardsOverZones(shardSpecs(db({ shards: [{ name: "p" }, { name: "q", zone: "x" }] })), zones))).toEqual(["database.shards[1].zone"]);
+    expect(
+      errorKeys(() =>
+        spreadShardsOverZones(shardSpecs(db({ shards: [{ name: "p" }, { name: "q", zone: "x" }] })), zones),
+      ),
+    ).toEqual(["database.shards[1].zone"]);
   });
 
   it("requires subnets in at least two zones and at least one client security group", () => {
@@ -99,7 +122,17 @@ describe("zone placement", () => {
 describe("rdsSettings", () => {
   it("is always encrypted and private, with the config's engine, size, backups and Multi-AZ", () => {
     for (const env of ["dev", "staging", "prod"] as const) {
-      const s = rdsSettings(db({ engineVersion: "16.2", instanceClass: "db.m7g.large", storageGb: 100, backupRetentionDays: 3, multiAz: true, port: 6000 }), env);
+      const s = rdsSettings(
+        db({
+          engineVersion: "16.2",
+          instanceClass: "db.m7g.large",
+          storageGb: 100,
+          backupRetentionDays: 3,
+          multiAz: true,
+          port: 6000,
+        }),
+        env,
+      );
       expect(s).toMatchObject({
         engine: "postgres",
         engineVersion: "16.2",
@@ -125,7 +158,9 @@ describe("rdsSettings", () => {
   });
 
   it("refuses prod without automated backups", () => {
-    expect(errorKeys(() => rdsSettings(db({ backupRetentionDays: 0 }), "prod"))).toEqual(["database.backupRetentionDays"]);
+    expect(errorKeys(() => rdsSettings(db({ backupRetentionDays: 0 }), "prod"))).toEqual([
+      "database.backupRetentionDays",
+    ]);
     expect(rdsSettings(db({ backupRetentionDays: 0 }), "dev").backupRetentionPeriod).toBe(0);
   });
 });
@@ -133,7 +168,12 @@ describe("rdsSettings", () => {
 describe("container and pod settings", () => {
   it("derives the postgres environment (no password) and the pg_isready command from the config", () => {
     const c = db({ username: "svc", databaseName: "orders", port: 6543 });
-    expect(postgresEnv(c)).toEqual({ POSTGRES_USER: "svc", POSTGRES_DB: "orders", PGDATA: "/var/lib/postgresql/data/pgdata", PGPORT: "6543" });
+    expect(postgresEnv(c)).toEqual({
+      POSTGRES_USER: "svc",
+      POSTGRES_DB: "orders",
+      PGDATA: "/var/lib/postgresql/data/pgdata",
+      PGPORT: "6543",
+    });
     expect(pgIsReadyCommand(c)).toEqual(["pg_isready", "-h", "127.0.0.1", "-p", "6543", "-U", "svc", "-d", "orders"]);
   });
 
@@ -149,7 +189,16 @@ describe("container and pod settings", () => {
   it("accepts passwords RDS takes and refuses the rest", () => {
     expect(() => validatePassword("Abcdefgh12345678")).not.toThrow();
     expect(() => validatePassword("a-b_c.d~e!f#g$h%")).not.toThrow();
-    for (const bad of ["short", "x".repeat(129), "with space", "has/slash1", 'quote"d12', "at@sign12", "tab\there1", "ünïcödé12"])
+    for (const bad of [
+      "short",
+      "x".repeat(129),
+      "with space",
+      "has/slash1",
+      'quote"d12',
+      "at@sign12",
+      "tab\there1",
+      "ünïcödé12",
+    ])
       expect(errorKeys(() => validatePassword(bad))).toEqual(["password"]);
   });
 });

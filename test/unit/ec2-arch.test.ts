@@ -3,10 +3,25 @@ import { etcdVersionOfImage } from "../../core/etcd";
 
 describe("ec2Architecture", () => {
   it.each([
-    ["t4g.micro", "arm64"], ["m7g.large", "arm64"], ["c6gn.xlarge", "arm64"], ["m6gd.2xlarge", "arm64"], ["x2gd.medium", "arm64"],
-    ["im4gn.large", "arm64"], ["is4gen.medium", "arm64"], ["g5g.xlarge", "arm64"], ["hpc7g.4xlarge", "arm64"], ["a1.medium", "arm64"],
-    ["t3.small", "x86_64"], ["m5dn.large", "x86_64"], ["g5.xlarge", "x86_64"], ["g4dn.xlarge", "x86_64"], ["g4ad.xlarge", "x86_64"],
-    ["gr6.4xlarge", "x86_64"], ["m7i-flex.large", "x86_64"], ["c7a.large", "x86_64"], ["r7iz.large", "x86_64"],
+    ["t4g.micro", "arm64"],
+    ["m7g.large", "arm64"],
+    ["c6gn.xlarge", "arm64"],
+    ["m6gd.2xlarge", "arm64"],
+    ["x2gd.medium", "arm64"],
+    ["im4gn.large", "arm64"],
+    ["is4gen.medium", "arm64"],
+    ["g5g.xlarge", "arm64"],
+    ["hpc7g.4xlarge", "arm64"],
+    ["a1.medium", "arm64"],
+    ["t3.small", "x86_64"],
+    ["m5dn.large", "x86_64"],
+    ["g5.xlarge", "x86_64"],
+    ["g4dn.xlarge", "x86_64"],
+    ["g4ad.xlarge", "x86_64"],
+    ["gr6.4xlarge", "x86_64"],
+    ["m7i-flex.large", "x86_64"],
+    ["c7a.large", "x86_64"],
+    ["r7iz.large", "x86_64"],
   ])("%s is %s", (type, arch) => expect(ec2Architecture(type)).toBe(arch));
 
   it("refuses what is not an instance type", () => {
@@ -22,7 +37,9 @@ describe("ec2Architecture", () => {
 
   it("a mix of architectures has no common AMI", () => {
     expect(commonArchitecture(["m7g.large", "c7g.large"])).toEqual({ arch: "arm64" });
-    expect(commonArchitecture(["m7g.large", "m5.large"])).toEqual({ error: expect.stringMatching(/m7g.large \(arm64\), m5.large \(x86_64\)/) });
+    expect(commonArchitecture(["m7g.large", "m5.large"])).toEqual({
+      error: expect.stringMatching(/m7g.large \(arm64\), m5.large \(x86_64\)/),
+    });
   });
 });
 

@@ -1,5 +1,11 @@
 import fc from "fast-check";
-import { describeStep, MembershipPlanError, planMembershipChange, type CurrentMember, type MembershipStep } from "../../core/etcd-membership";
+import {
+  describeStep,
+  MembershipPlanError,
+  planMembershipChange,
+  type CurrentMember,
+  type MembershipStep,
+} from "../../core/etcd-membership";
 import { etcdClusterSpec, quorum, type EtcdClusterSettings } from "../../core/etcd";
 import { MEMBER_COUNTS, membershipDiff, validateMembershipSpec, type MembershipSpec } from "../../core/etcd-membership";
 import { ETCD_MEMBER_COUNTS } from "../../core/config";
@@ -73,7 +79,13 @@ describe("planMembershipChange", () => {
   it("finishes a learner left behind by an interrupted change and removes unwanted learners first", () => {
     const current = [...cluster(3), { id: "9", name: "c-3", isLeader: false, isLearner: true }];
     expect(planMembershipChange(current, names(5)).map((s) => s.kind)).toEqual([
-      "start", "waitCaughtUp", "promote", "addLearner", "start", "waitCaughtUp", "promote",
+      "start",
+      "waitCaughtUp",
+      "promote",
+      "addLearner",
+      "start",
+      "waitCaughtUp",
+      "promote",
     ]);
     expect(planMembershipChange(current, names(3)).map(describeStep)).toEqual(["remove c-3 (3 voters)", "stop c-3"]);
   });
@@ -83,26 +95,37 @@ describe("planMembershipChange", () => {
   });
 
   it("refuses even and out-of-range targets with the allowed counts", () => {
-    expect(() => planMembershipChange(cluster(3), names(4))).toThrow(/target member count must be one of 1, 3, 5, 7.*got 4/);
+    expect(() => planMembershipChange(cluster(3), names(4))).toThrow(
+      /target member count must be one of 1, 3, 5, 7.*got 4/,
+    );
     expect(() => planMembershipChange(cluster(3), names(9))).toThrow(MembershipPlanError);
     expect(() => planMembershipChange(cluster(3), [])).toThrow(/got 0/);
   });
 
   it("refuses a change when the cluster has no quorum now", () => {
     const current = cluster(3).map((m, i) => ({ ...m, healthy: i === 0 }));
-    expect(() => planMembershipChange(current, names(5))).toThrow(/1 healthy of 3 voting members, below the quorum of 2/);
+    expect(() => planMembershipChange(current, names(5))).toThrow(
+      /1 healthy of 3 voting members, below the quorum of 2/,
+    );
   });
 
   it("refuses a removal that would leave too few healthy voters", () => {
     // 5 voters, c-1 and c-2 down: removing healthy c-4 leaves 2 healthy of 4 (< 3).
     const current = cluster(5).map((m) => ({ ...m, healthy: !["c-1", "c-2"].includes(m.name) }));
-    expect(() => planMembershipChange(current, ["c-0", "c-1", "c-2"])).toThrow("removing c-4 would leave 2 healthy of 4 voting members, below the quorum of 3");
+    expect(() => planMembershipChange(current, ["c-0", "c-1", "c-2"])).toThrow(
+      "removing c-4 would leave 2 healthy of 4 voting members, below the quorum of 3",
+    );
   });
 
   it("refuses a bootstrap, duplicate names and a cluster without a single leader", () => {
     expect(() => planMembershipChange([], names(3))).toThrow(/bootstrapped/);
     expect(() => planMembershipChange(cluster(3), ["c-0", "c-0", "c-1"])).toThrow(/unique/);
-    expect(() => planMembershipChange(cluster(3).map((m) => ({ ...m, isLeader: false })), names(3))).toThrow(/exactly one leader/);
+    expect(() =>
+      planMembershipChange(
+        cluster(3).map((m) => ({ ...m, isLeader: false })),
+        names(3),
+      ),
+    ).toThrow(/exactly one leader/);
   });
 
   it("property: any odd → odd change ends at the desired voters, one voter at a time, never below quorum", () => {
@@ -144,7 +167,14 @@ describe("EtcdMembership inputs (pure)", () => {
     expect(MEMBER_COUNTS).toEqual(ETCD_MEMBER_COUNTS);
   });
 
-  const settings: EtcdClusterSettings = { clusterName: "c", clientPort: 2379, peerPort: 2380, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false };
+  const settings: EtcdClusterSettings = {
+    clusterName: "c",
+    clientPort: 2379,
+    peerPort: 2380,
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    tls: false,
+  };
   const spec = (n: number): MembershipSpec => ({
     clusterName: "c",
     settings,
@@ -152,29 +182,55 @@ describe("EtcdMembership inputs (pure)", () => {
     etcdBinary: "/usr/bin/etcd",
     network: "net",
     labels: {},
-    members: etcdClusterSpec(settings, names(n)).members.map((m, i) => ({ name: m.name, host: m.host, hostPort: 23000 + i, args: m.args })),
+    members: etcdClusterSpec(settings, names(n)).members.map((m, i) => ({
+      name: m.name,
+      host: m.host,
+      hostPort: 23000 + i,
+      args: m.args,
+    })),
   });
 
   it("accepts the shared builder's specs and names every bad input", () => {
     expect(validateMembershipSpec(spec(3))).toEqual([]);
-    const bad = { ...spec(3), image: "", members: [...spec(3).members.slice(0, 1), { ...spec(3).members[1], hostPort: 23000 }] };
+    const bad = {
+      ...spec(3),
+      image: "",
+      members: [...spec(3).members.slice(0, 1), { ...spec(3).members[1], hostPort: 23000 }],
+    };
     expect(validateMembershipSpec(bad).map((f) => f.property)).toEqual(["image", "members", "members[1].hostPort"]);
     const flags = spec(3);
     flags.members[2].args = flags.members[2].args.filter((a) => !a.startsWith("--election-timeout"));
-    expect(validateMembershipSpec(flags)).toEqual([{ property: "members[2].args", reason: expect.stringContaining("--election-timeout=1000") }]);
+    expect(validateMembershipSpec(flags)).toEqual([
+      { property: "members[2].args", reason: expect.stringContaining("--election-timeout=1000") },
+    ]);
   });
 
   it("refuses changes a running cluster cannot take, but not membership changes", () => {
     expect(validateMembershipSpec(spec(5), spec(3))).toEqual([]);
-    expect(validateMembershipSpec({ ...spec(3), network: "other" }, spec(3))).toEqual([expect.objectContaining({ property: "network", reason: expect.stringContaining("cannot change on a running cluster") })]);
+    expect(validateMembershipSpec({ ...spec(3), network: "other" }, spec(3))).toEqual([
+      expect.objectContaining({
+        property: "network",
+        reason: expect.stringContaining("cannot change on a running cluster"),
+      }),
+    ]);
     const moved = spec(3);
     moved.members[1].hostPort = 23999;
-    expect(validateMembershipSpec(moved, spec(3))).toEqual([expect.objectContaining({ property: "members[1]", reason: expect.stringContaining("cannot move") })]);
+    expect(validateMembershipSpec(moved, spec(3))).toEqual([
+      expect.objectContaining({ property: "members[1]", reason: expect.stringContaining("cannot move") }),
+    ]);
   });
 
   it("diffs member by member and never looks at the secret tls input", () => {
-    expect(membershipDiff(spec(3) as never, spec(5) as never)).toEqual({ changedKeys: ["members"], added: ["c-3", "c-4"], removed: [] });
-    expect(membershipDiff(spec(5) as never, spec(3) as never)).toEqual({ changedKeys: ["members"], added: [], removed: ["c-3", "c-4"] });
+    expect(membershipDiff(spec(3) as never, spec(5) as never)).toEqual({
+      changedKeys: ["members"],
+      added: ["c-3", "c-4"],
+      removed: [],
+    });
+    expect(membershipDiff(spec(5) as never, spec(3) as never)).toEqual({
+      changedKeys: ["members"],
+      added: [],
+      removed: ["c-3", "c-4"],
+    });
     expect(membershipDiff(spec(3) as never, { ...spec(3), tls: { serverKey: "x" } } as never).changedKeys).toEqual([]);
   });
 });

@@ -1,9 +1,25 @@
 import fc from "fast-check";
 import { peerUrl, type EtcdClusterSettings } from "../../core/etcd";
 import { MembershipPlanError } from "../../core/etcd-membership";
-import { membershipDrift, planReconcile, stepKey, describeReconcileStep, type ClusterObservation, type KnownMember, type ObservedEtcdMember, type ReconcileStep } from "../../core/etcd-reconcile";
+import {
+  membershipDrift,
+  planReconcile,
+  stepKey,
+  describeReconcileStep,
+  type ClusterObservation,
+  type KnownMember,
+  type ObservedEtcdMember,
+  type ReconcileStep,
+} from "../../core/etcd-reconcile";
 
-const settings: EtcdClusterSettings = { clusterName: "c", clientPort: 2379, peerPort: 2380, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false };
+const settings: EtcdClusterSettings = {
+  clusterName: "c",
+  clientPort: 2379,
+  peerPort: 2380,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  tls: false,
+};
 const known = (n: number): KnownMember[] => Array.from({ length: n }, (_, i) => ({ name: `c-${i}`, host: `c-${i}` }));
 const member = (i: number, o: Partial<ObservedEtcdMember> = {}): ObservedEtcdMember => ({
   id: String(1000 + i),
@@ -25,10 +41,21 @@ const keys = (steps: ReconcileStep[]) => steps.map(stepKey);
 describe("planReconcile: from what is really there", () => {
   it("plans the plain membership change when etcd and Docker agree", () => {
     expect(keys(planReconcile(settings, healthy(3), known(5)))).toEqual([
-      "addLearner:c-3", "start:c-3", "waitCaughtUp:c-3", "promote:c-3",
-      "addLearner:c-4", "start:c-4", "waitCaughtUp:c-4", "promote:c-4",
+      "addLearner:c-3",
+      "start:c-3",
+      "waitCaughtUp:c-3",
+      "promote:c-3",
+      "addLearner:c-4",
+      "start:c-4",
+      "waitCaughtUp:c-4",
+      "promote:c-4",
     ]);
-    expect(keys(planReconcile(settings, healthy(5), known(3), known(5)))).toEqual(["remove:c-4", "stop:c-4", "remove:c-3", "stop:c-3"]);
+    expect(keys(planReconcile(settings, healthy(5), known(3), known(5)))).toEqual([
+      "remove:c-4",
+      "stop:c-4",
+      "remove:c-3",
+      "stop:c-3",
+    ]);
     expect(planReconcile(settings, healthy(3), known(3))).toEqual([]);
   });
 
@@ -42,10 +69,18 @@ describe("planReconcile: from what is really there", () => {
 
   it("scale-out cut after the learner add: the rerun finishes the learner (start, catch up, promote) instead of adding it twice", () => {
     const seen = healthy(3);
-    const cut: ClusterObservation = { ...seen, members: [...seen.members, member(3, { name: "", isLearner: true, healthy: false })] };
+    const cut: ClusterObservation = {
+      ...seen,
+      members: [...seen.members, member(3, { name: "", isLearner: true, healthy: false })],
+    };
     expect(keys(planReconcile(settings, cut, known(5), known(3)))).toEqual([
-      "start:c-3", "waitCaughtUp:c-3", "promote:c-3",
-      "addLearner:c-4", "start:c-4", "waitCaughtUp:c-4", "promote:c-4",
+      "start:c-3",
+      "waitCaughtUp:c-3",
+      "promote:c-3",
+      "addLearner:c-4",
+      "start:c-4",
+      "waitCaughtUp:c-4",
+      "promote:c-4",
     ]);
   });
 
@@ -65,12 +100,19 @@ describe("planReconcile: from what is really there", () => {
   it("removes a stray learner of this cluster that no known member matches (by its peer URL's host)", () => {
     const seen = healthy(3);
     const stray = member(9, { name: "", peerUrls: ["http://c-9:2380"], isLearner: true, healthy: false });
-    expect(keys(planReconcile(settings, { ...seen, members: [...seen.members, stray] }, known(3)))).toEqual(["removeLearner:c-9", "stop:c-9"]);
+    expect(keys(planReconcile(settings, { ...seen, members: [...seen.members, stray] }, known(3)))).toEqual([
+      "removeLearner:c-9",
+      "stop:c-9",
+    ]);
   });
 
   it("a desired member's stale container and volume (not in etcd) go before it is added again", () => {
     const seen = healthy(3);
-    const cut: ClusterObservation = { ...seen, containers: [...seen.containers, { host: "c-3", running: false }], volumes: [...seen.volumes, "c-3-data", "c-4-data"] };
+    const cut: ClusterObservation = {
+      ...seen,
+      containers: [...seen.containers, { host: "c-3", running: false }],
+      volumes: [...seen.volumes, "c-3-data", "c-4-data"],
+    };
     const steps = planReconcile(settings, cut, known(5));
     expect(keys(steps).slice(0, 3)).toEqual(["removeOrphan:c-3", "removeOrphan:c-4", "addLearner:c-3"]);
     expect(steps[1]).toEqual({ kind: "removeOrphan", host: "c-4", container: false, volume: true });
@@ -79,8 +121,12 @@ describe("planReconcile: from what is really there", () => {
   it("refuses a voting member it does not manage", () => {
     const seen = healthy(3);
     const foreign = member(7, { peerUrls: ["http://elsewhere:2380"], name: "elsewhere" });
-    expect(() => planReconcile(settings, { ...seen, members: [...seen.members, foreign] }, known(3))).toThrow(MembershipPlanError);
-    expect(() => planReconcile(settings, { ...seen, members: [...seen.members, foreign] }, known(3))).toThrow(/elsewhere.*not ones this resource manages/);
+    expect(() => planReconcile(settings, { ...seen, members: [...seen.members, foreign] }, known(3))).toThrow(
+      MembershipPlanError,
+    );
+    expect(() => planReconcile(settings, { ...seen, members: [...seen.members, foreign] }, known(3))).toThrow(
+      /elsewhere.*not ones this resource manages/,
+    );
   });
 
   it("property: from any crash point of 3→5 or 5→3, replaying the plan ends with exactly the desired voters, no learner, no orphan", () => {
@@ -124,22 +170,39 @@ describe("planReconcile: from what is really there", () => {
       return { members, containers, volumes };
     };
     const target = (seen: ClusterObservation, n: number) => {
-      expect(seen.members.map((m) => m.name).sort()).toEqual(known(n).map((k) => k.name).sort());
+      expect(seen.members.map((m) => m.name).sort()).toEqual(
+        known(n)
+          .map((k) => k.name)
+          .sort(),
+      );
       expect(seen.members.filter((m) => m.isLearner)).toEqual([]);
-      expect(seen.containers.map((c) => c.host).sort()).toEqual(known(n).map((k) => k.host).sort());
-      expect([...seen.volumes].sort()).toEqual(known(n).map((k) => `${k.host}-data`).sort());
+      expect(seen.containers.map((c) => c.host).sort()).toEqual(
+        known(n)
+          .map((k) => k.host)
+          .sort(),
+      );
+      expect([...seen.volumes].sort()).toEqual(
+        known(n)
+          .map((k) => `${k.host}-data`)
+          .sort(),
+      );
       expect(membershipDrift(settings, seen, known(n))).toEqual([]);
     };
     fc.assert(
-      fc.property(fc.constantFrom<[number, number]>([3, 5], [5, 3], [3, 1], [1, 3]), fc.nat(20), fc.nat(4), ([from, to], cut, leader) => {
-        let seen = healthy(from);
-        seen = { ...seen, members: seen.members.map((m, i) => ({ ...m, isLeader: i === leader % from })) };
-        const first = planReconcile(settings, seen, known(to), known(from));
-        for (const s of first.slice(0, Math.min(cut, first.length))) seen = apply(seen, s);
-        // the rerun starts from the OLD state (known = from), whatever the cut left
-        for (const s of planReconcile(settings, seen, known(to), known(from))) seen = apply(seen, s);
-        target(seen, to);
-      }),
+      fc.property(
+        fc.constantFrom<[number, number]>([3, 5], [5, 3], [3, 1], [1, 3]),
+        fc.nat(20),
+        fc.nat(4),
+        ([from, to], cut, leader) => {
+          let seen = healthy(from);
+          seen = { ...seen, members: seen.members.map((m, i) => ({ ...m, isLeader: i === leader % from })) };
+          const first = planReconcile(settings, seen, known(to), known(from));
+          for (const s of first.slice(0, Math.min(cut, first.length))) seen = apply(seen, s);
+          // the rerun starts from the OLD state (known = from), whatever the cut left
+          for (const s of planReconcile(settings, seen, known(to), known(from))) seen = apply(seen, s);
+          target(seen, to);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -156,7 +219,12 @@ describe("membershipDrift", () => {
       settings,
       {
         members: [...seen.members.filter((m) => m.name !== "c-2"), member(3, { name: "", isLearner: true })],
-        containers: [{ host: "c-0", running: true }, { host: "c-1", running: false }, { host: "c-2", running: true }, { host: "c-5", running: true }],
+        containers: [
+          { host: "c-0", running: true },
+          { host: "c-1", running: false },
+          { host: "c-2", running: true },
+          { host: "c-5", running: true },
+        ],
         volumes: seen.volumes,
       },
       known(3),

@@ -1,13 +1,22 @@
 import { etcdClusterSpec, etcdMemberArgs, faultTolerance, quorum, type EtcdClusterSettings } from "../../core/etcd";
 
-const settings: EtcdClusterSettings = { clusterName: "config", clientPort: 2379, peerPort: 2380, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false };
+const settings: EtcdClusterSettings = {
+  clusterName: "config",
+  clientPort: 2379,
+  peerPort: 2380,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  tls: false,
+};
 
 const flag = (args: string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 describe("core/etcd member specs", () => {
   it("gives every member the same initial cluster and its own advertised URLs", () => {
     const spec = etcdClusterSpec(settings, ["config-0", "config-1", "config-2"]);
-    expect(spec.initialCluster).toBe("config-0=http://config-0:2380,config-1=http://config-1:2380,config-2=http://config-2:2380");
+    expect(spec.initialCluster).toBe(
+      "config-0=http://config-0:2380,config-1=http://config-1:2380,config-2=http://config-2:2380",
+    );
     expect(spec.clientEndpoints).toEqual(["http://config-0:2379", "http://config-1:2379", "http://config-2:2379"]);
     for (const m of spec.members) {
       expect(flag(m.args, "name")).toBe(m.name);
@@ -33,7 +42,15 @@ describe("core/etcd member specs", () => {
   });
 
   it("joins an existing cluster with state existing", () => {
-    const args = etcdMemberArgs(settings, { name: "config-3", host: "config-3" }, [{ name: "config-0", host: "config-0" }, { name: "config-3", host: "config-3" }], "existing");
+    const args = etcdMemberArgs(
+      settings,
+      { name: "config-3", host: "config-3" },
+      [
+        { name: "config-0", host: "config-0" },
+        { name: "config-3", host: "config-3" },
+      ],
+      "existing",
+    );
     expect(flag(args, "initial-cluster-state")).toBe("existing");
     expect(flag(args, "pre-vote")).toBe("true");
     expect(flag(args, "initial-cluster")).toBe("config-0=http://config-0:2380,config-3=http://config-3:2380");

@@ -20,9 +20,15 @@ const nodeId = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
 const version = fc.record({ wall: physical, logical: fc.integer({ min: 0, max: MAX_LOGICAL }), node: nodeId });
 
 /** A run of clock events: local writes at a physical time, or observations of a remote timestamp. */
-const events = fc.array(fc.oneof(fc.record({ kind: fc.constant("now" as const), at: physical }), fc.record({ kind: fc.constant("observe" as const), at: physical, remote: timestamp })), {
-  maxLength: 200,
-});
+const events = fc.array(
+  fc.oneof(
+    fc.record({ kind: fc.constant("now" as const), at: physical }),
+    fc.record({ kind: fc.constant("observe" as const), at: physical, remote: timestamp }),
+  ),
+  {
+    maxLength: 200,
+  },
+);
 
 describe("hybrid logical clock", () => {
   it("is strictly monotonic whatever the physical clock does (including going backwards)", () => {
@@ -51,7 +57,8 @@ describe("hybrid logical clock", () => {
           // the wall component only exceeds everything seen by counter overflow (one ms per 2^31 events)
           expect(t.wall).toBeGreaterThanOrEqual(maxSeen);
           expect(t.wall).toBeLessThanOrEqual(maxSeen + 1);
-          if (e.at > Math.max(before.wall, e.kind === "observe" ? e.remote.wall : 0)) expect(t).toEqual({ wall: e.at, logical: 0 });
+          if (e.at > Math.max(before.wall, e.kind === "observe" ? e.remote.wall : 0))
+            expect(t).toEqual({ wall: e.at, logical: 0 });
         }
       }),
     );
@@ -97,7 +104,9 @@ describe("hybrid logical clock", () => {
   it("refuses bad input with the argument named", () => {
     expect(() => hlcNow(HLC_ZERO, -1)).toThrow(HlcError);
     expect(() => hlcNow(HLC_ZERO, 1.5)).toThrow(/^physicalMs must be a whole number/);
-    expect(() => hlcNow({ wall: 1, logical: -1 }, 1)).toThrow(/^last\.logical must be a whole number from 0 to 2147483647/);
+    expect(() => hlcNow({ wall: 1, logical: -1 }, 1)).toThrow(
+      /^last\.logical must be a whole number from 0 to 2147483647/,
+    );
     expect(() => hlcObserve(HLC_ZERO, { wall: NaN, logical: 0 }, 1)).toThrow(/^remote\.wall/);
     expect(() => checkNodeId("bad id")).toThrow(/^nodeId must be 1-64 ASCII letters/);
     expect(() => checkNodeId("é")).toThrow(HlcError);
@@ -110,7 +119,8 @@ describe("version order", () => {
     fc.assert(
       fc.property(version, version, version, (a, b, c) => {
         expect(Math.sign(compareVersions(a, b))).toBe(-Math.sign(compareVersions(b, a)));
-        if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0) expect(compareVersions(a, c)).toBeLessThanOrEqual(0);
+        if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0)
+          expect(compareVersions(a, c)).toBeLessThanOrEqual(0);
         expect(compareVersions(a, b) === 0).toBe(a.wall === b.wall && a.logical === b.logical && a.node === b.node);
       }),
     );

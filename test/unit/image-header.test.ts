@@ -39,7 +39,11 @@ describe("images/<name>/Dockerfile header", () => {
 
   it("parses every shipped Dockerfile", () => {
     const dir = join(__dirname, "..", "..", "images");
-    const specs = readdirSync(dir).map((name) => parseDockerfileHeader(name, `images/${name}/Dockerfile`, readFileSync(join(dir, name, "Dockerfile"), "utf8")));
-    expect(specs.map((s) => s.tag)).toEqual(expect.arrayContaining(["scaleplane/etcd:3.4.23", "scaleplane/sample-app:0.1.0"]));
+    const specs = readdirSync(dir).map((name) =>
+      parseDockerfileHeader(name, `images/${name}/Dockerfile`, readFileSync(join(dir, name, "Dockerfile"), "utf8")),
+    );
+    expect(specs.map((s) => s.tag)).toEqual(
+      expect.arrayContaining(["scaleplane/etcd:3.4.23", "scaleplane/sample-app:0.1.0"]),
+    );
   });
 });

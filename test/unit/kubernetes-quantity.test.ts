@@ -35,6 +35,8 @@ describe("parseQuantity", () => {
   });
 
   it.each(["", "abc", "1mi", "Mi", "1 Gi", "1.2.3", "--1", "1KiB"])("refuses %j, naming the value", (text) => {
-    expect(() => parseQuantity(text, "pod web-1 cpu usage")).toThrow(/^pod web-1 cpu usage: .* is not a Kubernetes quantity/);
+    expect(() => parseQuantity(text, "pod web-1 cpu usage")).toThrow(
+      /^pod web-1 cpu usage: .* is not a Kubernetes quantity/,
+    );
   });
 });

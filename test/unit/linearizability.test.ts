@@ -2,14 +2,26 @@ import fc from "fast-check";
 import { HistoryRecorder, type HistoryOp, type RegisterValue, type RegisterInput } from "../support/history";
 import { checkRegister, resolveWithLog, step } from "../support/linearizability";
 
-const w = (client: number, value: RegisterValue, call: number, ret: number, status: HistoryOp["status"] = "ok"): HistoryOp => ({
+const w = (
+  client: number,
+  value: RegisterValue,
+  call: number,
+  ret: number,
+  status: HistoryOp["status"] = "ok",
+): HistoryOp => ({
   client,
   input: { op: "write", value },
   call,
   ret,
   status,
 });
-const r = (client: number, output: RegisterValue, call: number, ret: number, status: HistoryOp["status"] = "ok"): HistoryOp => ({
+const r = (
+  client: number,
+  output: RegisterValue,
+  call: number,
+  ret: number,
+  status: HistoryOp["status"] = "ok",
+): HistoryOp => ({
   client,
   input: { op: "read" },
   output,
@@ -17,7 +29,14 @@ const r = (client: number, output: RegisterValue, call: number, ret: number, sta
   ret,
   status,
 });
-const cas = (client: number, expected: RegisterValue, value: RegisterValue, output: boolean, call: number, ret: number): HistoryOp => ({
+const cas = (
+  client: number,
+  expected: RegisterValue,
+  value: RegisterValue,
+  output: boolean,
+  call: number,
+  ret: number,
+): HistoryOp => ({
   client,
   input: { op: "cas", expected, value },
   output,
@@ -42,19 +61,27 @@ describe("checkRegister: histories it must accept", () => {
     expect(outcome([w(1, "a", 0, 10), w(2, "b", 0, 10), r(3, "b", 11, 12)])).toBe("linearizable");
   });
   it("a timed-out write may have happened late (after later ops)", () => {
-    expect(outcome([w(1, "a", 0, 1), w(2, "b", 2, 3, "unknown"), r(3, "a", 4, 5), r(3, "b", 6, 7)])).toBe("linearizable");
+    expect(outcome([w(1, "a", 0, 1), w(2, "b", 2, 3, "unknown"), r(3, "a", 4, 5), r(3, "b", 6, 7)])).toBe(
+      "linearizable",
+    );
   });
   it("a timed-out write may never have happened", () => {
-    expect(outcome([w(1, "a", 0, 1), w(2, "b", 2, 3, "unknown"), r(3, "a", 4, 5), r(3, "a", 6, 7)])).toBe("linearizable");
+    expect(outcome([w(1, "a", 0, 1), w(2, "b", 2, 3, "unknown"), r(3, "a", 4, 5), r(3, "a", 6, 7)])).toBe(
+      "linearizable",
+    );
   });
   it("a failed write is ignored", () => {
     expect(outcome([w(1, "a", 0, 1), w(2, "b", 2, 3, "fail"), r(3, "a", 4, 5)])).toBe("linearizable");
   });
   it("compare-and-swap that succeeds and one that fails", () => {
-    expect(outcome([w(1, 1, 0, 1), cas(2, 1, 2, true, 2, 3), cas(3, 1, 3, false, 4, 5), r(1, 2, 6, 7)])).toBe("linearizable");
+    expect(outcome([w(1, 1, 0, 1), cas(2, 1, 2, true, 2, 3), cas(3, 1, 3, false, 4, 5), r(1, 2, 6, 7)])).toBe(
+      "linearizable",
+    );
   });
   it("two overlapping CAS from the same value: one wins", () => {
-    expect(outcome([w(1, 0, 0, 1), cas(2, 0, 2, true, 2, 6), cas(3, 0, 3, false, 3, 5), r(1, 2, 7, 8)])).toBe("linearizable");
+    expect(outcome([w(1, 0, 0, 1), cas(2, 0, 2, true, 2, 6), cas(3, 0, 3, false, 3, 5), r(1, 2, 7, 8)])).toBe(
+      "linearizable",
+    );
   });
 });
 
@@ -75,7 +102,9 @@ describe("checkRegister: histories it must reject", () => {
     expect(outcome([w(1, "a", 0, 1), w(1, "b", 2, 20), r(2, "b", 3, 4), r(3, "a", 5, 6)])).toBe("not-linearizable");
   });
   it("two concurrent writes observed in both orders by sequential reads", () => {
-    expect(outcome([w(1, "a", 0, 10), w(2, "b", 0, 10), r(3, "a", 11, 12), r(3, "b", 13, 14), r(3, "a", 15, 16)])).toBe("not-linearizable");
+    expect(outcome([w(1, "a", 0, 10), w(2, "b", 0, 10), r(3, "a", 11, 12), r(3, "b", 13, 14), r(3, "a", 15, 16)])).toBe(
+      "not-linearizable",
+    );
   });
   it("two CAS from the same value that both claim success", () => {
     expect(outcome([w(1, 0, 0, 1), cas(2, 0, 2, true, 2, 6), cas(3, 0, 3, true, 3, 5)])).toBe("not-linearizable");
@@ -91,7 +120,9 @@ describe("checkRegister: histories it must reject", () => {
 describe("checkRegister: input checks and scale", () => {
   it("rejects malformed histories naming the op", () => {
     expect(() => checkRegister([w(1, "a", 5, 1)])).toThrow(/history\[0\]: return time must be ≥ call time/);
-    expect(() => checkRegister([{ ...cas(1, 0, 1, true, 0, 1), output: "yes" }])).toThrow(/history\[0\]: an ok cas needs a boolean output/);
+    expect(() => checkRegister([{ ...cas(1, 0, 1, true, 0, 1), output: "yes" }])).toThrow(
+      /history\[0\]: an ok cas needs a boolean output/,
+    );
   });
 
   it("checks a long 3-client history quickly and finds a single injected stale read", () => {
@@ -173,17 +204,15 @@ describe("checkRegister agrees with a brute-force checker", () => {
       readValue: valueArb,
       casOk: fc.boolean(),
     })
-    .map(
-      (o): HistoryOp => ({
-        client: o.client,
-        input: o.input,
-        call: o.call,
-        ret: o.call + o.len,
-        status: o.status,
-        ...(o.status === "ok" && o.input.op === "read" ? { output: o.readValue } : {}),
-        ...(o.status === "ok" && o.input.op === "cas" ? { output: o.casOk } : {}),
-      }),
-    );
+    .map((o): HistoryOp => ({
+      client: o.client,
+      input: o.input,
+      call: o.call,
+      ret: o.call + o.len,
+      status: o.status,
+      ...(o.status === "ok" && o.input.op === "read" ? { output: o.readValue } : {}),
+      ...(o.status === "ok" && o.input.op === "cas" ? { output: o.casOk } : {}),
+    }));
 
   it("on ≥ 1000 small random histories (about half of them non-linearizable)", () => {
     let accepted = 0;
@@ -203,38 +232,69 @@ describe("checkRegister agrees with a brute-force checker", () => {
 
   it("on random histories generated from a real sequential run (always linearizable)", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(inputArb, fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 })), { minLength: 1, maxLength: 40 }), (steps) => {
-        // apply ops one at a time at instant p, but report widened intervals [p - a, p + b]
-        let state: RegisterValue = null;
-        const h: HistoryOp[] = steps.map(([input, a, b], i) => {
-          const p = i * 10;
-          const op: HistoryOp = { client: i % 3, input, call: p - a, ret: p + b, status: "ok" };
-          const [, next] = step(state, { ...op, status: "unknown" });
-          if (input.op === "read") op.output = state;
-          if (input.op === "cas") op.output = state === input.expected;
-          state = next;
-          return op;
-        });
-        expect(checkRegister(h).outcome).toBe("linearizable");
-      }),
+      fc.property(
+        fc.array(fc.tuple(inputArb, fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 })), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        (steps) => {
+          // apply ops one at a time at instant p, but report widened intervals [p - a, p + b]
+          let state: RegisterValue = null;
+          const h: HistoryOp[] = steps.map(([input, a, b], i) => {
+            const p = i * 10;
+            const op: HistoryOp = { client: i % 3, input, call: p - a, ret: p + b, status: "ok" };
+            const [, next] = step(state, { ...op, status: "unknown" });
+            if (input.op === "read") op.output = state;
+            if (input.op === "cas") op.output = state === input.expected;
+            state = next;
+            return op;
+          });
+          expect(checkRegister(h).outcome).toBe("linearizable");
+        },
+      ),
       { numRuns: 500 },
     );
   });
 });
 
 describe("resolveWithLog", () => {
-  const w = (client: string, value: string, call: number, ret: number, status: "ok" | "unknown" = "ok"): HistoryOp => ({ client, input: { op: "write", value }, call, ret: status === "unknown" ? Infinity : ret, status });
-  const r = (client: string, output: string | null, call: number, ret: number, status: "ok" | "unknown" = "ok"): HistoryOp => ({ client, input: { op: "read" }, output: status === "ok" ? output : undefined, call, ret: status === "unknown" ? Infinity : ret, status });
+  const w = (client: string, value: string, call: number, ret: number, status: "ok" | "unknown" = "ok"): HistoryOp => ({
+    client,
+    input: { op: "write", value },
+    call,
+    ret: status === "unknown" ? Infinity : ret,
+    status,
+  });
+  const r = (
+    client: string,
+    output: string | null,
+    call: number,
+    ret: number,
+    status: "ok" | "unknown" = "ok",
+  ): HistoryOp => ({
+    client,
+    input: { op: "read" },
+    output: status === "ok" ? output : undefined,
+    call,
+    ret: status === "unknown" ? Infinity : ret,
+    status,
+  });
 
   it("drops unknown reads and turns unknown writes missing from the log into failures", () => {
     const h = [w("a", "x", 0, 1), r("b", null, 0, 0, "unknown"), w("c", "lost", 2, 0, "unknown")];
     const out = resolveWithLog(h, [{ value: "x", revision: 5 }]);
-    expect(out.map((o) => [o.client, o.status])).toEqual([["a", "ok"], ["c", "fail"]]);
+    expect(out.map((o) => [o.client, o.status])).toEqual([
+      ["a", "ok"],
+      ["c", "fail"],
+    ]);
   });
 
   it("bounds an applied unknown write by the first response that observed a later revision", () => {
     const h = [w("a", "x", 0, 0, "unknown"), w("b", "y", 5, 20), r("c", "y", 6, 12), r("d", "x", 1, 3)];
-    const out = resolveWithLog(h, [{ value: "x", revision: 7 }, { value: "y", revision: 8 }]);
+    const out = resolveWithLog(h, [
+      { value: "x", revision: 7 },
+      { value: "y", revision: 8 },
+    ]);
     expect(out[0]).toMatchObject({ status: "ok", ret: 12 });
     expect(checkRegister(out).outcome).toBe("linearizable");
   });
@@ -246,12 +306,23 @@ describe("resolveWithLog", () => {
 
   it("still rejects a stale read after resolution", () => {
     const h = [w("a", "x", 0, 1), w("a", "y", 2, 3), r("b", "x", 4, 5), w("c", "z", 0, 0, "unknown")];
-    const out = resolveWithLog(h, [{ value: "x", revision: 2 }, { value: "y", revision: 3 }]);
+    const out = resolveWithLog(h, [
+      { value: "x", revision: 2 },
+      { value: "y", revision: 3 },
+    ]);
     expect(out.map((o) => o.status)).toEqual(["ok", "ok", "ok", "fail"]);
     expect(checkRegister(out).outcome).toBe("not-linearizable");
   });
 
   it("refuses a log with a repeated value", () => {
-    expect(() => resolveWithLog([], [{ value: "x", revision: 1 }, { value: "x", revision: 2 }])).toThrow("written twice");
+    expect(() =>
+      resolveWithLog(
+        [],
+        [
+          { value: "x", revision: 1 },
+          { value: "x", revision: 2 },
+        ],
+      ),
+    ).toThrow("written twice");
   });
 });

@@ -18,23 +18,30 @@ describe("core/net", () => {
 
   it("lays out one public and one private subnet per zone, disjoint and inside the VPC", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 16, max: 24 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 255 }), (prefix, n, second) => {
-        const vpc = `10.${second}.0.0/${prefix}`;
-        const zones = Array.from({ length: n }, (_, i) => `zone-${i}`);
-        const layout = layoutSubnets(vpc, zones);
-        const { base, prefix: p } = parseCidr(vpc);
-        const ranges = layout.flatMap((z) => [z.publicCidr, z.privateCidr]).map((c) => {
-          const r = parseCidr(c);
-          return [r.base, r.base + 2 ** (32 - r.prefix)] as const;
-        });
-        for (const [lo, hi] of ranges) {
-          expect(lo).toBeGreaterThanOrEqual(base);
-          expect(hi).toBeLessThanOrEqual(base + 2 ** (32 - p));
-        }
-        const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
-        for (let i = 1; i < sorted.length; i++) expect(sorted[i][0]).toBeGreaterThanOrEqual(sorted[i - 1][1]);
-        expect(layout.map((z) => z.zone)).toEqual(zones);
-      }),
+      fc.property(
+        fc.integer({ min: 16, max: 24 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 255 }),
+        (prefix, n, second) => {
+          const vpc = `10.${second}.0.0/${prefix}`;
+          const zones = Array.from({ length: n }, (_, i) => `zone-${i}`);
+          const layout = layoutSubnets(vpc, zones);
+          const { base, prefix: p } = parseCidr(vpc);
+          const ranges = layout
+            .flatMap((z) => [z.publicCidr, z.privateCidr])
+            .map((c) => {
+              const r = parseCidr(c);
+              return [r.base, r.base + 2 ** (32 - r.prefix)] as const;
+            });
+          for (const [lo, hi] of ranges) {
+            expect(lo).toBeGreaterThanOrEqual(base);
+            expect(hi).toBeLessThanOrEqual(base + 2 ** (32 - p));
+          }
+          const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+          for (let i = 1; i < sorted.length; i++) expect(sorted[i][0]).toBeGreaterThanOrEqual(sorted[i - 1][1]);
+          expect(layout.map((z) => z.zone)).toEqual(zones);
+        },
+      ),
       { numRuns: 300 },
     );
   });

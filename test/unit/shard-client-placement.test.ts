@@ -21,7 +21,14 @@ import { buildRing, replicasFor } from "../../core/ring";
 import { ShardMapSchema } from "../../core/shard-map";
 
 const shards = (n: number, zones?: string[]) =>
-  Array.from({ length: n }, (_, i) => ({ name: `s${i}`, weight: 1, host: `h${i}`, port: 5432, database: "app", ...(zones ? { zone: zones[i % zones.length] } : {}) }));
+  Array.from({ length: n }, (_, i) => ({
+    name: `s${i}`,
+    weight: 1,
+    host: `h${i}`,
+    port: 5432,
+    database: "app",
+    ...(zones ? { zone: zones[i % zones.length] } : {}),
+  }));
 
 const utf8 = (s: string) => Buffer.from(s, "utf8");
 
@@ -65,25 +72,42 @@ describe("range strategy", () => {
     const p = makePlacer({ vnodesPerWeight: 8, replicationFactor: 2, shards: shards(3) }, { kind: "range", ranges });
     expect(p.replicas("2026-03-05T12:00:00Z/evt-1")).toEqual(["s1", "s2"]);
     expect(p.replicas("2026-08-01")).toEqual(["s2", "s0"]);
-    expect(p.replicaSets()).toEqual([["s0", "s1"], ["s1", "s2"], ["s0", "s2"]]);
+    expect(p.replicaSets()).toEqual([
+      ["s0", "s1"],
+      ["s1", "s2"],
+      ["s0", "s2"],
+    ]);
   });
 
   it("agrees with a linear search for any boundaries and key", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.string({ unit: "grapheme", minLength: 1 }), { maxLength: 20 }), fc.string({ unit: "grapheme" }), (starts, key) => {
-        const rs = ["", ...starts.sort(compareKeys)].map((start) => ({ start }));
-        let expected = 0;
-        rs.forEach((r, i) => {
-          if (compareKeys(r.start, key) <= 0) expected = i;
-        });
-        expect(rangeIndexOf(rs, key)).toBe(expected);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.string({ unit: "grapheme", minLength: 1 }), { maxLength: 20 }),
+        fc.string({ unit: "grapheme" }),
+        (starts, key) => {
+          const rs = ["", ...starts.sort(compareKeys)].map((start) => ({ start }));
+          let expected = 0;
+          rs.forEach((r, i) => {
+            if (compareKeys(r.start, key) <= 0) expected = i;
+          });
+          expect(rangeIndexOf(rs, key)).toBe(expected);
+        },
+      ),
     );
   });
 
   it("is validated in the shard map with the path named", () => {
     const map = { epoch: 0, vnodesPerWeight: 8, replicationFactor: 1, consistency: "one", shards: shards(2) };
-    const bad = ShardMapSchema.safeParse({ ...map, strategy: { kind: "range", ranges: [{ start: "a", shard: "s0" }, { start: "a", shard: "s9" }] } });
+    const bad = ShardMapSchema.safeParse({
+      ...map,
+      strategy: {
+        kind: "range",
+        ranges: [
+          { start: "a", shard: "s0" },
+          { start: "a", shard: "s9" },
+        ],
+      },
+    });
     expect(bad.success).toBe(false);
     const msgs = bad.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     expect(msgs).toEqual([
@@ -91,27 +115,51 @@ describe("range strategy", () => {
       'strategy.ranges.1.shard: must name a shard of the map (s0, s1); got "s9"',
       'strategy.ranges.1.start: must be greater than the previous range\'s start "a"; got "a"',
     ]);
-    expect(ShardMapSchema.parse({ ...map, strategy: { kind: "range", ranges: [{ start: "", shard: "s1" }] } }).strategy).toEqual({ kind: "range", ranges: [{ start: "", shard: "s1" }] });
-    expect(ShardMapSchema.parse({ ...map, strategy: { kind: "directory", key: "dir" } }).strategy).toEqual({ kind: "directory", key: "dir", separator: ":" });
+    expect(
+      ShardMapSchema.parse({ ...map, strategy: { kind: "range", ranges: [{ start: "", shard: "s1" }] } }).strategy,
+    ).toEqual({ kind: "range", ranges: [{ start: "", shard: "s1" }] });
+    expect(ShardMapSchema.parse({ ...map, strategy: { kind: "directory", key: "dir" } }).strategy).toEqual({
+      kind: "directory",
+      key: "dir",
+      separator: ":",
+    });
   });
 });
 
 describe("directory strategy", () => {
   it("pins listed tenants and hashes the others", () => {
     const input = { vnodesPerWeight: 8, replicationFactor: 2, shards: shards(4) };
-    const p = makePlacer(input, { kind: "directory", key: "dir", separator: ":" }, { tenants: { acme: "s3", globex: "s1" } });
+    const p = makePlacer(
+      input,
+      { kind: "directory", key: "dir", separator: ":" },
+      { tenants: { acme: "s3", globex: "s1" } },
+    );
     expect(p.replicas("acme:orders/1")).toEqual(["s3", "s0"]);
     expect(p.replicas("acme")).toEqual(["s3", "s0"]);
     expect(p.replicas("globex:x")).toEqual(["s1", "s2"]);
     const ring = buildRing(input.shards, 8);
     for (const k of ["initech:1", "umbrella:2", "acmeco:3"]) expect(p.replicas(k)).toEqual(replicasFor(ring, k, 2));
     expect(tenantOf("a/b:c", "/")).toBe("a");
-    expect(p.replicaSets()).toEqual(expect.arrayContaining([["s0", "s3"], ["s1", "s2"]]));
+    expect(p.replicaSets()).toEqual(
+      expect.arrayContaining([
+        ["s0", "s3"],
+        ["s1", "s2"],
+      ]),
+    );
   });
 
   it("refuses a pin to a shard outside the map, naming the tenant", () => {
-    expect(() => makePlacer({ vnodesPerWeight: 8, replicationFactor: 1, shards: shards(2) }, { kind: "directory", key: "d", separator: ":" }, { tenants: { acme: "s7" } })).toThrow(
-      new PlacementError("directory.tenants.acme", 'pins the tenant to shard "s7", which is not in the shard map (s0, s1)'),
+    expect(() =>
+      makePlacer(
+        { vnodesPerWeight: 8, replicationFactor: 1, shards: shards(2) },
+        { kind: "directory", key: "d", separator: ":" },
+        { tenants: { acme: "s7" } },
+      ),
+    ).toThrow(
+      new PlacementError(
+        "directory.tenants.acme",
+        'pins the tenant to shard "s7", which is not in the shard map (s0, s1)',
+      ),
     );
   });
 
@@ -127,7 +175,9 @@ describe("directory strategy", () => {
         const reps = successorReplicas(list, `s${o % n}`, rf);
         expect(new Set(reps).size).toBe(rf);
         expect(reps[0]).toBe(`s${o % n}`);
-        expect(new Set(reps.map((s) => list.find((x) => x.name === s)!.zone)).size).toBe(Math.min(rf, new Set(list.map((x) => x.zone)).size));
+        expect(new Set(reps.map((s) => list.find((x) => x.name === s)!.zone)).size).toBe(
+          Math.min(rf, new Set(list.map((x) => x.zone)).size),
+        );
       }),
     );
   });

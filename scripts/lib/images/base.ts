@@ -23,10 +23,16 @@ const CMD = 'CMD ["/bin/bash"]';
 
 /** The recipe hash labelled on the base image: changes to the recipe (or its packing) rebuild it. */
 export const baseRecipeHash = (): string =>
-  createHash("sha256").update(JSON.stringify({ format: 2, variant: "minbase", suite: SUITE, mirror: MIRROR, sources: SOURCES, cmd: CMD })).digest("hex");
+  createHash("sha256")
+    .update(JSON.stringify({ format: 2, variant: "minbase", suite: SUITE, mirror: MIRROR, sources: SOURCES, cmd: CMD }))
+    .digest("hex");
 
 /** The label value of an image, or undefined when the image is absent. */
-export async function imageLabel(docker: Docker, tag: string, label: string): Promise<{ id: string; value?: string } | undefined> {
+export async function imageLabel(
+  docker: Docker,
+  tag: string,
+  label: string,
+): Promise<{ id: string; value?: string } | undefined> {
   try {
     const info = await docker.getImage(tag).inspect();
     return { id: info.Id, value: info.Config?.Labels?.[label] };
@@ -57,7 +63,9 @@ function removeRootfs(dir: string): void {
 /** Runs debootstrap with a progress bar; resolves when the rootfs is complete. */
 function debootstrap(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("debootstrap", ["--variant=minbase", SUITE, dir, MIRROR], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("debootstrap", ["--variant=minbase", SUITE, dir, MIRROR], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const tail: string[] = [];
     let packages = 90; // estimate until the download list is complete
     let retrieved = 0;
@@ -88,7 +96,9 @@ function debootstrap(dir: string): Promise<void> {
     };
     child.stdout.on("data", feed);
     child.stderr.on("data", feed);
-    child.on("error", (e) => reject(new Error(`debootstrap could not start (${e.message}); run scripts/setup-engines.sh`)));
+    child.on("error", (e) =>
+      reject(new Error(`debootstrap could not start (${e.message}); run scripts/setup-engines.sh`)),
+    );
     child.on("close", (code) => {
       if (code === 0) {
         bar.stop("done");
@@ -111,11 +121,16 @@ function debootstrap(dir: string): Promise<void> {
  * Ensures `scaleplane/debian:bookworm` exists with the current recipe; builds it (root, ~30 s)
  * when absent or when `force`. Returns the image id and whether it was built.
  */
-export async function ensureBaseImage(docker: Docker, workDir: string, force: boolean): Promise<{ id: string; built: boolean; ms: number }> {
+export async function ensureBaseImage(
+  docker: Docker,
+  workDir: string,
+  force: boolean,
+): Promise<{ id: string; built: boolean; ms: number }> {
   const recipe = baseRecipeHash();
   const existing = await imageLabel(docker, BASE_IMAGE, HASH_LABEL);
   if (existing && existing.value === recipe && !force) return { id: existing.id, built: false, ms: 0 };
-  if (process.getuid?.() !== 0) throw new Error(`building ${BASE_IMAGE} needs root (debootstrap); run \`sudo npm run images\``);
+  if (process.getuid?.() !== 0)
+    throw new Error(`building ${BASE_IMAGE} needs root (debootstrap); run \`sudo npm run images\``);
   const t0 = Date.now();
   mkdirSync(workDir, { recursive: true });
   const rootfs = join(workDir, `rootfs-${SUITE}-${process.pid}`);
@@ -125,12 +140,17 @@ export async function ensureBaseImage(docker: Docker, workDir: string, force: bo
     writeFileSync(join(rootfs, "etc/apt/sources.list"), `${SOURCES}\n`);
     // downloaded .debs and apt lists only make the image bigger
     for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) {
-      for (const f of readdirSync(join(rootfs, d), { withFileTypes: true })) if (f.isFile() && f.name !== "lock") rmSync(join(rootfs, d, f.name));
+      for (const f of readdirSync(join(rootfs, d), { withFileTypes: true }))
+        if (f.isFile() && f.name !== "lock") rmSync(join(rootfs, d, f.name));
     }
     const bar = progress(`import ${BASE_IMAGE}`, 1);
     bar.update(0, "streaming rootfs");
     const [repo, tag] = BASE_IMAGE.split(":");
-    const stream = await docker.importImage(tarDirectory(rootfs), { repo, tag, changes: [CMD, `LABEL ${HASH_LABEL}=${recipe}`] } as object);
+    const stream = await docker.importImage(tarDirectory(rootfs), {
+      repo,
+      tag,
+      changes: [CMD, `LABEL ${HASH_LABEL}=${recipe}`],
+    } as object);
     await followBuildStream(docker, stream, [], () => undefined);
     bar.stop("imported");
   } finally {
@@ -138,6 +158,10 @@ export async function ensureBaseImage(docker: Docker, workDir: string, force: bo
   }
   const after = await imageLabel(docker, BASE_IMAGE, HASH_LABEL);
   if (!after) throw new Error(`import of ${BASE_IMAGE} finished but the image is not there`);
-  if (existing && existing.id !== after.id) await docker.getImage(existing.id).remove().catch(() => undefined);
+  if (existing && existing.id !== after.id)
+    await docker
+      .getImage(existing.id)
+      .remove()
+      .catch(() => undefined);
   return { id: after.id, built: true, ms: Date.now() - t0 };
 }

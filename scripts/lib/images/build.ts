@@ -27,7 +27,12 @@ interface StreamEvent {
  * Waits for a build/import progress stream to end; `log` collects its text lines and `onLine`
  * sees each one. Rejects with the last 30 lines when the daemon reports an error.
  */
-export function followBuildStream(docker: Docker, stream: NodeJS.ReadableStream, log: string[], onLine: (line: string) => void): Promise<void> {
+export function followBuildStream(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  log: string[],
+  onLine: (line: string) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let failure: string | undefined;
     let pending = "";
@@ -106,14 +111,19 @@ export async function assembleContext(repo: string, spec: ImageSpec): Promise<st
     cpSync(join(repo, "images", spec.name), ctx, { recursive: true });
     for (const p of spec.context) {
       const src = join(repo, p);
-      if (!existsSync(src)) throw new Error(`images/${spec.name}/Dockerfile: "# context: ${p}" does not exist in the repository`);
+      if (!existsSync(src))
+        throw new Error(`images/${spec.name}/Dockerfile: "# context: ${p}" does not exist in the repository`);
       // node_modules below a context directory are left out; a path that names files inside
       // node_modules itself (e.g. a package's .proto files a bundle loads at run time) is copied.
-      cpSync(src, join(ctx, p), { recursive: true, filter: (s) => !relative(src, s).split("/").includes("node_modules") });
+      cpSync(src, join(ctx, p), {
+        recursive: true,
+        filter: (s) => !relative(src, s).split("/").includes("node_modules"),
+      });
     }
     if (spec.bundle) {
       const entry = join(repo, spec.bundle.entry);
-      if (!existsSync(entry)) throw new Error(`images/${spec.name}/Dockerfile: bundle entry ${spec.bundle.entry} does not exist`);
+      if (!existsSync(entry))
+        throw new Error(`images/${spec.name}/Dockerfile: bundle entry ${spec.bundle.entry} does not exist`);
       const esbuild = await import("esbuild");
       const res = await esbuild.build({
         entryPoints: [entry],
@@ -129,7 +139,8 @@ export async function assembleContext(repo: string, spec: ImageSpec): Promise<st
         logLevel: "silent",
         absWorkingDir: repo,
       });
-      if (res.errors.length > 0) throw new Error(`bundling ${spec.bundle.entry} failed: ${res.errors.map((e) => e.text).join("; ")}`);
+      if (res.errors.length > 0)
+        throw new Error(`bundling ${spec.bundle.entry} failed: ${res.errors.map((e) => e.text).join("; ")}`);
     }
     return ctx;
   } catch (e) {
@@ -155,7 +166,9 @@ export async function buildImage(docker: Docker, repo: string, spec: ImageSpec, 
     try {
       fromIds.push((await docker.getImage(f).inspect()).Id);
     } catch {
-      throw new Error(`images/${spec.name}/Dockerfile: FROM ${f} is not present locally (there is no registry: build it first, e.g. \`npm run images\`)`);
+      throw new Error(
+        `images/${spec.name}/Dockerfile: FROM ${f} is not present locally (there is no registry: build it first, e.g. \`npm run images\`)`,
+      );
     }
   }
   const ctx = await assembleContext(repo, spec);
@@ -165,7 +178,8 @@ export async function buildImage(docker: Docker, repo: string, spec: ImageSpec, 
     try {
       const info = await docker.getImage(spec.tag).inspect();
       previous = info.Id;
-      if (!force && info.Config?.Labels?.[HASH_LABEL] === hash) return { name: spec.name, tag: spec.tag, id: info.Id, hash, built: false, ms: Date.now() - t0 };
+      if (!force && info.Config?.Labels?.[HASH_LABEL] === hash)
+        return { name: spec.name, tag: spec.tag, id: info.Id, hash, built: false, ms: Date.now() - t0 };
     } catch {
       // not built yet
     }
@@ -190,9 +204,14 @@ export async function buildImage(docker: Docker, repo: string, spec: ImageSpec, 
     });
     bar.stop("built");
     const info = await docker.getImage(spec.tag).inspect();
-    if (info.Config?.Labels?.[HASH_LABEL] !== hash) throw new Error(`build of ${spec.tag} finished but the image does not carry hash ${hash}`);
+    if (info.Config?.Labels?.[HASH_LABEL] !== hash)
+      throw new Error(`build of ${spec.tag} finished but the image does not carry hash ${hash}`);
     // the replaced image is now untagged: drop it unless a container still uses it
-    if (previous && previous !== info.Id) await docker.getImage(previous).remove().catch(() => undefined);
+    if (previous && previous !== info.Id)
+      await docker
+        .getImage(previous)
+        .remove()
+        .catch(() => undefined);
     return { name: spec.name, tag: spec.tag, id: info.Id, hash, built: true, ms: Date.now() - t0 };
   } finally {
     rmSync(ctx, { recursive: true, force: true });

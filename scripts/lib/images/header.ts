@@ -54,7 +54,10 @@ export function parseDockerfileHeader(name: string, file: string, text: string):
     const [, key, value] = m;
     if (key === "tag") {
       if (tag !== undefined) throw new Error(`${file}:${i + 1}: "# tag:" given twice`);
-      if (!TAG_RE.test(value)) throw new Error(`${file}:${i + 1}: "# tag: ${value}" is not a valid <repo>:<tag> (lower-case repo, explicit tag)`);
+      if (!TAG_RE.test(value))
+        throw new Error(
+          `${file}:${i + 1}: "# tag: ${value}" is not a valid <repo>:<tag> (lower-case repo, explicit tag)`,
+        );
       tag = value;
     } else if (key === "context") {
       context.push(repoRelative(file, "context", value));
@@ -63,7 +66,8 @@ export function parseDockerfileHeader(name: string, file: string, text: string):
       const b = /^(\S+)\s*->\s*(\S+)$/.exec(value);
       if (!b) throw new Error(`${file}:${i + 1}: "# bundle: ${value}" must read "<entry.ts> -> <out.js>"`);
       const out = b[2];
-      if (out.includes("/") || !out.endsWith(".js")) throw new Error(`${file}:${i + 1}: bundle output "${out}" must be a plain file name ending in .js`);
+      if (out.includes("/") || !out.endsWith(".js"))
+        throw new Error(`${file}:${i + 1}: bundle output "${out}" must be a plain file name ending in .js`);
       bundle = { entry: repoRelative(file, "bundle", b[1]), out };
     }
   }

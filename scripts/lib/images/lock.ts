@@ -40,7 +40,8 @@ export async function lockImages(dir: string, timeoutMs = 15 * 60_000): Promise<
       rmSync(file, { force: true }); // stale: its process is gone
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`another \`npm run images\` (pid ${holder}) still holds ${file} after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`another \`npm run images\` (pid ${holder}) still holds ${file} after ${timeoutMs / 1000} s`);
     if (!announced) process.stderr.write(`waiting for another \`npm run images\` (pid ${holder}) to finish\n`);
     announced = true;
     await new Promise((r) => setTimeout(r, 1000));

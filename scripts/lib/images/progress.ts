@@ -15,7 +15,12 @@ export interface Progress {
 export function progress(label: string, initialTotal: number): Progress {
   if (process.stderr.isTTY) {
     const bar = new SingleBar(
-      { format: `${label.padEnd(28)} [{bar}] {percentage}% | {step}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+      {
+        format: `${label.padEnd(28)} [{bar}] {percentage}% | {step}`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: false,
+      },
       Presets.shades_classic,
     );
     bar.start(initialTotal, 0, { step: "starting" });

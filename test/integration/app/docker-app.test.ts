@@ -18,7 +18,15 @@ const run = `it-app-${process.pid}`;
 new AutoscalingGroup(run, {
   target: "docker",
   // Container and network names are <app.name>-<stack>-…: unique per run through the app name.
-  app: { name: `web${process.pid}`, image: IMAGE, minSize: 2, maxSize: 4, memoryMb: 128, cpu: 0.25, scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS } },
+  app: {
+    name: `web${process.pid}`,
+    image: IMAGE,
+    minSize: 2,
+    maxSize: 4,
+    memoryMb: 128,
+    cpu: 0.25,
+    scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS },
+  },
   env: { GREETING: "hello" },
   docker: { portBase: PORT_BASE },
 });
@@ -44,17 +52,28 @@ async function createFromSpec(docker: Docker, r: RecordedResource): Promise<Dock
     Hostname: i.hostname,
     Image: i.image,
     Env: plain(i.envs) as string[],
-    Labels: { ...Object.fromEntries(((i.labels as Obj[]) ?? []).map((l) => [l.label, l.value])), "scaleplane.test": "1" },
+    Labels: {
+      ...Object.fromEntries(((i.labels as Obj[]) ?? []).map((l) => [l.label, l.value])),
+      "scaleplane.test": "1",
+    },
     StopSignal: i.stopSignal,
     StopTimeout: i.stopTimeout,
     ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, {}])),
-    Healthcheck: { Test: hc.tests, Interval: nanos(hc.interval), Timeout: nanos(hc.timeout), Retries: hc.retries, StartPeriod: nanos(hc.startPeriod) },
+    Healthcheck: {
+      Test: hc.tests,
+      Interval: nanos(hc.interval),
+      Timeout: nanos(hc.timeout),
+      Retries: hc.retries,
+      StartPeriod: nanos(hc.startPeriod),
+    },
     HostConfig: {
       Memory: i.memory * 1024 * 1024,
       MemorySwap: i.memorySwap * 1024 * 1024,
       NanoCpus: Math.round(Number(i.cpus) * 1e9),
       RestartPolicy: { Name: i.restart },
-      PortBindings: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, [{ HostIp: p.ip, HostPort: String(p.external) }]])),
+      PortBindings: Object.fromEntries(
+        ports.map((p) => [`${p.internal}/${p.protocol}`, [{ HostIp: p.ip, HostPort: String(p.external) }]]),
+      ),
       NetworkMode: nets[0].name,
     },
     NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } },
@@ -93,13 +112,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of containers) await c.remove({ force: true }).catch(() => undefined);
-  if (networkName) await docker.getNetwork(networkName).remove().catch(() => undefined);
+  if (networkName)
+    await docker
+      .getNetwork(networkName)
+      .remove()
+      .catch(() => undefined);
 });
 
 describe("AutoscalingGroup containers on the Docker engine", () => {
   it("become healthy through their own healthcheck and answer on their 127.0.0.1 ports", async () => {
     expect(containers).toHaveLength(2);
-    for (const c of containers) await waitFor("a healthy instance", 60_000, async () => ((await health(c)) === "healthy" ? true : undefined));
+    for (const c of containers)
+      await waitFor("a healthy instance", 60_000, async () => ((await health(c)) === "healthy" ? true : undefined));
     const instances = new Set<string>();
     for (let i = 0; i < containers.length; i++) {
       const res = await fetch(`http://127.0.0.1:${PORT_BASE + i}/`);
@@ -120,7 +144,10 @@ describe("AutoscalingGroup containers on the Docker engine", () => {
 
   it("drains on stop: health turns 503, the in-flight request is answered, the process exits 0", async () => {
     const port = PORT_BASE + 1;
-    const slow = fetch(`http://127.0.0.1:${port}/work?ms=2000`).then(async (r) => ({ status: r.status, body: (await r.json()) as Obj }));
+    const slow = fetch(`http://127.0.0.1:${port}/work?ms=2000`).then(async (r) => ({
+      status: r.status,
+      body: (await r.json()) as Obj,
+    }));
     await new Promise((r) => setTimeout(r, 300));
     const stopping = containers[1].stop();
     const during = await waitFor("health to report draining", 5_000, async () => {

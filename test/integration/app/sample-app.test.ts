@@ -35,16 +35,28 @@ function metric(text: string, sample: string): number {
 }
 
 const started: SampleApp[] = [];
-async function start(drainSeconds: number, drainMaxSeconds?: number, env: Record<string, string> = {}): Promise<{ app: SampleApp; port: number; logs: string[] }> {
+async function start(
+  drainSeconds: number,
+  drainMaxSeconds?: number,
+  env: Record<string, string> = {},
+): Promise<{ app: SampleApp; port: number; logs: string[] }> {
   const logs: string[] = [];
-  const app = createSampleApp({ port: 0, host: "127.0.0.1", drainSeconds, drainMaxSeconds, env, log: (l) => logs.push(l) });
+  const app = createSampleApp({
+    port: 0,
+    host: "127.0.0.1",
+    drainSeconds,
+    drainMaxSeconds,
+    env,
+    log: (l) => logs.push(l),
+  });
   started.push(app);
   const port = await app.listen();
   return { app, port, logs };
 }
 
 afterEach(async () => {
-  for (const app of started.splice(0)) if (app.server.listening) await new Promise<void>((r) => app.server.close(() => r()));
+  for (const app of started.splice(0))
+    if (app.server.listening) await new Promise<void>((r) => app.server.close(() => r()));
 });
 
 describe("sample app", () => {
@@ -76,7 +88,9 @@ describe("sample app", () => {
     expect(metric(text, "sample_app_in_flight_requests")).toBe(1); // this scrape
     expect(metric(text, "sample_app_draining")).toBe(0);
     // 200 ms of busy loop ran between the scrapes (at least a quarter of it on the CPU, even on a loaded machine).
-    expect(metric(text, "process_cpu_seconds_total") - metric(first, "process_cpu_seconds_total")).toBeGreaterThanOrEqual(0.05);
+    expect(
+      metric(text, "process_cpu_seconds_total") - metric(first, "process_cpu_seconds_total"),
+    ).toBeGreaterThanOrEqual(0.05);
     expect(metric(text, "process_resident_memory_bytes")).toBeGreaterThan(1024 * 1024);
     expect(metric(text, "process_uptime_seconds")).toBeGreaterThan(metric(first, "process_uptime_seconds"));
   });
@@ -138,7 +152,17 @@ describe("sample app", () => {
   });
 
   it("renders Prometheus text with counters per status", () => {
-    const text = renderMetrics({ requests: new Map([[503, 2], [200, 7]]), inFlight: 3, draining: true, cpu: { user: 1_500_000, system: 500_000 }, rssBytes: 42, uptimeSeconds: 1.5 });
+    const text = renderMetrics({
+      requests: new Map([
+        [503, 2],
+        [200, 7],
+      ]),
+      inFlight: 3,
+      draining: true,
+      cpu: { user: 1_500_000, system: 500_000 },
+      rssBytes: 42,
+      uptimeSeconds: 1.5,
+    });
     expect(text).toContain('sample_app_requests_total{code="200"} 7\nsample_app_requests_total{code="503"} 2\n');
     expect(metric(text, "process_cpu_seconds_total")).toBe(2);
     expect(metric(text, "sample_app_in_flight_requests")).toBe(3);
@@ -154,7 +178,15 @@ describe("sample app bundle (as the image runs it)", () => {
 
   beforeAll(() => {
     // The image builder bundles main.ts the same way: one CommonJS file for Debian's Node 18.
-    buildSync({ entryPoints: [join(__dirname, "../../../runtime/sample-app/main.ts")], bundle: true, platform: "node", target: "node18", format: "cjs", outfile: bundle, logLevel: "silent" });
+    buildSync({
+      entryPoints: [join(__dirname, "../../../runtime/sample-app/main.ts")],
+      bundle: true,
+      platform: "node",
+      target: "node18",
+      format: "cjs",
+      outfile: bundle,
+      logLevel: "silent",
+    });
   });
   afterAll(() => {
     if (child && child.exitCode === null) child.kill("SIGKILL");
@@ -162,7 +194,10 @@ describe("sample app bundle (as the image runs it)", () => {
   });
 
   it("drains on SIGTERM: answers the in-flight request, then exits 0", async () => {
-    child = spawn(process.execPath, [bundle], { env: { PATH: process.env.PATH, PORT: "0", DRAIN_SECONDS: "1", DRAIN_MAX_SECONDS: "5" }, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(process.execPath, [bundle], {
+      env: { PATH: process.env.PATH, PORT: "0", DRAIN_SECONDS: "1", DRAIN_MAX_SECONDS: "5" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const proc = child;
     const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
     const lines: string[] = [];

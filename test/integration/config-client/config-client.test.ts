@@ -79,9 +79,15 @@ describe("typed keys", () => {
 
   it("rejects bad client options naming the option", () => {
     expect(() => ConfigClient.create({ endpoints: [], logger })).toThrow(/endpoints/);
-    expect(() => ConfigClient.create({ endpoints: ["127.0.0.1:2379"], logger })).toThrow(/endpoints\.0: must be http\(s\):\/\/host:port/);
-    expect(() => ConfigClient.create({ endpoints: ["http://127.0.0.1:1"], deadlineMs: 0, logger })).toThrow(/deadlineMs/);
-    expect(() => ConfigClient.create({ endpoints: ["http://127.0.0.1:1"], tls: { ca: "x", cert: "y" }, logger })).toThrow(/cert and key/);
+    expect(() => ConfigClient.create({ endpoints: ["127.0.0.1:2379"], logger })).toThrow(
+      /endpoints\.0: must be http\(s\):\/\/host:port/,
+    );
+    expect(() => ConfigClient.create({ endpoints: ["http://127.0.0.1:1"], deadlineMs: 0, logger })).toThrow(
+      /deadlineMs/,
+    );
+    expect(() =>
+      ConfigClient.create({ endpoints: ["http://127.0.0.1:1"], tls: { ca: "x", cert: "y" }, logger }),
+    ).toThrow(/cert and key/);
   });
 
   it("watches a key: every put (validated) and the delete, in order", async () => {
@@ -156,7 +162,9 @@ describe("leader election with fencing tokens", () => {
     await lb.resign();
     const lc = await pc;
     expect(lc.fencingToken).toBeGreaterThan(lb.fencingToken);
-    await expect(lb.fencedPut(FLAG, { by: "b", desired: 98 })).rejects.toThrow(/leadership of election "scaling-controller" with fencing token \d+ is no longer held/);
+    await expect(lb.fencedPut(FLAG, { by: "b", desired: 98 })).rejects.toThrow(
+      /leadership of election "scaling-controller" with fencing token \d+ is no longer held/,
+    );
     expect(await a.get(FLAG)).toEqual({ by: "b", desired: 2 });
     await lc.resign();
   });
@@ -186,7 +194,9 @@ describe("leader election with fencing tokens", () => {
   it("times out a campaign that cannot win and withdraws the candidacy", async () => {
     const [a, b] = [client(2000, "/timeout/"), client(2000, "/timeout/")];
     const la = await a.campaign(ELECTION, "a", { ttlSeconds: 5 });
-    await expect(b.campaign(ELECTION, "b", { ttlSeconds: 5, timeoutMs: 500 })).rejects.toThrow(/not elected within 500 ms/);
+    await expect(b.campaign(ELECTION, "b", { ttlSeconds: 5, timeoutMs: 500 })).rejects.toThrow(
+      /not elected within 500 ms/,
+    );
     await la.resign();
     // b withdrew: nobody leads now
     expect(await a.leader(ELECTION)).toBeUndefined();
@@ -201,7 +211,12 @@ describe("shard map compare-and-swap on the epoch", () => {
     const again = await b.initShardMap({ ...map0, vnodesPerWeight: 1 });
     expect(again).toEqual({ created: false, map: map0 });
 
-    const addShard = (name: string) => (m: ShardMap): ShardMap => ({ ...m, shards: [...m.shards, { name, weight: 1, host: "127.0.0.1", port: 5433, database: "app" }] });
+    const addShard =
+      (name: string) =>
+      (m: ShardMap): ShardMap => ({
+        ...m,
+        shards: [...m.shards, { name, weight: 1, host: "127.0.0.1", port: 5433, database: "app" }],
+      });
     const m1 = await a.updateShardMap(0, addShard("s1"));
     expect(m1.epoch).toBe(1);
     expect(m1.shards.map((s) => s.name)).toEqual(["s0", "s1"]);
@@ -219,11 +234,15 @@ describe("shard map compare-and-swap on the epoch", () => {
   it("lets exactly one of many concurrent writers win each epoch", async () => {
     const cs = Array.from({ length: 5 }, () => client(2000, "/race/"));
     await cs[0].initShardMap(map0);
-    const results = await Promise.allSettled(cs.map((c, i) => c.updateShardMap(0, (m) => ({ ...m, vnodesPerWeight: 100 + i }))));
+    const results = await Promise.allSettled(
+      cs.map((c, i) => c.updateShardMap(0, (m) => ({ ...m, vnodesPerWeight: 100 + i }))),
+    );
     const won = results.filter((r) => r.status === "fulfilled");
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(won).toHaveLength(1);
-    expect(lost.every((r) => r.reason instanceof StaleEpochError && (r.reason as StaleEpochError).actualEpoch === 1)).toBe(true);
+    expect(
+      lost.every((r) => r.reason instanceof StaleEpochError && (r.reason as StaleEpochError).actualEpoch === 1),
+    ).toBe(true);
     const stored = await cs[0].getShardMap();
     expect(stored?.epoch).toBe(1);
     expect(stored?.vnodesPerWeight).toBe((won[0] as PromiseFulfilledResult<ShardMap>).value.vnodesPerWeight);
@@ -238,7 +257,9 @@ describe("shard map compare-and-swap on the epoch", () => {
     const pb = b.campaign("rebalancer", "b", { ttlSeconds: 5, timeoutMs: 5000 });
     await la.resign();
     const lb = await pb;
-    await expect(a.updateShardMap(1, (m) => ({ ...m, vnodesPerWeight: 8 }), { fence: la })).rejects.toBeInstanceOf(FencingError);
+    await expect(a.updateShardMap(1, (m) => ({ ...m, vnodesPerWeight: 8 }), { fence: la })).rejects.toBeInstanceOf(
+      FencingError,
+    );
     // a concurrent stale epoch under a valid fence is a StaleEpochError, not a FencingError
     await expect(b.updateShardMap(0, (m) => m, { fence: lb })).rejects.toBeInstanceOf(StaleEpochError);
     const m2 = await b.updateShardMap(1, (m) => ({ ...m, vnodesPerWeight: 16 }), { fence: lb });

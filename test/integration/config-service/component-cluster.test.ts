@@ -20,7 +20,13 @@ import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, s
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 const rec = installMocks({ stack: "itest" });
 
-const common = { image: ETCD_IMAGE, etcdBinary: ETCD_BINARY, members: 3, heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
+const common = {
+  image: ETCD_IMAGE,
+  etcdBinary: ETCD_BINARY,
+  members: 3,
+  heartbeatIntervalMs: 50,
+  electionTimeoutMs: 500,
+};
 
 let docker: Docker;
 let host: ProviderHost;
@@ -28,10 +34,22 @@ const certDir = mkdtempSync(join(tmpdir(), "spit-etcd-tls-"));
 
 beforeAll(async () => {
   docker = await requireDocker();
-  new RaftConfigService("plain", { target: "docker", configService: { ...common, name: "spitplain" }, docker: { portBase: 23200, labels: TEST_LABELS } });
-  new RaftConfigService("secure", { target: "docker", configService: { ...common, name: "spittls", tls: true }, docker: { portBase: 23210, labels: TEST_LABELS } });
+  new RaftConfigService("plain", {
+    target: "docker",
+    configService: { ...common, name: "spitplain" },
+    docker: { portBase: 23200, labels: TEST_LABELS },
+  });
+  new RaftConfigService("secure", {
+    target: "docker",
+    configService: { ...common, name: "spittls", tls: true },
+    docker: { portBase: 23210, labels: TEST_LABELS },
+  });
   // The same service after `configService.members: 5` (a second program run, as a stack update would do).
-  new RaftConfigService("secure5", { target: "docker", configService: { ...common, name: "spittls", tls: true, members: 5 }, docker: { portBase: 23210, labels: TEST_LABELS } });
+  new RaftConfigService("secure5", {
+    target: "docker",
+    configService: { ...common, name: "spittls", tls: true, members: 5 },
+    docker: { portBase: 23210, labels: TEST_LABELS },
+  });
   await settle();
   for (const c of ["spitplain-itest", "spittls-itest"]) await cleanup(docker, c, `${c}-net`);
   host = await ProviderHost.start();
@@ -46,21 +64,49 @@ afterAll(async () => {
 /** A CA plus server/peer certificates for `hosts` + localhost/127.0.0.1 and a client certificate (openssl CLI). */
 function opensslCerts(hosts: string[]) {
   const run = (...args: string[]) => execFileSync("openssl", args, { cwd: certDir, stdio: ["ignore", "pipe", "pipe"] });
-  const key = (name: string) => run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`);
+  const key = (name: string) =>
+    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`);
   key("ca");
   run("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=spit etcd CA", "-days", "2", "-out", "ca.crt");
   const leaf = (name: string, usage: string, sans?: string) => {
     key(name);
     run("req", "-new", "-key", `${name}.key`, "-subj", `/CN=spit ${name}`, "-out", `${name}.csr`);
-    writeFileSync(join(certDir, `${name}.ext`), `extendedKeyUsage=${usage}\nkeyUsage=digitalSignature,keyEncipherment\n${sans ? `subjectAltName=${sans}\n` : ""}`);
-    run("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.crt`);
+    writeFileSync(
+      join(certDir, `${name}.ext`),
+      `extendedKeyUsage=${usage}\nkeyUsage=digitalSignature,keyEncipherment\n${sans ? `subjectAltName=${sans}\n` : ""}`,
+    );
+    run(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    );
   };
   const sans = [...hosts.map((h) => `DNS:${h}`), "DNS:localhost", "IP:127.0.0.1"].join(",");
   leaf("server", "serverAuth,clientAuth", sans);
   leaf("peer", "serverAuth,clientAuth", sans);
   leaf("client", "clientAuth");
   const r = (f: string) => readFileSync(join(certDir, f), "utf8");
-  return { ca: r("ca.crt"), serverCert: r("server.crt"), serverKey: r("server.key"), peerCert: r("peer.crt"), peerKey: r("peer.key"), clientCert: r("client.crt"), clientKey: r("client.key") };
+  return {
+    ca: r("ca.crt"),
+    serverCert: r("server.crt"),
+    serverKey: r("server.key"),
+    peerCert: r("peer.crt"),
+    peerKey: r("peer.key"),
+    clientCert: r("client.crt"),
+    clientKey: r("client.key"),
+  };
 }
 
 async function clusterRoundTrip(componentName: string, withTls: boolean) {
@@ -84,7 +130,13 @@ async function clusterRoundTrip(componentName: string, withTls: boolean) {
   const endpoints = outputs.publishedEndpoints as string[];
   expect(endpoints).toEqual(members.map((m) => `${withTls ? "https" : "http"}://127.0.0.1:${m.hostPort}`));
 
-  const creds = tls ? { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.clientCert), privateKey: Buffer.from(tls.clientKey) } : undefined;
+  const creds = tls
+    ? {
+        rootCertificate: Buffer.from(tls.ca),
+        certChain: Buffer.from(tls.clientCert),
+        privateKey: Buffer.from(tls.clientKey),
+      }
+    : undefined;
   const status = async () => {
     const leaders = new Set<string>();
     for (const e of endpoints) {

@@ -25,11 +25,20 @@ jest.setTimeout(900_000);
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 const CLUSTER = "spit-crash";
 const NETWORK = `${CLUSTER}-net`;
-const settings: EtcdClusterSettings = { clusterName: CLUSTER, clientPort: 2379, peerPort: 2380, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false };
+const settings: EtcdClusterSettings = {
+  clusterName: CLUSTER,
+  clientPort: 2379,
+  peerPort: 2380,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  tls: false,
+};
 const name = (i: number) => `${CLUSTER}-${i}`;
 
 /** Every kill point of 3 → 5 and of 5 → 3 (the leader stays among 0-2, see below), in order. */
-const SCALE_OUT_POINTS = [3, 4].flatMap((i) => ["addLearner", "start", "waitCaughtUp", "promote"].map((k) => `${k}:${name(i)}`)).concat("done");
+const SCALE_OUT_POINTS = [3, 4]
+  .flatMap((i) => ["addLearner", "start", "waitCaughtUp", "promote"].map((k) => `${k}:${name(i)}`))
+  .concat("done");
 const SCALE_IN_POINTS = [`remove:${name(4)}`, `stop:${name(4)}`, `remove:${name(3)}`, `stop:${name(3)}`, "done"];
 
 let ports: number[] = [];
@@ -60,7 +69,8 @@ beforeAll(async () => {
   ports = await freePorts(5, 23300, 23999);
   await cleanup(docker, CLUSTER, NETWORK);
   await ensureNetwork(docker, NETWORK, TEST_LABELS);
-  const { EtcdMembership } = require("../../../providers/etcd-membership") as typeof import("../../../providers/etcd-membership");
+  const { EtcdMembership } =
+    require("../../../providers/etcd-membership") as typeof import("../../../providers/etcd-membership");
   ({ provider } = await serializeDynamicProvider(TYPE, () => new EtcdMembership("members", inputs(1) as never)));
   host = await ProviderHost.start({ timeoutMs: 60_000 });
 });
@@ -80,7 +90,11 @@ async function expectExactly(n: number, state: Props) {
   const containers = await listMembers(docker, CLUSTER);
   expect(containers.map((m) => m.host)).toEqual(dockerMemberHosts(CLUSTER, n));
   expect(containers.every((m) => m.running)).toBe(true);
-  expect(await clusterVolumes(docker, CLUSTER)).toEqual(dockerMemberHosts(CLUSTER, n).map((h) => `${h}-data`).sort());
+  expect(await clusterVolumes(docker, CLUSTER)).toEqual(
+    dockerMemberHosts(CLUSTER, n)
+      .map((h) => `${h}-data`)
+      .sort(),
+  );
   expect(Object.keys(state.memberIds as object).sort()).toEqual(dockerMemberHosts(CLUSTER, n).sort());
   expect(state.drift).toEqual([]);
   expect((await host.read(TYPE, CLUSTER, state)).outputs.drift).toEqual([]);
@@ -88,7 +102,10 @@ async function expectExactly(n: number, state: Props) {
 
 /** Runs old → new on a host that dies at `point`; asserts it died there and nothing was recorded. */
 async function crashAt(point: string, olds: Props, news: Props) {
-  const crashing = await ProviderHost.start({ env: { SCALEPLANE_CRASH_AT: point, NODE_ENV: "test" }, timeoutMs: 60_000 });
+  const crashing = await ProviderHost.start({
+    env: { SCALEPLANE_CRASH_AT: point, NODE_ENV: "test" },
+    timeoutMs: 60_000,
+  });
   try {
     const checked = await crashing.check(TYPE, olds, withProvider(news));
     expect(checked.failures).toEqual([]);
@@ -142,7 +159,9 @@ it("a kill at every step of 3 → 5 and 5 → 3, then a rerun from the old state
       state3 = await host.update(TYPE, CLUSTER, state5, news3);
       await expectExactly(3, state3);
       rounds.push({ out: outPoint, in: inPoint, ms: Date.now() - t });
-      console.log(`round ${r + 1}/${SCALE_OUT_POINTS.length}: killed at ${outPoint} then ${inPoint}, both reran to completion (${Date.now() - t} ms)`);
+      console.log(
+        `round ${r + 1}/${SCALE_OUT_POINTS.length}: killed at ${outPoint} then ${inPoint}, both reran to completion (${Date.now() - t} ms)`,
+      );
     }
   } finally {
     writing = false;
@@ -169,7 +188,12 @@ it("a learner left by an abandoned scale-out is reported by refresh and removed 
   const after = await host.update(TYPE, CLUSTER, refreshed.outputs, news);
   await expectExactly(3, after);
   // and a later scale-out goes through (the stray learner made every later change fail before)
-  const state5 = await host.update(TYPE, CLUSTER, after, (await host.check(TYPE, after, withProvider(inputs(5)))).inputs);
+  const state5 = await host.update(
+    TYPE,
+    CLUSTER,
+    after,
+    (await host.check(TYPE, after, withProvider(inputs(5)))).inputs,
+  );
   await expectExactly(5, state5);
   await host.delete(TYPE, CLUSTER, state5);
   expect(await listMembers(docker, CLUSTER)).toEqual([]);
@@ -182,7 +206,12 @@ async function moveLeaderOff(avoid: number[], ids: Record<string, string>) {
     const c0 = client([endpoint(0)]);
     const leader = (await c0.maintenance.status()).leader;
     c0.close();
-    const leaderIndex = Number(Object.entries(ids).find(([, id]) => id === leader)?.[0].split("-").pop());
+    const leaderIndex = Number(
+      Object.entries(ids)
+        .find(([, id]) => id === leader)?.[0]
+        .split("-")
+        .pop(),
+    );
     if (!avoid.includes(leaderIndex)) return;
     const c = client([endpoint(leaderIndex)]);
     await c.maintenance.moveLeader({ targetID: ids[name(0)] }).catch(() => undefined);

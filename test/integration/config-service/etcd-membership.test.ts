@@ -7,7 +7,12 @@
 import type Docker from "dockerode";
 import { etcdClusterSpec, quorum, type EtcdClusterSettings } from "../../../core/etcd";
 import { dockerMemberHosts } from "../../../core/etcd-placement";
-import { ensureNetwork, listMembers, memberVolumeName, publishedEndpoint } from "../../../providers/etcd-membership/docker-members";
+import {
+  ensureNetwork,
+  listMembers,
+  memberVolumeName,
+  publishedEndpoint,
+} from "../../../providers/etcd-membership/docker-members";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 
@@ -15,7 +20,14 @@ const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 const CLUSTER = "spit-members";
 const NETWORK = `${CLUSTER}-net`;
 const PORT_BASE = 23100;
-const settings: EtcdClusterSettings = { clusterName: CLUSTER, clientPort: 2379, peerPort: 2380, heartbeatIntervalMs: 100, electionTimeoutMs: 1000, tls: false };
+const settings: EtcdClusterSettings = {
+  clusterName: CLUSTER,
+  clientPort: 2379,
+  peerPort: 2380,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  tls: false,
+};
 
 function inputs(n: number): Props {
   const spec = etcdClusterSpec(settings, dockerMemberHosts(CLUSTER, n));
@@ -40,7 +52,12 @@ async function moveLeaderTo(index: number, ids: Record<string, string>) {
     const leader = (await c0.maintenance.status()).leader;
     c0.close();
     if (leader === target) return;
-    const leaderIndex = Number(Object.entries(ids).find(([, id]) => id === leader)![0].split("-").pop());
+    const leaderIndex = Number(
+      Object.entries(ids)
+        .find(([, id]) => id === leader)![0]
+        .split("-")
+        .pop(),
+    );
     const c = client([endpoint(leaderIndex)]);
     await c.maintenance.moveLeader({ targetID: target }).catch(() => undefined);
     c.close();
@@ -57,7 +74,8 @@ beforeAll(async () => {
   docker = await requireDocker();
   await cleanup(docker, CLUSTER, NETWORK);
   await ensureNetwork(docker, NETWORK, TEST_LABELS);
-  const { EtcdMembership } = require("../../../providers/etcd-membership") as typeof import("../../../providers/etcd-membership");
+  const { EtcdMembership } =
+    require("../../../providers/etcd-membership") as typeof import("../../../providers/etcd-membership");
   ({ provider } = await serializeDynamicProvider(TYPE, () => new EtcdMembership("members", inputs(1) as never)));
   host = await ProviderHost.start();
 });
@@ -70,8 +88,16 @@ afterAll(async () => {
 const withProvider = (p: Props) => ({ __provider: provider, ...p });
 
 it("check refuses an even member count and flags that are not core/etcd.ts's, naming the input", async () => {
-  const even = await host.check(TYPE, {}, withProvider({ ...inputs(3), members: (inputs(3).members as Props[]).slice(0, 2) }));
-  expect(even.failures).toEqual(expect.arrayContaining([expect.objectContaining({ property: "members", reason: expect.stringMatching(/1, 3, 5 or 7.*got 2/) })]));
+  const even = await host.check(
+    TYPE,
+    {},
+    withProvider({ ...inputs(3), members: (inputs(3).members as Props[]).slice(0, 2) }),
+  );
+  expect(even.failures).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ property: "members", reason: expect.stringMatching(/1, 3, 5 or 7.*got 2/) }),
+    ]),
+  );
   const members = inputs(3).members as { args: string[] }[];
   members[1].args = [...members[1].args, "--initial-cluster-state=existing"];
   const tampered = await host.check(TYPE, {}, withProvider({ ...inputs(3), members }));

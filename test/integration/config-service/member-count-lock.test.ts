@@ -14,8 +14,12 @@ let host: ProviderHost;
 let provider: string;
 
 beforeAll(async () => {
-  const { EtcdMemberCountLock } = require("../../../providers/member-count-lock") as typeof import("../../../providers/member-count-lock");
-  ({ provider } = await serializeDynamicProvider(TYPE, () => new EtcdMemberCountLock("lock", { clusterName: "cfg-prod", target: "aws", members: 3 })));
+  const { EtcdMemberCountLock } =
+    require("../../../providers/member-count-lock") as typeof import("../../../providers/member-count-lock");
+  ({ provider } = await serializeDynamicProvider(
+    TYPE,
+    () => new EtcdMemberCountLock("lock", { clusterName: "cfg-prod", target: "aws", members: 3 }),
+  ));
   host = await ProviderHost.start();
 });
 
@@ -44,11 +48,17 @@ it("check refuses 3 → 5 members on aws, naming configService.members, both cou
 
 it("check refuses shrinking on kubernetes too (removed members would stay voters)", async () => {
   const { failures } = await host.check(TYPE, withProvider(lock(5, "kubernetes")), withProvider(lock(3, "kubernetes")));
-  expect(failures).toEqual([{ property: "members", reason: expect.stringMatching(/from 5 to 3 on target kubernetes/) }]);
+  expect(failures).toEqual([
+    { property: "members", reason: expect.stringMatching(/from 5 to 3 on target kubernetes/) },
+  ]);
 });
 
 it("check refuses a cluster-name change of an existing lock", async () => {
-  const { failures } = await host.check(TYPE, withProvider(lock(3)), withProvider({ ...lock(3), clusterName: "other-prod" }));
+  const { failures } = await host.check(
+    TYPE,
+    withProvider(lock(3)),
+    withProvider({ ...lock(3), clusterName: "other-prod" }),
+  );
   expect(failures).toEqual([{ property: "clusterName", reason: expect.stringMatching(/"cfg-prod" to "other-prod"/) }]);
 });
 
@@ -60,13 +70,26 @@ it("check refuses a count etcd is not deployed with, even on first creation", as
 it("the same count passes; diff reports no change, and never a replacement", async () => {
   const same = await host.check(TYPE, withProvider(lock(3)), withProvider(lock(3)));
   expect(same.failures).toEqual([]);
-  expect(await host.diff(TYPE, "cfg-prod-member-count", withProvider(lock(3)), withProvider(lock(3)))).toEqual({ changes: "none", replaces: [], deleteBeforeReplace: false });
+  expect(await host.diff(TYPE, "cfg-prod-member-count", withProvider(lock(3)), withProvider(lock(3)))).toEqual({
+    changes: "none",
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
   const moved = await host.diff(TYPE, "cfg-prod-member-count", withProvider(lock(3)), withProvider(lock(5)));
   expect(moved).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
 });
 
 it("update stores the new inputs and nothing else", async () => {
-  const outs = await host.update(TYPE, "cfg-prod-member-count", withProvider(lock(3)), withProvider(lock(3, "kubernetes")));
+  const outs = await host.update(
+    TYPE,
+    "cfg-prod-member-count",
+    withProvider(lock(3)),
+    withProvider(lock(3, "kubernetes")),
+  );
   expect(outs).toMatchObject(lock(3, "kubernetes"));
-  expect(Object.keys(outs).filter((k) => k !== "__provider").sort()).toEqual(["clusterName", "members", "target"]);
+  expect(
+    Object.keys(outs)
+      .filter((k) => k !== "__provider")
+      .sort(),
+  ).toEqual(["clusterName", "members", "target"]);
 });

@@ -18,7 +18,9 @@ export async function requireDocker(): Promise<Docker> {
   try {
     await docker.ping();
   } catch (e) {
-    throw new Error(`these tests need a running Docker engine (start dockerd; scripts/setup-engines.sh does it in CI): ${(e as Error).message}`);
+    throw new Error(
+      `these tests need a running Docker engine (start dockerd; scripts/setup-engines.sh does it in CI): ${(e as Error).message}`,
+    );
   }
   try {
     await docker.getImage(ETCD_IMAGE).inspect();
@@ -29,8 +31,15 @@ export async function requireDocker(): Promise<Docker> {
 }
 
 /** An etcd3 client with a 3 s deadline per call and no client-side retries beyond etcd3's. */
-export function client(endpoints: string[], credentials?: { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer }): Etcd3 {
-  return new Etcd3({ hosts: endpoints, credentials, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 3000 }) });
+export function client(
+  endpoints: string[],
+  credentials?: { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer },
+): Etcd3 {
+  return new Etcd3({
+    hosts: endpoints,
+    credentials,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 3000 }),
+  });
 }
 
 /** Removes a test cluster's containers, volumes and network. */

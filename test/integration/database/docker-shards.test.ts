@@ -60,21 +60,39 @@ async function createFromSpec(docker: Docker, r: RecordedResource): Promise<Dock
     name: i.name,
     Image: i.image,
     Env: plain(i.envs) as string[],
-    Labels: { ...Object.fromEntries(((i.labels as Obj[]) ?? []).map((l) => [l.label, l.value])), "scaleplane.test": "1" },
+    Labels: {
+      ...Object.fromEntries(((i.labels as Obj[]) ?? []).map((l) => [l.label, l.value])),
+      "scaleplane.test": "1",
+    },
     ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, {}])),
-    Healthcheck: { Test: hc.tests, Interval: nanos(hc.interval), Timeout: nanos(hc.timeout), Retries: hc.retries, StartPeriod: nanos(hc.startPeriod) },
+    Healthcheck: {
+      Test: hc.tests,
+      Interval: nanos(hc.interval),
+      Timeout: nanos(hc.timeout),
+      Retries: hc.retries,
+      StartPeriod: nanos(hc.startPeriod),
+    },
     HostConfig: {
       Memory: i.memory * 1024 * 1024,
       NanoCpus: Math.round(Number(i.cpus) * 1e9),
       RestartPolicy: { Name: i.restart },
-      PortBindings: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol}`, [{ HostIp: p.ip, HostPort: String(p.external) }]])),
+      PortBindings: Object.fromEntries(
+        ports.map((p) => [`${p.internal}/${p.protocol}`, [{ HostIp: p.ip, HostPort: String(p.external) }]]),
+      ),
       NetworkMode: nets[0].name,
-      Mounts: ((i.volumes as Obj[]) ?? []).map((v) => ({ Type: "volume" as const, Source: v.volumeName, Target: v.containerPath })),
+      Mounts: ((i.volumes as Obj[]) ?? []).map((v) => ({
+        Type: "volume" as const,
+        Source: v.volumeName,
+        Target: v.containerPath,
+      })),
     },
     NetworkingConfig: { EndpointsConfig: { [nets[0].name]: { Aliases: nets[0].aliases } } },
   });
   const uploads = (plain(i.uploads) as Obj[] | undefined) ?? [];
-  if (uploads.length > 0) await container.putArchive(await tarOf(uploads.map((u) => ({ file: u.file, content: plain(u.content) }))), { path: "/" });
+  if (uploads.length > 0)
+    await container.putArchive(await tarOf(uploads.map((u) => ({ file: u.file, content: plain(u.content) }))), {
+      path: "/",
+    });
   return container;
 }
 
@@ -98,7 +116,14 @@ let networkName = "";
 let etcd: LocalEtcd | undefined;
 
 const connect = async (port: number, password = PASSWORD) => {
-  const c = new Client({ host: "127.0.0.1", port, user: "scaleplane", password, database: "app", connectionTimeoutMillis: 5000 });
+  const c = new Client({
+    host: "127.0.0.1",
+    port,
+    user: "scaleplane",
+    password,
+    database: "app",
+    connectionTimeoutMillis: 5000,
+  });
   c.on("error", () => undefined);
   await c.connect();
   return c;
@@ -136,8 +161,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await etcd?.stop();
   for (const c of containers) await c.remove({ force: true }).catch(() => undefined);
-  for (const v of volumes) await docker.getVolume(v).remove().catch(() => undefined);
-  if (networkName) await docker.getNetwork(networkName).remove().catch(() => undefined);
+  for (const v of volumes)
+    await docker
+      .getVolume(v)
+      .remove()
+      .catch(() => undefined);
+  if (networkName)
+    await docker
+      .getNetwork(networkName)
+      .remove()
+      .catch(() => undefined);
 });
 
 describe("ShardedDatabase shards on the Docker engine", () => {
@@ -153,15 +186,20 @@ describe("ShardedDatabase shards on the Docker engine", () => {
   });
 
   it("become healthy through their own healthcheck and accept the password on their 127.0.0.1 ports", async () => {
-    for (const c of containers) await waitFor("a healthy shard", 120_000, async () => ((await health(c)) === "healthy" ? true : undefined));
+    for (const c of containers)
+      await waitFor("a healthy shard", 120_000, async () => ((await health(c)) === "healthy" ? true : undefined));
     for (const [i, port] of ports.entries()) {
       const c = await connect(port);
       try {
-        const r = await c.query("SELECT current_user AS u, current_database() AS d, current_setting('server_version_num')::int AS v");
+        const r = await c.query(
+          "SELECT current_user AS u, current_database() AS d, current_setting('server_version_num')::int AS v",
+        );
         expect(r.rows[0]).toEqual({ u: "scaleplane", d: "app", v: expect.any(Number) });
         expect(r.rows[0].v).toBeGreaterThanOrEqual(150000);
         expect(r.rows[0].v).toBeLessThan(160000);
-        await c.query("CREATE TABLE IF NOT EXISTS it_probe (shard int PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())");
+        await c.query(
+          "CREATE TABLE IF NOT EXISTS it_probe (shard int PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        );
         await c.query("INSERT INTO it_probe (shard) VALUES ($1) ON CONFLICT DO NOTHING", [i]);
       } finally {
         await c.end();
@@ -194,11 +232,23 @@ describe("ShardedDatabase shards on the Docker engine", () => {
     const map = (await valueOf(db.shardMap)) as ShardMap;
     expect(map.shards.map((s) => s.host)).toEqual(containers.map((_, i) => `${run}-it-db-shard-${i}`));
     etcd = await startLocalEtcd("sp-db-docker");
-    const config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: `/${run}/`, logger: pino({ level: "silent" }) });
+    const config = ConfigClient.create({
+      endpoints: [etcd.endpoint],
+      prefix: `/${run}/`,
+      logger: pino({ level: "silent" }),
+    });
     try {
       await config.initShardMap(map);
       const reach = Object.fromEntries(map.shards.map((s, i) => [s.name, { host: "127.0.0.1", port: ports[i] }]));
-      const client = await ShardClient.connect({ config, user: "scaleplane", password: PASSWORD, reach, logger: pino({ level: "silent" }), connectTimeoutMs: 5000, statementTimeoutMs: 5000 });
+      const client = await ShardClient.connect({
+        config,
+        user: "scaleplane",
+        password: PASSWORD,
+        reach,
+        logger: pino({ level: "silent" }),
+        connectTimeoutMs: 5000,
+        statementTimeoutMs: 5000,
+      });
       try {
         for (let k = 0; k < 10; k++) await client.put(`order/${k}`, { k });
         expect((await client.get("order/7"))?.value).toEqual({ k: 7 });
@@ -209,7 +259,9 @@ describe("ShardedDatabase shards on the Docker engine", () => {
         for (const port of ports) {
           const c = await connect(port);
           try {
-            rows += Number((await c.query("SELECT count(*) AS n FROM scaleplane_kv WHERE key LIKE 'order/%'")).rows[0].n);
+            rows += Number(
+              (await c.query("SELECT count(*) AS n FROM scaleplane_kv WHERE key LIKE 'order/%'")).rows[0].n,
+            );
           } finally {
             await c.end();
           }

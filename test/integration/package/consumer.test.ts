@@ -22,15 +22,26 @@ import { ProviderHost } from "../../support/provider-host";
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..", "..");
 const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { name: string; version: string; exports: Record<string, unknown> };
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  name: string;
+  version: string;
+  exports: Record<string, unknown>;
+};
 
 async function sh(cmd: string, args: string[], cwd: string, timeout = 600_000): Promise<string> {
   try {
-    const { stdout } = await run(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_yes: "true" } });
+    const { stdout } = await run(cmd, args, {
+      cwd,
+      timeout,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, npm_config_yes: "true" },
+    });
     return stdout;
   } catch (e) {
     const err = e as Error & { stdout?: string; stderr?: string };
-    throw new Error(`${cmd} ${args.join(" ")} (in ${cwd}) failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`);
+    throw new Error(
+      `${cmd} ${args.join(" ")} (in ${cwd}) failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`,
+    );
   }
 }
 
@@ -136,11 +147,30 @@ describe("the packed library in a fresh consumer project", () => {
     const out = await sh("npm", ["pack", "--json", "--pack-destination", dir], ROOT);
     // The prepack build's own output comes first on stdout; npm's JSON report is the rest.
     packed = (JSON.parse(out.slice(out.search(/^\[/m))) as PackResult[])[0];
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, dependencies: { [pkg.name]: `file:./${packed.filename}` } }, null, 2));
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify(
+        {
+          name: "consumer",
+          version: "1.0.0",
+          private: true,
+          dependencies: { [pkg.name]: `file:./${packed.filename}` },
+        },
+        null,
+        2,
+      ),
+    );
     writeFileSync(join(dir, "index.ts"), PROGRAM);
     writeFileSync(join(dir, "run.js"), RUNNER);
     writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(tsconfig("node"), null, 2));
-    writeFileSync(join(dir, "tsconfig.node16.json"), JSON.stringify({ ...tsconfig("node16"), compilerOptions: { ...tsconfig("node16").compilerOptions, noEmit: true } }, null, 2));
+    writeFileSync(
+      join(dir, "tsconfig.node16.json"),
+      JSON.stringify(
+        { ...tsconfig("node16"), compilerOptions: { ...tsconfig("node16").compilerOptions, noEmit: true } },
+        null,
+        2,
+      ),
+    );
     await sh("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], dir);
   }, 1_200_000);
 
@@ -159,28 +189,51 @@ describe("the packed library in a fresh consumer project", () => {
     // Every module ships its declarations.
     expect(js.filter((f) => !files.includes(f.replace(/\.js$/, ".d.ts")))).toEqual([]);
     expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith(".d.ts"))).toEqual([]);
-    expect(files.filter((f) => /^(test|scripts|bench|stacks|images|dist\/policy-pack|dist\/index\.)/.test(f) || f.startsWith("dist/test"))).toEqual([]);
+    expect(
+      files.filter(
+        (f) =>
+          /^(test|scripts|bench|stacks|images|dist\/policy-pack|dist\/index\.)/.test(f) || f.startsWith("dist/test"),
+      ),
+    ).toEqual([]);
   });
 
   it("type-checks a program using Platform and every subpath export (node and node16 resolution)", async () => {
-    await Promise.all([sh(process.execPath, [TSC, "-p", "tsconfig.json"], dir), sh(process.execPath, [TSC, "-p", "tsconfig.node16.json"], dir)]);
+    await Promise.all([
+      sh(process.execPath, [TSC, "-p", "tsconfig.json"], dir),
+      sh(process.execPath, [TSC, "-p", "tsconfig.node16.json"], dir),
+    ]);
   }, 900_000);
 
   it("importing the library registers nothing", async () => {
-    const out = JSON.parse(await sh(process.execPath, ["run.js", "import-only"], dir)) as { registered: unknown[]; exports: string[] };
+    const out = JSON.parse(await sh(process.execPath, ["run.js", "import-only"], dir)) as {
+      registered: unknown[];
+      exports: string[];
+    };
     expect(out.registered).toEqual([]);
-    expect(out.exports).toEqual(expect.arrayContaining(["Platform", "AutoscalingGroup", "RaftConfigService", "ShardedDatabase"]));
+    expect(out.exports).toEqual(
+      expect.arrayContaining(["Platform", "AutoscalingGroup", "RaftConfigService", "ShardedDatabase"]),
+    );
   });
 
   type Registered = { type: string; name: string; custom: boolean; inputs?: Record<string, unknown> };
   let registered: Registered[] = [];
 
   it("runs the program under Pulumi mocks: the Platform and its Docker resources are registered", async () => {
-    const out = JSON.parse(await sh(process.execPath, ["run.js"], dir)) as { registered: Registered[]; outputs: Record<string, unknown> };
+    const out = JSON.parse(await sh(process.execPath, ["run.js"], dir)) as {
+      registered: Registered[];
+      outputs: Record<string, unknown>;
+    };
     registered = out.registered;
     const types = out.registered.map((r) => r.type);
-    expect(out.registered.filter((r) => r.type === "scaleplane:platform:Platform").map((r) => r.name)).toEqual(["shop"]);
-    for (const t of ["scaleplane:autoscaling:AutoscalingGroup", "scaleplane:config:RaftConfigService", "scaleplane:database:ShardedDatabase", "docker:index/container:Container"]) {
+    expect(out.registered.filter((r) => r.type === "scaleplane:platform:Platform").map((r) => r.name)).toEqual([
+      "shop",
+    ]);
+    for (const t of [
+      "scaleplane:autoscaling:AutoscalingGroup",
+      "scaleplane:config:RaftConfigService",
+      "scaleplane:database:ShardedDatabase",
+      "docker:index/container:Container",
+    ]) {
       expect([t, types.includes(t)]).toEqual([t, true]);
     }
     expect(out.outputs.shardCount).toBe(2);
@@ -188,7 +241,10 @@ describe("the packed library in a fresh consumer project", () => {
     expect(["a", "b"]).toContain(out.outputs.owner);
     expect(out.outputs.guardPolicies).toBeGreaterThan(20);
     expect(out.outputs.configErrorName).toBe("ConfigError");
-    expect((out.outputs.appEndpoints as string[]).length).toBe(2);
+    // Loopback only (one per instance, or the group's load balancer: the Docker builder decides).
+    const endpoints = out.outputs.appEndpoints as string[];
+    expect(endpoints.length).toBeGreaterThan(0);
+    expect(endpoints.filter((e) => !/^http:\/\/127\.0\.0\.1:\d+$/.test(e))).toEqual([]);
   });
 
   // A dynamic provider defined in an installed package is serialized as require()s of the package's

@@ -14,7 +14,10 @@ const tsx = join(root, "node_modules", ".bin", "tsx");
 
 async function plan(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(tsx, ["scripts/plan.ts", ...args], { cwd: root, env: { ...process.env, PULUMI_CONFIG: undefined } });
+    const { stdout, stderr } = await run(tsx, ["scripts/plan.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, PULUMI_CONFIG: undefined },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -25,21 +28,43 @@ async function plan(...args: string[]): Promise<{ code: number; stdout: string; 
 /** Target resource types each stack must show under its components. */
 const EXPECTED: Record<string, string[]> = {
   local: ["docker:index/container:Container", "docker:index/network:Network"],
-  localstack: ["aws:autoscaling/group:Group", "aws:ec2/launchTemplate:LaunchTemplate", "aws:rds/instance:Instance", "aws:ec2/instance:Instance"],
-  k8s: ["kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:apps/v1:StatefulSet"],
-  prod: ["aws:autoscaling/group:Group", "aws:rds/instance:Instance", "aws:ec2/instance:Instance", "aws:lb/loadBalancer:LoadBalancer"],
+  localstack: [
+    "aws:autoscaling/group:Group",
+    "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:rds/instance:Instance",
+    "aws:ec2/instance:Instance",
+  ],
+  k8s: [
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:apps/v1:StatefulSet",
+  ],
+  prod: [
+    "aws:autoscaling/group:Group",
+    "aws:rds/instance:Instance",
+    "aws:ec2/instance:Instance",
+    "aws:lb/loadBalancer:LoadBalancer",
+  ],
 };
 
 describe("npm run plan", () => {
-  it.concurrent.each(Object.keys(EXPECTED))("stack %s: exits 0 and lists the three components with their target resources", async (stack) => {
-    const r = await plan("--stack", stack);
-    expect(r.stderr).not.toContain("plan failed");
-    expect(r.code).toBe(0);
-    for (const t of ["scaleplane:autoscaling:AutoscalingGroup", "scaleplane:config:RaftConfigService", "scaleplane:database:ShardedDatabase", ...EXPECTED[stack]]) {
-      expect(r.stdout).toContain(t);
-    }
-    expect(r.stdout).toMatch(/\d+ {2}total/);
-  });
+  it.concurrent.each(Object.keys(EXPECTED))(
+    "stack %s: exits 0 and lists the three components with their target resources",
+    async (stack) => {
+      const r = await plan("--stack", stack);
+      expect(r.stderr).not.toContain("plan failed");
+      expect(r.code).toBe(0);
+      for (const t of [
+        "scaleplane:autoscaling:AutoscalingGroup",
+        "scaleplane:config:RaftConfigService",
+        "scaleplane:database:ShardedDatabase",
+        ...EXPECTED[stack],
+      ]) {
+        expect(r.stdout).toContain(t);
+      }
+      expect(r.stdout).toMatch(/\d+ {2}total/);
+    },
+  );
 
   it("an even etcd member count exits non-zero naming the member-count key, without a stack trace", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sp-plan-"));
@@ -69,7 +94,9 @@ describe("npm run plan", () => {
     writeFileSync(file, "config: {}\n");
     const r = await plan("--stack-file", file);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`--stack-file ${file}: cannot tell the stack name from the file name; name it Pulumi.<stack>.yaml or add --stack <name>`);
+    expect(r.stderr).toContain(
+      `--stack-file ${file}: cannot tell the stack name from the file name; name it Pulumi.<stack>.yaml or add --stack <name>`,
+    );
     const none = await plan();
     expect(none.code).not.toBe(0);
     expect(none.stderr).toContain("--stack <name> is required (or --stack-file <path>/Pulumi.<name>.yaml)");

@@ -26,7 +26,9 @@ describe("the scaleplane-guard analyzer over gRPC", () => {
 
   it("serves every policy of the catalog with its level and config defaults", async () => {
     const served = await analyzer.policies();
-    expect(served.map((p) => [p.name, p.level]).sort()).toEqual(allPolicies.map((p) => [p.name, p.enforcementLevel]).sort());
+    expect(served.map((p) => [p.name, p.level]).sort()).toEqual(
+      allPolicies.map((p) => [p.name, p.enforcementLevel]).sort(),
+    );
     expect(served.find((p) => p.name === "db-backup-retention")?.defaults).toEqual({ minBackupDays: 7 });
   });
 
@@ -38,7 +40,12 @@ describe("the scaleplane-guard analyzer over gRPC", () => {
     });
     const cs = res(TOKENS.configService, "p-config", {}, platform.urn);
     const members = [0, 1, 2].map((i) =>
-      res("docker:index/container:Container", `p-config-${i}`, { command: ["etcd", "--listen-client-urls=https://0.0.0.0:2379"], privileged: i === 0 }, cs.urn),
+      res(
+        "docker:index/container:Container",
+        `p-config-${i}`,
+        { command: ["etcd", "--listen-client-urls=https://0.0.0.0:2379"], privileged: i === 0 },
+        cs.urn,
+      ),
     );
     const all = new Map([platform, cs, ...members].map((r) => [r.urn, r]));
 
@@ -50,13 +57,18 @@ describe("the scaleplane-guard analyzer over gRPC", () => {
         resource: "p-config-0",
         type: "docker:index/container:Container",
         urn: members[0].urn,
-        message: "Container p-config-0 runs privileged; remove privileged (grant single capabilities with capabilities.adds if one is really needed).",
+        message:
+          "Container p-config-0 runs privileged; remove privileged (grant single capabilities with capabilities.adds if one is really needed).",
       },
     ]);
 
     const stack = await analyzer.analyzeStack([platform, cs, ...members], all);
     expect(stack.map((v) => [v.policy, v.resource, v.message])).toEqual([
-      ["etcd-tls-prod", "p-config", "RaftConfigService p-config serves etcd without TLS in prod; set scaleplane:configService.tls to true."],
+      [
+        "etcd-tls-prod",
+        "p-config",
+        "RaftConfigService p-config serves etcd without TLS in prod; set scaleplane:configService.tls to true.",
+      ],
     ]);
   });
 });

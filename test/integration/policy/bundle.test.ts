@@ -36,21 +36,33 @@ describe("the bundled policy pack (npm run build:policy)", () => {
   });
 
   it("is self-contained: package.json depends on @pulumi/policy and @pulumi/pulumi only, at the pinned versions", () => {
-    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string; version: string; main: string; dependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+      name: string;
+      version: string;
+      main: string;
+      dependencies: Record<string, string>;
+    };
     const source = JSON.parse(readFileSync(join(ROOT, "policies", "package.json"), "utf8")) as typeof pkg;
     expect(pkg).toMatchObject({ name: "scaleplane-guard", version: source.version, main: "index.js" });
-    expect(pkg.dependencies).toEqual({ "@pulumi/policy": source.dependencies["@pulumi/policy"], "@pulumi/pulumi": source.dependencies["@pulumi/pulumi"] });
+    expect(pkg.dependencies).toEqual({
+      "@pulumi/policy": source.dependencies["@pulumi/policy"],
+      "@pulumi/pulumi": source.dependencies["@pulumi/pulumi"],
+    });
     const project = parseYaml(readFileSync(join(dir, "PulumiPolicy.yaml"), "utf8")) as Record<string, unknown>;
     expect(project.runtime).toBe("nodejs");
     expect(project.main).toBeUndefined();
     const bundle = readFileSync(join(dir, "index.js"), "utf8");
-    const required = [...new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))].filter((m) => !m.startsWith("node:"));
+    const required = [...new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))].filter(
+      (m) => !m.startsWith("node:"),
+    );
     expect(required.sort()).toEqual(["@pulumi/policy"]);
   });
 
   it("starts under the SDK's policy-pack host and serves every policy with its level and defaults", async () => {
     const served = await analyzer!.policies();
-    expect(served.map((p) => [p.name, p.level]).sort()).toEqual(allPolicies.map((p) => [p.name, p.enforcementLevel]).sort());
+    expect(served.map((p) => [p.name, p.level]).sort()).toEqual(
+      allPolicies.map((p) => [p.name, p.enforcementLevel]).sort(),
+    );
     expect(served.find((p) => p.name === "db-backup-retention")?.defaults).toEqual({ minBackupDays: 7 });
   });
 
@@ -64,25 +76,45 @@ describe("the bundled policy pack (npm run build:policy)", () => {
       inputs: { privileged: true },
     };
     const violations = await analyzer!.analyze(r, new Map([[r.urn, r]]));
-    expect(violations.filter((v) => v.policy === "no-privileged-containers").map((v) => v.level)).toEqual(["mandatory"]);
+    expect(violations.filter((v) => v.policy === "no-privileged-containers").map((v) => v.level)).toEqual([
+      "mandatory",
+    ]);
   });
 });
 
 describe("scaleplaneGuard(options): the pack's arguments for a PolicyPack of one's own", () => {
   it("applies levels (all, then per policy) and setting defaults, leaving the catalog untouched", () => {
-    const args = scaleplaneGuard({ all: "mandatory", "container-resource-limits": "advisory", "db-backup-retention": { minBackupDays: 14 } });
+    const args = scaleplaneGuard({
+      all: "mandatory",
+      "container-resource-limits": "advisory",
+      "db-backup-retention": { minBackupDays: 14 },
+    });
     const byName = new Map(args.policies.map((p) => [p.name, p]));
     expect(args.policies).toHaveLength(allPolicies.length);
-    expect(args.policies.filter((p) => p.name !== "container-resource-limits").every((p) => p.enforcementLevel === "mandatory")).toBe(true);
+    expect(
+      args.policies
+        .filter((p) => p.name !== "container-resource-limits")
+        .every((p) => p.enforcementLevel === "mandatory"),
+    ).toBe(true);
     expect(byName.get("container-resource-limits")?.enforcementLevel).toBe("advisory");
     expect(byName.get("db-backup-retention")?.configSchema?.properties?.minBackupDays).toMatchObject({ default: 14 });
-    expect(allPolicies.find((p) => p.name === "db-backup-retention")?.configSchema?.properties?.minBackupDays).toMatchObject({ default: 7 });
+    expect(
+      allPolicies.find((p) => p.name === "db-backup-retention")?.configSchema?.properties?.minBackupDays,
+    ).toMatchObject({ default: 7 });
   });
 
   it("refuses unknown policies, unknown settings, wrong types and unknown levels, naming them", () => {
-    expect(() => scaleplaneGuard({ "no-such-policy": "mandatory" })).toThrow(/scaleplaneGuard: unknown policy "no-such-policy"; policies: .*db-backup-retention/);
-    expect(() => scaleplaneGuard({ "db-backup-retention": { minBackupDayz: 3 } })).toThrow("scaleplaneGuard: db-backup-retention.minBackupDayz: unknown setting; allowed: enforcementLevel, minBackupDays");
-    expect(() => scaleplaneGuard({ "db-backup-retention": { minBackupDays: "14" } })).toThrow('scaleplaneGuard: db-backup-retention.minBackupDays: must be of type integer; got "14"');
-    expect(() => scaleplaneGuard({ all: "strict" as never })).toThrow("scaleplaneGuard: all: enforcement level must be one of advisory, mandatory, remediate, disabled; got \"strict\"");
+    expect(() => scaleplaneGuard({ "no-such-policy": "mandatory" })).toThrow(
+      /scaleplaneGuard: unknown policy "no-such-policy"; policies: .*db-backup-retention/,
+    );
+    expect(() => scaleplaneGuard({ "db-backup-retention": { minBackupDayz: 3 } })).toThrow(
+      "scaleplaneGuard: db-backup-retention.minBackupDayz: unknown setting; allowed: enforcementLevel, minBackupDays",
+    );
+    expect(() => scaleplaneGuard({ "db-backup-retention": { minBackupDays: "14" } })).toThrow(
+      'scaleplaneGuard: db-backup-retention.minBackupDays: must be of type integer; got "14"',
+    );
+    expect(() => scaleplaneGuard({ all: "strict" as never })).toThrow(
+      'scaleplaneGuard: all: enforcement level must be one of advisory, mandatory, remediate, disabled; got "strict"',
+    );
   });
 });

@@ -32,7 +32,11 @@ interface CheckRun {
 /** Runs scripts/check.ts in its own process (which starts the analyzer in another). */
 function check(...args: string[]): Promise<CheckRun> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ["--require", require.resolve("tsx/cjs"), join(ROOT, "scripts", "check.ts"), ...args], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      ["--require", require.resolve("tsx/cjs"), join(ROOT, "scripts", "check.ts"), ...args],
+      { cwd: ROOT },
+    );
     let stdout = "";
     let stderr = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
@@ -69,7 +73,14 @@ describe("npm run check", () => {
   let runs: Record<string, CheckRun>;
 
   beforeAll(async () => {
-    writeFileSync(policyConfig, JSON.stringify({ "db-backup-retention": { minBackupDays: 1 }, "asg-min-instances-prod": "advisory", "etcd-tls-prod": "disabled" }));
+    writeFileSync(
+      policyConfig,
+      JSON.stringify({
+        "db-backup-retention": { minBackupDays: 1 },
+        "asg-min-instances-prod": "advisory",
+        "etcd-tls-prod": "disabled",
+      }),
+    );
     writeFileSync(broken, "config:\n  scaleplane:target: aws\n  scaleplane:configService:\n    members: 4\n");
     runs = await checkAll({
       ...Object.fromEntries(stacks.map((s) => [s, ["--stack", s, "--json"]])),
@@ -122,7 +133,9 @@ describe("npm run check", () => {
     expect(levels["alb-https-only"]).toBe("mandatory");
     expect(levels["ec2-detailed-monitoring-prod"]).toBe("advisory");
     expect(r.stdout).toMatch(/^POLICY +LEVEL +RESOURCE +MESSAGE$/m);
-    expect(r.stdout).toMatch(/^db-backup-retention +mandatory +sp-bad-db-shard-0 \(aws:rds\/instance:Instance\) +RDS instance sp-bad-db-shard-0 keeps backups for 1 day\(s\); set backupRetentionPeriod/m);
+    expect(r.stdout).toMatch(
+      /^db-backup-retention +mandatory +sp-bad-db-shard-0 \(aws:rds\/instance:Instance\) +RDS instance sp-bad-db-shard-0 keeps backups for 1 day\(s\); set backupRetentionPeriod/m,
+    );
     expect(r.stdout).toContain("11 mandatory, 5 advisory violation(s): failed");
   });
 

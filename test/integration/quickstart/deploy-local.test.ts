@@ -23,13 +23,18 @@ const DOCKER_MISSING =
 /** A directory of links to the host's tools, without those in `without`. */
 function pathWithout(dir: string, without: string[]): string {
   for (const tool of TOOLS.filter((t) => !without.includes(t))) {
-    const real = execFileSync("bash", ["-c", `command -v ${tool}`]).toString().trim();
+    const real = execFileSync("bash", ["-c", `command -v ${tool}`])
+      .toString()
+      .trim();
     symlinkSync(real, join(dir, tool));
   }
   return dir;
 }
 
-async function deployLocal(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+async function deployLocal(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run("/bin/bash", [SCRIPT, ...args], { cwd: ROOT, env, timeout: 60_000 });
     return { code: 0, stdout, stderr };
@@ -62,11 +67,17 @@ describe("npm run deploy:local / destroy:local prerequisites", () => {
   });
 
   it("tells an installed Docker whose daemon does not answer from a missing one", async () => {
-    const r = await deployLocal(["up"], { PATH: bin(["pulumi"]), HOME: process.env.HOME, DOCKER_HOST: "unix:///nonexistent/scaleplane-test.sock" });
+    const r = await deployLocal(["up"], {
+      PATH: bin(["pulumi"]),
+      HOME: process.env.HOME,
+      DOCKER_HOST: "unix:///nonexistent/scaleplane-test.sock",
+    });
     expect(r.code).toBe(1);
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines[0]).toBe("npm run deploy:local cannot run; missing:");
-    expect(lines[1]).toMatch(/^ {2}- Docker: the docker command is installed but the daemon does not answer \(docker info: .*nonexistent\/scaleplane-test\.sock.*\); start it \(sudo systemctl start docker, or sudo bash scripts\/setup-engines\.sh\) and make sure \S+ may use it/);
+    expect(lines[1]).toMatch(
+      /^ {2}- Docker: the docker command is installed but the daemon does not answer \(docker info: .*nonexistent\/scaleplane-test\.sock.*\); start it \(sudo systemctl start docker, or sudo bash scripts\/setup-engines\.sh\) and make sure \S+ may use it/,
+    );
     expect(lines[2]).toBe(PULUMI_MISSING);
   });
 

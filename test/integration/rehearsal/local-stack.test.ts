@@ -71,7 +71,9 @@ async function freePorts(count: number, avoid: Set<number>): Promise<number> {
 }
 
 async function stackObjects(docker: Docker): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
-  const containers = (await docker.listContainers({ all: true })).map((c) => (c.Names[0] ?? "").replace(/^\//, "")).filter((n) => OF_STACK.test(n));
+  const containers = (await docker.listContainers({ all: true }))
+    .map((c) => (c.Names[0] ?? "").replace(/^\//, ""))
+    .filter((n) => OF_STACK.test(n));
   const networks = (await docker.listNetworks()).map((n) => n.Name).filter((n) => OF_STACK.test(n));
   const volumes = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name).filter((n) => OF_STACK.test(n));
   return { containers, networks, volumes };
@@ -80,9 +82,21 @@ async function stackObjects(docker: Docker): Promise<{ containers: string[]; net
 /** Removes whatever a crashed earlier run of this test left (only the `rehearsal` stack's names). */
 async function removeStackObjects(docker: Docker): Promise<void> {
   const o = await stackObjects(docker);
-  for (const c of o.containers) await docker.getContainer(c).remove({ force: true, v: true }).catch(() => undefined);
-  for (const n of o.networks) await docker.getNetwork(n).remove().catch(() => undefined);
-  for (const v of o.volumes) await docker.getVolume(v).remove().catch(() => undefined);
+  for (const c of o.containers)
+    await docker
+      .getContainer(c)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const n of o.networks)
+    await docker
+      .getNetwork(n)
+      .remove()
+      .catch(() => undefined);
+  for (const v of o.volumes)
+    await docker
+      .getVolume(v)
+      .remove()
+      .catch(() => undefined);
 }
 
 function httpGet(url: string, timeoutMs = 10000): Promise<{ status: number; body: string }> {
@@ -112,7 +126,9 @@ describe("rehearsal of `pulumi up --stack local`", () => {
 
   beforeAll(async () => {
     docker = await requireDocker();
-    const local = parseYaml(readFileSync(join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8")) as { config: Record<string, Record<string, unknown> & { image?: string }> };
+    const local = parseYaml(readFileSync(join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8")) as {
+      config: Record<string, Record<string, unknown> & { image?: string }>;
+    };
     for (const section of ["scaleplane:app", "scaleplane:configService", "scaleplane:database"]) {
       const image = local.config[section]?.image;
       if (typeof image === "string") await requireImage(image);
@@ -121,7 +137,12 @@ describe("rehearsal of `pulumi up --stack local`", () => {
     // The `local` stack's config as the CLI would pass it, with port bases free on this host.
     const avoid = new Set<number>();
     ports = { app: await freePorts(1, avoid), etcd: await freePorts(7, avoid), db: await freePorts(8, avoid) };
-    local.config["scaleplane:docker"] = { ...local.config["scaleplane:docker"], appPortBase: ports.app, etcdPortBase: ports.etcd, databasePortBase: ports.db };
+    local.config["scaleplane:docker"] = {
+      ...local.config["scaleplane:docker"],
+      appPortBase: ports.app,
+      etcdPortBase: ports.etcd,
+      databasePortBase: ports.db,
+    };
     tmp = mkdtempSync(join(tmpdir(), "sp-rehearsal-"));
     stackFile = join(tmp, `Pulumi.${STACK}.yaml`);
     writeFileSync(stackFile, stringifyYaml(local));
@@ -142,7 +163,12 @@ describe("rehearsal of `pulumi up --stack local`", () => {
     log(`pulumi up --stack ${STACK} (ports app ${ports.app}, etcd ${ports.etcd}, db ${ports.db})`);
     // The mock run (a preview: what needs another resource's outputs stays unknown) meanwhile, in this process.
     mockRun = (async () => {
-      const recording = installMocks({ project: "scaleplane", stack: STACK, config: loadStackConfig(STACK, { stackFile }), preview: true });
+      const recording = installMocks({
+        project: "scaleplane",
+        stack: STACK,
+        config: loadStackConfig(STACK, { stackFile }),
+        preview: true,
+      });
       require(join(ROOT, "index"));
       await settle();
       return recording;
@@ -165,7 +191,9 @@ describe("rehearsal of `pulumi up --stack local`", () => {
 
   afterAll(async () => {
     // Safety net: a failed step above must not leave the stack behind.
-    if (!tornDown) for (const c of [...created].reverse()) await driver.delete(c).catch((e) => log(`cleanup: ${(e as Error).message}`));
+    if (!tornDown)
+      for (const c of [...created].reverse())
+        await driver.delete(c).catch((e) => log(`cleanup: ${(e as Error).message}`));
     if (docker) await removeStackObjects(docker);
     await host?.stop();
     await engine?.stop();
@@ -173,14 +201,18 @@ describe("rehearsal of `pulumi up --stack local`", () => {
   }, 300_000);
 
   it("runs the program through the SDK's program runner to completion, every resource created", () => {
-    if (program.code !== 0) throw new Error(`program exited ${program.code}:\n${program.stderr.slice(-4000)}\nengine failures: ${JSON.stringify(engine.failures)}`);
+    if (program.code !== 0)
+      throw new Error(
+        `program exited ${program.code}:\n${program.stderr.slice(-4000)}\nengine failures: ${JSON.stringify(engine.failures)}`,
+      );
     expect(engine.failures).toEqual([]);
     expect(engine.rootUrn).toBe(`urn:pulumi:${STACK}::scaleplane::pulumi:pulumi:Stack::scaleplane-${STACK}`);
     const custom = engine.registrations.filter((r) => r.custom);
     expect(created.map((c) => c.reg.urn).sort()).toEqual(custom.map((r) => r.urn).sort());
     // Dependency order: each resource was created after every resource it depends on.
     const at = new Map(created.map((c, i) => [c.reg.urn, i]));
-    for (const c of created) for (const d of c.reg.dependencies) if (at.has(d)) expect(at.get(d)!).toBeLessThan(at.get(c.reg.urn)!);
+    for (const c of created)
+      for (const d of c.reg.dependencies) if (at.has(d)) expect(at.get(d)!).toBeLessThan(at.get(c.reg.urn)!);
   });
 
   it("registers exactly what the mock run registers (modulo secrets and unknowns)", async () => {
@@ -201,18 +233,28 @@ describe("rehearsal of `pulumi up --stack local`", () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (last.status !== 200) throw new Error(`GET /deps through the load balancer: ${last.status} ${last.body}`);
-    const deps = JSON.parse(last.body) as { ok: boolean; instance: string; configService: { ok: boolean }[]; database: { ok: boolean; target: string }[] };
+    const deps = JSON.parse(last.body) as {
+      ok: boolean;
+      instance: string;
+      configService: { ok: boolean }[];
+      database: { ok: boolean; target: string }[];
+    };
     expect(deps.ok).toBe(true);
     expect(deps.instance).toMatch(OF_STACK);
     expect(deps.configService.length).toBeGreaterThanOrEqual(3);
-    expect(deps.database.map((d) => d.target.split(":")[0]).sort()).toEqual(["db-rehearsal-shard-0", "db-rehearsal-shard-1", "db-rehearsal-shard-2"]);
+    expect(deps.database.map((d) => d.target.split(":")[0]).sort()).toEqual([
+      "db-rehearsal-shard-0",
+      "db-rehearsal-shard-1",
+      "db-rehearsal-shard-2",
+    ]);
   });
 
   it("shows no secret value in `docker inspect` of any container of the stack, nor in etcd", async () => {
     const secrets = new Set<string>();
     for (const r of engine.registrations) {
       for (const s of secretValues(r.inputs)) secrets.add(s);
-      for (const k of r.additionalSecretOutputs) if (typeof r.outputs?.[k] === "string") secrets.add(r.outputs[k] as string);
+      for (const k of r.additionalSecretOutputs)
+        if (typeof r.outputs?.[k] === "string") secrets.add(r.outputs[k] as string);
     }
     const values = [...secrets].filter((s) => s.length >= 8);
     expect(values.length).toBeGreaterThan(0); // the database password at least
@@ -226,16 +268,24 @@ describe("rehearsal of `pulumi up --stack local`", () => {
       if (values.some((v) => inspect.includes(v))) leaks.push(name);
     }
     expect(leaks).toEqual([]);
-    const etcd = new Etcd3({ hosts: [`http://127.0.0.1:${ports.etcd}`], defaultCallOptions: () => ({ deadline: Date.now() + 5000 }) });
+    const etcd = new Etcd3({
+      hosts: [`http://127.0.0.1:${ports.etcd}`],
+      defaultCallOptions: () => ({ deadline: Date.now() + 5000 }),
+    });
     try {
       const all = await etcd.getAll().strings();
       expect(Object.keys(all).length).toBeGreaterThan(0);
-      expect(Object.entries(all).filter(([, v]) => values.some((s) => v.includes(s))).map(([k]) => k)).toEqual([]);
+      expect(
+        Object.entries(all)
+          .filter(([, v]) => values.some((s) => v.includes(s)))
+          .map(([k]) => k),
+      ).toEqual([]);
     } finally {
       etcd.close();
     }
     // the files: read-only, owned by the user the container runs as
-    const stat = async (container: string, path: string) => (await run("docker", ["exec", container, "stat", "-c", "%a %u", path])).stdout.trim();
+    const stat = async (container: string, path: string) =>
+      (await run("docker", ["exec", container, "stat", "-c", "%a %u", path])).stdout.trim();
     expect(await stat("db-rehearsal-shard-0", "/run/secrets/postgres-password")).toBe("400 0");
     const instance = containers.find((n) => /^app-rehearsal-\d+$/.test(n))!;
     expect(await stat(instance, "/run/secrets/scaleplane/SCALEPLANE_DATABASE_PASSWORD")).toBe("400 10001");

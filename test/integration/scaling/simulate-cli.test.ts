@@ -11,12 +11,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test("prints every engine's figures, writes the chart it names, ends with one JSON line", () => {
   const trace = join(dir, "step.csv");
-  const rows = Array.from({ length: 90 }, (_, i) => `2026-01-05T${String(Math.floor(i / 60)).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}:00Z,${i < 30 ? 100 : 400}`);
+  const rows = Array.from(
+    { length: 90 },
+    (_, i) =>
+      `2026-01-05T${String(Math.floor(i / 60)).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}:00Z,${i < 30 ? 100 : 400}`,
+  );
   writeFileSync(trace, `timestamp,demand\n${rows.join("\n")}\n`);
   const out = join(dir, "step.svg");
-  const stdout = execFileSync(TSX, ["scripts/simulate.ts", "--trace", trace, "--capacity-per-instance", "50", "--out", out], { cwd: ROOT, encoding: "utf8" });
+  const stdout = execFileSync(
+    TSX,
+    ["scripts/simulate.ts", "--trace", trace, "--capacity-per-instance", "50", "--out", out],
+    { cwd: ROOT, encoding: "utf8" },
+  );
   const lines = stdout.trim().split("\n");
-  const last = JSON.parse(lines[lines.length - 1]) as { chart: string; engines: Record<string, { violationMinutes: number; instanceHours: number; cost: number }> };
+  const last = JSON.parse(lines[lines.length - 1]) as {
+    chart: string;
+    engines: Record<string, { violationMinutes: number; instanceHours: number; cost: number }>;
+  };
   expect(Object.keys(last.engines)).toEqual(["hpa", "threshold", "predictive", "multi-metric", "cost"]);
   for (const f of Object.values(last.engines)) {
     expect(f.violationMinutes).toBeGreaterThan(0); // a 4× step cannot be met before warm-up
@@ -41,7 +52,10 @@ test("a bad policy is refused naming the field", () => {
   writeFileSync(trace, "ds,y\n2023-04-01,1\n2023-04-02,3\n");
   const policy = join(dir, "policy.json");
   writeFileSync(policy, JSON.stringify({ threshold: { scaleDownCooldownSeconds: -1 } }));
-  const r = spawnSync(TSX, ["scripts/simulate.ts", "--trace", trace, "--policy", policy], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync(TSX, ["scripts/simulate.ts", "--trace", trace, "--policy", policy], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   expect(r.status).toBe(1);
   expect(r.stderr).toContain("scaling.threshold.scaleDownCooldownSeconds: must be a whole number from 0");
 });

@@ -38,7 +38,10 @@ describe("pg-cluster", () => {
     const open = await b.connect({ statement_timeout: 0 });
     b.pause();
     const slow = open.query("SELECT 1 AS one");
-    const raced = await Promise.race([slow.then(() => "answered"), new Promise((r) => setTimeout(() => r("hung"), 500))]);
+    const raced = await Promise.race([
+      slow.then(() => "answered"),
+      new Promise((r) => setTimeout(() => r("hung"), 500)),
+    ]);
     b.resume();
     expect(raced).toBe("hung");
     expect((await slow).rows).toEqual([{ one: 1 }]);

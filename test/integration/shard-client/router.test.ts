@@ -36,10 +36,13 @@ describe("round trips", () => {
     const p = `rt-${level}/`;
     const keys = Array.from({ length: 12 }, (_, i) => `${p}${String(i).padStart(2, "0")}`);
     for (const [i, k] of keys.entries()) await c.put(k, { i, tags: ["a", i] }, { consistency: level });
-    for (const [i, k] of keys.entries()) expect((await c.get(k, { consistency: level }))?.value).toEqual({ i, tags: ["a", i] });
+    for (const [i, k] of keys.entries())
+      expect((await c.get(k, { consistency: level }))?.value).toEqual({ i, tags: ["a", i] });
     // each key lives on exactly its 2 replicas
     for (const k of keys) {
-      const holders = (await Promise.all(SHARDS.map(async (s) => ((await rowOn(env.shard(s), k)) ? s : undefined)))).filter(Boolean);
+      const holders = (
+        await Promise.all(SHARDS.map(async (s) => ((await rowOn(env.shard(s), k)) ? s : undefined)))
+      ).filter(Boolean);
       if (level === "all") expect(holders.sort()).toEqual(c.replicasOf(k).sort());
       else expect(c.replicasOf(k)).toEqual(expect.arrayContaining(holders as string[]));
     }
@@ -84,7 +87,9 @@ describe("round trips", () => {
     await expect(c.put("", 1)).rejects.toThrow(/^key must be a non-empty string/);
     await expect(c.put("a\0b", 1)).rejects.toThrow(/^key must not contain NUL/);
     await expect(c.put("k", undefined)).rejects.toThrow(/^value must be a JSON value/);
-    await expect(c.get("k", { consistency: "most" as never })).rejects.toThrow(/^consistency must be one of one, quorum, all/);
+    await expect(c.get("k", { consistency: "most" as never })).rejects.toThrow(
+      /^consistency must be one of one, quorum, all/,
+    );
     await expect(c.scan({ prefix: "x" }, { limit: 0 })).rejects.toThrow(/^limit must be a whole number/);
   });
 });
@@ -158,7 +163,9 @@ describe("replica failures", () => {
       await Promise.all(
         [0, 1].map(async (w) => {
           for (let round = 1; round <= 3; round++)
-            for (const k of keys) if (Number(k.split("/")[1]) % 2 === w) latest.set(k, (await c.put(k, `v${round}`, { consistency: "quorum" })).version);
+            for (const k of keys)
+              if (Number(k.split("/")[1]) % 2 === w)
+                latest.set(k, (await c.put(k, `v${round}`, { consistency: "quorum" })).version);
         }),
       );
       await c.delete(keys[0]);
@@ -189,7 +196,9 @@ describe("replica failures", () => {
       await env.shard("shard-0").start();
     }
     expect(await keysOn(env.shard("shard-0"), "sr/")).toEqual([]);
-    expect((await c.scan({ prefix: "sr/" }, { consistency: "all" })).items.map((i) => i.value)).toEqual([0, 1, 2, 3, 4]);
+    expect((await c.scan({ prefix: "sr/" }, { consistency: "all" })).items.map((i) => i.value)).toEqual([
+      0, 1, 2, 3, 4,
+    ]);
     await c.repairsIdle();
     expect(await keysOn(env.shard("shard-0"), "sr/")).toEqual(["sr/0", "sr/1", "sr/2", "sr/3", "sr/4"]);
   });
@@ -259,7 +268,12 @@ describe("epoch fence", () => {
       const { version } = await c.put("fence/k", 2, { consistency: "all" });
       await publish;
       expect(c.map.epoch).toBe(1);
-      for (const s of SHARDS) expect((await rowOn(env.shard(s), "fence/k"))).toMatchObject({ value: 2, wall: version.wall, logical: version.logical });
+      for (const s of SHARDS)
+        expect(await rowOn(env.shard(s), "fence/k")).toMatchObject({
+          value: 2,
+          wall: version.wall,
+          logical: version.logical,
+        });
     } finally {
       await Promise.all(env.pg.instances.map((i) => i.query("UPDATE scaleplane_meta SET min_epoch = 0 WHERE id = 1")));
     }
@@ -285,7 +299,13 @@ describe("migration", () => {
   it("dual-writes to the old and the new replicas, reads the old set until cutover, then the new", async () => {
     const [s0, s1, s2] = env.pg.members();
     const from = { vnodesPerWeight: 16, replicationFactor: 1, shards: [s0] };
-    const config = await env.configWith({ vnodesPerWeight: 16, replicationFactor: 1, consistency: "one", shards: [s0, s1, s2], migration: { id: "m1", phase: "dual-write", from } });
+    const config = await env.configWith({
+      vnodesPerWeight: 16,
+      replicationFactor: 1,
+      consistency: "one",
+      shards: [s0, s1, s2],
+      migration: { id: "m1", phase: "dual-write", from },
+    });
     const c = await env.client(config);
     const keys = Array.from({ length: 12 }, (_, i) => `mig/${i}`);
     for (const k of keys) await c.put(k, k);

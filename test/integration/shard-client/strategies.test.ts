@@ -19,7 +19,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-const holders = async (prefix: string) => Object.fromEntries(await Promise.all(env.pg.instances.map(async (i) => [i.name, await keysOn(i, prefix)] as const)));
+const holders = async (prefix: string) =>
+  Object.fromEntries(await Promise.all(env.pg.instances.map(async (i) => [i.name, await keysOn(i, prefix)] as const)));
 
 describe("range strategy", () => {
   it("routes time-ordered keys to the shard of their range (and its successor replica)", async () => {
@@ -38,7 +39,14 @@ describe("range strategy", () => {
       },
     });
     const c = await env.client(config);
-    const keys = ["ev/2025-12-31T23:59:59Z", "ev/2026-01-01T00:00:00Z", "ev/2026-03-15T08:00:00Z", "ev/2026-06-30T23:59:59Z", "ev/2026-07-01T00:00:00Z", "ev/2027-02-02T00:00:00Z"];
+    const keys = [
+      "ev/2025-12-31T23:59:59Z",
+      "ev/2026-01-01T00:00:00Z",
+      "ev/2026-03-15T08:00:00Z",
+      "ev/2026-06-30T23:59:59Z",
+      "ev/2026-07-01T00:00:00Z",
+      "ev/2027-02-02T00:00:00Z",
+    ];
     for (const k of keys) await c.put(k, { at: k });
     expect(await holders("ev/")).toEqual({
       "shard-0": ["ev/2025-12-31T23:59:59Z"],
@@ -56,7 +64,13 @@ describe("range strategy", () => {
       replicationFactor: 2,
       consistency: "all",
       shards: env.pg.members(),
-      strategy: { kind: "range", ranges: [{ start: "", shard: "shard-2" }, { start: "rr/m", shard: "shard-1" }] },
+      strategy: {
+        kind: "range",
+        ranges: [
+          { start: "", shard: "shard-2" },
+          { start: "rr/m", shard: "shard-1" },
+        ],
+      },
     });
     const c = await env.client(config);
     await c.put("rr/a", 1);
@@ -94,7 +108,8 @@ describe("directory strategy", () => {
 
     // pin a new tenant: the watch re-routes it without a restart
     await config.put(DIR, { tenants: { "dt-acme": "shard-2", "dt-globex": "shard-0", "dt-umbrella": "shard-1" } });
-    for (let i = 0; i < 100 && c.replicasOf("dt-umbrella:1")[0] !== "shard-1"; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && c.replicasOf("dt-umbrella:1")[0] !== "shard-1"; i++)
+      await new Promise((r) => setTimeout(r, 20));
     await c.put("dt-umbrella:1", "u");
     expect((await holders("dt-umbrella:"))["shard-1"]).toEqual(["dt-umbrella:1"]);
     expect((await c.scan({ prefix: "dt-acme:" })).items.map((i) => i.value)).toEqual([0, 1, 2, 3, 4]);

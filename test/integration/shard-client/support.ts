@@ -38,13 +38,26 @@ export async function startEnv(shards: number): Promise<Env> {
     etcd,
     pg,
     async configWith(map) {
-      const c = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: `/sc-${process.pid}-${prefixes++}/`, logger: silent });
+      const c = ConfigClient.create({
+        endpoints: [etcd.endpoint],
+        prefix: `/sc-${process.pid}-${prefixes++}/`,
+        logger: silent,
+      });
       configs.push(c);
       await c.initShardMap({ epoch: 0, ...map } as ShardMap);
       return c;
     },
     async client(config, extra = {}) {
-      const c = await ShardClient.connect({ config, user: pg.user, password: pg.password, logger: silent, statementTimeoutMs: 5000, connectTimeoutMs: 5000, poolSize: 4, ...extra });
+      const c = await ShardClient.connect({
+        config,
+        user: pg.user,
+        password: pg.password,
+        logger: silent,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 5000,
+        poolSize: 4,
+        ...extra,
+      });
       clients.push(c);
       return c;
     },
@@ -65,17 +78,30 @@ export async function startEnv(shards: number): Promise<Env> {
 }
 
 /** What one shard holds for `key`, read directly (undefined: no row; value null: tombstone). */
-export async function rowOn(shard: PgInstance, key: string): Promise<{ value: unknown; wall: number; logical: number; node: string } | undefined> {
+export async function rowOn(
+  shard: PgInstance,
+  key: string,
+): Promise<{ value: unknown; wall: number; logical: number; node: string } | undefined> {
   const rows = await shard.query<{ value: string | null; ver_wall: string; ver_logical: number; ver_node: string }>(
     "SELECT value::text AS value, ver_wall::text AS ver_wall, ver_logical, ver_node FROM scaleplane_kv WHERE key = $1",
     [key],
   );
   const r = rows[0];
-  return r ? { value: r.value === null ? null : JSON.parse(r.value), wall: Number(r.ver_wall), logical: r.ver_logical, node: r.ver_node } : undefined;
+  return r
+    ? {
+        value: r.value === null ? null : JSON.parse(r.value),
+        wall: Number(r.ver_wall),
+        logical: r.ver_logical,
+        node: r.ver_node,
+      }
+    : undefined;
 }
 
 /** Keys a shard holds under `prefix`. */
 export async function keysOn(shard: PgInstance, prefix: string): Promise<string[]> {
-  const rows = await shard.query<{ key: string }>("SELECT key FROM scaleplane_kv WHERE starts_with(key, $1) ORDER BY key", [prefix]);
+  const rows = await shard.query<{ key: string }>(
+    "SELECT key FROM scaleplane_kv WHERE starts_with(key, $1) ORDER BY key",
+    [prefix],
+  );
   return rows.map((r) => r.key);
 }

@@ -12,7 +12,16 @@ import { startLocalEtcd, type LocalEtcd } from "../../support/etcd-cluster";
 import { startPgCluster, type PgCluster } from "../../support/pg-cluster";
 import { ConfigClient } from "../../../runtime/config-client";
 import { ACTIVE_KEY } from "../../../runtime/rebalance/progress";
-import { REBALANCE_TYPE as TYPE, checkPlacement, ensureSchema, problems, rebalanceInputs, seedRows, shardMapOf, type Row } from "./support";
+import {
+  REBALANCE_TYPE as TYPE,
+  checkPlacement,
+  ensureSchema,
+  problems,
+  rebalanceInputs,
+  seedRows,
+  shardMapOf,
+  type Row,
+} from "./support";
 
 let etcd: LocalEtcd;
 let cluster: PgCluster;
@@ -22,9 +31,18 @@ const hosts: ProviderHost[] = [];
 const PREFIX = "/rb-provider/";
 
 beforeAll(async () => {
-  const { ShardRebalance } = require("../../../providers/shard-rebalance") as typeof import("../../../providers/shard-rebalance");
-  ({ provider } = await serializeDynamicProvider(TYPE, () =>
-    new ShardRebalance("rb", { target: "docker", etcdEndpoints: ["http://127.0.0.1:1"], shardMap: { vnodesPerWeight: 1, replicationFactor: 1, consistency: "one", shards: [] }, username: "u", password: "p" }),
+  const { ShardRebalance } =
+    require("../../../providers/shard-rebalance") as typeof import("../../../providers/shard-rebalance");
+  ({ provider } = await serializeDynamicProvider(
+    TYPE,
+    () =>
+      new ShardRebalance("rb", {
+        target: "docker",
+        etcdEndpoints: ["http://127.0.0.1:1"],
+        shardMap: { vnodesPerWeight: 1, replicationFactor: 1, consistency: "one", shards: [] },
+        username: "u",
+        password: "p",
+      }),
   ));
   [etcd, cluster] = await Promise.all([startLocalEtcd("rb-provider"), startPgCluster(5, { namePrefix: "rbp" })]);
   config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix: PREFIX });
@@ -45,17 +63,33 @@ async function startHost(): Promise<ProviderHost> {
 }
 
 function rows(n: number, tag: string): Row[] {
-  return Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: { i, tag }, wall: Date.now(), logical: i, node: "seed" }));
+  return Array.from({ length: n }, (_, i) => ({
+    key: `k${i}`,
+    value: { i, tag },
+    wall: Date.now(),
+    logical: i,
+    node: "seed",
+  }));
 }
 
 it("check refuses unreachable targets and bad inputs, naming the property", async () => {
   const host = await startHost();
   const map = shardMapOf(cluster.instances.slice(0, 3), 2);
-  const aws = await host.check(TYPE, {}, withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, map, { target: "aws" })));
+  const aws = await host.check(
+    TYPE,
+    {},
+    withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, map, { target: "aws" })),
+  );
   expect(aws.failures).toHaveLength(1);
   expect(aws.failures[0].property).toBe("target");
-  expect(aws.failures[0].reason).toMatch(/target aws: the shards are RDS instances in private subnets.*cannot reach.*Refusing rather than timing out/);
-  const bad = await host.check(TYPE, {}, withProvider(rebalanceInputs("127.0.0.1:2379", PREFIX, cluster, { ...map, replicationFactor: 0 })));
+  expect(aws.failures[0].reason).toMatch(
+    /target aws: the shards are RDS instances in private subnets.*cannot reach.*Refusing rather than timing out/,
+  );
+  const bad = await host.check(
+    TYPE,
+    {},
+    withProvider(rebalanceInputs("127.0.0.1:2379", PREFIX, cluster, { ...map, replicationFactor: 0 })),
+  );
   expect(bad.failures.map((f) => f.property).sort()).toEqual(["etcdEndpoints.0", "shardMap.replicationFactor"]);
 });
 
@@ -129,15 +163,24 @@ it("refuses, before anything moves, a shard name reused for another node", async
   const five = shardMapOf(cluster.instances.slice(0, 5), 2);
   const moved = { ...five, shards: five.shards.map((s, i) => (i === 0 ? { ...s, port: s.port + 1000 } : s)) };
   const olds = rebalanceInputs(etcd.endpoint, PREFIX, cluster, five);
-  const { failures } = await host.check(TYPE, withProvider(olds), withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, moved)));
+  const { failures } = await host.check(
+    TYPE,
+    withProvider(olds),
+    withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, moved)),
+  );
   expect(failures).toHaveLength(1);
   expect(failures[0].property).toBe("shardMap.shards[0].port");
   expect(failures[0].reason).toMatch(/refused before anything moved/);
   expect(failures[0].reason).toContain(five.shards[0].name);
   // The engine refuses it too, leaving the stored map untouched.
   const before = await config.getShardMap();
-  await expect(host.update(TYPE, `${PREFIX}shard-map`, { ...olds, epoch: before!.epoch }, withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, moved)))).rejects.toThrow(
-    /refused before anything moved/,
-  );
+  await expect(
+    host.update(
+      TYPE,
+      `${PREFIX}shard-map`,
+      { ...olds, epoch: before!.epoch },
+      withProvider(rebalanceInputs(etcd.endpoint, PREFIX, cluster, moved)),
+    ),
+  ).rejects.toThrow(/refused before anything moved/);
   expect(await config.getShardMap()).toEqual(before);
 });

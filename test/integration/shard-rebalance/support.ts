@@ -21,18 +21,42 @@ export interface TestShardMap {
 }
 
 /** The shard map of some instances of a cluster. */
-export function shardMapOf(instances: readonly PgInstance[], replicationFactor: number, opts: { weights?: number[]; vnodes?: number; consistency?: TestShardMap["consistency"] } = {}): TestShardMap {
+export function shardMapOf(
+  instances: readonly PgInstance[],
+  replicationFactor: number,
+  opts: { weights?: number[]; vnodes?: number; consistency?: TestShardMap["consistency"] } = {},
+): TestShardMap {
   return {
     vnodesPerWeight: opts.vnodes ?? 64,
     replicationFactor,
     consistency: opts.consistency ?? (replicationFactor > 1 ? "quorum" : "one"),
-    shards: instances.map((i, k) => ({ name: i.name, weight: opts.weights?.[k] ?? 1, host: i.host, port: i.port, database: i.database })),
+    shards: instances.map((i, k) => ({
+      name: i.name,
+      weight: opts.weights?.[k] ?? 1,
+      host: i.host,
+      port: i.port,
+      database: i.database,
+    })),
   };
 }
 
 /** The ShardRebalance inputs for a cluster and a shard map. */
-export function rebalanceInputs(etcdEndpoint: string, prefix: string, cluster: PgCluster, shardMap: TestShardMap, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { target: "docker", etcdEndpoints: [etcdEndpoint], etcdPrefix: prefix, shardMap, username: cluster.user, password: cluster.password, ...extra };
+export function rebalanceInputs(
+  etcdEndpoint: string,
+  prefix: string,
+  cluster: PgCluster,
+  shardMap: TestShardMap,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    target: "docker",
+    etcdEndpoints: [etcdEndpoint],
+    etcdPrefix: prefix,
+    shardMap,
+    username: cluster.user,
+    password: cluster.password,
+    ...extra,
+  };
 }
 
 /** One stored row (a version is compared as (wall, logical, node)). */
@@ -59,7 +83,8 @@ export async function ensureSchema(instances: readonly PgInstance[]): Promise<vo
 export async function seedRows(cluster: PgCluster, map: TestShardMap, rows: readonly Row[]): Promise<void> {
   const ring = ringOfShardMap(map);
   const byShard = new Map<string, Row[]>();
-  for (const r of rows) for (const s of replicasFor(ring, r.key, map.replicationFactor)) byShard.set(s, [...(byShard.get(s) ?? []), r]);
+  for (const r of rows)
+    for (const s of replicasFor(ring, r.key, map.replicationFactor)) byShard.set(s, [...(byShard.get(s) ?? []), r]);
   await Promise.all(
     [...byShard].map(async ([name, list]) => {
       const inst = cluster.instances.find((i) => i.name === name)!;
@@ -85,7 +110,9 @@ export async function seedRows(cluster: PgCluster, map: TestShardMap, rows: read
 
 /** Every row of one instance, by key. */
 export async function rowsOf(inst: PgInstance): Promise<Map<string, { value: unknown; h: number; wall: number }>> {
-  const rows = await inst.query<{ key: string; value: unknown; h: string; ver_wall: string }>("SELECT key, value, h::text AS h, ver_wall::text AS ver_wall FROM scaleplane_kv");
+  const rows = await inst.query<{ key: string; value: unknown; h: string; ver_wall: string }>(
+    "SELECT key, value, h::text AS h, ver_wall::text AS ver_wall FROM scaleplane_kv",
+  );
   return new Map(rows.map((r) => [r.key, { value: r.value, h: Number(r.h), wall: Number(r.ver_wall) }]));
 }
 
@@ -107,12 +134,18 @@ export interface PlacementReport {
  * Checks every instance of `map` plus `others` (shards that left): each expected key lives on
  * exactly its replica set under `map`, with `expected.get(key)` as its value.
  */
-export async function checkPlacement(cluster: PgCluster, map: TestShardMap, expected: ReadonlyMap<string, unknown>, others: readonly PgInstance[] = []): Promise<PlacementReport> {
+export async function checkPlacement(
+  cluster: PgCluster,
+  map: TestShardMap,
+  expected: ReadonlyMap<string, unknown>,
+  others: readonly PgInstance[] = [],
+): Promise<PlacementReport> {
   const ring = ringOfShardMap(map);
   const report: PlacementReport = { lost: [], stale: [], misplaced: [], unknown: [], rows: 0 };
   const names = new Set(map.shards.map((s) => s.name));
   const stores = new Map<string, Map<string, { value: unknown; h: number; wall: number }>>();
-  for (const inst of [...cluster.instances.filter((i) => names.has(i.name)), ...others]) stores.set(inst.name, await rowsOf(inst));
+  for (const inst of [...cluster.instances.filter((i) => names.has(i.name)), ...others])
+    stores.set(inst.name, await rowsOf(inst));
   for (const [key, value] of expected) {
     for (const s of replicasFor(ring, key, map.replicationFactor)) {
       const row = stores.get(s)?.get(key);

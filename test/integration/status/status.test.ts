@@ -33,7 +33,8 @@ const TSX = ["--import", "tsx"];
 /** Cursor home + clear screen: how --watch refreshes in place. */
 const CLEAR = "\x1b[H\x1b[2J";
 const SECRET = "4dabf18193072939515e22adb298388d";
-const unsecret = <T>(v: T | { [SECRET]: string; value: T }): T => (v && typeof v === "object" && SECRET in (v as object) ? (v as { value: T }).value : (v as T));
+const unsecret = <T>(v: T | { [SECRET]: string; value: T }): T =>
+  v && typeof v === "object" && SECRET in (v as object) ? (v as { value: T }).value : (v as T);
 
 interface Recorded {
   type: string;
@@ -50,7 +51,11 @@ const created = { containers: [] as string[], volumes: [] as string[], networks:
 /** Runs the status command as `npm run status` does; resolves with exit code, stdout and stderr. */
 async function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...TSX, "scripts/status.ts", "--stack", STACK, "--stack-file", stackFile, ...args], { cwd: ROOT, timeout: 180_000, maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [...TSX, "scripts/status.ts", "--stack", STACK, "--stack-file", stackFile, ...args],
+      { cwd: ROOT, timeout: 180_000, maxBuffer: 16 << 20 },
+    );
     return { code: 0, stdout, stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -62,19 +67,32 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   docker = await requireDocker();
-  for (const image of ["scaleplane/etcd:3.4.23", "scaleplane/sample-app:0.1.0", "scaleplane/postgres:15"]) await requireImage(image);
+  for (const image of ["scaleplane/etcd:3.4.23", "scaleplane/sample-app:0.1.0", "scaleplane/postgres:15"])
+    await requireImage(image);
   dir = mkdtempSync(join(tmpdir(), "sp-status-"));
-  const local = parseYaml(readFileSync(join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8")) as { config: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const local = parseYaml(readFileSync(join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8")) as {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    config: Record<string, any>;
+  };
   // consecutive free ranges: the config takes a base port per kind
   const base = async (from: number, n: number) => {
-    for (let p = from; p < from + 900; p += 10) if ((await freePorts(n, p, p + n - 1).catch(() => [])).length === n) return p;
+    for (let p = from; p < from + 900; p += 10)
+      if ((await freePorts(n, p, p + n - 1).catch(() => [])).length === n) return p;
     throw new Error(`no ${n} consecutive free ports from ${from}`);
   };
-  local.config["scaleplane:docker"] = { appPortBase: await base(31000, 2), etcdPortBase: await base(32000, 3), databasePortBase: await base(33000, 3) };
+  local.config["scaleplane:docker"] = {
+    appPortBase: await base(31000, 2),
+    etcdPortBase: await base(32000, 3),
+    databasePortBase: await base(33000, 3),
+  };
   local.config["scaleplane:database"] = { ...local.config["scaleplane:database"], image: "scaleplane/postgres:15" };
   stackFile = join(dir, `Pulumi.${STACK}.yaml`);
   writeFileSync(stackFile, toYaml(local));
-  const { stdout } = await run(process.execPath, [...TSX, "scripts/plan.ts", "--stack", STACK, "--stack-file", stackFile, "--json"], { cwd: ROOT, timeout: 180_000, maxBuffer: 64 << 20 });
+  const { stdout } = await run(
+    process.execPath,
+    [...TSX, "scripts/plan.ts", "--stack", STACK, "--stack-file", stackFile, "--json"],
+    { cwd: ROOT, timeout: 180_000, maxBuffer: 64 << 20 },
+  );
   resources = JSON.parse(stdout) as Recorded[];
 });
 
@@ -85,13 +103,25 @@ afterAll(async () => {
 
 async function teardown() {
   if (!docker) return;
-  for (const c of created.containers) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
+  for (const c of created.containers)
+    await docker
+      .getContainer(c)
+      .remove({ force: true })
+      .catch(() => undefined);
   if (created.etcdCluster) {
     const { removeCluster } = await import("../../../providers/etcd-membership/docker-members");
     await removeCluster(docker, created.etcdCluster);
   }
-  for (const v of created.volumes) await docker.getVolume(v).remove().catch(() => undefined);
-  for (const n of created.networks) await docker.getNetwork(n).remove().catch(() => undefined);
+  for (const v of created.volumes)
+    await docker
+      .getVolume(v)
+      .remove()
+      .catch(() => undefined);
+  for (const n of created.networks)
+    await docker
+      .getNetwork(n)
+      .remove()
+      .catch(() => undefined);
   created.containers = [];
   created.volumes = [];
   created.networks = [];
@@ -111,30 +141,51 @@ async function deploy() {
   const { etcdMembershipProvider } = await import("../../../providers/etcd-membership");
   created.etcdCluster = etcd.inputs.clusterName;
   const { __provider: _p, ...inputs } = etcd.inputs;
-  await etcdMembershipProvider.create!({ ...inputs, labels: { ...inputs.labels, ...TEST_LABELS }, readyTimeoutSeconds: 90 });
+  await etcdMembershipProvider.create!({
+    ...inputs,
+    labels: { ...inputs.labels, ...TEST_LABELS },
+    readyTimeoutSeconds: 90,
+  });
   for (const r of resources.filter((x) => x.type === "docker:index/container:Container")) {
     const i = r.inputs;
     const [first, ...more] = (i.networksAdvanced ?? []) as { name: string; aliases?: string[] }[];
     const ports = (i.ports ?? []) as { internal: number; external: number; ip: string }[];
-    const hc = i.healthcheck as { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string } | undefined;
+    const hc = i.healthcheck as
+      { tests: string[]; interval: string; timeout: string; retries: number; startPeriod: string } | undefined;
     const ns = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? 0) * 1e9;
     const c = await docker.createContainer({
       name: i.name,
       Hostname: i.hostname ?? i.name,
       Image: i.image,
       Env: unsecret(i.envs ?? []) as string[],
-      Labels: { ...Object.fromEntries(((i.labels ?? []) as { label: string; value: string }[]).map((l) => [l.label, l.value])), ...TEST_LABELS },
+      Labels: {
+        ...Object.fromEntries(((i.labels ?? []) as { label: string; value: string }[]).map((l) => [l.label, l.value])),
+        ...TEST_LABELS,
+      },
       ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/tcp`, {}])),
-      Healthcheck: hc ? { Test: hc.tests, Interval: ns(hc.interval), Timeout: ns(hc.timeout), Retries: hc.retries, StartPeriod: ns(hc.startPeriod) } : undefined,
+      Healthcheck: hc
+        ? {
+            Test: hc.tests,
+            Interval: ns(hc.interval),
+            Timeout: ns(hc.timeout),
+            Retries: hc.retries,
+            StartPeriod: ns(hc.startPeriod),
+          }
+        : undefined,
       HostConfig: {
-        PortBindings: Object.fromEntries(ports.map((p) => [`${p.internal}/tcp`, [{ HostIp: p.ip, HostPort: String(p.external) }]])),
-        Binds: ((i.volumes ?? []) as { volumeName: string; containerPath: string }[]).map((v) => `${v.volumeName}:${v.containerPath}`),
+        PortBindings: Object.fromEntries(
+          ports.map((p) => [`${p.internal}/tcp`, [{ HostIp: p.ip, HostPort: String(p.external) }]]),
+        ),
+        Binds: ((i.volumes ?? []) as { volumeName: string; containerPath: string }[]).map(
+          (v) => `${v.volumeName}:${v.containerPath}`,
+        ),
         NetworkMode: first?.name,
       },
       NetworkingConfig: first ? { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } : undefined,
     });
     created.containers.push(i.name);
-    for (const n of more) await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
+    for (const n of more)
+      await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
     await c.start();
   }
 }
@@ -142,16 +193,23 @@ async function deploy() {
 it("reports a stack that is not running clearly: exit 3, no stack trace", async () => {
   const r = await status();
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(new RegExp(`stack ${STACK} is not running on this Docker host: none of its 8 containers exists .*pulumi up --stack ${STACK}`));
+  expect(r.stderr).toMatch(
+    new RegExp(
+      `stack ${STACK} is not running on this Docker host: none of its 8 containers exists .*pulumi up --stack ${STACK}`,
+    ),
+  );
   expect(r.stderr).not.toMatch(/\n\s+at /);
 });
 
 it("shows etcd members, app instances, shards, the shard map epoch and scaling events of a running stack", async () => {
   await deploy();
   const etcd = resources.find((x) => x.type === "pulumi-nodejs:dynamic/etcd:EtcdMembership")!;
-  const group = (resources.find((x) => x.type === "docker:index/container:Container" && JSON.stringify(x.inputs.labels).includes("autoscaling-group"))!.inputs.labels as { label: string; value: string }[]).find(
-    (l) => l.label === "scaleplane.group",
-  )!.value;
+  const group = (
+    resources.find(
+      (x) =>
+        x.type === "docker:index/container:Container" && JSON.stringify(x.inputs.labels).includes("autoscaling-group"),
+    )!.inputs.labels as { label: string; value: string }[]
+  ).find((l) => l.label === "scaleplane.group")!.value;
 
   // Apps and shards need a few seconds to start: poll the command itself.
   let s: StackStatus | undefined;
@@ -170,15 +228,41 @@ it("shows etcd members, app instances, shards, the shard map epoch and scaling e
     expect(m.raftIndex).toBeGreaterThan(0);
     expect(m.dbSizeBytes).toBeGreaterThan(0);
   }
-  expect(s!.apps.map((a) => [a.state, a.healthy])).toEqual([["running", true], ["running", true]]);
-  expect(s!.shards.map((d) => [d.shard, d.reachable])).toEqual([["shard-0", true], ["shard-1", true], ["shard-2", true]]);
+  expect(s!.apps.map((a) => [a.state, a.healthy])).toEqual([
+    ["running", true],
+    ["running", true],
+  ]);
+  expect(s!.shards.map((d) => [d.shard, d.reachable])).toEqual([
+    ["shard-0", true],
+    ["shard-1", true],
+    ["shard-2", true],
+  ]);
   expect(s!.shardMap).toBeUndefined();
   expect(s!.scaling).toEqual([{ group, events: [] }]);
 
   // Once the shard map and scaling events are in etcd, status shows them.
-  const map = JSON.parse((unsecret(resources.find((x) => x.type === "docker:index/container:Container" && x.inputs.name.includes("app"))!.inputs.envs) as string[]).find((e) => e.startsWith("SCALEPLANE_SHARD_MAP="))!.slice("SCALEPLANE_SHARD_MAP=".length));
-  const events = [1, 2, 3].map((k) => ({ atMs: 1_760_000_000_000 + k * 1000, from: k, to: k + 1, engine: "target-tracking", reason: `cpu above target (${k})`, fencingToken: 7 }));
-  const c = new Etcd3({ hosts: etcd.inputs.members.map((m: { hostPort: number }) => `http://127.0.0.1:${m.hostPort}`), defaultCallOptions: () => ({ deadline: Date.now() + 3000 }) });
+  const map = JSON.parse(
+    (
+      unsecret(
+        resources.find((x) => x.type === "docker:index/container:Container" && x.inputs.name.includes("app"))!.inputs
+          .envs,
+      ) as string[]
+    )
+      .find((e) => e.startsWith("SCALEPLANE_SHARD_MAP="))!
+      .slice("SCALEPLANE_SHARD_MAP=".length),
+  );
+  const events = [1, 2, 3].map((k) => ({
+    atMs: 1_760_000_000_000 + k * 1000,
+    from: k,
+    to: k + 1,
+    engine: "target-tracking",
+    reason: `cpu above target (${k})`,
+    fencingToken: 7,
+  }));
+  const c = new Etcd3({
+    hosts: etcd.inputs.members.map((m: { hostPort: number }) => `http://127.0.0.1:${m.hostPort}`),
+    defaultCallOptions: () => ({ deadline: Date.now() + 3000 }),
+  });
   try {
     await c.put("/scaleplane/shard-map").value(JSON.stringify({ ...map, epoch: 7 }));
     await c.put(`/scaleplane/autoscaling/${group}/events`).value(JSON.stringify(events));
@@ -196,7 +280,11 @@ it("shows etcd members, app instances, shards, the shard map epoch and scaling e
   expect(text.stdout).toMatch(/cpu above target \(3\)/);
 
   // --watch refreshes in place (cursor home + clear) until interrupted.
-  const w = spawn(process.execPath, [...TSX, "scripts/status.ts", "--stack", STACK, "--stack-file", stackFile, "--watch", "--interval", "0.5"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const w = spawn(
+    process.execPath,
+    [...TSX, "scripts/status.ts", "--stack", STACK, "--stack-file", stackFile, "--watch", "--interval", "0.5"],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   w.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => w.once("exit", (code) => r(code)));

@@ -63,7 +63,8 @@ const isSecret = (v: unknown): v is { value: unknown } =>
 export function unwrapSecrets(v: unknown): unknown {
   if (isSecret(v)) return unwrapSecrets(v.value);
   if (Array.isArray(v)) return v.map(unwrapSecrets);
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
   return v;
 }
 
@@ -85,7 +86,12 @@ export function secretValues(v: unknown, inside = false): string[] {
 
 const dropUndefined = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(dropUndefined);
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, dropUndefined(x)]));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [k, dropUndefined(x)]),
+    );
   return v;
 };
 
@@ -121,7 +127,13 @@ export class RecordingEngine {
 
   async start(): Promise<void> {
     const refuse = (what: string) => (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
-      cb({ code: grpc.status.FAILED_PRECONDITION, details: `rehearsal engine: ${what} is refused (the program must not look anything up at deploy time)` } as grpc.ServiceError, null);
+      cb(
+        {
+          code: grpc.status.FAILED_PRECONDITION,
+          details: `rehearsal engine: ${what} is refused (the program must not look anything up at deploy time)`,
+        } as grpc.ServiceError,
+        null,
+      );
     this.server.addService(resrpc.ResourceMonitorService, {
       supportsFeature: (call: grpc.ServerUnaryCall<{ getId(): string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         // What the CLI's engine supports, minus output values (the mock monitor's choice too, so
@@ -137,7 +149,10 @@ export class RecordingEngine {
           (e: Error) => cb({ code: grpc.status.UNKNOWN, details: e.message } as grpc.ServiceError, null),
         );
       },
-      registerResourceOutputs: (call: grpc.ServerUnaryCall<{ getUrn(): string; getOutputs(): { toJavaScript(): Props } | undefined }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      registerResourceOutputs: (
+        call: grpc.ServerUnaryCall<{ getUrn(): string; getOutputs(): { toJavaScript(): Props } | undefined }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
         const r = this.byUrn(call.request.getUrn());
         if (r) r.componentOutputs = call.request.getOutputs()?.toJavaScript() ?? {};
         cb(null, new emptyproto.Empty());
@@ -149,8 +164,15 @@ export class RecordingEngine {
       signalAndWaitForShutdown: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, new emptyproto.Empty()),
     });
     this.server.addService(enginerpc.EngineService, {
-      log: (call: grpc.ServerUnaryCall<{ getSeverity(): number; getMessage(): string; getUrn(): string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const e = { severity: call.request.getSeverity(), message: call.request.getMessage(), urn: call.request.getUrn() };
+      log: (
+        call: grpc.ServerUnaryCall<{ getSeverity(): number; getMessage(): string; getUrn(): string }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        const e = {
+          severity: call.request.getSeverity(),
+          message: call.request.getMessage(),
+          urn: call.request.getUrn(),
+        };
         this.logs.push(e);
         this.opts.onLog?.(e);
         cb(null, new emptyproto.Empty());
@@ -164,10 +186,13 @@ export class RecordingEngine {
         this.rootUrn = call.request.getUrn();
         cb(null, new engineproto.SetRootResourceResponse());
       },
-      requirePulumiVersion: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, new engineproto.RequirePulumiVersionResponse()),
+      requirePulumiVersion: (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+        cb(null, new engineproto.RequirePulumiVersionResponse()),
     });
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
     );
   }
 
@@ -179,7 +204,8 @@ export class RecordingEngine {
     const type = req.getType();
     const name = req.getName();
     const parentUrn = req.getParent() || undefined;
-    const parentType = parentUrn && qualifiedType(parentUrn) !== "pulumi:pulumi:Stack" ? `${qualifiedType(parentUrn)}$` : "";
+    const parentType =
+      parentUrn && qualifiedType(parentUrn) !== "pulumi:pulumi:Stack" ? `${qualifiedType(parentUrn)}$` : "";
     const urn = `urn:pulumi:${this.opts.stack}::${this.opts.project}::${parentType}${type}::${name}`;
     if (this.byUrn(urn)) throw new Error(`duplicate resource URN ${urn}`);
     const reg: Registration = {

@@ -34,7 +34,9 @@ export function projectSettings(root: string): { name: string; entryPoint: strin
   if (runtime.name !== "nodejs") throw new Error(`Pulumi.yaml: runtime ${runtime.name} is not nodejs`);
   const options = runtime.options ?? {};
   const known = ["typescript", "tsconfig", "nodeargs", "packagemanager"];
-  for (const k of Object.keys(options)) if (!known.includes(k)) throw new Error(`Pulumi.yaml: runtime option ${k} is not one the rehearsal maps (${known.join(", ")})`);
+  for (const k of Object.keys(options))
+    if (!known.includes(k))
+      throw new Error(`Pulumi.yaml: runtime option ${k} is not one the rehearsal maps (${known.join(", ")})`);
   return { name: p.name, entryPoint: p.main ?? ".", options };
 }
 
@@ -58,7 +60,10 @@ export function runProgram(opts: {
 }): Promise<ProgramRun> {
   const project = projectSettings(opts.root);
   const runner = join(opts.root, "node_modules", "@pulumi", "pulumi", "cmd", "run");
-  const nodeArgs = typeof project.options.nodeargs === "string" ? project.options.nodeargs.split(/\s+/).filter((a) => a.length > 0) : [];
+  const nodeArgs =
+    typeof project.options.nodeargs === "string"
+      ? project.options.nodeargs.split(/\s+/).filter((a) => a.length > 0)
+      : [];
   const args = [
     ...nodeArgs,
     runner,
@@ -76,7 +81,9 @@ export function runProgram(opts: {
     HOME: process.env.HOME,
     PULUMI_CONFIG: JSON.stringify(opts.config),
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys ?? []),
-    ...(project.options.typescript !== undefined ? { PULUMI_NODEJS_TYPESCRIPT: String(project.options.typescript) } : {}),
+    ...(project.options.typescript !== undefined
+      ? { PULUMI_NODEJS_TYPESCRIPT: String(project.options.typescript) }
+      : {}),
     ...(typeof project.options.tsconfig === "string" ? { PULUMI_NODEJS_TSCONFIG_PATH: project.options.tsconfig } : {}),
     ...opts.env,
   };

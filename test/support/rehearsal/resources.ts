@@ -21,7 +21,10 @@ export const TEST_LABEL = { "scaleplane.test": "1" };
 /** Fails on keys of `o` outside `known`, naming where. */
 function onlyKeys(o: Props, known: readonly string[], where: string): void {
   const extra = Object.keys(o).filter((k) => o[k] !== undefined && !known.includes(k));
-  if (extra.length > 0) throw new Error(`${where}: input(s) ${extra.join(", ")} not mapped by the rehearsal (test/support/rehearsal/resources.ts); map them rather than ignore them`);
+  if (extra.length > 0)
+    throw new Error(
+      `${where}: input(s) ${extra.join(", ")} not mapped by the rehearsal (test/support/rehearsal/resources.ts); map them rather than ignore them`,
+    );
 }
 
 const labelMap = (labels: unknown, where: string): Record<string, string> => {
@@ -43,7 +46,10 @@ export function durationNs(s: unknown, where: string): number {
 
 const numericId = (v: unknown, where: string): number => {
   if (v === undefined) return 0;
-  if (!/^\d+$/.test(String(v))) throw new Error(`${where}: owner/group ${JSON.stringify(v)} must be numeric here (names would resolve against the deploying host's user database)`);
+  if (!/^\d+$/.test(String(v)))
+    throw new Error(
+      `${where}: owner/group ${JSON.stringify(v)} must be numeric here (names would resolve against the deploying host's user database)`,
+    );
   return Number(v);
 };
 
@@ -60,7 +66,8 @@ export interface Created {
 export class ResourceDriver {
   constructor(
     private readonly docker: Docker,
-    private readonly host: ProviderHost,
+    /** The dynamic-provider host (needed only when the program has dynamic resources). */
+    private readonly host: ProviderHost | undefined,
     private readonly log: (line: string) => void = () => undefined,
   ) {}
 
@@ -73,7 +80,8 @@ export class ResourceDriver {
   }
 
   private async createInner(reg: Registration): Promise<{ id: string; outputs: Props }> {
-    if (reg.provider) throw new Error(`${reg.name}: an explicit provider (${reg.provider}) is not mapped by the rehearsal`);
+    if (reg.provider)
+      throw new Error(`${reg.name}: an explicit provider (${reg.provider}) is not mapped by the rehearsal`);
     const plain = unwrapSecrets(reg.inputs) as Props;
     const where = `${reg.type} ${reg.name}`;
     switch (reg.type) {
@@ -99,15 +107,26 @@ export class ResourceDriver {
     const started = Date.now();
     switch (reg.type) {
       case "docker:index/network:Network":
-        await this.docker.getNetwork(id).remove().catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+        await this.docker
+          .getNetwork(id)
+          .remove()
+          .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
         break;
       case "docker:index/volume:Volume":
-        await this.docker.getVolume(id).remove().catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+        await this.docker
+          .getVolume(id)
+          .remove()
+          .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
         break;
       case "docker:index/container:Container": {
         const grace = Number(outputs.destroyGraceSeconds ?? outputs.stopTimeout ?? 0);
         const container = this.docker.getContainer(id);
-        if (grace > 0) await container.stop({ t: grace }).catch((e) => (isNotFound(e) || (e as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(e)));
+        if (grace > 0)
+          await container
+            .stop({ t: grace })
+            .catch((e) =>
+              isNotFound(e) || (e as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(e),
+            );
         await container.remove({ force: true, v: true }).catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
         break;
       }
@@ -115,17 +134,26 @@ export class ResourceDriver {
       case "random:index/randomPassword:RandomPassword":
         break; // keepLocally images stay; a password is state only
       default:
-        if (!reg.type.startsWith("pulumi-nodejs:dynamic/")) throw new Error(`${reg.type} ${reg.name}: delete not mapped`);
-        await this.host.delete(reg.type, id, outputs, reg.name, 300_000);
+        if (!reg.type.startsWith("pulumi-nodejs:dynamic/"))
+          throw new Error(`${reg.type} ${reg.name}: delete not mapped`);
+        await this.requireHost(reg).delete(reg.type, id, outputs, reg.name, 300_000);
     }
     this.log(`deleted ${reg.type} ${reg.name} (${Date.now() - started} ms)`);
   }
 
   private async dynamic(reg: Registration): Promise<{ id: string; outputs: Props }> {
     // The SDK's host answers Configure with acceptSecrets=false: the engine sends it plain values.
-    const checked = await this.host.check(reg.type, {}, unwrapSecrets(reg.inputs) as Props, reg.name);
-    if (checked.failures.length > 0) throw new Error(`check failed: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
-    return this.host.create(reg.type, checked.inputs, reg.name, 600_000);
+    const host = this.requireHost(reg);
+    const checked = await host.check(reg.type, {}, unwrapSecrets(reg.inputs) as Props, reg.name);
+    if (checked.failures.length > 0)
+      throw new Error(`check failed: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+    return host.create(reg.type, checked.inputs, reg.name, 600_000);
+  }
+
+  private requireHost(reg: Registration): ProviderHost {
+    if (!this.host)
+      throw new Error(`${reg.type} ${reg.name}: a dynamic resource, but no dynamic-provider host was given`);
+    return this.host;
   }
 
   private async network(i: Props, where: string): Promise<{ id: string; outputs: Props }> {
@@ -147,35 +175,82 @@ export class ResourceDriver {
     const name = String(i.name);
     try {
       await this.docker.getVolume(name).inspect();
-      throw new Error(`volume ${name} already exists (the Docker provider would adopt it; the rehearsal refuses: a leftover of another run?)`);
+      throw new Error(
+        `volume ${name} already exists (the Docker provider would adopt it; the rehearsal refuses: a leftover of another run?)`,
+      );
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    await this.docker.createVolume({ Name: name, Driver: (i.driver as string | undefined) ?? "local", DriverOpts: (i.driverOpts as Record<string, string> | undefined) ?? {}, Labels: { ...labelMap(i.labels, where), ...TEST_LABEL } });
+    await this.docker.createVolume({
+      Name: name,
+      Driver: (i.driver as string | undefined) ?? "local",
+      DriverOpts: (i.driverOpts as Record<string, string> | undefined) ?? {},
+      Labels: { ...labelMap(i.labels, where), ...TEST_LABEL },
+    });
     return { id: name, outputs: { ...i, driver: i.driver ?? "local" } };
   }
 
   private async remoteImage(i: Props, where: string): Promise<{ id: string; outputs: Props }> {
     onlyKeys(i, ["name", "keepLocally"], where);
     // No registry here: the image must have been built locally (npm run images).
-    const info = await this.docker.getImage(String(i.name)).inspect().catch((e) => {
-      if (isNotFound(e)) throw new Error(`${where}: image ${String(i.name)} is not in the local engine (no registry to pull from; npm run images)`);
-      throw e;
-    });
-    if (i.keepLocally !== true) throw new Error(`${where}: keepLocally=false would remove a shared local image on destroy; not mapped`);
-    return { id: `${info.Id}${String(i.name)}`, outputs: { ...i, imageId: info.Id, repoDigest: info.RepoDigests?.[0] ?? "" } };
+    const info = await this.docker
+      .getImage(String(i.name))
+      .inspect()
+      .catch((e) => {
+        if (isNotFound(e))
+          throw new Error(
+            `${where}: image ${String(i.name)} is not in the local engine (no registry to pull from; npm run images)`,
+          );
+        throw e;
+      });
+    if (i.keepLocally !== true)
+      throw new Error(`${where}: keepLocally=false would remove a shared local image on destroy; not mapped`);
+    return {
+      id: `${info.Id}${String(i.name)}`,
+      outputs: { ...i, imageId: info.Id, repoDigest: info.RepoDigests?.[0] ?? "" },
+    };
   }
 
   private async container(i: Props, where: string): Promise<{ id: string; outputs: Props }> {
     onlyKeys(
       i,
-      ["name", "image", "hostname", "envs", "ports", "networksAdvanced", "healthcheck", "cpus", "memory", "memorySwap", "restart", "maxRetryCount", "labels", "mustRun", "volumes", "stopSignal", "stopTimeout", "destroyGraceSeconds", "uploads", "wait", "waitTimeout", "command", "entrypoints", "user", "workingDir"],
+      [
+        "name",
+        "image",
+        "hostname",
+        "envs",
+        "ports",
+        "networksAdvanced",
+        "healthcheck",
+        "cpus",
+        "memory",
+        "memorySwap",
+        "restart",
+        "maxRetryCount",
+        "labels",
+        "mustRun",
+        "volumes",
+        "stopSignal",
+        "stopTimeout",
+        "destroyGraceSeconds",
+        "uploads",
+        "wait",
+        "waitTimeout",
+        "command",
+        "entrypoints",
+        "user",
+        "workingDir",
+      ],
       where,
     );
     const name = String(i.name);
     const ports = ((i.ports as Props[] | undefined) ?? []).map((p) => {
       onlyKeys(p, ["internal", "external", "ip", "protocol"], `${where}.ports[]`);
-      return { key: `${Number(p.internal)}/${(p.protocol as string | undefined) ?? "tcp"}`, ip: (p.ip as string | undefined) ?? "0.0.0.0", external: p.external };
+      return {
+        key: `${Number(p.internal)}/${(p.protocol as string | undefined) ?? "tcp"}`,
+        ip: (p.ip as string | undefined) ?? "0.0.0.0",
+        external: p.external,
+      };
     });
     const networks = ((i.networksAdvanced as Props[] | undefined) ?? []).map((n) => {
       onlyKeys(n, ["name", "aliases"], `${where}.networksAdvanced[]`);
@@ -195,7 +270,9 @@ export class ResourceDriver {
         Test: (h.tests as string[]).map(String),
         ...(h.interval !== undefined ? { Interval: durationNs(h.interval, `${where}.healthcheck.interval`) } : {}),
         ...(h.timeout !== undefined ? { Timeout: durationNs(h.timeout, `${where}.healthcheck.timeout`) } : {}),
-        ...(h.startPeriod !== undefined ? { StartPeriod: durationNs(h.startPeriod, `${where}.healthcheck.startPeriod`) } : {}),
+        ...(h.startPeriod !== undefined
+          ? { StartPeriod: durationNs(h.startPeriod, `${where}.healthcheck.startPeriod`) }
+          : {}),
         ...(h.retries !== undefined ? { Retries: Number(h.retries) } : {}),
       };
     }
@@ -218,8 +295,13 @@ export class ResourceDriver {
       ...(healthcheck ? { Healthcheck: healthcheck } : {}),
       HostConfig: {
         Binds: binds,
-        PortBindings: Object.fromEntries(ports.map((p) => [p.key, [{ HostIp: p.ip, HostPort: p.external === undefined ? "" : String(p.external) }]])),
-        RestartPolicy: { Name: restart, ...(restart === "on-failure" ? { MaximumRetryCount: Number(i.maxRetryCount ?? 0) } : {}) },
+        PortBindings: Object.fromEntries(
+          ports.map((p) => [p.key, [{ HostIp: p.ip, HostPort: p.external === undefined ? "" : String(p.external) }]]),
+        ),
+        RestartPolicy: {
+          Name: restart,
+          ...(restart === "on-failure" ? { MaximumRetryCount: Number(i.maxRetryCount ?? 0) } : {}),
+        },
         ...(i.cpus !== undefined ? { NanoCpus: Math.round(Number(i.cpus) * 1e9) } : {}),
         ...(i.memory !== undefined ? { Memory: mb(i.memory) } : {}),
         ...(i.memorySwap !== undefined ? { MemorySwap: mb(i.memorySwap) } : {}),
@@ -228,14 +310,33 @@ export class ResourceDriver {
       ...(first ? { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } } : {}),
     });
     try {
-      for (const n of more) await this.docker.getNetwork(n.name).connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases } });
+      for (const n of more)
+        await this.docker
+          .getNetwork(n.name)
+          .connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases } });
       const uploads = ((i.uploads as Props[] | undefined) ?? []).map((u) => {
-        onlyKeys(u, ["file", "content", "contentBase64", "permissions", "owner", "group", "executable"], `${where}.uploads[]`);
-        const content = u.content !== undefined ? String(u.content) : u.contentBase64 !== undefined ? Buffer.from(String(u.contentBase64), "base64").toString("utf8") : undefined;
+        onlyKeys(
+          u,
+          ["file", "content", "contentBase64", "permissions", "owner", "group", "executable"],
+          `${where}.uploads[]`,
+        );
+        const content =
+          u.content !== undefined
+            ? String(u.content)
+            : u.contentBase64 !== undefined
+              ? Buffer.from(String(u.contentBase64), "base64").toString("utf8")
+              : undefined;
         if (content === undefined) throw new Error(`${where}.uploads[]: no content`);
         // The provider's defaults: 0644, or 0744 with executable; `permissions` wins.
-        const mode = u.permissions !== undefined ? parseInt(String(u.permissions), 8) : u.executable === true ? 0o744 : 0o644;
-        return { path: String(u.file), content, mode, uid: numericId(u.owner, `${where}.uploads[]`), gid: numericId(u.group, `${where}.uploads[]`) };
+        const mode =
+          u.permissions !== undefined ? parseInt(String(u.permissions), 8) : u.executable === true ? 0o744 : 0o644;
+        return {
+          path: String(u.file),
+          content,
+          mode,
+          uid: numericId(u.owner, `${where}.uploads[]`),
+          gid: numericId(u.group, `${where}.uploads[]`),
+        };
       });
       if (uploads.length > 0) await container.putArchive(tarArchive(uploads), { path: "/" });
       await container.start();
@@ -259,7 +360,8 @@ export class ResourceDriver {
       const s = (await container.inspect()).State;
       if (s.Health?.Status === "healthy") return;
       if (!s.Running) throw new Error(`${where}: stopped while waiting for healthy (exit ${s.ExitCode})`);
-      if (Date.now() > deadline) throw new Error(`${where}: not healthy within ${timeoutMs / 1000} s (health ${s.Health?.Status ?? "none"})`);
+      if (Date.now() > deadline)
+        throw new Error(`${where}: not healthy within ${timeoutMs / 1000} s (health ${s.Health?.Status ?? "none"})`);
       await sleep(500);
     }
   }

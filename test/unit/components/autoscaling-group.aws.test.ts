@@ -31,45 +31,63 @@ const captureOptions = (a: import("@pulumi/pulumi").ResourceTransformationArgs) 
 };
 
 // Plain group: creates its own instance security group.
-const web = new AutoscalingGroup("web", {
-  target: "aws",
-  environment: "prod",
-  app: {
-    name: "web",
-    image: "registry.example/web:1.2.3",
-    port: 9000,
-    healthCheckPath: "/healthz",
-    minSize: 2,
-    desiredSize: 3,
-    maxSize: 8,
-    instanceType: "t3.medium",
-    scaling: { cpuTargetPercent: 65, memoryTargetPercent: 75, healthCheckGraceSeconds: 90, drainSeconds: 40 },
-  },
-  env: { SCALEPLANE_CONFIG_ENDPOINTS: pulumi.output("http://10.42.128.10:2379") },
-  secretEnv: { DB_PASSWORD: pulumi.output(SECRET) },
-  aws: {
-    ...network,
-    ingressCidrs: ["203.0.113.0/24", "2001:db8::/32"],
-    loadBalancer: {
-      certificateArn: CERT,
-      sslPolicy: "ELBSecurityPolicy-TLS13-1-3-2021-06",
-      accessLogs: { retentionDays: 30, region: "us-east-1", prefix: "web" },
-      deletionProtection: true,
+const web = new AutoscalingGroup(
+  "web",
+  {
+    target: "aws",
+    environment: "prod",
+    app: {
+      name: "web",
+      image: "registry.example/web:1.2.3",
+      port: 9000,
+      healthCheckPath: "/healthz",
+      minSize: 2,
+      desiredSize: 3,
+      maxSize: 8,
+      instanceType: "t3.medium",
+      scaling: { cpuTargetPercent: 65, memoryTargetPercent: 75, healthCheckGraceSeconds: 90, drainSeconds: 40 },
+    },
+    env: { SCALEPLANE_CONFIG_ENDPOINTS: pulumi.output("http://10.42.128.10:2379") },
+    secretEnv: { DB_PASSWORD: pulumi.output(SECRET) },
+    aws: {
+      ...network,
+      ingressCidrs: ["203.0.113.0/24", "2001:db8::/32"],
+      loadBalancer: {
+        certificateArn: CERT,
+        sslPolicy: "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        accessLogs: { retentionDays: 30, region: "us-east-1", prefix: "web" },
+        deletionProtection: true,
+      },
     },
   },
-}, { transformations: [captureOptions] });
+  { transformations: [captureOptions] },
+);
 
 // Mixed instances, on the Platform's security group.
 new AutoscalingGroup("mix", {
   target: "aws",
-  app: { name: "mix", minSize: 1, maxSize: 4, mixedInstances: { instanceTypes: ["m6i.large", "m5.large"], onDemandBaseCapacity: 1, onDemandPercentageAboveBase: 20 } },
+  app: {
+    name: "mix",
+    minSize: 1,
+    maxSize: 4,
+    mixedInstances: {
+      instanceTypes: ["m6i.large", "m5.large"],
+      onDemandBaseCapacity: 1,
+      onDemandPercentageAboveBase: 20,
+    },
+  },
   aws: { ...network, instanceSecurityGroupId: "sg-platform-app" },
 });
 
 // The predictive engine: AWS's own predictive scaling beside target tracking, forecast only.
 new AutoscalingGroup("pred", {
   target: "aws",
-  app: { name: "pred", minSize: 2, maxSize: 12, scaling: { engine: "predictive", engineSettings: { predictive: { forecastOnly: true, warmupSeconds: 240 } } } },
+  app: {
+    name: "pred",
+    minSize: 2,
+    maxSize: 12,
+    scaling: { engine: "predictive", engineSettings: { predictive: { forecastOnly: true, warmupSeconds: 240 } } },
+  },
   aws: network,
 });
 
@@ -91,7 +109,8 @@ const T = {
   profile: "aws:iam/instanceProfile:InstanceProfile",
 };
 type Obj = Record<string, unknown>;
-const userData = (name: string) => Buffer.from(rec.one(T.lt, name).inputs.userData as string, "base64").toString("utf8");
+const userData = (name: string) =>
+  Buffer.from(rec.one(T.lt, name).inputs.userData as string, "base64").toString("utf8");
 
 beforeAll(settle);
 
@@ -99,13 +118,25 @@ describe("AutoscalingGroup on aws", () => {
   it("registers the component with its type token under which every child sits", () => {
     const comp = rec.one(TOKENS.autoscalingGroup, "web");
     expect(comp.inputs).toMatchObject({ target: "aws", environment: "prod", app: { minSize: 2 } });
-    for (const [type, name] of [[T.asg, "web-asg"], [T.lt, "web-lt"], [T.hook, "web-drain"], [T.tg, "web-tg"], [T.alb, "web-alb"], [T.listener, "web-http"], [T.role, "web-role"]])
+    for (const [type, name] of [
+      [T.asg, "web-asg"],
+      [T.lt, "web-lt"],
+      [T.hook, "web-drain"],
+      [T.tg, "web-tg"],
+      [T.alb, "web-alb"],
+      [T.listener, "web-http"],
+      [T.role, "web-role"],
+    ])
       expect(rec.parentOf(rec.one(type, name))?.urn).toBe(comp.urn);
   });
 
   it("launch template: IMDSv2 required, AL2023 via resolve:ssm (no invoke), the instance type, profile and group", () => {
     const lt = rec.one(T.lt, "web-lt").inputs;
-    expect(lt.metadataOptions).toMatchObject({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
+    expect(lt.metadataOptions).toMatchObject({
+      httpTokens: "required",
+      httpEndpoint: "enabled",
+      httpPutResponseHopLimit: 1,
+    });
     expect(lt.imageId).toBe("resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64");
     expect(lt.instanceType).toBe("t3.medium");
     expect((lt.iamInstanceProfile as Obj).arn).toBe("arn:aws:mock:us-east-1:000000000000:web-profile");
@@ -130,19 +161,38 @@ describe("AutoscalingGroup on aws", () => {
     // Registered as a secret (the engine encrypts it in state).
     expect(p.value).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: SECRET });
     const read = JSON.parse(rec.one(T.rolePolicy, "web-read-secrets").inputs.policy as string);
-    expect(read.Statement).toEqual([{ Effect: "Allow", Action: ["ssm:GetParameter", "ssm:GetParameters"], Resource: ["arn:aws:mock:us-east-1:000000000000:web-secret-db-password"] }]);
+    expect(read.Statement).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["ssm:GetParameter", "ssm:GetParameters"],
+        Resource: ["arn:aws:mock:us-east-1:000000000000:web-secret-db-password"],
+      },
+    ]);
     expect(rec.ofType(T.param).filter((r) => r.name.startsWith("mix-"))).toEqual([]);
     // The value travels only into the parameter, and only as a secret.
-    expect(whereFound(rec, rec.one(TOKENS.autoscalingGroup, "web").urn, SECRET)).toEqual({ anywhere: ["web-secret-db-password.value"], inPlainText: [] });
+    expect(whereFound(rec, rec.one(TOKENS.autoscalingGroup, "web").urn, SECRET)).toEqual({
+      anywhere: ["web-secret-db-password.value"],
+      inPlainText: [],
+    });
   });
 
   it("instance role: CloudWatch agent and SSM core managed policies, EC2 trust, completion of its own lifecycle actions", () => {
     const role = JSON.parse(rec.one(T.role, "web-role").inputs.assumeRolePolicy as string);
     expect(role.Statement[0].Principal).toEqual({ Service: "ec2.amazonaws.com" });
-    const arns = rec.ofType(T.attach).filter((r) => r.name.startsWith("web-")).map((r) => r.inputs.policyArn);
-    expect(arns.sort()).toEqual(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]);
+    const arns = rec
+      .ofType(T.attach)
+      .filter((r) => r.name.startsWith("web-"))
+      .map((r) => r.inputs.policyArn);
+    expect(arns.sort()).toEqual([
+      "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+      "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
+    ]);
     const lifecycle = JSON.parse(rec.one(T.rolePolicy, "web-lifecycle").inputs.policy as string);
-    expect(lifecycle.Statement[0]).toEqual({ Effect: "Allow", Action: "autoscaling:CompleteLifecycleAction", Resource: "arn:aws:mock:us-east-1:000000000000:web-asg" });
+    expect(lifecycle.Statement[0]).toEqual({
+      Effect: "Allow",
+      Action: "autoscaling:CompleteLifecycleAction",
+      Resource: "arn:aws:mock:us-east-1:000000000000:web-asg",
+    });
     const role2 = children.get("web-role")!.resource as import("@pulumi/aws").iam.Role;
     expect(children.get("web-profile")!.props.role).toBe(role2.name);
     expect(children.get("web-cwagent")!.props.role).toBe(role2.name);
@@ -151,7 +201,14 @@ describe("AutoscalingGroup on aws", () => {
 
   it("group: sizes, ELB health checks with grace, refresh keeping ≥ 90% healthy, launch template at its latest version", () => {
     const g = rec.one(T.asg, "web-asg").inputs;
-    expect(g).toMatchObject({ minSize: 2, maxSize: 8, desiredCapacity: 3, healthCheckType: "ELB", healthCheckGracePeriod: 90, vpcZoneIdentifiers: ["subnet-a", "subnet-b"] });
+    expect(g).toMatchObject({
+      minSize: 2,
+      maxSize: 8,
+      desiredCapacity: 3,
+      healthCheckType: "ELB",
+      healthCheckGracePeriod: 90,
+      vpcZoneIdentifiers: ["subnet-a", "subnet-b"],
+    });
     expect(g.targetGroupArns).toEqual(["arn:aws:mock:us-east-1:000000000000:web-tg"]);
     expect(g.instanceRefresh).toMatchObject({ strategy: "Rolling", preferences: { minHealthyPercentage: 90 } });
     expect(g.launchTemplate).toEqual({ id: expect.stringMatching(/^web-lt-id-/), version: "1" });
@@ -160,7 +217,12 @@ describe("AutoscalingGroup on aws", () => {
 
   it("drains terminating instances through a lifecycle hook whose heartbeat is drainSeconds", () => {
     const hook = rec.one(T.hook, "web-drain").inputs;
-    expect(hook).toMatchObject({ name: "web-drain", lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING", heartbeatTimeout: 40, defaultResult: "CONTINUE" });
+    expect(hook).toMatchObject({
+      name: "web-drain",
+      lifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
+      heartbeatTimeout: 40,
+      defaultResult: "CONTINUE",
+    });
   });
 
   it("mixed instances: the policy replaces the plain launch template, on-demand base + price-capacity-optimized spot over the listed types", () => {
@@ -183,18 +245,31 @@ describe("AutoscalingGroup on aws", () => {
   it("target-tracks CPU (ASGAverageCPUUtilization) and memory (CWAgent mem_used_percent per group)", () => {
     const cpu = rec.one(T.policy, "web-cpu").inputs;
     expect(cpu.policyType).toBe("TargetTrackingScaling");
-    expect(cpu.targetTrackingConfiguration).toMatchObject({ targetValue: 65, predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" } });
+    expect(cpu.targetTrackingConfiguration).toMatchObject({
+      targetValue: 65,
+      predefinedMetricSpecification: { predefinedMetricType: "ASGAverageCPUUtilization" },
+    });
     const mem = rec.one(T.policy, "web-memory").inputs;
     expect(mem.targetTrackingConfiguration).toMatchObject({
       targetValue: 75,
-      customizedMetricSpecification: { namespace: "CWAgent", metricName: "mem_used_percent", statistic: "Average", metricDimensions: [{ name: "AutoScalingGroupName" }] },
+      customizedMetricSpecification: {
+        namespace: "CWAgent",
+        metricName: "mem_used_percent",
+        statistic: "Average",
+        metricDimensions: [{ name: "AutoScalingGroupName" }],
+      },
     });
     // Both policies, and the memory metric's dimension, name this group.
     const groupName = (children.get("web-asg")!.resource as import("@pulumi/aws").autoscaling.Group).name;
-    const memProps = children.get("web-memory")!.props as { autoscalingGroupName: unknown; targetTrackingConfiguration: { customizedMetricSpecification: { metricDimensions: { value: unknown }[] } } };
+    const memProps = children.get("web-memory")!.props as {
+      autoscalingGroupName: unknown;
+      targetTrackingConfiguration: { customizedMetricSpecification: { metricDimensions: { value: unknown }[] } };
+    };
     expect(children.get("web-cpu")!.props.autoscalingGroupName).toBe(groupName);
     expect(memProps.autoscalingGroupName).toBe(groupName);
-    expect(memProps.targetTrackingConfiguration.customizedMetricSpecification.metricDimensions[0].value).toBe(groupName);
+    expect(memProps.targetTrackingConfiguration.customizedMetricSpecification.metricDimensions[0].value).toBe(
+      groupName,
+    );
     expect(children.get("web-drain")!.props.autoscalingGroupName).toBe(groupName);
     // Defaults: 70 / 80.
     expect((rec.one(T.policy, "mix-cpu").inputs.targetTrackingConfiguration as Obj).targetValue).toBe(70);
@@ -203,7 +278,12 @@ describe("AutoscalingGroup on aws", () => {
 
   it("load balancer: public subnets, target group health on the app path, deregistration delay = drainSeconds, HTTPS listener, HTTP only redirects", () => {
     const alb = rec.one(T.alb, "web-alb").inputs;
-    expect(alb).toMatchObject({ loadBalancerType: "application", internal: false, subnets: ["pub-a", "pub-b"], enableDeletionProtection: true });
+    expect(alb).toMatchObject({
+      loadBalancerType: "application",
+      internal: false,
+      subnets: ["pub-a", "pub-b"],
+      enableDeletionProtection: true,
+    });
     const tg = rec.one(T.tg, "web-tg").inputs;
     expect(tg).toMatchObject({ port: 9000, protocol: "HTTP", vpcId: "vpc-1", deregistrationDelay: 40 });
     expect(tg.healthCheck).toMatchObject({ path: "/healthz", matcher: "200", enabled: true });
@@ -216,7 +296,11 @@ describe("AutoscalingGroup on aws", () => {
       defaultActions: [{ type: "forward", targetGroupArn: "arn:aws:mock:us-east-1:000000000000:web-tg" }],
     });
     const http = rec.one(T.listener, "web-http").inputs;
-    expect(http).toMatchObject({ port: 80, protocol: "HTTP", defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }] });
+    expect(http).toMatchObject({
+      port: 80,
+      protocol: "HTTP",
+      defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }],
+    });
     // A certificate was given: nothing self-signed is created for web.
     expect(rec.resources.filter((r) => r.name.startsWith("web-lb-"))).toEqual([]);
   });
@@ -227,22 +311,30 @@ describe("AutoscalingGroup on aws", () => {
     const after = childOptions.get("web-alb")?.dependsOn as import("@pulumi/pulumi").Resource[];
     expect(after).toHaveLength(1);
     expect((after[0] as unknown as { __pulumiType: string }).__pulumiType).toBe("aws:s3/bucketPolicy:BucketPolicy");
-    expect(rec.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "web-alb-logs").inputs.rules).toEqual([
-      { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } },
-    ]);
+    expect(
+      rec.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "web-alb-logs")
+        .inputs.rules,
+    ).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }]);
     expect(rec.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "web-alb-logs").inputs).toMatchObject({
       blockPublicAcls: true,
       blockPublicPolicy: true,
       ignorePublicAcls: true,
       restrictPublicBuckets: true,
     });
-    expect(rec.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "web-alb-logs").inputs.rules).toEqual([
-      { id: "expire-access-logs", status: "Enabled", filter: { prefix: "web/" }, expiration: { days: 30 } },
-    ]);
+    expect(
+      rec.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "web-alb-logs").inputs.rules,
+    ).toEqual([{ id: "expire-access-logs", status: "Enabled", filter: { prefix: "web/" }, expiration: { days: 30 } }]);
     const policy = JSON.parse(rec.one("aws:s3/bucketPolicy:BucketPolicy", "web-alb-logs").inputs.policy as string);
-    expect(policy.Statement[0]).toMatchObject({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::127311923021:root" }, Action: "s3:PutObject" });
+    expect(policy.Statement[0]).toMatchObject({
+      Effect: "Allow",
+      Principal: { AWS: "arn:aws:iam::127311923021:root" },
+      Action: "s3:PutObject",
+    });
     expect(policy.Statement[0].Resource).toMatch(/\/web\/AWSLogs\/\*$/);
-    expect(policy.Statement[1]).toMatchObject({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } });
+    expect(policy.Statement[1]).toMatchObject({
+      Effect: "Deny",
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    });
     expect(rec.one("aws:s3/bucket:Bucket", "web-alb-logs").inputs.forceDestroy).toBe(false);
   });
 
@@ -250,8 +342,12 @@ describe("AutoscalingGroup on aws", () => {
     const https = rec.one(T.listener, "mix-https").inputs;
     expect(https).toMatchObject({ protocol: "HTTPS", sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06" });
     // The imported key stays a secret (the Pulumi secret signature), never plain state.
-    expect(rec.one("aws:acm/certificate:Certificate", "mix-lb-cert").inputs.privateKey).toMatchObject({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" });
-    expect(rec.one("tls:index/selfSignedCert:SelfSignedCert", "mix-lb-cert").inputs.allowedUses).toContain("server_auth");
+    expect(rec.one("aws:acm/certificate:Certificate", "mix-lb-cert").inputs.privateKey).toMatchObject({
+      "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+    });
+    expect(rec.one("tls:index/selfSignedCert:SelfSignedCert", "mix-lb-cert").inputs.allowedUses).toContain(
+      "server_auth",
+    );
     const alb = rec.one(T.alb, "mix-alb").inputs;
     expect(alb.enableDeletionProtection).toBe(false);
     expect(alb.accessLogs).toBeUndefined();
@@ -272,18 +368,39 @@ describe("AutoscalingGroup on aws", () => {
     const instanceSg = rec.one(T.sg, "web-sg");
     const toApp = webIngress.filter((r) => r.inputs.securityGroupId !== albSgId);
     expect(toApp).toHaveLength(1);
-    expect(toApp[0].inputs).toMatchObject({ securityGroupId: expect.stringMatching(/^web-sg-id-/), fromPort: 9000, toPort: 9000, referencedSecurityGroupId: albSgId });
+    expect(toApp[0].inputs).toMatchObject({
+      securityGroupId: expect.stringMatching(/^web-sg-id-/),
+      fromPort: 9000,
+      toPort: 9000,
+      referencedSecurityGroupId: albSgId,
+    });
     expect(toApp[0].inputs.cidrIpv4).toBeUndefined();
     expect(instanceSg.inputs.ingress ?? []).toEqual([]);
     const albOut = rec.one(T.egress, "web-alb-to-app").inputs;
-    expect(albOut).toMatchObject({ securityGroupId: albSgId, fromPort: 9000, toPort: 9000, referencedSecurityGroupId: expect.stringMatching(/^web-sg-id-/) });
+    expect(albOut).toMatchObject({
+      securityGroupId: albSgId,
+      fromPort: 9000,
+      toPort: 9000,
+      referencedSecurityGroupId: expect.stringMatching(/^web-sg-id-/),
+    });
   });
 
   it("uses the given instance security group instead of creating one, opening the app port on it from the ALB only", async () => {
-    expect(rec.ofType(T.sg).map((r) => r.name).filter((n) => /^(mix|web)-/.test(n)).sort()).toEqual(["mix-alb-sg", "web-alb-sg", "web-sg"]);
+    expect(
+      rec
+        .ofType(T.sg)
+        .map((r) => r.name)
+        .filter((n) => /^(mix|web)-/.test(n))
+        .sort(),
+    ).toEqual(["mix-alb-sg", "web-alb-sg", "web-sg"]);
     expect(rec.one(T.lt, "mix-lt").inputs.vpcSecurityGroupIds).toEqual(["sg-platform-app"]);
     const rule = rec.one(T.ingress, "mix-app-from-alb").inputs;
-    expect(rule).toMatchObject({ securityGroupId: "sg-platform-app", fromPort: 8080, toPort: 8080, referencedSecurityGroupId: expect.stringMatching(/^mix-alb-sg-id-/) });
+    expect(rule).toMatchObject({
+      securityGroupId: "sg-platform-app",
+      fromPort: 8080,
+      toPort: 8080,
+      referencedSecurityGroupId: expect.stringMatching(/^mix-alb-sg-id-/),
+    });
     expect(rec.one(T.ingress, "mix-alb-http-0").inputs.cidrIpv4).toBe("0.0.0.0/0"); // default ingressCidrs
   });
 
@@ -308,41 +425,93 @@ describe("AutoscalingGroup on aws: engines", () => {
         mode: "ForecastOnly",
         schedulingBufferTime: "240",
         maxCapacityBreachBehavior: "HonorMaxCapacity",
-        metricSpecification: { targetValue: 70, predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" } },
+        metricSpecification: {
+          targetValue: 70,
+          predefinedMetricPairSpecification: { predefinedMetricType: "ASGCPUUtilization" },
+        },
       },
     });
-    expect(rec.ofType(T.policy).filter((r) => r.name.startsWith("pred-")).map((r) => r.name).sort()).toEqual(["pred-cpu", "pred-memory", "pred-predictive"]);
+    expect(
+      rec
+        .ofType(T.policy)
+        .filter((r) => r.name.startsWith("pred-"))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["pred-cpu", "pred-memory", "pred-predictive"]);
   });
   it("other engines keep target tracking only", () => {
-    expect(rec.ofType(T.policy).filter((r) => r.inputs.policyType === "PredictiveScaling").map((r) => r.name)).toEqual(["pred-predictive"]);
+    expect(
+      rec
+        .ofType(T.policy)
+        .filter((r) => r.inputs.policyType === "PredictiveScaling")
+        .map((r) => r.name),
+    ).toEqual(["pred-predictive"]);
   });
   it("refuses bad engine settings naming the field", () => {
-    expect(errorKeys(() => new AutoscalingGroup("bad-e1", { target: "aws", app: { scaling: { engine: "predictive", engineSettings: { predictive: { warmupSeconds: -1 } } } }, aws: network }))).toEqual([
-      "app.scaling.engineSettings.predictive.warmupSeconds",
-    ]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-e2", { target: "aws", app: { scaling: { engineSettings: { metrics: ["cpu", "disk"] } } }, aws: network }))).toEqual([
-      "app.scaling.engineSettings.metrics[1]",
-    ]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-e1", {
+            target: "aws",
+            app: { scaling: { engine: "predictive", engineSettings: { predictive: { warmupSeconds: -1 } } } },
+            aws: network,
+          }),
+      ),
+    ).toEqual(["app.scaling.engineSettings.predictive.warmupSeconds"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-e2", {
+            target: "aws",
+            app: { scaling: { engineSettings: { metrics: ["cpu", "disk"] } } },
+            aws: network,
+          }),
+      ),
+    ).toEqual(["app.scaling.engineSettings.metrics[1]"]);
   });
 });
 
 describe("AutoscalingGroup argument validation (aws)", () => {
-
   it("names the missing aws block", () => {
     // @ts-expect-error -- the type requires the target's block; a JavaScript caller gets the ConfigError
     expect(errorKeys(() => new AutoscalingGroup("no-aws", { target: "aws", app: {} }))).toEqual(["aws"]);
   });
 
   it("names bad app fields, ALB subnets and ingress CIDRs", () => {
-    expect(errorKeys(() => new AutoscalingGroup("bad-1", { target: "aws", app: { minSize: 5, maxSize: 2 }, aws: network }))).toEqual(["app.maxSize"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-2", { target: "aws", app: { minSize: -1 }, aws: network }))).toEqual(["app.minSize"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-3", { target: "aws", app: {}, aws: { ...network, publicSubnetIds: ["pub-a"] } }))).toEqual(["aws.publicSubnetIds"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-4", { target: "aws", app: {}, aws: { ...network, ingressCidrs: ["everyone"] } }))).toEqual(["aws.ingressCidrs[0]"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-5", { target: "aws", app: {}, env: { PORT: "1" }, aws: network }))).toEqual(["env.PORT"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-6", { target: "aws", environment: "prod", app: {}, aws: network }))).toEqual(["aws.loadBalancer.certificateArn"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-7", { target: "aws", app: {}, aws: { ...network, loadBalancer: { sslPolicy: "TLS-please", deletionProtection: false } } }))).toEqual([
-      "aws.loadBalancer.sslPolicy",
-    ]);
+    expect(
+      errorKeys(() => new AutoscalingGroup("bad-1", { target: "aws", app: { minSize: 5, maxSize: 2 }, aws: network })),
+    ).toEqual(["app.maxSize"]);
+    expect(
+      errorKeys(() => new AutoscalingGroup("bad-2", { target: "aws", app: { minSize: -1 }, aws: network })),
+    ).toEqual(["app.minSize"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-3", { target: "aws", app: {}, aws: { ...network, publicSubnetIds: ["pub-a"] } }),
+      ),
+    ).toEqual(["aws.publicSubnetIds"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-4", { target: "aws", app: {}, aws: { ...network, ingressCidrs: ["everyone"] } }),
+      ),
+    ).toEqual(["aws.ingressCidrs[0]"]);
+    expect(
+      errorKeys(() => new AutoscalingGroup("bad-5", { target: "aws", app: {}, env: { PORT: "1" }, aws: network })),
+    ).toEqual(["env.PORT"]);
+    expect(
+      errorKeys(() => new AutoscalingGroup("bad-6", { target: "aws", environment: "prod", app: {}, aws: network })),
+    ).toEqual(["aws.loadBalancer.certificateArn"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-7", {
+            target: "aws",
+            app: {},
+            aws: { ...network, loadBalancer: { sslPolicy: "TLS-please", deletionProtection: false } },
+          }),
+      ),
+    ).toEqual(["aws.loadBalancer.sslPolicy"]);
   });
 
   it("creates nothing for a rejected group", async () => {
@@ -361,6 +530,12 @@ describe("AutoscalingGroup on aws: the children a user extends", () => {
     expect(web.launchTemplate).toBeDefined();
     expect(web.autoScalingGroup).toBeDefined();
     expect(web.instanceRole).toBeDefined();
-    expect([web.deployment, web.service, web.hpa, web.network, web.containers]).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect([web.deployment, web.service, web.hpa, web.network, web.containers]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });

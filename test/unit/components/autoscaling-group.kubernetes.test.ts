@@ -12,27 +12,42 @@ const rec = installMocks({ stack: "unit-k8s" });
 
 const SECRET = "pg-password-do-not-leak";
 const provider = new k8s.Provider("cluster", { kubeconfig: "{}" });
-const web = new AutoscalingGroup("web", {
-  target: "kubernetes",
-  app: {
-    name: "web",
-    image: "scaleplane/sample-app:0.1.0",
-    port: 8081,
-    healthCheckPath: "/healthz",
-    minSize: 2,
-    desiredSize: 4,
-    maxSize: 12,
-    cpu: 0.25,
-    memoryMb: 384,
-    env: { MODE: "demo" },
-    scaling: { cpuTargetPercent: 60, memoryTargetPercent: 70, scaleUpCooldownSeconds: 30, scaleDownCooldownSeconds: 240, healthCheckGraceSeconds: 20, drainSeconds: 25 },
+const web = new AutoscalingGroup(
+  "web",
+  {
+    target: "kubernetes",
+    app: {
+      name: "web",
+      image: "scaleplane/sample-app:0.1.0",
+      port: 8081,
+      healthCheckPath: "/healthz",
+      minSize: 2,
+      desiredSize: 4,
+      maxSize: 12,
+      cpu: 0.25,
+      memoryMb: 384,
+      env: { MODE: "demo" },
+      scaling: {
+        cpuTargetPercent: 60,
+        memoryTargetPercent: 70,
+        scaleUpCooldownSeconds: 30,
+        scaleDownCooldownSeconds: 240,
+        healthCheckGraceSeconds: 20,
+        drainSeconds: 25,
+      },
+    },
+    env: { SCALEPLANE_CONFIG_ENDPOINTS: pulumi.output("http://config-0.config:2379") },
+    secretEnv: { SCALEPLANE_DATABASE_PASSWORD: pulumi.output(SECRET) },
+    kubernetes: { namespace: "apps" },
   },
-  env: { SCALEPLANE_CONFIG_ENDPOINTS: pulumi.output("http://config-0.config:2379") },
-  secretEnv: { SCALEPLANE_DATABASE_PASSWORD: pulumi.output(SECRET) },
-  kubernetes: { namespace: "apps" },
-}, { providers: { kubernetes: provider } });
+  { providers: { kubernetes: provider } },
+);
 // No secrets: no Secret object.
-new AutoscalingGroup("plain", { target: "kubernetes", app: { name: "plain", minSize: 0, maxSize: 3 }, kubernetes: { namespace: "apps" } });
+new AutoscalingGroup("plain", {
+  target: "kubernetes",
+  app: { name: "plain", minSize: 0, maxSize: 3 },
+  kubernetes: { namespace: "apps" },
+});
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const T = {
@@ -50,7 +65,13 @@ beforeAll(settle);
 describe("AutoscalingGroup on kubernetes", () => {
   it("creates Deployment, Service, HPA, PDB and Secret under the component, in the namespace, with the provider", () => {
     const comp = rec.one(TOKENS.autoscalingGroup, "web");
-    for (const [type, name] of [[T.deployment, "web-deployment"], [T.service, "web-svc"], [T.hpa, "web-hpa"], [T.pdb, "web-pdb"], [T.secret, "web-secret"]]) {
+    for (const [type, name] of [
+      [T.deployment, "web-deployment"],
+      [T.service, "web-svc"],
+      [T.hpa, "web-hpa"],
+      [T.pdb, "web-pdb"],
+      [T.secret, "web-secret"],
+    ]) {
       const r = rec.one(type, name);
       expect(rec.parentOf(r)?.urn).toBe(comp.urn);
       expect((r.inputs.metadata as Obj).namespace).toBe("apps");
@@ -66,9 +87,15 @@ describe("AutoscalingGroup on kubernetes", () => {
 
   it("probes the health path: readiness fast, liveness after the grace and slower than a drain", () => {
     const c = container();
-    expect(c.readinessProbe).toMatchObject({ httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5, failureThreshold: 2 });
+    expect(c.readinessProbe).toMatchObject({
+      httpGet: { path: "/healthz", port: "http" },
+      periodSeconds: 5,
+      failureThreshold: 2,
+    });
     expect(c.livenessProbe).toMatchObject({ httpGet: { path: "/healthz", port: "http" }, initialDelaySeconds: 20 });
-    expect(c.livenessProbe.periodSeconds * c.livenessProbe.failureThreshold).toBeGreaterThan(25 + DRAIN_OVERRUN_SECONDS);
+    expect(c.livenessProbe.periodSeconds * c.livenessProbe.failureThreshold).toBeGreaterThan(
+      25 + DRAIN_OVERRUN_SECONDS,
+    );
     expect(c.ports).toEqual([{ name: "http", containerPort: 8081, protocol: "TCP" }]);
   });
 
@@ -83,10 +110,18 @@ describe("AutoscalingGroup on kubernetes", () => {
 
   it("sizes pods from cpu/memoryMb (requests = limits) and runs them non-root, unprivileged", () => {
     const c = container();
-    expect(c.resources).toEqual({ requests: { cpu: "250m", memory: "384Mi" }, limits: { cpu: "250m", memory: "384Mi" } });
+    expect(c.resources).toEqual({
+      requests: { cpu: "250m", memory: "384Mi" },
+      limits: { cpu: "250m", memory: "384Mi" },
+    });
     const pod = deployment().spec.template.spec;
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
-    expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+    expect(c.securityContext).toMatchObject({
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+    });
   });
 
   it("passes plain env by value and the secret only through a secretKeyRef", () => {
@@ -97,13 +132,22 @@ describe("AutoscalingGroup on kubernetes", () => {
         { name: "SCALEPLANE_CONFIG_ENDPOINTS", value: "http://config-0.config:2379" },
         { name: "PORT", value: "8081" },
         { name: "DRAIN_SECONDS", value: "25" },
-        { name: "SCALEPLANE_DATABASE_PASSWORD", valueFrom: { secretKeyRef: { name: "web-env", key: "SCALEPLANE_DATABASE_PASSWORD" } } },
+        {
+          name: "SCALEPLANE_DATABASE_PASSWORD",
+          valueFrom: { secretKeyRef: { name: "web-env", key: "SCALEPLANE_DATABASE_PASSWORD" } },
+        },
       ]),
     );
-    expect(whereFound(rec, rec.one(TOKENS.autoscalingGroup, "web").urn, SECRET)).toEqual({ anywhere: ["web-secret.stringData"], inPlainText: [] });
+    expect(whereFound(rec, rec.one(TOKENS.autoscalingGroup, "web").urn, SECRET)).toEqual({
+      anywhere: ["web-secret.stringData"],
+      inPlainText: [],
+    });
     const secret = rec.one(T.secret, "web-secret").inputs as Obj;
     expect(secret.metadata.name).toBe("web-env");
-    expect(secret.stringData).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: { SCALEPLANE_DATABASE_PASSWORD: SECRET } });
+    expect(secret.stringData).toEqual({
+      [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig,
+      value: { SCALEPLANE_DATABASE_PASSWORD: SECRET },
+    });
   });
 
   it("scales with an autoscaling/v2 HPA on CPU and memory, behaviour from the cooldowns", () => {
@@ -123,9 +167,16 @@ describe("AutoscalingGroup on kubernetes", () => {
   it("keeps a disruption budget and a Service on the pods' labels", () => {
     const selector = deployment().spec.selector.matchLabels;
     expect(deployment().spec.template.metadata.labels).toMatchObject(selector);
-    expect((rec.one(T.pdb, "web-pdb").inputs as Obj).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selector } });
+    expect((rec.one(T.pdb, "web-pdb").inputs as Obj).spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: selector },
+    });
     const svc = (rec.one(T.service, "web-svc").inputs as Obj).spec;
-    expect(svc).toMatchObject({ type: "ClusterIP", selector, ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] });
+    expect(svc).toMatchObject({
+      type: "ClusterIP",
+      selector,
+      ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+    });
   });
 
   it("publishes the Service DNS URL", async () => {
@@ -137,10 +188,26 @@ describe("AutoscalingGroup on kubernetes", () => {
   it("names the missing kubernetes block and refuses AWS-only settings", () => {
     // @ts-expect-error -- the type requires the target's block; a JavaScript caller gets the ConfigError
     expect(errorKeys(() => new AutoscalingGroup("bad-1", { target: "kubernetes", app: {} }))).toEqual(["kubernetes"]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-2", { target: "kubernetes", app: { mixedInstances: { instanceTypes: ["t3.small"] } }, kubernetes: { namespace: "x" } }))).toEqual([
-      "app.mixedInstances",
-    ]);
-    expect(errorKeys(() => new AutoscalingGroup("bad-3", { target: "kubernetes", app: { healthCheckPath: "health" }, kubernetes: { namespace: "x" } }))).toEqual(["app.healthCheckPath"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-2", {
+            target: "kubernetes",
+            app: { mixedInstances: { instanceTypes: ["t3.small"] } },
+            kubernetes: { namespace: "x" },
+          }),
+      ),
+    ).toEqual(["app.mixedInstances"]);
+    expect(
+      errorKeys(
+        () =>
+          new AutoscalingGroup("bad-3", {
+            target: "kubernetes",
+            app: { healthCheckPath: "health" },
+            kubernetes: { namespace: "x" },
+          }),
+      ),
+    ).toEqual(["app.healthCheckPath"]);
   });
 });
 

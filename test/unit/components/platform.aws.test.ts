@@ -30,7 +30,10 @@ describe("Platform on aws", () => {
   it("creates a VPC with a public and a private subnet per zone", () => {
     const subnets = rec.ofType("aws:ec2/subnet:Subnet");
     expect(subnets.map((s) => [s.inputs.availabilityZone, (s.inputs.tags as Obj).tier]).sort()).toEqual(
-      ["eu-west-1a", "eu-west-1b", "eu-west-1c"].flatMap((z) => [[z, "private"], [z, "public"]]),
+      ["eu-west-1a", "eu-west-1b", "eu-west-1c"].flatMap((z) => [
+        [z, "private"],
+        [z, "public"],
+      ]),
     );
     expect(rec.one("aws:ec2/natGateway:NatGateway")).toBeDefined();
   });
@@ -44,7 +47,8 @@ describe("Platform on aws", () => {
     expect(endpoints[0].rds).toBe("http://localhost:4566");
     expect(endpoints[0].ec2).toBe("http://localhost:4566");
     // Every AWS resource goes through that provider: the Platform keeps the caller's provider.
-    for (const r of rec.resources.filter((x) => x.type.startsWith("aws:"))) expect(r.provider).toMatch(/pulumi:providers:aws::sp-aws::/);
+    for (const r of rec.resources.filter((x) => x.type.startsWith("aws:")))
+      expect(r.provider).toMatch(/pulumi:providers:aws::sp-aws::/);
     expect(rec.ofType("pulumi:providers:aws")).toHaveLength(1);
   });
 
@@ -60,12 +64,17 @@ describe("Platform on aws", () => {
     const appSgId = `${appSg.name}-id`;
     const ingressFrom = (name: string, port: number) =>
       ((rec.one(SG, name).inputs.ingress ?? []) as Obj[]).filter((r) => r.fromPort <= port && port <= r.toPort);
-    for (const [name, port] of [["sp-config-sg", 2379], ["sp-db-sg", 5432]] as const) {
+    for (const [name, port] of [
+      ["sp-config-sg", 2379],
+      ["sp-db-sg", 5432],
+    ] as const) {
       const rules = ingressFrom(name, port);
       expect(rules.length).toBeGreaterThan(0);
       for (const r of rules) {
         expect(r.cidrBlocks ?? []).toEqual([]);
-        expect(r.securityGroups ?? [r.self ? "self" : undefined]).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${appSgId}|^sp-config-sg|self`))]));
+        expect(r.securityGroups ?? [r.self ? "self" : undefined]).toEqual(
+          expect.arrayContaining([expect.stringMatching(new RegExp(`^${appSgId}|^sp-config-sg|self`))]),
+        );
       }
       expect(rules.some((r) => (r.securityGroups ?? []).some((g: string) => g.startsWith(appSgId)))).toBe(true);
     }

@@ -20,7 +20,9 @@ beforeAll(settle);
 describe("Platform on kubernetes", () => {
   it("creates the namespace and puts every namespaced object in it", () => {
     expect(rec.one("kubernetes:core/v1:Namespace").inputs.metadata).toMatchObject({ name: "shop" });
-    const namespaced = rec.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace");
+    const namespaced = rec.resources.filter(
+      (r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace",
+    );
     expect(namespaced.length).toBeGreaterThan(8);
     for (const r of namespaced) expect((r.inputs.metadata as Obj).namespace).toBe("shop");
   });

@@ -14,12 +14,24 @@ const subnets = [
   { id: "subnet-b", cidr: "10.42.16.0/20", zone: "us-east-1b" },
 ];
 const aws = { vpcId: "vpc-1", subnets, clientSecurityGroupIds: ["sg-app"], kmsKeyId: "key-1" };
-const cs = new RaftConfigService("cfg", { target: "aws", environment: "prod", configService: { name: "cfg", members: 3 }, aws });
+const cs = new RaftConfigService("cfg", {
+  target: "aws",
+  environment: "prod",
+  configService: { name: "cfg", members: 3 },
+  aws,
+});
 new RaftConfigService("sec", { target: "aws", configService: { name: "sec", members: 3, tls: true }, aws });
 
 beforeAll(settle);
 
-type Rule = { protocol: string; fromPort: number; toPort: number; self?: boolean; cidrBlocks?: string[]; securityGroups?: string[] };
+type Rule = {
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+  self?: boolean;
+  cidrBlocks?: string[];
+  securityGroups?: string[];
+};
 
 describe("RaftConfigService on aws", () => {
   const ips = [fixedMemberIp(subnets[0].cidr, 0), fixedMemberIp(subnets[1].cidr, 0), fixedMemberIp(subnets[0].cidr, 1)];
@@ -28,7 +40,12 @@ describe("RaftConfigService on aws", () => {
     expect(ips).toEqual(["10.42.15.245", "10.42.31.245", "10.42.15.244"]);
     for (let i = 0; i < 3; i++) {
       const inst = rec.one("aws:ec2/instance:Instance", `cfg-${i}`).inputs;
-      expect(inst).toMatchObject({ subnetId: subnets[i % 2].id, privateIp: ips[i], availabilityZone: subnets[i % 2].zone, associatePublicIpAddress: false });
+      expect(inst).toMatchObject({
+        subnetId: subnets[i % 2].id,
+        privateIp: ips[i],
+        availabilityZone: subnets[i % 2].zone,
+        associatePublicIpAddress: false,
+      });
     }
   });
 
@@ -45,13 +62,24 @@ describe("RaftConfigService on aws", () => {
       expect(inst.metadataOptions).toMatchObject({ httpTokens: "required", httpPutResponseHopLimit: 1 });
       expect(inst.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: "key-1" });
       const vol = rec.one("aws:ebs/volume:Volume", `cfg-${i}-data`).inputs;
-      expect(vol).toMatchObject({ encrypted: true, kmsKeyId: "key-1", availabilityZone: subnets[i % 2].zone, size: 10 });
-      expect(rec.one("aws:ec2/volumeAttachment:VolumeAttachment", `cfg-${i}-data-attach`).inputs).toMatchObject({ deviceName: "/dev/sdf" });
+      expect(vol).toMatchObject({
+        encrypted: true,
+        kmsKeyId: "key-1",
+        availabilityZone: subnets[i % 2].zone,
+        size: 10,
+      });
+      expect(rec.one("aws:ec2/volumeAttachment:VolumeAttachment", `cfg-${i}-data-attach`).inputs).toMatchObject({
+        deviceName: "/dev/sdf",
+      });
     }
   });
 
   it("runs etcd with the shared builder's flags for the fixed IPs", () => {
-    const settings = etcdSettings(ConfigServiceSchema.parse({ name: "cfg", members: 3 }), "cfg-prod", "/var/lib/etcd/data");
+    const settings = etcdSettings(
+      ConfigServiceSchema.parse({ name: "cfg", members: 3 }),
+      "cfg-prod",
+      "/var/lib/etcd/data",
+    );
     const spec = etcdClusterSpec(settings, ips);
     for (let i = 0; i < 3; i++) {
       const userData = rec.one("aws:ec2/instance:Instance", `cfg-${i}`).inputs.userData as string;
@@ -80,7 +108,13 @@ describe("RaftConfigService on aws", () => {
 
   it("with TLS: keys only in SSM SecureString parameters (secret), fetched at boot; user data holds no key", () => {
     const params = rec.ofType("aws:ssm/parameter:Parameter").filter((p) => p.name.startsWith("sec-"));
-    expect(params.map((p) => p.name).sort()).toEqual(["sec-tls-ca", "sec-tls-peer-crt", "sec-tls-peer-key", "sec-tls-server-crt", "sec-tls-server-key"]);
+    expect(params.map((p) => p.name).sort()).toEqual([
+      "sec-tls-ca",
+      "sec-tls-peer-crt",
+      "sec-tls-peer-key",
+      "sec-tls-server-crt",
+      "sec-tls-server-key",
+    ]);
     for (const p of params) {
       expect(p.inputs).toMatchObject({ type: "SecureString", keyId: "key-1" });
       expect(isSecretValue(raw.get(`aws:ssm/parameter:Parameter::${p.name}`)!.value)).toBe(true);
@@ -89,7 +123,9 @@ describe("RaftConfigService on aws", () => {
       const r = raw.get(`aws:ec2/instance:Instance::sec-${i}`)!;
       expect(plainMatches(r, /PRIVATE KEY/)).toEqual([]);
       const userData = rec.one("aws:ec2/instance:Instance", `sec-${i}`).inputs.userData as string;
-      expect(userData).toContain(`--name '/scaleplane/sec-prod/etcd/tls/server-key' --query Parameter.Value --output text > '${ETCD_TLS_FILES.serverKey}'`);
+      expect(userData).toContain(
+        `--name '/scaleplane/sec-prod/etcd/tls/server-key' --query Parameter.Value --output text > '${ETCD_TLS_FILES.serverKey}'`,
+      );
       expect(userData).toContain(`--peer-cert-file=${ETCD_TLS_FILES.peerCert}`);
       expect(userData).toContain("https://");
     }
@@ -101,10 +137,26 @@ describe("RaftConfigService on aws", () => {
   });
 
   it("refuses subnets too small for fixed addresses and a missing client group, naming the argument", () => {
-    expect(() => new RaftConfigService("bad1", { target: "aws", configService: {}, aws: { ...aws, subnets: [{ id: "s", cidr: "10.0.0.0/28", zone: "a" }] } })).toThrow(/aws\.subnets\[0\]\.cidr: .*too small/);
-    expect(() => new RaftConfigService("bad2", { target: "aws", configService: {}, aws: { ...aws, clientSecurityGroupIds: [] } })).toThrow(/aws\.clientSecurityGroupIds/);
+    expect(
+      () =>
+        new RaftConfigService("bad1", {
+          target: "aws",
+          configService: {},
+          aws: { ...aws, subnets: [{ id: "s", cidr: "10.0.0.0/28", zone: "a" }] },
+        }),
+    ).toThrow(/aws\.subnets\[0\]\.cidr: .*too small/);
+    expect(
+      () =>
+        new RaftConfigService("bad2", {
+          target: "aws",
+          configService: {},
+          aws: { ...aws, clientSecurityGroupIds: [] },
+        }),
+    ).toThrow(/aws\.clientSecurityGroupIds/);
     // @ts-expect-error -- the type requires the target's block; a JavaScript caller gets the ConfigError
-    expect(() => new RaftConfigService("bad3", { target: "aws", configService: {} })).toThrow(/aws: is required for target aws \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
+    expect(() => new RaftConfigService("bad3", { target: "aws", configService: {} })).toThrow(
+      /aws: is required for target aws \(RaftConfigService "[a-z0-9-]+"\); it is missing/,
+    );
   });
 });
 

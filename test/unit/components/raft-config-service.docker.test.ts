@@ -12,8 +12,16 @@ import { ConfigServiceSchema } from "../../../core/config";
 
 const MEMBERSHIP = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 
-const plain = new RaftConfigService("cfg", { target: "docker", configService: { name: "cfg", members: 3, image: "scaleplane/etcd:3.4.23", etcdBinary: "/usr/bin/etcd" }, docker: { portBase: 12379 } });
-const secure = new RaftConfigService("sec", { target: "docker", configService: { name: "sec", members: 5, tls: true }, docker: { portBase: 13379 } });
+const plain = new RaftConfigService("cfg", {
+  target: "docker",
+  configService: { name: "cfg", members: 3, image: "scaleplane/etcd:3.4.23", etcdBinary: "/usr/bin/etcd" },
+  docker: { portBase: 12379 },
+});
+const secure = new RaftConfigService("sec", {
+  target: "docker",
+  configService: { name: "sec", members: 5, tls: true },
+  docker: { portBase: 13379 },
+});
 
 beforeAll(settle);
 
@@ -26,23 +34,41 @@ describe("RaftConfigService on docker", () => {
     const m = rec.one(MEMBERSHIP, "cfg-members");
     expect(m.parentUrn).toBe(comp.urn);
     expect(rec.ofType("docker:index/container:Container")).toHaveLength(0);
-    expect(m.inputs).toMatchObject({ clusterName: "cfg-dev", image: "scaleplane/etcd:3.4.23", etcdBinary: "/usr/bin/etcd", network: "cfg-dev-net" });
+    expect(m.inputs).toMatchObject({
+      clusterName: "cfg-dev",
+      image: "scaleplane/etcd:3.4.23",
+      etcdBinary: "/usr/bin/etcd",
+      network: "cfg-dev-net",
+    });
     expect(typeof m.inputs.__provider).toBe("string");
   });
 
   it("gives every member the flags of the shared builder and a 127.0.0.1 port portBase + i", () => {
     const settings = etcdSettings(ConfigServiceSchema.parse({ name: "cfg", members: 3 }), "cfg-dev");
     const spec = etcdClusterSpec(settings, dockerMemberHosts("cfg-dev", 3));
-    const members = rec.one(MEMBERSHIP, "cfg-members").inputs.members as { name: string; host: string; hostPort: number; args: string[] }[];
-    expect(members).toEqual(spec.members.map((m, i) => ({ name: m.name, host: m.host, hostPort: 12379 + i, args: m.args })));
-    expect(members[2].args).toContain("--initial-cluster=cfg-dev-0=http://cfg-dev-0:2380,cfg-dev-1=http://cfg-dev-1:2380,cfg-dev-2=http://cfg-dev-2:2380");
+    const members = rec.one(MEMBERSHIP, "cfg-members").inputs.members as {
+      name: string;
+      host: string;
+      hostPort: number;
+      args: string[];
+    }[];
+    expect(members).toEqual(
+      spec.members.map((m, i) => ({ name: m.name, host: m.host, hostPort: 12379 + i, args: m.args })),
+    );
+    expect(members[2].args).toContain(
+      "--initial-cluster=cfg-dev-0=http://cfg-dev-0:2380,cfg-dev-1=http://cfg-dev-1:2380,cfg-dev-2=http://cfg-dev-2:2380",
+    );
     expect(members[0].args).toContain("--initial-cluster-state=new");
     expect(rec.one(MEMBERSHIP, "cfg-members").inputs.settings).toEqual(settings);
   });
 
   it("exposes endpoints as apps reach them and the member names", async () => {
     const { valueOf } = await import("../../../scripts/lib/offline");
-    expect(await valueOf(plain.clientEndpoints)).toEqual(["http://cfg-dev-0:2379", "http://cfg-dev-1:2379", "http://cfg-dev-2:2379"]);
+    expect(await valueOf(plain.clientEndpoints)).toEqual([
+      "http://cfg-dev-0:2379",
+      "http://cfg-dev-1:2379",
+      "http://cfg-dev-2:2379",
+    ]);
     expect(await valueOf(plain.memberNames)).toEqual(["cfg-dev-0", "cfg-dev-1", "cfg-dev-2"]);
     expect(await valueOf(plain.networkName)).toBe("cfg-dev-net");
     expect(await valueOf(plain.caCertificate)).toBeUndefined();
@@ -54,7 +80,14 @@ describe("RaftConfigService on docker", () => {
     const members = m.inputs.members as { args: string[] }[];
     expect(members).toHaveLength(5);
     for (const a of members.map((x) => x.args)) {
-      expect(a).toEqual(expect.arrayContaining([`--cert-file=${ETCD_TLS_FILES.serverCert}`, `--peer-key-file=${ETCD_TLS_FILES.peerKey}`, "--client-cert-auth=true", "--peer-client-cert-auth=true"]));
+      expect(a).toEqual(
+        expect.arrayContaining([
+          `--cert-file=${ETCD_TLS_FILES.serverCert}`,
+          `--peer-key-file=${ETCD_TLS_FILES.peerKey}`,
+          "--client-cert-auth=true",
+          "--peer-client-cert-auth=true",
+        ]),
+      );
       expect(a).toContain("--listen-client-urls=https://0.0.0.0:2379");
     }
     const csr = rec.one("tls:index/certRequest:CertRequest", "sec-server-csr");
@@ -66,16 +99,33 @@ describe("RaftConfigService on docker", () => {
     expect(isSecretValue(rawInputs.tls)).toBe(true);
     expect(plainMatches(rawInputs, /PRIVATE KEY/)).toEqual([]);
     const { valueOf } = await import("../../../scripts/lib/offline");
-    expect(await valueOf(secure.clientEndpoints)).toEqual(dockerMemberHosts("sec-dev", 5).map((h) => `https://${h}:2379`));
+    expect(await valueOf(secure.clientEndpoints)).toEqual(
+      dockerMemberHosts("sec-dev", 5).map((h) => `https://${h}:2379`),
+    );
     expect(await (secure.clientPrivateKey as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
   });
 
   it("refuses bad arguments before creating anything, naming the key", () => {
-    expect(() => new RaftConfigService("bad1", { target: "docker", configService: { members: 4 }, docker: { portBase: 14000 } })).toThrow(/configService\.members: must be an odd member count/);
+    expect(
+      () =>
+        new RaftConfigService("bad1", { target: "docker", configService: { members: 4 }, docker: { portBase: 14000 } }),
+    ).toThrow(/configService\.members: must be an odd member count/);
     // @ts-expect-error -- the type requires the target's block; a JavaScript caller gets the ConfigError
-    expect(() => new RaftConfigService("bad2", { target: "docker", configService: {} })).toThrow(/docker: is required for target docker \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
-    expect(() => new RaftConfigService("bad3", { target: "docker", environment: "prod", configService: { members: 1 }, docker: { portBase: 14000 } })).toThrow(/configService\.members: must be 3, 5 or 7 in prod/);
-    expect(() => new RaftConfigService("bad4", { target: "docker", configService: {}, docker: { portBase: 80 } })).toThrow(/docker\.portBase/);
+    expect(() => new RaftConfigService("bad2", { target: "docker", configService: {} })).toThrow(
+      /docker: is required for target docker \(RaftConfigService "[a-z0-9-]+"\); it is missing/,
+    );
+    expect(
+      () =>
+        new RaftConfigService("bad3", {
+          target: "docker",
+          environment: "prod",
+          configService: { members: 1 },
+          docker: { portBase: 14000 },
+        }),
+    ).toThrow(/configService\.members: must be 3, 5 or 7 in prod/);
+    expect(
+      () => new RaftConfigService("bad4", { target: "docker", configService: {}, docker: { portBase: 80 } }),
+    ).toThrow(/docker\.portBase/);
   });
 
   it("registers nothing for refused arguments", async () => {

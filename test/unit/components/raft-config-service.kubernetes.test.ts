@@ -14,7 +14,11 @@ const cs = new RaftConfigService("cfg", {
   configService: { name: "cfg", members: 5, storageGb: 20 },
   kubernetes: { namespace: "platform", storageClass: "fast", zones: ["z1", "z2", "z3"] },
 });
-new RaftConfigService("sec", { target: "kubernetes", configService: { name: "sec", members: 3, tls: true }, kubernetes: { namespace: "platform" } });
+new RaftConfigService("sec", {
+  target: "kubernetes",
+  configService: { name: "sec", members: 3, tls: true },
+  kubernetes: { namespace: "platform" },
+});
 
 beforeAll(settle);
 
@@ -46,7 +50,11 @@ describe("RaftConfigService on kubernetes", () => {
   it("runs a Parallel StatefulSet whose pods use the shared builder's flags for the pod-DNS template identity", () => {
     const s = sts();
     expect(s.spec).toMatchObject({ replicas: 5, podManagementPolicy: "Parallel", serviceName: "cfg-k8s-peer" });
-    const settings = etcdSettings(ConfigServiceSchema.parse({ name: "cfg", members: 5 }), "cfg-k8s", "/var/lib/etcd/data");
+    const settings = etcdSettings(
+      ConfigServiceSchema.parse({ name: "cfg", members: 5 }),
+      "cfg-k8s",
+      "/var/lib/etcd/data",
+    );
     const spec = etcdClusterSpec(settings, kubernetesMemberHosts("cfg-k8s", 5));
     const c = s.spec.template.spec.containers[0];
     expect(c.args).toEqual(etcdMemberArgs(settings, kubernetesMemberTemplate("cfg-k8s"), spec.members, "new"));
@@ -60,7 +68,13 @@ describe("RaftConfigService on kubernetes", () => {
     const pod = sts().spec.template.spec;
     const anti = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution;
     expect(anti).toEqual([expect.objectContaining({ topologyKey: "kubernetes.io/hostname" })]);
-    expect(pod.topologySpreadConstraints).toEqual([expect.objectContaining({ topologyKey: "topology.kubernetes.io/zone", maxSkew: 1, whenUnsatisfiable: "DoNotSchedule" })]);
+    expect(pod.topologySpreadConstraints).toEqual([
+      expect.objectContaining({
+        topologyKey: "topology.kubernetes.io/zone",
+        maxSkew: 1,
+        whenUnsatisfiable: "DoNotSchedule",
+      }),
+    ]);
     const sec = (rec.one("kubernetes:apps/v1:StatefulSet", "sec").inputs as unknown as Sts).spec.template.spec;
     expect(sec.topologySpreadConstraints).toEqual([]);
   });
@@ -71,12 +85,19 @@ describe("RaftConfigService on kubernetes", () => {
     expect(peer.spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true });
     const client = rec.one("kubernetes:core/v1:Service", "cfg-client").inputs as unknown as Obj;
     expect(client.spec.ports).toEqual([{ name: "client", port: 2379, targetPort: 2379 }]);
-    expect((rec.one("kubernetes:policy/v1:PodDisruptionBudget", "cfg-pdb").inputs as unknown as Obj).spec.maxUnavailable).toBe(1);
-    expect(sts().spec.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "fast", resources: { requests: { storage: "20Gi" } } });
+    expect(
+      (rec.one("kubernetes:policy/v1:PodDisruptionBudget", "cfg-pdb").inputs as unknown as Obj).spec.maxUnavailable,
+    ).toBe(1);
+    expect(sts().spec.volumeClaimTemplates[0].spec).toMatchObject({
+      storageClassName: "fast",
+      resources: { requests: { storage: "20Gi" } },
+    });
   });
 
   it("exposes member client URLs with the namespace resolved", async () => {
-    expect(await valueOf(cs.clientEndpoints)).toEqual([0, 1, 2, 3, 4].map((i) => `http://cfg-k8s-${i}.cfg-k8s-peer.platform.svc:2379`));
+    expect(await valueOf(cs.clientEndpoints)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `http://cfg-k8s-${i}.cfg-k8s-peer.platform.svc:2379`),
+    );
   });
 
   it("with TLS: a Secret (secret data) mounted at the TLS dir, exec probes with certificates, SANs for the pod DNS names", () => {
@@ -95,6 +116,8 @@ describe("RaftConfigService on kubernetes", () => {
 
   it("refuses a missing kubernetes block naming it", () => {
     // @ts-expect-error -- the type requires the target's block; a JavaScript caller gets the ConfigError
-    expect(() => new RaftConfigService("bad", { target: "kubernetes", configService: {} })).toThrow(/kubernetes: is required for target kubernetes \(RaftConfigService "[a-z0-9-]+"\); it is missing/);
+    expect(() => new RaftConfigService("bad", { target: "kubernetes", configService: {} })).toThrow(
+      /kubernetes: is required for target kubernetes \(RaftConfigService "[a-z0-9-]+"\); it is missing/,
+    );
   });
 });

@@ -25,15 +25,27 @@ const dependencies = new Map<string, string[]>();
   };
 }
 
-
 const LOCK = "pulumi-nodejs:dynamic/etcd:EtcdMemberCountLock";
 const subnets = [
   { id: "subnet-a", cidr: "10.42.0.0/20", zone: "us-east-1a" },
   { id: "subnet-b", cidr: "10.42.16.0/20", zone: "us-east-1b" },
 ];
-new RaftConfigService("awscfg", { target: "aws", environment: "prod", configService: { name: "awscfg", members: 3 }, aws: { vpcId: "vpc-1", subnets, clientSecurityGroupIds: ["sg-app"] } });
-new RaftConfigService("k8scfg", { target: "kubernetes", configService: { name: "k8scfg", members: 5 }, kubernetes: { namespace: "platform" } });
-new RaftConfigService("dockercfg", { target: "docker", configService: { name: "dockercfg", members: 3 }, docker: { portBase: 14379 } });
+new RaftConfigService("awscfg", {
+  target: "aws",
+  environment: "prod",
+  configService: { name: "awscfg", members: 3 },
+  aws: { vpcId: "vpc-1", subnets, clientSecurityGroupIds: ["sg-app"] },
+});
+new RaftConfigService("k8scfg", {
+  target: "kubernetes",
+  configService: { name: "k8scfg", members: 5 },
+  kubernetes: { namespace: "platform" },
+});
+new RaftConfigService("dockercfg", {
+  target: "docker",
+  configService: { name: "dockercfg", members: 3 },
+  docker: { portBase: 14379 },
+});
 
 beforeAll(settle);
 
@@ -41,8 +53,16 @@ const depsOf = (type: string, name: string) => dependencies.get(`${type}::${name
 
 describe("RaftConfigService member-count lock", () => {
   it("adds one lock per aws/kubernetes cluster, a child of the component, recording cluster, target and count", () => {
-    expect(rec.ofType(LOCK).map((r) => r.name).sort()).toEqual(["awscfg-member-lock", "k8scfg-member-lock"]);
-    for (const [name, target, members] of [["awscfg", "aws", 3], ["k8scfg", "kubernetes", 5]] as const) {
+    expect(
+      rec
+        .ofType(LOCK)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["awscfg-member-lock", "k8scfg-member-lock"]);
+    for (const [name, target, members] of [
+      ["awscfg", "aws", 3],
+      ["k8scfg", "kubernetes", 5],
+    ] as const) {
       const lock = rec.one(LOCK, `${name}-member-lock`);
       expect(lock.parentUrn).toBe(rec.one(TOKENS.configService, name).urn);
       expect(lock.inputs).toMatchObject({ clusterName: `${name}-prod`, target, members });
@@ -76,6 +96,13 @@ describe("RaftConfigService member-count lock", () => {
     const same = await memberCountLockProvider.check!(olds, { ...olds });
     expect(same.failures).toEqual([]);
     const grown = await memberCountLockProvider.check!(olds, { ...olds, members: 5 });
-    expect(grown.failures).toEqual([{ property: "members", reason: expect.stringMatching(/configService\.members cannot change from 3 to 5 on target aws.*supported on target docker.*keep configService\.members = 3/) }]);
+    expect(grown.failures).toEqual([
+      {
+        property: "members",
+        reason: expect.stringMatching(
+          /configService\.members cannot change from 3 to 5 on target aws.*supported on target docker.*keep configService\.members = 3/,
+        ),
+      },
+    ]);
   });
 });

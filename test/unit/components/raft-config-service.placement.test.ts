@@ -36,7 +36,13 @@ describe("etcd placement (pure)", () => {
       { cidr: "10.0.1.0/24", zone: "b" },
       { cidr: "10.0.2.0/24", zone: "c" },
     ];
-    expect(placeMembers(subnets, 5).map((p) => `${p.subnet.zone}:${p.ip}`)).toEqual(["a:10.0.0.245", "b:10.0.1.245", "c:10.0.2.245", "a:10.0.0.244", "b:10.0.1.244"]);
+    expect(placeMembers(subnets, 5).map((p) => `${p.subnet.zone}:${p.ip}`)).toEqual([
+      "a:10.0.0.245",
+      "b:10.0.1.245",
+      "c:10.0.2.245",
+      "a:10.0.0.244",
+      "b:10.0.1.244",
+    ]);
     expect(() => placeMembers([], 3)).toThrow(/at least one subnet/);
   });
 

@@ -24,14 +24,28 @@ const aws = { vpcId: "vpc-1", subnets, clientSecurityGroupIds: ["sg-app", pulumi
 
 const dev = new ShardedDatabase("orders", {
   target: "aws",
-  database: { name: "orders", shards: [{ name: "a" }, { name: "b", weight: 2 }, { name: "c", zone: "us-east-1b" }, { name: "d" }], virtualNodes: 100, replicationFactor: 3, consistency: "quorum" },
+  database: {
+    name: "orders",
+    shards: [{ name: "a" }, { name: "b", weight: 2 }, { name: "c", zone: "us-east-1b" }, { name: "d" }],
+    virtualNodes: 100,
+    replicationFactor: 3,
+    consistency: "quorum",
+  },
   password: TEST_PASSWORD,
   aws,
 });
 const prod = new ShardedDatabase("ledger", {
   target: "aws",
   environment: "prod",
-  database: { name: "ledger", shards: 2, multiAz: true, backupRetentionDays: 14, storageGb: 10, instanceClass: "db.r6g.large", engineVersion: "15.7" },
+  database: {
+    name: "ledger",
+    shards: 2,
+    multiAz: true,
+    backupRetentionDays: 14,
+    storageGb: 10,
+    instanceClass: "db.r6g.large",
+    engineVersion: "15.7",
+  },
   aws: { ...aws, kmsKeyId: "arn:aws:kms:us-east-1:000000000000:key/ledger" },
 });
 
@@ -42,8 +56,17 @@ const inputsOf = (type: string, name: string) => plainInputs(rec.one(type, name)
 describe("ShardedDatabase on aws", () => {
   it("creates a security group, a subnet group and one RDS instance per shard under the component", () => {
     const component = rec.one(COMPONENT, "orders");
-    expect(rec.childrenOf(component).map((r) => `${r.type} ${r.name}`).sort()).toEqual(
-      [`${SG} orders-sg`, `${SUBNET_GROUP} orders-subnets`, ...["a", "b", "c", "d"].map((s) => `${RDS} orders-${s}`)].sort(),
+    expect(
+      rec
+        .childrenOf(component)
+        .map((r) => `${r.type} ${r.name}`)
+        .sort(),
+    ).toEqual(
+      [
+        `${SG} orders-sg`,
+        `${SUBNET_GROUP} orders-subnets`,
+        ...["a", "b", "c", "d"].map((s) => `${RDS} orders-${s}`),
+      ].sort(),
     );
   });
 
@@ -51,17 +74,24 @@ describe("ShardedDatabase on aws", () => {
     const sg = inputsOf(SG, "orders-sg");
     expect(sg.vpcId).toBe("vpc-1");
     expect(sg.ingress).toHaveLength(1);
-    expect(sg.ingress[0]).toMatchObject({ protocol: "tcp", fromPort: 5432, toPort: 5432, securityGroups: ["sg-app", "sg-ops"] });
+    expect(sg.ingress[0]).toMatchObject({
+      protocol: "tcp",
+      fromPort: 5432,
+      toPort: 5432,
+      securityGroups: ["sg-app", "sg-ops"],
+    });
     expect(sg.ingress[0].cidrBlocks ?? []).toEqual([]);
     expect(sg.ingress[0].ipv6CidrBlocks ?? []).toEqual([]);
     expect(sg.egress).toEqual([]);
     expect(JSON.stringify(sg)).not.toContain("0.0.0.0/0");
-    for (const name of ["orders-a", "orders-d"]) expect(inputsOf(RDS, name).vpcSecurityGroupIds).toEqual([expect.stringMatching(/^orders-sg-id-/)]);
+    for (const name of ["orders-a", "orders-d"])
+      expect(inputsOf(RDS, name).vpcSecurityGroupIds).toEqual([expect.stringMatching(/^orders-sg-id-/)]);
   });
 
   it("puts every instance in a subnet group over the given private subnets", () => {
     expect(inputsOf(SUBNET_GROUP, "orders-subnets").subnetIds).toEqual(["subnet-a", "subnet-b"]);
-    for (const s of ["a", "b", "c", "d"]) expect(inputsOf(RDS, `orders-${s}`).dbSubnetGroupName).toMatch(/^orders-subnets-id-/);
+    for (const s of ["a", "b", "c", "d"])
+      expect(inputsOf(RDS, `orders-${s}`).dbSubnetGroupName).toMatch(/^orders-subnets-id-/);
   });
 
   it("creates encrypted, private PostgreSQL instances with the configured engine, size and backups", () => {
@@ -83,11 +113,21 @@ describe("ShardedDatabase on aws", () => {
       autoMinorVersionUpgrade: true,
     });
     expect(i.kmsKeyId).toBeUndefined();
-    expect(i.tags).toMatchObject({ "scaleplane:shard": "b", "scaleplane:weight": "2", "scaleplane:environment": "dev", Name: "orders-unit-aws-b" });
+    expect(i.tags).toMatchObject({
+      "scaleplane:shard": "b",
+      "scaleplane:weight": "2",
+      "scaleplane:environment": "dev",
+      Name: "orders-unit-aws-b",
+    });
   });
 
   it("spreads the shards over the subnets' zones, honouring a configured zone", () => {
-    expect(["a", "b", "c", "d"].map((s) => inputsOf(RDS, `orders-${s}`).availabilityZone)).toEqual(["us-east-1a", "us-east-1a", "us-east-1b", "us-east-1b"]);
+    expect(["a", "b", "c", "d"].map((s) => inputsOf(RDS, `orders-${s}`).availabilityZone)).toEqual([
+      "us-east-1a",
+      "us-east-1a",
+      "us-east-1b",
+      "us-east-1b",
+    ]);
   });
 
   it("outside prod: no deletion protection and no final snapshot", () => {
@@ -127,7 +167,14 @@ describe("ShardedDatabase on aws", () => {
       shards: [
         { name: "a", weight: 1, host: "orders-a.mock.rds.amazonaws.com", port: 5432, database: "app" },
         { name: "b", weight: 2, host: "orders-b.mock.rds.amazonaws.com", port: 5432, database: "app" },
-        { name: "c", weight: 1, zone: "us-east-1b", host: "orders-c.mock.rds.amazonaws.com", port: 5432, database: "app" },
+        {
+          name: "c",
+          weight: 1,
+          zone: "us-east-1b",
+          host: "orders-c.mock.rds.amazonaws.com",
+          port: 5432,
+          database: "app",
+        },
         { name: "d", weight: 1, host: "orders-d.mock.rds.amazonaws.com", port: 5432, database: "app" },
       ],
     });
@@ -137,7 +184,12 @@ describe("ShardedDatabase on aws", () => {
 
   it("sends the password only as a secret input of the instances and keeps it out of the shard map", async () => {
     const found = whereFound(rec, rec.one(COMPONENT, "orders").urn, TEST_PASSWORD);
-    expect(found.anywhere).toEqual(["orders-a.password", "orders-b.password", "orders-c.password", "orders-d.password"]);
+    expect(found.anywhere).toEqual([
+      "orders-a.password",
+      "orders-b.password",
+      "orders-c.password",
+      "orders-d.password",
+    ]);
     expect(found.inPlainText).toEqual([]);
     expect(isSecretInput(rec.one(RDS, "orders-a").inputs.password)).toBe(true);
     expect(await pulumi.isSecret(dev.password)).toBe(true);
@@ -147,7 +199,8 @@ describe("ShardedDatabase on aws", () => {
   it("generates the password when none is given, and still sends it only as a secret", async () => {
     const root = rec.one(COMPONENT, "ledger");
     expect(rec.one("random:index/randomPassword:RandomPassword", "ledger-password").parentUrn).toBe(root.urn);
-    for (const r of treeOf(rec, root.urn).filter((r) => r.type === RDS)) expect(isSecretInput(r.inputs.password)).toBe(true);
+    for (const r of treeOf(rec, root.urn).filter((r) => r.type === RDS))
+      expect(isSecretInput(r.inputs.password)).toBe(true);
     expect(await pulumi.isSecret(prod.password)).toBe(true);
   });
 });

@@ -16,28 +16,29 @@ const VOLUME = "docker:index/volume:Volume";
 const NETWORK = "docker:index/network:Network";
 const COMPONENT = TOKENS.database;
 
-const orders = new ShardedDatabase(
-  "orders",
-  {
-    target: "docker",
-    database: {
-      name: "orders",
-      shards: [
-        { name: "a", weight: 2 },
-        { name: "b", weight: 1 },
-        { name: "c", weight: 0.5, zone: "rack-3" },
-      ],
-      virtualNodes: 64,
-      replicationFactor: 2,
-      consistency: "quorum",
-    },
-    password: TEST_PASSWORD,
-    resources: { cpu: 0.5, memoryMb: 256 },
-    docker: { portBase: 25432 },
+const orders = new ShardedDatabase("orders", {
+  target: "docker",
+  database: {
+    name: "orders",
+    shards: [
+      { name: "a", weight: 2 },
+      { name: "b", weight: 1 },
+      { name: "c", weight: 0.5, zone: "rack-3" },
+    ],
+    virtualNodes: 64,
+    replicationFactor: 2,
+    consistency: "quorum",
   },
-);
+  password: TEST_PASSWORD,
+  resources: { cpu: 0.5, memoryMb: 256 },
+  docker: { portBase: 25432 },
+});
 // Defaults: 3 shards, generated password, an existing network, a non-default port.
-const plain = new ShardedDatabase("plain", { target: "docker", database: { name: "plain", port: 6543 }, docker: { portBase: 26432, network: "shared-net" } });
+const plain = new ShardedDatabase("plain", {
+  target: "docker",
+  database: { name: "plain", port: 6543 },
+  docker: { portBase: 26432, network: "shared-net" },
+});
 
 beforeAll(settle);
 
@@ -46,9 +47,15 @@ const containerOf = (name: string) => plainInputs(rec.one(CONTAINER, name).input
 describe("ShardedDatabase on docker", () => {
   it("creates a private network, and a volume and a container per shard, all children of the component", () => {
     const component = rec.one(COMPONENT, "orders");
-    const children = rec.childrenOf(component).map((r) => `${r.type} ${r.name}`).sort();
+    const children = rec
+      .childrenOf(component)
+      .map((r) => `${r.type} ${r.name}`)
+      .sort();
     expect(children).toEqual(
-      [`${NETWORK} orders-net`, ...["a", "b", "c"].flatMap((s) => [`${CONTAINER} orders-${s}`, `${VOLUME} orders-${s}-data`])].sort(),
+      [
+        `${NETWORK} orders-net`,
+        ...["a", "b", "c"].flatMap((s) => [`${CONTAINER} orders-${s}`, `${VOLUME} orders-${s}-data`]),
+      ].sort(),
     );
     expect(rec.one(NETWORK, "orders-net").inputs).toMatchObject({ name: "orders-unit-docker-net", driver: "bridge" });
     expect(rec.one(NETWORK, "orders-net").inputs.internal).not.toBe(true); // published ports need a non-internal network
@@ -56,7 +63,9 @@ describe("ShardedDatabase on docker", () => {
 
   it("publishes each shard's port on 127.0.0.1 only, at portBase + i", () => {
     ["a", "b", "c"].forEach((s, i) => {
-      expect(containerOf(`orders-${s}`).ports).toEqual([{ internal: 5432, external: 25432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
+      expect(containerOf(`orders-${s}`).ports).toEqual([
+        { internal: 5432, external: 25432 + i, ip: "127.0.0.1", protocol: "tcp" },
+      ]);
     });
   });
 
@@ -65,19 +74,43 @@ describe("ShardedDatabase on docker", () => {
     expect(rec.one(VOLUME, "orders-b-data").inputs.name).toBe("orders-unit-docker-b-data");
     expect(c.volumes).toEqual([{ volumeName: "orders-unit-docker-b-data", containerPath: "/var/lib/postgresql/data" }]);
     expect(c.envs).toEqual(
-      expect.arrayContaining(["PGDATA=/var/lib/postgresql/data/pgdata", "POSTGRES_USER=scaleplane", "POSTGRES_DB=app", "PGPORT=5432", "POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password"]),
+      expect.arrayContaining([
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "POSTGRES_USER=scaleplane",
+        "POSTGRES_DB=app",
+        "PGPORT=5432",
+        "POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password",
+      ]),
     );
     // no registry on Docker: the config's default (postgres:15) becomes the local build of images/postgres
     expect(c.image).toBe("scaleplane/postgres:15");
     expect(c.name).toBe("orders-unit-docker-b");
-    expect(c.healthcheck.tests).toEqual(["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "scaleplane", "-d", "app"]);
+    expect(c.healthcheck.tests).toEqual([
+      "CMD",
+      "pg_isready",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      "5432",
+      "-U",
+      "scaleplane",
+      "-d",
+      "app",
+    ]);
     expect(c.healthcheck).toMatchObject({ interval: "5s", timeout: "3s", retries: 6 });
     expect(c.memory).toBe(256);
     expect(c.cpus).toBe("0.5");
     expect(c.restart).toBe("unless-stopped");
     expect(c.networksAdvanced).toEqual([{ name: "orders-unit-docker-net", aliases: ["orders-unit-docker-b"] }]);
-    expect(c.labels).toEqual(expect.arrayContaining([{ label: "scaleplane.io/shard", value: "b" }, { label: "scaleplane.io/weight", value: "1" }]));
-    expect(containerOf("orders-c").labels).toEqual(expect.arrayContaining([{ label: "scaleplane.io/weight", value: "0.5" }]));
+    expect(c.labels).toEqual(
+      expect.arrayContaining([
+        { label: "scaleplane.io/shard", value: "b" },
+        { label: "scaleplane.io/weight", value: "1" },
+      ]),
+    );
+    expect(containerOf("orders-c").labels).toEqual(
+      expect.arrayContaining([{ label: "scaleplane.io/weight", value: "0.5" }]),
+    );
   });
 
   it("publishes the shard map with the members as the app reaches them and the config's ring settings", async () => {
@@ -92,7 +125,11 @@ describe("ShardedDatabase on docker", () => {
         { name: "c", weight: 0.5, zone: "rack-3", host: "orders-unit-docker-c", port: 5432, database: "app" },
       ],
     });
-    expect(await valueOf(orders.hostEndpoints)).toEqual({ a: "127.0.0.1:25432", b: "127.0.0.1:25433", c: "127.0.0.1:25434" });
+    expect(await valueOf(orders.hostEndpoints)).toEqual({
+      a: "127.0.0.1:25432",
+      b: "127.0.0.1:25433",
+      c: "127.0.0.1:25434",
+    });
     expect(await valueOf(orders.networkName)).toBe("orders-unit-docker-net");
     expect(await valueOf(orders.username)).toBe("scaleplane");
     expect(await valueOf(orders.databaseName)).toBe("app");
@@ -111,7 +148,9 @@ describe("ShardedDatabase on docker", () => {
     // as a file uploaded before the first start, never in the environment (docker inspect shows that)
     expect(found.anywhere).toEqual(["orders-a.uploads", "orders-b.uploads", "orders-c.uploads"]);
     expect(found.inPlainText).toEqual([]);
-    expect(containerOf("orders-a").uploads).toEqual([{ file: "/run/secrets/postgres-password", content: TEST_PASSWORD }]);
+    expect(containerOf("orders-a").uploads).toEqual([
+      { file: "/run/secrets/postgres-password", content: TEST_PASSWORD },
+    ]);
     expect(JSON.stringify(containerOf("orders-a").envs)).not.toContain(TEST_PASSWORD);
     expect(isSecretInput(rec.one(CONTAINER, "orders-a").inputs.uploads)).toBe(true);
   });

@@ -18,14 +18,29 @@ const SECRET = "kubernetes:core/v1:Secret";
 const COMPONENT = TOKENS.database;
 
 const provider = new k8s.Provider("kube", {});
-const orders = new ShardedDatabase("orders", {
+const orders = new ShardedDatabase(
+  "orders",
+  {
+    target: "kubernetes",
+    database: {
+      name: "orders",
+      shards: [{ name: "a", weight: 3 }, { name: "b" }],
+      storageGb: 50,
+      replicationFactor: 2,
+      virtualNodes: 32,
+      consistency: "all",
+    },
+    password: TEST_PASSWORD,
+    resources: { cpu: 0.25, memoryMb: 512 },
+    kubernetes: { namespace: pulumi.output("data"), storageClass: "fast-ssd" },
+  },
+  { provider },
+);
+const plain = new ShardedDatabase("plain", {
   target: "kubernetes",
-  database: { name: "orders", shards: [{ name: "a", weight: 3 }, { name: "b" }], storageGb: 50, replicationFactor: 2, virtualNodes: 32, consistency: "all" },
-  password: TEST_PASSWORD,
-  resources: { cpu: 0.25, memoryMb: 512 },
-  kubernetes: { namespace: pulumi.output("data"), storageClass: "fast-ssd" },
-}, { provider });
-const plain = new ShardedDatabase("plain", { target: "kubernetes", database: { shards: 1 }, kubernetes: { namespace: "default" } });
+  database: { shards: 1 },
+  kubernetes: { namespace: "default" },
+});
 
 beforeAll(settle);
 
@@ -38,7 +53,10 @@ describe("ShardedDatabase on kubernetes", () => {
     const component = rec.one(COMPONENT, "orders");
     const children = rec.childrenOf(component);
     expect(children.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
-      [`${SECRET} orders-credentials`, ...["a", "b"].flatMap((s) => [`${STS} orders-${s}`, `${SVC} orders-${s}`])].sort(),
+      [
+        `${SECRET} orders-credentials`,
+        ...["a", "b"].flatMap((s) => [`${STS} orders-${s}`, `${SVC} orders-${s}`]),
+      ].sort(),
     );
     for (const r of children) expect(r.provider).toMatch(/::kube::/);
   });
@@ -46,14 +64,26 @@ describe("ShardedDatabase on kubernetes", () => {
   it("keeps the password in the Secret's data, as a secret", () => {
     const secret = rec.one(SECRET, "orders-credentials").inputs;
     expect(isSecretInput(secret.stringData)).toBe(true);
-    expect(plainInputs(secret)).toMatchObject({ type: "Opaque", metadata: { name: "orders-credentials", namespace: "data" }, stringData: { password: TEST_PASSWORD } });
+    expect(plainInputs(secret)).toMatchObject({
+      type: "Opaque",
+      metadata: { name: "orders-credentials", namespace: "data" },
+      stringData: { password: TEST_PASSWORD },
+    });
   });
 
   it("gives the pods the password through a secretKeyRef, never as a literal", () => {
     for (const s of ["a", "b"]) {
       const env = postgresOf(`orders-${s}`).env as { name: string; value?: string; valueFrom?: unknown }[];
-      expect(env.find((e) => e.name === "POSTGRES_PASSWORD")).toEqual({ name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: "orders-credentials", key: "password" } } });
-      expect(env.filter((e) => e.value !== undefined).map((e) => e.name).sort()).toEqual(["PGDATA", "PGPORT", "POSTGRES_DB", "POSTGRES_USER"]);
+      expect(env.find((e) => e.name === "POSTGRES_PASSWORD")).toEqual({
+        name: "POSTGRES_PASSWORD",
+        valueFrom: { secretKeyRef: { name: "orders-credentials", key: "password" } },
+      });
+      expect(
+        env
+          .filter((e) => e.value !== undefined)
+          .map((e) => e.name)
+          .sort(),
+      ).toEqual(["PGDATA", "PGPORT", "POSTGRES_DB", "POSTGRES_USER"]);
     }
     const found = whereFound(rec, rec.one(COMPONENT, "orders").urn, TEST_PASSWORD);
     expect(found.anywhere).toEqual(["orders-credentials.stringData"]);
@@ -68,7 +98,11 @@ describe("ShardedDatabase on kubernetes", () => {
     expect(sts.spec.volumeClaimTemplates).toEqual([
       expect.objectContaining({
         metadata: expect.objectContaining({ name: "data" }),
-        spec: { accessModes: ["ReadWriteOnce"], storageClassName: "fast-ssd", resources: { requests: { storage: "50Gi" } } },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: "fast-ssd",
+          resources: { requests: { storage: "50Gi" } },
+        },
       }),
     ]);
     const pg = postgresOf("orders-a");
@@ -84,7 +118,8 @@ describe("ShardedDatabase on kubernetes", () => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 999, fsGroup: 999 });
     const pg = postgresOf("orders-b");
     const pgIsReady = ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "scaleplane", "-d", "app"];
-    for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"]) expect(pg[probe].exec.command).toEqual(pgIsReady);
+    for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"])
+      expect(pg[probe].exec.command).toEqual(pgIsReady);
     expect(pg.resources).toEqual({ requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "512Mi" } });
     expect(pg.securityContext).toMatchObject({ allowPrivilegeEscalation: false });
   });
@@ -112,7 +147,9 @@ describe("ShardedDatabase on kubernetes", () => {
         { name: "b", weight: 1, host: "orders-unit-k8s-b.data.svc.cluster.local", port: 5432, database: "app" },
       ],
     });
-    expect((await valueOf(plain.shardMap)).shards.map((s) => s.host)).toEqual(["db-unit-k8s-shard-0.default.svc.cluster.local"]);
+    expect((await valueOf(plain.shardMap)).shards.map((s) => s.host)).toEqual([
+      "db-unit-k8s-shard-0.default.svc.cluster.local",
+    ]);
     expect(await pulumi.isSecret(orders.password)).toBe(true);
     expect(JSON.stringify(await valueOf(orders.shardMap))).not.toContain(TEST_PASSWORD);
   });

@@ -37,7 +37,11 @@ describe("ShardedDatabase rebalance wiring", () => {
       reach: { "shard-0": "127.0.0.1:25432", "shard-1": "127.0.0.1:25433", "shard-2": "127.0.0.1:25434" },
     });
     expect(inputs.shardMap).toEqual(map);
-    expect(map.shards.map((s) => `${s.host}:${s.port}`)).toEqual(["orders-unit-rebalance-shard-0:5432", "orders-unit-rebalance-shard-1:5432", "orders-unit-rebalance-shard-2:5432"]);
+    expect(map.shards.map((s) => `${s.host}:${s.port}`)).toEqual([
+      "orders-unit-rebalance-shard-0:5432",
+      "orders-unit-rebalance-shard-1:5432",
+      "orders-unit-rebalance-shard-2:5432",
+    ]);
     expect(typeof r.inputs.__provider).toBe("string");
   });
 

@@ -19,7 +19,9 @@ describe("the scaleplane-guard catalog", () => {
   });
 
   it("covers every area the issue names", () => {
-    expect(Object.keys(policyAreas)).toEqual(expect.arrayContaining(["autoscaling", "config-service", "database", "network", "secrets", "stack"]));
+    expect(Object.keys(policyAreas)).toEqual(
+      expect.arrayContaining(["autoscaling", "config-service", "database", "network", "secrets", "stack"]),
+    );
     for (const ps of Object.values(policyAreas)) expect(ps.length).toBeGreaterThan(0);
   });
 
@@ -34,7 +36,8 @@ describe("environmentOf", () => {
   it("prefers the forced environment, then components, then the resource's tag, then the stack tag", () => {
     const prod = platform({ environment: "prod" });
     const c = child(prod, TOKENS.configService, "c");
-    const toPolicy = (r: typeof c) => ({ type: r.type, name: r.name, urn: r.name, props: r.props ?? {}, opts: { parent: r.parent?.name } }) as never;
+    const toPolicy = (r: typeof c) =>
+      ({ type: r.type, name: r.name, urn: r.name, props: r.props ?? {}, opts: { parent: r.parent?.name } }) as never;
     const resources = [toPolicy(prod), toPolicy(c)];
     const tree = new Tree(resources);
     const args = (tags: Record<string, string>) => ({ stackTags: new Map(Object.entries(tags)) });
@@ -43,7 +46,13 @@ describe("environmentOf", () => {
     const lone = new Tree([toPolicy({ type: "aws:rds/instance:Instance", name: "x" })]);
     expect(environmentOf(lone.resources[0], lone, args({ "scaleplane:environment": "prod" }))).toBe("prod");
     expect(environmentOf(lone.resources[0], lone, args({}))).toBe("dev");
-    const tagged = new Tree([toPolicy({ type: "aws:autoscaling/group:Group", name: "g", props: { tags: [{ key: "scaleplane:environment", value: "prod" }] } })]);
+    const tagged = new Tree([
+      toPolicy({
+        type: "aws:autoscaling/group:Group",
+        name: "g",
+        props: { tags: [{ key: "scaleplane:environment", value: "prod" }] },
+      }),
+    ]);
     expect(environmentOf(tagged.resources[0], tagged, args({ "scaleplane:environment": "dev" }))).toBe("prod");
   });
 });

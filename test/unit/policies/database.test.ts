@@ -29,7 +29,9 @@ describe("db-not-publicly-accessible", () => {
     expect((await runResource(dbNotPubliclyAccessible, RDS, { publiclyAccessible: false })).messages).toEqual([]);
   });
   it("fails a public instance", async () => {
-    expect((await runResource(dbNotPubliclyAccessible, RDS, { publiclyAccessible: true }, { name: "s0" })).messages).toEqual([
+    expect(
+      (await runResource(dbNotPubliclyAccessible, RDS, { publiclyAccessible: true }, { name: "s0" })).messages,
+    ).toEqual([
       "RDS instance s0 is publicly accessible; set publiclyAccessible false and reach it from the app's security group inside the VPC.",
     ]);
   });
@@ -45,7 +47,10 @@ describe("db-backup-retention", () => {
     ]);
   });
   it("takes the minimum from the policy config", async () => {
-    expect((await runResource(dbBackupRetention, RDS, { backupRetentionPeriod: 7 }, { config: { minBackupDays: 14 } })).messages).toHaveLength(1);
+    expect(
+      (await runResource(dbBackupRetention, RDS, { backupRetentionPeriod: 7 }, { config: { minBackupDays: 14 } }))
+        .messages,
+    ).toHaveLength(1);
   });
 });
 
@@ -56,8 +61,14 @@ describe("db-deletion-protection-prod", () => {
     return [p, db, child(db, RDS, "p-db-shard-0", props)];
   };
   it("passes a protected prod instance and an unprotected dev one", async () => {
-    expect((await runStack(dbDeletionProtectionProd, stack("prod", { deletionProtection: true, skipFinalSnapshot: false }))).messages).toEqual([]);
-    expect((await runStack(dbDeletionProtectionProd, stack("dev", { deletionProtection: false, skipFinalSnapshot: true }))).messages).toEqual([]);
+    expect(
+      (await runStack(dbDeletionProtectionProd, stack("prod", { deletionProtection: true, skipFinalSnapshot: false })))
+        .messages,
+    ).toEqual([]);
+    expect(
+      (await runStack(dbDeletionProtectionProd, stack("dev", { deletionProtection: false, skipFinalSnapshot: true })))
+        .messages,
+    ).toEqual([]);
   });
   it("fails an unprotected prod instance", async () => {
     const resources = stack("prod", { deletionProtection: false, skipFinalSnapshot: true });
@@ -77,11 +88,22 @@ const dbStack = (environment: "dev" | "prod", database: DatabaseConfigInput) => 
 
 describe("db-replication-factor-prod", () => {
   it("passes rf 3 in prod and rf 1 in dev", async () => {
-    expect((await runStack(dbReplicationFactorProd, dbStack("prod", { shards: 3, replicationFactor: 3, consistency: "quorum" }))).messages).toEqual([]);
-    expect((await runStack(dbReplicationFactorProd, dbStack("dev", { shards: 3, replicationFactor: 1 }))).messages).toEqual([]);
+    expect(
+      (
+        await runStack(
+          dbReplicationFactorProd,
+          dbStack("prod", { shards: 3, replicationFactor: 3, consistency: "quorum" }),
+        )
+      ).messages,
+    ).toEqual([]);
+    expect(
+      (await runStack(dbReplicationFactorProd, dbStack("dev", { shards: 3, replicationFactor: 1 }))).messages,
+    ).toEqual([]);
   });
   it("fails rf 1 in prod", async () => {
-    expect((await runStack(dbReplicationFactorProd, dbStack("prod", { shards: 3, replicationFactor: 1 }))).messages).toEqual([
+    expect(
+      (await runStack(dbReplicationFactorProd, dbStack("prod", { shards: 3, replicationFactor: 1 }))).messages,
+    ).toEqual([
       "ShardedDatabase p-db keeps 1 copy of each key in prod; set scaleplane:database.replicationFactor to at least 3 (with at least that many shards).",
     ]);
   });
@@ -97,17 +119,37 @@ describe("db-replication-factor-prod", () => {
 describe("db-consistency-quorum-prod", () => {
   it("reads replication from the shardMap output the engine records for the component", async () => {
     const p = { type: TOKENS.platform, name: "p", props: { environment: "prod" } };
-    const shardMap = { epoch: 0, vnodesPerWeight: 150, replicationFactor: 3, consistency: "one", shards: [{ name: "a" }, { name: "b" }, { name: "c" }] };
+    const shardMap = {
+      epoch: 0,
+      vnodesPerWeight: 150,
+      replicationFactor: 3,
+      consistency: "one",
+      shards: [{ name: "a" }, { name: "b" }, { name: "c" }],
+    };
     const db = child(p, DB, "p-db", { shardMap });
     expect((await runStack(dbConsistencyQuorumProd, [p, db])).messages).toEqual([
       'ShardedDatabase p-db acknowledges writes on one of 3 replicas in prod; set scaleplane:database.consistency to "quorum" (or "all").',
     ]);
   });
   it("passes quorum in prod", async () => {
-    expect((await runStack(dbConsistencyQuorumProd, dbStack("prod", { shards: 3, replicationFactor: 3, consistency: "quorum" }))).messages).toEqual([]);
+    expect(
+      (
+        await runStack(
+          dbConsistencyQuorumProd,
+          dbStack("prod", { shards: 3, replicationFactor: 3, consistency: "quorum" }),
+        )
+      ).messages,
+    ).toEqual([]);
   });
   it("fails consistency one with replicas in prod", async () => {
-    expect((await runStack(dbConsistencyQuorumProd, dbStack("prod", { shards: 3, replicationFactor: 2, consistency: "one" }))).messages).toEqual([
+    expect(
+      (
+        await runStack(
+          dbConsistencyQuorumProd,
+          dbStack("prod", { shards: 3, replicationFactor: 2, consistency: "one" }),
+        )
+      ).messages,
+    ).toEqual([
       'ShardedDatabase p-db acknowledges writes on one of 2 replicas in prod; set scaleplane:database.consistency to "quorum" (or "all").',
     ]);
   });

@@ -48,7 +48,14 @@ export async function runResource(
     props,
     urn: urnOf(type, name),
     name,
-    opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [], parent: opts.parent },
+    opts: {
+      protect: false,
+      ignoreChanges: [],
+      aliases: [],
+      customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+      additionalSecretOutputs: [],
+      parent: opts.parent,
+    },
     stackTags: new Map(Object.entries(opts.stackTags ?? {})),
     isType: (cls) => typeOf(cls) === type,
     asType: ((cls: unknown) => (typeOf(cls) === type ? props : undefined)) as ResourceValidationArgs["asType"],
@@ -57,7 +64,11 @@ export async function runResource(
       throw new NotApplicable(reason ?? "");
     },
   };
-  const validations = Array.isArray(policy.validateResource) ? policy.validateResource : policy.validateResource ? [policy.validateResource] : [];
+  const validations = Array.isArray(policy.validateResource)
+    ? policy.validateResource
+    : policy.validateResource
+      ? [policy.validateResource]
+      : [];
   try {
     for (const v of validations)
       await v(args, (message) => {
@@ -82,7 +93,11 @@ export interface FakeResource {
 export const urn = (r: FakeResource): string => urnOf(r.type, r.name);
 
 /** Runs a stack policy on the resources (parents linked both as objects and as opts.parent). */
-export async function runStack(policy: StackValidationPolicy, resources: FakeResource[], opts: Common = {}): Promise<Outcome> {
+export async function runStack(
+  policy: StackValidationPolicy,
+  resources: FakeResource[],
+  opts: Common = {},
+): Promise<Outcome> {
   const out: Outcome = { messages: [], urns: [] };
   const made = new Map<FakeResource, PolicyResource>();
   for (const r of resources) {
@@ -92,7 +107,14 @@ export async function runStack(policy: StackValidationPolicy, resources: FakeRes
       name: r.name,
       urn: urn(r),
       props,
-      opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [], parent: r.parent ? urn(r.parent) : undefined },
+      opts: {
+        protect: false,
+        ignoreChanges: [],
+        aliases: [],
+        customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+        additionalSecretOutputs: [],
+        parent: r.parent ? urn(r.parent) : undefined,
+      },
       dependencies: [],
       propertyDependencies: {},
       isType: (cls) => typeOf(cls) === r.type,
@@ -126,12 +148,25 @@ export const TEST_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certific
 /** A Platform component as index.ts registers it: environment and the validated config (JSON). */
 export function platform(config: PlatformConfigInput, name = "p"): FakeResource {
   // Prod on aws needs a certificate (core/config.ts); the policies under test never read it.
-  const withCert = config.target === "aws" && config.environment === "prod" && !config.aws?.loadBalancer?.certificateArn
-    ? { ...config, aws: { ...config.aws, loadBalancer: { ...config.aws?.loadBalancer, certificateArn: TEST_CERTIFICATE_ARN } } }
-    : config;
+  const withCert =
+    config.target === "aws" && config.environment === "prod" && !config.aws?.loadBalancer?.certificateArn
+      ? {
+          ...config,
+          aws: { ...config.aws, loadBalancer: { ...config.aws?.loadBalancer, certificateArn: TEST_CERTIFICATE_ARN } },
+        }
+      : config;
   const cfg = parsePlatformConfig(withCert);
-  return { type: TOKENS.platform, name, props: { target: cfg.target, environment: cfg.environment, config: JSON.stringify(cfg) } };
+  return {
+    type: TOKENS.platform,
+    name,
+    props: { target: cfg.target, environment: cfg.environment, config: JSON.stringify(cfg) },
+  };
 }
 
 /** A child resource of `parent`. */
-export const child = (parent: FakeResource | undefined, type: string, name: string, props: Record<string, unknown> = {}): FakeResource => ({ type, name, props, parent });
+export const child = (
+  parent: FakeResource | undefined,
+  type: string,
+  name: string,
+  props: Record<string, unknown> = {},
+): FakeResource => ({ type, name, props, parent });

@@ -1,5 +1,10 @@
 import { TOKENS } from "../../../core/tokens";
-import { albAccessLogsProd, albDeletionProtectionProd, albHttpsOnly, ec2DetailedMonitoringProd } from "../../../policies/load-balancer";
+import {
+  albAccessLogsProd,
+  albDeletionProtectionProd,
+  albHttpsOnly,
+  ec2DetailedMonitoringProd,
+} from "../../../policies/load-balancer";
 import { child, runResource, runStack, urn } from "./fake-args";
 
 const LISTENER = "aws:lb/listener:Listener";
@@ -8,25 +13,51 @@ const INSTANCE = "aws:ec2/instance:Instance";
 
 describe("alb-https-only", () => {
   it("passes an HTTPS listener with a current TLS policy and an HTTP listener that redirects", async () => {
-    const https = { protocol: "HTTPS", port: 443, sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", defaultActions: [{ type: "forward" }] };
-    const redirect = { protocol: "HTTP", port: 80, defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }] };
+    const https = {
+      protocol: "HTTPS",
+      port: 443,
+      sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
+      defaultActions: [{ type: "forward" }],
+    };
+    const redirect = {
+      protocol: "HTTP",
+      port: 80,
+      defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }],
+    };
     expect((await runResource(albHttpsOnly, LISTENER, https)).messages).toEqual([]);
     expect((await runResource(albHttpsOnly, LISTENER, redirect)).messages).toEqual([]);
   });
   it("fails an HTTP listener that forwards", async () => {
-    const out = await runResource(albHttpsOnly, LISTENER, { protocol: "HTTP", port: 80, defaultActions: [{ type: "forward", targetGroupArn: "tg" }] }, { name: "app-http" });
+    const out = await runResource(
+      albHttpsOnly,
+      LISTENER,
+      { protocol: "HTTP", port: 80, defaultActions: [{ type: "forward", targetGroupArn: "tg" }] },
+      { name: "app-http" },
+    );
     expect(out.messages).toEqual([
       'Listener app-http serves plain HTTP; make it redirect to HTTPS (type "redirect", protocol "HTTPS") and serve the app on an HTTPS listener (scaleplane:aws.loadBalancer.certificateArn).',
     ]);
   });
   it("fails an HTTP listener whose redirect stays on HTTP", async () => {
-    const out = await runResource(albHttpsOnly, LISTENER, { protocol: "HTTP", defaultActions: [{ type: "redirect", redirect: { protocol: "HTTP", port: "8080" } }] }, { name: "l" });
+    const out = await runResource(
+      albHttpsOnly,
+      LISTENER,
+      { protocol: "HTTP", defaultActions: [{ type: "redirect", redirect: { protocol: "HTTP", port: "8080" } }] },
+      { name: "l" },
+    );
     expect(out.messages).toHaveLength(1);
   });
   it("fails an HTTPS listener with an outdated TLS policy", async () => {
-    const out = await runResource(albHttpsOnly, LISTENER, { protocol: "HTTPS", sslPolicy: "ELBSecurityPolicy-2016-08" }, { name: "app-https" });
+    const out = await runResource(
+      albHttpsOnly,
+      LISTENER,
+      { protocol: "HTTPS", sslPolicy: "ELBSecurityPolicy-2016-08" },
+      { name: "app-https" },
+    );
     expect(out.messages).toEqual([
-      expect.stringMatching(/^Listener app-https uses TLS policy ELBSecurityPolicy-2016-08, which allows outdated protocols or ciphers; set sslPolicy \(scaleplane:aws.loadBalancer.sslPolicy\) to one of ELBSecurityPolicy-TLS13-1-2-2021-06, /),
+      expect.stringMatching(
+        /^Listener app-https uses TLS policy ELBSecurityPolicy-2016-08, which allows outdated protocols or ciphers; set sslPolicy \(scaleplane:aws.loadBalancer.sslPolicy\) to one of ELBSecurityPolicy-TLS13-1-2-2021-06, /,
+      ),
     ]);
   });
 });
@@ -36,7 +67,14 @@ const devPlatform = { type: TOKENS.platform, name: "p", props: { environment: "d
 
 describe("alb-access-logs-prod", () => {
   it("passes a prod load balancer with access logs, and a dev one without", async () => {
-    expect((await runStack(albAccessLogsProd, [prodPlatform, child(prodPlatform, ALB, "alb", { accessLogs: { bucket: "logs", enabled: true } })])).messages).toEqual([]);
+    expect(
+      (
+        await runStack(albAccessLogsProd, [
+          prodPlatform,
+          child(prodPlatform, ALB, "alb", { accessLogs: { bucket: "logs", enabled: true } }),
+        ])
+      ).messages,
+    ).toEqual([]);
     expect((await runStack(albAccessLogsProd, [devPlatform, child(devPlatform, ALB, "alb", {})])).messages).toEqual([]);
   });
   it("fails a prod load balancer without access logs", async () => {
@@ -51,11 +89,32 @@ describe("alb-access-logs-prod", () => {
 
 describe("alb-deletion-protection-prod", () => {
   it("passes a protected prod load balancer and an unprotected dev one", async () => {
-    expect((await runStack(albDeletionProtectionProd, [prodPlatform, child(prodPlatform, ALB, "alb", { enableDeletionProtection: true })])).messages).toEqual([]);
-    expect((await runStack(albDeletionProtectionProd, [devPlatform, child(devPlatform, ALB, "alb", { enableDeletionProtection: false })])).messages).toEqual([]);
+    expect(
+      (
+        await runStack(albDeletionProtectionProd, [
+          prodPlatform,
+          child(prodPlatform, ALB, "alb", { enableDeletionProtection: true }),
+        ])
+      ).messages,
+    ).toEqual([]);
+    expect(
+      (
+        await runStack(albDeletionProtectionProd, [
+          devPlatform,
+          child(devPlatform, ALB, "alb", { enableDeletionProtection: false }),
+        ])
+      ).messages,
+    ).toEqual([]);
   });
   it("fails an unprotected prod load balancer", async () => {
-    expect((await runStack(albDeletionProtectionProd, [prodPlatform, child(prodPlatform, ALB, "p-app-alb", { enableDeletionProtection: false })])).messages).toEqual([
+    expect(
+      (
+        await runStack(albDeletionProtectionProd, [
+          prodPlatform,
+          child(prodPlatform, ALB, "p-app-alb", { enableDeletionProtection: false }),
+        ])
+      ).messages,
+    ).toEqual([
       "Load balancer p-app-alb has no deletion protection in prod; set scaleplane:aws.loadBalancer.deletionProtection true (enableDeletionProtection).",
     ]);
   });
@@ -63,11 +122,28 @@ describe("alb-deletion-protection-prod", () => {
 
 describe("ec2-detailed-monitoring-prod", () => {
   it("passes monitored prod instances and unmonitored dev ones", async () => {
-    expect((await runStack(ec2DetailedMonitoringProd, [prodPlatform, child(prodPlatform, INSTANCE, "etcd-0", { monitoring: true })])).messages).toEqual([]);
-    expect((await runStack(ec2DetailedMonitoringProd, [devPlatform, child(devPlatform, INSTANCE, "etcd-0", { monitoring: false })])).messages).toEqual([]);
+    expect(
+      (
+        await runStack(ec2DetailedMonitoringProd, [
+          prodPlatform,
+          child(prodPlatform, INSTANCE, "etcd-0", { monitoring: true }),
+        ])
+      ).messages,
+    ).toEqual([]);
+    expect(
+      (
+        await runStack(ec2DetailedMonitoringProd, [
+          devPlatform,
+          child(devPlatform, INSTANCE, "etcd-0", { monitoring: false }),
+        ])
+      ).messages,
+    ).toEqual([]);
   });
   it("advises monitoring on unmonitored prod instances", async () => {
-    expect((await runStack(ec2DetailedMonitoringProd, [prodPlatform, child(prodPlatform, INSTANCE, "p-config-0", {})])).messages).toEqual([
+    expect(
+      (await runStack(ec2DetailedMonitoringProd, [prodPlatform, child(prodPlatform, INSTANCE, "p-config-0", {})]))
+        .messages,
+    ).toEqual([
       "EC2 instance p-config-0 has only 5-minute metrics in prod; set monitoring true (scaleplane:configService.detailedMonitoring) so a stalled member shows before it costs an election.",
     ]);
   });

@@ -8,31 +8,61 @@ describe("autoscaling-group-complete", () => {
   const g = child(p, TOKENS.autoscalingGroup, "p-app");
   it("passes a group with an ASG and a target-tracking policy (nested anywhere below)", async () => {
     const asg = child(g, "aws:autoscaling/group:Group", "p-app-asg");
-    expect((await runStack(autoscalingGroupComplete, [p, g, asg, child(asg, "aws:autoscaling/policy:Policy", "p-app-cpu")])).messages).toEqual([]);
+    expect(
+      (await runStack(autoscalingGroupComplete, [p, g, asg, child(asg, "aws:autoscaling/policy:Policy", "p-app-cpu")]))
+        .messages,
+    ).toEqual([]);
   });
   it("passes a Docker group scaled by scaleplane's ScalingPolicy provider", async () => {
-    const out = await runStack(autoscalingGroupComplete, [p, g, child(g, "docker:index/container:Container", "p-app-0"), child(g, "pulumi-nodejs:dynamic/scaling:ScalingPolicy", "p-app-scaling")]);
+    const out = await runStack(autoscalingGroupComplete, [
+      p,
+      g,
+      child(g, "docker:index/container:Container", "p-app-0"),
+      child(g, "pulumi-nodejs:dynamic/scaling:ScalingPolicy", "p-app-scaling"),
+    ]);
     expect(out.messages).toEqual([]);
   });
   it("passes a Docker group whose only instance source is the ScalingPolicy (its controllers own the containers)", async () => {
     const ranged = child(p, TOKENS.autoscalingGroup, "p-asg", { app: { minSize: 2, maxSize: 6 } });
-    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", { policy: { minSize: 2, maxSize: 6 } });
+    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", {
+      policy: { minSize: 2, maxSize: 6 },
+    });
     expect((await runStack(autoscalingGroupComplete, [p, ranged, sp])).messages).toEqual([]);
   });
   it("fails a ScalingPolicy whose range is not the group's", async () => {
     const ranged = child(p, TOKENS.autoscalingGroup, "p-asg", { app: { minSize: 2, maxSize: 6 } });
-    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", { policy: { minSize: 1, maxSize: 6 } });
+    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", {
+      policy: { minSize: 1, maxSize: 6 },
+    });
     const out = await runStack(autoscalingGroupComplete, [p, ranged, sp]);
-    expect(out.messages).toEqual(["ScalingPolicy p-asg-scaling scales AutoscalingGroup p-asg between 1 and 6 but scaleplane:app.minSize/maxSize are 2..6; derive the policy from the app section."]);
+    expect(out.messages).toEqual([
+      "ScalingPolicy p-asg-scaling scales AutoscalingGroup p-asg between 1 and 6 but scaleplane:app.minSize/maxSize are 2..6; derive the policy from the app section.",
+    ]);
     expect(out.urns).toEqual([urn(sp)]);
   });
   it("passes a fixed-size Docker group (maxSize = minSize) without a scaler", async () => {
     const fixed = child(p, TOKENS.autoscalingGroup, "p-fixed", { app: { minSize: 2, maxSize: 2 } });
-    expect((await runStack(autoscalingGroupComplete, [p, fixed, child(fixed, "docker:index/container:Container", "p-fixed-0")])).messages).toEqual([]);
+    expect(
+      (
+        await runStack(autoscalingGroupComplete, [
+          p,
+          fixed,
+          child(fixed, "docker:index/container:Container", "p-fixed-0"),
+        ])
+      ).messages,
+    ).toEqual([]);
   });
   it("fails a Docker group that allows a range nothing scales it through", async () => {
     const ranged = child(p, TOKENS.autoscalingGroup, "p-ranged", { app: { minSize: 2, maxSize: 4 } });
-    expect((await runStack(autoscalingGroupComplete, [p, ranged, child(ranged, "docker:index/container:Container", "p-ranged-0")])).messages).toEqual([
+    expect(
+      (
+        await runStack(autoscalingGroupComplete, [
+          p,
+          ranged,
+          child(ranged, "docker:index/container:Container", "p-ranged-0"),
+        ])
+      ).messages,
+    ).toEqual([
       "AutoscalingGroup p-ranged runs a fixed set of Docker containers but allows 2..4 instances; attach scaleplane's ScalingPolicy or set app.maxSize = app.minSize.",
     ]);
   });
@@ -44,7 +74,15 @@ describe("autoscaling-group-complete", () => {
     expect(out.urns).toEqual([urn(g)]);
   });
   it("fails a group that creates no instances", async () => {
-    expect((await runStack(autoscalingGroupComplete, [p, g, child(g, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "hpa")])).messages).toEqual([
+    expect(
+      (
+        await runStack(autoscalingGroupComplete, [
+          p,
+          g,
+          child(g, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "hpa"),
+        ])
+      ).messages,
+    ).toEqual([
       "AutoscalingGroup p-app creates no instances (no Auto Scaling group, Deployment, container or ScalingPolicy); give it a target block (aws, kubernetes or docker) that builds them.",
     ]);
   });

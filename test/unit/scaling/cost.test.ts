@@ -2,9 +2,18 @@
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cheapestCover, createEngine, instanceMix, parseScalingPolicy, type InstanceSample } from "../../../core/scaling";
+import {
+  cheapestCover,
+  createEngine,
+  instanceMix,
+  parseScalingPolicy,
+  type InstanceSample,
+} from "../../../core/scaling";
 
-const prices = JSON.parse(readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8")) as Record<string, unknown>;
+const prices = JSON.parse(readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8")) as Record<
+  string,
+  unknown
+>;
 
 describe("cost engine", () => {
   test("the shipped prices are dated config and validate", () => {
@@ -23,7 +32,8 @@ describe("cost engine", () => {
         const rec = (i: number, covered: number, cost: number) => {
           if (covered >= units) return void (best = Math.min(best, cost));
           if (i === priced.length) return;
-          for (let c = 0; c <= units; c++) rec(i + 1, covered + c * priced[i].capacityUnits, cost + c * priced[i].onDemandPerHour);
+          for (let c = 0; c <= units; c++)
+            rec(i + 1, covered + c * priced[i].capacityUnits, cost + c * priced[i].onDemandPerHour);
         };
         rec(0, 0, 0);
         expect(got.perHour).toBeCloseTo(best, 9);
@@ -45,7 +55,12 @@ describe("cost engine", () => {
     const p = parseScalingPolicy({ engine: "cost", minSize: 1, maxSize: 100, cost: prices });
     const e = createEngine(p);
     const hpa = createEngine(p, "hpa");
-    const instances: InstanceSample[] = Array.from({ length: 4 }, (_, i) => ({ id: `i${i}`, ready: true, cpuPercent: 140, memoryPercent: 40 }));
+    const instances: InstanceSample[] = Array.from({ length: 4 }, (_, i) => ({
+      id: `i${i}`,
+      ready: true,
+      cpuPercent: 140,
+      memoryPercent: 40,
+    }));
     const r = e.decide(e.init(), { nowMs: 0, current: 4, instances });
     expect(r.decision.desired).toBe(hpa.decide(hpa.init(), { nowMs: 0, current: 4, instances }).decision.desired);
     expect(r.decision.desired).toBe(8);

@@ -10,10 +10,18 @@ import { parseScalingPolicy, type InstanceSample, type ScalingPolicyInput } from
 
 const T = 0.1;
 /** Pods with cpu percents (undefined = missing), readiness (false = not ready) and phase. */
-const pods = (cpu: (number | undefined)[], ready: boolean[] = [], phase: ("pending" | "running")[] = []): InstanceSample[] =>
+const pods = (
+  cpu: (number | undefined)[],
+  ready: boolean[] = [],
+  phase: ("pending" | "running")[] = [],
+): InstanceSample[] =>
   cpu.map((c, i) => ({ id: `p${i}`, ready: ready[i] ?? true, phase: phase[i] ?? "running", cpuPercent: c }));
 const qps = (values: (number | undefined)[], ready: boolean[] = []): InstanceSample[] =>
-  values.map((v, i) => ({ id: `p${i}`, ready: ready[i] ?? true, gauges: v === undefined ? ({} as Record<string, number>) : { qps: v } }));
+  values.map((v, i) => ({
+    id: `p${i}`,
+    ready: ready[i] ?? true,
+    gauges: v === undefined ? ({} as Record<string, number>) : { qps: v },
+  }));
 const cpuReplicas = (current: number, target: number, instances: InstanceSample[]) => {
   const r = replicasForMetric("cpu", target, instances, current, T);
   if (!r.ok) throw new Error(r.error);
@@ -28,7 +36,15 @@ describe("hpa replica calculator (kube-controller-manager replica_calculator_tes
     ["ScaleUpUnreadyNoScale", 3, [40, 50, 70], [true, false, false], [], 30, 3],
     ["ScaleDown", 5, [10, 30, 50, 25, 25], [], [], 50, 3],
     ["ScaleDownIncludeUnreadyPods", 5, [10, 30, 50, 25, 25], [true, true, true, false, false], [], 50, 2],
-    ["ScaleDownExcludeUnscheduledPods", 5, [10, undefined, undefined, undefined, undefined], [true, false, false, false, false], ["running", "pending", "pending", "pending", "pending"], 50, 1],
+    [
+      "ScaleDownExcludeUnscheduledPods",
+      5,
+      [10, undefined, undefined, undefined, undefined],
+      [true, false, false, false, false],
+      ["running", "pending", "pending", "pending", "pending"],
+      50,
+      1,
+    ],
     ["MissingMetricsNoChangeEq", 2, [100, undefined], [], [], 100, 2],
     ["MissingMetricsNoChangeGt", 2, [190, undefined], [], [], 100, 2],
     ["MissingMetricsNoChangeLt", 2, [60, undefined], [], [], 100, 2],
@@ -59,8 +75,10 @@ describe("hpa replica calculator (kube-controller-manager replica_calculator_tes
   });
 });
 
-const policy = (p: ScalingPolicyInput = {}) => parseScalingPolicy({ minSize: 1, maxSize: 1000, metrics: ["gauge:load"], targets: { gauges: { load: 100 } }, ...p });
-const load = (n: number, value: number): InstanceSample[] => Array.from({ length: n }, (_, i) => ({ id: `p${i}`, ready: true, gauges: { load: value } }));
+const policy = (p: ScalingPolicyInput = {}) =>
+  parseScalingPolicy({ minSize: 1, maxSize: 1000, metrics: ["gauge:load"], targets: { gauges: { load: 100 } }, ...p });
+const load = (n: number, value: number): InstanceSample[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `p${i}`, ready: true, gauges: { load: value } }));
 
 describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)", () => {
   test("algorithm: 200m against 100m doubles, 50m halves, 105m stays (tolerance 0.1)", () => {
@@ -74,7 +92,17 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
     const e = createHpaEngine(
       policy({
         minSize: 10,
-        hpa: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 60 }, { type: "Percent", value: 10, periodSeconds: 60 }] } } },
+        hpa: {
+          behavior: {
+            scaleDown: {
+              stabilizationWindowSeconds: 0,
+              policies: [
+                { type: "Pods", value: 4, periodSeconds: 60 },
+                { type: "Percent", value: 10, periodSeconds: 60 },
+              ],
+            },
+          },
+        },
       }),
     );
     let state = e.init();
@@ -95,7 +123,15 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
   });
 
   test("within one period the policies count the replicas already removed", () => {
-    const e = createHpaEngine(policy({ hpa: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 60 }] } } } }));
+    const e = createHpaEngine(
+      policy({
+        hpa: {
+          behavior: {
+            scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 60 }] },
+          },
+        },
+      }),
+    );
     const a = e.decide(e.init(), { nowMs: 0, current: 20, instances: load(20, 10) });
     expect(a.decision.desired).toBe(16);
     const b = e.decide(a.state, { nowMs: 30_000, current: 16, instances: load(16, 10) });
@@ -106,14 +142,29 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
 
   test("selectPolicy Min: Percent 10 and Pods 5 per 60 s remove the smaller number", () => {
     const e = createHpaEngine(
-      policy({ hpa: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: "Min", policies: [{ type: "Percent", value: 10, periodSeconds: 60 }, { type: "Pods", value: 5, periodSeconds: 60 }] } } } }),
+      policy({
+        hpa: {
+          behavior: {
+            scaleDown: {
+              stabilizationWindowSeconds: 0,
+              selectPolicy: "Min",
+              policies: [
+                { type: "Percent", value: 10, periodSeconds: 60 },
+                { type: "Pods", value: 5, periodSeconds: 60 },
+              ],
+            },
+          },
+        },
+      }),
     );
     expect(e.decide(e.init(), { nowMs: 0, current: 100, instances: load(100, 10) }).decision.desired).toBe(95);
     expect(e.decide(e.init(), { nowMs: 0, current: 30, instances: load(30, 10) }).decision.desired).toBe(27);
   });
 
   test("scaleUp Percent 900 per 60 s: 1 → 10 at once", () => {
-    const e = createHpaEngine(policy({ hpa: { behavior: { scaleUp: { policies: [{ type: "Percent", value: 900, periodSeconds: 60 }] } } } }));
+    const e = createHpaEngine(
+      policy({ hpa: { behavior: { scaleUp: { policies: [{ type: "Percent", value: 900, periodSeconds: 60 }] } } } }),
+    );
     expect(e.decide(e.init(), { nowMs: 0, current: 1, instances: load(1, 5000) }).decision.desired).toBe(10);
   });
 
@@ -157,13 +208,21 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
   test("missing metrics never scale down; all metrics missing: no action", () => {
     const p = parseScalingPolicy({ minSize: 1, maxSize: 100 });
     const e = createHpaEngine(p);
-    const cpuOnly: InstanceSample[] = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, ready: true, cpuPercent: 10 }));
+    const cpuOnly: InstanceSample[] = Array.from({ length: 6 }, (_, i) => ({
+      id: `p${i}`,
+      ready: true,
+      cpuPercent: 10,
+    }));
     const r = e.decide(e.init(), { nowMs: 0, current: 6, instances: cpuOnly });
     expect(r.decision.desired).toBe(6);
     expect(r.decision.reason).toMatch(/memory missing/);
     const up = e.decide(e.init(), { nowMs: 0, current: 6, instances: cpuOnly.map((i) => ({ ...i, cpuPercent: 140 })) });
     expect(up.decision.desired).toBe(12);
-    const none = e.decide(e.init(), { nowMs: 0, current: 6, instances: cpuOnly.map((i) => ({ id: i.id, ready: true })) });
+    const none = e.decide(e.init(), {
+      nowMs: 0,
+      current: 6,
+      instances: cpuOnly.map((i) => ({ id: i.id, ready: true })),
+    });
     expect(none.decision.desired).toBe(6);
   });
 
@@ -181,39 +240,60 @@ describe("hpa properties", () => {
     cpu: fc.option(fc.double({ min: 0, max: 100, noNaN: true }), { nil: undefined }),
     memory: fc.option(fc.double({ min: 0, max: 100, noNaN: true }), { nil: undefined }),
   });
-  const tick = fc.record({ current: fc.integer({ min: 0, max: 60 }), samples: fc.array(sample, { maxLength: 40 }), dt: fc.integer({ min: 1, max: 120 }) });
+  const tick = fc.record({
+    current: fc.integer({ min: 0, max: 60 }),
+    samples: fc.array(sample, { maxLength: 40 }),
+    dt: fc.integer({ min: 1, max: 120 }),
+  });
 
   test("always within [minSize, maxSize], state stays JSON and decide never mutates it", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 50 }), fc.array(tick, { minLength: 1, maxLength: 30 }), (min, span, ticks) => {
-        const p = parseScalingPolicy({ minSize: min, maxSize: Math.max(1, min + span) });
-        const e = createHpaEngine(p);
-        let state = e.init();
-        let now = 0;
-        for (const t of ticks) {
-          now += t.dt * 1000;
-          const instances = t.samples.map((s, i) => ({ id: `i${i}`, ready: s.ready, phase: s.pending ? ("pending" as const) : ("running" as const), cpuPercent: s.cpu, memoryPercent: s.memory }));
-          const frozen = JSON.stringify(state);
-          const r = e.decide(JSON.parse(frozen) as HpaState, { nowMs: now, current: t.current, instances });
-          expect(r.decision.desired).toBeGreaterThanOrEqual(p.minSize);
-          expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
-          expect(JSON.parse(JSON.stringify(r.state))).toEqual(r.state);
-          // Same state, same input → same decision (pure).
-          expect(e.decide(JSON.parse(frozen) as HpaState, { nowMs: now, current: t.current, instances }).decision).toEqual(r.decision);
-          state = r.state;
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 0, max: 50 }),
+        fc.array(tick, { minLength: 1, maxLength: 30 }),
+        (min, span, ticks) => {
+          const p = parseScalingPolicy({ minSize: min, maxSize: Math.max(1, min + span) });
+          const e = createHpaEngine(p);
+          let state = e.init();
+          let now = 0;
+          for (const t of ticks) {
+            now += t.dt * 1000;
+            const instances = t.samples.map((s, i) => ({
+              id: `i${i}`,
+              ready: s.ready,
+              phase: s.pending ? ("pending" as const) : ("running" as const),
+              cpuPercent: s.cpu,
+              memoryPercent: s.memory,
+            }));
+            const frozen = JSON.stringify(state);
+            const r = e.decide(JSON.parse(frozen) as HpaState, { nowMs: now, current: t.current, instances });
+            expect(r.decision.desired).toBeGreaterThanOrEqual(p.minSize);
+            expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
+            expect(JSON.parse(JSON.stringify(r.state))).toEqual(r.state);
+            // Same state, same input → same decision (pure).
+            expect(
+              e.decide(JSON.parse(frozen) as HpaState, { nowMs: now, current: t.current, instances }).decision,
+            ).toEqual(r.decision);
+            state = r.state;
+          }
+        },
+      ),
     );
   });
 
   test("a metric nobody reports never lets the group shrink", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { minLength: 1, maxLength: 40 }), (current, cpus) => {
-        const e = createHpaEngine(parseScalingPolicy({ minSize: 1, maxSize: 100 }));
-        const instances = cpus.map((c, i) => ({ id: `i${i}`, ready: true, cpuPercent: c })); // memory missing everywhere
-        const r = e.decide(e.init(), { nowMs: 0, current, instances });
-        expect(r.decision.desired).toBeGreaterThanOrEqual(Math.min(current, 100));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { minLength: 1, maxLength: 40 }),
+        (current, cpus) => {
+          const e = createHpaEngine(parseScalingPolicy({ minSize: 1, maxSize: 100 }));
+          const instances = cpus.map((c, i) => ({ id: `i${i}`, ready: true, cpuPercent: c })); // memory missing everywhere
+          const r = e.decide(e.init(), { nowMs: 0, current, instances });
+          expect(r.decision.desired).toBeGreaterThanOrEqual(Math.min(current, 100));
+        },
+      ),
     );
   });
 });

@@ -12,10 +12,13 @@ const pod = (name: string, over: Partial<PodInfo> = {}): PodInfo => ({
 
 describe("podSamples", () => {
   it("measures utilization against the requests, like the HPA", () => {
-    const s = podSamples([pod("a"), pod("b", { cpuRequestCores: 0.5 })], [
-      { name: "a", cpuCores: 0.2, memoryBytes: 128 * 2 ** 20 },
-      { name: "b", cpuCores: 0.1, memoryBytes: 64 * 2 ** 20 },
-    ]);
+    const s = podSamples(
+      [pod("a"), pod("b", { cpuRequestCores: 0.5 })],
+      [
+        { name: "a", cpuCores: 0.2, memoryBytes: 128 * 2 ** 20 },
+        { name: "b", cpuCores: 0.1, memoryBytes: 64 * 2 ** 20 },
+      ],
+    );
     expect(s).toEqual([
       { id: "a", ready: true, phase: "running", cpuPercent: 80, memoryPercent: 50 },
       { id: "b", ready: true, phase: "running", cpuPercent: 20, memoryPercent: 25 },
@@ -24,7 +27,14 @@ describe("podSamples", () => {
 
   it("leaves out terminating and finished pods, marks pending ones, and reports no value without a request or usage", () => {
     const s = podSamples(
-      [pod("gone", { terminating: true }), pod("done", { phase: "Succeeded" }), pod("failed", { phase: "Failed" }), pod("new", { phase: "Pending", ready: false }), pod("noreq", { cpuRequestCores: undefined }), pod("nometrics")],
+      [
+        pod("gone", { terminating: true }),
+        pod("done", { phase: "Succeeded" }),
+        pod("failed", { phase: "Failed" }),
+        pod("new", { phase: "Pending", ready: false }),
+        pod("noreq", { cpuRequestCores: undefined }),
+        pod("nometrics"),
+      ],
       [{ name: "noreq", cpuCores: 0.3, memoryBytes: 2 ** 27 }],
     );
     expect(s).toEqual([
@@ -44,8 +54,14 @@ describe("minReplicasDecision", () => {
 
   it("never goes below the configured minimum, and returns to it when the forecast falls", () => {
     expect(minReplicasDecision({ ...base, forecastDesired: 1 })).toMatchObject({ minReplicas: 2, patch: false });
-    expect(minReplicasDecision({ ...base, currentMinReplicas: 6, forecastDesired: 1 })).toMatchObject({ minReplicas: 2, patch: true });
-    expect(minReplicasDecision({ ...base, currentMinReplicas: 6, forecastDesired: undefined })).toMatchObject({ minReplicas: 2, patch: true });
+    expect(minReplicasDecision({ ...base, currentMinReplicas: 6, forecastDesired: 1 })).toMatchObject({
+      minReplicas: 2,
+      patch: true,
+    });
+    expect(minReplicasDecision({ ...base, currentMinReplicas: 6, forecastDesired: undefined })).toMatchObject({
+      minReplicas: 2,
+      patch: true,
+    });
   });
 
   it("never goes above the maximum", () => {
@@ -59,7 +75,10 @@ describe("minReplicasDecision", () => {
   });
 
   it("treats an unset minReplicas as the API default 1", () => {
-    expect(minReplicasDecision({ ...base, currentMinReplicas: undefined, forecastDesired: undefined })).toMatchObject({ minReplicas: 2, patch: true });
+    expect(minReplicasDecision({ ...base, currentMinReplicas: undefined, forecastDesired: undefined })).toMatchObject({
+      minReplicas: 2,
+      patch: true,
+    });
   });
 
   it("in forecast-only mode reports but never patches", () => {
@@ -69,6 +88,8 @@ describe("minReplicasDecision", () => {
   });
 
   it("refuses bad bounds", () => {
-    expect(() => minReplicasDecision({ ...base, minSize: 5, maxSize: 3, forecastDesired: 4 })).toThrow(/minSize 5, maxSize 3/);
+    expect(() => minReplicasDecision({ ...base, minSize: 5, maxSize: 3, forecastDesired: 4 })).toThrow(
+      /minSize 5, maxSize 3/,
+    );
   });
 });

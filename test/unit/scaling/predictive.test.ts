@@ -60,18 +60,33 @@ describe("forecaster", () => {
 });
 
 const policy = (extra: Record<string, unknown> = {}) =>
-  parseScalingPolicy({ engine: "predictive", minSize: 1, maxSize: 200, predictive: { warmupSeconds: 180, sampleSeconds: 60, seasons: [{ name: "day", seconds: 1440 }], ...extra } });
-const cpu = (n: number, value: number): InstanceSample[] => Array.from({ length: n }, (_, i) => ({ id: `i${i}`, ready: true, cpuPercent: value, memoryPercent: 40 }));
+  parseScalingPolicy({
+    engine: "predictive",
+    minSize: 1,
+    maxSize: 200,
+    predictive: { warmupSeconds: 180, sampleSeconds: 60, seasons: [{ name: "day", seconds: 1440 }], ...extra },
+  });
+const cpu = (n: number, value: number): InstanceSample[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `i${i}`, ready: true, cpuPercent: value, memoryPercent: 40 }));
 
 /** Drives an engine through a periodic load (total CPU-percent units), following its own decisions. */
-function drive(engine: ReturnType<typeof createPredictiveEngine> | ReturnType<typeof createHpaEngine>, minutes: number, loadAt: (minute: number) => number) {
+function drive(
+  engine: ReturnType<typeof createPredictiveEngine> | ReturnType<typeof createHpaEngine>,
+  minutes: number,
+  loadAt: (minute: number) => number,
+) {
   let state: unknown = engine.init();
   let current = 10;
   const out: { minute: number; desired: number; forecast?: number }[] = [];
   for (let t = 0; t < minutes * 60; t += 15) {
     const minute = t / 60;
     const per = Math.min(100, loadAt(minute) / current);
-    const r = (engine.decide as (s: unknown, i: unknown) => { decision: { desired: number; forecastDesired?: number }; state: unknown })(state, { nowMs: t * 1000, current, instances: cpu(current, per) });
+    const r = (
+      engine.decide as (
+        s: unknown,
+        i: unknown,
+      ) => { decision: { desired: number; forecastDesired?: number }; state: unknown }
+    )(state, { nowMs: t * 1000, current, instances: cpu(current, per) });
     state = r.state;
     current = r.decision.desired;
     out.push({ minute, desired: current, forecast: r.decision.forecastDesired });
@@ -86,7 +101,8 @@ describe("predictive engine", () => {
     const pred = drive(createPredictiveEngine(policy()), 24 * 4, load);
     const hpa = drive(createHpaEngine(policy()), 24 * 4, load);
     // On day 4's ramp (minutes 72..78) the predictive count leads the hpa's.
-    const window = (xs: typeof pred) => xs.filter((x) => x.minute >= 72 && x.minute < 78).reduce((s, x) => s + x.desired, 0);
+    const window = (xs: typeof pred) =>
+      xs.filter((x) => x.minute >= 72 && x.minute < 78).reduce((s, x) => s + x.desired, 0);
     expect(window(pred)).toBeGreaterThan(window(hpa));
   });
 
@@ -95,17 +111,23 @@ describe("predictive engine", () => {
     const pe = createPredictiveEngine(p);
     const he = createHpaEngine(p);
     fc.assert(
-      fc.property(fc.array(fc.record({ current: fc.integer({ min: 1, max: 60 }), cpu: fc.double({ min: 0, max: 100, noNaN: true }) }), { minLength: 1, maxLength: 120 }), (ticks) => {
-        let state: PredictiveState = pe.init();
-        ticks.forEach((t, k) => {
-          const input = { nowMs: k * 15_000, current: t.current, instances: cpu(t.current, t.cpu) };
-          const r = pe.decide(state, input);
-          const reactive = he.decide(state.hpa, input).decision.desired;
-          expect(r.decision.desired).toBeGreaterThanOrEqual(reactive);
-          expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
-          state = r.state;
-        });
-      }),
+      fc.property(
+        fc.array(
+          fc.record({ current: fc.integer({ min: 1, max: 60 }), cpu: fc.double({ min: 0, max: 100, noNaN: true }) }),
+          { minLength: 1, maxLength: 120 },
+        ),
+        (ticks) => {
+          let state: PredictiveState = pe.init();
+          ticks.forEach((t, k) => {
+            const input = { nowMs: k * 15_000, current: t.current, instances: cpu(t.current, t.cpu) };
+            const r = pe.decide(state, input);
+            const reactive = he.decide(state.hpa, input).decision.desired;
+            expect(r.decision.desired).toBeGreaterThanOrEqual(reactive);
+            expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
+            state = r.state;
+          });
+        },
+      ),
     );
   });
 

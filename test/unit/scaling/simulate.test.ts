@@ -3,12 +3,22 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEngine, parseScalingPolicy } from "../../../core/scaling";
 import { simulationSvg } from "../../../core/scaling/chart";
-import { demandPerSecond, parseTraceCsv, runSimulation, simulationPolicyInput, TraceError, type TracePoint } from "../../../core/scaling/simulate";
+import {
+  demandPerSecond,
+  parseTraceCsv,
+  runSimulation,
+  simulationPolicyInput,
+  TraceError,
+  type TracePoint,
+} from "../../../core/scaling/simulate";
 import { DEFAULT_TRACE_SEED, SYNTHETIC_TRACES, traceCsv } from "../../../core/scaling/traces";
 
-const prices = parseScalingPolicy({ cost: JSON.parse(readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8")) }).cost!;
+const prices = parseScalingPolicy({
+  cost: JSON.parse(readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8")),
+}).cost!;
 const deps = { parsePolicy: (raw: unknown) => parseScalingPolicy(raw), createEngine };
-const minutes = (demand: number[]): TracePoint[] => demand.map((d, i) => ({ t: Date.UTC(2026, 0, 1) + i * 60_000, demand: d }));
+const minutes = (demand: number[]): TracePoint[] =>
+  demand.map((d, i) => ({ t: Date.UTC(2026, 0, 1) + i * 60_000, demand: d }));
 
 describe("trace parsing", () => {
   test("reads the real traces' format and ISO timestamps", () => {
@@ -55,7 +65,13 @@ describe("model", () => {
 
   test("seasons follow the trace's own time: an hourly trace's day is 24 rows", () => {
     const hourly = Array.from({ length: 48 }, (_, i) => ({ t: i * 3_600_000, demand: 1 }));
-    const p = simulationPolicyInput({}, hourly, { stepSeconds: 60, capacityPerInstance: 1, warmupSeconds: 180, metricLagSeconds: 30, periodSeconds: 15 });
+    const p = simulationPolicyInput({}, hourly, {
+      stepSeconds: 60,
+      capacityPerInstance: 1,
+      warmupSeconds: 180,
+      metricLagSeconds: 30,
+      periodSeconds: 15,
+    });
     expect((p.predictive as { seasons: unknown }).seasons).toEqual([
       { name: "daily", seconds: 24 * 60 },
       { name: "weekly", seconds: 168 * 60 },
@@ -63,7 +79,11 @@ describe("model", () => {
   });
 
   test("steady demand within capacity: no violation; instance-hours = instances × time", () => {
-    const run = runSimulation(minutes(Array(61).fill(140)), { model: { capacityPerInstance: 100 }, prices, engines: ["hpa"] }, deps);
+    const run = runSimulation(
+      minutes(Array(61).fill(140)),
+      { model: { capacityPerInstance: 100 }, prices, engines: ["hpa"] },
+      deps,
+    );
     const f = run.runs[0].figures;
     expect(f.violationMinutes).toBe(0);
     // 140 at 70 % of 100 per instance → 2 instances from the start, for 3601 s.
@@ -73,7 +93,11 @@ describe("model", () => {
 
   test("a step up: demand above capacity until new instances warm up, the same for every engine's model", () => {
     const demand = [...Array(30).fill(100), ...Array(31).fill(400)];
-    const run = runSimulation(minutes(demand), { model: { capacityPerInstance: 100, warmupSeconds: 120 }, prices }, deps);
+    const run = runSimulation(
+      minutes(demand),
+      { model: { capacityPerInstance: 100, warmupSeconds: 120 }, prices },
+      deps,
+    );
     for (const r of run.runs) {
       // At least lag + warm-up of violation, at most the rest of the trace.
       expect(r.figures.violationMinutes).toBeGreaterThanOrEqual(2);

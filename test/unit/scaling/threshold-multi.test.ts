@@ -2,7 +2,8 @@
 import fc from "fast-check";
 import { createEngine, parseScalingPolicy, type InstanceSample } from "../../../core/scaling";
 
-const inst = (n: number, m: Partial<InstanceSample>, ready = true): InstanceSample[] => Array.from({ length: n }, (_, i) => ({ id: `i${i}`, ready, ...m }));
+const inst = (n: number, m: Partial<InstanceSample>, ready = true): InstanceSample[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `i${i}`, ready, ...m }));
 const ok = { cpuPercent: 50, memoryPercent: 50, errorRate: 0 };
 
 describe("threshold engine", () => {
@@ -25,7 +26,10 @@ describe("threshold engine", () => {
   });
 
   test("warming instances count as capacity on the way", () => {
-    const instances = [...inst(10, { ...ok, cpuPercent: 84 }), ...inst(3, {}, false).map((i, k) => ({ ...i, id: `w${k}`, phase: "pending" as const }))];
+    const instances = [
+      ...inst(10, { ...ok, cpuPercent: 84 }),
+      ...inst(3, {}, false).map((i, k) => ({ ...i, id: `w${k}`, phase: "pending" as const })),
+    ];
     const r = e.decide(e.init(), { nowMs: 0, current: 13, instances });
     expect(r.decision.desired).toBe(13);
   });
@@ -36,10 +40,17 @@ describe("threshold engine", () => {
     expect(r.decision.desired).toBe(5); // worst 25 % of threshold, watermark 60 %: keep it under → −floor(10 × (1 − 0.25/0.6)) = −5
     const memHigh = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { ...low, memoryPercent: 60 }) });
     expect(memHigh.decision.desired).toBe(10);
-    const missing = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { cpuPercent: 14, memoryPercent: 20 }) });
+    const missing = e.decide(e.init(), {
+      nowMs: 0,
+      current: 10,
+      instances: inst(10, { cpuPercent: 14, memoryPercent: 20 }),
+    });
     expect(missing.decision.desired).toBe(10);
     expect(missing.decision.reason).toMatch(/not reported/);
-    const afterUp = e.decide({ lastScaleUpMs: 0, lastChangeMs: 0 }, { nowMs: 100_000, current: 10, instances: inst(10, low) });
+    const afterUp = e.decide(
+      { lastScaleUpMs: 0, lastChangeMs: 0 },
+      { nowMs: 100_000, current: 10, instances: inst(10, low) },
+    );
     expect(afterUp.decision.desired).toBe(10);
   });
 });
@@ -54,7 +65,13 @@ describe("multi-metric engine", () => {
     multiMetric: { scaleDownStabilizationSeconds: 0 },
   });
   const e = createEngine(p);
-  const base = { cpuPercent: 35, memoryPercent: 40, requestsPerSecond: 50, p95LatencyMs: 100, gauges: { queue_depth: 5 } };
+  const base = {
+    cpuPercent: 35,
+    memoryPercent: 40,
+    requestsPerSecond: 50,
+    p95LatencyMs: 100,
+    gauges: { queue_depth: 5 },
+  };
 
   test("each metric asks for its own count and the maximum wins", () => {
     const cases: [Partial<InstanceSample>, number][] = [
@@ -67,7 +84,13 @@ describe("multi-metric engine", () => {
     for (const [change, expected] of cases) {
       const r = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { ...base, ...change }) });
       expect(r.decision.desired).toBe(expected);
-      expect(r.decision.contributions.map((c) => c.metric)).toEqual(["cpu", "memory", "requestsPerSecond", "p95LatencyMs", "gauge:queue_depth"]);
+      expect(r.decision.contributions.map((c) => c.metric)).toEqual([
+        "cpu",
+        "memory",
+        "requestsPerSecond",
+        "p95LatencyMs",
+        "gauge:queue_depth",
+      ]);
     }
   });
 
@@ -81,26 +104,42 @@ describe("multi-metric engine", () => {
 });
 
 describe("engine properties", () => {
-  test.each(["threshold", "multi-metric"] as const)("%s: always within [min, max]; missing metrics never scale down", (name) => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 5 }),
-        fc.integer({ min: 1, max: 40 }),
-        fc.array(fc.record({ current: fc.integer({ min: 0, max: 60 }), cpu: fc.double({ min: 0, max: 100, noNaN: true }), n: fc.integer({ min: 0, max: 30 }), dropMemory: fc.boolean() }), { minLength: 1, maxLength: 20 }),
-        (min, span, ticks) => {
-          const p = parseScalingPolicy({ engine: name, minSize: min, maxSize: min + span });
-          const e = createEngine(p);
-          let state = e.init();
-          ticks.forEach((t, k) => {
-            const instances = inst(t.n, { cpuPercent: t.cpu, errorRate: 0, ...(t.dropMemory ? {} : { memoryPercent: 30 }) });
-            const r = e.decide(state, { nowMs: k * 400_000, current: t.current, instances });
-            expect(r.decision.desired).toBeGreaterThanOrEqual(p.minSize);
-            expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
-            if (t.dropMemory && t.current >= p.minSize && t.current <= p.maxSize) expect(r.decision.desired).toBeGreaterThanOrEqual(t.current);
-            state = r.state;
-          });
-        },
-      ),
-    );
-  });
+  test.each(["threshold", "multi-metric"] as const)(
+    "%s: always within [min, max]; missing metrics never scale down",
+    (name) => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 5 }),
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(
+            fc.record({
+              current: fc.integer({ min: 0, max: 60 }),
+              cpu: fc.double({ min: 0, max: 100, noNaN: true }),
+              n: fc.integer({ min: 0, max: 30 }),
+              dropMemory: fc.boolean(),
+            }),
+            { minLength: 1, maxLength: 20 },
+          ),
+          (min, span, ticks) => {
+            const p = parseScalingPolicy({ engine: name, minSize: min, maxSize: min + span });
+            const e = createEngine(p);
+            let state = e.init();
+            ticks.forEach((t, k) => {
+              const instances = inst(t.n, {
+                cpuPercent: t.cpu,
+                errorRate: 0,
+                ...(t.dropMemory ? {} : { memoryPercent: 30 }),
+              });
+              const r = e.decide(state, { nowMs: k * 400_000, current: t.current, instances });
+              expect(r.decision.desired).toBeGreaterThanOrEqual(p.minSize);
+              expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
+              if (t.dropMemory && t.current >= p.minSize && t.current <= p.maxSize)
+                expect(r.decision.desired).toBeGreaterThanOrEqual(t.current);
+              state = r.state;
+            });
+          },
+        ),
+      );
+    },
+  );
 });

@@ -34,9 +34,13 @@ const poolArb = fc
 
 /** A placement over a non-empty subset of the pool, with a replication factor that fits it. */
 const placementArb = (pool: ShardMember[]) =>
-  fc
-    .subarray(pool, { minLength: 1 })
-    .chain((shards) => fc.record({ shards: fc.constant(shards), vnodesPerWeight: fc.constantFrom(150, 150, 16), replicationFactor: fc.integer({ min: 1, max: Math.min(3, shards.length) }) }));
+  fc.subarray(pool, { minLength: 1 }).chain((shards) =>
+    fc.record({
+      shards: fc.constant(shards),
+      vnodesPerWeight: fc.constantFrom(150, 150, 16),
+      replicationFactor: fc.integer({ min: 1, max: Math.min(3, shards.length) }),
+    }),
+  );
 
 const changeArb = poolArb.chain((pool) => fc.tuple(placementArb(pool), placementArb(pool)));
 
@@ -66,20 +70,38 @@ function planProblems(before: Placement, after: Placement, moves: readonly Range
   let prevEnd = 0;
   moves.forEach((m, i) => {
     const at = `move ${i} [${m.start}, ${m.end})`;
-    if (m.start < prevEnd || m.end <= m.start || m.end > HASH_SPACE || m.start % PARTITION_SPAN !== 0 || m.end % PARTITION_SPAN !== 0) problems.push(`${at}: bad or unsorted range`);
+    if (
+      m.start < prevEnd ||
+      m.end <= m.start ||
+      m.end > HASH_SPACE ||
+      m.start % PARTITION_SPAN !== 0 ||
+      m.end % PARTITION_SPAN !== 0
+    )
+      problems.push(`${at}: bad or unsorted range`);
     prevEnd = m.end;
     if (setKey(m.from) === setKey(m.to)) problems.push(`${at}: replica set does not change`);
     const prev = moves[i - 1];
-    if (prev && prev.end === m.start && prev.from.join("\0") === m.from.join("\0") && prev.to.join("\0") === m.to.join("\0")) problems.push(`${at}: not merged with the previous move`);
+    if (
+      prev &&
+      prev.end === m.start &&
+      prev.from.join("\0") === m.from.join("\0") &&
+      prev.to.join("\0") === m.to.join("\0")
+    )
+      problems.push(`${at}: not merged with the previous move`);
     for (let p = m.start / PARTITION_SPAN; p < m.end / PARTITION_SPAN; p++) moveOf[p] = i;
     // Copies: exactly one per new replica, from a surviving old replica, never to an old holder.
     const newcomers = m.to.filter((t) => !m.from.includes(t));
-    if (m.copies.map((c) => c.target).join("\0") !== newcomers.join("\0")) problems.push(`${at}: copy targets ${JSON.stringify(m.copies.map((c) => c.target))} ≠ new replicas ${JSON.stringify(newcomers)}`);
+    if (m.copies.map((c) => c.target).join("\0") !== newcomers.join("\0"))
+      problems.push(
+        `${at}: copy targets ${JSON.stringify(m.copies.map((c) => c.target))} ≠ new replicas ${JSON.stringify(newcomers)}`,
+      );
     for (const c of m.copies) {
       if (c.range.start !== m.start || c.range.end !== m.end) problems.push(`${at}: copy range differs`);
       if (m.from.includes(c.target)) problems.push(`${at}: copy to ${c.target}, which already had the range`);
-      if (!m.from.includes(c.source) || !afterNames.has(c.source)) problems.push(`${at}: source ${c.source} is not a surviving old replica`);
-      if (c.sources[0] !== c.source || c.sources.some((s) => !m.from.includes(s) || !afterNames.has(s))) problems.push(`${at}: bad sources ${JSON.stringify(c.sources)}`);
+      if (!m.from.includes(c.source) || !afterNames.has(c.source))
+        problems.push(`${at}: source ${c.source} is not a surviving old replica`);
+      if (c.sources[0] !== c.source || c.sources.some((s) => !m.from.includes(s) || !afterNames.has(s)))
+        problems.push(`${at}: bad sources ${JSON.stringify(c.sources)}`);
     }
     // After the copies, every new replica holds the range.
     const holders = new Set([...m.from, ...m.copies.map((c) => c.target)]);
@@ -89,10 +111,13 @@ function planProblems(before: Placement, after: Placement, moves: readonly Range
   for (let p = 0; p < PARTITION_COUNT && problems.length < 20; p++) {
     const changed = setKey(from[p]) !== setKey(to[p]);
     const i = moveOf[p];
-    if (changed && i < 0) problems.push(`partition ${p}: replica set ${JSON.stringify(from[p])} → ${JSON.stringify(to[p])} but no move`);
+    if (changed && i < 0)
+      problems.push(`partition ${p}: replica set ${JSON.stringify(from[p])} → ${JSON.stringify(to[p])} but no move`);
     if (!changed && i >= 0) problems.push(`partition ${p}: in move ${i} but its replica set does not change`);
     if (i >= 0 && (moves[i].from.join("\0") !== from[p].join("\0") || moves[i].to.join("\0") !== to[p].join("\0")))
-      problems.push(`partition ${p}: move ${i} says ${JSON.stringify(moves[i].from)} → ${JSON.stringify(moves[i].to)}, ring says ${JSON.stringify(from[p])} → ${JSON.stringify(to[p])}`);
+      problems.push(
+        `partition ${p}: move ${i} says ${JSON.stringify(moves[i].from)} → ${JSON.stringify(moves[i].to)}, ring says ${JSON.stringify(from[p])} → ${JSON.stringify(to[p])}`,
+      );
   }
   return problems;
 }
@@ -102,7 +127,8 @@ function orphanedPartitions(before: Placement, after: Placement): number {
   const a = buildRing(before.shards, before.vnodesPerWeight);
   const afterNames = new Set(after.shards.map((s) => s.name));
   let orphaned = 0;
-  for (let p = 0; p < PARTITION_COUNT; p++) if (!replicasForHash(a, p * PARTITION_SPAN, before.replicationFactor).some((x) => afterNames.has(x))) orphaned++;
+  for (let p = 0; p < PARTITION_COUNT; p++)
+    if (!replicasForHash(a, p * PARTITION_SPAN, before.replicationFactor).some((x) => afterNames.has(x))) orphaned++;
   return orphaned;
 }
 
@@ -135,7 +161,9 @@ describe("rebalance planner properties (fast-check)", () => {
         expect(planProblems(before, after, plan.moves)).toEqual([]);
         expect(plan.movedShare).toBeCloseTo(plan.moves.reduce((s, m) => s + m.end - m.start, 0) / HASH_SPACE, 12);
         const received = new Map<string, number>();
-        for (const m of plan.moves) for (const c of m.copies) received.set(c.target, (received.get(c.target) ?? 0) + (m.end - m.start) / HASH_SPACE);
+        for (const m of plan.moves)
+          for (const c of m.copies)
+            received.set(c.target, (received.get(c.target) ?? 0) + (m.end - m.start) / HASH_SPACE);
         for (const [name, share] of plan.receivedShare) expect(share).toBeCloseTo(received.get(name) ?? NaN, 12);
       }),
       RUNS,
@@ -194,7 +222,11 @@ describe("rebalance planner properties (fast-check)", () => {
 // ---- examples ---------------------------------------------------------------------------------
 
 const five = ["a", "b", "c", "d", "e"].map((n) => member(n, 1));
-const at = (shards: ShardMember[], replicationFactor: number, vnodesPerWeight = 150): Placement => ({ shards, replicationFactor, vnodesPerWeight });
+const at = (shards: ShardMember[], replicationFactor: number, vnodesPerWeight = 150): Placement => ({
+  shards,
+  replicationFactor,
+  vnodesPerWeight,
+});
 
 describe("rebalance planner: refusals name the argument, before anything moves", () => {
   it("refuses removing every replica of some range at once (2 of 5 shards at replication 2)", () => {
@@ -234,13 +266,38 @@ describe("rebalance planner: refusals name the argument, before anything moves",
   });
 
   it.each([
-    ["a replication factor above the shard count", () => planRebalance(at(five, 2), at(five.slice(0, 2), 3)), "after.replicationFactor", /from 1 to the shard count \(2\).*got 3/],
+    [
+      "a replication factor above the shard count",
+      () => planRebalance(at(five, 2), at(five.slice(0, 2), 3)),
+      "after.replicationFactor",
+      /from 1 to the shard count \(2\).*got 3/,
+    ],
     ["a replication factor of 0", () => planRebalance(at(five, 0), at(five, 2)), "before.replicationFactor", /got 0/],
-    ["a negative weight", () => planRebalance(at(five, 2), at([...five, member("f", -1)], 2)), "after.shards[5].weight", /finite number > 0; got -1/],
-    ["a duplicate shard", () => planRebalance(at(five, 2), at([...five, member("a", 1)], 2)), "after.shards[5].name", /must be unique/],
+    [
+      "a negative weight",
+      () => planRebalance(at(five, 2), at([...five, member("f", -1)], 2)),
+      "after.shards[5].weight",
+      /finite number > 0; got -1/,
+    ],
+    [
+      "a duplicate shard",
+      () => planRebalance(at(five, 2), at([...five, member("a", 1)], 2)),
+      "after.shards[5].name",
+      /must be unique/,
+    ],
     ["no shards", () => planRebalance(at(five, 2), at([], 1)), "after.shards", /at least one/],
-    ["a bad vnodesPerWeight", () => planRebalance(at(five, 2, 0), at(five, 2)), "before.vnodesPerWeight", /from 1 to 4096; got 0/],
-    ["a missing placement", () => planRebalance(at(five, 2), undefined as unknown as Placement), "after", /must be a placement/],
+    [
+      "a bad vnodesPerWeight",
+      () => planRebalance(at(five, 2, 0), at(five, 2)),
+      "before.vnodesPerWeight",
+      /from 1 to 4096; got 0/,
+    ],
+    [
+      "a missing placement",
+      () => planRebalance(at(five, 2), undefined as unknown as Placement),
+      "after",
+      /must be a placement/,
+    ],
     ["maxRangesPerBatch 0", () => batches([1, 2], 0), "maxRangesPerBatch", /whole number ≥ 1; got 0/],
   ])("refuses %s", (_what, call, argument, message) => {
     const e = refusal(call);
@@ -262,7 +319,13 @@ describe("rebalance planner: plans", () => {
   it("raising the replication factor 1 → 2 copies every range to its new second replica, from its primary", () => {
     const plan = planRebalance(at(five, 1), at(five, 2));
     expect(plan.movedShare).toBe(1);
-    const wrong = plan.moves.filter((m) => m.to[0] !== m.from[0] || m.copies.length !== 1 || m.copies[0].source !== m.from[0] || m.copies[0].target !== m.to[1]);
+    const wrong = plan.moves.filter(
+      (m) =>
+        m.to[0] !== m.from[0] ||
+        m.copies.length !== 1 ||
+        m.copies[0].source !== m.from[0] ||
+        m.copies[0].target !== m.to[1],
+    );
     expect(wrong).toEqual([]);
     expect(planProblems(at(five, 1), at(five, 2), plan.moves)).toEqual([]);
   });

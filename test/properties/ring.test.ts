@@ -39,13 +39,15 @@ const nodeArb = fc.record({
   weight: fc.constantFrom(0.25, 0.5, 1, 1.5, 2, 3),
   zone: fc.option(fc.constantFrom("az-a", "az-b", "az-c", "az-d"), { nil: undefined }),
 });
-const nodesArb = (minLength: number, maxLength: number) => fc.uniqueArray(nodeArb, { minLength, maxLength, selector: (n) => n.name });
+const nodesArb = (minLength: number, maxLength: number) =>
+  fc.uniqueArray(nodeArb, { minLength, maxLength, selector: (n) => n.name });
 const vnodesArb = fc.integer({ min: 1, max: 32 });
 /** A small key sample per run keeps 1000 runs fast; the range-level checks cover the whole space. */
 const keysArb = fc.array(fc.string({ maxLength: 24 }), { minLength: 1, maxLength: 24 });
 
 /** Distinct failure domains of a node list (a node without a zone is a domain of its own). */
-const domainCount = (nodes: readonly RingNodeInput[]): number => new Set(nodes.map((n) => (n.zone === undefined ? `node:${n.name}` : `zone:${n.zone}`))).size;
+const domainCount = (nodes: readonly RingNodeInput[]): number =>
+  new Set(nodes.map((n) => (n.zone === undefined ? `node:${n.name}` : `zone:${n.zone}`))).size;
 
 /** The move containing a hash, or undefined (moves are sorted and disjoint). */
 function moveAt(moves: readonly OwnershipMove[], hash: number): OwnershipMove | undefined {
@@ -66,10 +68,12 @@ function malformed(moves: readonly OwnershipMove[]): string[] {
   let prev: OwnershipMove | undefined;
   for (const m of moves) {
     const at = JSON.stringify(m);
-    if (!Number.isInteger(m.start) || !Number.isInteger(m.end) || m.start < 0 || m.end > HASH_SPACE || m.end <= m.start) problems.push(`bad range ${at}`);
+    if (!Number.isInteger(m.start) || !Number.isInteger(m.end) || m.start < 0 || m.end > HASH_SPACE || m.end <= m.start)
+      problems.push(`bad range ${at}`);
     if (m.from === m.to) problems.push(`no-op move ${at}`);
     if (prev !== undefined && m.start < prev.end) problems.push(`unsorted or overlapping ${at}`);
-    if (prev !== undefined && prev.end === m.start && prev.from === m.from && prev.to === m.to) problems.push(`not merged ${at}`);
+    if (prev !== undefined && prev.end === m.start && prev.from === m.from && prev.to === m.to)
+      problems.push(`not merged ${at}`);
     prev = m;
   }
   return problems;
@@ -83,9 +87,16 @@ describe("ring properties (fast-check)", () => {
   it("hashes any string like MurmurHash3 x86_32 of its UTF-8 bytes (ASCII fast path included)", () => {
     const utf8 = new TextEncoder();
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.string({ unit: "grapheme", maxLength: 12 })), (key) => {
-        expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.string({ unit: "binary", maxLength: 40 }),
+          fc.string({ unit: "grapheme", maxLength: 12 }),
+        ),
+        (key) => {
+          expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
+        },
+      ),
       MANY_RUNS,
     );
   });
@@ -93,7 +104,12 @@ describe("ring properties (fast-check)", () => {
   it("is deterministic and independent of the order the nodes are listed in", () => {
     fc.assert(
       fc.property(
-        nodesArb(1, 10).chain((nodes) => fc.tuple(fc.constant(nodes), fc.shuffledSubarray(nodes, { minLength: nodes.length, maxLength: nodes.length }))),
+        nodesArb(1, 10).chain((nodes) =>
+          fc.tuple(
+            fc.constant(nodes),
+            fc.shuffledSubarray(nodes, { minLength: nodes.length, maxLength: nodes.length }),
+          ),
+        ),
         vnodesArb,
         keysArb,
         ([nodes, shuffled], vnodes, keys) => {
@@ -107,7 +123,10 @@ describe("ring properties (fast-check)", () => {
           const n = Math.min(3, nodes.length);
           expect(keys.map((k) => replicasFor(b, k, n))).toEqual(keys.map((k) => replicasFor(a, k, n)));
           // Same replica lists everywhere (compared as text: ~10^5 ranges are too many for toEqual).
-          const text = (r: Ring) => replicaRanges(r, nodes.length).map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`).join("\n");
+          const text = (r: Ring) =>
+            replicaRanges(r, nodes.length)
+              .map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`)
+              .join("\n");
           expect(text(b) === text(a)).toBe(true);
           expect(keys.map((k) => ownerOf(b, k))).toEqual(keys.map((k) => ownerOf(a, k)));
         },
@@ -129,14 +148,18 @@ describe("ring properties (fast-check)", () => {
             nodes.map(({ name, weight }) => ({ name, weight })),
             vnodes,
           );
-          const zoneOf = new Map(nodes.map((x) => [x.name, x.zone === undefined ? `node:${x.name}` : `zone:${x.zone}`]));
+          const zoneOf = new Map(
+            nodes.map((x) => [x.name, x.zone === undefined ? `node:${x.name}` : `zone:${x.zone}`]),
+          );
           const domains = domainCount(nodes);
           const wrong: string[] = [];
           for (const k of keys) {
             const replicas = replicasFor(ring, k, n);
             // Reference placement: clockwise, first one node per unused zone, then the rest in order.
             const clockwise = replicasFor(zoneless, k, nodes.length);
-            const firstOfZone = clockwise.filter((x, i) => clockwise.findIndex((y) => zoneOf.get(y) === zoneOf.get(x)) === i);
+            const firstOfZone = clockwise.filter(
+              (x, i) => clockwise.findIndex((y) => zoneOf.get(y) === zoneOf.get(x)) === i,
+            );
             const expected = [...firstOfZone, ...clockwise.filter((x) => !firstOfZone.includes(x))].slice(0, n);
             const why = [
               expected.join("\0") !== replicas.join("\0") && `expected ${JSON.stringify(expected)}`,
@@ -146,7 +169,9 @@ describe("ring properties (fast-check)", () => {
               replicasForHash(ring, hashKey(k), n).join("\0") !== replicas.join("\0") && "replicasForHash differs",
               new Set(replicas.map((r) => zoneOf.get(r))).size !== Math.min(n, domains) && "zones not spread",
               // A larger replica set extends a smaller one (adding a replica never reshuffles the others).
-              n > 1 && replicasFor(ring, k, n - 1).join("\0") !== replicas.slice(0, n - 1).join("\0") && "n-1 is not a prefix",
+              n > 1 &&
+                replicasFor(ring, k, n - 1).join("\0") !== replicas.slice(0, n - 1).join("\0") &&
+                "n-1 is not a prefix",
             ].filter(Boolean);
             if (why.length > 0) wrong.push(`${JSON.stringify(k)} → ${JSON.stringify(replicas)}: ${why.join(", ")}`);
           }
@@ -163,7 +188,9 @@ describe("ring properties (fast-check)", () => {
         const added = all[all.length - 1];
         const before = buildRing(all.slice(0, -1), vnodes);
         const after = buildRing(all, vnodes);
-        expect(keys.filter((k) => ownerOf(after, k) !== ownerOf(before, k) && ownerOf(after, k) !== added.name)).toEqual([]);
+        expect(
+          keys.filter((k) => ownerOf(after, k) !== ownerOf(before, k) && ownerOf(after, k) !== added.name),
+        ).toEqual([]);
         const moves = diffOwnership(before, after);
         expect(moves.filter((m) => m.to !== added.name)).toEqual([]);
         // What moved is exactly the new node's share.
@@ -186,7 +213,9 @@ describe("ring properties (fast-check)", () => {
             nodes.filter((_, i) => i !== drop),
             vnodes,
           );
-          expect(keys.filter((k) => ownerOf(before, k) !== removed && ownerOf(after, k) !== ownerOf(before, k))).toEqual([]);
+          expect(
+            keys.filter((k) => ownerOf(before, k) !== removed && ownerOf(after, k) !== ownerOf(before, k)),
+          ).toEqual([]);
           expect(keys.filter((k) => ownerOf(after, k) === removed)).toEqual([]);
           const moves = diffOwnership(before, after);
           expect(moves.filter((m) => m.from !== removed)).toEqual([]);
@@ -252,8 +281,15 @@ describe("ring properties (fast-check)", () => {
           const problems: string[] = [];
           ranges.forEach((r, i) => {
             const prev = ranges[i - 1];
-            if (r.start !== (prev?.end ?? 0) || r.end <= r.start || r.start % PARTITION_SPAN !== 0 || r.end % PARTITION_SPAN !== 0) problems.push(`bad range ${i}`);
-            if (prev !== undefined && prev.replicas.join("\0") === r.replicas.join("\0")) problems.push(`not merged ${i}`);
+            if (
+              r.start !== (prev?.end ?? 0) ||
+              r.end <= r.start ||
+              r.start % PARTITION_SPAN !== 0 ||
+              r.end % PARTITION_SPAN !== 0
+            )
+              problems.push(`bad range ${i}`);
+            if (prev !== undefined && prev.replicas.join("\0") === r.replicas.join("\0"))
+              problems.push(`not merged ${i}`);
             for (const h of [r.start, r.end - 1, ...hashes.filter((x) => x >= r.start && x < r.end)])
               if (replicasForHash(ring, h, n).join("\0") !== r.replicas.join("\0")) problems.push(`hash ${h}`);
           });
@@ -268,7 +304,9 @@ describe("ring properties (fast-check)", () => {
   it("diffOwnership ranges agree with per-key and per-hash owner changes", () => {
     fc.assert(
       fc.property(
-        nodesArb(2, 10).chain((pool) => fc.tuple(fc.subarray(pool, { minLength: 1 }), fc.subarray(pool, { minLength: 1 }))),
+        nodesArb(2, 10).chain((pool) =>
+          fc.tuple(fc.subarray(pool, { minLength: 1 }), fc.subarray(pool, { minLength: 1 })),
+        ),
         vnodesArb,
         vnodesArb,
         keysArb,
@@ -288,7 +326,8 @@ describe("ring properties (fast-check)", () => {
             const m = moveAt(moves, h);
             const was = ownerOfHash(before, h);
             const is = ownerOfHash(after, h);
-            if (m === undefined ? was !== is : was !== m.from || is !== m.to) wrong.push(`hash ${h}: ${was} → ${is}, range ${JSON.stringify(m)}`);
+            if (m === undefined ? was !== is : was !== m.from || is !== m.to)
+              wrong.push(`hash ${h}: ${was} → ${is}, range ${JSON.stringify(m)}`);
           }
           expect(wrong).toEqual([]);
           expect(keys.map((k) => ownerOfHash(after, hashKey(k)))).toEqual(keys.map((k) => ownerOf(after, k)));
@@ -331,10 +370,25 @@ describe("ring: bad input is refused with the argument named", () => {
   ];
   it.each([
     ["an empty node list", () => buildRing([]), "nodes", /at least one node/],
-    ["a node list that is not an array", () => buildRing(undefined as unknown as RingNodeInput[]), "nodes", /at least one node/],
-    ["a duplicate name", () => buildRing([...ok, { name: "a", weight: 2 }]), "nodes[2].name", /must be unique; "a" is also nodes\[0\]\.name/],
+    [
+      "a node list that is not an array",
+      () => buildRing(undefined as unknown as RingNodeInput[]),
+      "nodes",
+      /at least one node/,
+    ],
+    [
+      "a duplicate name",
+      () => buildRing([...ok, { name: "a", weight: 2 }]),
+      "nodes[2].name",
+      /must be unique; "a" is also nodes\[0\]\.name/,
+    ],
     ["an empty name", () => buildRing([{ name: "", weight: 1 }]), "nodes[0].name", /non-empty string/],
-    ["a name with a lone surrogate", () => buildRing([{ name: "x\uD800", weight: 1 }]), "nodes[0].name", /well-formed Unicode/],
+    [
+      "a name with a lone surrogate",
+      () => buildRing([{ name: "x\uD800", weight: 1 }]),
+      "nodes[0].name",
+      /well-formed Unicode/,
+    ],
     ["weight 0", () => buildRing([...ok, { name: "c", weight: 0 }]), "nodes[2].weight", /finite number > 0; got 0/],
     ["a negative weight", () => buildRing([{ name: "a", weight: -1 }]), "nodes[0].weight", /> 0; got -1/],
     ["a NaN weight", () => buildRing([{ name: "a", weight: NaN }]), "nodes[0].weight", /got NaN/],
@@ -343,8 +397,18 @@ describe("ring: bad input is refused with the argument named", () => {
     ["vnodesPerWeight 0", () => buildRing(ok, 0), "vnodesPerWeight", /whole number from 1 to 4096; got 0/],
     ["vnodesPerWeight 4097", () => buildRing(ok, 4097), "vnodesPerWeight", /got 4097/],
     ["a fractional vnodesPerWeight", () => buildRing(ok, 1.5), "vnodesPerWeight", /got 1.5/],
-    ["more than 1024 nodes", () => buildRing(Array.from({ length: 1025 }, (_, i) => ({ name: `n${i}`, weight: 1 }))), "nodes", /at most 1024 nodes; got 1025/],
-    ["more replicas than nodes", () => replicasFor(buildRing(ok), "k", 3), "n", /from 1 to the ring's node count \(2\); got 3/],
+    [
+      "more than 1024 nodes",
+      () => buildRing(Array.from({ length: 1025 }, (_, i) => ({ name: `n${i}`, weight: 1 }))),
+      "nodes",
+      /at most 1024 nodes; got 1025/,
+    ],
+    [
+      "more replicas than nodes",
+      () => replicasFor(buildRing(ok), "k", 3),
+      "n",
+      /from 1 to the ring's node count \(2\); got 3/,
+    ],
     ["zero replicas", () => replicasFor(buildRing(ok), "k", 0), "n", /got 0/],
     ["a non-string key", () => ownerOf(buildRing(ok), 42 as unknown as string), "key", /must be a string; got 42/],
     ["a hash outside [0, 2^32)", () => ownerOfHash(buildRing(ok), HASH_SPACE), "hash", /0 to 2\^32-1; got 4294967296/],
@@ -382,14 +446,24 @@ describe("ring: weights, vnodes and ownership", () => {
   });
 
   it("moves no key when vnodesPerWeight changes and weights are whole numbers (only weight ratios count)", () => {
-    const nodes = [{ name: "a", weight: 1 }, { name: "b", weight: 2 }, { name: "c", weight: 3, zone: "z" }];
+    const nodes = [
+      { name: "a", weight: 1 },
+      { name: "b", weight: 2 },
+      { name: "c", weight: 3, zone: "z" },
+    ];
     expect(diffOwnership(buildRing(nodes, 150), buildRing(nodes, 7))).toEqual([]);
-    const text = (r: Ring) => replicaRanges(r, 2).map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`).join("\n");
+    const text = (r: Ring) =>
+      replicaRanges(r, 2)
+        .map((x) => `${x.start}-${x.end}:${x.replicas.join("\0")}`)
+        .join("\n");
     expect(text(buildRing(nodes, 150)) === text(buildRing(nodes, 7))).toBe(true);
   });
 
   it("gives a weight-2 node about twice the share of a weight-1 node", () => {
-    const nodes = [{ name: "big", weight: 2 }, ...Array.from({ length: 7 }, (_, i) => ({ name: `small-${i}`, weight: 1 }))];
+    const nodes = [
+      { name: "big", weight: 2 },
+      ...Array.from({ length: 7 }, (_, i) => ({ name: `small-${i}`, weight: 1 })),
+    ];
     const shares = ownership(buildRing(nodes, 1000));
     const big = shares.get("big") ?? NaN;
     const small = (1 - big) / 7;
@@ -418,7 +492,9 @@ describe("ring: weights, vnodes and ownership", () => {
   });
 
   it("balances 16 equal shards within 1.05 × the mean at the default vnodes (the bench's set)", () => {
-    const shares = [...ownership(buildRing(Array.from({ length: 16 }, (_, i) => ({ name: `shard-${i}`, weight: 1 })))).values()];
+    const shares = [
+      ...ownership(buildRing(Array.from({ length: 16 }, (_, i) => ({ name: `shard-${i}`, weight: 1 })))).values(),
+    ];
     expect(Math.max(...shares) * 16).toBeLessThanOrEqual(1.05);
     expect(Math.min(...shares) * 16).toBeGreaterThanOrEqual(0.95);
   });
@@ -426,8 +502,14 @@ describe("ring: weights, vnodes and ownership", () => {
   it("scores two names whose 32-bit hashes collide independently (64-bit node identity)", () => {
     // "n19436#0" and "n51901#0" have the same MurmurHash3 (found by a birthday search).
     expect(hashKey("n19436#0")).toBe(hashKey("n51901#0"));
-    const a = buildRing([{ name: "n51901#0", weight: 1 }, { name: "n19436#0", weight: 1 }]);
-    const b = buildRing([{ name: "n19436#0", weight: 1 }, { name: "n51901#0", weight: 1 }]);
+    const a = buildRing([
+      { name: "n51901#0", weight: 1 },
+      { name: "n19436#0", weight: 1 },
+    ]);
+    const b = buildRing([
+      { name: "n19436#0", weight: 1 },
+      { name: "n51901#0", weight: 1 },
+    ]);
     const shares = ownership(a);
     expect(shares.get("n19436#0")).toBeCloseTo(0.5, 1);
     expect(shares.get("n51901#0")).toBeCloseTo(0.5, 1);
@@ -438,7 +520,12 @@ describe("ring: weights, vnodes and ownership", () => {
   it("places whole partitions: a hash's owner is its partition's (partition = hash >>> 15)", () => {
     const ring = buildRing(["a", "b", "c", "d", "e"].map((name) => ({ name, weight: 1 })));
     expect(PARTITION_COUNT * PARTITION_SPAN).toBe(HASH_SPACE);
-    expect([0, PARTITION_SPAN - 1, PARTITION_SPAN, HASH_SPACE - 1].map(partitionOf)).toEqual([0, 0, 1, PARTITION_COUNT - 1]);
+    expect([0, PARTITION_SPAN - 1, PARTITION_SPAN, HASH_SPACE - 1].map(partitionOf)).toEqual([
+      0,
+      0,
+      1,
+      PARTITION_COUNT - 1,
+    ]);
     for (const p of [0, 1, 4242, PARTITION_COUNT - 1]) {
       const first = p * PARTITION_SPAN;
       const last = first + PARTITION_SPAN - 1;
@@ -453,7 +540,8 @@ describe("ring: hashing and placement are stable", () => {
     expect(hashKey("The quick brown fox jumps over the lazy dog")).toBe(0x2fa826cd);
     expect(RING_SEED).toBe(0x9747b28c);
     const utf8 = new TextEncoder();
-    for (const key of ["", "ü-🦀-ключ", "x".repeat(5000), "日本".repeat(700)]) expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
+    for (const key of ["", "ü-🦀-ключ", "x".repeat(5000), "日本".repeat(700)])
+      expect(hashKey(key)).toBe(murmurhash.v3(utf8.encode(key), RING_SEED));
   });
 
   // Pinned placement: a change here moves data between shards. (Re-pinned when placement moved
