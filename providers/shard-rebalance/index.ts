@@ -26,6 +26,7 @@
  * packages stay `require`d by name (they resolve in the provider host from the project's
  * node_modules, as for every dynamic provider).
  */
+import { bundleOperations, loadOperations } from "../bundled-operations";
 import * as pulumi from "@pulumi/pulumi";
 import type * as ops from "./operations";
 
@@ -68,36 +69,8 @@ export interface ShardRebalanceArgs {
 /** The operations bundled as CommonJS text (set when the first resource is constructed). */
 let operationsBundle: string | undefined;
 
-/** Bundles ./operations (and this repository's modules it imports) into one CommonJS text. */
-function bundleOperations(): string {
-  const esbuild = require("esbuild") as typeof import("esbuild");
-  const out = esbuild.buildSync({
-    entryPoints: [require.resolve("./operations")],
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    packages: "external",
-    write: false,
-    logLevel: "silent",
-  });
-  return out.outputFiles[0].text;
-}
-
-/** The operations, evaluated once per provider host process from the bundle. */
-function operations(): typeof ops {
-  const g = globalThis as { __scaleplaneShardRebalanceOps?: typeof ops };
-  if (!g.__scaleplaneShardRebalanceOps) {
-    if (operationsBundle === undefined)
-      throw new Error(
-        "ShardRebalance provider: its operations bundle is missing (the provider was serialized before any resource was constructed)",
-      );
-    const mod = { exports: {} as typeof ops };
-    new Function("require", "module", "exports", operationsBundle)(require, mod, mod.exports);
-    g.__scaleplaneShardRebalanceOps = mod.exports;
-  }
-  return g.__scaleplaneShardRebalanceOps;
-}
+/** The operations, evaluated once per provider host process from the bundle (providers/bundled-operations.ts). */
+const operations = (): typeof ops => loadOperations<typeof ops>("ShardRebalance", operationsBundle);
 
 /** The provider: every method runs the bundled operation. */
 export const shardRebalanceProvider: pulumi.dynamic.ResourceProvider = {
@@ -126,7 +99,7 @@ export class ShardRebalance extends pulumi.dynamic.Resource {
   declare readonly lastRun: pulumi.Output<ops.ShardRebalanceRun>;
 
   constructor(name: string, args: ShardRebalanceArgs, opts?: pulumi.CustomResourceOptions) {
-    operationsBundle ??= bundleOperations();
+    operationsBundle ??= bundleOperations(require.resolve("./operations"));
     super(
       shardRebalanceProvider,
       name,
