@@ -149,7 +149,8 @@ describe("ShardedDatabase on docker", () => {
     expect(found.anywhere).toEqual(["orders-a.uploads", "orders-b.uploads", "orders-c.uploads"]);
     expect(found.inPlainText).toEqual([]);
     expect(containerOf("orders-a").uploads).toEqual([
-      { file: "/run/secrets/postgres-password", content: TEST_PASSWORD },
+      // Read by the entrypoint as root before PostgreSQL drops to its own user; nobody else may read it.
+      { file: "/run/secrets/postgres-password", content: TEST_PASSWORD, owner: "0", group: "0", permissions: "0400" },
     ]);
     expect(JSON.stringify(containerOf("orders-a").envs)).not.toContain(TEST_PASSWORD);
     expect(isSecretInput(rec.one(CONTAINER, "orders-a").inputs.uploads)).toBe(true);
