@@ -214,7 +214,16 @@ async function clusterRoundTrip(componentName: string, withTls: boolean) {
     const clean = await host.read(TYPE, id, state);
     expect(clean.outputs.memberIds).toEqual(state.memberIds);
     expect(clean.outputs.drift).toEqual([]);
-    await c.cluster.memberAdd({ peerURLs: [`https://${clusterName}-6:2380`], isLearner: true });
+    // etcd refuses `member add` ("unhealthy cluster") for ~5 s after any member (re)started: retry, bounded.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.cluster.memberAdd({ peerURLs: [`https://${clusterName}-6:2380`], isLearner: true });
+        break;
+      } catch (e) {
+        if (attempt >= 30 || !/unhealthy cluster/.test(String(e))) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     c.close();
     const drifted = await host.read(TYPE, id, state);
     expect(drifted.outputs.drift).toEqual([`learner (never started) at ${clusterName}-6 is not a desired member`]);
