@@ -10,6 +10,7 @@
  * - the text view; `--watch` refreshing in place until SIGINT;
  * - after teardown: a clear "not running" message, exit 3, no stack trace.
  */
+import { tarArchive } from "../../../core/secret-files";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -184,6 +185,27 @@ async function deploy() {
       NetworkingConfig: first ? { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } : undefined,
     });
     created.containers.push(i.name);
+    // Secret files (e.g. the shard password) as the Docker provider uploads them, before start.
+    const uploads = unsecret(i.uploads ?? []) as {
+      file: string;
+      content: string;
+      owner?: string;
+      group?: string;
+      permissions?: string;
+    }[];
+    if (uploads.length > 0)
+      await c.putArchive(
+        tarArchive(
+          uploads.map((u) => ({
+            path: u.file,
+            content: unsecret(u.content as unknown as string),
+            mode: parseInt(u.permissions ?? "0644", 8),
+            uid: Number(u.owner ?? 0),
+            gid: Number(u.group ?? 0),
+          })),
+        ),
+        { path: "/" },
+      );
     for (const n of more)
       await docker.getNetwork(n.name).connect({ Container: c.id, EndpointConfig: { Aliases: n.aliases } });
     await c.start();
