@@ -264,16 +264,14 @@ it("shows etcd members, app instances, shards, the shard map epoch and scaling e
   expect(s!.scaling).toEqual([{ group, events: [] }]);
 
   // Once the shard map and scaling events are in etcd, status shows them.
-  const map = JSON.parse(
-    (
-      unsecret(
-        resources.find((x) => x.type === "docker:index/container:Container" && x.inputs.name.includes("app"))!.inputs
-          .envs,
-      ) as string[]
-    )
-      .find((e) => e.startsWith("SCALEPLANE_SHARD_MAP="))!
-      .slice("SCALEPLANE_SHARD_MAP=".length),
-  );
+  // A shard map of the stack's three shards, as the ShardedDatabase publishes it.
+  const map = {
+    epoch: 0,
+    vnodesPerWeight: 150,
+    replicationFactor: 3,
+    consistency: "quorum",
+    shards: [0, 1, 2].map((n) => ({ name: `shard-${n}`, weight: 1, host: `shard-${n}`, port: 5432, database: "app" })),
+  };
   const events = [1, 2, 3].map((k) => ({
     atMs: 1_760_000_000_000 + k * 1000,
     from: k,
