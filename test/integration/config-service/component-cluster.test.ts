@@ -220,8 +220,9 @@ async function clusterRoundTrip(componentName: string, withTls: boolean) {
         await c.cluster.memberAdd({ peerURLs: [`https://${clusterName}-6:2380`], isLearner: true });
         break;
       } catch (e) {
-        if (attempt >= 30 || !/unhealthy cluster/.test(String(e))) throw e;
-        await new Promise((r) => setTimeout(r, 500));
+        // etcd3's circuit breaker opens after a refusal and half-opens a few seconds later.
+        if (attempt >= 30 || !/unhealthy cluster|circuit breaker is open/.test(String(e))) throw e;
+        await new Promise((r) => setTimeout(r, 1000));
       }
     }
     c.close();
