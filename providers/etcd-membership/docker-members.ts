@@ -19,6 +19,7 @@
  * - `removeCluster(docker, clusterName)`: every member container and volume of a cluster
  * - `publishedEndpoint(hostPort, tls)`: `http(s)://127.0.0.1:<port>`
  */
+import { tarArchive } from "../../core/secret-files";
 import type Docker from "dockerode";
 import { ETCD_TLS_DIR, scheme } from "../../core/etcd";
 
@@ -257,13 +258,8 @@ export async function removeCluster(docker: Docker, clusterName: string): Promis
       .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
 }
 
-/** A tar (ustar) of `etc/etcd/tls/*` for putArchive at "/": keys 0600, certificates 0644. */
+/** A tar of `etc/etcd/tls/*` for putArchive at "/" (core/secret-files.ts): keys 0600, certificates 0644, root-owned. */
 function tlsArchive(tls: EtcdTlsMaterial): Buffer {
-  const dir = ETCD_TLS_DIR.replace(/^\//, "");
-  const parts = dir.split("/");
-  const entries: Buffer[] = parts.map((_, i) =>
-    tarEntry(`${parts.slice(0, i + 1).join("/")}/`, Buffer.alloc(0), 0o755, "5"),
-  );
   const files: [string, string, number][] = [
     ["ca.crt", tls.ca, 0o644],
     ["server.crt", tls.serverCert, 0o644],
@@ -271,29 +267,7 @@ function tlsArchive(tls: EtcdTlsMaterial): Buffer {
     ["peer.crt", tls.peerCert, 0o644],
     ["peer.key", tls.peerKey, 0o600],
   ];
-  for (const [file, content, mode] of files)
-    entries.push(tarEntry(`${dir}/${file}`, Buffer.from(content, "utf8"), mode, "0"));
-  return Buffer.concat([...entries, Buffer.alloc(1024)]);
-}
-
-function tarEntry(name: string, data: Buffer, mode: number, type: "0" | "5"): Buffer {
-  if (name.length > 99) throw new Error(`tar entry name too long: ${name}`);
-  const header = Buffer.alloc(512);
-  const put = (value: string, offset: number, length: number) => header.write(value, offset, length, "ascii");
-  const octal = (n: number, length: number) => n.toString(8).padStart(length - 1, "0") + "\0";
-  put(name, 0, 100);
-  put(octal(mode, 8), 100, 8);
-  put(octal(0, 8), 108, 8);
-  put(octal(0, 8), 116, 8);
-  put(octal(data.length, 12), 124, 12);
-  put(octal(Math.floor(Date.now() / 1000), 12), 136, 12);
-  put("        ", 148, 8);
-  put(type, 156, 1);
-  put("ustar\0", 257, 6);
-  put("00", 263, 2);
-  let sum = 0;
-  for (const b of header) sum += b;
-  put(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8);
-  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
-  return Buffer.concat([header, data, pad]);
+  return tarArchive(
+    files.map(([file, content, mode]) => ({ path: `${ETCD_TLS_DIR}/${file}`, content, mode, uid: 0, gid: 0 })),
+  );
 }
