@@ -97,7 +97,10 @@ export interface RebalanceReport {
   ranges: number;
   rowsCopied: number;
   bytesCopied: number;
-  /** (source, target) pairs verified clean. */
+  /**
+   * (source, target) pairs verified clean for the migrations this run finished, including pairs an
+   * earlier, interrupted run verified (a run resumed after the cutover copies nothing itself).
+   */
   verifiedPairs: number;
   /** Of those, pairs whose checksums differed (writes in flight) and were proven by the key-level pass. */
   keyLevelVerified: number;
@@ -318,6 +321,9 @@ class Run {
     durationMs: 0,
   };
 
+  /** Migrations whose copy this run went through (and counted the verified pairs of). */
+  readonly copied = new Set<string>();
+
   constructor(
     readonly o: RebalanceOptions,
     readonly lead: Leadership,
@@ -434,6 +440,11 @@ class Run {
       return;
     }
     // phase cutover: remember the cleanup, then end the migration in the map.
+    if (!this.copied.has(mig.id)) {
+      // Copied and verified by an earlier run that was killed after the cutover.
+      const recorded = await this.o.config.get(progressKey(mig.id));
+      if (recorded?.planDigest === digest) this.report.verifiedPairs += recorded.verifiedPairs ?? 0;
+    }
     await this.lead.fencedPut(ACTIVE_KEY, { ...active, stage: "cleanup" });
     const next = await this.casMap(
       map,
@@ -454,6 +465,8 @@ class Run {
       stored && stored.planDigest === digest ? stored : { planDigest: digest, done: [], rowsCopied: 0, bytesCopied: 0 };
     const done = new Set(progress.done);
     const total = p.batches.length;
+    this.copied.add(id);
+    this.report.verifiedPairs += progress.verifiedPairs ?? 0;
     if (done.size > 0)
       this.info(`migration ${id}: resuming, ${done.size}/${total} batch(es) already copied and verified`);
     const emit = () =>
@@ -474,6 +487,7 @@ class Run {
       const started = Date.now();
       let rows = 0;
       let bytes = 0;
+      let verified = 0;
       // Pairs into one target run one after the other (they merge the same keys); targets in parallel.
       const byTarget = new Map<string, CopyPair[]>();
       for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
@@ -501,7 +515,7 @@ class Run {
             const v = await verifyRanges(this.pools, source, target, ranges);
             this.report.verifyMs += performance.now() - verifyStarted;
             if (v.clean) {
-              this.report.verifiedPairs++;
+              verified++;
               if (!v.checksumsMatch) this.report.keyLevelVerified++;
               return;
             }
@@ -515,10 +529,12 @@ class Run {
       this.report.ranges += batch.moves.length;
       this.report.rowsCopied += rows;
       this.report.bytesCopied += bytes;
+      this.report.verifiedPairs += verified;
       done.add(i);
       progress.done = [...done].sort((a, b) => a - b);
       progress.rowsCopied += rows;
       progress.bytesCopied += bytes;
+      progress.verifiedPairs = (progress.verifiedPairs ?? 0) + verified;
       await this.lead.fencedPut(key, progress);
       emit();
       failpoint("rebalance.after-batch");

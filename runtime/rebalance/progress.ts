@@ -41,6 +41,8 @@ export const ProgressSchema = z.strictObject({
   done: z.array(z.number().int().min(0)),
   rowsCopied: z.number().int().min(0),
   bytesCopied: z.number().int().min(0),
+  /** (source, target) pairs of the done batches verified clean (absent in records written before it existed). */
+  verifiedPairs: z.number().int().min(0).optional(),
 });
 export type Progress = z.infer<typeof ProgressSchema>;
 

@@ -108,11 +108,16 @@ export async function seedRows(cluster: PgCluster, map: TestShardMap, rows: read
   );
 }
 
-/** Every row of one instance, by key. */
+/** Every row of one instance, by key (none on an instance no map has included yet: it has no table). */
 export async function rowsOf(inst: PgInstance): Promise<Map<string, { value: unknown; h: number; wall: number }>> {
-  const rows = await inst.query<{ key: string; value: unknown; h: string; ver_wall: string }>(
-    "SELECT key, value, h::text AS h, ver_wall::text AS ver_wall FROM scaleplane_kv",
-  );
+  const rows = await inst
+    .query<{ key: string; value: unknown; h: string; ver_wall: string }>(
+      "SELECT key, value, h::text AS h, ver_wall::text AS ver_wall FROM scaleplane_kv",
+    )
+    .catch((e: { code?: string }) => {
+      if (e.code === "42P01") return [];
+      throw e;
+    });
   return new Map(rows.map((r) => [r.key, { value: r.value, h: Number(r.h), wall: Number(r.ver_wall) }]));
 }
 
