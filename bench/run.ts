@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- <area>...]`: runs `bench/<area>.bench.ts` (all areas when none is named).
+ * `npm run bench [-- <area>... [--option value...]]`: runs `bench/<area>.bench.ts` (all areas when none is named).
  * Each bench module's default export runs in this process, prints what it measured (tables,
  * charts) and returns its figures; the final stdout line of each area is one JSON object.
  */
@@ -13,7 +13,11 @@ async function main(): Promise<void> {
     .filter((f) => f.endsWith(".bench.ts"))
     .map((f) => f.replace(/\.bench\.ts$/, ""))
     .sort();
-  const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  // Areas are the leading words; everything from the first option on belongs to the areas'
+  // options (`ring --rounds 3`: 3 is the value of --rounds, not an area).
+  const args = process.argv.slice(2);
+  const firstOption = args.findIndex((a) => a.startsWith("-"));
+  const requested = firstOption < 0 ? args : args.slice(0, firstOption);
   const unknown = requested.filter((a) => !available.includes(a));
   if (unknown.length > 0) {
     console.error(`unknown bench area(s): ${unknown.join(", ")}; available: ${available.join(", ")}`);

@@ -150,6 +150,14 @@ function installExitHook(): void {
     for (const [p, dir] of live) if (isOurPostgres(p, dir)) signal(p, "SIGKILL");
     for (const root of liveRoots) rmSync(root, { recursive: true, force: true });
   });
+  // A run stopped by a signal (Ctrl-C, `timeout`, CI cancelling) exits through the hook above too
+  // instead of leaving detached postmasters behind; the exit status stays the signal's.
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const)
+    process.once(sig, () => process.exit(code));
 }
 function track(pid: number, dataDir: string): void {
   live.set(pid, dataDir);
