@@ -23,6 +23,7 @@ import {
   KUBERNETES_SCALER_UID,
   kubernetesPredictiveScaler,
   kubernetesScalerContainer,
+  kubernetesScalerOwnsMinReplicas,
   kubernetesScalerRules,
 } from "../../core/app/kubernetes-scaler";
 import type { AutoscalingGroupKubernetesArgs, GroupBuildContext, KubernetesGroupResult } from "./args";
@@ -152,7 +153,8 @@ export function createKubernetesGroup(
         behavior: hpaBehavior(app.scaling),
       },
     },
-    opts,
+    // The predictive scaler patches minReplicas; an `up` must not put the configured floor back.
+    kubernetesScalerOwnsMinReplicas(app) ? { ...opts, ignoreChanges: ["spec.minReplicas"] } : opts,
   );
 
   // The HPA is named `metadata.name` (app.name), known at plan time: the scaler's spec has no unknowns.

@@ -8,7 +8,7 @@
 import type { AppConfig } from "../config";
 import { SCALER_IMAGE } from "../scaling-docker";
 import { hpaReplicas } from "./kubernetes";
-import { appScalingPolicyInput } from "./scaling";
+import { appScalingPolicy, appScalingPolicyInput } from "./scaling";
 
 /** Seconds between the Kubernetes scaler's ticks (metrics-server refreshes every 15 s by default). */
 export const KUBERNETES_SCALER_PERIOD_SECONDS = 30;
@@ -19,6 +19,16 @@ export const KUBERNETES_SCALER_UID = 65534;
 
 /** True when the app's group gets the predictive min-replicas scaler on Kubernetes. */
 export const kubernetesPredictiveScaler = (app: AppConfig): boolean => app.scaling.engine === "predictive";
+
+/**
+ * True when the scaler, not `pulumi up`, owns the HPA's `spec.minReplicas` (it patches it; in
+ * forecast-only mode it only logs, so the program keeps owning it). The component then ignores
+ * changes of that field: an `up` would otherwise put back the configured minimum the scaler has
+ * just raised ahead of forecast load. A changed `app.minSize` still takes effect: it reaches the
+ * scaler's policy (its Deployment rolls), and the scaler never keeps minReplicas below it.
+ */
+export const kubernetesScalerOwnsMinReplicas = (app: AppConfig): boolean =>
+  kubernetesPredictiveScaler(app) && !appScalingPolicy(app, KUBERNETES_SCALER_PERIOD_SECONDS).predictive.forecastOnly;
 
 export interface PolicyRule {
   apiGroups: string[];

@@ -27,6 +27,26 @@ new AutoscalingGroup(
   },
   { providers: { kubernetes: provider } },
 );
+// Forecast and scale: the scaler owns the HPA's minReplicas. Children's resource options are
+// recorded by a transformation (the mocks do not see options).
+const ignored = new Map<string, string[] | undefined>();
+new AutoscalingGroup(
+  "owner",
+  {
+    target: "kubernetes",
+    app: { name: "owner", minSize: 2, maxSize: 8, scaling: { engine: "predictive" } },
+    kubernetes: { namespace: "apps" },
+  },
+  {
+    providers: { kubernetes: provider },
+    transformations: [
+      (a) => {
+        ignored.set(a.name, a.opts.ignoreChanges);
+        return undefined;
+      },
+    ],
+  },
+);
 // The default engine (hpa): no scaler.
 new AutoscalingGroup("plain", {
   target: "kubernetes",
@@ -72,8 +92,13 @@ describe("AutoscalingGroup on kubernetes, engine predictive", () => {
         .ofType(T.deployment)
         .map((r) => r.name)
         .sort(),
-    ).toEqual(["plain-deployment", "web-deployment", "web-scaler"]);
-    expect(rec.ofType(T.role).map((r) => r.name)).toEqual(["web-scaler-role"]);
+    ).toEqual(["owner-deployment", "owner-scaler", "plain-deployment", "web-deployment", "web-scaler"]);
+    expect(
+      rec
+        .ofType(T.role)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["owner-scaler-role", "web-scaler-role"]);
   });
 
   it("grants only get/patch of the group's HPA and reading its pods and pod metrics", () => {
@@ -125,5 +150,12 @@ describe("AutoscalingGroup on kubernetes, engine predictive", () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ["ALL"] },
     });
+  });
+
+  it("a scaler that patches minReplicas owns it: `up` ignores the field there and nowhere else", () => {
+    expect(ignored.get("owner-hpa")).toEqual(["spec.minReplicas"]);
+    expect(ignored.get("owner-deployment")).toBeUndefined();
+    // Created at the configured floor; the scaler raises it ahead of load from then on.
+    expect(rec.one(T.hpa, "owner-hpa").inputs.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8 });
   });
 });
