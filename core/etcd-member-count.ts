@@ -4,6 +4,12 @@
  * would start with `--initial-cluster-state new` (a second, split cluster) and a dropped member
  * would stay a voter in Raft; so the member count and the cluster name of a created cluster are
  * frozen there. Target `docker` changes membership one member at a time (EtcdMembership). Pure.
+ *
+ * The count a change is measured against is the lock's own record when it has one; a lock without a
+ * record (its first `up`: a new cluster, or a cluster deployed before the lock existed) uses the
+ * count deployed now, looked up by the component (`deployedMembers`, on aws: the member instances).
+ * Without that, a cluster deployed before the lock could change its count in the lock's first `up`.
+ * A lost member does not block its repair: once recorded, the record decides, not the instances.
  */
 import { ETCD_MEMBER_COUNTS } from "./etcd";
 
@@ -20,6 +26,15 @@ export interface MemberCountLockState {
   members: number;
 }
 
+/** What the lock is given: its record plus the count deployed now, when the target can look it up. */
+export interface MemberCountLockInputs extends MemberCountLockState {
+  /**
+   * Members deployed now (0: none), looked up at deploy time; only consulted while the lock has no
+   * record. Absent when the target has no lookup (kubernetes) or unknown (a preview).
+   */
+  deployedMembers?: number;
+}
+
 /** A refused input, as a dynamic provider's check reports it. */
 export interface MemberCountLockFailure {
   property: string;
@@ -28,9 +43,16 @@ export interface MemberCountLockFailure {
 
 const json = (v: unknown) => JSON.stringify(v);
 
+/** The "keep the count" advice; a deployed count that no cluster can have means a member was lost. */
+const keep = (from: number, recorded: boolean): string =>
+  recorded || (ETCD_MEMBER_COUNTS as readonly number[]).includes(from)
+    ? `keep configService.members = ${from}`
+    : `if a member's instance was lost (${from} are deployed now, not a possible cluster size), restore it first`;
+
 /**
- * The failures of `news` given the recorded `olds` (empty on first creation): malformed inputs,
- * a changed member count, a changed cluster name. `[]` means the inputs are accepted.
+ * The failures of `news` ({@link MemberCountLockInputs}) given the recorded `olds` (empty on first
+ * creation): malformed inputs, a changed member count (against the record, else against
+ * `news.deployedMembers`), a changed cluster name. `[]` means the inputs are accepted.
  */
 export function memberCountLockFailures(
   olds: Record<string, unknown>,
@@ -49,16 +71,30 @@ export function memberCountLockFailures(
       property: "members",
       reason: `configService.members must be ${ETCD_MEMBER_COUNTS.join(", ")}; got ${json(news.members)}`,
     });
+  // Any other value is "not known": a preview's unknown Output reaches check as Pulumi's unknown marker string.
+  const deployed = news.deployedMembers;
+  if (typeof deployed === "number" && !(Number.isInteger(deployed) && deployed >= 0))
+    f.push({
+      property: "deployedMembers",
+      reason: `must be the number of members deployed now (an integer >= 0); got ${json(deployed)}`,
+    });
   if (f.length > 0) return f;
   const target = news.target as string;
   const allowed = MEMBER_COUNT_CHANGE_TARGETS.join(", ");
-  if (typeof olds.members === "number" && olds.members !== news.members)
+  // The record decides once there is one; before, the members deployed now (0: a new cluster).
+  const recorded = typeof olds.members === "number";
+  const from = recorded
+    ? (olds.members as number)
+    : typeof deployed === "number" && deployed > 0
+      ? deployed
+      : undefined;
+  if (from !== undefined && from !== news.members)
     f.push({
       property: "members",
       reason:
-        `configService.members cannot change from ${olds.members} to ${json(news.members)} on target ${target}: new members would bootstrap a second cluster ` +
+        `configService.members cannot change from ${from}${recorded ? "" : " (the members deployed now)"} to ${json(news.members)} on target ${target}: new members would bootstrap a second cluster ` +
         `(--initial-cluster-state new) and removed members would stay voters in Raft, risking data loss. Member-count changes are supported on target ${allowed}; ` +
-        `on ${target} create a new cluster (another configService.name) and migrate the data, or keep configService.members = ${olds.members}. Nothing was changed.`,
+        `on ${target} create a new cluster (another configService.name) and migrate the data, or ${keep(from, recorded)}. Nothing was changed.`,
     });
   if (typeof olds.clusterName === "string" && olds.clusterName.length > 0 && olds.clusterName !== news.clusterName)
     f.push({

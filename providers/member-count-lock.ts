@@ -5,9 +5,13 @@
  * so a refused check stops the update before any member changes.
  *
  * - check: core/etcd-member-count.ts decides; a changed `members` or `clusterName` fails, naming
- *   `configService.members`, the old and the new count and what to do instead.
- * - diff: changed keys; never replaces (a replacement would "create" past the check).
- * - create/update: store the inputs. No I/O, no secrets.
+ *   `configService.members`, the old and the new count and what to do instead. A lock without a
+ *   record yet (its first `up`) compares with `deployedMembers`, the count the component looked up
+ *   at deploy time (aws): a cluster deployed before the lock existed cannot change its count in the
+ *   `up` that creates its lock. The provider itself looks nothing up: it has no cloud credentials.
+ * - diff: changed recorded keys (`deployedMembers` is an observation, not a setting: it changes
+ *   nothing); never replaces (a replacement would "create" past the check).
+ * - create/update: store the recorded keys. No I/O, no secrets.
  *
  * Imports stay minimal (the provider is serialized into state): pulumi for the resource class,
  * and the dependency-free core module for the decision.
@@ -23,6 +27,12 @@ export interface EtcdMemberCountLockArgs {
   target: pulumi.Input<string>;
   /** Member count (configService.members); a change of an existing lock is refused. */
   members: pulumi.Input<number>;
+  /**
+   * Members deployed now, looked up at deploy time (0: none). Consulted only while the lock has no
+   * record, so a cluster deployed before the lock cannot change its count in the lock's first `up`.
+   * @default undefined (no lookup on this target: a new lock accepts any valid count)
+   */
+  deployedMembers?: pulumi.Input<number>;
 }
 
 const KEYS = ["clusterName", "target", "members"] as const;

@@ -19,11 +19,37 @@ import { ETCD_DATA_DEVICE, ETCD_DATA_MOUNT, etcdMemberUserData } from "../../cor
 import { createEc2InstanceRole } from "../shared/aws";
 import type { AwsEtcdResult, EtcdBuildContext, RaftConfigServiceAwsArgs } from "./args";
 
+/** Tag naming the etcd cluster on every resource of it. */
+const CLUSTER_TAG = "scaleplane:cluster";
+/** Tag carried only by member instances (value: the member name). */
+const MEMBER_TAG = "scaleplane:etcd-member";
+
+/**
+ * How many member instances of `clusterName` exist now (pending, running, stopping or stopped: an
+ * instance that is not terminated is a member), looked up with ec2 DescribeInstances through the
+ * AWS provider the options give (pass `{ parent }`: the component's provider, the one its members
+ * are created with). The member-count lock compares it with `configService.members` while it has
+ * no record of its own (its first `up`, on a cluster perhaps deployed before the lock existed). A
+ * failed lookup fails the deployment: it is never taken for "no members".
+ */
+export function deployedAwsMemberCount(clusterName: string, opts: pulumi.InvokeOutputOptions): pulumi.Output<number> {
+  return aws.ec2
+    .getInstancesOutput(
+      {
+        instanceTags: { [CLUSTER_TAG]: clusterName },
+        filters: [{ name: "tag-key", values: [MEMBER_TAG] }],
+        instanceStateNames: ["pending", "running", "stopping", "stopped"],
+      },
+      opts,
+    )
+    .apply((r) => r.ids.length);
+}
+
 /** Creates the members' AWS resources under `ctx.parent`. */
 export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsArgs): AwsEtcdResult {
   const { name, cs, clusterName, parent } = ctx;
   const opts = { parent };
-  const tags = { "scaleplane:config-service": cs.name, "scaleplane:cluster": clusterName };
+  const tags = { "scaleplane:config-service": cs.name, [CLUSTER_TAG]: clusterName };
   const settings = etcdSettings(cs, clusterName, `${ETCD_DATA_MOUNT}/data`);
   const placement = placeMembers(args.subnets, cs.members);
   const spec = etcdClusterSpec(
@@ -187,7 +213,7 @@ export function createAwsEtcd(ctx: EtcdBuildContext, args: RaftConfigServiceAwsA
           tlsParameters: certs ? tlsParameters : undefined,
         }),
         userDataReplaceOnChange: false,
-        tags: { ...tags, Name: m.name, "scaleplane:etcd-member": m.name },
+        tags: { ...tags, Name: m.name, [MEMBER_TAG]: m.name },
       },
       { ...opts, dependsOn: [...parameters, ...ctx.memberDependsOn] },
     );

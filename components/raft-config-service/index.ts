@@ -26,7 +26,7 @@ import { TOKENS } from "../../core/tokens";
 import type { EtcdMembership } from "../../providers/etcd-membership";
 import { EtcdMemberCountLock } from "../../providers/member-count-lock";
 import type { EtcdBuildContext, EtcdBuildResult, RaftConfigServiceArgs } from "./args";
-import { createAwsEtcd } from "./aws";
+import { createAwsEtcd, deployedAwsMemberCount } from "./aws";
 import { createDockerEtcd } from "./docker";
 import { createKubernetesEtcd } from "./kubernetes";
 import { createTls } from "./tls";
@@ -111,14 +111,24 @@ export class RaftConfigService extends pulumi.ComponentResource {
 
     const clusterName = etcdClusterName(cs.name, pulumi.getStack());
     // aws/kubernetes have no safe membership protocol yet: their member count is frozen once created
-    // (docker changes members one at a time through EtcdMembership).
+    // (docker changes members one at a time through EtcdMembership). On aws the lock also gets the
+    // member instances deployed now, with this component's provider: a cluster deployed before the
+    // lock existed is held to that count in the lock's first `up`. Kubernetes has no such lookup
+    // (kubernetes.ts says why): there a new lock accepts any count.
     const memberDependsOn =
       args.target === "docker"
         ? []
         : [
             new EtcdMemberCountLock(
               `${name}-member-lock`,
-              { clusterName, target: args.target, members: cs.members },
+              {
+                clusterName,
+                target: args.target,
+                members: cs.members,
+                ...(args.target === "aws"
+                  ? { deployedMembers: deployedAwsMemberCount(clusterName, { parent: this }) }
+                  : {}),
+              },
               { parent: this },
             ),
           ];

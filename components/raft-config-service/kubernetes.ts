@@ -8,6 +8,16 @@
  *
  * podManagementPolicy is Parallel: a new cluster only elects a leader once a quorum of members
  * runs, so OrderedReady (wait for pod 0 to be ready before pod 1) would never finish.
+ *
+ * The member-count lock (index.ts) gets no deployed count here, unlike on aws: a lock without a
+ * record yet (a StatefulSet deployed before the lock existed) accepts any valid count in its first
+ * `up`. Nothing sound reads the deployed `spec.replicas` at deploy time: `StatefulSet.get` fails
+ * the whole deployment when the object does not exist, i.e. for every new cluster
+ * (pulumi/pulumi#3364); pulumi-kubernetes has no invoke that reads the cluster (its only ones,
+ * yaml:decode, helm:template and kustomize:directory, render locally); and the lock's dynamic
+ * provider cannot reach the cluster with this component's kubernetes provider (provider
+ * credentials are not handed to dynamic providers, and a kubeconfig among its inputs would put a
+ * secret into its state; the ambient kubeconfig may name another cluster).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";

@@ -1,8 +1,9 @@
 /**
  * Offline runs of Pulumi programs under the SDK's mock runtime: used by `npm run plan`,
  * `npm run check` and the unit tests. Records every registered resource with its parent, type,
- * name and inputs. Invokes are refused loudly: a component that needs a cloud lookup at plan time
- * is a bug here (take the value as an argument instead).
+ * name and inputs. Invokes are refused loudly, except the few lookups a component needs at deploy
+ * time, answered as in an empty account ({@link OFFLINE_INVOKES}); any other lookup is a bug here
+ * (take the value as an argument instead). Tests pass their own answers (`invokes`).
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -21,9 +22,19 @@ export interface RecordedResource {
   provider?: string;
 }
 
+/** One invoke (data-source lookup) as the program made it. */
+export interface RecordedInvoke {
+  token: string;
+  inputs: Record<string, unknown>;
+  /** Provider reference (`urn::id`) the invoke went through, when not the default provider. */
+  provider?: string;
+}
+
 /** The resources of one offline run. */
 export class Recording {
   readonly resources: RecordedResource[] = [];
+  /** The invokes of the run, in order. */
+  readonly invokes: RecordedInvoke[] = [];
 
   /** All resources of a type token. */
   ofType(type: string): RecordedResource[] {
@@ -85,6 +96,25 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
   return out;
 }
 
+/** Answers an invoke as the provider would. */
+export type InvokeAnswer = (args: pulumi.runtime.MockCallArgs) => Record<string, unknown>;
+
+/**
+ * The lookups components make at deploy time, answered as in an account where nothing of the
+ * stack is deployed yet: RaftConfigService on aws counts its member instances (none).
+ */
+export const OFFLINE_INVOKES: Readonly<Record<string, InvokeAnswer>> = {
+  "aws:ec2/getInstances:getInstances": ({ inputs }) => ({
+    id: "us-east-1",
+    region: "us-east-1",
+    ids: [],
+    privateIps: [],
+    publicIps: [],
+    ipv6Addresses: [],
+    instanceTags: inputs.instanceTags ?? {},
+  }),
+};
+
 const KNOWN_PACKAGES = ["aws", "kubernetes", "docker", "scaleplane", "pulumi-nodejs", "pulumi", "tls", "random"];
 
 export interface OfflineOptions {
@@ -94,6 +124,8 @@ export interface OfflineOptions {
   config?: Record<string, string>;
   /** Run as a preview (outputs of unknown values stay unknown). @default false */
   preview?: boolean;
+  /** Answers to invokes by token, over {@link OFFLINE_INVOKES}. @default {} */
+  invokes?: Record<string, InvokeAnswer>;
 }
 
 /**
@@ -125,6 +157,11 @@ export function installMocks(opts: OfflineOptions): Recording {
         };
       },
       call(args: pulumi.runtime.MockCallArgs) {
+        const answer = opts.invokes?.[args.token] ?? OFFLINE_INVOKES[args.token];
+        if (answer) {
+          rec.invokes.push({ token: args.token, inputs: args.inputs, provider: args.provider || undefined });
+          return answer(args);
+        }
         throw new Error(
           `offline run: unexpected invoke ${args.token}(${JSON.stringify(args.inputs)}); components must not look anything up at plan time`,
         );

@@ -3,8 +3,11 @@
  * the provider serialized by a real (mock-runtime) program run, then Check/Diff/Create/Update.
  * Check refuses a member-count (or cluster-name) change of an existing lock, naming
  * configService.members, the old and new count and what to do; first creation and an unchanged
- * count pass; Diff never replaces. Needs only node (no etcd: the lock does no I/O).
+ * count pass; Diff never replaces. A lock without a record (its first `up`) compares with the
+ * members deployed now (`deployedMembers`, looked up by the component on aws), which it neither
+ * stores nor diffs. Needs only node (no etcd: the lock does no I/O).
  */
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
 
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMemberCountLock";
@@ -92,4 +95,46 @@ it("update stores the new inputs and nothing else", async () => {
       .filter((k) => k !== "__provider")
       .sort(),
   ).toEqual(["clusterName", "members", "target"]);
+});
+
+describe("a lock created on a cluster deployed before the lock existed (deployedMembers)", () => {
+  const deployed = (members: number, deployedMembers: unknown): Props => ({ ...lock(members), deployedMembers });
+
+  it("check refuses 3 deployed → 5 with no recorded olds, naming configService.members and both counts", async () => {
+    const { failures } = await host.check(TYPE, {}, withProvider(deployed(5, 3)));
+    expect(failures).toEqual([
+      {
+        property: "members",
+        reason: expect.stringMatching(
+          /configService\.members cannot change from 3 \(the members deployed now\) to 5 on target aws.*keep configService\.members = 3\. Nothing was changed\./,
+        ),
+      },
+    ]);
+  });
+
+  it("check passes the deployed count, a new cluster (0) and a preview's unknown count; create stores no observation", async () => {
+    for (const d of [3, 0, unknownValue]) {
+      const checked = await host.check(TYPE, {}, withProvider(deployed(3, d)));
+      expect(checked.failures).toEqual([]);
+    }
+    const checked = await host.check(TYPE, {}, withProvider(deployed(3, 3)));
+    const { outputs } = await host.create(TYPE, checked.inputs);
+    expect(
+      Object.keys(outputs)
+        .filter((k) => k !== "__provider")
+        .sort(),
+    ).toEqual(["clusterName", "members", "target"]);
+  });
+
+  it("once recorded, the record decides and a changed deployed count alone is no change", async () => {
+    // A member instance lost out of band: the repair at the recorded count is not refused.
+    expect((await host.check(TYPE, withProvider(lock(3)), withProvider(deployed(3, 2)))).failures).toEqual([]);
+    expect(await host.diff(TYPE, "cfg-prod-member-count", withProvider(lock(3)), withProvider(deployed(3, 2)))).toEqual(
+      {
+        changes: "none",
+        replaces: [],
+        deleteBeforeReplace: false,
+      },
+    );
+  });
 });
