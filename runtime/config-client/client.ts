@@ -72,6 +72,7 @@ const issuesOf = (e: z.ZodError): string[] =>
   e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(value)"}: ${i.message}`);
 
 export class ConfigClient implements ClientSession {
+  private readonly closeHooks = new Set<() => void>();
   /** The underlying etcd3 client (for admin work such as member lists). */
   readonly etcd: Etcd3;
   readonly prefix: string;
@@ -333,6 +334,14 @@ export class ConfigClient implements ClientSession {
 
   /** Closes connections (leaderships should be resigned first, or they last until their TTL). */
   close(): void {
+    for (const fn of this.closeHooks) fn();
+    this.closeHooks.clear();
     this.etcd.close();
+  }
+
+  /** Runs `fn` when the client closes, before its connections do; the result unregisters it. */
+  onClose(fn: () => void): () => void {
+    this.closeHooks.add(fn);
+    return () => this.closeHooks.delete(fn);
   }
 }

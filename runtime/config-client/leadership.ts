@@ -32,6 +32,8 @@ export class Leadership {
   private constructor(
     private readonly client: ClientSession,
     private readonly campaignHandle: Campaign,
+    /** Unregisters the client-close hook that ends this candidacy's lease keepalive. */
+    private readonly offClose: () => void,
     /** Election name. */
     readonly election: string,
     /** This holder's candidate id (the value stored under its election key). */
@@ -54,6 +56,10 @@ export class Leadership {
   ): Promise<Leadership> {
     const log = client.log.child({ election: electionName, candidate: candidateId });
     const campaign = client.etcd.namespace(client.prefix).election(electionName, ttlSeconds).campaign(candidateId);
+    // Closing the client ends the candidacy's lease keepalive (pending, elected or lost): etcd3 would
+    // otherwise retry it every 100 ms on the closed client until twice the TTL has passed, keeping
+    // the process alive that long. The lease itself then expires at its TTL, as after a crash.
+    const offClose = client.onClose(() => void campaign.resign().catch(() => undefined));
     let failure: Error | undefined;
     const failed = new Promise<never>((_, reject) =>
       campaign.on("error", (e) => {
@@ -85,8 +91,9 @@ export class Leadership {
         );
       const token = revision(kv.create_revision);
       log.info({ fencingToken: token }, "elected");
-      return new Leadership(client, campaign, electionName, candidateId, key, token);
+      return new Leadership(client, campaign, offClose, electionName, candidateId, key, token);
     } catch (e) {
+      offClose();
       await campaign.resign().catch(() => undefined);
       throw e;
     } finally {
@@ -97,6 +104,9 @@ export class Leadership {
   private markLost(e: Error): void {
     if (this.lost || this.resigned) return;
     this.lost = true;
+    // A lost leadership's lease is of no use: stop its keepalive loop (and revoke it, should it live).
+    this.offClose();
+    this.campaignHandle.resign().catch(() => undefined);
     this.client.log.warn({ election: this.election, fencingToken: this.fencingToken, err: e }, "leadership lost");
     for (const h of this.lostHandlers) h(e);
   }
@@ -164,6 +174,7 @@ export class Leadership {
   async resign(): Promise<void> {
     if (this.resigned) return;
     this.resigned = true;
+    this.offClose();
     await this.campaignHandle.resign();
     this.client.log.info({ election: this.election, fencingToken: this.fencingToken }, "resigned");
   }

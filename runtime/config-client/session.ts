@@ -24,4 +24,6 @@ export interface ClientSession {
   callOptions(opts?: CallOpts): CallOptions;
   call<T>(operation: string, fn: () => Promise<T>, opts?: CallOpts): Promise<T>;
   encode<S extends z.ZodType>(key: ConfigKey<S>, value: z.input<S>): string;
+  /** Runs `fn` when the client closes, before its connections do; the result unregisters it. */
+  onClose(fn: () => void): () => void;
 }
