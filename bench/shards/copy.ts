@@ -4,8 +4,9 @@
  * raw pipe between the same two instances in the same process.
  *
  * Figures (ratios and a stall; nothing asserts a time):
- * - `copy_vs_raw`: rows/s of the rebalance's copies (COPY out of the source's ranges, COPY into
- *   the staging table, "apply if newer" merge, commit; the engine's own timing of its copies)
+ * - `copy_vs_raw`: rows/s of the rebalance's copies (COPY out of the source's ranges, written on
+ *   the target in chunks: rows of keys it lacks COPYed into the table, the others staged and
+ *   merged by "apply if newer", commit; the engine's own timing of its copies)
  *   moving shard A's rows to a new shard B (1 → 2 shards, replicationFactor 1), ÷ rows/s of a raw
  *   `COPY ... TO STDOUT` → `COPY ... FROM STDIN` pipe (pg-copy-streams) of all of A's rows into a
  *   table of the same shape (primary key and hash index) on B. `copy_phase_vs_raw` is the same

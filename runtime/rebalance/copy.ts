@@ -1,21 +1,34 @@
 /**
  * The data path of a rebalance, one (source shard, target shard, hash ranges) pair at a time:
  *
- * - copy: `COPY ... TO STDOUT` on the source piped (pg-copy-streams) into `COPY ... FROM STDIN`
- *   of a staging table in one transaction on the target, merged with the "apply if newer"
- *   upsert and committed. The merge makes a copy idempotent and commutative with the routers'
- *   dual-writes; the transaction makes a killed copy leave nothing (the staging table is dropped
- *   with it), so a rerun simply copies the pair again.
- * - verify: row count and order-independent checksum of the ranges on both sides; when they
- *   differ (routers keep writing while we compare, or a stale source replica lost to a newer one)
- *   every source row is checked key by key: the target must hold it at the same or a newer
- *   version. Clean means no source row is missing or older on the target.
+ * - copy: one `COPY ... TO STDOUT` of the ranges on the source (pg-copy-streams), cut at row
+ *   boundaries into chunks of about {@link CHUNK_BYTES}, each written on the target in its own
+ *   short transaction, on {@link COPY_LANES} target connections in turn: the source streams the
+ *   next chunks while the previous ones are written, so the copy goes at the pace of its slowest
+ *   side rather than of their sum, and reads the source once per pair. A chunk's rows whose keys
+ *   the target lacks are COPYed straight into the table (as fast as a raw COPY, and a plain insert
+ *   never overwrites); rows whose keys it holds (dual-written by the routers, copied by an earlier
+ *   run) are staged and merged by "apply if newer", so an older copied row never replaces a newer
+ *   one. Which keys the target holds is learnt from the direct COPY itself: when one is there (or
+ *   a router inserts one meanwhile) the COPY fails with a unique violation, nothing of the chunk
+ *   is applied, and the chunk is written again with the keys the target now holds merged. Every
+ *   write is idempotent and commutes with the dual-writes, so a chunk written twice, or before a
+ *   crash and again by the rerun, changes nothing; short transactions keep a router's first write
+ *   of a key being copied waiting for one chunk at most. A killed copy leaves at most some written
+ *   chunks (rows of ranges the target is receiving, at their versions) and nothing staged; its
+ *   batch is not recorded as done, so the rerun copies the pair again.
+ * - verify: row count and order-independent checksum of the ranges on both sides, per bucket of
+ *   2^20 hashes; in the buckets where they differ (routers keep writing while we compare, or a
+ *   stale source replica lost to a newer one) every source row is checked key by key: the target
+ *   must hold it at the same or a newer version. Clean means no source row is missing or older on
+ *   the target.
  * - delete: the moved rows on a shard that no longer owns the ranges.
  */
-import { Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { PoolClient } from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import type { ShardPools } from "./shards";
+import { COPY_LANES, type ShardPools } from "./shards";
 import * as sql from "./sql";
 
 /** What one pair copy moved. */
@@ -24,8 +37,96 @@ export interface CopyResult {
   rows: number;
   /** Bytes of COPY text streamed. */
   bytes: number;
-  /** Rows the merge inserted or replaced on the target (older ones are kept out). */
+  /** Rows inserted or replaced on the target (rows it holds at the same or a newer version are kept out). */
   applied: number;
+}
+
+/**
+ * COPY text per chunk, in bytes (about 2,000 rows of 128 bytes): large enough that a chunk's
+ * round trips and commit are noise next to its rows, small enough that the source, this process
+ * and the target connections work on different chunks at once even in a small copy, and that a
+ * chunk holds the keys it inserts (a router's first write of one waits for the chunk's commit)
+ * for a fraction of a second.
+ */
+export const CHUNK_BYTES = 1 << 18;
+
+const NEWLINE = 0x0a;
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+
+/** What COPY text escapes stand for (COPY TO writes only these). */
+const UNESCAPE: Readonly<Record<string, string>> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
+
+/**
+ * The key of a row of COPY text (`rows` from byte `start`): its first field, unescaped (PostgreSQL
+ * escapes a backslash, tab, newline, carriage return, backspace, form feed and vertical tab in it).
+ */
+export function copyRowKey(rows: Buffer, start: number): string {
+  const tab = rows.indexOf(TAB, start);
+  const raw = rows.toString("utf8", start, tab);
+  return rows.subarray(start, tab).includes(BACKSLASH)
+    ? raw.replace(/\\(.)/gs, (_, c: string) => UNESCAPE[c] ?? c)
+    : raw;
+}
+
+/** PostgreSQL's code of a unique violation. */
+const UNIQUE_VIOLATION = "23505";
+
+/** Times a chunk is written again after routers inserted some of its keys meanwhile (then it is merged). */
+const CONFLICT_RETRIES = 2;
+
+/** COPYs rows (whole COPY text rows) with `copySql`; resolves with the rows copied. */
+async function copyIn(lane: PoolClient, copySql: string, rows: readonly Buffer[]): Promise<number> {
+  const into = lane.query(copyFrom(copySql));
+  await pipeline(Readable.from(rows), into);
+  return Number(into.rowCount ?? 0);
+}
+
+/**
+ * Writes one chunk (whole COPY text rows of the source) into the target in one transaction on
+ * `lane`; resolves with the rows inserted or replaced. Rows whose keys are in `held` (the target
+ * holds them) are merged by version (staged, then the "apply if newer" upsert); the others are
+ * COPYed straight into the table, which never overwrites: when the target holds one of their keys
+ * (a router wrote it first, or an earlier run copied it) the COPY fails with a unique violation,
+ * the keys of the chunk the target holds are added to `held`, and the chunk is written again (at
+ * most {@link CONFLICT_RETRIES} times, then every row is merged).
+ */
+async function writeChunk(lane: PoolClient, rows: Buffer, held: Set<string>): Promise<number> {
+  const starts: number[] = [];
+  for (let at = 0; at < rows.length; at = rows.indexOf(NEWLINE, at) + 1) starts.push(at);
+  starts.push(rows.length);
+  const keys: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const mergeAll = attempt > CONFLICT_RETRIES;
+    const fresh: Buffer[] = [];
+    const known: Buffer[] = [];
+    if (mergeAll) known.push(rows);
+    else if (held.size === 0) fresh.push(rows);
+    else {
+      if (keys.length === 0) for (let i = 0; i + 1 < starts.length; i++) keys.push(copyRowKey(rows, starts[i]));
+      for (let i = 0, run = 0; i < keys.length; i++) {
+        const isHeld = held.has(keys[i]);
+        if (i + 1 < keys.length && held.has(keys[i + 1]) === isHeld) continue;
+        (isHeld ? known : fresh).push(rows.subarray(starts[run], starts[i + 1]));
+        run = i + 1;
+      }
+    }
+    await lane.query("BEGIN");
+    try {
+      let applied = fresh.length > 0 ? await copyIn(lane, sql.COPY_IN_TABLE_SQL, fresh) : 0;
+      if (known.length > 0) {
+        await copyIn(lane, sql.COPY_IN_STAGE_SQL, known);
+        applied += (await lane.query(sql.MERGE_STAGE_SQL)).rowCount ?? 0;
+      }
+      await lane.query("COMMIT");
+      return applied;
+    } catch (e) {
+      await lane.query("ROLLBACK").catch(() => undefined);
+      if (mergeAll || (e as { code?: unknown })?.code !== UNIQUE_VIOLATION) throw e;
+    }
+    if (keys.length === 0) for (let i = 0; i + 1 < starts.length; i++) keys.push(copyRowKey(rows, starts[i]));
+    for (const r of (await lane.query<{ key: string }>(sql.HELD_KEYS_SQL, [keys])).rows) held.add(r.key);
+  }
 }
 
 /** Copies the source's rows in `ranges` into the target (see the module comment). */
@@ -35,43 +136,91 @@ export async function copyRanges(
   target: string,
   ranges: readonly sql.HashRange[],
 ): Promise<CopyResult> {
+  /** Keys of the ranges the target is known to hold (learnt from the chunks' unique violations). */
+  const held = new Set<string>();
   const src = await pools.client(source);
-  let dst;
-  try {
-    dst = await pools.client(target);
-  } catch (e) {
-    src.release();
-    throw e;
-  }
+  const lanes: PoolClient[] = [];
+  const idle: PoolClient[] = [];
+  const writing = new Set<Promise<void>>();
+  let applied = 0;
+  /** The first failure on the target. */
+  let targetFailure: Error | undefined;
+
+  /** Writes a chunk in the background on an idle lane (a new one while fewer than COPY_LANES), once one is free. */
+  const dispatch = async (rows: Buffer): Promise<void> => {
+    while (idle.length === 0 && lanes.length === COPY_LANES && targetFailure === undefined) await Promise.race(writing);
+    if (targetFailure) throw targetFailure;
+    let lane = idle.pop();
+    if (!lane) {
+      try {
+        lane = await pools.client(target);
+        lanes.push(lane);
+        await lane.query(sql.CREATE_STAGE_SQL);
+      } catch (e) {
+        throw (targetFailure ??= e as Error);
+      }
+    }
+    const done = writeChunk(lane, rows, held).then(
+      (n) => {
+        applied += n;
+        idle.push(lane);
+      },
+      (e: Error) => {
+        targetFailure ??= e;
+      },
+    );
+    writing.add(done);
+    void done.finally(() => writing.delete(done));
+  };
+
   let failed: Error | undefined;
   try {
-    await dst.query("BEGIN");
-    await dst.query(sql.CREATE_STAGE_SQL);
     let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
     const out = src.query(copyTo(sql.copyOutSql(ranges)));
-    const into = dst.query(copyFrom(sql.COPY_IN_STAGE_SQL));
     try {
-      await pipeline(out, counter, into);
+      // Chunks of whole rows: in COPY text a raw newline ends a row (one inside a value is escaped
+      // as \n), so the bytes after the last newline wait for the rest of their row.
+      // The first chunk is smaller so that the target starts early, and the last rows are split
+      // over two lanes so that the copy does not end waiting for one lane.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let dispatched = 0;
+      for await (const data of out as AsyncIterable<Buffer>) {
+        bytes += data.length;
+        pending.push(data);
+        pendingBytes += data.length;
+        if (pendingBytes < (dispatched === 0 ? CHUNK_BYTES / 4 : CHUNK_BYTES)) continue;
+        const end = data.lastIndexOf(NEWLINE) + 1;
+        if (end === 0) continue;
+        const rest = data.subarray(end);
+        pending[pending.length - 1] = data.subarray(0, end);
+        await dispatch(Buffer.concat(pending));
+        dispatched++;
+        pending = rest.length > 0 ? [rest] : [];
+        pendingBytes = rest.length;
+      }
+      const last = Buffer.concat(pending);
+      if (last.length > 0 && last[last.length - 1] !== NEWLINE) throw new Error("the COPY ended inside a row");
+      const half = last.lastIndexOf(NEWLINE, last.length >> 1) + 1;
+      for (const rows of [last.subarray(0, half), last.subarray(half)]) if (rows.length > 0) await dispatch(rows);
     } catch (e) {
-      throw new Error(`copying ${ranges.length} range(s) ${source} → ${target}: ${(e as Error).message}`, { cause: e });
+      if (e === targetFailure) throw e;
+      throw pools.wrap(
+        source,
+        new Error(`copying ${ranges.length} range(s) ${source} → ${target}: ${(e as Error).message}`, { cause: e }),
+      );
+    } finally {
+      await Promise.all(writing);
     }
-    const merged = await dst.query(sql.MERGE_STAGE_SQL);
-    await dst.query("COMMIT");
-    return { rows: Number(out.rowCount ?? into.rowCount ?? 0), bytes, applied: merged.rowCount ?? 0 };
+    if (targetFailure) throw targetFailure;
+    return { rows: Number(out.rowCount ?? 0), bytes, applied };
   } catch (e) {
     failed = e as Error;
-    await dst.query("ROLLBACK").catch(() => undefined);
-    throw pools.wrap(target, e);
+    throw e === targetFailure ? pools.wrap(target, e) : e;
   } finally {
-    // A client whose COPY broke is in an unknown protocol state: destroy it instead of reusing it.
+    // A client whose COPY or transaction broke is in an unknown state: destroy it instead of reusing it.
     src.release(failed);
-    dst.release(failed);
+    for (const lane of lanes) lane.release(failed);
   }
 }
 
@@ -111,6 +260,38 @@ export async function rangeChecksum(
   return { rows: Number(r.rows), checksum: r.checksum };
 }
 
+/** Count and checksum of the ranges on one shard, per verification bucket (`h >> VERIFY_BUCKET_BITS`). */
+async function bucketChecksums(
+  pools: ShardPools,
+  shard: string,
+  ranges: readonly sql.HashRange[],
+): Promise<Map<number, { rows: number; checksum: bigint }>> {
+  const rows = await pools.query<{ bucket: number; rows: string; checksum: string }>(
+    shard,
+    sql.bucketChecksumSql(ranges),
+  );
+  return new Map(rows.map((r) => [r.bucket, { rows: Number(r.rows), checksum: BigInt(r.checksum) }]));
+}
+
+/** The parts of sorted, disjoint `ranges` inside the given verification buckets (sorted). */
+export function rangesInBuckets(ranges: readonly sql.HashRange[], buckets: readonly number[]): sql.HashRange[] {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const out: sql.HashRange[] = [];
+  const size = 2 ** sql.VERIFY_BUCKET_BITS;
+  let i = 0;
+  for (const b of [...buckets].sort((x, y) => x - y)) {
+    const lo = b * size;
+    const hi = lo + size;
+    while (i < sorted.length && sorted[i].end <= lo) i++;
+    for (let j = i; j < sorted.length && sorted[j].start < hi; j++) {
+      const start = Math.max(lo, sorted[j].start);
+      const end = Math.min(hi, sorted[j].end);
+      if (start < end) out.push({ start, end });
+    }
+  }
+  return out;
+}
+
 /** Verifies that the target holds every source row of the ranges at the same or a newer version. */
 export async function verifyRanges(
   pools: ShardPools,
@@ -118,12 +299,30 @@ export async function verifyRanges(
   target: string,
   ranges: readonly sql.HashRange[],
 ): Promise<VerifyResult> {
-  const [s, t] = await Promise.all([rangeChecksum(pools, source, ranges), rangeChecksum(pools, target, ranges)]);
-  if (s.rows === t.rows && s.checksum === t.checksum)
+  const [sb, tb] = await Promise.all([bucketChecksums(pools, source, ranges), bucketChecksums(pools, target, ranges)]);
+  const total = (m: Map<number, { rows: number; checksum: bigint }>): RangeChecksum => {
+    let rows = 0;
+    let checksum = 0n;
+    for (const v of m.values()) {
+      rows += v.rows;
+      checksum += v.checksum;
+    }
+    return { rows, checksum: checksum.toString() };
+  };
+  const s = total(sb);
+  const t = total(tb);
+  const differ = [...new Set([...sb.keys(), ...tb.keys()])].filter((b) => {
+    const x = sb.get(b);
+    const y = tb.get(b);
+    return x?.rows !== y?.rows || x?.checksum !== y?.checksum;
+  });
+  if (differ.length === 0)
     return { clean: true, source: s, target: t, checksumsMatch: true, missing: 0, older: 0, sample: [] };
+  const suspect = rangesInBuckets(ranges, differ);
 
-  // Key-level pass: page through the source's rows with a cursor and ask the target, per page,
-  // which of them it lacks or holds older (the version order is PostgreSQL's, as in the merge).
+  // Key-level pass over the buckets whose count or checksum differ (writes in flight touch a few):
+  // page through the source's rows there with a cursor and ask the target, per page, which of
+  // them it lacks or holds older (the version order is PostgreSQL's, as in the merge).
   let missing = 0;
   let older = 0;
   const sample: string[] = [];
@@ -131,7 +330,7 @@ export async function verifyRanges(
   let failed: Error | undefined;
   try {
     await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.keyVersionsSql(ranges)}`);
+    await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.keyVersionsSql(suspect)}`);
     for (;;) {
       const page = await src.query<{ key: string; ver_wall: string; ver_logical: number; ver_node: string }>(
         `FETCH ${KEY_PAGE} FROM scaleplane_verify`,

@@ -105,7 +105,7 @@ export interface RebalanceReport {
   /** Of those, pairs whose checksums differed (writes in flight) and were proven by the key-level pass. */
   keyLevelVerified: number;
   rowsDeleted: number;
-  /** Time spent in the copies themselves (COPY out → staging → merge → commit), summed over pairs, in ms. */
+  /** Time spent in the copies themselves (COPY out → chunks inserted or merged on the target → commit), summed over pairs, in ms. */
   copyMs: number;
   /** Time spent verifying copied pairs, summed over pairs, in ms. */
   verifyMs: number;

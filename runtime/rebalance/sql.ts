@@ -1,7 +1,8 @@
 /**
  * The SQL of the online rebalance, as docs/design/sharding.md fixes it: the range copy (COPY out
- * of a source, COPY into a per-transaction staging table on the target, merged with the "apply if
- * newer" upsert), the range checksum, the key-level verification and the cleanup of moved rows.
+ * of a source; per chunk on the target, COPY of the rows of keys it lacks straight into the table
+ * and of the others into a staging table merged by "apply if newer"), the range checksum, the
+ * key-level verification and the cleanup of moved rows.
  * The schema, the epoch fence and the "apply if newer" rule are the shard client's
  * (runtime/shard-client/sql.ts: one definition for the router and the rebalancer). Hash ranges
  * are inlined as the bounds of an `int8multirange` (COPY takes no parameters); every bound is
@@ -47,11 +48,24 @@ export function copyOutSql(ranges: readonly HashRange[]): string {
 }
 
 /**
- * The staging table: temporary (so, like an unlogged table, never WAL-logged; and private to the
- * copying session, so concurrent copies into one target never mix) and dropped at commit, so a
- * copy killed half-way leaves nothing behind.
+ * The staging table of the rows a chunk merges: temporary (never WAL-logged, and private to the
+ * copying session, so concurrent copies into one target never mix) and emptied at every commit,
+ * so a chunk stages and merges its rows in one transaction and a copy killed half-way leaves
+ * nothing staged. Created once per connection (the rebalancer's pooled connections keep it).
  */
-export const CREATE_STAGE_SQL = "CREATE TEMP TABLE scaleplane_stage (LIKE scaleplane_kv) ON COMMIT DROP";
+export const CREATE_STAGE_SQL =
+  "CREATE TEMP TABLE IF NOT EXISTS scaleplane_stage (LIKE scaleplane_kv) ON COMMIT DELETE ROWS";
+
+/** Which of the keys `$1` (text[]) the shard holds (asked when a chunk's direct COPY met one). */
+export const HELD_KEYS_SQL = "SELECT key FROM scaleplane_kv WHERE key = ANY($1::text[])";
+
+/**
+ * COPY straight into the table, of rows whose keys the target is not known to hold: a plain
+ * insert, which never overwrites. When the target holds one of the keys (or a router inserts it
+ * meanwhile: the COPY waits for the router's transaction) it fails with a unique violation and the
+ * copy merges those rows by version instead.
+ */
+export const COPY_IN_TABLE_SQL = `COPY scaleplane_kv (${COLUMNS}) FROM STDIN`;
 
 /** COPY into the staging table. */
 export const COPY_IN_STAGE_SQL = `COPY scaleplane_stage (${COLUMNS}) FROM STDIN`;
@@ -72,6 +86,19 @@ export function checksumSql(ranges: readonly HashRange[]): string {
   return `SELECT count(*)::text AS rows,
     coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
   FROM ${inRanges(ranges)}`;
+}
+
+/** Bits of `h` below a verification bucket: checksums are compared per 2^20 hashes (4,096 buckets). */
+export const VERIFY_BUCKET_BITS = 20;
+
+/**
+ * {@link checksumSql} per bucket of 2^{@link VERIFY_BUCKET_BITS} hashes (`bucket` = `h >> bits`):
+ * the buckets a write in flight makes differ are the only ones checked key by key.
+ */
+export function bucketChecksumSql(ranges: readonly HashRange[]): string {
+  return `SELECT (t.h >> ${VERIFY_BUCKET_BITS})::int AS bucket, count(*)::text AS rows,
+    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
+  FROM ${inRanges(ranges)} GROUP BY 1`;
 }
 
 /** Row count and stored bytes of the rows in the ranges (the dry run's estimate). */
