@@ -11,7 +11,10 @@
  *   `COPY ... TO STDOUT` → `COPY ... FROM STDIN` pipe (pg-copy-streams) of all of A's rows into a
  *   table of the same shape (primary key and hash index) on B. `copy_phase_vs_raw` is the same
  *   over the whole copy phase (with each batch's count+checksum verification and its progress
- *   record in etcd).
+ *   record in etcd). `copy_vs_raw_same_rows` divides by a raw pipe of only the rows the rebalance
+ *   moves instead (its ranges, with its own SELECT, in one COPY): the source scans its whole
+ *   table for either, so this one isolates the rebalance's overhead on the same rows, while
+ *   `copy_vs_raw` also charges it the ranges' selectivity (half of the table in 1 → 2).
  * - `cutover_pause_ms`: the longest time a writer (the real shard client, one write at a time)
  *   waited between two acknowledged writes while the rebalance changed the shard map (dual-write,
  *   cutover, completion: three epoch CAS + fences), by the writer's own clock.
@@ -26,6 +29,8 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { hashKey } from "../../core/ring";
 import { ConfigClient } from "../../runtime/config-client";
 import { planRebalance, runRebalance } from "../../runtime/rebalance";
+import { planMigration } from "../../runtime/rebalance/plan";
+import { copyOutSql, type HashRange } from "../../runtime/rebalance/sql";
 import { ShardClient } from "../../runtime/shard-client";
 import { ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../runtime/shard-client/sql";
 import { startLocalEtcd } from "../../test/support/etcd-cluster";
@@ -57,15 +62,24 @@ async function seed(inst: PgInstance, rows: number): Promise<void> {
   }
 }
 
-/** Rows/s of a raw COPY pipe of every row of `from`'s table into a same-shaped table on `to`. */
-async function rawPipe(from: PgInstance, to: PgInstance): Promise<{ rows: number; rowsPerSecond: number }> {
+/**
+ * Rows/s of a raw COPY pipe of every row of `from`'s table (or only of `ranges`, with the
+ * rebalance's own SELECT) into a same-shaped table on `to`.
+ */
+async function rawPipe(
+  from: PgInstance,
+  to: PgInstance,
+  ranges?: readonly HashRange[],
+): Promise<{ rows: number; rowsPerSecond: number }> {
   await to.query("DROP TABLE IF EXISTS bench_raw_copy");
   await to.query("CREATE TABLE bench_raw_copy (LIKE scaleplane_kv INCLUDING ALL)");
   const src = await from.connect();
   const dst = await to.connect();
   try {
     const started = process.hrtime.bigint();
-    const out = src.query(copyTo(`COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`));
+    const out = src.query(
+      copyTo(ranges ? copyOutSql(ranges) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
+    );
     const into = dst.query(copyFrom(`COPY bench_raw_copy (${KV_COLUMNS}) FROM STDIN`));
     await pipeline(out, into);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -112,6 +126,13 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
 
     const raw = await rawPipe(a, b);
     console.log(`raw COPY pipe ${a.name} → ${b.name}: ${raw.rows} rows, ${Math.round(raw.rowsPerSecond)} rows/s`);
+    // The same pipe of only the rows the rebalance moves (its ranges, its SELECT): the source
+    // scans the whole table either way, so this isolates the rebalance's own overhead.
+    const moved = planMigration(placement(1), placement(2)).plan.moves.map(({ start, end }) => ({ start, end }));
+    const rawSame = await rawPipe(a, b, moved);
+    console.log(
+      `raw COPY pipe of the moved ranges only: ${rawSame.rows} rows, ${Math.round(rawSame.rowsPerSecond)} rows/s`,
+    );
 
     await runRebalance({ config, desired: placement(1), credentials });
     // The dry run: the plan with rows/bytes estimated on the source (it also computes the plan
@@ -209,8 +230,10 @@ export async function copyFigures(argv: string[]): Promise<Record<string, number
       cutover_pause_ms: Number(maxGap.toFixed(1)),
       p99_write_during_vs_before: Number((p99During / p99Before).toFixed(3)),
       copy_phase_vs_raw: Number((phaseRate / raw.rowsPerSecond).toFixed(3)),
+      copy_vs_raw_same_rows: Number((copyRate / rawSame.rowsPerSecond).toFixed(3)),
       copy_rows_per_s: Math.round(copyRate),
       raw_copy_rows_per_s: Math.round(raw.rowsPerSecond),
+      raw_same_rows_per_s: Math.round(rawSame.rowsPerSecond),
       writes_unacknowledged: failedWrites,
     };
   } finally {
