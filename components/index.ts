@@ -24,5 +24,5 @@ export {
   type ShardedDatabaseDockerArgs,
   type ShardedDatabaseKubernetesArgs,
 } from "./sharded-database";
-export { Platform, createPlatformAwsProvider, platformTags, type PlatformArgs } from "./platform";
+export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -7,8 +7,9 @@
  *
  * The count a change is measured against is the lock's own record when it has one; a lock without a
  * record (its first `up`: a new cluster, or a cluster deployed before the lock existed) uses the
- * count deployed now, looked up by the component (`deployedMembers`, on aws: the member instances).
- * Without that, a cluster deployed before the lock could change its count in the lock's first `up`.
+ * count deployed now, found by the component (`deployedMembers`: on aws the member instances, on
+ * kubernetes the members among the endpoints the stack's last update published). Without that, a
+ * cluster deployed before the lock could change its count in the lock's first `up`.
  * A lost member does not block its repair: once recorded, the record decides, not the instances.
  */
 import { ETCD_MEMBER_COUNTS } from "./etcd";
@@ -29,8 +30,9 @@ export interface MemberCountLockState {
 /** What the lock is given: its record plus the count deployed now, when the target can look it up. */
 export interface MemberCountLockInputs extends MemberCountLockState {
   /**
-   * Members deployed now (0: none), looked up at deploy time; only consulted while the lock has no
-   * record. Absent when the target has no lookup (kubernetes) or unknown (a preview).
+   * Members deployed now (0: none), found at deploy time; only consulted while the lock has no
+   * record. Absent when the component was given no source for it (kubernetes without the previous
+   * deployment's endpoints) or unknown (a preview).
    */
   deployedMembers?: number;
 }

@@ -82,3 +82,41 @@ export const kubernetesMemberTemplate = (clusterName: string) => ({
   name: "$(POD_NAME)",
   host: `$(POD_NAME).${kubernetesPeerService(clusterName)}.$(POD_NAMESPACE).svc`,
 });
+
+/**
+ * Kubernetes: how many members of `clusterName` in `namespace` a stack's previous deployment
+ * published, from its `configEndpoints` output (read back through a StackReference to the stack
+ * itself; the lock of a cluster deployed before the lock existed compares with it). An entry counts
+ * when its URL's host is one of the cluster's member hosts (any index below {@link MAX_MEMBERS}),
+ * whatever its scheme and port: a TLS or client-port change must not hide the members. Endpoints
+ * of another cluster, namespace or target count 0.
+ *
+ * @param previousEndpoints the previous `configEndpoints` output: `undefined`/`null` when the stack
+ *   was never deployed (or before the output existed) → 0.
+ * @throws Error when it is anything but an array of http(s) URLs: a malformed record must stop the
+ *   update (fail closed) rather than count 0 members and let any member count through.
+ */
+export function kubernetesDeployedMembers(previousEndpoints: unknown, clusterName: string, namespace: string): number {
+  if (previousEndpoints === undefined || previousEndpoints === null) return 0;
+  const malformed = (why: string): never => {
+    throw new Error(
+      `the stack's previous \`configEndpoints\` output is malformed (${why}); expected the etcd client URLs of its last deployment, got ${JSON.stringify(previousEndpoints)}. ` +
+        `The etcd member-count lock cannot tell how many members are deployed; fix the stack's outputs (\`pulumi stack output configEndpoints\`) before changing it`,
+    );
+  };
+  if (!Array.isArray(previousEndpoints)) return malformed("not an array");
+  const hosts = new Set(kubernetesMemberHosts(clusterName, MAX_MEMBERS, namespace));
+  const found = new Set<string>();
+  previousEndpoints.forEach((e: unknown, i) => {
+    if (typeof e !== "string") return malformed(`entry ${i} is not a string`);
+    let url: URL;
+    try {
+      url = new URL(e);
+    } catch {
+      return malformed(`entry ${i} is not a URL`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return malformed(`entry ${i} is not an http(s) URL`);
+    if (hosts.has(url.hostname)) found.add(url.hostname);
+  });
+  return found.size;
+}

@@ -6,9 +6,10 @@
  *
  * - check: core/etcd-member-count.ts decides; a changed `members` or `clusterName` fails, naming
  *   `configService.members`, the old and the new count and what to do instead. A lock without a
- *   record yet (its first `up`) compares with `deployedMembers`, the count the component looked up
- *   at deploy time (aws): a cluster deployed before the lock existed cannot change its count in the
- *   `up` that creates its lock. The provider itself looks nothing up: it has no cloud credentials.
+ *   record yet (its first `up`) compares with `deployedMembers`, the count the component found at
+ *   deploy time (aws: the member instances; kubernetes: the members among the endpoints the stack's
+ *   last update published): a cluster deployed before the lock existed cannot change its count in
+ *   the `up` that creates its lock. The provider itself looks nothing up: it has no credentials.
  * - diff: changed recorded keys (`deployedMembers` is an observation, not a setting: it changes
  *   nothing); never replaces (a replacement would "create" past the check).
  * - create/update: store the recorded keys. No I/O, no secrets.
@@ -28,9 +29,9 @@ export interface EtcdMemberCountLockArgs {
   /** Member count (configService.members); a change of an existing lock is refused. */
   members: pulumi.Input<number>;
   /**
-   * Members deployed now, looked up at deploy time (0: none). Consulted only while the lock has no
+   * Members deployed now, found at deploy time (0: none). Consulted only while the lock has no
    * record, so a cluster deployed before the lock cannot change its count in the lock's first `up`.
-   * @default undefined (no lookup on this target: a new lock accepts any valid count)
+   * @default undefined (nothing known about the deployed members: a new lock accepts any valid count)
    */
   deployedMembers?: pulumi.Input<number>;
 }

@@ -31,6 +31,7 @@ import { createPlatformNamespace } from "./kubernetes";
 
 export type { PlatformArgs } from "./args";
 export { createPlatformAwsProvider, platformTags } from "./aws";
+export { currentStackName, previousDeployment } from "./previous-deployment";
 
 /** The value of an output that is defined on this target (a broken invariant fails the deployment loudly). */
 const defined = (o: pulumi.Output<string | undefined>, what: string): pulumi.Output<string> =>
@@ -128,7 +129,16 @@ export class Platform extends pulumi.ComponentResource {
         const storageClass = config.kubernetes.storageClass;
         this.configService = new RaftConfigService(
           `${name}-config`,
-          { ...csArgs, target: "kubernetes", kubernetes: { namespace, storageClass, zones: config.kubernetes.zones } },
+          {
+            ...csArgs,
+            target: "kubernetes",
+            kubernetes: {
+              namespace,
+              storageClass,
+              zones: config.kubernetes.zones,
+              deployedEndpoints: args.deployedConfigEndpoints,
+            },
+          },
           childOpts,
         );
         this.database = new ShardedDatabase(

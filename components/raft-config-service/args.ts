@@ -44,6 +44,17 @@ export interface RaftConfigServiceKubernetesArgs {
    * @default [] (no zone spread; members are still on distinct nodes)
    */
   zones?: string[];
+  /**
+   * The etcd client endpoints this cluster's last deployment published: the program passes its own
+   * stack's previous `configEndpoints` output, read through a StackReference to the stack itself
+   * (`previousDeployment`, components/platform). Consulted only by the member-count lock while it
+   * has no record (its first `up`): the members of this cluster among them (same cluster name and
+   * namespace) are the count deployed now, so a StatefulSet deployed before the lock existed
+   * cannot change its member count in that `up`. Pulumi's record of the last update, not a read
+   * of the cluster. A value that is not a list of URLs fails the deployment.
+   * @default undefined (no previous deployment known: the lock's first `up` accepts any valid count)
+   */
+  deployedEndpoints?: pulumi.Input<string[] | undefined>;
 }
 
 /** Docker placement (target `docker`). */

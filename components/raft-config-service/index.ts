@@ -20,7 +20,7 @@ import type * as docker from "@pulumi/docker";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigServiceSchema, componentBase, configFail, parseSection } from "../../core/config";
-import { etcdClusterName, fixedMemberIp } from "../../core/etcd-placement";
+import { etcdClusterName, fixedMemberIp, kubernetesDeployedMembers } from "../../core/etcd-placement";
 import { hostPortRange } from "../../core/ports";
 import { TOKENS } from "../../core/tokens";
 import type { EtcdMembership } from "../../providers/etcd-membership";
@@ -57,6 +57,26 @@ function validateTargetBlock(args: RaftConfigServiceArgs, members: number): void
       }
     });
   }
+}
+
+/**
+ * The member-count lock's `deployedMembers` (the members deployed now; `{}` when nothing is known):
+ * aws counts the member instances; kubernetes the members among `kubernetes.deployedEndpoints`,
+ * where a malformed value rejects (the lock is not registered: the update fails, never counts 0).
+ */
+function deployedMembers(
+  args: RaftConfigServiceArgs,
+  clusterName: string,
+  parent: pulumi.Resource,
+): { deployedMembers?: pulumi.Input<number> } {
+  if (args.target === "aws") return { deployedMembers: deployedAwsMemberCount(clusterName, { parent }) };
+  if (args.target !== "kubernetes" || args.kubernetes.deployedEndpoints === undefined) return {};
+  const { deployedEndpoints, namespace } = args.kubernetes;
+  return {
+    deployedMembers: pulumi
+      .all([deployedEndpoints, namespace])
+      .apply(([endpoints, ns]) => kubernetesDeployedMembers(endpoints, clusterName, ns)),
+  };
 }
 
 export class RaftConfigService extends pulumi.ComponentResource {
@@ -111,24 +131,18 @@ export class RaftConfigService extends pulumi.ComponentResource {
 
     const clusterName = etcdClusterName(cs.name, pulumi.getStack());
     // aws/kubernetes have no safe membership protocol yet: their member count is frozen once created
-    // (docker changes members one at a time through EtcdMembership). On aws the lock also gets the
-    // member instances deployed now, with this component's provider: a cluster deployed before the
-    // lock existed is held to that count in the lock's first `up`. Kubernetes has no such lookup
-    // (kubernetes.ts says why): there a new lock accepts any count.
+    // (docker changes members one at a time through EtcdMembership). The lock also gets the members
+    // deployed now, so a cluster deployed before the lock existed is held to that count in the lock's
+    // first `up`: on aws the member instances (looked up with this component's provider); on
+    // kubernetes the members among the endpoints the stack's last deployment published
+    // (`kubernetes.deployedEndpoints`; no live read is sound there, kubernetes.ts says why).
     const memberDependsOn =
       args.target === "docker"
         ? []
         : [
             new EtcdMemberCountLock(
               `${name}-member-lock`,
-              {
-                clusterName,
-                target: args.target,
-                members: cs.members,
-                ...(args.target === "aws"
-                  ? { deployedMembers: deployedAwsMemberCount(clusterName, { parent: this }) }
-                  : {}),
-              },
+              { clusterName, target: args.target, members: cs.members, ...deployedMembers(args, clusterName, this) },
               { parent: this },
             ),
           ];

@@ -9,15 +9,20 @@
  * podManagementPolicy is Parallel: a new cluster only elects a leader once a quorum of members
  * runs, so OrderedReady (wait for pod 0 to be ready before pod 1) would never finish.
  *
- * The member-count lock (index.ts) gets no deployed count here, unlike on aws: a lock without a
- * record yet (a StatefulSet deployed before the lock existed) accepts any valid count in its first
- * `up`. Nothing sound reads the deployed `spec.replicas` at deploy time: `StatefulSet.get` fails
- * the whole deployment when the object does not exist, i.e. for every new cluster
- * (pulumi/pulumi#3364); pulumi-kubernetes has no invoke that reads the cluster (its only ones,
- * yaml:decode, helm:template and kustomize:directory, render locally); and the lock's dynamic
- * provider cannot reach the cluster with this component's kubernetes provider (provider
- * credentials are not handed to dynamic providers, and a kubeconfig among its inputs would put a
- * secret into its state; the ambient kubeconfig may name another cluster).
+ * The member-count lock (index.ts) of a StatefulSet deployed before the lock existed has no record
+ * in its first `up`; it compares with the members among the client endpoints the stack's last
+ * update published (`deployedEndpoints`: the program reads its own `configEndpoints` output through
+ * a StackReference to itself). That is Pulumi's record, not a read of the cluster: nothing sound
+ * reads the deployed `spec.replicas` at deploy time. `StatefulSet.get` fails the whole deployment
+ * when the object does not exist, i.e. for every new cluster (pulumi/pulumi#3364); pulumi-kubernetes
+ * has no invoke that reads the cluster (its only ones, yaml:decode, helm:template and
+ * kustomize:directory, render locally); and the lock's dynamic provider cannot reach the cluster
+ * with this component's kubernetes provider (provider credentials are not handed to dynamic
+ * providers, and a kubeconfig among its inputs would put a secret into its state; the ambient
+ * kubeconfig may name another cluster). What the record misses: a `kubectl scale` behind Pulumi's
+ * back, or an update that failed after changing the StatefulSet (the endpoints below resolve only
+ * once the StatefulSet is deployed, so a refused or failed StatefulSet publishes no new count; but
+ * a rollout that times out after the object was patched is not recorded).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -219,9 +224,11 @@ export function createKubernetesEtcd(
   );
 
   return {
+    // Resolved once the StatefulSet is deployed: a run whose StatefulSet was not (e.g. the member-count
+    // lock refused the count) publishes no endpoints, so the stack output keeps the deployed ones.
     clientEndpoints: pulumi
-      .output(ns)
-      .apply((n) => kubernetesMemberHosts(clusterName, cs.members, n).map((h) => clientUrl(settings, h))),
+      .all([ns, statefulSet.metadata])
+      .apply(([n]) => kubernetesMemberHosts(clusterName, cs.members, n).map((h) => clientUrl(settings, h))),
     memberNames: spec.members.map((m) => m.name),
     tls: certs,
     statefulSet,

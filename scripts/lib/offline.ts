@@ -4,6 +4,11 @@
  * name and inputs. Invokes are refused loudly, except the few lookups a component needs at deploy
  * time, answered as in an empty account ({@link OFFLINE_INVOKES}); any other lookup is a bug here
  * (take the value as an argument instead). Tests pass their own answers (`invokes`).
+ *
+ * A StackReference to the stack itself (the program reads its previous deployment's outputs on
+ * kubernetes) is answered with `stackOutputs` (default: none, a stack never deployed); a reference
+ * to any other stack is refused, like an unexpected invoke. Reads are recorded apart
+ * (`Recording.reads`): they create nothing, and the engine does not hand them to policy packs.
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -35,6 +40,8 @@ export class Recording {
   readonly resources: RecordedResource[] = [];
   /** The invokes of the run, in order. */
   readonly invokes: RecordedInvoke[] = [];
+  /** Resources read (not managed) by the run, e.g. StackReferences; `inputs` are the read's inputs. */
+  readonly reads: RecordedResource[] = [];
 
   /** All resources of a type token. */
   ofType(type: string): RecordedResource[] {
@@ -117,6 +124,9 @@ export const OFFLINE_INVOKES: Readonly<Record<string, InvokeAnswer>> = {
 
 const KNOWN_PACKAGES = ["aws", "kubernetes", "docker", "scaleplane", "pulumi-nodejs", "pulumi", "tls", "random"];
 
+/** The builtin resource a `pulumi.StackReference` reads. */
+export const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
+
 export interface OfflineOptions {
   project?: string;
   stack: string;
@@ -126,6 +136,17 @@ export interface OfflineOptions {
   preview?: boolean;
   /** Answers to invokes by token, over {@link OFFLINE_INVOKES}. @default {} */
   invokes?: Record<string, InvokeAnswer>;
+  /**
+   * Organization of the stack (`pulumi.getOrganization()`).
+   * @default "organization" (the fixed organization of Pulumi's self-managed backends)
+   */
+  organization?: string;
+  /**
+   * The outputs of this stack's previous deployment, as a StackReference to the stack itself
+   * (`<organization>/<project>/<stack>`) reads them.
+   * @default {} (the stack was never deployed)
+   */
+  stackOutputs?: Record<string, unknown>;
 }
 
 /**
@@ -136,12 +157,33 @@ export function installMocks(opts: OfflineOptions): Recording {
   const rec = new Recording();
   const pending = new Map<string, RecordedResource>();
   let seq = 0;
+  const project = opts.project ?? "scaleplane";
+  const organization = opts.organization ?? "organization";
+  const self = `${organization}/${project}/${opts.stack}`;
   pulumi.runtime.setMocks(
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         const pkg = args.type.split(":")[0];
         if (!KNOWN_PACKAGES.includes(pkg))
           throw new Error(`offline run: unexpected resource type ${args.type} (${args.name})`);
+        if (args.type === STACK_REFERENCE_TYPE) {
+          // A read: `id` is the referenced stack's name; the engine answers from the backend.
+          if (args.inputs.name !== self)
+            throw new Error(
+              `offline run: unexpected StackReference ${args.name} to ${JSON.stringify(args.inputs.name)}; only this stack (${self}) has known outputs`,
+            );
+          pending.set(`${args.type}::${args.name}`, {
+            urn: "",
+            type: args.type,
+            name: args.name,
+            custom: true,
+            inputs: args.inputs,
+          });
+          return {
+            id: args.id,
+            state: { name: self, outputs: opts.stackOutputs ?? {}, secretOutputNames: [] },
+          };
+        }
         const key = `${args.type}::${args.name}`;
         pending.set(key, {
           urn: "",
@@ -167,27 +209,30 @@ export function installMocks(opts: OfflineOptions): Recording {
         );
       },
     },
-    opts.project ?? "scaleplane",
+    project,
     opts.stack,
     opts.preview ?? false,
+    organization,
   );
   // The mock monitor does not pass the parent to newResource: observe registrations to keep it.
-  const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: RegisterRequest, cb: (err: unknown, resp: { getUrn(): string }) => void): void;
-  };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) =>
-    register(req, (err, resp) => {
-      if (!err) {
-        const r = pending.get(`${req.getType()}::${req.getName()}`);
-        if (r) {
-          r.urn = resp.getUrn();
-          r.parentUrn = req.getParent() || undefined;
-          rec.resources.push(r);
+  type Rpc = (req: RegisterRequest, cb: (err: unknown, resp: { getUrn(): string }) => void) => void;
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: Rpc; readResource: Rpc };
+  const observe =
+    (rpc: Rpc, into: RecordedResource[]): Rpc =>
+    (req, cb) =>
+      rpc(req, (err, resp) => {
+        if (!err) {
+          const r = pending.get(`${req.getType()}::${req.getName()}`);
+          if (r) {
+            r.urn = resp.getUrn();
+            r.parentUrn = req.getParent() || undefined;
+            into.push(r);
+          }
         }
-      }
-      cb(err, resp);
-    });
+        cb(err, resp);
+      });
+  monitor.registerResource = observe(monitor.registerResource.bind(monitor), rec.resources);
+  monitor.readResource = observe(monitor.readResource.bind(monitor), rec.reads);
   for (const [k, v] of Object.entries(opts.config ?? {})) pulumi.runtime.setConfig(k, v);
   return rec;
 }

@@ -146,12 +146,24 @@ export interface OfflineStackRun {
  */
 export async function runStackOffline(
   stack: string,
-  opts: { root?: string; stackFile?: string; preview?: boolean } = {},
+  opts: {
+    root?: string;
+    stackFile?: string;
+    preview?: boolean;
+    /** The stack's previous deployment's outputs (see `OfflineOptions.stackOutputs`). @default {} */
+    stackOutputs?: Record<string, unknown>;
+  } = {},
 ): Promise<OfflineStackRun> {
   const root = opts.root ?? REPO_ROOT;
   const config = loadStackConfig(stack, opts);
   const { installMocks } = require("./offline") as typeof import("./offline");
-  const recording = installMocks({ project: projectFile(root).name, stack, config, preview: opts.preview });
+  const recording = installMocks({
+    project: projectFile(root).name,
+    stack,
+    config,
+    preview: opts.preview,
+    stackOutputs: opts.stackOutputs,
+  });
   // A resource whose registration fails (e.g. a dynamic provider that cannot be serialized)
   // rejects asynchronously: surface the first such error as the run's error.
   let failure: unknown;
