@@ -1,13 +1,14 @@
 /**
  * The SQL of the online rebalance, as docs/design/sharding.md fixes it: the range copy (COPY out
  * of a source; per chunk on the target, COPY of the rows of keys it lacks straight into the table
- * and of the others into a staging table merged by "apply if newer"), the range checksum, the
- * key-level verification and the cleanup of moved rows.
+ * and an "apply if newer" upsert of the others), the range checksum, the key-level verification
+ * and the cleanup of moved rows.
  * The schema, the epoch fence and the "apply if newer" rule are the shard client's
  * (runtime/shard-client/sql.ts: one definition for the router and the rebalancer). Hash ranges
- * are inlined as the bounds of an `int8multirange` (COPY takes no parameters); every bound is
- * checked to be a whole number in [0, 2^32] before it is inlined.
+ * are inlined (COPY takes no parameters) as ring partition numbers and `int8multirange` bounds;
+ * every bound is checked to be a whole number in [0, 2^32] before it is inlined.
  */
+import { PARTITION_BITS, PARTITION_SPAN } from "../../core/ring";
 import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
 
 /** A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ 2^32`. */
@@ -27,17 +28,44 @@ function checkRanges(ranges: readonly HashRange[]): void {
       throw new Error(`rebalance sql: invalid hash range [${r.start}, ${r.end})`);
 }
 
+/** `h >> PARTITION_SHIFT` is the ring partition of hash `h` (core/ring.ts). */
+const PARTITION_SHIFT = 32 - PARTITION_BITS;
+
+/** Whole partitions of a range listed one by one (more go to the multirange as one range). */
+const LISTED_PARTITIONS_MAX = 64;
+
 /**
  * The rows of `scaleplane_kv` (alias `t`) in the ranges: bounded by the ranges' overall span (an
- * index range scan on `h`) and tested against them as one `int8multirange` (a binary search per
- * row), so a batch of thousands of small ranges is still one scan.
+ * index range scan on `h`), then tested per row in constant time. A ring change moves runs of
+ * whole partitions, mostly short (1 → 2 shards: 32,881 runs of 2 partitions on average): their
+ * partitions are listed in an `int[]` that `= ANY` looks up by hash (PostgreSQL ≥ 14 hashes a
+ * constant array of 9 or more), which cost the source three quarters of the time of a binary
+ * search in an `int8multirange` of the runs (`npm run bench -- shards`). Long runs and the parts
+ * of ranges that are not whole partitions (any `[start, end)` is accepted) go to a multirange.
  */
 function inRanges(ranges: readonly HashRange[]): string {
   checkRanges(ranges);
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   const lo = sorted[0].start;
   const hi = Math.max(...sorted.map((r) => r.end));
-  return `scaleplane_kv t WHERE t.h >= ${lo} AND t.h < ${hi} AND t.h <@ '{${sorted.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`;
+  const listed: number[] = [];
+  const rest: HashRange[] = [];
+  for (const r of sorted) {
+    const first = Math.ceil(r.start / PARTITION_SPAN);
+    const last = Math.floor(r.end / PARTITION_SPAN);
+    if (last <= first || last - first > LISTED_PARTITIONS_MAX) {
+      rest.push(r);
+      continue;
+    }
+    for (let p = first; p < last; p++) listed.push(p);
+    if (r.start < first * PARTITION_SPAN) rest.push({ start: r.start, end: first * PARTITION_SPAN });
+    if (last * PARTITION_SPAN < r.end) rest.push({ start: last * PARTITION_SPAN, end: r.end });
+  }
+  const tests = [
+    ...(listed.length > 0 ? [`(t.h >> ${PARTITION_SHIFT})::int = ANY('{${listed.join(",")}}'::int[])`] : []),
+    ...(rest.length > 0 ? [`t.h <@ '{${rest.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`] : []),
+  ];
+  return `scaleplane_kv t WHERE t.h >= ${lo} AND t.h < ${hi} AND (${tests.join(" OR ")})`;
 }
 
 /** COPY of a source's rows in the ranges, in text format (the target's COPY FROM reads it as is). */
@@ -47,36 +75,37 @@ export function copyOutSql(ranges: readonly HashRange[]): string {
     .join(", ")} FROM ${inRanges(ranges)}) TO STDOUT`;
 }
 
-/**
- * The staging table of the rows a chunk merges: temporary (never WAL-logged, and private to the
- * copying session, so concurrent copies into one target never mix) and emptied at every commit,
- * so a chunk stages and merges its rows in one transaction and a copy killed half-way leaves
- * nothing staged. Created once per connection (the rebalancer's pooled connections keep it).
- */
-export const CREATE_STAGE_SQL =
-  "CREATE TEMP TABLE IF NOT EXISTS scaleplane_stage (LIKE scaleplane_kv) ON COMMIT DELETE ROWS";
-
 /** Which of the keys `$1` (text[]) the shard holds (asked when a chunk's direct COPY met one). */
 export const HELD_KEYS_SQL = "SELECT key FROM scaleplane_kv WHERE key = ANY($1::text[])";
 
 /**
+ * Up to `limit` keys the shard holds in the ranges (asked once per copy, at its first unique
+ * violation: a rerun after a crash, or routers' dual-writes, put rows there before the copy).
+ */
+export function heldKeysInRangesSql(ranges: readonly HashRange[], limit: number): string {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`rebalance sql: invalid limit ${limit}`);
+  return `SELECT t.key FROM ${inRanges(ranges)} LIMIT ${limit}`;
+}
+
+/**
  * COPY straight into the table, of rows whose keys the target is not known to hold: a plain
- * insert, which never overwrites. When the target holds one of the keys (or a router inserts it
- * meanwhile: the COPY waits for the router's transaction) it fails with a unique violation and the
- * copy merges those rows by version instead.
+ * insert, which never overwrites, and one statement, so it applies all its rows or none. When the
+ * target holds one of the keys (or a router inserts it meanwhile: the COPY waits for the router's
+ * transaction) it fails with a unique violation and the copy merges those rows by version instead.
  */
 export const COPY_IN_TABLE_SQL = `COPY scaleplane_kv (${COLUMNS}) FROM STDIN`;
 
-/** COPY into the staging table. */
-export const COPY_IN_STAGE_SQL = `COPY scaleplane_stage (${COLUMNS}) FROM STDIN`;
-
 /**
- * The "apply if newer" merge of the staged rows (the contract's upsert): a row replaces the
- * stored one only when its version is strictly newer, so copies, re-copies and dual-writes
- * commute. Rows are merged in key order, so two merges into one shard lock keys in the same order
- * and wait for each other instead of deadlocking. Returns the number of rows inserted or replaced.
+ * The "apply if newer" merge of rows the target holds (the contract's upsert), given column by
+ * column (`$1` keys, `$2` h, `$3` values as JSON text or NULL, `$4` ver_wall, `$5` ver_logical,
+ * `$6` ver_node): a row replaces the stored one only when its version is strictly newer, so copies,
+ * re-copies and dual-writes commute. One statement, its own transaction. Rows are merged in key
+ * order, so two merges into one shard lock keys in the same order and wait for each other instead
+ * of deadlocking. Returns the number of rows inserted or replaced.
  */
-export const MERGE_STAGE_SQL = `INSERT INTO scaleplane_kv AS t (${COLUMNS}) SELECT ${COLUMNS} FROM scaleplane_stage ORDER BY key ${APPLY_IF_NEWER}`;
+export const MERGE_ROWS_SQL = `INSERT INTO scaleplane_kv AS t (${COLUMNS})
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::bigint[], $5::integer[], $6::text[]) AS r(${COLUMNS})
+ORDER BY key ${APPLY_IF_NEWER}`;
 
 /**
  * Row count and an order-independent checksum of the rows in the ranges: the sum of a 32-bit

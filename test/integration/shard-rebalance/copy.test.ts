@@ -10,8 +10,16 @@
  */
 import { to as copyTo } from "pg-copy-streams";
 import { hashKey } from "../../../core/ring";
-import { CHUNK_BYTES, copyRanges, copyRowKey, rangesInBuckets, verifyRanges } from "../../../runtime/rebalance/copy";
-import { ShardPools } from "../../../runtime/rebalance/shards";
+import {
+  CHUNK_BYTES,
+  copyColumns,
+  copyRanges,
+  copyRowKey,
+  rangesInBuckets,
+  verifyRanges,
+} from "../../../runtime/rebalance/copy";
+import { COPY_LANES, ShardPools } from "../../../runtime/rebalance/shards";
+import { HELD_KEYS_SQL } from "../../../runtime/rebalance/sql";
 import { APPLY_IF_NEWER, ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../../runtime/shard-client/sql";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../support/pg-cluster";
 
@@ -72,11 +80,13 @@ beforeEach(async () => {
   await Promise.all([source.query("TRUNCATE scaleplane_kv"), target.query("TRUNCATE scaleplane_kv")]);
 });
 
-it("reads each row's key from COPY text as PostgreSQL wrote it", async () => {
+it("reads each row's key, and every column, from COPY text as PostgreSQL wrote it", async () => {
   await put(
     source,
     ODD_KEYS.map((key) => ({ key, wall: 1, value: key })),
   );
+  // A tombstone (SQL NULL value), which COPY writes as \N.
+  await source.query(`INSERT INTO scaleplane_kv (${KV_COLUMNS}) VALUES ('tomb\\N', 7, NULL, 2, 3, 'node\ttab')`);
   const c = await source.connect();
   try {
     const chunks: Buffer[] = [];
@@ -85,7 +95,17 @@ it("reads each row's key from COPY text as PostgreSQL wrote it", async () => {
     const text = Buffer.concat(chunks);
     const keys: string[] = [];
     for (let at = 0; at < text.length; at = text.indexOf(0x0a, at) + 1) keys.push(copyRowKey(text, at));
-    expect(keys).toEqual([...ODD_KEYS].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    const stored = await source.query<Record<string, string | null>>(
+      `SELECT key, h::text, value::text, ver_wall::text, ver_logical::text, ver_node FROM scaleplane_kv ORDER BY key`,
+    );
+    expect(keys).toEqual(stored.map((r) => r.key));
+    expect(keys).toEqual([...ODD_KEYS, "tomb\\N"].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    // Column by column, as the merge's upsert takes them: the same values PostgreSQL returns.
+    const columns = copyColumns([text], 6);
+    expect(columns).toEqual(
+      ["key", "h", "value", "ver_wall", "ver_logical", "ver_node"].map((col) => stored.map((r) => r[col])),
+    );
+    expect(columns[2]).toContain(null);
   } finally {
     await c.end();
   }
@@ -118,11 +138,42 @@ it("inserts the keys the target lacks and merges the ones it holds by version, i
       i % 7 === 0 ? { wall: 20, value: `dst-${i}` } : { wall: 10, value: `src-${i}` },
     ]);
 
-  // Copying again applies nothing: every key is held now, at the same or a newer version.
-  const again = await copyRanges(pools, source.name, target.name, whole);
-  expect(again).toMatchObject({ rows: ROWS, applied: 0 });
+  // Copying again (a rerun after a crash) applies nothing: every key is held now, at the same or a
+  // newer version. The first chunk's unique violation makes the copy learn every key the target
+  // holds in the ranges at once, so later chunks are merged straight away instead of each failing
+  // first (counted: the unique violations, each followed by a lookup of the chunk's held keys; only
+  // the chunks already being written on the other lanes fail too, while there are more than 4).
+  const conflicts = await countingConflicts(target.name, () => copyRanges(pools, source.name, target.name, whole));
+  expect(conflicts.result).toMatchObject({ rows: ROWS, applied: 0 });
+  expect(conflicts.count).toBeGreaterThanOrEqual(1);
+  expect(conflicts.count).toBeLessThanOrEqual(COPY_LANES);
   expect(await contents(target)).toEqual(got);
 });
+
+/** Runs `fn` counting the chunks' unique violations on `shard` (the held-key lookups that follow each). */
+async function countingConflicts<T>(shard: string, fn: () => Promise<T>): Promise<{ result: T; count: number }> {
+  let count = 0;
+  const client = pools.client.bind(pools);
+  const restore: (() => void)[] = [];
+  const spy = jest.spyOn(pools, "client").mockImplementation(async (name: string) => {
+    const c = await client(name);
+    if (name === shard) {
+      const query = c.query;
+      c.query = ((...args: unknown[]) => {
+        if (args[0] === HELD_KEYS_SQL) count++;
+        return (query as (...a: unknown[]) => unknown).apply(c, args);
+      }) as typeof c.query;
+      restore.push(() => (c.query = query));
+    }
+    return c;
+  });
+  try {
+    return { result: await fn(), count };
+  } finally {
+    spy.mockRestore();
+    for (const r of restore) r();
+  }
+}
 
 it("moves only the rows of the ranges asked for", async () => {
   await put(
