@@ -69,9 +69,11 @@ export async function retry<T>(
     try {
       return await fn();
     } catch (e) {
-      if (!retryable(e) || Date.now() + intervalMs > until) {
-        throw new Error(`${what}: gave up after ${Math.round(timeoutMs / 1000)} s: ${(e as Error).message}`);
-      }
+      if (!retryable(e)) throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
+      if (Date.now() + intervalMs > until)
+        throw new Error(`${what}: gave up after ${Math.round(timeoutMs / 1000)} s: ${(e as Error).message}`, {
+          cause: e,
+        });
       await sleep(intervalMs);
     }
   }
