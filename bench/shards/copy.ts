@@ -26,10 +26,12 @@
  *   record in etcd). `copy_vs_raw_same_rows` divides by a raw pipe of only the rows the rebalance
  *   moves instead (its ranges, with its own SELECT, in one COPY): the source scans its whole
  *   table for either, so this one isolates the rebalance's overhead on the same rows, while
- *   `copy_vs_raw` also charges it the ranges' selectivity (half of the table in 1 → 2).
- * - `cutover_pause_ms`: (under writes, the longest of the rounds) the longest time the writer waited between two acknowledged writes while
+ *   `copy_vs_raw` also charges it the ranges' selectivity (half of the table in 1 → 2). The
+ *   rebalance may beat a raw pipe: it writes on three target connections, the pipe on one.
+ * - `cutover_pause_ms`: the longest time the writer waited between two acknowledged writes while
  *   the rebalance changed the shard map (dual-write, cutover, completion: three epoch CAS +
- *   fences), by the writer's own clock.
+ *   fences), by the writer's own clock; the longest of the rounds under writes.
+ * - `copy_vs_raw_min` / `copy_vs_raw_max`: the spread of `copy_vs_raw` over the rounds.
  * - `p99_write_during_vs_before`: the writer's p99 write latency while the copy runs ÷ its p99 in
  *   the seconds before anything else ran; `p99_write_during_raw_vs_before` is the same while the
  *   raw pipes ran: what any bulk copy between these instances costs the writer, for comparison.

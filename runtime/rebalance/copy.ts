@@ -197,8 +197,9 @@ export async function copyRanges(
    * large share of the chunk (a rerun after a crash: the target holds most rows of the ranges),
    * once, every key it holds in the ranges (one indexed query), so the later chunks are merged
    * straight away instead of each failing first. Routers' dual-writes leave a few keys per chunk:
-   * learning those chunk by chunk is cheaper than merging every chunk (measured with the shards
-   * bench's writer: the prefetch there cost a third of the copy rate).
+   * learning those chunk by chunk is cheaper than merging a few rows in every chunk (an A/B run of
+   * the shards bench under its writer: prefetching on the first conflict cost a quarter of the
+   * copy rate).
    */
   let prefetched: Promise<void> | undefined;
   const learn = async (lane: PoolClient, chunkKeys: readonly string[]): Promise<void> => {
