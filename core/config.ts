@@ -10,13 +10,13 @@
  * docs/config.schema.json from it, and a unit test fails when either is stale.
  */
 import { z } from "zod";
-import { ETCD_MEMBER_COUNTS } from "./etcd";
+import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
 import { ENGINE_NAMES, type EngineName } from "./scaling/types";
 import { ScalingPolicySchema } from "./scaling/policy";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
-import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/load-balancer";
+import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
 
 /** The Pulumi config namespace of this project. */
 export const CONFIG_NAMESPACE = "scaleplane";
@@ -33,7 +33,7 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export const CONSISTENCY_LEVELS = ["one", "quorum", "all"] as const;
 export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 
-export { ETCD_MEMBER_COUNTS } from "./etcd";
+export { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 
 const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 

@@ -3,7 +3,7 @@
  * members spread so no zone holds a quorum, TLS on in prod.
  */
 import type { PolicyResource } from "@pulumi/policy";
-import { quorum } from "../core/etcd";
+import { quorum } from "../core/etcd/spec";
 import {
   T,
   arr,

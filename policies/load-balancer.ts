@@ -1,10 +1,10 @@
 /**
  * Load-balancer policies: the internet-facing ALB serves HTTPS only with a current TLS policy,
  * delivers access logs and is protected from deletion in prod; the instances behind the platform
- * (etcd members) have detailed monitoring in prod. The constants come from core/app/load-balancer.ts,
+ * (etcd members) have detailed monitoring in prod. The constants come from core/app/alb.ts,
  * the same module the AWS builder uses.
  */
-import { CURRENT_TLS_POLICIES } from "../core/app/load-balancer";
+import { CURRENT_TLS_POLICIES } from "../core/app/alb";
 import { T, arr, inProd, obj, prodSchema, resourcePolicy, stackPolicy, str, type EnvConfig } from "./lib";
 
 const LISTENER = "aws:lb/listener:Listener";

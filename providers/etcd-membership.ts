@@ -2,13 +2,13 @@
  * EtcdMembership: a Pulumi dynamic provider (`pulumi-nodejs:dynamic/etcd:EtcdMembership`) that owns
  * the member containers of an etcd cluster on the docker target and changes membership safely.
  *
- * - check: validates inputs (odd count, unique names/ports, flags equal to core/etcd.ts) and refuses
+ * - check: validates inputs (odd count, unique names/ports, flags equal to core/etcd/spec.ts) and refuses
  *   changes a running cluster cannot take (cluster name, network, settings, image, moving a member).
  * - diff: the changed input keys; membership changes never replace the resource.
  * - create: starts every member (new cluster), waits until healthy with one leader.
  * - update: reconciles from what is really there, never from the old state alone: etcd's member
  *   list AND the containers and volumes carrying the cluster's label (docker-observe.ts), planned
- *   by core/etcd-reconcile.ts: stray learners removed (they do not vote), orphaned containers and
+ *   by core/etcd/reconcile.ts: stray learners removed (they do not vote), orphaned containers and
  *   volumes removed, then one member at a time: learner add → start with `--initial-cluster-state
  *   existing` → wait caught up → promote; scale-in: transfer leadership off a leaving leader,
  *   remove, stop (container and volume). So a rerun after a crash at any step (the engine still
@@ -24,11 +24,11 @@
  * (the engine keeps the secret input encrypted). Outputs carry a fingerprint of the certificates.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { EtcdClusterSettings } from "../core/etcd";
-import type { MembershipMemberInput, MembershipSpec } from "../core/etcd-membership";
-import * as core from "../core/etcd";
-import * as planning from "../core/etcd-membership";
-import * as reconcile from "../core/etcd-reconcile";
+import type { EtcdClusterSettings } from "../core/etcd/spec";
+import type { MembershipMemberInput, MembershipSpec } from "../core/etcd/membership";
+import * as core from "../core/etcd/spec";
+import * as planning from "../core/etcd/membership";
+import * as reconcile from "../core/etcd/reconcile";
 import * as members from "./etcd-membership/docker-members";
 import * as observe from "./etcd-membership/docker-observe";
 import * as ops from "./etcd-membership/etcd-ops";
@@ -43,7 +43,7 @@ export interface EtcdMembershipTls extends members.EtcdTlsMaterial {
 export interface EtcdMembershipArgs {
   /** Cluster name: the initial cluster token and the containers' cluster label. */
   clusterName: pulumi.Input<string>;
-  /** Cluster-wide settings (ports, timers, tls) as core/etcd.ts takes them. */
+  /** Cluster-wide settings (ports, timers, tls) as core/etcd/spec.ts takes them. */
   settings: pulumi.Input<EtcdClusterSettings>;
   /** Local etcd image (e.g. `scaleplane/etcd:3.4.23`). */
   image: pulumi.Input<string>;
@@ -51,7 +51,7 @@ export interface EtcdMembershipArgs {
   etcdBinary: pulumi.Input<string>;
   /** Docker network the members share (must exist). */
   network: pulumi.Input<string>;
-  /** The members, in order; `args` are core/etcd.ts' flags for a new cluster of these members. */
+  /** The members, in order; `args` are core/etcd/spec.ts' flags for a new cluster of these members. */
   members: pulumi.Input<MembershipMemberInput[]>;
   /** Labels for containers and volumes. @default {} */
   labels?: pulumi.Input<Record<string, string>>;
@@ -75,7 +75,7 @@ export type EtcdMembershipOutputs = MembershipSpec & {
   clientEndpoints: string[];
   /** sha256 of the CA, server and peer certificates (no keys); "" without TLS. */
   tlsFingerprint: string;
-  /** How what is really there differs from these members (core/etcd-reconcile.ts); [] when it matches. */
+  /** How what is really there differs from these members (core/etcd/reconcile.ts); [] when it matches. */
   drift: string[];
 };
 

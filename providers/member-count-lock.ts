@@ -4,7 +4,7 @@
  * membership protocol (aws, kubernetes). The component makes the member resources depend on it,
  * so a refused check stops the update before any member changes.
  *
- * - check: core/etcd-member-count.ts decides; a changed `members` or `clusterName` fails, naming
+ * - check: core/etcd/member-count.ts decides; a changed `members` or `clusterName` fails, naming
  *   `configService.members`, the old and the new count and what to do instead. A lock without a
  *   record yet (its first `up`) compares with `deployedMembers`, the count the component found at
  *   deploy time (aws: the member instances; kubernetes: the members among the endpoints the stack's
@@ -18,7 +18,7 @@
  * and the dependency-free core module for the decision.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { memberCountLockFailures, type MemberCountLockState } from "../core/etcd-member-count";
+import { memberCountLockFailures, type MemberCountLockState } from "../core/etcd/member-count";
 
 /** Inputs of {@link EtcdMemberCountLock}. */
 export interface EtcdMemberCountLockArgs {

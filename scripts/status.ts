@@ -20,7 +20,7 @@ import { createConnection } from "node:net";
 import { Command } from "commander";
 import type Docker from "dockerode";
 import type { Etcd3 } from "etcd3";
-import { groupKeys, type ScalingEvent } from "../core/scaling-reconcile";
+import { groupKeys, type ScalingEvent } from "../core/scaling/reconcile";
 import { SHARD_MAP_KEY } from "../runtime/config-client/keys";
 import { execIn, memberListViaExec } from "../providers/etcd-membership/docker-observe";
 import type { Recording } from "./lib/offline";

@@ -41,7 +41,7 @@ import { parseArgs } from "node:util";
 import { Presets, SingleBar } from "cli-progress";
 import pino from "pino";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { hashKey } from "../../core/ring";
+import { hashKey } from "../../core/sharding/ring";
 import { ConfigClient } from "../../runtime/config-client";
 import { planRebalance, runRebalance } from "../../runtime/rebalance";
 import { planMigration } from "../../runtime/rebalance/plan";

@@ -1,6 +1,6 @@
 /**
  * The placement part of the shards bench (`npm run bench -- shards`, and alone as
- * `npm run bench -- ring`): our ring (core/ring.ts: MurmurHash3 keys, 2^17 partitions placed by
+ * `npm run bench -- ring`): our ring (core/sharding/ring.ts: MurmurHash3 keys, 2^17 partitions placed by
  * weighted rendezvous hashing, table lookups) against the `hashring` npm package (ketama-style
  * ring, md5, LRU cache; dev dependency, baseline only), in the same process on the same keys.
  *
@@ -26,7 +26,7 @@ import {
   ownership,
   replicasFor,
   type Ring,
-} from "../../core/ring";
+} from "../../core/sharding/ring";
 
 /** The part of the `hashring` package the bench uses (it ships no types). */
 interface HashRingBaseline {
@@ -316,7 +316,7 @@ export async function ringFigures(argv: string[]): Promise<Record<string, unknow
       "ideal 1",
     ],
   ];
-  const head = ["", "ours (core/ring)", "hashring 3.2.0", "ours vs hashring"];
+  const head = ["", "ours (core/sharding/ring)", "hashring 3.2.0", "ours vs hashring"];
   const widths = [0, 1, 2, 3].map((c) => Math.max(...[head, ...rows].map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ");
   console.log(

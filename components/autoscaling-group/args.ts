@@ -10,7 +10,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, AppConfigInput, Environment } from "../../core/config";
 import type { AwsSubnet } from "../network/types";
 import type { ScalingPolicy } from "../../providers/scaling-policy";
-import type { LoadBalancerSettings } from "../../core/app/load-balancer";
+import type { LoadBalancerSettings } from "../../core/app/alb";
 
 /** AWS placement (target `aws`). */
 export interface AutoscalingGroupAwsArgs {
@@ -32,7 +32,7 @@ export interface AutoscalingGroupAwsArgs {
    */
   ingressCidrs?: string[];
   /**
-   * The load balancer's TLS, access logs and deletion protection (core/app/load-balancer.ts
+   * The load balancer's TLS, access logs and deletion protection (core/app/alb.ts
    * `loadBalancerSettings` derives them from the `aws.loadBalancer` config section). Without a
    * `certificateArn` a self-signed certificate is imported into ACM, which prod refuses.
    * @default { sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", deletionProtection: false } (self-signed certificate, no access logs)

@@ -24,12 +24,7 @@ import {
   desiredCapacity,
   ssmSecretParameterName,
 } from "../../core/app";
-import {
-  albLogDeliveryPolicy,
-  DEFAULT_TLS_POLICY,
-  HTTPS_PORT,
-  type LoadBalancerSettings,
-} from "../../core/app/load-balancer";
+import { albLogDeliveryPolicy, DEFAULT_TLS_POLICY, HTTPS_PORT, type LoadBalancerSettings } from "../../core/app/alb";
 import { createEc2InstanceRole } from "../shared/aws";
 import type { AutoscalingGroupAwsArgs, AwsGroupResult, GroupBuildContext } from "./args";
 

@@ -2,10 +2,10 @@
  * Docker target of the AutoscalingGroup. Two shapes:
  *
  * - Autoscaled (`docker.scaling` given, as the Platform does): the group network, the HAProxy load
- *   balancer published on one 127.0.0.1 port (core/lb.ts config, runtime-API reconfiguration),
+ *   balancer published on one 127.0.0.1 port (core/app/haproxy.ts config, runtime-API reconfiguration),
  *   two leader-elected scaling controllers (image scaleplane/scaler, Docker socket mounted) on the
  *   config service's network, and the ScalingPolicy resource that hands them the launch spec and
- *   policy (core/scaling-docker.ts) and waits for the group to be in range. The app containers
+ *   policy (core/scaling/docker.ts) and waits for the group to be in range. The app containers
  *   are the controllers', not Pulumi's: they come and go with the load.
  * - Fixed (no config service to lead through): one container per instance (core/app/docker.ts
  *   `dockerInstances`), each published on 127.0.0.1 only; the policy pack only accepts it with
@@ -22,7 +22,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { DockerInstanceSpec } from "../../core/app";
-import { DOCKER_SOCKET, dockerScalingSpec } from "../../core/scaling-docker";
+import { DOCKER_SOCKET, dockerScalingSpec } from "../../core/scaling/docker";
 import { APP_UID } from "../../core/app/spec";
 import { SCALER_SECRETS_DIR, SECRET_FILE_PERMISSIONS, secretFileEnv, secretFiles } from "../../core/secret-files";
 import { ScalingPolicy } from "../../providers/scaling-policy";

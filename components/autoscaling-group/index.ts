@@ -21,7 +21,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AppSchema, componentBase, configFail, parseSection, type AppConfig } from "../../core/config";
 import { desiredCapacity, dockerInstances, instanceEnv } from "../../core/app";
-import { dockerScalingSpec } from "../../core/scaling-docker";
+import { dockerScalingSpec } from "../../core/scaling/docker";
 import { stackScopedName } from "../../core/naming";
 import { TOKENS } from "../../core/tokens";
 import type { AutoscalingGroupArgs, AutoscalingGroupAwsArgs, GroupBuildContext } from "./args";

@@ -1,21 +1,21 @@
 /**
  * RaftConfigService on AWS: one EC2 instance per member, round-robin over the private subnets
- * (zones), each with a FIXED private IP computed from its subnet's CIDR (core/etcd-placement.ts) so
+ * (zones), each with a FIXED private IP computed from its subnet's CIDR (core/etcd/placement.ts) so
  * the member's peer URL never changes across instance replacement; an encrypted EBS data volume
  * per member; IMDSv2 required; a security group allowing the client port from the client groups
  * and from members, the peer port between members only (self-referencing), never 0.0.0.0/0.
  *
- * User data (core/etcd-user-data.ts) runs etcd with the core/etcd.ts flags. TLS material (when on) is stored as SSM
+ * User data (core/etcd/user-data.ts) runs etcd with the core/etcd/spec.ts flags. TLS material (when on) is stored as SSM
  * SecureString parameters (KMS-encrypted) and fetched at boot by the instance role: private keys
  * never appear in user data.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { configFail } from "../../core/config";
-import { debianAmi, ec2Architecture } from "../../core/ec2-arch";
-import { ETCD_TLS_FILES, etcdClusterSpec, etcdVersionOfImage } from "../../core/etcd";
-import { MAX_MEMBERS, etcdSettings, placeMembers } from "../../core/etcd-placement";
-import { ETCD_DATA_DEVICE, ETCD_DATA_MOUNT, etcdMemberUserData } from "../../core/etcd-user-data";
+import { debianAmi, ec2Architecture } from "../../core/aws/ec2-arch";
+import { ETCD_TLS_FILES, etcdClusterSpec, etcdVersionOfImage } from "../../core/etcd/spec";
+import { MAX_MEMBERS, etcdSettings, placeMembers } from "../../core/etcd/placement";
+import { ETCD_DATA_DEVICE, ETCD_DATA_MOUNT, etcdMemberUserData } from "../../core/etcd/user-data";
 import { createEc2InstanceRole } from "../shared/aws";
 import type { AwsEtcdResult, EtcdBuildContext, RaftConfigServiceAwsArgs } from "./args";
 

@@ -6,13 +6,13 @@
  * start the new ones with `--initial-cluster-state new` (a second cluster) or require hand-editing
  * flags; shrinking would stop a member without removing it from the Raft configuration (the
  * cluster would count a dead voter against its quorum). EtcdMembership adds members as learners
- * and removes them through etcd, one at a time (core/etcd-membership.ts). Its inputs carry the
- * full member spec (image, core/etcd.ts flags, 127.0.0.1 ports) so `npm run plan` shows them.
+ * and removes them through etcd, one at a time (core/etcd/membership.ts). Its inputs carry the
+ * full member spec (image, core/etcd/spec.ts flags, 127.0.0.1 ports) so `npm run plan` shows them.
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { etcdClusterSpec } from "../../core/etcd";
-import { MAX_MEMBERS, dockerMemberHosts, etcdSettings } from "../../core/etcd-placement";
+import { etcdClusterSpec } from "../../core/etcd/spec";
+import { MAX_MEMBERS, dockerMemberHosts, etcdSettings } from "../../core/etcd/placement";
 import { hostPortRange } from "../../core/ports";
 import { EtcdMembership } from "../../providers/etcd-membership";
 import { HOST_IP, dockerLabels } from "../shared/docker";

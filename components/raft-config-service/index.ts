@@ -1,7 +1,7 @@
 /**
  * RaftConfigService: an etcd cluster of 1, 3, 5 or 7 members on Docker, AWS or Kubernetes. Every
- * member's command line comes from core/etcd.ts (one flag builder for all targets); placement
- * (hosts, fixed IPs, names) from core/etcd-placement.ts. With `configService.tls`, a per-stack CA,
+ * member's command line comes from core/etcd/spec.ts (one flag builder for all targets); placement
+ * (hosts, fixed IPs, names) from core/etcd/placement.ts. With `configService.tls`, a per-stack CA,
  * server, peer and client certificate are generated (tls.ts); private keys stay secrets.
  *
  * Providers come through the resource options or from the parent; every child is created with
@@ -20,7 +20,7 @@ import type * as docker from "@pulumi/docker";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigServiceSchema, componentBase, configFail, parseSection } from "../../core/config";
-import { etcdClusterName, fixedMemberIp, kubernetesDeployedMembers } from "../../core/etcd-placement";
+import { etcdClusterName, fixedMemberIp, kubernetesDeployedMembers } from "../../core/etcd/placement";
 import { hostPortRange } from "../../core/ports";
 import { TOKENS } from "../../core/tokens";
 import type { EtcdMembership } from "../../providers/etcd-membership";

@@ -1,5 +1,5 @@
 /**
- * RaftConfigService on Kubernetes: a StatefulSet whose pods run the core/etcd.ts flags for the
+ * RaftConfigService on Kubernetes: a StatefulSet whose pods run the core/etcd/spec.ts flags for the
  * template identity `$(POD_NAME).<cluster>-peer.$(POD_NAMESPACE).svc` (the kubelet expands the
  * variables), a headless peer Service (publishNotReadyAddresses: members must find each other
  * before they are ready), a client Service, a PodDisruptionBudget (maxUnavailable 1), required pod
@@ -26,13 +26,13 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ETCD_TLS_DIR, ETCD_TLS_FILES, clientUrl, etcdClusterSpec, etcdMemberArgs, scheme } from "../../core/etcd";
+import { ETCD_TLS_DIR, ETCD_TLS_FILES, clientUrl, etcdClusterSpec, etcdMemberArgs, scheme } from "../../core/etcd/spec";
 import {
   etcdSettings,
   kubernetesMemberHosts,
   kubernetesMemberTemplate,
   kubernetesPeerService,
-} from "../../core/etcd-placement";
+} from "../../core/etcd/placement";
 import type { EtcdBuildContext, KubernetesEtcdResult, RaftConfigServiceKubernetesArgs } from "./args";
 
 const DATA_DIR = "/var/lib/etcd";

@@ -7,8 +7,8 @@ import type * as docker from "@pulumi/docker";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { DatabaseConfig, DatabaseConfigInput, Environment } from "../../core/config";
-import type { ShardResources, ShardSpec } from "../../core/database";
-import type { ShardEndpoints } from "../../core/shard-map";
+import type { ShardResources, ShardSpec } from "../../core/sharding/database";
+import type { ShardEndpoints } from "../../core/sharding/shard-map";
 import type { AwsSubnet } from "../network/types";
 
 /** AWS placement of the shards (target `aws`). */

@@ -5,12 +5,17 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { databaseTags, finalSnapshotIdentifier, rdsAvailabilityZone, type RdsSettings } from "../../core/database";
+import {
+  databaseTags,
+  finalSnapshotIdentifier,
+  rdsAvailabilityZone,
+  type RdsSettings,
+} from "../../core/sharding/database";
 import type { AwsShardsResult, ShardBuildContext, ShardedDatabaseAwsArgs } from "./args";
 
 /**
  * Creates the security group, the subnet group and the shard instances. `zones[i]` is shard i's
- * zone and `settings` the RDS settings, both derived and validated in core/database.
+ * zone and `settings` the RDS settings, both derived and validated in core/sharding/database.
  */
 export function createAwsShards(
   ctx: ShardBuildContext,

@@ -13,7 +13,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DatabaseSchema } from "../../core/config";
-import { POSTGRES_VOLUME_PATH, SHARD_PROBE, pgIsReadyCommand, postgresEnv } from "../../core/database";
+import { POSTGRES_VOLUME_PATH, SHARD_PROBE, pgIsReadyCommand, postgresEnv } from "../../core/sharding/database";
 import { SECRET_FILE_PERMISSIONS } from "../../core/secret-files";
 import { HOST_IP, dockerLabels } from "../shared/docker";
 import type { DockerShardsResult, ShardBuildContext, ShardedDatabaseDockerArgs } from "./args";
@@ -31,7 +31,7 @@ export function dockerShardImage(image: string): string {
   return image === REGISTRY_DEFAULT_IMAGE ? LOCAL_POSTGRES_IMAGE : image;
 }
 
-/** `hostPorts[i]` is shard i's port on 127.0.0.1 (derived and validated in core/database). */
+/** `hostPorts[i]` is shard i's port on 127.0.0.1 (derived and validated in core/sharding/database). */
 export function createDockerShards(
   ctx: ShardBuildContext,
   args: ShardedDatabaseDockerArgs,

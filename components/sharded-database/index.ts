@@ -1,6 +1,6 @@
 /**
  * ShardedDatabase: PostgreSQL shard nodes behind the consistent-hash ring, on Docker, AWS (RDS)
- * or Kubernetes (StatefulSets). Validates its arguments, derives the shard specs in core/database,
+ * or Kubernetes (StatefulSets). Validates its arguments, derives the shard specs in core/sharding/database,
  * has the target's builder create the resources, and publishes the initial shard map (members as
  * the app reaches them) and the credentials (the password only as a secret).
  *
@@ -32,9 +32,9 @@ import {
   validateAwsPlacement,
   validatePassword,
   type RdsSettings,
-} from "../../core/database";
+} from "../../core/sharding/database";
 import { stackScopedName } from "../../core/naming";
-import { initialShardMap, type ShardMap } from "../../core/shard-map";
+import { initialShardMap, type ShardMap } from "../../core/sharding/shard-map";
 import { TOKENS } from "../../core/tokens";
 import type { ShardBuildContext, ShardBuildResult, ShardedDatabaseArgs } from "./args";
 import { createAwsShards } from "./aws";

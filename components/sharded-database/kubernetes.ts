@@ -15,7 +15,7 @@ import {
   pgIsReadyCommand,
   postgresEnv,
   shardSelector,
-} from "../../core/database";
+} from "../../core/sharding/database";
 import type { KubernetesShardsResult, ShardBuildContext, ShardedDatabaseKubernetesArgs } from "./args";
 
 /** Key of the password in the credentials Secret. */

@@ -1,11 +1,11 @@
 /**
  * The autoscaling group's AWS spec: the AMI, instance refresh, CPU and memory target tracking,
  * the mixed-instances distribution, the CloudWatch agent config and the EC2 boot script (built
- * from the shared pieces in core/boot-script.ts). Pure.
+ * from the shared pieces in core/aws/boot-script.ts). Pure.
  */
 import { ConfigError, configFail, type AppConfig } from "../config";
-import { amazonLinuxAmi, commonArchitecture } from "../ec2-arch";
-import { imdsRead, imdsToken, shellQuote, ssmGetSecureString, systemdUnit } from "../boot-script";
+import { amazonLinuxAmi, commonArchitecture } from "../aws/ec2-arch";
+import { imdsRead, imdsToken, shellQuote, ssmGetSecureString, systemdUnit } from "../aws/boot-script";
 import { drainTiming, localHealthUrl } from "./spec";
 
 /** Amazon Linux 2023 for x86_64, resolved by EC2 at launch (no lookup at plan time). */

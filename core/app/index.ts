@@ -6,5 +6,5 @@ export * from "./spec";
 export * from "./docker";
 export * from "./kubernetes";
 export * from "./aws";
-export * from "./load-balancer";
+export * from "./alb";
 export * from "./scaling";

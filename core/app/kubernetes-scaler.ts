@@ -6,7 +6,7 @@
  * minReplicas ahead of forecast load (runtime/scaler/kubernetes-min-replicas.ts).
  */
 import type { AppConfig } from "../config";
-import { SCALER_IMAGE } from "../scaling-docker";
+import { SCALER_IMAGE } from "../scaling/docker";
 import { hpaReplicas } from "./kubernetes";
 import { appScalingPolicy, appScalingPolicyInput } from "./scaling";
 

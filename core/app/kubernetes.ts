@@ -3,7 +3,7 @@
  * Pure.
  */
 import type { AppConfig, ScalingConfig } from "../config";
-import { kubernetesQuantities } from "../kubernetes";
+import { kubernetesQuantities } from "../kubernetes/quantity";
 
 /** Pod resources: requests equal limits (Guaranteed QoS, so HPA utilisation is of a fixed size). */
 export function kubernetesResources(app: AppConfig): {

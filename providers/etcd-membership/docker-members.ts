@@ -1,7 +1,7 @@
 /**
  * etcd members as Docker containers (dockerode). The imperative shell under the EtcdMembership
  * provider (docker target) and the chaos tests: the member's command line always comes from
- * core/etcd.ts; this module only runs it.
+ * core/etcd/spec.ts; this module only runs it.
  *
  * One member = one container named after the member's host (its DNS name on the cluster's private
  * network), one named volume `<member>-data` mounted at the data dir (stable identity: the member
@@ -21,7 +21,7 @@
  */
 import { tarArchive } from "../../core/secret-files";
 import type Docker from "dockerode";
-import { ETCD_TLS_DIR, scheme } from "../../core/etcd";
+import { ETCD_TLS_DIR, scheme } from "../../core/etcd/spec";
 
 /** Labels every member container and volume carries. */
 export const LABEL_CLUSTER = "scaleplane.etcd.cluster";
@@ -45,7 +45,7 @@ export interface DockerMemberSpec {
   name: string;
   /** Container name and DNS alias on `network`: the host in the member's peer/client URLs. */
   host: string;
-  /** etcd flags from core/etcd.ts `etcdMemberArgs` (without the binary). */
+  /** etcd flags from core/etcd/spec.ts `etcdMemberArgs` (without the binary). */
   args: string[];
   /** Local image (no registry): e.g. `scaleplane/etcd:3.4.23`. */
   image: string;

@@ -10,8 +10,8 @@
  * no key material ever leaves the container or passes through the provider.
  */
 import type Docker from "dockerode";
-import { ETCD_TLS_FILES } from "../../core/etcd";
-import type { ObservedContainer } from "../../core/etcd-reconcile";
+import { ETCD_TLS_FILES } from "../../core/etcd/spec";
+import type { ObservedContainer } from "../../core/etcd/reconcile";
 import { LABEL_CLUSTER, listMembers } from "./docker-members";
 
 /** A member as `etcdctl member list` reports it (IDs converted to decimal, as etcd3 gives them). */

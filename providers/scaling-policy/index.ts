@@ -5,7 +5,7 @@
  *
  * - check: the policy through core/scaling/policy.ts (min > max, unknown metric, negative
  *   cooldown... refused naming the field, e.g. `policy.minSize`), the launch spec through
- *   core/scaling-reconcile.ts, and maxSize against the load balancer's slot count.
+ *   core/scaling/reconcile.ts, and maxSize against the load balancer's slot count.
  * - diff: changed input keys; a new group name or config service replaces, the rest updates.
  * - create/update: stores the launch spec and the policy (with a new generation) in etcd, then
  *   asks for one reconcile pass and waits until it has run: a leading controller serves the
@@ -27,7 +27,7 @@
  * Outputs carry no secret.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { LaunchSpecInput } from "../../core/scaling-reconcile";
+import type { LaunchSpecInput } from "../../core/scaling/reconcile";
 import type { ScalingPolicyInput } from "../../core/scaling/policy";
 import { bundleOperations, loadOperations } from "../bundled-operations";
 import type * as ops from "./operations";
@@ -48,7 +48,7 @@ export interface ScalingPolicyArgs {
   secretEnv?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** The scaling policy (core/scaling/policy.ts). */
   policy: pulumi.Input<ScalingPolicyInput>;
-  /** Slots of the group's load balancer (core/lb.ts lbSlots): maxSize may not exceed it. */
+  /** Slots of the group's load balancer (core/app/haproxy.ts lbSlots): maxSize may not exceed it. */
   lbSlots: pulumi.Input<number>;
   /** Seconds create/update/delete may wait for the group. @default 300 */
   readyTimeoutSeconds?: pulumi.Input<number>;

@@ -15,7 +15,7 @@ import {
   scalingPolicyFailures,
   type LaunchSpecInput,
   type ReconcileRequest,
-} from "../../core/scaling-reconcile";
+} from "../../core/scaling/reconcile";
 import { parseScalingPolicy, type ScalingPolicyInput } from "../../core/scaling/policy";
 import { secretFiles } from "../../core/secret-files";
 

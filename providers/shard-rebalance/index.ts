@@ -5,7 +5,7 @@
  * dual-write, throttled COPY batches, verification, cutover by epoch CAS, cleanup; resumable).
  *
  * - check: validates the inputs (failures name the property) and refuses, before anything moves,
- *   a change core/rebalance refuses (a range below its replication factor, a shard name reused
+ *   a change core/sharding/rebalance refuses (a range below its replication factor, a shard name reused
  *   for another node) and any target whose shards `pulumi up` cannot reach (aws: RDS in private
  *   subnets; kubernetes: in-cluster StatefulSets): there the copy must run inside that network,
  *   which this provider cannot do yet, so it says so instead of timing out.

@@ -10,8 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import pino from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, TARGETS, type Target } from "../../core/config";
-import { ShardMemberSchema } from "../../core/shard-map";
-import { RebalanceError } from "../../core/rebalance";
+import { ShardMemberSchema } from "../../core/sharding/shard-map";
+import { RebalanceError } from "../../core/sharding/rebalance";
 import { ConfigClient } from "../../runtime/config-client";
 import * as rebalance from "../../runtime/rebalance";
 
@@ -150,7 +150,7 @@ export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanc
   }
 }
 
-/** check: inputs valid; target reachable; the change is one core/rebalance accepts. */
+/** check: inputs valid; target reachable; the change is one core/sharding/rebalance accepts. */
 export async function check(
   olds: Record<string, unknown>,
   news: Record<string, unknown>,
@@ -166,7 +166,7 @@ export async function check(
       rebalance.planMigration(rebalance.placementOf(before.shardMap), rebalance.placementOf(inputs.shardMap));
     } catch (e) {
       if (!(e instanceof RebalanceError)) throw e;
-      // core/rebalance names the argument as after.<path>: here that is shardMap.<path>.
+      // core/sharding/rebalance names the argument as after.<path>: here that is shardMap.<path>.
       return {
         inputs: news,
         failures: [

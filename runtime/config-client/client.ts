@@ -21,7 +21,7 @@ import {
 import type { CallOptions } from "@grpc/grpc-js";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
-import { ShardMapSchema, type ShardMap } from "../../core/shard-map";
+import { ShardMapSchema, type ShardMap } from "../../core/sharding/shard-map";
 import { ConfigDeadlineError, ConfigUnavailableError, ConfigValidationError, StaleEpochError } from "./errors";
 import { SHARD_MAP_KEY, type ConfigKey } from "./keys";
 import { Leadership } from "./leadership";

@@ -1,6 +1,6 @@
 /** Typed config keys: a key name bound to the zod schema of its value. */
 import type { z } from "zod";
-import { ShardMapSchema } from "../../core/shard-map";
+import { ShardMapSchema } from "../../core/sharding/shard-map";
 
 export interface ConfigKey<S extends z.ZodType> {
   /** Key name below the client's prefix, e.g. `shard-map`. */

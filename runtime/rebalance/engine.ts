@@ -3,7 +3,7 @@
  * a desired one while routers keep reading and writing, and finishes the same migration when run
  * again after being killed at any point. Used by the ShardRebalance dynamic provider (during
  * `pulumi up`) and by `npm run rebalance` (outside it); the decisions (which ranges move where,
- * in which batches, and which changes are refused) are core/rebalance's, this module does the I/O.
+ * in which batches, and which changes are refused) are core/sharding/rebalance's, this module does the I/O.
  *
  * One run, under the fenced lease `shard-rebalance` (two rebalancers never run at once; every
  * etcd write below is fenced by it), is a loop over the stored state until it matches the desired
@@ -33,11 +33,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { ConsistencyLevel } from "../../core/config";
-import type { ShardMap, ShardMember } from "../../core/shard-map";
+import type { ShardMap, ShardMember } from "../../core/sharding/shard-map";
 import type { ConfigClient, Leadership } from "../config-client";
 import { copyRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
 import { failpoint } from "./failpoint";
-import { RebalanceError } from "../../core/rebalance";
+import { RebalanceError } from "../../core/sharding/rebalance";
 import { planMigration, type MigrationPlan } from "./plan";
 import { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 import { ShardPools, type ShardCredentials, type ShardReach } from "./shards";
@@ -118,7 +118,7 @@ export const REBALANCE_ELECTION = "shard-rebalance";
 /** A change the rebalance will not make (thrown before anything moves). */
 export class RebalanceRefusedError extends Error {
   /**
-   * @param argument - the refused argument as core/rebalance names it (`after.shards[2].port`, `after.shards`)
+   * @param argument - the refused argument as core/sharding/rebalance names it (`after.shards[2].port`, `after.shards`)
    * @param message - what is refused and what to do instead
    */
   constructor(
@@ -184,7 +184,7 @@ export interface CopyPair {
   ranges: sql.HashRange[];
   /**
    * A source leaving the shard set: read too when it answers (it may hold rows acknowledged at
-   * consistency `one` on it alone), skipped when it is already gone (core/rebalance guarantees a
+   * consistency `one` on it alone), skipped when it is already gone (core/sharding/rebalance guarantees a
    * surviving replica of every range).
    */
   optional: boolean;
@@ -192,7 +192,7 @@ export interface CopyPair {
 
 /**
  * The (source, target) pairs of a batch with the ranges each copies: each new replica of a range
- * reads every surviving old replica (core/rebalance's `sources`; copies reconcile by version),
+ * reads every surviving old replica (core/sharding/rebalance's `sources`; copies reconcile by version),
  * and the leaving old replicas when they still answer.
  */
 export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {

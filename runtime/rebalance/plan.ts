@@ -1,5 +1,5 @@
 /**
- * The plan a rebalance executes: core/rebalance's moves (which ranges change replica set, and
+ * The plan a rebalance executes: core/sharding/rebalance's moves (which ranges change replica set, and
  * which surviving old replicas each new replica copies from) cut into copy batches with its
  * `batches`. Batches are the unit copied, verified and recorded as done before the next, so a
  * crash repeats at most one; {@link TARGET_BATCHES} of them whatever the ring's granularity (a
@@ -12,15 +12,15 @@
  * 32 times and cost twice the time of 4 (`npm run bench -- shards`); 4 keep the repeated work
  * after a crash to a quarter of the copy, and progress visible.
  */
-import { batches, planRebalance, type RangeMove, type RebalancePlan } from "../../core/rebalance";
-import type { ShardPlacement } from "../../core/shard-map";
+import { batches, planRebalance, type RangeMove, type RebalancePlan } from "../../core/sharding/rebalance";
+import type { ShardPlacement } from "../../core/sharding/shard-map";
 
 /** How many copy batches a migration is cut into (fewer when it has fewer moves). */
 export const TARGET_BATCHES = 4;
 
 /** A planned migration. */
 export interface MigrationPlan {
-  /** core/rebalance's plan. */
+  /** core/sharding/rebalance's plan. */
   readonly plan: RebalancePlan;
   /** Its moves in order, in copy batches. */
   readonly batches: readonly { readonly moves: readonly RangeMove[] }[];
@@ -28,7 +28,7 @@ export interface MigrationPlan {
 
 /**
  * Plans the move between two placements.
- * @throws RebalanceError (core/rebalance) naming the refused argument (`before.*`, `after.*`)
+ * @throws RebalanceError (core/sharding/rebalance) naming the refused argument (`before.*`, `after.*`)
  */
 export function planMigration(from: ShardPlacement, to: ShardPlacement): MigrationPlan {
   const plan = planRebalance(from, to);

@@ -12,7 +12,7 @@
  * can never record progress it did not make.
  */
 import { z } from "zod";
-import { ShardPlacementSchema, type ShardPlacement } from "../../core/shard-map";
+import { ShardPlacementSchema, type ShardPlacement } from "../../core/sharding/shard-map";
 import { configKey } from "../config-client";
 
 /** Where data lives: what a migration moves between (a shard map without epoch or consistency). */

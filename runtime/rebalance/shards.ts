@@ -6,7 +6,7 @@
  * statement deadline, the long COPY streams do not.
  */
 import { Pool, type PoolClient } from "pg";
-import type { ShardMember } from "../../core/shard-map";
+import type { ShardMember } from "../../core/sharding/shard-map";
 
 /** Database credentials of the shards (the password is a secret: never logged, never stored). */
 export interface ShardCredentials {

@@ -8,7 +8,7 @@
  * are inlined (COPY takes no parameters) as ring partition numbers and `int8multirange` bounds;
  * every bound is checked to be a whole number in [0, 2^32] before it is inlined.
  */
-import { PARTITION_BITS, PARTITION_SPAN } from "../../core/ring";
+import { PARTITION_BITS, PARTITION_SPAN } from "../../core/sharding/ring";
 import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
 
 /** A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ 2^32`. */
@@ -28,7 +28,7 @@ function checkRanges(ranges: readonly HashRange[]): void {
       throw new Error(`rebalance sql: invalid hash range [${r.start}, ${r.end})`);
 }
 
-/** `h >> PARTITION_SHIFT` is the ring partition of hash `h` (core/ring.ts). */
+/** `h >> PARTITION_SHIFT` is the ring partition of hash `h` (core/sharding/ring.ts). */
 const PARTITION_SHIFT = 32 - PARTITION_BITS;
 
 /** Whole partitions of a range listed one by one (more go to the multirange as one range). */

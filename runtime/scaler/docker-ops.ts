@@ -9,7 +9,7 @@
  * needs the Docker socket anyway to create and remove instances.
  */
 import type Docker from "dockerode";
-import type { LaunchSpec } from "../../core/scaling-reconcile";
+import type { LaunchSpec } from "../../core/scaling/reconcile";
 import { SECRET_FILE_MODE, secretFileEnv, tarArchive } from "../../core/secret-files";
 
 /** Labels the controller puts on every instance it creates. */

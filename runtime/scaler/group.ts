@@ -1,7 +1,7 @@
 /**
  * One reconcile pass over a Docker autoscaling group: the imperative shell around core's pure
- * plan (core/scaling-reconcile.ts), load-balancer commands (core/lb.ts) and metric arithmetic
- * (core/scaling-metrics.ts). The scaling controller runs it every period while it leads; the
+ * plan (core/scaling/reconcile.ts), load-balancer commands (core/app/haproxy.ts) and metric arithmetic
+ * (core/scaling/observations.ts). The scaling controller runs it every period while it leads; the
  * ScalingPolicy provider runs the very same pass when no controller answers its request.
  *
  * Fencing: nothing here touches Docker or the load balancer without first committing a fenced
@@ -20,7 +20,7 @@ import {
   lbSlots,
   parseServersState,
   type SlotState,
-} from "../../core/lb";
+} from "../../core/app/haproxy";
 import { createEngine, type Engine, type InstanceSample, type ScalingDecision } from "../../core/scaling";
 import {
   toSample,
@@ -28,7 +28,7 @@ import {
   IN_FLIGHT_GAUGE,
   type MetricFamily,
   type ScrapePoint,
-} from "../../core/scaling-metrics";
+} from "../../core/scaling/observations";
 import {
   appendEvent,
   clampDesired,
@@ -51,7 +51,7 @@ import {
   type LaunchSpec,
   type ReconcileAction,
   type StoredPolicy,
-} from "../../core/scaling-reconcile";
+} from "../../core/scaling/reconcile";
 import { execIn, httpInside, ipOn, launchInstance, listGroup, removeContainer, statsSample } from "./docker-ops";
 
 /** The typed etcd keys of one group. */

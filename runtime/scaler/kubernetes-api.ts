@@ -7,7 +7,7 @@
  * A client library (@kubernetes/client-node) would pull in far more than these four calls need.
  */
 import { readFileSync } from "node:fs";
-import { parseQuantity } from "../../core/kubernetes";
+import { parseQuantity } from "../../core/kubernetes/quantity";
 import type { PodInfo, PodUsage } from "../../core/scaling/min-replicas";
 import { HttpCallError, httpCallOk } from "./http-call";
 

@@ -11,7 +11,7 @@
  *   SCALEPLANE_LOG_LEVEL      pino level                                   @default info
  *
  * Logs are JSON lines (pino). SIGTERM resigns the leadership and exits 0. A heartbeat file
- * (core/scaling-docker.ts SCALER_HEARTBEAT_FILE) backs the container's healthcheck.
+ * (core/scaling/docker.ts SCALER_HEARTBEAT_FILE) backs the container's healthcheck.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ import { ConfigClient } from "../config-client";
 import { ScalingController } from "./controller";
 import { main as kubernetesMinReplicas } from "./kubernetes-min-replicas";
 import { settingsFromEnv } from "./settings";
-import { SCALER_HEARTBEAT_FILE, SCALER_HEARTBEAT_SECONDS } from "../../core/scaling-docker";
+import { SCALER_HEARTBEAT_FILE, SCALER_HEARTBEAT_SECONDS } from "../../core/scaling/docker";
 
 /** The group's secrets: every file of `dir` (file name = variable name, content as is); {} without a dir. */
 export function readSecrets(dir: string | undefined): Record<string, string> {

@@ -3,9 +3,9 @@
  * key-value store (docs/design/sharding.md is the contract it implements).
  *
  * - Placement: the shard map in etcd (ConfigClient, SHARD_MAP_KEY), watched; a key's replicas
- *   come from the map's strategy (core/placement.ts: hash ring, key ranges, or a tenant directory
+ *   come from the map's strategy (core/sharding/placement.ts: hash ring, key ranges, or a tenant directory
  *   kept under its own config key, also watched).
- * - Versions: a hybrid logical clock per client (core/hlc.ts) issues every write's version; reads
+ * - Versions: a hybrid logical clock per client (core/sharding/hlc.ts) issues every write's version; reads
  *   feed the versions they see back into it. Every replica applies a row only if its version is
  *   newer (sql.ts), so the newest write wins everywhere regardless of arrival order.
  * - Consistency per call (`one` / `quorum` / `all`, default the map's): a write is acknowledged
@@ -25,7 +25,7 @@ import type { PoolClient } from "pg";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from "../../core/config";
-import { HybridClock, checkNodeId, type Version } from "../../core/hlc";
+import { HybridClock, checkNodeId, type Version } from "../../core/sharding/hlc";
 import {
   ackGroup,
   ackStatus,
@@ -36,7 +36,7 @@ import {
   writeGroups,
   type AckGroup,
   type AckStatus,
-} from "../../core/placement-acks";
+} from "../../core/sharding/acks";
 import {
   compareKeys,
   makePlacer,
@@ -44,9 +44,9 @@ import {
   ShardDirectorySchema,
   type Placer,
   type ShardDirectory,
-} from "../../core/placement";
-import { hashKey } from "../../core/ring";
-import type { ShardMap } from "../../core/shard-map";
+} from "../../core/sharding/placement";
+import { hashKey } from "../../core/sharding/ring";
+import type { ShardMap } from "../../core/sharding/shard-map";
 import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
 import { QuorumUnavailableError, ShardArgumentError, StaleEpochError, type ShardFailure } from "./errors";
 import { describeFailure, ShardPools, type ShardAddress } from "./pools";

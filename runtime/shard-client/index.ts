@@ -14,5 +14,5 @@ export {
 export * from "./errors";
 export * as shardSql from "./sql";
 export type { RepairStats } from "./repair";
-export { ShardDirectorySchema, type ShardDirectory, type PlacementStrategy } from "../../core/placement";
-export type { Version } from "../../core/hlc";
+export { ShardDirectorySchema, type ShardDirectory, type PlacementStrategy } from "../../core/sharding/placement";
+export type { Version } from "../../core/sharding/hlc";

@@ -5,8 +5,8 @@
  *
  * `key` and `ver_node` are `COLLATE "C"`: byte order, whatever the database's default collation
  * (RDS creates en_US.UTF-8 databases). Key ranges and prefix scans then mean the same on every
- * shard and in JS (core/placement.ts compareKeys), and the version tie-break on `ver_node`
- * matches core/hlc.ts compareVersions.
+ * shard and in JS (core/sharding/placement.ts compareKeys), and the version tie-break on `ver_node`
+ * matches core/sharding/hlc.ts compareVersions.
  *
  * Values travel as JSON text (`$n::jsonb` in, `value::text` out): SQL NULL is a tombstone and a
  * JSON `null` is a value, which the driver's own jsonb parsing would not tell apart. Version walls

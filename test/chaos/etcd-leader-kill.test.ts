@@ -3,7 +3,7 @@
  * the leader is killed with SIGKILL 5 times under a bounded write/read load (2 writers, 1 reader,
  * 1 s deadlines, retries with backoff), each killed member restarted. Afterwards every
  * acknowledged write is in the log at its revision, and the history of the register (writers and
- * reader across the kills) is linearizable. Members run with pre-vote (core/etcd.ts): the Raft term
+ * reader across the kills) is linearizable. Members run with pre-vote (core/etcd/spec.ts): the Raft term
  * of every member is watched throughout, and every election must fall in a kill's window (no
  * restarted member forces one).
  */

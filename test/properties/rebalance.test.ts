@@ -1,7 +1,14 @@
 import fc from "fast-check";
-import { HASH_SPACE, PARTITION_COUNT, PARTITION_SPAN, buildRing, replicasForHash, type Ring } from "../../core/ring";
-import { RebalanceError, batches, planRebalance, type Placement, type RangeMove } from "../../core/rebalance";
-import type { ShardMember } from "../../core/shard-map";
+import {
+  HASH_SPACE,
+  PARTITION_COUNT,
+  PARTITION_SPAN,
+  buildRing,
+  replicasForHash,
+  type Ring,
+} from "../../core/sharding/ring";
+import { RebalanceError, batches, planRebalance, type Placement, type RangeMove } from "../../core/sharding/rebalance";
+import type { ShardMember } from "../../core/sharding/shard-map";
 
 /**
  * Runs per property: each run builds four rings (2^17 partitions ranked each) and checks every

@@ -20,8 +20,8 @@ import {
   type OwnershipMove,
   type Ring,
   type RingNodeInput,
-} from "../../core/ring";
-import type { ShardMap } from "../../core/shard-map";
+} from "../../core/sharding/ring";
+import type { ShardMap } from "../../core/sharding/shard-map";
 
 /**
  * Runs per property. A build ranks every node on all 2^17 partitions (tens of milliseconds), so

@@ -5,7 +5,7 @@
  * - `startDockerEtcd()`: an n-member cluster in containers (image scaleplane/etcd:3.4.23) on a
  *   private network, client ports published on 127.0.0.1 in 25000-25999, via
  *   providers/etcd-membership/docker-members.ts. For chaos tests and the failover bench.
- * Member flags always come from core/etcd.ts.
+ * Member flags always come from core/etcd/spec.ts.
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +19,7 @@ import { z } from "zod";
 import { HistoryRecorder, type HistoryOp, type RegisterValue } from "./history";
 import type { LogEntry } from "./linearizability";
 import { ConfigClient, configKey } from "../../runtime/config-client";
-import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd";
+import { etcdClusterSpec, type EtcdClusterSettings, type EtcdClusterSpec } from "../../core/etcd/spec";
 import {
   createMember,
   ensureNetwork,

@@ -29,7 +29,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Pool, type ClientConfig } from "pg";
-import type { ShardMember } from "../../core/shard-map";
+import type { ShardMember } from "../../core/sharding/shard-map";
 import { requirePostgresBinaries } from "./engines";
 import { freePorts } from "./etcd-cluster";
 

@@ -4,8 +4,8 @@
  * surrogates) are refused by the shard-map schema, naming the field.
  */
 import { ConfigError, configWarnings, parsePlatformConfig } from "../../core/config";
-import { ShardMapSchema, ShardMemberSchema } from "../../core/shard-map";
-import { buildRing } from "../../core/ring";
+import { ShardMapSchema, ShardMemberSchema } from "../../core/sharding/shard-map";
+import { buildRing } from "../../core/sharding/ring";
 
 const quorumOf2 = { database: { shards: 3, replicationFactor: 2, consistency: "quorum" as const } };
 

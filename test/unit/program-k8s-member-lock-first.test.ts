@@ -4,7 +4,7 @@
  * What this run exports as `configEndpoints` is what the next `up` counts: all its members.
  * A stack deployed before the lock: program-k8s-member-lock.test.ts.
  */
-import { kubernetesDeployedMembers } from "../../core/etcd-placement";
+import { kubernetesDeployedMembers } from "../../core/etcd/placement";
 import { memberCountLockProvider } from "../../providers/member-count-lock";
 import { runStackOffline, type OfflineStackRun } from "../../scripts/lib/stack";
 

@@ -1,4 +1,4 @@
-import { scalingPolicyFailures } from "../../core/scaling-reconcile";
+import { scalingPolicyFailures } from "../../core/scaling/reconcile";
 import { settingsFromEnv } from "../../runtime/scaler/settings";
 
 const launchSpec = {

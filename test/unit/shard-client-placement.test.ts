@@ -7,7 +7,7 @@ import {
   targetsOf,
   unmetGroups,
   writeGroups,
-} from "../../core/placement-acks";
+} from "../../core/sharding/acks";
 import {
   PlacementError,
   compareKeys,
@@ -16,9 +16,9 @@ import {
   rangeIndexOf,
   successorReplicas,
   tenantOf,
-} from "../../core/placement";
-import { buildRing, replicasFor } from "../../core/ring";
-import { ShardMapSchema } from "../../core/shard-map";
+} from "../../core/sharding/placement";
+import { buildRing, replicasFor } from "../../core/sharding/ring";
+import { ShardMapSchema } from "../../core/sharding/shard-map";
 
 const shards = (n: number, zones?: string[]) =>
   Array.from({ length: n }, (_, i) => ({

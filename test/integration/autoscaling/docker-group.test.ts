@@ -1,6 +1,6 @@
 /**
  * The Docker autoscaling group for real: an etcd container, a group network, the HAProxy load
- * balancer (config from core/lb.ts) published on 127.0.0.1, two scaling-controller containers
+ * balancer (config from core/app/haproxy.ts) published on 127.0.0.1, two scaling-controller containers
  * (image scaleplane/scaler) and the ScalingPolicy provider driven through the SDK's
  * dynamic-provider host over gRPC. A bounded loopback load generator runs through the LB the
  * whole time.
@@ -11,8 +11,8 @@
  * short (period 1 s, scale-down stabilization 8 s, drain 1 s) to keep the file within ~3 minutes.
  */
 import type Docker from "dockerode";
-import { haproxyConfig, lbSlots, LB_FRONTEND_PORT } from "../../../core/lb";
-import type { LaunchSpecInput } from "../../../core/scaling-reconcile";
+import { haproxyConfig, lbSlots, LB_FRONTEND_PORT } from "../../../core/app/haproxy";
+import type { LaunchSpecInput } from "../../../core/scaling/reconcile";
 import type { ScalingPolicyInput } from "../../../core/scaling/policy";
 import { ScalingPolicy, type ScalingPolicyInputs } from "../../../providers/scaling-policy";
 import { ConfigClient } from "../../../runtime/config-client";

@@ -4,7 +4,7 @@
  */
 import pino from "pino";
 import { z } from "zod";
-import type { ShardMap } from "../../../core/shard-map";
+import type { ShardMap } from "../../../core/sharding/shard-map";
 import {
   ConfigClient,
   ConfigDeadlineError,

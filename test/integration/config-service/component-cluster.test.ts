@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { installMocks, settle } from "../../../scripts/lib/offline";
-import { MAX_MEMBERS, dockerMemberHosts } from "../../../core/etcd-placement";
+import { MAX_MEMBERS, dockerMemberHosts } from "../../../core/etcd/placement";
 import { ensureNetwork, listMembers, startMember, stopMember } from "../../../providers/etcd-membership/docker-members";
 import { RaftConfigService } from "../../../components/raft-config-service";
 import { ProviderHost, type Props } from "../../support/provider-host";

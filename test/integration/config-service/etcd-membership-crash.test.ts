@@ -11,8 +11,8 @@
  * reported by refresh as drift, and removed by the next update.
  */
 import type Docker from "dockerode";
-import { etcdClusterSpec, type EtcdClusterSettings } from "../../../core/etcd";
-import { dockerMemberHosts } from "../../../core/etcd-placement";
+import { etcdClusterSpec, type EtcdClusterSettings } from "../../../core/etcd/spec";
+import { dockerMemberHosts } from "../../../core/etcd/placement";
 import { ensureNetwork, listMembers, publishedEndpoint } from "../../../providers/etcd-membership/docker-members";
 import { clusterVolumes } from "../../../providers/etcd-membership/docker-observe";
 import { freePorts } from "../../support/etcd-cluster";

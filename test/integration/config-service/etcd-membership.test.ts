@@ -5,8 +5,8 @@
  * changes without replacement; delete removes containers and volumes.
  */
 import type Docker from "dockerode";
-import { etcdClusterSpec, quorum, type EtcdClusterSettings } from "../../../core/etcd";
-import { dockerMemberHosts } from "../../../core/etcd-placement";
+import { etcdClusterSpec, quorum, type EtcdClusterSettings } from "../../../core/etcd/spec";
+import { dockerMemberHosts } from "../../../core/etcd/placement";
 import {
   ensureNetwork,
   listMembers,
@@ -87,7 +87,7 @@ afterAll(async () => {
 
 const withProvider = (p: Props) => ({ __provider: provider, ...p });
 
-it("check refuses an even member count and flags that are not core/etcd.ts's, naming the input", async () => {
+it("check refuses an even member count and flags that are not core/etcd/spec.ts's, naming the input", async () => {
   const even = await host.check(
     TYPE,
     {},

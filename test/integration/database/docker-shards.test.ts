@@ -13,7 +13,7 @@ import { Client } from "pg";
 import pino from "pino";
 import { pack } from "tar-stream";
 import { ShardedDatabase } from "../../../components/sharded-database";
-import type { ShardMap } from "../../../core/shard-map";
+import type { ShardMap } from "../../../core/sharding/shard-map";
 import { ConfigClient } from "../../../runtime/config-client";
 import { ShardClient } from "../../../runtime/shard-client";
 import { installMocks, settle, valueOf, type RecordedResource } from "../../../scripts/lib/offline";

@@ -5,8 +5,8 @@
  * dual-write of a migration.
  */
 import { CONSISTENCY_LEVELS } from "../../../core/config";
-import { compareVersions, type Version } from "../../../core/hlc";
-import type { ShardMap } from "../../../core/shard-map";
+import { compareVersions, type Version } from "../../../core/sharding/hlc";
+import type { ShardMap } from "../../../core/sharding/shard-map";
 import { QuorumUnavailableError, StaleEpochError, shardSql, type ScanPage } from "../../../runtime/shard-client";
 import { keysOn, rowOn, startEnv, type Env } from "./support";
 

@@ -4,7 +4,7 @@
  * of a shard's row (to check what each replica holds, bypassing the router).
  */
 import pino from "pino";
-import type { ShardMap } from "../../../core/shard-map";
+import type { ShardMap } from "../../../core/sharding/shard-map";
 import { ConfigClient } from "../../../runtime/config-client";
 import { ShardClient, shardSql, type ShardClientOptions } from "../../../runtime/shard-client";
 import { startLocalEtcd, type LocalEtcd } from "../../support/etcd-cluster";

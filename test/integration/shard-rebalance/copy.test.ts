@@ -9,7 +9,7 @@
  * older on the target there, and accepts a newer one.
  */
 import { to as copyTo } from "pg-copy-streams";
-import { hashKey } from "../../../core/ring";
+import { hashKey } from "../../../core/sharding/ring";
 import {
   CHUNK_BYTES,
   copyColumns,

@@ -6,7 +6,7 @@
  * too.
  */
 import fc from "fast-check";
-import { PARTITION_SPAN } from "../../../core/ring";
+import { PARTITION_SPAN } from "../../../core/sharding/ring";
 import { keyVersionsSql, sizeSql, type HashRange } from "../../../runtime/rebalance/sql";
 import { ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../../runtime/shard-client/sql";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../support/pg-cluster";

@@ -5,8 +5,8 @@
  * set (nowhere else) with its latest value, and no shard holds a key nobody wrote.
  */
 import type { Client } from "pg";
-import { hashKey, replicasFor, ringOfShardMap } from "../../../core/ring";
-import type { ShardMember } from "../../../core/shard-map";
+import { hashKey, replicasFor, ringOfShardMap } from "../../../core/sharding/ring";
+import type { ShardMember } from "../../../core/sharding/shard-map";
 import { ENSURE_SCHEMA_SQL } from "../../../runtime/shard-client/sql";
 import type { PgCluster, PgInstance } from "../../support/pg-cluster";
 

@@ -1,7 +1,7 @@
 /** AutoscalingGroup on kubernetes with `scaling.engine: predictive`: the in-cluster min-replicas scaler, under the offline mock runtime. */
 import { TOKENS } from "../../../core/tokens";
 import { AutoscalingGroup } from "../../../components/autoscaling-group";
-import { SCALER_IMAGE } from "../../../core/scaling-docker";
+import { SCALER_IMAGE } from "../../../core/scaling/docker";
 import { parseScalingPolicy } from "../../../core/scaling";
 import * as k8s from "@pulumi/kubernetes";
 import { installMocks, settle } from "../../../scripts/lib/offline";

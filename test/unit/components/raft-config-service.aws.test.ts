@@ -5,8 +5,8 @@ import { inputsByKey, isSecretInput as isSecretValue, plainMatches } from "../..
 const rec = installMocks({ stack: "prod" });
 const raw = inputsByKey(rec);
 
-import { ETCD_TLS_FILES, etcdClusterSpec } from "../../../core/etcd";
-import { etcdSettings, fixedMemberIp, placeMembers } from "../../../core/etcd-placement";
+import { ETCD_TLS_FILES, etcdClusterSpec } from "../../../core/etcd/spec";
+import { etcdSettings, fixedMemberIp, placeMembers } from "../../../core/etcd/placement";
 import { ConfigServiceSchema } from "../../../core/config";
 
 const subnets = [

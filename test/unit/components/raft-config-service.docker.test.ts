@@ -6,8 +6,8 @@ import { inputsByKey, isSecretInput as isSecretValue, plainMatches } from "../..
 const rec = installMocks({ stack: "dev" });
 const raw = inputsByKey(rec);
 
-import { ETCD_TLS_FILES, etcdClusterSpec } from "../../../core/etcd";
-import { dockerMemberHosts, etcdSettings } from "../../../core/etcd-placement";
+import { ETCD_TLS_FILES, etcdClusterSpec } from "../../../core/etcd/spec";
+import { dockerMemberHosts, etcdSettings } from "../../../core/etcd/placement";
 import { ConfigServiceSchema } from "../../../core/config";
 
 const MEMBERSHIP = "pulumi-nodejs:dynamic/etcd:EtcdMembership";

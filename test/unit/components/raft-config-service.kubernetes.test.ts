@@ -5,8 +5,8 @@ import { inputsByKey, isSecretInput as isSecretValue } from "../../support/input
 const rec = installMocks({ stack: "k8s" });
 const raw = inputsByKey(rec);
 
-import { ETCD_TLS_DIR, etcdClusterSpec, etcdMemberArgs } from "../../../core/etcd";
-import { etcdSettings, kubernetesMemberHosts, kubernetesMemberTemplate } from "../../../core/etcd-placement";
+import { ETCD_TLS_DIR, etcdClusterSpec, etcdMemberArgs } from "../../../core/etcd/spec";
+import { etcdSettings, kubernetesMemberHosts, kubernetesMemberTemplate } from "../../../core/etcd/placement";
 import { ConfigServiceSchema } from "../../../core/config";
 
 const cs = new RaftConfigService("cfg", {

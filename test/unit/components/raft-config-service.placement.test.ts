@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { etcdClusterName, fixedMemberIp, placeMembers } from "../../../core/etcd-placement";
+import { etcdClusterName, fixedMemberIp, placeMembers } from "../../../core/etcd/placement";
 import { parseCidr } from "../../../core/net";
 
 describe("etcd placement (pure)", () => {
