@@ -11,6 +11,7 @@ import { loadBalancerPolicies } from "./load-balancer";
 import { networkPolicies } from "./network";
 import { secretsPolicies } from "./secrets";
 import { stackPolicies } from "./stack";
+import { storagePolicies } from "./storage";
 
 /** Policies by area (the area names the module they live in). */
 export const policyAreas = {
@@ -20,6 +21,7 @@ export const policyAreas = {
   "load-balancer": loadBalancerPolicies,
   network: networkPolicies,
   secrets: secretsPolicies,
+  storage: storagePolicies,
   containers: containerPolicies,
   stack: stackPolicies,
 } satisfies Record<string, Policies>;
