@@ -61,6 +61,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   const timed = (engine: Engine): Engine => ({
     name: engine.name,
     init: () => engine.init(),
+    applied: (state, change) => engine.applied(state, change),
     decide(state, input) {
       const t0 = process.hrtime.bigint();
       const r = engine.decide(state, input);

@@ -132,8 +132,12 @@ export const AppSchema = section({
     .regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" })
     .default("/health")
     .describe("HTTP path of the app's health check."),
-  minSize: int(0, 1000).default(2).describe("Fewest app instances; at most maxSize."),
-  desiredSize: int(0, 1000)
+  minSize: int(1, 1000)
+    .default(2)
+    .describe(
+      "Fewest app instances, at least 1 and at most maxSize (a group at 0 instances reports no load to scale up on, so no target offers scale-from-zero).",
+    ),
+  desiredSize: int(1, 1000)
     .optional()
     .describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
   maxSize: int(1, 1000).default(10).describe("Most app instances; at least minSize."),
@@ -166,7 +170,7 @@ export const AppSchema = section({
         message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here`,
       });
   // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
-  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 0, maxSize: 100_000 });
+  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 1, maxSize: 100_000 });
   if (!policy.success)
     for (const i of policy.error.issues)
       for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])

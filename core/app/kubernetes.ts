@@ -14,9 +14,9 @@ export function kubernetesResources(app: AppConfig): {
   return { requests: { ...r }, limits: { ...r } };
 }
 
-/** HPA replicas: Kubernetes' HPA cannot scale to zero, so `minSize: 0` keeps one replica. */
+/** HPA replicas (app.minSize is at least 1: the HPA cannot scale from zero either). */
 export const hpaReplicas = (app: AppConfig): { minReplicas: number; maxReplicas: number } => ({
-  minReplicas: Math.max(1, app.minSize),
+  minReplicas: app.minSize,
   maxReplicas: app.maxSize,
 });
 

@@ -85,5 +85,6 @@ export function createMultiMetricEngine(policy: ScalingPolicy): Engine<MultiMetr
         state: { recommendations: s.history },
       };
     },
+    applied: (state) => state,
   };
 }

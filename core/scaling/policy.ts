@@ -97,6 +97,17 @@ const HPA_SCALE_DOWN = {
 const HpaSchema = section({
   /** Ratios within 1 ± tolerance cause no scaling (Kubernetes: `--horizontal-pod-autoscaler-tolerance`, 0.1). */
   tolerance: num(0, 1, "a ratio").default(0.1),
+  /**
+   * Seconds after an instance starts during which its CPU is counted only while it is ready and
+   * was measured over a full window since (`--horizontal-pod-autoscaler-cpu-initialization-period`, 300).
+   */
+  cpuInitializationPeriodSeconds: seconds(3600).default(300),
+  /**
+   * After the initialization period, an unready instance's CPU is left out only if it has never been
+   * ready: its readiness last changed within this many seconds of its start
+   * (`--horizontal-pod-autoscaler-initial-readiness-delay`, 30).
+   */
+  initialReadinessDelaySeconds: seconds(3600).default(30),
   behavior: section({
     scaleUp: hpaRules(HPA_SCALE_UP).default(() => hpaRules(HPA_SCALE_UP).parse({})),
     scaleDown: hpaRules(HPA_SCALE_DOWN).default(() => hpaRules(HPA_SCALE_DOWN).parse({})),
@@ -193,7 +204,8 @@ const CostSchema = section({
  */
 export const ScalingPolicySchema = section({
   engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]]).default("hpa"),
-  minSize: int(0, 100_000).default(1),
+  /** At least 1: a group at 0 instances reports no metric to scale up on (scale-from-zero is not offered). */
+  minSize: int(1, 100_000).default(1),
   maxSize: int(1, 100_000).default(10),
   /** Seconds between controller decisions (Kubernetes' `--horizontal-pod-autoscaler-sync-period`, 15). */
   periodSeconds: int(1, 3600).default(15),

@@ -383,6 +383,20 @@ export class GroupReconciler {
         }),
     );
 
+    // The change was carried out: only now does it count against the engine's rate limits.
+    if (decision && plan.desired !== current && this.engine) {
+      this.engine.state = this.engine.engine.applied(this.engine.state, {
+        atMs: Date.now(),
+        from: current,
+        to: plan.desired,
+      });
+      await lead.fencedPut(this.keys.engineState, {
+        generation: this.engine.generation,
+        engine: this.engine.engine.name,
+        state: this.engine.state,
+      });
+    }
+
     // 6. Status: who leads, what runs, and HAProxy's own count of healthy filled slots.
     const after = cmds.length > 0 ? await lbState(docker, spec.loadBalancer) : lb;
     const inService = Object.entries(plan.next.instances)

@@ -94,7 +94,8 @@ const INVALID: [string, PlatformConfigInput | Record<string, unknown>, string, s
     "scaleplane:app.desiredSize",
     "between app.minSize (2)",
   ],
-  ["negative min", { app: { minSize: -1 } }, "scaleplane:app.minSize", "whole number from 0"],
+  ["negative min", { app: { minSize: -1 } }, "scaleplane:app.minSize", "whole number from 1"],
+  ["min 0 (no scale-from-zero)", { app: { minSize: 0 } }, "scaleplane:app.minSize", "whole number from 1"],
   ["fractional max", { app: { maxSize: 2.5 } }, "scaleplane:app.maxSize", "whole number"],
   [
     "negative scale-up cooldown",

@@ -13,7 +13,13 @@ describe("threshold engine", () => {
   test("a step proportional to the pressure, then the scale-up cooldown", () => {
     const a = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { ...ok, cpuPercent: 84 }) }); // 120 % of 70
     expect(a.decision.desired).toBe(12);
-    const b = e.decide(a.state, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
+    // A decision alone starts no cooldown: the change carried out does.
+    expect(
+      e.decide(a.state, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) }).decision
+        .desired,
+    ).toBe(17);
+    const applied = e.applied(a.state, { atMs: 0, from: 10, to: 12 });
+    const b = e.decide(applied, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
     expect(b.decision.desired).toBe(12);
     expect(b.decision.reason).toMatch(/cooldown/);
     const c = e.decide(b.state, { nowMs: 60_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
@@ -109,8 +115,8 @@ describe("engine properties", () => {
     (name) => {
       fc.assert(
         fc.property(
-          fc.integer({ min: 0, max: 5 }),
-          fc.integer({ min: 1, max: 40 }),
+          fc.integer({ min: 1, max: 5 }),
+          fc.integer({ min: 0, max: 40 }),
           fc.array(
             fc.record({
               current: fc.integer({ min: 0, max: 60 }),
@@ -135,7 +141,7 @@ describe("engine properties", () => {
               expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
               if (t.dropMemory && t.current >= p.minSize && t.current <= p.maxSize)
                 expect(r.decision.desired).toBeGreaterThanOrEqual(t.current);
-              state = r.state;
+              state = e.applied(r.state, { atMs: k * 400_000, from: t.current, to: r.decision.desired });
             });
           },
         ),
