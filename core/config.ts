@@ -12,8 +12,8 @@
 import { z } from "zod";
 import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
-import { ENGINE_NAMES, type EngineName } from "./scaling/types";
-import { ScalingPolicySchema } from "./scaling/policy";
+import { AppScalingSchema, scalingDeprecations } from "./scaling/settings";
+import { appPolicyProblems } from "./scaling/app-policy";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
 import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
@@ -78,37 +78,8 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
         : `must be an object; got ${show(iss.input)}`,
   });
 
-export const ScalingSchema = section({
-  cpuTargetPercent: int(1, 100)
-    .default(70)
-    .describe(
-      "Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it.",
-    ),
-  memoryTargetPercent: int(1, 100)
-    .default(80)
-    .describe("Target average memory utilisation of the app instances, in percent."),
-  scaleUpCooldownSeconds: int(0, 3600).default(60).describe("Seconds after a scale-out before another scale-out."),
-  scaleDownCooldownSeconds: int(0, 3600)
-    .default(300)
-    .describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
-  healthCheckGraceSeconds: int(0, 3600)
-    .default(60)
-    .describe("Seconds a new instance has before its health checks count."),
-  drainSeconds: int(0, 3600)
-    .default(30)
-    .describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
-  engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]])
-    .default("hpa")
-    .describe(
-      "Scaling engine (core/scaling): hpa (the Kubernetes HPA algorithm), threshold, predictive (seasonal forecast, never below hpa), multi-metric, cost. Docker: the controller runs it; aws: predictive adds AWS predictive scaling; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.",
-    ),
-  engineSettings: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe(
-      "Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above.",
-    ),
-});
+/** `app.scaling`: one typed shape per engine (core/scaling/settings.ts). */
+export const ScalingSchema = AppScalingSchema;
 
 export const MixedInstancesSchema = section({
   instanceTypes: z
@@ -149,43 +120,36 @@ export const AppSchema = section({
   mixedInstances: MixedInstancesSchema.optional().describe(
     "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
   ),
-  scaling: ScalingSchema.default(ScalingSchema.parse({})).describe("Scaling targets and timers of the app group."),
+  scaling: ScalingSchema.default(() => ScalingSchema.parse({})).describe(
+    "How the group scales: the engine and its settings, one typed shape per engine (`engine` selects it).",
+  ),
   env: z
     .record(z.string(), z.string({ error: "environment values must be strings" }))
     .default({})
     .describe("Extra environment variables of the app (string values)."),
-}).superRefine((app, ctx) => {
-  if (app.minSize > app.maxSize)
-    ctx.addIssue({
-      code: "custom",
-      path: ["maxSize"],
-      message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
-    });
-  const { engine, engineSettings } = app.scaling;
-  for (const reserved of ["engine", "minSize", "maxSize"])
-    if (reserved in engineSettings)
+})
+  .superRefine((app, ctx) => {
+    if (app.minSize > app.maxSize)
       ctx.addIssue({
         code: "custom",
-        path: ["scaling", "engineSettings", reserved],
-        message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here`,
+        path: ["maxSize"],
+        message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
       });
-  // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
-  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 1, maxSize: 100_000 });
-  if (!policy.success)
-    for (const i of policy.error.issues)
-      for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])
-        ctx.addIssue({
-          code: "custom",
-          path: ["scaling", "engineSettings", ...(path as (string | number)[])],
-          message: i.message,
-        });
-  else if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
-    ctx.addIssue({
-      code: "custom",
-      path: ["desiredSize"],
-      message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
-    });
-});
+    if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
+      ctx.addIssue({
+        code: "custom",
+        path: ["desiredSize"],
+        message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
+      });
+  })
+  .superRefine(
+    // The engine policy the group runs (bounds from app.minSize/maxSize), checked as a whole once every
+    // field is valid (a bad field is reported once, by its own check).
+    (app, ctx) => {
+      for (const p of appPolicyProblems(app)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
 
 export const ConfigServiceSchema = section({
   name: dnsLabel
@@ -492,8 +456,11 @@ const QUORUM_OF_TWO =
  * Settings that are valid but probably not what the user meant (refused in prod by the schema,
  * accepted elsewhere): the program logs each with its key.
  */
-export function configWarnings(c: PlatformConfig): ConfigProblem[] {
+export function configWarnings(c: PlatformConfig, raw?: unknown): ConfigProblem[] {
   const w: ConfigProblem[] = [];
+  // Old names still accepted (app.scaling): each with what to write instead.
+  const app = (raw as { app?: { scaling?: unknown } } | undefined)?.app;
+  w.push(...scalingDeprecations(app?.scaling, configKey(["app", "scaling"])));
   if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
     w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
   return w;

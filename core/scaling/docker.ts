@@ -1,7 +1,7 @@
 /**
  * The Docker AutoscalingGroup as a really autoscaled group, pure: what the component creates
  * (the group network, the HAProxy load balancer published on one 127.0.0.1 port, two
- * leader-elected scaling controllers) and what it hands the ScalingPolicy resource (the launch
+ * leader-elected scaling controllers) and what it hands the ManagedInstanceGroup resource (the launch
  * spec of an instance and the scaling policy). The app containers themselves are not Pulumi
  * resources: the controller owns them, as an Auto Scaling group owns its instances.
  *

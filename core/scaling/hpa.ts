@@ -26,7 +26,7 @@
  * {@link hpaStep} is that whole tick as one skeleton: the hpa, predictive, cost and multi-metric
  * engines call it and differ only in what they ask for between stabilization and the rate limits.
  */
-import { fmt, metricTarget, metricValue, stabilize, type TimedValue } from "./metrics";
+import { fmt, metricTarget, metricValue, stabilize, type CompositeDef, type TimedValue } from "./metrics";
 import type { HpaScalingRulesConfig, MetricName, ScalingPolicy } from "./policy";
 import type { InstanceSample, MetricContribution, ScaleChange, ScalingInput } from "./types";
 
@@ -94,6 +94,7 @@ export function replicasForMetric(
   current: number,
   tolerance: number,
   timing: PodTiming = { nowMs: 0, ...DEFAULT_POD_TIMING },
+  composites: readonly CompositeDef[] = [],
 ): MetricProposal {
   const isResource = RESOURCE_METRICS.includes(metric);
   const values: number[] = [];
@@ -105,7 +106,7 @@ export function replicasForMetric(
       unready++;
       continue;
     }
-    const v = metricValue(i, metric);
+    const v = metricValue(i, metric, composites);
     if (v === undefined) {
       missing++;
       continue;
@@ -240,15 +241,26 @@ export function recordScaleEvent(policy: ScalingPolicy, state: HpaState, change:
 export function metricProposals(
   policy: ScalingPolicy,
   input: ScalingInput,
+  adjustProposal: (p: MetricProposal) => MetricProposal = (p) => p,
 ): { proposals: MetricProposal[]; desired?: number; blocked?: string } {
   const timing: PodTiming = {
     nowMs: input.nowMs,
     cpuInitializationPeriodMs: policy.hpa.cpuInitializationPeriodSeconds * 1000,
     initialReadinessDelayMs: policy.hpa.initialReadinessDelaySeconds * 1000,
   };
-  const proposals = policy.metrics.map((m) =>
-    replicasForMetric(m, metricTarget(policy, m), input.instances, input.current, policy.hpa.tolerance, timing),
-  );
+  const proposals = policy.metrics
+    .map((m) =>
+      replicasForMetric(
+        m,
+        metricTarget(policy, m),
+        input.instances,
+        input.current,
+        policy.hpa.tolerance,
+        timing,
+        policy.multiMetric.composites,
+      ),
+    )
+    .map(adjustProposal);
   const valid = proposals.filter((p): p is Extract<MetricProposal, { ok: true }> => p.ok);
   const invalid = proposals.filter((p): p is Extract<MetricProposal, { ok: false }> => !p.ok);
   const desired = valid.length > 0 ? Math.max(...valid.map((p) => p.replicas)) : undefined;

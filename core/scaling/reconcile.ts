@@ -3,7 +3,7 @@
  *
  * The scaling controller (runtime/scaler) owns the group's containers the way an Auto Scaling
  * group owns instances. What it knows lives in etcd under `autoscaling/<group>/...` (schemas
- * below): the launch spec and policy (written by the ScalingPolicy provider), the instance
+ * below): the launch spec and policy (written by the ManagedInstanceGroup provider), the instance
  * records (written only by the leader, fenced), the last intended action, the bounded event log
  * and the status. Each pass it observes Docker and the instances, asks the engine for a desired
  * count, and {@link planReconcile} turns (desired, records, observations) into actions. Every
@@ -347,13 +347,13 @@ export function lbWant(
 }
 
 // ---------------------------------------------------------------------------------------------
-// the ScalingPolicy resource
+// the ManagedInstanceGroup resource
 
 /**
- * The ScalingPolicy provider's check: failures name the field (`policy.minSize`,
+ * The ManagedInstanceGroup provider's check: failures name the field (`policy.minSize`,
  * `policy.metrics[1]`, `launchSpec.port`, `configEndpoints`, `lbSlots`).
  */
-export function scalingPolicyFailures(news: Record<string, unknown>): { property: string; reason: string }[] {
+export function instanceGroupFailures(news: Record<string, unknown>): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
   let maxSize: number | undefined;
   try {

@@ -37,6 +37,8 @@ export interface InstanceSample {
   p95LatencyMs?: number;
   /** Share of requests that failed, 0..1. */
   errorRate?: number;
+  /** Requests in flight now (the load balancer's current sessions to this instance). */
+  inFlight?: number;
   /** Named Prometheus gauges from the instance's `/metrics`. */
   gauges?: Record<string, number>;
 }

@@ -5,7 +5,7 @@
  * Why `docker exec` for every conversation with an instance or the load balancer: the sample
  * app accepts `/shutdown` from loopback only, HAProxy's runtime API listens on a unix socket
  * that no network reaches, and the same code then runs in the controller's container and in the
- * ScalingPolicy provider on the deploying host (which may only reach 127.0.0.1). The controller
+ * ManagedInstanceGroup provider on the deploying host (which may only reach 127.0.0.1). The controller
  * needs the Docker socket anyway to create and remove instances.
  */
 import type Docker from "dockerode";

@@ -2,7 +2,7 @@
  * One reconcile pass over a Docker autoscaling group: the imperative shell around core's pure
  * plan (core/scaling/reconcile.ts), load-balancer commands (core/app/haproxy.ts) and metric arithmetic
  * (core/scaling/observations.ts). The scaling controller runs it every period while it leads; the
- * ScalingPolicy provider runs the very same pass when no controller answers its request.
+ * ManagedInstanceGroup provider runs the very same pass when no controller answers its request.
  *
  * Fencing: nothing here touches Docker or the load balancer without first committing a fenced
  * etcd write (the records, then the intent of each action) under the caller's Leadership. A

@@ -24,16 +24,19 @@ describe("platform config: defaults", () => {
     expect(c.target).toBe("docker");
     expect(c.environment).toBe("dev");
     expect(c.app).toMatchObject({ minSize: 2, maxSize: 10, port: 8080, healthCheckPath: "/health" });
-    expect(c.app.scaling).toEqual({
+    expect(c.app.scaling).toMatchObject({
       cpuTargetPercent: 70,
       memoryTargetPercent: 80,
-      scaleUpCooldownSeconds: 60,
-      scaleDownCooldownSeconds: 300,
+      scaleUpStabilizationSeconds: 60,
+      scaleDownStabilizationSeconds: 300,
       healthCheckGraceSeconds: 60,
       drainSeconds: 30,
       engine: "hpa",
-      engineSettings: {},
+      metrics: ["cpu", "memory"],
+      hpa: { tolerance: 0.1, scaleDown: { selectPolicy: "Min" } },
     });
+    // The result is itself valid input (the Platform hands it to its components, which check it again).
+    expect(parsePlatformConfig({ app: c.app }).app).toEqual(c.app);
     expect(c.configService).toMatchObject({
       members: 3,
       heartbeatIntervalMs: 100,

@@ -1,7 +1,7 @@
 /**
  * The Docker autoscaling group for real: an etcd container, a group network, the HAProxy load
  * balancer (config from core/app/haproxy.ts) published on 127.0.0.1, two scaling-controller containers
- * (image scaleplane/scaler) and the ScalingPolicy provider driven through the SDK's
+ * (image scaleplane/scaler) and the ManagedInstanceGroup provider driven through the SDK's
  * dynamic-provider host over gRPC. A bounded loopback load generator runs through the LB the
  * whole time.
  *
@@ -14,7 +14,7 @@ import type Docker from "dockerode";
 import { haproxyConfig, lbSlots, LB_FRONTEND_PORT } from "../../../core/app/haproxy";
 import type { LaunchSpecInput } from "../../../core/scaling/reconcile";
 import type { ScalingPolicyInput } from "../../../core/scaling/policy";
-import { ScalingPolicy, type ScalingPolicyInputs } from "../../../providers/scaling-policy";
+import { ManagedInstanceGroup, type InstanceGroupInputs } from "../../../providers/instance-group";
 import { ConfigClient } from "../../../runtime/config-client";
 import { groupConfigKeys, lbState } from "../../../runtime/scaler/group";
 import { execIn, listGroup } from "../../../runtime/scaler/docker-ops";
@@ -25,7 +25,7 @@ import { ProviderHost, serializeDynamicProvider, type Props } from "../../suppor
 import { LoadGenerator } from "./load";
 import pino from "pino";
 
-const TYPE = "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy";
+const TYPE = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 const APP_IMAGE = "scaleplane/sample-app:0.1.0";
 const LB_IMAGE = "scaleplane/load-balancer:2.6";
 const SCALER_IMAGE = "scaleplane/scaler:0.1.0";
@@ -68,7 +68,7 @@ let host: ProviderHost;
 let serialized: string;
 let lbPort: number;
 let load: LoadGenerator;
-let inputs: ScalingPolicyInputs;
+let inputs: InstanceGroupInputs;
 let state: Props;
 const keys = groupConfigKeys(group);
 /** Every intent the leaders committed, in commit order (watched from the start). */
@@ -164,7 +164,7 @@ beforeAll(async () => {
   ({ provider: serialized } = await serializeDynamicProvider(
     TYPE,
     () =>
-      new ScalingPolicy("p", {
+      new ManagedInstanceGroup("p", {
         group: "g",
         configEndpoints: ["http://127.0.0.1:1"],
         launchSpec: {} as never,
@@ -222,7 +222,7 @@ beforeAll(async () => {
   inputs = {
     group,
     configEndpoints: etcd.endpoints,
-    launchSpec: launchSpec as ScalingPolicyInputs["launchSpec"],
+    launchSpec: launchSpec as InstanceGroupInputs["launchSpec"],
     secretEnv: { [SECRET_NAME]: SECRET },
     policy: policy(2),
     lbSlots: lbSlots(MAX),
@@ -243,7 +243,7 @@ afterAll(async () => {
   await etcd?.remove();
 }, 120_000);
 
-describe("Docker autoscaling group (HAProxy, two leader-elected controllers, ScalingPolicy provider)", () => {
+describe("Docker autoscaling group (HAProxy, two leader-elected controllers, ManagedInstanceGroup provider)", () => {
   it("check refuses a bad policy naming the field", async () => {
     const bad = await host.check(TYPE, {}, { __provider: serialized, ...inputs, policy: { ...policy(2), minSize: 7 } });
     expect(bad.failures).toEqual(expect.arrayContaining([expect.objectContaining({ property: "policy.minSize" })]));
@@ -265,7 +265,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     const checked = await host.check(TYPE, {}, { __provider: serialized, ...inputs });
     expect(checked.failures).toEqual([]);
     const { id, outputs } = await host.create(TYPE, checked.inputs);
-    expect(id).toBe(`${group}-scaling-policy`);
+    expect(id).toBe(`${group}-instance-group`);
     expect(outputs.instances).toHaveLength(2);
     expect(String(outputs.reconciledBy)).toMatch(/^provider-/);
     expect(outputs).not.toHaveProperty("secretEnv.X");
@@ -372,7 +372,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     expect(checked.failures).toEqual([]);
     const diff = await host.diff(TYPE, String(state.group), state, checked.inputs);
     expect(diff).toMatchObject({ changes: "some", replaces: [] });
-    const outs = await host.update(TYPE, `${group}-scaling-policy`, state, checked.inputs);
+    const outs = await host.update(TYPE, `${group}-instance-group`, state, checked.inputs);
     // measured right after update returned: HAProxy's own view
     expect(await healthyBehindLb()).toBe(4);
     expect(outs.instances).toHaveLength(4);
@@ -387,7 +387,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     const final = await load.stop();
     console.log(JSON.stringify({ requestsOk: final.ok, requestsFailed: final.failed }));
     expect(final.failed).toBe(0);
-    await host.delete(TYPE, `${group}-scaling-policy`, state);
+    await host.delete(TYPE, `${group}-instance-group`, state);
     expect(await listGroup(docker, group)).toEqual([]);
     expect(await healthyBehindLb()).toBe(0);
     expect(await client.get(keys.policy)).toBeUndefined();

@@ -1,5 +1,5 @@
 /**
- * The ScalingPolicy provider's operations (see ./index.ts for what each does). This module and
+ * The ManagedInstanceGroup provider's operations (see ./index.ts for what each does). This module and
  * everything it imports from this repository are bundled by esbuild into one CommonJS text that
  * travels inside the serialized provider: the zod schemas it uses cannot be captured by Pulumi's
  * closure serializer. npm packages stay `require`d by name.
@@ -12,7 +12,7 @@ import { ConfigClient } from "../../runtime/config-client";
 import { GroupReconciler } from "../../runtime/scaler/group";
 import {
   groupKeys,
-  scalingPolicyFailures,
+  instanceGroupFailures,
   type LaunchSpecInput,
   type ReconcileRequest,
 } from "../../core/scaling/reconcile";
@@ -20,7 +20,7 @@ import { parseScalingPolicy, type ScalingPolicyInput } from "../../core/scaling/
 import { secretFiles } from "../../core/secret-files";
 
 /** Plain inputs as the provider receives them. */
-export interface ScalingPolicyInputs {
+export interface InstanceGroupInputs {
   group: string;
   configEndpoints: string[];
   configPrefix?: string;
@@ -32,7 +32,7 @@ export interface ScalingPolicyInputs {
 }
 
 /** State: the inputs without secrets, plus what the group looked like when the call returned. */
-export type ScalingPolicyOutputs = Omit<ScalingPolicyInputs, "secretEnv"> & {
+export type InstanceGroupOutputs = Omit<InstanceGroupInputs, "secretEnv"> & {
   /** Policy generation stored in etcd (bumped by every update). */
   generation: number;
   /** Instances in service when the call returned. */
@@ -57,7 +57,7 @@ const ALL_KEYS = [
 
 /** Stores spec and policy, asks for a pass of `kind` and waits until it ran (by a controller or by us). */
 async function reconcileGroup(
-  i: ScalingPolicyInputs,
+  i: InstanceGroupInputs,
   generation: number,
   kind: ReconcileRequest["kind"],
 ): Promise<{ instances: string[]; by: string }> {
@@ -134,7 +134,7 @@ async function reconcileGroup(
   }
 }
 
-async function removeKeys(i: ScalingPolicyInputs): Promise<void> {
+async function removeKeys(i: InstanceGroupInputs): Promise<void> {
   const client = ConfigClient.create({
     endpoints: i.configEndpoints,
     logger: pino({ level: "warn" }, pino.destination(2)),
@@ -150,10 +150,10 @@ async function removeKeys(i: ScalingPolicyInputs): Promise<void> {
 }
 
 function outputs(
-  i: ScalingPolicyInputs,
+  i: InstanceGroupInputs,
   generation: number,
   r: { instances: string[]; by: string },
-): ScalingPolicyOutputs {
+): InstanceGroupOutputs {
   const { secretEnv: _s, ...plain } = i;
   return { ...plain, generation, instances: r.instances, reconciledBy: r.by };
 }
@@ -163,10 +163,10 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 /** The provider methods. */
 export const operations = {
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-    return { inputs: news, failures: scalingPolicyFailures(news) };
+    return { inputs: news, failures: instanceGroupFailures(news) };
   },
 
-  async diff(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
+  async diff(_id: string, olds: InstanceGroupOutputs, news: InstanceGroupInputs) {
     // secretEnv is not in state: compare what can be compared and treat a given secretEnv as a change only when keys differ
     const changed = ALL_KEYS.filter(
       (k) =>
@@ -177,19 +177,19 @@ export const operations = {
     return { changes: changed.length > 0, replaces: [...replaces], deleteBeforeReplace: replaces.length > 0 };
   },
 
-  async create(inputs: ScalingPolicyInputs) {
+  async create(inputs: InstanceGroupInputs) {
     const r = await reconcileGroup(inputs, 1, "reconcile");
-    return { id: `${inputs.group}-scaling-policy`, outs: outputs(inputs, 1, r) };
+    return { id: `${inputs.group}-instance-group`, outs: outputs(inputs, 1, r) };
   },
 
-  async update(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
+  async update(_id: string, olds: InstanceGroupOutputs, news: InstanceGroupInputs) {
     const generation = (olds.generation ?? 0) + 1;
     const r = await reconcileGroup(news, generation, "reconcile");
     return { outs: outputs(news, generation, r) };
   },
 
-  async delete(_id: string, props: ScalingPolicyOutputs) {
-    await reconcileGroup(props as ScalingPolicyInputs, props.generation ?? 0, "delete");
-    await removeKeys(props as ScalingPolicyInputs);
+  async delete(_id: string, props: InstanceGroupOutputs) {
+    await reconcileGroup(props as InstanceGroupInputs, props.generation ?? 0, "delete");
+    await removeKeys(props as InstanceGroupInputs);
   },
 };
