@@ -120,6 +120,20 @@ export const AppSchema = section({
   mixedInstances: MixedInstancesSchema.optional().describe(
     "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
   ),
+  rollout: section({
+    maxSurge: int(0, 1000)
+      .default(1)
+      .describe("Instances above the desired count a rollout may start before old ones go (docker)."),
+    minHealthyPercent: int(0, 100)
+      .default(100)
+      .describe(
+        "Share of the desired count, in percent, that stays in service during a rollout (docker; aws: the instance refresh's MinHealthyPercentage is separate).",
+      ),
+  })
+    .default({ maxSurge: 1, minHealthyPercent: 100 })
+    .describe(
+      "How a changed launch spec (image, env, limits, a rotated secret) replaces the instances on docker: health-gated, old spec first on scale-in, resumed after an interruption.",
+    ),
   scaling: ScalingSchema.default(() => ScalingSchema.parse({})).describe(
     "How the group scales: the engine and its settings, one typed shape per engine (`engine` selects it).",
   ),
@@ -134,6 +148,13 @@ export const AppSchema = section({
         code: "custom",
         path: ["maxSize"],
         message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
+      });
+    if (app.rollout.maxSurge === 0 && app.rollout.minHealthyPercent === 100)
+      ctx.addIssue({
+        code: "custom",
+        path: ["rollout", "maxSurge"],
+        message:
+          "must be at least 1 when app.rollout.minHealthyPercent is 100 (else a rollout can never replace an instance)",
       });
     if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
       ctx.addIssue({

@@ -5,9 +5,9 @@
  * dynamic-provider host over gRPC. A bounded loopback load generator runs through the LB the
  * whole time.
  *
- * The test policy scales on the in-flight requests gauge of the sample app (target 2 per
- * instance) so the expected counts do not depend on how busy the shared CPUs are: with C
- * concurrent requests of ~300 ms the HPA formula asks for ceil(C / 2) instances. Windows are
+ * The test policy scales on the requests in flight per instance as HAProxy counts them (target 2
+ * per instance: any image has that metric) so the expected counts do not depend on how busy the
+ * shared CPUs are: with C concurrent requests of ~300 ms the HPA formula asks for ceil(C / 2). Windows are
  * short (period 1 s, scale-down stabilization 8 s, drain 1 s) to keep the file within ~3 minutes.
  */
 import type Docker from "dockerode";
@@ -27,8 +27,8 @@ import pino from "pino";
 
 const TYPE = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 const APP_IMAGE = "scaleplane/sample-app:0.1.0";
-const LB_IMAGE = "scaleplane/load-balancer:2.6";
-const SCALER_IMAGE = "scaleplane/scaler:0.1.0";
+const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
+const SCALER_IMAGE = "scaleplane/scaler:0.2.0";
 const TTL_SECONDS = 4;
 const MAX = 6;
 const SCALE_DOWN_WINDOW_S = 8;
@@ -48,8 +48,8 @@ const policy = (minSize: number): ScalingPolicyInput => ({
   minSize,
   maxSize: MAX,
   periodSeconds: 1,
-  metrics: ["gauge:sample_app_in_flight_requests"],
-  targets: { gauges: { sample_app_in_flight_requests: 2 } },
+  metrics: ["inFlight"],
+  targets: { inFlight: 2 },
   hpa: {
     behavior: {
       scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 1 }] },
@@ -184,7 +184,14 @@ beforeAll(async () => {
   const lb = await docker.createContainer({
     name: lbName,
     Image: LB_IMAGE,
-    Env: [`HAPROXY_CONFIG=${haproxyConfig({ slots: lbSlots(MAX), backendPort: 8080, healthPath: "/health" })}`],
+    Env: [
+      `HAPROXY_CONFIG=${haproxyConfig({
+        slots: lbSlots(MAX),
+        backendPort: 8080,
+        healthPath: "/health",
+        check: { intervalSeconds: 1, timeoutSeconds: 1, fall: 2, rise: 1 },
+      })}`,
+    ],
     Labels: TEST_LABELS,
     ExposedPorts: { [`${LB_FRONTEND_PORT}/tcp`]: {} },
     HostConfig: {
@@ -218,6 +225,7 @@ beforeAll(async () => {
     drainMaxSeconds: 16,
     healthCheckGraceSeconds: 20,
     stopTimeoutSeconds: 21,
+    shutdownPath: "/shutdown",
   };
   inputs = {
     group,
@@ -320,9 +328,10 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Man
     expect(scaleIn.length).toBeGreaterThan(0);
     expect(scaleIn[0].atMs - dropAt).toBeGreaterThanOrEqual((SCALE_DOWN_WINDOW_S - 1) * 1000);
     expect(scaleIn.every((e) => e.to >= 2)).toBe(true);
-    // every removal of an in-service instance was preceded by its drain
+    // every removal of an in-service instance was preceded by its stop signal (sent after its drain), never a kill
     const removed = intents.filter((i) => i.action === "remove" && i.atMs >= dropAt).map((i) => i.target);
-    for (const r of removed) expect(intents.some((i) => i.action === "drain" && i.target === r)).toBe(true);
+    for (const r of removed) expect(intents.some((i) => i.action === "stop" && i.target === r)).toBe(true);
+    expect(intents.filter((i) => i.action === "kill")).toEqual([]);
     minSeenAfterStart = Math.min(minSeenAfterStart, s2.inService.length);
     await sleep(1000);
     expect((await listGroup(docker, group)).length).toBe(2);

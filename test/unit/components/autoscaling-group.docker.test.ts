@@ -262,7 +262,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
     const lb = rec.one(CONTAINER, "auto-lb").inputs;
     expect(lb).toMatchObject({
       name: "auto-unit-docker-lb",
-      image: "scaleplane/load-balancer:2.6",
+      image: "scaleplane/load-balancer:2.6-fenced",
       ports: [{ internal: 8080, external: 28080, ip: "127.0.0.1", protocol: "tcp" }],
       restart: "unless-stopped",
     });
@@ -275,7 +275,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
   it("runs two controllers of the group on the config service's network with the Docker socket and the secrets as root-only files", () => {
     for (const i of [0, 1]) {
       const c = rec.one(CONTAINER, `auto-scaler-${i}`).inputs;
-      expect(c.image).toBe("scaleplane/scaler:0.1.0");
+      expect(c.image).toBe("scaleplane/scaler:0.2.0");
       expect(c.networksAdvanced).toEqual([{ name: "config-net", aliases: [`auto-unit-docker-scaler-${i}`] }]);
       expect(c.volumes).toEqual([{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
       expect(c.envs).toEqual(
