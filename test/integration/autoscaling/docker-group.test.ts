@@ -328,9 +328,11 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Man
     expect(scaleIn.length).toBeGreaterThan(0);
     expect(scaleIn[0].atMs - dropAt).toBeGreaterThanOrEqual((SCALE_DOWN_WINDOW_S - 1) * 1000);
     expect(scaleIn.every((e) => e.to >= 2)).toBe(true);
-    // every removal of an in-service instance was preceded by its stop signal (sent after its drain), never a kill
+    // every removal of an in-service instance was preceded by its drain (the sample app's /shutdown fast
+    // path, sent when the drain begins, or the stop signal sent once it is drained), never a kill
     const removed = intents.filter((i) => i.action === "remove" && i.atMs >= dropAt).map((i) => i.target);
-    for (const r of removed) expect(intents.some((i) => i.action === "stop" && i.target === r)).toBe(true);
+    for (const r of removed)
+      expect(intents.some((i) => (i.action === "stop" || i.action === "shutdown") && i.target === r)).toBe(true);
     expect(intents.filter((i) => i.action === "kill")).toEqual([]);
     minSeenAfterStart = Math.min(minSeenAfterStart, s2.inService.length);
     await sleep(1000);
