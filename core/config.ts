@@ -12,8 +12,8 @@
 import { z } from "zod";
 import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
-import { ENGINE_NAMES, type EngineName } from "./scaling/types";
-import { ScalingPolicySchema } from "./scaling/policy";
+import { AppScalingSchema, scalingDeprecations } from "./scaling/settings";
+import { appPolicyProblems } from "./scaling/app-policy";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
 import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
@@ -78,37 +78,8 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
         : `must be an object; got ${show(iss.input)}`,
   });
 
-export const ScalingSchema = section({
-  cpuTargetPercent: int(1, 100)
-    .default(70)
-    .describe(
-      "Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it.",
-    ),
-  memoryTargetPercent: int(1, 100)
-    .default(80)
-    .describe("Target average memory utilisation of the app instances, in percent."),
-  scaleUpCooldownSeconds: int(0, 3600).default(60).describe("Seconds after a scale-out before another scale-out."),
-  scaleDownCooldownSeconds: int(0, 3600)
-    .default(300)
-    .describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
-  healthCheckGraceSeconds: int(0, 3600)
-    .default(60)
-    .describe("Seconds a new instance has before its health checks count."),
-  drainSeconds: int(0, 3600)
-    .default(30)
-    .describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
-  engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]])
-    .default("hpa")
-    .describe(
-      "Scaling engine (core/scaling): hpa (the Kubernetes HPA algorithm), threshold, predictive (seasonal forecast, never below hpa), multi-metric, cost. Docker: the controller runs it; aws: predictive adds AWS predictive scaling; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.",
-    ),
-  engineSettings: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe(
-      "Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above.",
-    ),
-});
+/** `app.scaling`: one typed shape per engine (core/scaling/settings.ts). */
+export const ScalingSchema = AppScalingSchema;
 
 export const MixedInstancesSchema = section({
   instanceTypes: z
@@ -132,8 +103,12 @@ export const AppSchema = section({
     .regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" })
     .default("/health")
     .describe("HTTP path of the app's health check."),
-  minSize: int(0, 1000).default(2).describe("Fewest app instances; at most maxSize."),
-  desiredSize: int(0, 1000)
+  minSize: int(1, 1000)
+    .default(2)
+    .describe(
+      "Fewest app instances, at least 1 and at most maxSize (a group at 0 instances reports no load to scale up on, so no target offers scale-from-zero).",
+    ),
+  desiredSize: int(1, 1000)
     .optional()
     .describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
   maxSize: int(1, 1000).default(10).describe("Most app instances; at least minSize."),
@@ -145,43 +120,57 @@ export const AppSchema = section({
   mixedInstances: MixedInstancesSchema.optional().describe(
     "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
   ),
-  scaling: ScalingSchema.default(ScalingSchema.parse({})).describe("Scaling targets and timers of the app group."),
+  rollout: section({
+    maxSurge: int(0, 1000)
+      .default(1)
+      .describe("Instances above the desired count a rollout may start before old ones go (docker)."),
+    minHealthyPercent: int(0, 100)
+      .default(100)
+      .describe(
+        "Share of the desired count, in percent, that stays in service during a rollout (docker; aws: the instance refresh's MinHealthyPercentage is separate).",
+      ),
+  })
+    .default({ maxSurge: 1, minHealthyPercent: 100 })
+    .describe(
+      "How a changed launch spec (image, env, limits, a rotated secret) replaces the instances on docker: health-gated, old spec first on scale-in, resumed after an interruption.",
+    ),
+  scaling: ScalingSchema.default(() => ScalingSchema.parse({})).describe(
+    "How the group scales: the engine and its settings, one typed shape per engine (`engine` selects it).",
+  ),
   env: z
     .record(z.string(), z.string({ error: "environment values must be strings" }))
     .default({})
     .describe("Extra environment variables of the app (string values)."),
-}).superRefine((app, ctx) => {
-  if (app.minSize > app.maxSize)
-    ctx.addIssue({
-      code: "custom",
-      path: ["maxSize"],
-      message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
-    });
-  const { engine, engineSettings } = app.scaling;
-  for (const reserved of ["engine", "minSize", "maxSize"])
-    if (reserved in engineSettings)
+})
+  .superRefine((app, ctx) => {
+    if (app.minSize > app.maxSize)
       ctx.addIssue({
         code: "custom",
-        path: ["scaling", "engineSettings", reserved],
-        message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here`,
+        path: ["maxSize"],
+        message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
       });
-  // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
-  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 0, maxSize: 100_000 });
-  if (!policy.success)
-    for (const i of policy.error.issues)
-      for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])
-        ctx.addIssue({
-          code: "custom",
-          path: ["scaling", "engineSettings", ...(path as (string | number)[])],
-          message: i.message,
-        });
-  else if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
-    ctx.addIssue({
-      code: "custom",
-      path: ["desiredSize"],
-      message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
-    });
-});
+    if (app.rollout.maxSurge === 0 && app.rollout.minHealthyPercent === 100)
+      ctx.addIssue({
+        code: "custom",
+        path: ["rollout", "maxSurge"],
+        message:
+          "must be at least 1 when app.rollout.minHealthyPercent is 100 (else a rollout can never replace an instance)",
+      });
+    if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
+      ctx.addIssue({
+        code: "custom",
+        path: ["desiredSize"],
+        message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
+      });
+  })
+  .superRefine(
+    // The engine policy the group runs (bounds from app.minSize/maxSize), checked as a whole once every
+    // field is valid (a bad field is reported once, by its own check).
+    (app, ctx) => {
+      for (const p of appPolicyProblems(app)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
 
 export const ConfigServiceSchema = section({
   name: dnsLabel
@@ -488,8 +477,11 @@ const QUORUM_OF_TWO =
  * Settings that are valid but probably not what the user meant (refused in prod by the schema,
  * accepted elsewhere): the program logs each with its key.
  */
-export function configWarnings(c: PlatformConfig): ConfigProblem[] {
+export function configWarnings(c: PlatformConfig, raw?: unknown): ConfigProblem[] {
   const w: ConfigProblem[] = [];
+  // Old names still accepted (app.scaling): each with what to write instead.
+  const app = (raw as { app?: { scaling?: unknown } } | undefined)?.app;
+  w.push(...scalingDeprecations(app?.scaling, configKey(["app", "scaling"])));
   if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
     w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
   return w;
