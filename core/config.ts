@@ -356,7 +356,7 @@ export const CacheSchema = section({
       "Fill lease: how long one loader holds a key's lease; waiters poll until it is filled or the lease lapses.",
     ),
   viewLeaseMs: int(100, 60_000)
-    .default(1000)
+    .default(2000)
     .describe(
       "How long a client trusts its copy of the cache topology after confirming it with etcd; a resize waits this long between phases, and past it a client reads the database directly.",
     ),

@@ -95,13 +95,16 @@ export const CacheTopologySchema = z
   });
 export type CacheTopology = z.output<typeof CacheTopologySchema>;
 
-/** The initial topology of a node set: epoch 0, generation 1 everywhere. */
+/**
+ * The initial topology of a node set: epoch 1, generation 1 everywhere (every later generation is
+ * the epoch that assigns it, so always above 1).
+ */
 export function initialTopology(
   nodes: readonly CacheNodeInput[],
   options: { replicas?: number; vnodesPerWeight?: number } = {},
 ): CacheTopology {
   return CacheTopologySchema.parse({
-    epoch: 0,
+    epoch: 1,
     nodes,
     replicas: options.replicas ?? 1,
     vnodesPerWeight: options.vnodesPerWeight ?? 150,
@@ -143,6 +146,11 @@ export class CacheRouter {
   readonly topology: CacheTopology;
   readonly current: Ring;
   readonly previous?: Ring;
+  /**
+   * What routing depends on (node sets, replicas, phase) but not generations: two routers with
+   * the same value send every key to the same nodes.
+   */
+  readonly routing: string;
   /** Every node the topology names (current and old), by name. */
   readonly nodes: ReadonlyMap<string, CacheNode>;
   private readonly fromReplicas: number;
@@ -153,6 +161,14 @@ export class CacheRouter {
     const from = topology.migration?.from;
     this.previous = from ? ringOf(from, topology.vnodesPerWeight) : undefined;
     this.fromReplicas = from ? Math.min(topology.replicas, from.length) : topology.replicas;
+    const shape = (l: readonly CacheNode[]) => l.map((n) => [n.name, n.weight, n.zone ?? null]);
+    this.routing = JSON.stringify([
+      topology.vnodesPerWeight,
+      topology.replicas,
+      shape(topology.nodes),
+      from ? shape(from) : null,
+      topology.migration?.phase ?? null,
+    ]);
     const nodes = new Map<string, CacheNode>();
     for (const n of [...(from ?? []), ...topology.nodes]) nodes.set(n.name, n);
     this.nodes = nodes;

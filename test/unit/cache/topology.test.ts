@@ -69,7 +69,7 @@ describe("resize phases", () => {
   it("walks prepare → migrating → finishing → done, one epoch per step", () => {
     const s = steps(initialTopology(nodes(3)), nodes(4));
     expect(s.map((t) => t.migration?.phase ?? "none")).toEqual(["none", "prepare", "migrating", "finishing", "none"]);
-    expect(s.map((t) => t.epoch)).toEqual([0, 1, 2, 3, 4]);
+    expect(s.map((t) => t.epoch)).toEqual([1, 2, 3, 4, 5]);
     expect(s[4].generations).toEqual({ "cache-0": 1, "cache-1": 1, "cache-2": 1, "cache-3": 1 });
     expect(() => advanceResize(s[4])).toThrow(CacheResizeError);
     expect(() => beginResize(s[1], nodes(5))).toThrow(/already resizing/);
@@ -105,6 +105,9 @@ describe("resize phases", () => {
   });
 
   it("never gives a node a generation it held before (rejoin, fence, new address)", () => {
+    // the very first change a fence: its generation must differ from the initial one
+    const first = initialTopology(nodes(3));
+    expect(bumpGeneration(first, "cache-0").generations["cache-0"]).not.toBe(first.generations["cache-0"]);
     let t = initialTopology(nodes(3));
     const seen = new Map<string, Set<number>>();
     const note = (x: CacheTopology) => {
