@@ -151,6 +151,9 @@ export class CacheClient {
     near: { enabled: boolean; ttlMs: number; maxEntries: number };
   };
   private hotTimer?: NodeJS.Timeout;
+  /** Lease tokens: this client's random id and a counter (unique across clients and restarts of nodes). */
+  private readonly tokenPrefix = randomBytes(9).toString("base64");
+  private tokens = 0;
   private closed = false;
   readonly stats: CacheClientStats = {
     gets: 0,
@@ -283,6 +286,10 @@ export class CacheClient {
     this.log.debug({ node: node.name, err: (e as Error).message }, "cache node failed");
   }
 
+  private nextToken(): string {
+    return `${this.tokenPrefix}:${(this.tokens++).toString(36)}`;
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   /**
@@ -332,7 +339,7 @@ export class CacheClient {
       }
       const router = this.view.router;
       const route = router.route(key);
-      const token = randomBytes(12).toString("base64");
+      const token = this.nextToken();
       const sentAt = performance.now();
       const got = await this.lookupAny(router, route.read[0], key, token, hot);
       if (!got) return this.bypass(loader, "Down");
@@ -375,7 +382,7 @@ export class CacheClient {
             fillNodes.slice(1).map(async (name) => {
               const n = this.nodes.get(name);
               if (!n || !n.up()) return;
-              const t = randomBytes(12).toString("base64");
+              const t = this.nextToken();
               try {
                 const r = await n.redis.spAcquire(GEN_KEY, leaseKey(key), router.generation(name), t, this.s.leaseMs);
                 if (r === "G") leases.push({ node: n, token: t });
@@ -534,7 +541,7 @@ export class CacheClient {
     loader: () => Promise<T | undefined>,
   ): Promise<void> {
     if (router.route(key).fill[0] !== node.name) return;
-    const token = randomBytes(12).toString("base64");
+    const token = this.nextToken();
     const r = await node.redis.spAcquire(GEN_KEY, leaseKey(key), router.generation(node.name), token, this.s.leaseMs);
     if (r !== "G") return;
     this.stats.earlyRefreshes++;

@@ -57,6 +57,7 @@ async function waitPing(port: number, ms: number): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
     const r = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on("error", () => undefined); // not up yet: retried below
     try {
       await r.connect();
       await r.ping();
