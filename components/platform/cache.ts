@@ -5,6 +5,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { PlatformConfig } from "../../core/config";
+import { cacheClientSettings } from "../../core/cache/spec";
 import { CacheCluster, type CacheClusterArgs } from "../cache-cluster";
 
 type TargetArgs =
@@ -37,6 +38,7 @@ export function createPlatformCache(
       SCALEPLANE_CACHE_CLUSTER: cache.clusterName,
       SCALEPLANE_CACHE_NODES: cache.nodes.apply((n) => JSON.stringify(n)),
       SCALEPLANE_CACHE_TLS: cache.tls ? "1" : "0",
+      SCALEPLANE_CACHE_SETTINGS: JSON.stringify(cacheClientSettings(config.cache)),
     },
     secretEnv: { SCALEPLANE_CACHE_PASSWORD: cache.authToken },
   };

@@ -111,3 +111,16 @@ export function cacheNodeEndpoints(nodes: readonly CacheNodeSpec[], hosts: reado
     ...(n.zone ? { zone: n.zone } : {}),
   }));
 }
+
+/** The client settings of the `cache` section (what the app's CacheClient is created with). */
+export function cacheClientSettings(c: CacheConfig) {
+  return {
+    ttlMs: c.ttlSeconds * 1000,
+    ttlJitter: c.ttlJitter,
+    leaseMs: c.leaseMs,
+    viewLeaseMs: c.viewLeaseMs,
+    xfetchBeta: c.xfetchBeta,
+    nearCache: { ...c.nearCache },
+    replicas: c.replicas,
+  };
+}

@@ -24,7 +24,7 @@ import { performance } from "node:perf_hooks";
 import Redis from "ioredis";
 import pino, { type Logger } from "pino";
 import { HotKeyDetector, type HotKey } from "../../core/cache/sketch";
-import { fenceWaitMs, type CacheRouter } from "../../core/cache/topology";
+import { fenceWaitMs, initialTopology, type CacheNodeInput, type CacheRouter } from "../../core/cache/topology";
 import { bumpGeneration } from "../../core/cache/resize";
 import { jitteredTtl, xfetchShouldRefresh } from "../../core/cache/ttl";
 import type { ConfigClient } from "../config-client";
@@ -42,7 +42,7 @@ import {
   valueKey,
   type LeaseRedis,
 } from "./scripts";
-import { TopologyView, updateTopology } from "./topology-store";
+import { initTopology, TopologyView, updateTopology } from "./topology-store";
 
 /** Settings of a client (the `cache` config section's runtime part). */
 export interface CacheClientSettings {
@@ -71,6 +71,13 @@ export interface CacheClientOptions extends CacheClientSettings {
   password?: string | (() => string);
   /** TLS to the nodes (ElastiCache in-transit encryption). @default false */
   tls?: boolean;
+  /**
+   * The deployed nodes: when the cluster has no topology in etcd yet, it is created with them
+   * (compare-and-swap on absence, so concurrent first clients agree). @default none (the topology must exist)
+   */
+  nodes?: CacheNodeInput[];
+  /** Replicas per key of a topology created from `nodes`. @default 1 */
+  replicas?: number;
   /** Per-node address overrides by node name (e.g. 127.0.0.1 ports of Docker nodes seen from the host). */
   reach?: Record<string, { host: string; port: number }>;
   logger?: Logger;
@@ -211,6 +218,12 @@ export class CacheClient {
     ).child({
       cluster: options.cluster,
     });
+    if (options.nodes)
+      await initTopology(
+        options.config,
+        options.cluster,
+        initialTopology(options.nodes, { replicas: options.replicas ?? 1 }),
+      );
     const view = await TopologyView.open(options.config, options.cluster, options.viewLeaseMs ?? 2000, log);
     const c = new CacheClient(options, view, log);
     c.connectNodes(view.router);

@@ -70,7 +70,8 @@ describe("resize phases", () => {
     const s = steps(initialTopology(nodes(3)), nodes(4));
     expect(s.map((t) => t.migration?.phase ?? "none")).toEqual(["none", "prepare", "migrating", "finishing", "none"]);
     expect(s.map((t) => t.epoch)).toEqual([1, 2, 3, 4, 5]);
-    expect(s[4].generations).toEqual({ "cache-0": 1, "cache-1": 1, "cache-2": 1, "cache-3": 1 });
+    // a joining node's generation is the epoch that added it
+    expect(s[4].generations).toEqual({ "cache-0": 1, "cache-1": 1, "cache-2": 1, "cache-3": 2 });
     expect(() => advanceResize(s[4])).toThrow(CacheResizeError);
     expect(() => beginResize(s[1], nodes(5))).toThrow(/already resizing/);
     expect(beginResize(s[4], nodes(4))).toBeUndefined();
