@@ -30,7 +30,7 @@ export function itemRoutesFromEnv(
       ...settings,
       config,
       cluster,
-      nodes: JSON.parse(env.SCALEPLANE_CACHE_NODES ?? "[]") as CacheNodeInput[],
+      ...(env.SCALEPLANE_CACHE_NODES ? { nodes: JSON.parse(env.SCALEPLANE_CACHE_NODES) as CacheNodeInput[] } : {}),
       password: env.SCALEPLANE_CACHE_PASSWORD,
       tls: env.SCALEPLANE_CACHE_TLS === "1",
     });
