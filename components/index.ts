@@ -24,5 +24,13 @@ export {
   type ShardedDatabaseDockerArgs,
   type ShardedDatabaseKubernetesArgs,
 } from "./sharded-database";
+export {
+  CacheCluster,
+  type CacheClusterArgs,
+  type CacheClusterAwsArgs,
+  type CacheClusterCommonArgs,
+  type CacheClusterDockerArgs,
+  type CacheClusterKubernetesArgs,
+} from "./cache-cluster";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -294,6 +294,114 @@ export const DatabaseSchema = section({
     );
 });
 
+export const CacheNodeConfigSchema = section({
+  name: dnsLabel.describe("Cache node name: its identity on the ring (a lowercase DNS label, unique in the list)."),
+  weight: positive("ring weight")
+    .default(1)
+    .describe("Ring weight: the node's share of the keys is proportional to it."),
+  zone: str("an availability zone or failure domain")
+    .optional()
+    .describe("Availability zone or failure domain; replicas prefer distinct zones."),
+});
+
+/** Eviction policies a cache node may use: only keys with a TTL (values, leases), never its generation key. */
+export const CACHE_EVICTION_POLICIES = ["volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random"] as const;
+
+export const CacheSchema = section({
+  name: dnsLabel
+    .default("cache")
+    .describe("Name of the cache cluster, used in its resource names (a lowercase DNS label)."),
+  nodes: z
+    .union([int(1, 64), z.array(CacheNodeConfigSchema).min(1, { error: "must list at least one node" })], {
+      error: (iss) => `must be a node count (1..64) or a list of {name, weight, zone}; got ${show(iss.input)}`,
+    })
+    .default(3)
+    .describe(
+      "A node count (nodes named cache-0, cache-1, …, weight 1; on aws one per zone in turn) or the explicit list of nodes. Keys are placed on the shared ring with this node set.",
+    ),
+  replicas: int(1, 3)
+    .default(1)
+    .describe(
+      "Copies of each cached key on distinct nodes (zones first): reads go to the next one when a node is down.",
+    ),
+  maxMemoryMb: int(16, 1048576).default(256).describe("Memory limit of each Redis node, MiB (maxmemory)."),
+  evictionPolicy: oneOf(CACHE_EVICTION_POLICIES)
+    .default("volatile-lfu")
+    .describe(
+      "Redis maxmemory-policy. Only volatile-* policies: values and leases carry TTLs and may be evicted; a node's generation key must never be.",
+    ),
+  ttlSeconds: int(1, 30 * 86400)
+    .default(300)
+    .describe("TTL of a cached value, seconds (before jitter)."),
+  ttlJitter: z
+    .number({ error: (iss) => `must be a number from 0 to 0.5; got ${show(iss.input)}` })
+    .min(0, { error: "must be a number from 0 to 0.5" })
+    .max(0.5, { error: "must be a number from 0 to 0.5" })
+    .default(0.1)
+    .describe("Fraction of the TTL taken off at random per fill, so keys filled together do not expire together."),
+  leaseMs: int(50, 60_000)
+    .default(3000)
+    .describe(
+      "Fill lease: how long one loader holds a key's lease; waiters poll until it is filled or the lease lapses.",
+    ),
+  viewLeaseMs: int(100, 60_000)
+    .default(2000)
+    .describe(
+      "How long a client trusts its copy of the cache topology after confirming it with etcd; a resize waits this long between phases, and past it a client reads the database directly.",
+    ),
+  xfetchBeta: z
+    .number({ error: (iss) => `must be a number from 0 to 10; got ${show(iss.input)}` })
+    .min(0, { error: "must be a number from 0 to 10" })
+    .max(10, { error: "must be a number from 0 to 10" })
+    .default(1)
+    .describe("XFetch early-refresh eagerness (0: off, 1: the paper's optimum)."),
+  nearCache: section({
+    enabled: bool.default(true).describe("Serve hot keys from a small client-side cache."),
+    ttlMs: int(1, 10_000)
+      .default(100)
+      .describe("Life of a near-cache entry, ms; a write to a hot key waits out at most this long before it returns."),
+    maxEntries: int(1, 1_000_000).default(1000).describe("Most entries in each client's near cache."),
+    hotShare: z
+      .number({ error: (iss) => `must be a number in (0, 1]; got ${show(iss.input)}` })
+      .positive({ error: "must be a number in (0, 1]" })
+      .max(1, { error: "must be a number in (0, 1]" })
+      .default(0.01)
+      .describe("A key is hot when its share of the client's recent requests is at least this."),
+    hotMinCount: int(1, 1_000_000).default(32).describe("...and it was requested at least this often recently."),
+  })
+    .default({ enabled: true, ttlMs: 100, maxEntries: 1000, hotShare: 0.01, hotMinCount: 32 })
+    .describe("The near cache of hot keys (count-min sketch of per-key requests)."),
+  image: str("a container image reference")
+    .default("redis:7.0")
+    .describe("Container image of the Redis nodes (docker: the local scaleplane/redis build replaces the default)."),
+  port: int(1, 65535).default(6379).describe("Redis port."),
+  nodeType: str("an ElastiCache node type").default("cache.t4g.micro").describe("ElastiCache node type (target aws)."),
+  engine: oneOf(["redis", "valkey"] as const)
+    .default("redis")
+    .describe("ElastiCache engine (target aws)."),
+  engineVersion: str("an engine version").default("7.1").describe("ElastiCache engine version (target aws)."),
+}).superRefine((c, ctx) => {
+  if (Array.isArray(c.nodes)) {
+    const seen = new Set<string>();
+    c.nodes.forEach((n, i) => {
+      if (seen.has(n.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["nodes", i, "name"],
+          message: `must be unique; ${show(n.name)} appears twice`,
+        });
+      seen.add(n.name);
+    });
+  }
+  const count = typeof c.nodes === "number" ? c.nodes : c.nodes.length;
+  if (c.replicas > count)
+    ctx.addIssue({
+      code: "custom",
+      path: ["replicas"],
+      message: `must be ≤ the node count (${count}); got ${c.replicas}`,
+    });
+});
+
 export const AwsSchema = section({
   region: str("an AWS region").default("us-east-1").describe("AWS region."),
   zones: z
@@ -392,6 +500,9 @@ export const DockerSchema = section({
     .describe(
       "First host port of the PostgreSQL shards, one per shard (127.0.0.1 only); the three port ranges must not overlap.",
     ),
+  cachePortBase: int(1024, 65000)
+    .default(16379)
+    .describe("First host port of the cache nodes, one per node (127.0.0.1 only); must not overlap the other ranges."),
 });
 
 export const PlatformConfigSchema = z
@@ -413,11 +524,14 @@ export const PlatformConfigSchema = z
       aws: AwsSchema.default(AwsSchema.parse({})).describe("Settings of target aws."),
       kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})).describe("Settings of target kubernetes."),
       docker: DockerSchema.default(DockerSchema.parse({})).describe("Settings of target docker."),
+      cache: CacheSchema.optional().describe(
+        "A CacheCluster (Redis nodes on the ring, leases, invalidated by the database's writes); none when absent.",
+      ),
     },
     {
       error: (iss) =>
         iss.code === "unrecognized_keys"
-          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker"
+          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker, cache"
           : "the configuration must be an object",
     },
   )
@@ -454,6 +568,9 @@ export const PlatformConfigSchema = z
       ["appPortBase", docker.appPortBase, app.maxSize],
       ["etcdPortBase", docker.etcdPortBase, cs.members],
       ["databasePortBase", docker.databasePortBase, shardCount],
+      ...(c.cache
+        ? [["cachePortBase", docker.cachePortBase, cacheNodeList(c.cache).length] as [string, number, number]]
+        : []),
     ];
     if (c.target === "docker")
       for (const [key, base, n] of ranges)
@@ -493,6 +610,8 @@ export type DatabaseConfig = PlatformConfig["database"];
 export type AwsConfig = PlatformConfig["aws"];
 export type KubernetesConfig = PlatformConfig["kubernetes"];
 export type DockerConfig = PlatformConfig["docker"];
+export type CacheConfig = z.output<typeof CacheSchema>;
+export type CacheConfigInput = z.input<typeof CacheSchema>;
 /** What a user may write (everything optional where a default exists). */
 export type PlatformConfigInput = z.input<typeof PlatformConfigSchema>;
 export type AppConfigInput = z.input<typeof AppSchema>;
@@ -545,4 +664,11 @@ export function shardList(db: DatabaseConfig): { name: string; weight: number; z
   return typeof db.shards === "number"
     ? Array.from({ length: db.shards }, (_, i) => ({ name: `shard-${i}`, weight: 1 }))
     : db.shards.map((s) => ({ ...s }));
+}
+
+/** The cache node list with defaults applied (`nodes: 3` → cache-0..cache-2, weight 1). */
+export function cacheNodeList(c: CacheConfig): { name: string; weight: number; zone?: string }[] {
+  return typeof c.nodes === "number"
+    ? Array.from({ length: c.nodes }, (_, i) => ({ name: `cache-${i}`, weight: 1 }))
+    : c.nodes.map((n) => ({ ...n }));
 }

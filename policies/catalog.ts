@@ -4,6 +4,7 @@
  */
 import type { Policies } from "@pulumi/policy";
 import { autoscalingPolicies } from "./autoscaling";
+import { cachePolicies } from "./cache";
 import { configServicePolicies } from "./config-service";
 import { containerPolicies } from "./containers";
 import { databasePolicies } from "./database";
@@ -18,6 +19,7 @@ export const policyAreas = {
   autoscaling: autoscalingPolicies,
   "config-service": configServicePolicies,
   database: databasePolicies,
+  cache: cachePolicies,
   "load-balancer": loadBalancerPolicies,
   network: networkPolicies,
   secrets: secretsPolicies,

@@ -25,6 +25,7 @@ import { SHARD_MAP_KEY } from "../runtime/config-client/keys";
 import { execIn, memberListViaExec } from "../providers/etcd-membership/docker-observe";
 import type { Recording } from "./lib/offline";
 import { listStacks, runStackOffline } from "./lib/stack";
+import { cacheNodesOf, collectCacheStatus, renderCacheStatus } from "./lib/cache-status";
 
 // ---------------------------------------------------------------------------------------------
 // What the stack consists of (pure: from the recorded resources)
@@ -515,9 +516,17 @@ async function main(): Promise<number> {
     console.error(`status needs the local Docker engine: ${errMsg(e)}`);
     return 3;
   }
-  const show = (s: StackStatus) => (opts.json ? JSON.stringify(s, null, opts.watch ? 0 : 2) : renderStatus(s));
+  const cacheNodes = cacheNodesOf(run.recording);
+  const showStack = (s: StackStatus) => (opts.json ? JSON.stringify(s, null, opts.watch ? 0 : 2) : renderStatus(s));
+  // the cache section (scripts/lib/cache-status.ts) follows when the stack has a CacheCluster
+  const collect = async () => {
+    const s = await collectStatus(docker, topo);
+    if (cacheNodes.length === 0) return showStack(s);
+    const cache = await collectCacheStatus(docker, cacheNodes);
+    return opts.json ? showStack({ ...s, cache } as StackStatus) : `${renderStatus(s)}\n\n${renderCacheStatus(cache)}`;
+  };
   if (!opts.watch) {
-    console.log(show(await collectStatus(docker, topo)));
+    console.log(await collect());
     return 0;
   }
   let stop = false;
@@ -526,7 +535,7 @@ async function main(): Promise<number> {
   while (!stop) {
     let text: string;
     try {
-      text = show(await collectStatus(docker, topo));
+      text = await collect();
     } catch (e) {
       if (!(e instanceof StackNotRunningError)) throw e;
       text = opts.json

@@ -28,6 +28,8 @@ import { ShardedDatabase } from "../sharded-database";
 import type { PlatformArgs } from "./args";
 import { createAwsFoundation } from "./aws";
 import { createPlatformNamespace } from "./kubernetes";
+import { createPlatformCache, type PlatformCache } from "./cache";
+import type { CacheCluster } from "../cache-cluster";
 
 export type { PlatformArgs } from "./args";
 export { createPlatformAwsProvider, platformTags } from "./aws";
@@ -60,6 +62,8 @@ export class Platform extends pulumi.ComponentResource {
   readonly appSecurityGroup?: aws.ec2.SecurityGroup;
   /** Kubernetes: the platform's namespace. */
   readonly namespace?: k8s.core.v1.Namespace;
+  /** The cache in front of the database (when the config has a `cache` section). */
+  readonly cache?: CacheCluster;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parsePlatformConfig(args.config);
@@ -75,6 +79,7 @@ export class Platform extends pulumi.ComponentResource {
 
     const csArgs = { environment, configService: config.configService };
     const dbArgs = { environment, database: config.database };
+    let cache: PlatformCache | undefined;
     const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => ({
       environment,
       app: config.app,
@@ -83,8 +88,9 @@ export class Platform extends pulumi.ComponentResource {
         SCALEPLANE_DATABASE_USER: d.username,
         SCALEPLANE_DATABASE_NAME: d.databaseName,
         SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
+        ...cache?.env,
       },
-      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password },
+      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password, ...cache?.secretEnv },
     });
     const appOpts = (c: RaftConfigService, d: ShardedDatabase) => pulumi.mergeOptions(childOpts, { dependsOn: [c, d] });
 
@@ -105,6 +111,7 @@ export class Platform extends pulumi.ComponentResource {
           childOpts,
         );
         this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "aws", aws: placement }, childOpts);
+        cache = createPlatformCache(name, config, { target: "aws", aws: placement }, this);
         this.app = new AutoscalingGroup(
           `${name}-app`,
           {
@@ -146,6 +153,7 @@ export class Platform extends pulumi.ComponentResource {
           { ...dbArgs, target: "kubernetes", kubernetes: { namespace, storageClass } },
           childOpts,
         );
+        cache = createPlatformCache(name, config, { target: "kubernetes", kubernetes: { namespace } }, this);
         this.app = new AutoscalingGroup(
           `${name}-app`,
           { ...appArgs(this.configService, this.database), target: "kubernetes", kubernetes: { namespace } },
@@ -171,9 +179,16 @@ export class Platform extends pulumi.ComponentResource {
           },
           childOpts,
         );
+        cache = createPlatformCache(
+          name,
+          config,
+          { target: "docker", docker: { portBase: config.docker.cachePortBase } },
+          this,
+        );
         const networks = [
           defined(this.configService.networkName, "configService.networkName"),
           defined(this.database.networkName, "database.networkName"),
+          ...(cache ? [defined(cache.cache.networkName, "cache.networkName")] : []),
         ];
         this.app = new AutoscalingGroup(
           `${name}-app`,
@@ -199,6 +214,7 @@ export class Platform extends pulumi.ComponentResource {
       }
     }
 
+    this.cache = cache?.cache;
     this.appEndpoints = this.app.endpoints;
     this.configEndpoints = this.configService.clientEndpoints;
     this.shardMap = this.database.shardMap;

@@ -1,12 +1,14 @@
 /**
  * The sample app every AutoscalingGroup runs by default (image `scaleplane/sample-app:0.1.0`).
- * Node built-ins only, so esbuild's bundle runs on Debian's Node 18.
+ * One esbuild bundle that runs on Debian's Node 18 (the /items routes bring the cache, shard and
+ * config clients; everything else uses Node built-ins).
  *
  *   GET  /            small JSON: instance id (host name), whether config endpoints were given
  *   GET  /health      200 while serving, 503 while draining
  *   GET  /metrics     Prometheus text: requests by status, in-flight, CPU seconds, RSS, uptime
  *   GET  /work?ms=N&cpuMs=M   waits N ms and/or burns M ms of CPU (bounded): load for scaling tests
  *   GET  /deps        reaches the config service and every database shard (./deps.ts): 200 when all answer, else 503
+ *   GET/PUT/DELETE /items/<key>   an item read-through the cache, written to the database (./cache-routes.ts; stacks with a cache)
  *   POST /shutdown    starts a graceful drain (loopback callers only)
  *
  * SIGTERM/SIGINT or POST /shutdown → drain: /health turns 503 at once, requests keep being served
@@ -22,6 +24,7 @@ import * as http from "node:http";
 import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { checkDeps } from "./deps";
+import type { itemRoutesFromEnv } from "./cache-routes";
 
 export const SAMPLE_APP_VERSION = "0.1.0";
 /** Longest wait (or CPU burn) one /work request may ask for. */
@@ -123,6 +126,11 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
   const emit = (msg: string, fields: Record<string, unknown> = {}) =>
     log(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
   const instance = hostname();
+  // GET/PUT/DELETE /items/<key>: read-through the cache when the stack has one (./cache-routes.ts).
+  // Loaded only then: its clients (etcd3 reads its .proto files when loaded) stay out of other runs.
+  const items = env.SCALEPLANE_CACHE_CLUSTER
+    ? (require("./cache-routes") as { itemRoutesFromEnv: typeof itemRoutesFromEnv }).itemRoutesFromEnv(env)
+    : undefined;
   const requests = new Map<number, number>();
   let inFlight = 0;
   let draining = false;
@@ -188,6 +196,7 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         void drain("POST /shutdown");
         return json(res, 202, { status: "draining", drainSeconds: opts.drainSeconds });
       default:
+        if (items && (await items(req, res))) return;
         return json(res, 404, { error: `no route ${route}` });
     }
   }

@@ -95,6 +95,13 @@ export type ShardClientOptions = z.input<typeof ShardClientOptionsSchema> & {
   physicalClock?: () => number;
   /** pino logger. @default pino({ name: "shard-client" }) at SCALEPLANE_LOG_LEVEL or "info" */
   logger?: Logger;
+  /**
+   * Called after a write (put or delete) is acknowledged at its consistency level and before the
+   * call returns, e.g. `invalidateAfterWrite(cache)` (scaleplane/cache-client): a read that starts
+   * after the call returned then never sees an older cached value. A rejection makes the call
+   * throw it, although the write itself was applied. @default none
+   */
+  afterWrite?: (write: { op: "put" | "delete"; key: string; version: Version }) => Promise<void>;
 };
 
 /** Per-call options. */
@@ -227,12 +234,14 @@ export class ShardClient {
   private mapWatch?: { close(): Promise<void> };
   private directoryWatch?: { key: string; close(): Promise<void> };
   private closed = false;
+  private readonly afterWrite: ShardClientOptions["afterWrite"];
 
   private constructor(
     private readonly config: ConfigClient,
     options: ShardClientOptions,
   ) {
-    const { config: _config, password, physicalClock, logger, ...rest } = options;
+    const { config: _config, password, physicalClock, logger, afterWrite, ...rest } = options;
+    this.afterWrite = afterWrite;
     void _config;
     const parsed = ShardClientOptionsSchema.safeParse(rest);
     if (!parsed.success) {
@@ -499,7 +508,10 @@ export class ShardClient {
         ]);
         return { minEpoch: Number(r.rows[0].min_epoch), applied: r.rows[0].applied };
       });
-      if (g.status === "met") return { version: publicVersion(version) };
+      if (g.status === "met") {
+        await this.afterWrite?.({ op, key, version: publicVersion(version) });
+        return { version: publicVersion(version) };
+      }
       if (g.stale && attempt === 0) {
         // same version on retry: replicas that applied it already ignore it
         await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
