@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { EngineMissingError } from "./engines";
-import { freePorts } from "./etcd-cluster";
+import { freePorts } from "./ports";
 
 export const REDIS_SERVER_BIN = "/usr/bin/redis-server";
 
