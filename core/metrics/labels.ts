@@ -135,3 +135,8 @@ export function seriesText(labels: Labels): string {
     .join(", ");
   return `${name ?? ""}{${inner}}`;
 }
+
+/** A label record's canonical key (labels sorted by name), for grouping and matching. */
+export function labelKey(labels: Labels): string {
+  return canonical(Object.entries(labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+}

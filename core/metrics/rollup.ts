@@ -356,3 +356,64 @@ export function applyRangeFunction(
       return s.lastV;
   }
 }
+
+/** The numeric columns of a bucket, in the order a rollup chunk stores them. */
+const BUCKET_COLUMNS = [
+  "count",
+  "sum",
+  "min",
+  "max",
+  "firstT",
+  "firstV",
+  "lastT",
+  "lastV",
+  "resetSum",
+  "staleT",
+] as const;
+
+/**
+ * Encodes buckets (sorted by end) as a rollup chunk: one chunk (core/metrics/codec.ts) per
+ * column, each with the bucket ends as its timestamps, length-prefixed. Counts and timestamps take
+ * the integer modes, so a bucket of regular scrapes costs a few bytes.
+ */
+export function encodeBuckets(
+  buckets: readonly Bucket[],
+  encode: (s: { t: number[]; v: Float64Array }) => Uint8Array,
+): Uint8Array {
+  const t = buckets.map((b) => b.end);
+  const parts = BUCKET_COLUMNS.map((c) => encode({ t, v: Float64Array.from(buckets, (b) => b[c]) }));
+  const total = parts.reduce((n, p) => n + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.setUint32(at, p.length);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+/** Decodes a rollup chunk written by {@link encodeBuckets}. */
+export function decodeBuckets(
+  data: Uint8Array,
+  decode: (chunk: Uint8Array) => { t: Float64Array; v: Float64Array },
+): Bucket[] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = 0;
+  const cols: Float64Array[] = [];
+  let ends: Float64Array | undefined;
+  for (let c = 0; c < BUCKET_COLUMNS.length; c++) {
+    if (at + 4 > data.length) throw new RangeError("rollup chunk truncated");
+    const n = view.getUint32(at);
+    const part = decode(data.subarray(at + 4, at + 4 + n));
+    ends ??= part.t;
+    cols.push(part.v);
+    at += 4 + n;
+  }
+  return Array.from(ends ?? [], (end, i) => {
+    const b = { end } as Bucket;
+    BUCKET_COLUMNS.forEach((c, k) => (b[c] = cols[k][i]));
+    return b;
+  });
+}
