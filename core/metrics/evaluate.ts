@@ -95,7 +95,8 @@ function selectRange(fn: Extract<Expr, { kind: "call" }>, series: readonly Serie
       summary = summarizeRaw(d.raw.t, d.raw.v, a, b);
     } else continue;
     const value = applyRangeFunction(fn.fn, summary, lo, hi);
-    if (value !== undefined) out.push({ labels: withoutName(d.labels), value });
+    // last_over_time keeps the metric name (Prometheus does); the other functions drop it
+    if (value !== undefined) out.push({ labels: fn.fn === "last_over_time" ? d.labels : withoutName(d.labels), value });
   }
   return checkUnique(out, fn.fn);
 }

@@ -57,6 +57,8 @@ interface State {
   /** Ring of the read placement (old during dual-write). */
   readRing: Ring;
   readPlacer: Placer;
+  /** The read placement's distinct replica sets (computed on the first read: it ranks every partition). */
+  readSets?: string[][];
   addresses: Map<string, ShardAddress>;
 }
 
@@ -364,7 +366,8 @@ export class MetricsRouter {
         }
       }),
     );
-    const groups = st.readPlacer.replicaSets().map((s) => ackGroup(lvl, s));
+    st.readSets ??= st.readPlacer.replicaSets();
+    const groups = st.readSets.map((s) => ackGroup(lvl, s));
     const acked = new Set(results.keys());
     if (ackStatus(groups, acked, new Set(failures.map((f) => f.shard))) !== "met")
       throw new QuorumUnavailableError("scan", undefined, lvl, unmetGroups(groups, acked), failures);
