@@ -25,6 +25,7 @@ declare -A PROBE=(
   [postgresql]="/usr/lib/postgresql/15/bin/initdb"
   [debootstrap]="debootstrap"
   [openssl]="openssl"
+  [prometheus]="/usr/bin/prometheus"
 )
 installed() {
   local pkg="$1" probe="${PROBE[$1]}"
@@ -32,7 +33,7 @@ installed() {
   if [[ "$probe" == /* ]]; then [ -x "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
 }
 missing=()
-for pkg in docker.io etcd-server etcd-client postgresql debootstrap openssl; do
+for pkg in docker.io etcd-server etcd-client postgresql debootstrap openssl prometheus; do
   installed "$pkg" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -50,7 +51,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
   for pkg in "${missing[@]}"; do installed "$pkg" || die "package $pkg did not install"; done
 else
-  log "packages present: docker.io etcd-server etcd-client postgresql debootstrap openssl"
+  log "packages present: docker.io etcd-server etcd-client postgresql debootstrap openssl prometheus"
 fi
 
 # --- 2. stop the distribution's etcd and postgresql services ------------------------------
@@ -78,6 +79,9 @@ stop_service etcd
 kill_pidfile /run/etcd.pid etcd
 kill_pidfile /var/run/etcd/etcd.pid etcd
 stop_service postgresql
+# Debian's prometheus service (9090): tests and the metrics bench start their own on free ports
+stop_service prometheus
+stop_service prometheus-node-exporter
 if command -v pg_lsclusters >/dev/null 2>&1; then
   # the package's own clusters (e.g. 15/main on 5432): stop them and do not auto-start them
   while read -r ver name _port status _rest; do
