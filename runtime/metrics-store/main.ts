@@ -8,6 +8,7 @@
  *   METRICS_DATABASE_PASSWORD_FILE  file holding its password                       required (or METRICS_DATABASE_PASSWORD)
  *   METRICS_CONFIG_PREFIX      config key prefix                                    @default /scaleplane/
  *   METRICS_PORT               HTTP port                                            @default 9201
+ *   METRICS_HOST               listen address                                       @default 0.0.0.0
  *   METRICS_OUT_OF_ORDER_WINDOW_SECONDS                                             @default 3600
  *   METRICS_RETENTION          raw,1m,1h days, e.g. "15,90,730"                     @default 15,90,730
  *   METRICS_MAINTENANCE_PERIOD_SECONDS                                              @default 15
@@ -96,6 +97,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): {
   password: () => string;
   prefix?: string;
   port: number;
+  host: string;
   maintenance: MaintenanceSettings & { periodMs: number };
 } {
   const need = (k: string) => {
@@ -126,6 +128,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): {
     password: () => (passwordFile ? readFileSync(passwordFile, "utf8").trim() : (env.METRICS_DATABASE_PASSWORD ?? "")),
     ...(env.METRICS_CONFIG_PREFIX ? { prefix: env.METRICS_CONFIG_PREFIX } : {}),
     port: int("METRICS_PORT", 9201, 1, 65535),
+    host: env.METRICS_HOST?.trim() || "0.0.0.0",
     maintenance: {
       outOfOrderWindowMs: int("METRICS_OUT_OF_ORDER_WINDOW_SECONDS", 3600, 0, 86_400) * 1000,
       retention: { rawDays: retention[0], oneMinuteDays: retention[1], oneHourDays: retention[2] },
