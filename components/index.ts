@@ -24,5 +24,13 @@ export {
   type ShardedDatabaseDockerArgs,
   type ShardedDatabaseKubernetesArgs,
 } from "./sharded-database";
+export {
+  MetricsStore,
+  type MetricsStoreArgs,
+  type MetricsStoreAwsArgs,
+  type MetricsStoreCommonArgs,
+  type MetricsStoreDockerArgs,
+  type MetricsStoreKubernetesArgs,
+} from "./metrics-store";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

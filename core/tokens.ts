@@ -8,6 +8,7 @@ export const TOKENS = {
   autoscalingGroup: "scaleplane:autoscaling:AutoscalingGroup",
   configService: "scaleplane:config:RaftConfigService",
   database: "scaleplane:database:ShardedDatabase",
+  metricsStore: "scaleplane:metrics:MetricsStore",
 } as const;
 
 /** One of the component type tokens. */
