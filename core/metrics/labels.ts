@@ -79,7 +79,11 @@ export function seriesOf(pairs: Iterable<readonly [string, string]>, where = "la
       throw new LabelError(`${where}.${name}`, "is reserved (label names starting with __ other than __name__)");
     if (value.includes("\0")) throw new LabelError(`${where}.${name}`, "value must not contain NUL");
     if (LONE_SURROGATE.test(value)) throw new LabelError(`${where}.${name}`, "value must be valid UTF-8");
-    if (value.length > MAX_LABEL_VALUE_BYTES || encoder.encode(value).length > MAX_LABEL_VALUE_BYTES)
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only long values need encoding to be measured
+    if (
+      value.length > MAX_LABEL_VALUE_BYTES ||
+      (value.length * 3 > MAX_LABEL_VALUE_BYTES && encoder.encode(value).length > MAX_LABEL_VALUE_BYTES)
+    )
       throw new LabelError(`${where}.${name}`, `value is longer than ${MAX_LABEL_VALUE_BYTES} bytes`);
     out.push([name, value]);
   }

@@ -30,6 +30,53 @@ export class PayloadError extends Error {
   }
 }
 
+/**
+ * Memo of validated series by the raw bytes of their labels (a request repeats the same series:
+ * Prometheus sends one entry per sample), so parsing, validation and hashing run once per series.
+ * Bounded: cleared when it holds `limit` entries.
+ */
+export class SeriesCache {
+  /** FNV-1a of the label bytes → entries with that hash (the bytes are compared on a hit). */
+  private readonly map = new Map<number, { bytes: Uint8Array; series: Series }[]>();
+  private count = 0;
+  constructor(readonly limit = 500_000) {}
+
+  /** The series whose label bytes are `body[from, to)`. */
+  get(body: Uint8Array, from: number, to: number, hash: number): Series | undefined {
+    const list = this.map.get(hash);
+    if (!list) return undefined;
+    outer: for (const e of list) {
+      if (e.bytes.length !== to - from) continue;
+      for (let i = 0; i < e.bytes.length; i++) if (e.bytes[i] !== body[from + i]) continue outer;
+      return e.series;
+    }
+    return undefined;
+  }
+
+  set(body: Uint8Array, from: number, to: number, hash: number, series: Series): void {
+    if (this.count >= this.limit) {
+      this.map.clear();
+      this.count = 0;
+    }
+    const entry = { bytes: body.slice(from, to), series };
+    const list = this.map.get(hash);
+    if (list) list.push(entry);
+    else this.map.set(hash, [entry]);
+    this.count++;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}
+
+/** FNV-1a (32-bit) of `b[from, to)`. */
+function fnv1a(b: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h >>> 0;
+}
+
 /** Samples of one series in one request, in arrival order. */
 export interface SeriesBatch {
   series: Series;
@@ -72,12 +119,29 @@ function readInt64(r: Reader, path: string): number {
   return value;
 }
 
+/** Reads one Label message (its length prefix at `at`). */
+function readLabel(body: Uint8Array, at: number, path: string): [string, string] {
+  const r = Reader.create(body);
+  r.pos = at;
+  const lend = r.uint32() + r.pos;
+  let name = "";
+  let value = "";
+  while (r.pos < lend) {
+    const t = r.uint32();
+    if (t >>> 3 === 1 && (t & 7) === 2) name = r.string();
+    else if (t >>> 3 === 2 && (t & 7) === 2) value = r.string();
+    else r.skipType(t & 7);
+  }
+  if (r.pos !== lend) throw new PayloadError(`${path}.labels`, "malformed label");
+  return [name, value];
+}
+
 /**
  * Decodes and validates a WriteRequest. Series sent as several entries (Prometheus sends one
  * entry per sample) are merged.
  * @throws PayloadError naming what is wrong
  */
-export function decodeWriteRequest(body: Uint8Array): DecodedWrite {
+export function decodeWriteRequest(body: Uint8Array, cache?: SeriesCache): DecodedWrite {
   const r = Reader.create(body);
   const bySeries = new Map<string, { series: Series; t: number[]; bits: number[] }>();
   let samples = 0;
@@ -96,20 +160,23 @@ export function decodeWriteRequest(body: Uint8Array): DecodedWrite {
       const labels: [string, string][] = [];
       const ts: number[] = [];
       const bits: number[] = [];
+      const ranges: number[] = [];
+      let labelsFrom = -1;
+      let labelsTo = -1;
+      let contiguous = true;
       while (r.pos < end) {
+        const fieldStart = r.pos;
         const t2 = r.uint32();
         const field = t2 >>> 3;
         if (field === 1 && (t2 & 7) === 2) {
+          const lstart = r.pos;
           const lend = r.uint32() + r.pos;
-          let name = "";
-          let value = "";
-          while (r.pos < lend) {
-            const t3 = r.uint32();
-            if (t3 >>> 3 === 1 && (t3 & 7) === 2) name = r.string();
-            else if (t3 >>> 3 === 2 && (t3 & 7) === 2) value = r.string();
-            else r.skipType(t3 & 7);
-          }
-          labels.push([name, value]);
+          if (lend > end) throw new PayloadError(`${path}.labels`, "truncated");
+          if (labelsFrom < 0) labelsFrom = fieldStart;
+          else if (labelsTo !== fieldStart) contiguous = false;
+          labelsTo = lend;
+          ranges.push(lstart);
+          r.pos = lend;
         } else if (field === 2 && (t2 & 7) === 2) {
           const send = r.uint32() + r.pos;
           let lo = 0;
@@ -133,12 +200,19 @@ export function decodeWriteRequest(body: Uint8Array): DecodedWrite {
         else r.skipType(t2 & 7);
       }
       if (ts.length === 0) continue;
-      let series: Series;
-      try {
-        series = seriesOf(labels, path);
-      } catch (e) {
-        if (e instanceof LabelError) throw new PayloadError(e.path, e.message.slice(e.path.length + 1));
-        throw e;
+      // the cache is keyed by the label bytes (when they are one run, as every encoder writes them)
+      const cacheable = cache !== undefined && contiguous && labelsFrom >= 0;
+      const hash = cacheable ? fnv1a(body, labelsFrom, labelsTo) : 0;
+      let series = cacheable ? cache.get(body, labelsFrom, labelsTo, hash) : undefined;
+      if (!series) {
+        for (const at of ranges) labels.push(readLabel(body, at, path));
+        try {
+          series = seriesOf(labels, path);
+        } catch (e) {
+          if (e instanceof LabelError) throw new PayloadError(e.path, e.message.slice(e.path.length + 1));
+          throw e;
+        }
+        if (cacheable) cache.set(body, labelsFrom, labelsTo, hash, series);
       }
       samples += ts.length;
       if (samples > MAX_SAMPLES_PER_REQUEST)

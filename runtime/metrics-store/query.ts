@@ -168,9 +168,9 @@ export class MetricsQuerier {
     });
   }
 
-  private async fetchAll(query: string, start: number, end: number, step: number) {
+  private async fetchAll(query: string, start: number, end: number, step: number, force?: number) {
     const expr = parseQuery(query);
-    const r = pickResolution(expr, start, step);
+    const r = force ?? pickResolution(expr, start, step);
     const fetched = new Map<number, SeriesData[]>();
     for (const sel of selectorsOf(expr)) {
       const { series, alive } = await this.findSeries(sel.matchers);
@@ -186,9 +186,18 @@ export class MetricsQuerier {
     return { ...evaluateInstant(expr, fetched, time), resolution };
   }
 
-  /** A range query (ms). */
-  async range(query: string, start: number, end: number, step: number): Promise<QueryResult & { resolution: number }> {
-    const { expr, fetched, resolution } = await this.fetchAll(query, start, end, step);
+  /**
+   * A range query (ms). `forceResolution` (0 = raw) overrides the picked resolution: the bench
+   * compares rollup answers with raw ones; forcing a rollup the query does not align with is wrong.
+   */
+  async range(
+    query: string,
+    start: number,
+    end: number,
+    step: number,
+    forceResolution?: number,
+  ): Promise<QueryResult & { resolution: number }> {
+    const { expr, fetched, resolution } = await this.fetchAll(query, start, end, step, forceResolution);
     return { ...evaluateRange(expr, fetched, start, end, step), resolution };
   }
 

@@ -22,7 +22,7 @@ import type { Logger } from "pino";
 import { resultJson } from "../../core/metrics/format";
 import { LabelError, seriesOfRecord } from "../../core/metrics/labels";
 import { parseDuration, parseQuery, QueryError, selectorsOf, UnsupportedQueryError } from "../../core/metrics/promql";
-import { decodeWriteRequest, PayloadError, type SeriesBatch } from "../../core/metrics/remote-write";
+import { decodeWriteRequest, PayloadError, SeriesCache, type SeriesBatch } from "../../core/metrics/remote-write";
 import { staleMarker } from "../../core/metrics/rollup";
 import { QuorumUnavailableError, StaleEpochError } from "../shard-client/errors";
 import type { MetricsQuerier } from "./query";
@@ -182,6 +182,8 @@ export interface ServerOptions {
 /** Creates the HTTP server (not listening yet). */
 export function createStoreServer(o: ServerOptions): { server: Server; counters: StoreCounters } {
   const counters = o.counters ?? new StoreCounters();
+  // validated series by their label bytes: a sender repeats the same series in every request
+  const seriesCache = new SeriesCache();
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
@@ -233,7 +235,7 @@ export function createStoreServer(o: ServerOptions): { server: Server; counters:
       }
       let decoded;
       try {
-        decoded = decodeWriteRequest(raw);
+        decoded = decodeWriteRequest(raw, seriesCache);
       } catch (e) {
         counters.requestsRefused++;
         throw e;

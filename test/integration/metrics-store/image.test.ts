@@ -10,7 +10,7 @@ import type Docker from "dockerode";
 import { encodeWriteRequest } from "../../../core/metrics/remote-write";
 import { requireImage } from "../../support/engines";
 import { freePorts } from "../../support/etcd-cluster";
-import { remoteWrite } from "./prometheus";
+import { remoteWrite } from "../../support/prometheus";
 import { startMetricsEnv, type MetricsEnv } from "./support";
 
 const IMAGE = "scaleplane/metrics-store:0.1.0";

@@ -9,7 +9,7 @@ import { encodeWriteRequest, type WriteSeries } from "../../../core/metrics/remo
 import { staleMarker } from "../../../core/metrics/rollup";
 import { maintainShard } from "../../../runtime/metrics-store/maintenance";
 import type { RunningStore } from "../../../runtime/metrics-store/main";
-import { remoteWrite, startPrometheus, type LocalPrometheus } from "./prometheus";
+import { remoteWrite, startPrometheus, type LocalPrometheus } from "../../support/prometheus";
 import { silent, startMetricsEnv, type Json, type MetricsEnv } from "./support";
 
 let env: MetricsEnv;

@@ -8,8 +8,8 @@ import { accessSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compress } from "snappyjs";
-import { EngineMissingError } from "../../support/engines";
-import { freePorts } from "../../support/etcd-cluster";
+import { EngineMissingError } from "./engines";
+import { freePorts } from "./etcd-cluster";
 
 export const PROMETHEUS_BIN = "/usr/bin/prometheus";
 
