@@ -158,7 +158,10 @@ function instanceSeries(i: number): GenSeries[] {
   gauge({ __name__: "node_time_seconds" }, (k) => k);
   for (const device of ["eth0", "lo"]) gauge({ __name__: "node_network_up", device }, () => 1);
   let conntrack = Math.floor(r() * 5000);
-  gauge({ __name__: "node_nf_conntrack_entries" }, () => (conntrack = Math.max(0, conntrack + Math.floor((r() - 0.5) * 40))));
+  gauge(
+    { __name__: "node_nf_conntrack_entries" },
+    () => (conntrack = Math.max(0, conntrack + Math.floor((r() - 0.5) * 40))),
+  );
   gauge({ __name__: "node_entropy_available_bits" }, () => 3500 + Math.floor(r() * 500));
   return out;
 }
