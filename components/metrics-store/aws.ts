@@ -89,7 +89,13 @@ export function createAwsMetricsStore(ctx: MetricsBuildContext, args: MetricsSto
   );
   const loadBalancer = new aws.lb.LoadBalancer(
     `${name}-nlb`,
-    { internal: true, loadBalancerType: "network", subnets: args.subnets.map((s) => s.id), tags },
+    {
+      internal: true,
+      loadBalancerType: "network",
+      subnets: args.subnets.map((s) => s.id),
+      enableDeletionProtection: ctx.environment === "prod",
+      tags,
+    },
     opts,
   );
   const targetGroup = new aws.lb.TargetGroup(

@@ -80,8 +80,8 @@ export function metricsUserData(m: MetricsConfig, env: Record<string, string>, p
     "install -d -m 0700 /etc/scaleplane",
     "cat > /etc/scaleplane/metrics.env <<'ENV'",
     ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    `METRICS_DATABASE_PASSWORD_FILE=${METRICS_PASSWORD_FILE}`,
     "ENV",
+    "# the password file is mounted where the store looks by default (METRICS_PASSWORD_FILE)",
     `umask 077; ${ssmGetSecureString(passwordParameter)} > /etc/scaleplane/metrics-db-password`,
     ...systemdUnit({
       name: "scaleplane-metrics",

@@ -5,7 +5,8 @@
  *
  *   METRICS_CONFIG_ENDPOINTS   etcd client URLs, comma-separated                    required
  *   METRICS_DATABASE_USER      database role of the shards                          required
- *   METRICS_DATABASE_PASSWORD_FILE  file holding its password                       required (or METRICS_DATABASE_PASSWORD)
+ *   METRICS_DATABASE_PASSWORD_FILE  file holding its password  @default /run/secrets/metrics-db-password when it exists
+ *                              (else METRICS_DATABASE_PASSWORD, e.g. from a Kubernetes secretKeyRef)
  *   METRICS_CONFIG_PREFIX      config key prefix                                    @default /scaleplane/
  *   METRICS_PORT               HTTP port                                            @default 9201
  *   METRICS_HOST               listen address                                       @default 0.0.0.0
@@ -14,12 +15,13 @@
  *   METRICS_MAINTENANCE_PERIOD_SECONDS                                              @default 15
  *   SCALEPLANE_LOG_LEVEL       pino level                                           @default info
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { ConfigClient } from "../config-client";
+import { METRICS_PASSWORD_FILE } from "../../core/metrics/spec";
 import { MaintenanceLoop, type MaintenanceSettings } from "./maintenance";
 import { MetricsQuerier } from "./query";
 import { MetricsRouter, type RouterOptions } from "./router";
@@ -117,7 +119,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): {
     throw new Error(
       `METRICS_RETENTION must be three whole numbers of days "raw,1m,1h"; got ${JSON.stringify(env.METRICS_RETENTION)}`,
     );
-  const passwordFile = env.METRICS_DATABASE_PASSWORD_FILE;
+  const passwordFile =
+    env.METRICS_DATABASE_PASSWORD_FILE ?? (existsSync(METRICS_PASSWORD_FILE) ? METRICS_PASSWORD_FILE : undefined);
   if (!passwordFile && !env.METRICS_DATABASE_PASSWORD) throw new Error("METRICS_DATABASE_PASSWORD_FILE is required");
   return {
     endpoints: need("METRICS_CONFIG_ENDPOINTS")
