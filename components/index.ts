@@ -32,5 +32,13 @@ export {
   type CacheClusterDockerArgs,
   type CacheClusterKubernetesArgs,
 } from "./cache-cluster";
+export {
+  MetricsStore,
+  type MetricsStoreArgs,
+  type MetricsStoreAwsArgs,
+  type MetricsStoreCommonArgs,
+  type MetricsStoreDockerArgs,
+  type MetricsStoreKubernetesArgs,
+} from "./metrics-store";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -505,6 +505,58 @@ export const DockerSchema = section({
     .describe("First host port of the cache nodes, one per node (127.0.0.1 only); must not overlap the other ranges."),
 });
 
+export const MetricsSchema = section({
+  enabled: bool
+    .default(true)
+    .describe(
+      "Run the MetricsStore (time series on the database shards: remote-write in, the Prometheus query API out, the scaler's history).",
+    ),
+  name: dnsLabel
+    .default("metrics")
+    .describe("Name of the metrics store, used in its resource names (a lowercase DNS label)."),
+  image: str("a container image reference")
+    .default("scaleplane/metrics-store:0.1.0")
+    .describe("Container image of the store service (built locally by `npm run images` on target docker)."),
+  replicas: int(1, 32).default(2).describe("Store service instances (stateless: every sample is on the shards)."),
+  port: int(1, 65535).default(9201).describe("Port of the store's HTTP API (remote-write, query API, batch API)."),
+  outOfOrderWindowSeconds: int(0, 86_400)
+    .default(3600)
+    .describe(
+      "How far behind the newest sample of a shard a sample may arrive and still be accepted and merged (raw and rollups); older ones are refused and counted.",
+    ),
+  retention: section({
+    rawDays: int(1, 3650).default(15).describe("Days raw samples (compressed chunks) are kept."),
+    oneMinuteDays: int(1, 3650).default(90).describe("Days 1-minute rollups are kept (at least rawDays)."),
+    oneHourDays: int(1, 36_500).default(730).describe("Days 1-hour rollups are kept (at least oneMinuteDays)."),
+  })
+    .default({ rawDays: 15, oneMinuteDays: 90, oneHourDays: 730 })
+    .describe("Retention per resolution; whole time partitions are dropped."),
+  cpu: positive("vCPUs per instance").default(0.5).describe("vCPUs per store instance (container and pod limit)."),
+  memoryMb: int(64, 1048576).default(512).describe("Memory per store instance in MiB (container and pod limit)."),
+  hostPort: int(1024, 65000)
+    .default(19201)
+    .describe(
+      "Target docker: the host port (127.0.0.1 only) of the first store instance; instance i uses hostPort + i.",
+    ),
+  instanceType: str("an EC2 instance type")
+    .default("t3.small")
+    .describe("EC2 instance type of the store instances (target aws)."),
+}).superRefine((m, ctx) => {
+  const r = m.retention;
+  if (r.oneMinuteDays < r.rawDays)
+    ctx.addIssue({
+      code: "custom",
+      path: ["retention", "oneMinuteDays"],
+      message: `must be ≥ metrics.retention.rawDays (${r.rawDays}): a coarser resolution outlives a finer one; got ${r.oneMinuteDays}`,
+    });
+  if (r.oneHourDays < r.oneMinuteDays)
+    ctx.addIssue({
+      code: "custom",
+      path: ["retention", "oneHourDays"],
+      message: `must be ≥ metrics.retention.oneMinuteDays (${r.oneMinuteDays}); got ${r.oneHourDays}`,
+    });
+});
+
 export const PlatformConfigSchema = z
   .strictObject(
     {
@@ -527,11 +579,14 @@ export const PlatformConfigSchema = z
       cache: CacheSchema.optional().describe(
         "A CacheCluster (Redis nodes on the ring, leases, invalidated by the database's writes); none when absent.",
       ),
+      metrics: MetricsSchema.default(MetricsSchema.parse({})).describe(
+        "The MetricsStore: a horizontally scaled time-series store on the database shards.",
+      ),
     },
     {
       error: (iss) =>
         iss.code === "unrecognized_keys"
-          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker, cache"
+          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker, cache, metrics"
           : "the configuration must be an object",
     },
   )
@@ -612,6 +667,8 @@ export type KubernetesConfig = PlatformConfig["kubernetes"];
 export type DockerConfig = PlatformConfig["docker"];
 export type CacheConfig = z.output<typeof CacheSchema>;
 export type CacheConfigInput = z.input<typeof CacheSchema>;
+export type MetricsConfig = PlatformConfig["metrics"];
+export type MetricsConfigInput = z.input<typeof MetricsSchema>;
 /** What a user may write (everything optional where a default exists). */
 export type PlatformConfigInput = z.input<typeof PlatformConfigSchema>;
 export type AppConfigInput = z.input<typeof AppSchema>;

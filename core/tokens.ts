@@ -9,6 +9,7 @@ export const TOKENS = {
   configService: "scaleplane:config:RaftConfigService",
   database: "scaleplane:database:ShardedDatabase",
   cache: "scaleplane:cache:CacheCluster",
+  metricsStore: "scaleplane:metrics:MetricsStore",
 } as const;
 
 /** One of the component type tokens. */

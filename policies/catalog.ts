@@ -9,6 +9,7 @@ import { configServicePolicies } from "./config-service";
 import { containerPolicies } from "./containers";
 import { databasePolicies } from "./database";
 import { loadBalancerPolicies } from "./load-balancer";
+import { metricsPolicies } from "./metrics";
 import { networkPolicies } from "./network";
 import { secretsPolicies } from "./secrets";
 import { stackPolicies } from "./stack";
@@ -26,6 +27,7 @@ export const policyAreas = {
   storage: storagePolicies,
   containers: containerPolicies,
   stack: stackPolicies,
+  metrics: metricsPolicies,
 } satisfies Record<string, Policies>;
 
 export const allPolicies: Policies = Object.values(policyAreas).flat();

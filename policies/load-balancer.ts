@@ -50,6 +50,9 @@ export const albAccessLogsProd = stackPolicy<EnvConfig>(
   },
   (tree, args, report, cfg) => {
     for (const r of inProd(tree, ALB, args, cfg.environment)) {
+      // AWS writes a network load balancer's access logs only for TLS listeners: a TCP-only NLB
+      // (the MetricsStore's internal one) has none to keep.
+      if (r.props.loadBalancerType === "network") continue;
       // The bucket name is often unknown before create (an auto-named bucket): `enabled` decides.
       if (obj(r.props.accessLogs)?.enabled !== true)
         report(

@@ -24,6 +24,13 @@ import { groupKeys, type ScalingEvent } from "../core/scaling/reconcile";
 import { SHARD_MAP_KEY } from "../runtime/config-client/keys";
 import { execIn, memberListViaExec } from "../providers/etcd-membership/docker-observe";
 import type { Recording } from "./lib/offline";
+import {
+  metricsInstances,
+  metricsInstanceStatus,
+  renderMetricsStatus,
+  type MetricsInstance,
+  type MetricsInstanceStatus,
+} from "./lib/metrics-status";
 import { listStacks, runStackOffline } from "./lib/stack";
 import { cacheNodesOf, collectCacheStatus, renderCacheStatus } from "./lib/cache-status";
 
@@ -46,6 +53,8 @@ export interface StackTopology {
   shards: { shard: string; container: string; hostPort: number; readyCommand?: string[] }[];
   /** Autoscaling groups (their scaling events live in etcd). */
   groups: string[];
+  /** MetricsStore instances (scripts/lib/metrics-status.ts). */
+  metrics?: MetricsInstance[];
 }
 
 type Labels = Record<string, string>;
@@ -109,6 +118,7 @@ export function topologyOf(stack: string, target: string, rec: Recording): Stack
     apps,
     shards,
     groups: [...new Set(apps.map((a) => a.group).filter(Boolean))].sort(),
+    metrics: metricsInstances(rec),
   };
 }
 
@@ -139,6 +149,7 @@ export interface StackStatus {
   shards: { shard: string; container: string; endpoint: string; state: string; reachable: boolean; detail: string }[];
   shardMap: { epoch: number; shards: number; migration?: string } | { error: string } | undefined;
   scaling: { group: string; events: ScalingEvent[] }[];
+  metrics?: MetricsInstanceStatus[];
 }
 
 /** Nothing of the stack runs on this Docker host. */
@@ -409,7 +420,8 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
       };
     }),
   );
-  return { stack: topo.stack, atMs: Date.now(), etcd, apps, shards, shardMap, scaling };
+  const metrics = await Promise.all((topo.metrics ?? []).map(metricsInstanceStatus));
+  return { stack: topo.stack, atMs: Date.now(), etcd, apps, shards, shardMap, scaling, metrics };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,6 +491,7 @@ export function renderStatus(s: StackStatus): string {
   );
   if (events.length === 0) out.push("  none recorded");
   else out.push(...table(["group", "at", "desired", "engine", "reason"], events).map((l) => `  ${l}`));
+  if (s.metrics) out.push("", ...renderMetricsStatus(s.metrics));
   return out.join("\n");
 }
 

@@ -24,6 +24,7 @@ import { TOKENS } from "../../core/tokens";
 import { AutoscalingGroup, type AutoscalingGroupCommonArgs } from "../autoscaling-group";
 import type { AwsNetwork } from "../network";
 import { RaftConfigService } from "../raft-config-service";
+import { MetricsStore } from "../metrics-store";
 import { ShardedDatabase } from "../sharded-database";
 import type { PlatformArgs } from "./args";
 import { createAwsFoundation } from "./aws";
@@ -54,6 +55,10 @@ export class Platform extends pulumi.ComponentResource {
   readonly configEndpoints: pulumi.Output<string[]>;
   /** The shard map (members, weights, vnodes, replication factor, consistency). */
   readonly shardMap: pulumi.Output<ShardMap>;
+  /** The MetricsStore (`metrics.enabled`, the default): time series on the shards. */
+  readonly metrics?: MetricsStore;
+  /** Its URLs as the platform reaches them; [] when disabled. */
+  readonly metricsEndpoints: pulumi.Output<string[]>;
   /** AWS: the network the platform runs in (created here, or the configured existing one). */
   readonly network?: AwsNetwork;
   /** AWS: the VPC when the network was created here. */
@@ -215,6 +220,57 @@ export class Platform extends pulumi.ComponentResource {
     }
 
     this.cache = cache?.cache;
+    // The metrics store: a service next to the shards, reaching etcd and the database like the app.
+    if (config.metrics.enabled) {
+      const common = {
+        environment,
+        metrics: config.metrics,
+        configEndpoints: this.configService.clientEndpoints,
+        databaseUser: this.database.username,
+        databasePassword: this.database.password,
+      };
+      const mOpts = pulumi.mergeOptions(childOpts, { dependsOn: [this.configService, this.database] });
+      const { namespace, network, appSecurityGroup } = this;
+      const metricsName = `${name}-metrics`;
+      if (config.target === "docker")
+        this.metrics = new MetricsStore(
+          metricsName,
+          {
+            ...common,
+            target: "docker",
+            docker: {
+              networks: [
+                defined(this.configService.networkName, "configService.networkName"),
+                defined(this.database.networkName, "database.networkName"),
+              ],
+            },
+          },
+          mOpts,
+        );
+      else if (config.target === "kubernetes" && namespace)
+        this.metrics = new MetricsStore(
+          metricsName,
+          { ...common, target: "kubernetes", kubernetes: { namespace: namespace.metadata.name } },
+          mOpts,
+        );
+      else if (config.target === "aws" && network && appSecurityGroup)
+        this.metrics = new MetricsStore(
+          metricsName,
+          {
+            ...common,
+            target: "aws",
+            aws: {
+              vpcId: network.vpcId,
+              subnets: network.privateSubnets,
+              clientSecurityGroupIds: [appSecurityGroup.id],
+              instanceSecurityGroupId: appSecurityGroup.id,
+            },
+          },
+          mOpts,
+        );
+    }
+    this.metricsEndpoints = this.metrics?.endpoints ?? pulumi.output([]);
+
     this.appEndpoints = this.app.endpoints;
     this.configEndpoints = this.configService.clientEndpoints;
     this.shardMap = this.database.shardMap;
@@ -222,6 +278,7 @@ export class Platform extends pulumi.ComponentResource {
       appEndpoints: this.appEndpoints,
       configEndpoints: this.configEndpoints,
       shardMap: this.shardMap,
+      metricsEndpoints: this.metricsEndpoints,
     });
   }
 }
