@@ -17,7 +17,9 @@
  * matches the version before that run (or is `"any"`, or `"exists"` when the run does not start
  * the stream), is a retry: it succeeds again with the same versions and writes nothing. Some but
  * not all ids stored, or stored elsewhere, or in another order, is a conflict (the caller reused
- * ids for different events). Ids must be distinct within one append.
+ * ids for different events). Ids must be distinct within one append. Ids are unique per shard
+ * (a unique index there): a retry, which goes to the same stream, is always recognised; an id
+ * reused in a stream on another shard is not seen.
  */
 import { EventArgumentError } from "./errors";
 

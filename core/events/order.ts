@@ -26,7 +26,7 @@
  * dependent append began, so before its transaction got its id; positions are ordered by those
  * ids; a cycle would need an event to be older than itself.
  */
-import { compareVersions, hlcNow, type HlcTimestamp, type Version } from "../sharding/hlc";
+import { MAX_LOGICAL, compareVersions, hlcNow, type HlcTimestamp, type Version } from "../sharding/hlc";
 import { comparePositions, type Position, type PositionVector } from "./position";
 
 /** The next stamp after `t` (the smallest strictly greater timestamp). */
@@ -46,15 +46,15 @@ export function streamStamp(client: HlcTimestamp, last: HlcTimestamp | undefined
     : after;
 }
 
-/** The stamps of an append of `count` events (consecutive after {@link streamStamp}). */
+/**
+ * The stamps of an append of `count` events: `(wall, logical + i)` from {@link streamStamp}, the
+ * whole run moved to `(wall + 1, 0)` when its counter would pass {@link MAX_LOGICAL} (the rule the
+ * append function applies, so one append's stamps share a wall time).
+ */
 export function appendStamps(client: HlcTimestamp, last: HlcTimestamp | undefined, count: number): HlcTimestamp[] {
-  const out: HlcTimestamp[] = [];
   let t = streamStamp(client, last);
-  for (let i = 0; i < count; i++) {
-    out.push(t);
-    t = nextStamp(t);
-  }
-  return out;
+  if (t.logical + count - 1 > MAX_LOGICAL) t = { wall: t.wall + 1, logical: 0 };
+  return Array.from({ length: count }, (_, i) => ({ wall: t.wall, logical: t.logical + i }));
 }
 
 /** One event as the global merge sees it. */

@@ -1,0 +1,15 @@
+/** The event store (docs/design/events.md): streams on the shards, gap-free reads, subscriptions, projections. */
+export {
+  EventStore,
+  EventStoreOptionsSchema,
+  EVENT_PLACEMENT_KEY,
+  type EventStoreOptions,
+  type ReleasedBatch,
+} from "./store";
+export * from "./errors";
+export * from "./types";
+export * as eventSql from "./sql";
+export { PayloadCipher, parseMasterKey } from "./crypto";
+export type { ExpectedVersion } from "../../core/events/append-rules";
+export type { Position, PositionVector } from "../../core/events/position";
+export type { Upcaster } from "../../core/events/upcast";
