@@ -28,12 +28,34 @@ export function parseMasterKey(key: string | Buffer, argument = "masterKey"): Bu
   return Buffer.from(buf);
 }
 
+/**
+ * Nonces come from a pool of random bytes refilled 64 KiB at a time (a random 96-bit nonce per
+ * message, as GCM needs under one key, without a system call per event).
+ */
+let noncePool = Buffer.alloc(0);
+let nonceAt = 0;
+function nonce(): Buffer {
+  if (nonceAt + NONCE > noncePool.length) {
+    noncePool = randomBytes(65_536);
+    nonceAt = 0;
+  }
+  const n = noncePool.subarray(nonceAt, nonceAt + NONCE);
+  nonceAt += NONCE;
+  return n;
+}
+
 function seal(key: Buffer, plain: Buffer, aad: Buffer): Buffer {
-  const nonce = randomBytes(NONCE);
-  const c = createCipheriv("aes-256-gcm", key, nonce);
+  const iv = nonce();
+  const c = createCipheriv("aes-256-gcm", key, iv);
   c.setAAD(aad);
-  const body = Buffer.concat([c.update(plain), c.final()]);
-  return Buffer.concat([nonce, body, c.getAuthTag()]);
+  const body = c.update(plain);
+  const rest = c.final();
+  const out = Buffer.allocUnsafe(NONCE + body.length + rest.length + TAG);
+  iv.copy(out, 0);
+  body.copy(out, NONCE);
+  rest.copy(out, NONCE + body.length);
+  c.getAuthTag().copy(out, NONCE + body.length + rest.length);
+  return out;
 }
 
 function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
@@ -73,9 +95,13 @@ export class PayloadCipher {
     return { key: open(this.#master, wrapped, KEY_AAD), wrapped, id: fingerprint(wrapped) };
   }
 
-  /** Seals one event's body (JSON of data and metadata) for `stream`. */
-  seal(k: StreamKey, stream: string, body: unknown): Buffer {
-    return seal(k.key, Buffer.from(JSON.stringify(body), "utf8"), Buffer.from(stream, "utf8"));
+  /** Seals one event's body (JSON of data and metadata) for `stream` (or its UTF-8 bytes, computed once per append). */
+  seal(k: StreamKey, stream: string | Buffer, body: unknown): Buffer {
+    return seal(
+      k.key,
+      Buffer.from(JSON.stringify(body), "utf8"),
+      typeof stream === "string" ? Buffer.from(stream, "utf8") : stream,
+    );
   }
 
   /** Opens a body sealed by {@link seal} for `stream`. */

@@ -13,3 +13,18 @@ export { PayloadCipher, parseMasterKey } from "./crypto";
 export type { ExpectedVersion } from "../../core/events/append-rules";
 export type { Position, PositionVector } from "../../core/events/position";
 export type { Upcaster } from "../../core/events/upcast";
+export {
+  runProjections,
+  rebuildProjection,
+  ensureProjection,
+  projectionStatus,
+  ShardProjector,
+  applyEvents,
+  checkProjection,
+  type ProjectionRunners,
+  type ShardProjectorOptions,
+  type RebuildProgress,
+  type RebuildResult,
+  type ProjectionShardStatus,
+} from "./projector";
+export { subscribeAll, type Subscription, type SubscribeAllOptions } from "./subscription";

@@ -40,7 +40,7 @@ import {
   type Position,
   type PositionVector,
 } from "../../core/events/position";
-import { UpcasterChain, checkEventType, type Upcaster } from "../../core/events/upcast";
+import { UpcasterChain, applyUpcasts, checkEventType, type Upcaster } from "../../core/events/upcast";
 import { HybridClock, checkNodeId } from "../../core/sharding/hlc";
 import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
@@ -69,6 +69,7 @@ import {
 } from "./sql";
 import type { AppendResult, NewEvent, ProjectionContext, ProjectionDefinition, RecordedEvent } from "./types";
 import { liveTableOf, rebuildGeneration } from "./tables";
+import { ShardWaker } from "./waker";
 
 /** Where the event placement lives in the config service. */
 export const EVENT_PLACEMENT_KEY = configKey("events/placement", EventPlacementSchema);
@@ -140,6 +141,8 @@ export class EventStore {
   #router!: StreamRouter;
   #map!: ShardMap;
   #watches: Array<{ close(): Promise<void> }> = [];
+  readonly #wakers = new Map<string, ShardWaker>();
+  readonly #password: string | (() => string | Promise<string>);
   #closed = false;
 
   private constructor(
@@ -154,6 +157,7 @@ export class EventStore {
       throw new EventArgumentError(`EventStore option ${i.path.join(".")}`, i.message);
     }
     this.#opts = parsed.data;
+    this.#password = password;
     this.#cipher = new PayloadCipher(masterKey);
     this.upcasters = new UpcasterChain(upcasters ?? []);
     (projections ?? []).forEach((p, i) => checkHandlerName(p.name, `projections[${i}].name`));
@@ -357,6 +361,7 @@ export class EventStore {
     prepared: readonly Prepared[],
   ): Promise<AppendRow> {
     const key = await this.#streamKey(stream, c);
+    const aad = Buffer.from(stream, "utf8");
     const stamp = this.#clock.now();
     const r = await c.query<AppendRow>(APPEND_SQL, [
       epoch,
@@ -374,7 +379,7 @@ export class EventStore {
       prepared.map((e) => e.schemaVersion),
       prepared.map((e) => e.causationId ?? null),
       prepared.map((e) => e.correlationId ?? null),
-      prepared.map((e) => this.#cipher.seal(key, stream, { d: e.data, m: e.metadata ?? {} })),
+      prepared.map((e) => this.#cipher.seal(key, aad, { d: e.data, m: e.metadata ?? {} })),
     ]);
     return r.rows[0];
   }
@@ -508,27 +513,40 @@ export class EventStore {
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  /** Decodes event rows (deleted streams' rows give undefined). */
+  /**
+   * Decodes an event row (a deleted stream's row gives undefined). The payload is decrypted and
+   * upcast lazily, on the first read of `data` or `metadata`: consumers that look only at types,
+   * streams and versions pay no decryption.
+   */
   decode(shard: string, row: EventRow): RecordedEvent | undefined {
     if (row.deleted || row.data_key === null) return undefined;
-    const body = this.#cipher.open(this.#unwrap(row.data_key), row.stream, row.data) as {
-      d: unknown;
-      m: Record<string, unknown>;
-    };
+    const plan = this.upcasters.plan(row.type, row.schema_version);
+    const wrapped = row.data_key;
+    const sealed = row.data;
+    let body: { d: unknown; m: Record<string, unknown> } | undefined;
+    let data: { v: unknown } | undefined;
+    const open = () =>
+      (body ??= this.#cipher.open(this.#unwrap(wrapped), row.stream, sealed) as {
+        d: unknown;
+        m: Record<string, unknown>;
+      });
     let deps: PositionVector | undefined;
     if (row.deps) {
       const raw = JSON.parse(row.deps) as Record<string, string>;
       deps = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parsePosition(v, `deps.${k}`)]));
     }
-    const up = this.upcasters.upcast({ type: row.type, schemaVersion: row.schema_version, data: body.d });
     return {
       id: row.id,
       stream: row.stream,
       version: row.version,
-      type: up.type,
-      schemaVersion: up.schemaVersion,
-      data: up.data,
-      metadata: body.m ?? {},
+      type: plan.type,
+      schemaVersion: plan.schemaVersion,
+      get data() {
+        return (data ??= { v: applyUpcasts(plan, open().d) }).v;
+      },
+      get metadata() {
+        return open().m ?? {};
+      },
       ...(row.causation ? { causationId: row.causation } : {}),
       ...(row.correlation ? { correlationId: row.correlation } : {}),
       stamp: { wall: Number(row.hlc_wall), logical: row.hlc_logical, node: row.hlc_node },
@@ -687,10 +705,41 @@ export class EventStore {
     return existed;
   }
 
+  /**
+   * Resolves at the next append committed on `shard` (LISTEN/NOTIFY) or after `ms`: how a reader
+   * that caught up waits. Only a wake-up: what is released is still decided by the xmin rule.
+   */
+  waitForAppend(shard: string, ms: number): Promise<void> {
+    let w = this.#wakers.get(shard);
+    if (!w) {
+      w = new ShardWaker(async () => {
+        const a = this.#address(shard);
+        const pw = typeof this.#password === "function" ? await this.#password() : this.#password;
+        return {
+          host: a.host,
+          port: a.port,
+          database: a.database,
+          user: this.#opts.user,
+          password: pw,
+          connectionTimeoutMillis: this.#opts.connectTimeoutMs,
+          application_name: "scaleplane-event-waker",
+        };
+      });
+      this.#wakers.set(shard, w);
+    }
+    return w.wait(ms);
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Stops watching and closes every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#wakers.values()].map((w) => w.close()));
     await Promise.all(this.#watches.map((w) => w.close().catch(() => undefined)));
     await this.#pools.end();
   }

@@ -22,9 +22,7 @@ let store: EventStore;
 beforeAll(async () => {
   env = await startEventsEnv(2);
   store = await env.store({
-    upcasters: [
-      { type: "Renamed", from: 1, upcast: (d) => ({ data: { ...(d as object), upcast: true }, type: "Named" }) },
-    ],
+    upcasters: [{ type: "Renamed", from: 1, renameTo: "Named", upcast: (d) => ({ ...(d as object), upcast: true }) }],
   });
 });
 afterAll(async () => env?.stop());

@@ -127,11 +127,13 @@ describe("positions", () => {
 describe("upcasters", () => {
   it("run a type's chain to its latest version, following renames", () => {
     const chain = new UpcasterChain([
-      { type: "Opened", from: 1, upcast: (d) => ({ data: { ...(d as object), currency: "EUR" } }) },
-      { type: "Opened", from: 2, upcast: (d) => ({ data: d, type: "AccountOpened" }) },
-      { type: "AccountOpened", from: 3, upcast: (d) => ({ data: { ...(d as object), v4: true } }) },
+      { type: "Opened", from: 1, upcast: (d) => ({ ...(d as object), currency: "EUR" }) },
+      { type: "Opened", from: 2, renameTo: "AccountOpened", upcast: (d) => d },
+      { type: "AccountOpened", from: 3, upcast: (d) => ({ ...(d as object), v4: true }) },
     ]);
     expect(chain.latestVersion("Opened")).toBe(3);
+    expect(chain.latestVersion("AccountOpened")).toBe(4);
+    expect(chain.plan("Opened", 1)).toMatchObject({ type: "AccountOpened", schemaVersion: 4 });
     expect(chain.upcast({ type: "Opened", schemaVersion: 1, data: { id: 1 } })).toEqual({
       type: "AccountOpened",
       schemaVersion: 4,
@@ -141,7 +143,7 @@ describe("upcasters", () => {
     expect(chain.upcast(current)).toBe(current);
   });
   it("refuse a repeated (type, from) and bad entries by index", () => {
-    const u = { type: "A", from: 1, upcast: (d: unknown) => ({ data: d }) };
+    const u = { type: "A", from: 1, upcast: (d: unknown) => d };
     expect(() => new UpcasterChain([u, u])).toThrow(/upcasters\[1\] repeats/);
     expect(() => new UpcasterChain([{ ...u, from: 0 }])).toThrow(UpcasterError);
     expect(() => new UpcasterChain([{ ...u, type: "a b" }])).toThrow(/upcasters\[0\]\.type/);
