@@ -24,5 +24,12 @@ export {
   type ShardedDatabaseDockerArgs,
   type ShardedDatabaseKubernetesArgs,
 } from "./sharded-database";
+export {
+  EventStore,
+  type EventStoreArgs,
+  type EventStoreAwsArgs,
+  type EventStoreCommonArgs,
+  type EventStoreKubernetesArgs,
+} from "./event-store";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -8,6 +8,7 @@ export const TOKENS = {
   autoscalingGroup: "scaleplane:autoscaling:AutoscalingGroup",
   configService: "scaleplane:config:RaftConfigService",
   database: "scaleplane:database:ShardedDatabase",
+  eventStore: "scaleplane:events:EventStore",
 } as const;
 
 /** One of the component type tokens. */

@@ -234,7 +234,7 @@ export function runProjections(
     for (const shard of options.shards ?? store.shards)
       loops.push(
         (async () => {
-          while (!signal.stopped) {
+          while (!signal.stopped && !store.closed) {
             let lead: Leadership | undefined;
             try {
               lead = await options.config.campaign(runnerElection("projection", def.name, shard), options.candidateId, {
