@@ -38,8 +38,7 @@ import type { ConfigClient, Leadership } from "../config-client";
 import { EventArgumentError, EventStoreError, RunnerFencedError } from "./errors";
 import { ident } from "./sql";
 import { EventStore } from "./store";
-import { liveTableOf } from "./tables";
-import type { ProjectionContext, ProjectionDefinition, RecordedEvent } from "./types";
+import type { ProjectionDefinition, RecordedEvent } from "./types";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -89,6 +88,7 @@ export async function ensureProjection(store: EventStore, def: ProjectionDefinit
  * of generation `gen` (undefined: live). Returns how many events the handler got.
  */
 export async function applyEvents(
+  store: EventStore,
   c: PoolClient,
   shard: string,
   def: ProjectionDefinition,
@@ -104,13 +104,7 @@ export async function applyEvents(
   const deleted = new Set(r.rows.filter((x) => x.deleted).map((x) => x.stream));
   const live = deleted.size > 0 ? events.filter((e) => !deleted.has(e.stream)) : events;
   if (live.length === 0) return 0;
-  const ctx: ProjectionContext = {
-    shard,
-    client: c,
-    rebuilding: gen !== undefined,
-    table: (n) => liveTableOf(def, n, gen),
-  };
-  await def.apply(ctx, live);
+  await def.apply(store.contextFor(c, shard, def, gen), live);
   return live.length;
 }
 
@@ -176,7 +170,7 @@ export class ShardProjector {
         const row = cp.rows[0];
         if (!row || Number(row.fence) !== this.token || comparePositions(positionOf(row.tx, row.seq), from) !== 0)
           throw new RunnerFencedError(this.def.name, this.shard, this.token);
-        const n = await applyEvents(c, this.shard, this.def, batch.events, undefined);
+        const n = await applyEvents(this.store, c, this.shard, this.def, batch.events, undefined);
         await c.query(
           "UPDATE scaleplane_event_checkpoints SET tx = $2::xid8, seq = $3, updated_at = now() WHERE name = $1",
           [projectionCheckpoint(this.def.name), batch.cursor.tx.toString(), batch.cursor.seq.toString()],
@@ -386,7 +380,7 @@ export async function rebuildProjection(
         throw new EventStoreError(
           `rebuild of ${def.name} on ${shard}: another rebuild moved its checkpoint; run one at a time`,
         );
-      events += await applyEvents(c, shard, def, r.events, gen);
+      events += await applyEvents(store, c, shard, def, r.events, gen);
       await c.query("UPDATE scaleplane_event_rebuilds SET tx = $2::xid8, seq = $3 WHERE name = $1", [
         def.name,
         r.cursor.tx.toString(),

@@ -553,7 +553,9 @@ export class EventStore {
       shard,
       position: positionOf(row.tx, row.seq),
       ...(deps ? { deps } : {}),
-      recordedAt: row.recorded_at,
+      get recordedAt() {
+        return new Date(Number(row.recorded_ms));
+      },
     };
   }
 
@@ -579,6 +581,35 @@ export class EventStore {
     );
     if (rows.rows[0]?.stream_deleted) throw new StreamDeletedError(stream);
     return rows.rows.filter((r) => r.id !== null).map((r) => this.decode(shard, r)!);
+  }
+
+  /** A stream's events in (`after`, `upTo`] on `c`, a connection to its shard (inside the caller's transaction). */
+  async readStreamOn(
+    c: PoolClient,
+    shard: string,
+    stream: string,
+    after: number,
+    upTo: number,
+  ): Promise<RecordedEvent[]> {
+    if (upTo <= after) return [];
+    const r = await c.query<EventRow & { stream_deleted: boolean | null }>(READ_STREAM_SQL, [
+      stream,
+      after,
+      upTo - after,
+    ]);
+    if (r.rows[0]?.stream_deleted) throw new StreamDeletedError(stream);
+    return r.rows.filter((x) => x.id !== null).map((x) => this.decode(shard, x)!);
+  }
+
+  /** A projection context on `c` for generation `gen` (undefined: live). */
+  contextFor(c: PoolClient, shard: string, def: ProjectionDefinition, gen: number | undefined): ProjectionContext {
+    return {
+      shard,
+      client: c,
+      rebuilding: gen !== undefined,
+      table: (name) => liveTableOf(def, name, gen),
+      streamEvents: (stream, after, upTo) => this.readStreamOn(c, shard, stream, after, upTo),
+    };
   }
 
   /** The stream's version (0 when it has no events). @throws StreamDeletedError */
@@ -681,13 +712,7 @@ export class EventStore {
           const rebuild = await rebuildGeneration(c, p.name);
           if (rebuild !== undefined) gens.push(rebuild);
           for (const gen of gens) {
-            const ctx: ProjectionContext = {
-              shard,
-              client: c,
-              rebuilding: gen !== undefined,
-              table: (name) => liveTableOf(p, name, gen),
-            };
-            await p.purge(ctx, [stream]);
+            await p.purge(this.contextFor(c, shard, p, gen), [stream]);
           }
         }
         await c.query("DELETE FROM scaleplane_event_group_queue WHERE stream = $1", [stream]);

@@ -79,6 +79,8 @@ export interface ProjectionContext extends ShardTx {
   table(name: string): string;
   /** True while a rebuild writes a shadow generation. */
   readonly rebuilding: boolean;
+  /** A stream's events with versions in (`after`, `upTo`], read in this transaction (the stream lives on this shard). */
+  streamEvents(stream: string, after: number, upTo: number): Promise<RecordedEvent[]>;
 }
 
 /**
