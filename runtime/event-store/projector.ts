@@ -319,6 +319,8 @@ export async function rebuildProjection(
     lockTimeoutMs?: number;
     /** How many times a swap that could not get its locks in time is retried. @default 20 */
     swapAttempts?: number;
+    /** false: a dry run (replay and compare, then drop the shadow generation; the live tables stay). @default true */
+    swap?: boolean;
   } = {},
 ): Promise<RebuildResult> {
   checkProjection(def);
@@ -434,6 +436,12 @@ export async function rebuildProjection(
               );
               differences += Number(d.rows[0].n);
             }
+          }
+          if (options.swap === false) {
+            for (const t of def.tables) await c.query(`DROP TABLE IF EXISTS ${ident(generationTable(t.name, gen))}`);
+            await c.query("DELETE FROM scaleplane_event_rebuilds WHERE name = $1", [def.name]);
+            await c.query("COMMIT");
+            return { differences, swapLockMs: 0 };
           }
           await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeout))}`);
           const lockStart = Date.now();

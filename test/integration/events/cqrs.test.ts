@@ -4,7 +4,9 @@
  * follows, snapshots are taken every N events and used to load the aggregate, and a deleted
  * account is gone from the events and the read model. Bounded: ~20-40 s.
  */
+import { execFile } from "node:child_process";
 import * as http from "node:http";
+import { join } from "node:path";
 import { createSampleApp, type SampleApp } from "../../../runtime/sample-app/main";
 import { EVENTS_MASTER_KEY_ENV, EVENTS_SETTINGS_ENV } from "../../../core/events/settings";
 import { MASTER_KEY, startEventsEnv, type EventsEnv } from "./support";
@@ -12,6 +14,7 @@ import { MASTER_KEY, startEventsEnv, type EventsEnv } from "./support";
 let env: EventsEnv;
 let app: SampleApp;
 let port: number;
+let prefix: string;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -41,6 +44,7 @@ const eventually = async (f: () => Promise<boolean>, ms = 30_000) => {
 beforeAll(async () => {
   env = await startEventsEnv(2);
   const config = await env.config();
+  prefix = config.prefix;
   app = createSampleApp({
     port: 0,
     host: "127.0.0.1",
@@ -49,6 +53,7 @@ beforeAll(async () => {
     env: {
       SCALEPLANE_CONFIG_ENDPOINTS: env.etcd.endpoint,
       SCALEPLANE_CONFIG_PREFIX: config.prefix,
+      SCALEPLANE_LOG_LEVEL: "warn",
       SCALEPLANE_DATABASE_USER: env.pg.user,
       SCALEPLANE_DATABASE_PASSWORD: env.pg.password,
       [EVENTS_SETTINGS_ENV]: JSON.stringify({
@@ -96,4 +101,52 @@ it("commands keep the invariants, the read model and snapshots follow, deletion 
   expect((await call("GET", "/accounts/a1")).status).toBe(404);
   expect((await call("GET", "/accounts/a1/state")).status).toBe(410);
   expect((await call("POST", "/accounts/a1", { type: "deposit", amount: 1 })).status).toBe(410);
+});
+
+it("npm run events: status, replay (dry run, no differences) and rebuild (swapped) of the read model", async () => {
+  for (let i = 0; i < 5; i++) {
+    expect((await call("POST", `/accounts/b${i}`, { type: "open", owner: `o${i}` })).status).toBe(200);
+    expect((await call("POST", `/accounts/b${i}`, { type: "deposit", amount: 10 + i })).status).toBe(200);
+  }
+  await eventually(async () => (await call("GET", "/accounts/b4")).json?.version === 2);
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number; out: string; err: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(process.cwd(), "scripts/events.ts"),
+          "--etcd",
+          env.etcd.endpoint,
+          "--prefix",
+          prefix,
+          "--user",
+          env.pg.user,
+          "--snapshot-every",
+          "3",
+          ...args,
+        ],
+        {
+          env: { ...process.env, SCALEPLANE_DATABASE_PASSWORD: env.pg.password, [EVENTS_MASTER_KEY_ENV]: MASTER_KEY },
+          timeout: 120_000,
+        },
+        (e, out, err) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
+      );
+    });
+  const status = await cli("--json", "status", "sample_accounts");
+  expect(status.err).toBe("");
+  const s = JSON.parse(status.out.trim().split("\n").pop()!);
+  expect(s.projections.sample_accounts.shards).toHaveLength(2);
+  const replay = await cli("--json", "replay", "sample_accounts");
+  if (replay.code !== 0) console.log(replay.out, replay.err);
+  expect(replay.code).toBe(0);
+  expect(
+    JSON.parse(replay.out.trim().split("\n").pop()!).results.every((r: { differences: number }) => r.differences === 0),
+  ).toBe(true);
+  const rebuild = await cli("--verify", "rebuild", "sample_accounts");
+  if (rebuild.code !== 0) console.log(rebuild.out, rebuild.err);
+  expect(rebuild.code).toBe(0);
+  expect(rebuild.out).toMatch(/swapped/);
+  expect((await call("GET", "/accounts/b3")).json).toMatchObject({ owner: "o3", balance: 13, version: 2 });
 });
