@@ -28,3 +28,5 @@ export {
   type ProjectionShardStatus,
 } from "./projector";
 export { subscribeAll, type Subscription, type SubscribeAllOptions } from "./subscription";
+export { claimMessages, groupFeeder, parkedMessages, replayParked, runGroupFeeders, type GroupMessage } from "./groups";
+export { snapshotProjection, loadAggregate, type AggregateDefinition } from "./snapshots";

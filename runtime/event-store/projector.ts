@@ -50,8 +50,7 @@ export function checkProjection(def: ProjectionDefinition, argument = "projectio
   checkHandlerName(def?.name, `${argument}.name`);
   if (def.version !== undefined && (!Number.isInteger(def.version) || def.version < 1))
     throw new EventArgumentError(`${argument}.version`, `must be a whole number ≥ 1; got ${String(def.version)}`);
-  if (!Array.isArray(def.tables) || def.tables.length === 0)
-    throw new EventArgumentError(`${argument}.tables`, "must list at least one table");
+  if (!Array.isArray(def.tables)) throw new EventArgumentError(`${argument}.tables`, "must be a list of tables");
   def.tables.forEach((t, i) => checkTableName(t.name, `${argument}.tables[${i}].name`));
   if (typeof def.apply !== "function") throw new EventArgumentError(`${argument}.apply`, "must be a function");
   if (typeof def.purge !== "function") throw new EventArgumentError(`${argument}.purge`, "must be a function");
