@@ -59,7 +59,9 @@ async function accRows(store: EventStore, table = "acc") {
       .shard(shard)
       .query<{ stream: string; n: number; last_version: number; total: string }>(
         `SELECT stream, n, last_version, total::text AS total FROM ${table}`,
-      ))
+      )
+      // the runner creates the table when it first takes over a shard
+      .catch((e: { code?: string }) => (e.code === "42P01" ? [] : Promise.reject(e))))
       out.set(r.stream, { n: r.n, last: r.last_version, total: Number(r.total) });
   return out;
 }
