@@ -40,5 +40,12 @@ export {
   type MetricsStoreDockerArgs,
   type MetricsStoreKubernetesArgs,
 } from "./metrics-store";
+export {
+  EventStore,
+  type EventStoreArgs,
+  type EventStoreAwsArgs,
+  type EventStoreCommonArgs,
+  type EventStoreKubernetesArgs,
+} from "./event-store";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -402,6 +402,33 @@ export const CacheSchema = section({
     });
 });
 
+export const EventsSchema = section({
+  enabled: bool
+    .default(false)
+    .describe(
+      "Deploy the event store (EventStore) on the sharded database's shards (its own tables there, no new engine) and give the app its settings and master key.",
+    ),
+  name: dnsLabel
+    .default("events")
+    .describe("Name of the event store, used in its resource names (a lowercase DNS label)."),
+  snapshotEvery: int(1, 1_000_000)
+    .default(100)
+    .describe("Aggregate snapshots every N events of a stream (the snapshot projection; 1 snapshots every event)."),
+  projectionBatchSize: int(1, 100_000)
+    .default(500)
+    .describe("Events a projection applies per transaction (with its checkpoint)."),
+  leaseTtlSeconds: int(2, 300)
+    .default(10)
+    .describe(
+      "TTL of the projection runners' leases in the config service: how long a crashed runner's shard waits for a successor.",
+    ),
+  masterKeyRecoveryDays: int(7, 30)
+    .default(30)
+    .describe(
+      "Target aws: days a deleted master-key secret stays recoverable in Secrets Manager (losing the master key makes every event unreadable).",
+    ),
+});
+
 export const AwsSchema = section({
   region: str("an AWS region").default("us-east-1").describe("AWS region."),
   zones: z
@@ -573,6 +600,9 @@ export const PlatformConfigSchema = z
       database: DatabaseSchema.default(DatabaseSchema.parse({})).describe(
         "The PostgreSQL shards behind a consistent-hash ring.",
       ),
+      events: EventsSchema.default(EventsSchema.parse({})).describe(
+        "The event store (event streams, projections and subscriptions on the database's shards).",
+      ),
       aws: AwsSchema.default(AwsSchema.parse({})).describe("Settings of target aws."),
       kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})).describe("Settings of target kubernetes."),
       docker: DockerSchema.default(DockerSchema.parse({})).describe("Settings of target docker."),
@@ -586,7 +616,7 @@ export const PlatformConfigSchema = z
     {
       error: (iss) =>
         iss.code === "unrecognized_keys"
-          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker, cache, metrics"
+          ? "unknown key; allowed: target, environment, app, configService, database, events, aws, kubernetes, docker, cache, metrics"
           : "the configuration must be an object",
     },
   )
@@ -662,6 +692,7 @@ export type AppConfig = PlatformConfig["app"];
 export type ScalingConfig = AppConfig["scaling"];
 export type ConfigServiceConfig = PlatformConfig["configService"];
 export type DatabaseConfig = PlatformConfig["database"];
+export type EventsConfig = PlatformConfig["events"];
 export type AwsConfig = PlatformConfig["aws"];
 export type KubernetesConfig = PlatformConfig["kubernetes"];
 export type DockerConfig = PlatformConfig["docker"];
@@ -674,6 +705,7 @@ export type PlatformConfigInput = z.input<typeof PlatformConfigSchema>;
 export type AppConfigInput = z.input<typeof AppSchema>;
 export type ConfigServiceConfigInput = z.input<typeof ConfigServiceSchema>;
 export type DatabaseConfigInput = z.input<typeof DatabaseSchema>;
+export type EventsConfigInput = z.input<typeof EventsSchema>;
 
 /**
  * The checks every component constructor starts with: a known `target`, a known `environment`

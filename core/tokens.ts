@@ -10,6 +10,7 @@ export const TOKENS = {
   database: "scaleplane:database:ShardedDatabase",
   cache: "scaleplane:cache:CacheCluster",
   metricsStore: "scaleplane:metrics:MetricsStore",
+  eventStore: "scaleplane:events:EventStore",
 } as const;
 
 /** One of the component type tokens. */

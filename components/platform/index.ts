@@ -26,6 +26,8 @@ import type { AwsNetwork } from "../network";
 import { RaftConfigService } from "../raft-config-service";
 import { MetricsStore } from "../metrics-store";
 import { ShardedDatabase } from "../sharded-database";
+import { EventStore } from "../event-store";
+import { EVENTS_MASTER_KEY_ENV, EVENTS_SETTINGS_ENV } from "../../core/events/settings";
 import type { PlatformArgs } from "./args";
 import { createAwsFoundation } from "./aws";
 import { createPlatformNamespace } from "./kubernetes";
@@ -69,6 +71,8 @@ export class Platform extends pulumi.ComponentResource {
   readonly namespace?: k8s.core.v1.Namespace;
   /** The cache in front of the database (when the config has a `cache` section). */
   readonly cache?: CacheCluster;
+  /** The event store, when `events.enabled`. */
+  events?: EventStore;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parsePlatformConfig(args.config);
@@ -84,19 +88,45 @@ export class Platform extends pulumi.ComponentResource {
 
     const csArgs = { environment, configService: config.configService };
     const dbArgs = { environment, database: config.database };
+    // The event store (events.enabled) on the database's shards; the app gets its settings and key.
+    const eventStore = (d: ShardedDatabase): EventStore | undefined =>
+      config.events.enabled
+        ? (this.events ??= new EventStore(
+            `${name}-events`,
+            config.target === "kubernetes"
+              ? {
+                  ...evArgs(d),
+                  target: "kubernetes",
+                  kubernetes: { namespace: this.namespace?.metadata.name ?? config.kubernetes.namespace },
+                }
+              : config.target === "aws"
+                ? { ...evArgs(d), target: "aws", aws: {} }
+                : { ...evArgs(d), target: "docker" },
+            pulumi.mergeOptions(childOpts, { dependsOn: [d] }),
+          ))
+        : undefined;
+    const evArgs = (d: ShardedDatabase) => ({ environment, events: config.events, shardMap: d.shardMap });
     let cache: PlatformCache | undefined;
-    const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => ({
-      environment,
-      app: config.app,
-      env: {
-        SCALEPLANE_CONFIG_ENDPOINTS: c.clientEndpoints.apply((e) => e.join(",")),
-        SCALEPLANE_DATABASE_USER: d.username,
-        SCALEPLANE_DATABASE_NAME: d.databaseName,
-        SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
-        ...cache?.env,
-      },
-      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password, ...cache?.secretEnv },
-    });
+    const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => {
+      const ev = eventStore(d);
+      return {
+        environment,
+        app: config.app,
+        env: {
+          SCALEPLANE_CONFIG_ENDPOINTS: c.clientEndpoints.apply((e) => e.join(",")),
+          SCALEPLANE_DATABASE_USER: d.username,
+          SCALEPLANE_DATABASE_NAME: d.databaseName,
+          SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
+          ...cache?.env,
+          ...(ev ? { [EVENTS_SETTINGS_ENV]: ev.settings.apply((x) => JSON.stringify(x)) } : {}),
+        },
+        secretEnv: {
+          SCALEPLANE_DATABASE_PASSWORD: d.password,
+          ...cache?.secretEnv,
+          ...(ev ? { [EVENTS_MASTER_KEY_ENV]: ev.masterKey } : {}),
+        },
+      };
+    };
     const appOpts = (c: RaftConfigService, d: ShardedDatabase) => pulumi.mergeOptions(childOpts, { dependsOn: [c, d] });
 
     switch (config.target) {

@@ -119,6 +119,9 @@ function boundedMs(raw: string | null): number {
   return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_WORK_MS) : 0;
 }
 
+/** The CQRS part of the app (undefined when SCALEPLANE_EVENTS is not set). */
+const loadCqrs = async (env: Record<string, string | undefined>) => (await import("./cqrs/routes")).createCqrs(env);
+
 export function createSampleApp(opts: SampleAppOptions): SampleApp {
   const env = opts.env ?? process.env;
   const drainMaxSeconds = Math.max(opts.drainMaxSeconds ?? opts.drainSeconds + 15, opts.drainSeconds);
@@ -135,6 +138,7 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
   let inFlight = 0;
   let draining = false;
   let drained: Promise<void> | undefined;
+  let cqrs: ReturnType<typeof loadCqrs> | undefined;
 
   const send = (res: http.ServerResponse, status: number, body: string, type = "application/json") => {
     res.statusCode = status;
@@ -197,6 +201,8 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         return json(res, 202, { status: "draining", drainSeconds: opts.drainSeconds });
       default:
         if (items && (await items(req, res))) return;
+        // CQRS routes (./cqrs/routes.ts), loaded lazily and only when the platform deployed the event store
+        if (url.pathname.startsWith("/accounts/") && (await (cqrs ??= loadCqrs(env)))?.handle(req, res, url)) return;
         return json(res, 404, { error: `no route ${route}` });
     }
   }
@@ -238,6 +244,7 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         // Past the bound: connections still open are cut (the runtime would kill us anyway).
         if (inFlight > 0) server.closeAllConnections();
       });
+      await cqrs?.then((c) => c?.close()).catch(() => undefined);
       emit("drained", { seconds: (Date.now() - started) / 1000, inFlight });
     })();
     return drained;
