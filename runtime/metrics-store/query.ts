@@ -106,6 +106,27 @@ function mergeBuckets(rows: readonly DataRow[], r: number): Bucket[] {
   return [...byEnd.values()].sort((a, b) => a.end - b.end);
 }
 
+/**
+ * How SERIES_SQL finds the series of `matchers`: its first two parameters (the metric name or
+ * null, the equality matchers as jsonb) and the test of the other matchers, applied to the rows.
+ */
+export function seriesLookup(matchers: readonly Matcher[]): {
+  params: [string | null, string];
+  accepts: (labels: Record<string, string>) => boolean;
+} {
+  const metric = matchers.find((m) => m.name === "__name__" && m.op === "=")?.value ?? null;
+  const contains = Object.fromEntries(
+    matchers.filter((m) => m.op === "=" && m.value !== "").map((m) => [m.name, m.value]),
+  );
+  const rest = matchers
+    .filter((m) => !(m.op === "=" && m.value !== ""))
+    .map((m) => ({ ...m, ...(m.op === "=~" || m.op === "!~" ? { re: compileRegex(m.value) } : {}) }));
+  return {
+    params: [metric, JSON.stringify(contains)],
+    accepts: (labels) => rest.every((m) => matcherAccepts(m, labels[m.name] ?? "")),
+  };
+}
+
 export class MetricsQuerier {
   constructor(private readonly router: MetricsRouter) {}
 
@@ -117,18 +138,11 @@ export class MetricsQuerier {
     matchers: readonly Matcher[],
     span?: TimeSpan,
   ): Promise<{ series: FoundSeries[]; alive: Set<string> }> {
-    const metric = matchers.find((m) => m.name === "__name__" && m.op === "=")?.value ?? null;
-    const contains = Object.fromEntries(
-      matchers.filter((m) => m.op === "=" && m.value !== "").map((m) => [m.name, m.value]),
-    );
-    const rest = matchers
-      .filter((m) => !(m.op === "=" && m.value !== ""))
-      .map((m) => ({ ...m, ...(m.op === "=~" || m.op === "!~" ? { re: compileRegex(m.value) } : {}) }));
+    const { params, accepts } = seriesLookup(matchers);
     const { results, st } = await this.router.readAll((c) =>
       c
         .query<{ id: string; h: string; labels: string }>(SERIES_SQL, [
-          metric,
-          JSON.stringify(contains),
+          ...params,
           span?.mint ?? null,
           span?.maxt ?? null,
         ])
@@ -142,7 +156,7 @@ export class MetricsQuerier {
         const h = Number(row.h);
         if (!this.router.readReplicas(h, st).includes(shard)) continue;
         const labels = JSON.parse(row.labels) as Record<string, string>;
-        if (rest.every((m) => matcherAccepts(m, labels[m.name] ?? ""))) found.set(id, { id, h, labels });
+        if (accepts(labels)) found.set(id, { id, h, labels });
       }
     return { series: [...found.values()], alive: new Set(results.keys()) };
   }

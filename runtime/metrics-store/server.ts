@@ -14,6 +14,8 @@
  *   `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values` (GET or form POST; `start`
  *   and `end` keep the series with data in that span, block-granular as in Prometheus),
  *   `/api/v1/status/buildinfo`, `/api/v1/metadata`; answers shaped like Prometheus' own.
+ * - `POST|PUT /api/v1/admin/tsdb/delete_series` (`match[]`, optional `start`/`end`): 204 when the
+ *   data is gone from every shard (runtime/metrics-store/admin.ts); only with `adminApi`.
  *   Outside the PromQL subset: 400 `bad_data` saying what is supported.
  * - `/health` (the process), `/ready` (the shard map is followed), `/metrics` (its own counters).
  */
@@ -27,6 +29,7 @@ import { parseDuration, parseQuery, QueryError, selectorsOf, UnsupportedQueryErr
 import { decodeWriteRequest, PayloadError, SeriesCache, type SeriesBatch } from "../../core/metrics/remote-write";
 import { staleMarker } from "../../core/metrics/rollup";
 import { QuorumUnavailableError, StaleEpochError } from "../shard-client/errors";
+import { deleteSeries } from "./admin";
 import type { MetricsQuerier, TimeSpan } from "./query";
 import type { MetricsRouter, WriteOutcome } from "./router";
 
@@ -177,6 +180,11 @@ export interface ServerOptions {
   querier: MetricsQuerier;
   log: Logger;
   counters?: StoreCounters;
+  /**
+   * Serve the admin API (`/api/v1/admin/tsdb/delete_series`); off, it answers 503 "admin APIs
+   * disabled", as Prometheus without `--web.enable-admin-api`. @default false
+   */
+  adminApi?: boolean;
   /** Extra routes (e.g. the maintenance status). */
   extra?: (req: IncomingMessage, url: URL) => Promise<unknown> | undefined;
 }
@@ -318,6 +326,19 @@ export function createStoreServer(o: ServerOptions): { server: Server; counters:
       const m = matchersOf(p);
       if (m.length === 0) throw new HttpError(400, "bad_data", "no match[] parameter provided");
       return json(res, 200, { status: "success", data: (await o.querier.seriesOf(m, spanOf(p))).map((s) => s.labels) });
+    }
+    if (path === "/api/v1/admin/tsdb/delete_series") {
+      if (req.method !== "POST" && req.method !== "PUT")
+        throw new HttpError(405, "bad_data", "delete_series needs POST or PUT");
+      if (!o.adminApi) throw new HttpError(503, "unavailable", "admin APIs disabled");
+      const p = await params(req, url);
+      const m = matchersOf(p);
+      if (m.length === 0) throw new HttpError(400, "bad_data", "no match[] parameter provided");
+      const span = spanOf(p) ?? { mint: -MAX_TIMESTAMP, maxt: MAX_TIMESTAMP };
+      const done = await deleteSeries(o.router, m, span);
+      o.log.info({ match: p.getAll("match[]"), ...span, ...done }, "deleted series data");
+      res.writeHead(204);
+      return void res.end();
     }
     if (path === "/api/v1/labels") {
       const p = await params(req, url);
