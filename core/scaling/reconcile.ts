@@ -299,7 +299,10 @@ export const minHealthy = (desired: number, r: RolloutSettings): number =>
  * - draining: stopped once the load balancer has no request of it in flight or queued, or the
  *   drain bound passed.
  * - launching: in service once the load balancer's health check passes (the readiness probe);
- *   removed (and so replaced) when its container is missing or stopped, or the grace ran out.
+ *   removed (and so replaced) when its container is missing or stopped; sent its stop signal (and
+ *   replaced) when the grace ran out. A launching instance that is retired (scale-in, changed spec)
+ *   is sent its stop signal at once: it never served, so there is nothing to drain, but it gets
+ *   its grace like any other; only unrecorded containers are removed by force.
  * - in service: drained (and so replaced) once the load balancer has reported it down for
  *   `unhealthyReplaceMs`; removed when its container stopped.
  * - unrecorded containers of the group are removed (the records are the truth).
@@ -356,7 +359,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       if (!o?.exists) remove(name, "container missing (launch did not complete)");
       else if (!o.running) remove(name, "container stopped before it became healthy");
       else if (!o.lbUp && nowMs - r.launchedAtMs > input.graceMs)
-        remove(name, `not healthy within the ${input.graceMs / 1000} s grace period`);
+        stop(name, `not healthy within the ${input.graceMs / 1000} s grace period`);
       else (r.specHash === input.specHash ? current : outdated).push(name);
     } else if (!o?.exists) remove(name, "container disappeared");
     else if (!o.running) remove(name, "container stopped");
@@ -369,7 +372,9 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const healthy = () =>
     [...current, ...outdated].filter((n) => phase(n) === "in-service" && observed[n]?.lbUp !== false).length;
   const retire = (n: string, why: string) => {
-    if (phase(n) === "launching") remove(n, `${why} (never served)`);
+    // Never served (its slot stayed in drain): no drain to wait for, but still its stop signal and
+    // grace, like any instance: an app may be mid-start (migrations, a warm-up) when it is retired.
+    if (phase(n) === "launching") stop(n, `${why} (never served)`);
     else drain(n, why);
     for (const list of [current, outdated]) if (list.includes(n)) list.splice(list.indexOf(n), 1);
   };
