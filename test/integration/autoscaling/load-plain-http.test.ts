@@ -1,0 +1,26 @@
+/**
+ * Load acceptance (issue 19) with an image that knows nothing of scaleplane: Debian's nginx
+ * (scaleplane/plain-http), drained by the load balancer alone and stopped with its own STOPSIGNAL.
+ * GET /slow holds each request 1 s (the echo module's echo_sleep). See ./load-acceptance.ts.
+ */
+import { PLAIN_IMAGE } from "./group-harness";
+import { loadAcceptance } from "./load-acceptance";
+
+describe("Docker group of a plain image under 100+ concurrent requests", () => {
+  loadAcceptance({
+    prefix: "ld-plain",
+    image: PLAIN_IMAGE,
+    path: "/slow",
+    launchSpec: {
+      port: 8080,
+      healthPath: "/health",
+      env: {},
+      cpus: 0.25,
+      memoryMb: 64,
+      drainSeconds: 0,
+      drainMaxSeconds: 30,
+      healthCheckGraceSeconds: 30,
+      stopTimeoutSeconds: 10,
+    },
+  });
+});
