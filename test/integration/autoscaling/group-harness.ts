@@ -36,6 +36,18 @@ export const TYPE = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 /** The image that knows nothing of scaleplane (Debian's nginx). */
 export const PLAIN_IMAGE = "scaleplane/plain-http:1.22-r2";
 export const SAMPLE_IMAGE = "scaleplane/sample-app:0.1.0";
+/** The plain image's launch spec: no drain endpoint, nginx's own STOPSIGNAL, a short stop grace. */
+export const PLAIN_LAUNCH_SPEC: HarnessOptions["launchSpec"] = {
+  port: 8080,
+  healthPath: "/health",
+  env: {},
+  cpus: 0.25,
+  memoryMb: 64,
+  drainSeconds: 0,
+  drainMaxSeconds: 30,
+  healthCheckGraceSeconds: 30,
+  stopTimeoutSeconds: 10,
+};
 const ROOT = join(__dirname, "..", "..", "..");
 const CONTROLLER_MAIN = join(ROOT, "runtime", "scaler", "main.ts");
 

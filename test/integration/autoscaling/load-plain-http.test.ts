@@ -3,7 +3,7 @@
  * (scaleplane/plain-http), drained by the load balancer alone and stopped with its own STOPSIGNAL.
  * GET /slow holds each request 1 s (the echo module's echo_sleep). See ./load-acceptance.ts.
  */
-import { PLAIN_IMAGE } from "./group-harness";
+import { PLAIN_IMAGE, PLAIN_LAUNCH_SPEC } from "./group-harness";
 import { loadAcceptance } from "./load-acceptance";
 
 describe("Docker group of a plain image under 100+ concurrent requests", () => {
@@ -11,16 +11,6 @@ describe("Docker group of a plain image under 100+ concurrent requests", () => {
     prefix: "ld-plain",
     image: PLAIN_IMAGE,
     path: "/slow",
-    launchSpec: {
-      port: 8080,
-      healthPath: "/health",
-      env: {},
-      cpus: 0.25,
-      memoryMb: 64,
-      drainSeconds: 0,
-      drainMaxSeconds: 30,
-      healthCheckGraceSeconds: 30,
-      stopTimeoutSeconds: 10,
-    },
+    launchSpec: PLAIN_LAUNCH_SPEC,
   });
 });

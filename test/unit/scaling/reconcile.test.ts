@@ -170,6 +170,36 @@ describe("core/scaling-reconcile planReconcile", () => {
     ]);
   });
 
+  it("resumes a stop: a successor sends the stop signal an earlier leader recorded once more, with a fresh grace, before any SIGKILL", () => {
+    const doc: InstancesDoc = {
+      nextSeq: 4,
+      instances: {
+        "web-1": serving(1, 1),
+        "web-2": serving(2, 2),
+        // leader 7 recorded the stop, then died (maybe before the signal left)
+        "web-3": { phase: "stopping", slot: 3, launchedAtMs: 3, specHash: H, stopSignalAtMs: 50_000, stopSignalBy: 7 },
+      },
+    };
+    const obs = { "web-1": ok, "web-2": ok, "web-3": ok };
+    // the grace ran out under leader 7, but leader 9 never saw a signal go: signal again, no kill
+    const p = planReconcile(base(doc, obs, { fencingToken: 9 }));
+    expect(p.actions).toEqual([
+      {
+        kind: "stop",
+        name: "web-3",
+        reason: "stop signal sent again (recorded by an earlier leader, which may have died before sending it)",
+      },
+    ]);
+    expect(p.next.instances["web-3"]).toMatchObject({ stopSignalAtMs: 100_000, stopSignalBy: 9 });
+    // once only: the same leader then waits out the new grace, and kills only after it
+    expect(planReconcile(base(p.next, obs, { fencingToken: 9, nowMs: 110_000 })).actions).toEqual([]);
+    expect(planReconcile(base(p.next, obs, { fencingToken: 9, nowMs: 125_000 })).actions).toEqual([
+      { kind: "kill", name: "web-3" },
+    ]);
+    // the same leader that recorded it does not signal twice
+    expect(planReconcile(base(doc, obs, { fencingToken: 7 })).actions).toEqual([{ kind: "kill", name: "web-3" }]);
+  });
+
   it("rolls a changed spec one surge instance at a time, never below minHealthyPercent, and resumes after a crash", () => {
     const old = "hash-old";
     let doc: InstancesDoc = {
