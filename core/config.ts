@@ -542,7 +542,7 @@ export const MetricsSchema = section({
     .default("metrics")
     .describe("Name of the metrics store, used in its resource names (a lowercase DNS label)."),
   image: str("a container image reference")
-    .default("scaleplane/metrics-store:0.1.0")
+    .default("scaleplane/metrics-store:0.2.0")
     .describe("Container image of the store service (built locally by `npm run images` on target docker)."),
   replicas: int(1, 32).default(2).describe("Store service instances (stateless: every sample is on the shards)."),
   port: int(1, 65535).default(9201).describe("Port of the store's HTTP API (remote-write, query API, batch API)."),

@@ -13,7 +13,7 @@ import { freePorts } from "../../support/ports";
 import { remoteWrite } from "../../support/prometheus";
 import { startMetricsEnv, type MetricsEnv } from "./support";
 
-const IMAGE = "scaleplane/metrics-store:0.1.0";
+const IMAGE = "scaleplane/metrics-store:0.2.0";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let env: MetricsEnv;
