@@ -7,7 +7,6 @@
  */
 import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
-import pino from "pino";
 import { z } from "zod";
 import { CacheResizeError } from "../../core/cache/resize";
 import {
@@ -19,7 +18,7 @@ import {
 } from "../../core/cache/topology";
 import type { CacheTopology as Topology } from "../../core/cache/topology";
 import { fenceCache, readTopology, resizeCache, type ResizeOptions } from "../../runtime/cache-client";
-import { ConfigClient } from "../../runtime/config-client";
+import { providerConfigClient } from "../config-client";
 
 /** The plain inputs the provider receives (validated by check). */
 export const CacheTopologyInputsSchema = z.object({
@@ -80,16 +79,6 @@ export function parseInputs(raw: Record<string, unknown>): {
   return { inputs: r.data, failures: [] };
 }
 
-function configClient(i: Pick<CacheTopologyInputs, "etcdEndpoints" | "etcdPrefix">): ConfigClient {
-  // Logs of the client go to stderr (the host's stdout carries its port and pulumi.log lines).
-  return ConfigClient.create({
-    endpoints: i.etcdEndpoints,
-    prefix: i.etcdPrefix,
-    deadlineMs: 5000,
-    logger: pino({ level: "warn" }, pino.destination(2)),
-  });
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const names = (t?: Pick<Topology, "nodes">) => (t ? t.nodes.map((n) => n.name) : []);
 
@@ -111,7 +100,7 @@ async function apply(
   adopt: boolean,
   recordedEpoch?: number,
 ): Promise<CacheTopologyOutputs> {
-  const config = configClient(inputs);
+  const config = providerConfigClient(inputs);
   const t0 = performance.now();
   let steps = 0;
   const o: ResizeOptions = {
@@ -221,7 +210,7 @@ export async function diff(
  * flight. No topology: the resource is gone.
  */
 export async function read(id: string, props: CacheTopologyOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const config = configClient(props);
+  const config = providerConfigClient(props);
   try {
     const stored = await readTopology(config, props.cluster);
     if (!stored) return { id: "", props: {} };
@@ -248,7 +237,7 @@ export async function read(id: string, props: CacheTopologyOutputs): Promise<pul
  * so epochs only grow (a CacheTopology created over it later adopts it).
  */
 export async function remove(props: CacheTopologyOutputs): Promise<void> {
-  const config = configClient(props);
+  const config = providerConfigClient(props);
   try {
     if (!(await readTopology(config, props.cluster))) return;
     // (a resize in flight may stay: fencing changes no route, and a later create finishes it)

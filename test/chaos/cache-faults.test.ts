@@ -8,12 +8,11 @@
  * beside other files.
  */
 import { initialTopology, type CacheNodeInput } from "../../core/cache/topology";
-import { CacheClient, initTopology, invalidateAfterWrite, resizeCache } from "../../runtime/cache-client";
-import { createItemStore, type ItemStore } from "../../runtime/sample-app/items";
+import { CacheClient, initTopology, resizeCache } from "../../runtime/cache-client";
 import { startEnv, silent, type Env } from "../integration/shard-client/support";
 import { startRedisNode, startRedisNodes, type RedisNode } from "../support/redis";
 import type { ConfigClient } from "../../runtime/config-client";
-import { startCacheLoad, staleReads } from "../support/cache-load";
+import { startAppInstances, startCacheLoad, staleReads } from "../support/cache-load";
 
 jest.setTimeout(240_000);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -50,22 +49,12 @@ it("never returns a value older than one acknowledged before the read began, and
   });
   const cluster = `chaos-${process.pid}`;
   await initTopology(config, cluster, initialTopology(inputs(nodes)));
-  const cacheOptions = {
-    config,
-    cluster,
-    logger: silent,
-    viewLeaseMs: TIMINGS.viewLeaseMs,
-    ttlMs: 30_000,
-    nearCache: { enabled: true, ttlMs: TIMINGS.nearTtlMs, hotShare: 0.02, hotMinCount: 10, maxEntries: 100 },
-  };
   // two app "instances": each its own cache client and shard client, as separate processes would
-  const stores: ItemStore[] = [];
-  for (let i = 0; i < 2; i++) {
-    const cache = await CacheClient.connect(cacheOptions);
-    clients.push(cache);
-    const db = await env.client(config, { afterWrite: invalidateAfterWrite(cache) });
-    stores.push(createItemStore(cache, db));
-  }
+  const stores = await startAppInstances(
+    2,
+    { config, cluster, timings: TIMINGS, shardClient: (extra) => env.client(config, extra) },
+    clients,
+  );
   for (const k of KEYS) await stores[0].write(k, 0);
 
   const load = startCacheLoad(stores, KEYS, { writers: WRITERS, readers: READERS });

@@ -18,11 +18,10 @@
  * fenced) and delete (every node fenced, key kept). Bounded: ~60-90 s; free ports, pid-scoped
  * names and prefixes, so it runs beside other files.
  */
-import { cacheTopologyKey, CacheClient, invalidateAfterWrite, readTopology } from "../../runtime/cache-client";
+import { cacheTopologyKey, CacheClient, readTopology } from "../../runtime/cache-client";
 import type { ConfigClient } from "../../runtime/config-client";
-import { createItemStore, type ItemStore } from "../../runtime/sample-app/items";
-import { startEnv, silent, type Env } from "../integration/shard-client/support";
-import { startCacheLoad, staleReads } from "../support/cache-load";
+import { startEnv, type Env } from "../integration/shard-client/support";
+import { startAppInstances, startCacheLoad, staleReads } from "../support/cache-load";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../support/provider-host";
 import { startRedisNodes, type RedisNode } from "../support/redis";
 import type { CacheTopology as Topology } from "../../core/cache/topology";
@@ -140,19 +139,11 @@ it("resizes a running cache during `up` with a crash at every phase: 0 stale rea
   );
 
   // two app instances (no node list: the topology must come from the provider)
-  const stores: ItemStore[] = [];
-  for (let i = 0; i < 2; i++) {
-    const cache = await CacheClient.connect({
-      config,
-      cluster,
-      logger: silent,
-      viewLeaseMs: TIMINGS.viewLeaseMs,
-      ttlMs: 30_000,
-      nearCache: { enabled: true, ttlMs: TIMINGS.nearTtlMs, hotShare: 0.02, hotMinCount: 10, maxEntries: 100 },
-    });
-    clients.push(cache);
-    stores.push(createItemStore(cache, await env.client(config, { afterWrite: invalidateAfterWrite(cache) })));
-  }
+  const stores = await startAppInstances(
+    2,
+    { config, cluster, timings: TIMINGS, shardClient: (extra) => env.client(config, extra) },
+    clients,
+  );
   for (const k of KEYS) await stores[0].write(k, 0);
   const load = startCacheLoad(stores, KEYS, { writers: 3, readers: 6 });
 

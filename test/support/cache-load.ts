@@ -7,8 +7,12 @@
  * Each key has one writer, whose values only grow, so "older" is a comparison of numbers.
  */
 import { performance } from "node:perf_hooks";
-import type { ItemStore } from "../../runtime/sample-app/items";
+import pino from "pino";
+import { CacheClient, invalidateAfterWrite, type CacheClientOptions } from "../../runtime/cache-client";
+import { createItemStore, type ItemStore } from "../../runtime/sample-app/items";
+import type { ShardClient, ShardClientOptions } from "../../runtime/shard-client";
 
+const silent = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface CacheRead {
@@ -87,6 +91,37 @@ export function startCacheLoad(
       await Promise.all(loops);
     },
   };
+}
+
+/**
+ * `count` app instances as separate processes would have them: each its own cache client (a view
+ * of the topology in etcd, no node list) and its own shard client whose write path invalidates.
+ * Every cache client is pushed to `clients` as soon as it exists (the caller closes them).
+ */
+export async function startAppInstances(
+  count: number,
+  o: {
+    config: CacheClientOptions["config"];
+    cluster: string;
+    timings: { viewLeaseMs: number; nearTtlMs: number };
+    shardClient: (extra: Partial<ShardClientOptions>) => Promise<ShardClient>;
+  },
+  clients: CacheClient[],
+): Promise<ItemStore[]> {
+  const stores: ItemStore[] = [];
+  for (let i = 0; i < count; i++) {
+    const cache = await CacheClient.connect({
+      config: o.config,
+      cluster: o.cluster,
+      logger: silent,
+      viewLeaseMs: o.timings.viewLeaseMs,
+      ttlMs: 30_000,
+      nearCache: { enabled: true, ttlMs: o.timings.nearTtlMs, hotShare: 0.02, hotMinCount: 10, maxEntries: 100 },
+    });
+    clients.push(cache);
+    stores.push(createItemStore(cache, await o.shardClient({ afterWrite: invalidateAfterWrite(cache) })));
+  }
+  return stores;
 }
 
 /** Reads that returned a value older than the newest one acknowledged before they began. */

@@ -5,25 +5,15 @@
  * after the topology's update); the Platform passes the config service's published endpoints, gives
  * the app no node list (a resize rolls no app instance) and creates the app after the topology.
  */
-import * as pulumi from "@pulumi/pulumi";
 import { CacheCluster } from "../../../components/cache-cluster";
 import { Platform } from "../../../components/platform";
 import { installMocks, settle, valueOf } from "../../../scripts/lib/offline";
+import { recordDependencies } from "../../support/dependencies";
 import { plainInputs, TEST_PASSWORD } from "../../support/inputs";
 
 const rec = installMocks({ stack: "unit-topology" });
 
-// The recording keeps parents, not dependencies: note the dependency URNs each registration sends.
-const dependencies = new Map<string, string[]>();
-{
-  type Req = { getType(): string; getName(): string; getDependenciesList(): string[] };
-  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: Req, cb: unknown): void };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) => {
-    dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
-    register(req, cb);
-  };
-}
+const dependencies = recordDependencies();
 
 const TOPOLOGY = "pulumi-nodejs:dynamic/cache:CacheTopology";
 const CONTAINER = "docker:index/container:Container";
