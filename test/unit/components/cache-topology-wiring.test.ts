@@ -9,6 +9,7 @@ import { CacheCluster } from "../../../components/cache-cluster";
 import { Platform } from "../../../components/platform";
 import { installMocks, settle, valueOf } from "../../../scripts/lib/offline";
 import { recordDependencies } from "../../support/dependencies";
+import { cacheNodesOf } from "../../../scripts/lib/cache-status";
 import { plainInputs, TEST_PASSWORD } from "../../support/inputs";
 
 const rec = installMocks({ stack: "unit-topology" });
@@ -26,7 +27,7 @@ const withTopology = new CacheCluster("kv", {
 });
 const without = new CacheCluster("plain", {
   target: "docker",
-  cache: { name: "plain", nodes: 2 },
+  cache: { name: "plain", nodes: 2, port: 7001 },
   docker: { portBase: 36479 },
 });
 const platform = new Platform("shop", { config: { target: "docker", cache: { nodes: 2 } } });
@@ -58,6 +59,17 @@ describe("CacheCluster on docker with the config service's endpoints", () => {
   it("is absent without endpoints (the first client then creates the topology)", () => {
     expect(without.topology).toBeUndefined();
     expect(rec.ofType(TOPOLOGY).map((r) => r.name)).not.toContain("plain-topology");
+  });
+});
+
+describe("npm run status on these nodes", () => {
+  it("probes each node container at the port redis-server listens on (cache.port), not Redis's default", () => {
+    const plain = cacheNodesOf(rec).filter((n) => n.container.startsWith("plain-"));
+    expect(plain).toHaveLength(2);
+    expect(plain.map((n) => [n.port, n.hostPort])).toEqual([
+      [7001, 36479],
+      [7001, 36480],
+    ]);
   });
 });
 
