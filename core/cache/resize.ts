@@ -119,22 +119,6 @@ export function fenceNodes(t: CacheTopology, names: readonly string[]): CacheTop
   return CacheTopologySchema.parse({ ...t, epoch, generations });
 }
 
-/**
- * The same topology with its epoch raised to at least `epoch` (every generation raised with it):
- * how a topology created where one was deleted before starts above every generation the old one
- * ever assigned (runtime/cache-client's initTopology passes etcd's revision + 1, which is above
- * every epoch written before: each write of the key raised the revision by at least one).
- */
-export function raiseEpoch(t: CacheTopology, epoch: number): CacheTopology {
-  const shift = Math.max(0, epoch - t.epoch);
-  if (shift === 0) return t;
-  return CacheTopologySchema.parse({
-    ...t,
-    epoch: t.epoch + shift,
-    generations: Object.fromEntries(Object.entries(t.generations).map(([n, g]) => [n, g + shift])),
-  });
-}
-
 /** The partitions whose owner changes between two topologies' rings (what a resize moves). */
 export function movedRanges(before: CacheTopology, after: CacheTopology): OwnershipMove[] {
   return diffOwnership(new CacheRouter(before).current, new CacheRouter(after).current);

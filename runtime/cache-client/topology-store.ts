@@ -6,7 +6,6 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
-import { raiseEpoch } from "../../core/cache/resize";
 import { CacheRouter, CacheTopologySchema, type CacheTopology } from "../../core/cache/topology";
 import { configKey, revision, type ConfigClient } from "../config-client";
 
@@ -32,25 +31,14 @@ export async function readTopology(
   };
 }
 
-/**
- * Stores `topology` only when the cluster has none yet; resolves with the stored one either way.
- * Its epoch (and every generation) is first raised above etcd's current revision: every epoch
- * ever written to this key is at most the revision of that write (the first is at most it, and
- * each later write adds one to both at least), so a topology created again after the key was
- * deleted never hands a node a generation an older topology gave it, and whatever a node kept
- * from then is refused.
- */
+/** Stores `topology` only when the cluster has none yet; resolves with the stored one either way. */
 export async function initTopology(
   config: ConfigClient,
   cluster: string,
-  initial: CacheTopology,
+  topology: CacheTopology,
 ): Promise<CacheTopology> {
   const key = cacheTopologyKey(cluster);
   const full = config.fullKey(key.name);
-  const seen = await config.call(`get ${full}`, () => config.etcd.get(full).options(config.callOptions()).exec());
-  const existing = seen.kvs[0];
-  if (existing) return config.decode(key, existing.value);
-  const topology = raiseEpoch(initial, revision(seen.header.revision) + 1);
   const body = config.encode(key, topology);
   const res = await config.call(`init ${full}`, () =>
     config.etcd
