@@ -7,7 +7,9 @@
  * Figures (final JSON line):
  * - `get_p99_vs_redis_cluster_<dist>`, `throughput_vs_redis_cluster_<dist>`: our read-through
  *   `get` (lease script per call, near cache on for hot keys) over a plain Cluster `GET`, all
- *   hits, same concurrency;
+ *   hits, same concurrency, the two driven in 8 interleaved rounds (on a shared machine whose load
+ *   drifts, running one client after the other charged the drift to the second: the same code
+ *   measured 1.29-2.06 that way);
  * - `moved_vs_min`: keys whose owner changed on 3 → 4 nodes over the minimum (a quarter);
  * - `errors_during_resize` (ours, readers and writers through the app path while 3 → 4 runs)
  *   and `redis_cluster_errors_during_reshard` (ioredis Cluster reads while redis-cli moves slots
@@ -68,8 +70,8 @@ const quantile = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-/** `ops` calls of `fn` from `concurrency` loops; latencies (ms) and throughput (ops/s). */
-async function drive(ops: number, concurrency: number, fn: () => Promise<unknown>) {
+/** Latencies (ms) of `ops` calls of `fn` from `concurrency` loops, and the seconds they took. */
+async function driveRaw(ops: number, concurrency: number, fn: () => Promise<unknown>) {
   const lat: number[] = [];
   let left = ops;
   const t0 = performance.now();
@@ -82,8 +84,41 @@ async function drive(ops: number, concurrency: number, fn: () => Promise<unknown
       }
     }),
   );
-  const secs = (performance.now() - t0) / 1000;
-  return { p50: quantile(lat, 0.5), p90: quantile(lat, 0.9), p99: quantile(lat, 0.99), throughput: ops / secs };
+  return { lat, secs: (performance.now() - t0) / 1000 };
+}
+
+const summary = (lat: number[], secs: number) => ({
+  p50: quantile(lat, 0.5),
+  p90: quantile(lat, 0.9),
+  p99: quantile(lat, 0.99),
+  throughput: lat.length / secs,
+});
+
+/** `ops` calls of `fn` from `concurrency` loops; latencies (ms) and throughput (ops/s). */
+async function drive(ops: number, concurrency: number, fn: () => Promise<unknown>) {
+  const { lat, secs } = await driveRaw(ops, concurrency, fn);
+  return summary(lat, secs);
+}
+
+/**
+ * The clients of `fns` driven in interleaved rounds (`rounds` of `ops / rounds` calls each, the
+ * order reversed every other round), so a change of the machine's load during the run weighs on
+ * every client alike instead of on whichever ran last; each client's latencies over all rounds.
+ */
+async function driveInterleaved(ops: number, concurrency: number, rounds: number, fns: Array<() => Promise<unknown>>) {
+  const lat = fns.map(() => [] as number[]);
+  const secs = fns.map(() => 0);
+  const per = Math.ceil(ops / rounds);
+  for (let r = 0; r < rounds; r++) {
+    const order = fns.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) {
+      const got = await driveRaw(per, concurrency, fns[i]);
+      lat[i].push(...got.lat);
+      secs[i] += got.secs;
+    }
+  }
+  return fns.map((_, i) => summary(lat[i], secs[i]));
 }
 
 async function startRedisCluster(count: number): Promise<RedisNode[]> {
@@ -156,9 +191,11 @@ export default async function cacheBench(argv: string[]): Promise<Record<string,
     for (const dist of ["zipf", "uniform"] as const) {
       const pickA = sampler(keyCount, dist, 7);
       const pickB = sampler(keyCount, dist, 7);
-      const base = await drive(ops, concurrency, async () => JSON.parse((await rcClient.get(keys[pickB()]))!));
       const before = { ...cache.stats };
-      const mine = await drive(ops, concurrency, () => cache.get(keys[pickA()], async () => undefined));
+      const [base, mine] = await driveInterleaved(ops, concurrency, 8, [
+        async () => JSON.parse((await rcClient.get(keys[pickB()]))!),
+        () => cache.get(keys[pickA()], async () => undefined),
+      ]);
       const near = cache.stats.nearHits - before.nearHits;
       rows.push([dist, "redis cluster", base.p50.toFixed(3), base.p99.toFixed(3), base.throughput.toFixed(0), "-"]);
       rows.push([

@@ -39,6 +39,15 @@ export interface CacheClusterDockerArgs {
    * @default a new bridge network `<cache.name>-<stack>-net`
    */
   network?: pulumi.Input<string>;
+  /**
+   * Client URLs of the config service as `pulumi up` reaches them (its 127.0.0.1 ports). When
+   * given, a CacheTopology child (providers/cache-topology) publishes the topology there and, when
+   * `cache.nodes` or `cache.replicas` change, resizes the running cluster online: new nodes are
+   * created before any client routes to them, removed ones deleted only after no client does.
+   * @default none: the first client creates the topology from the deployed nodes, and a change of
+   *   the nodes does not resize a running cluster (run `resizeCache`)
+   */
+  configEndpoints?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /** Settings of every target. */

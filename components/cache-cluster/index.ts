@@ -20,6 +20,7 @@ import { AUTH_TOKEN_LENGTH, cacheHostPorts, cacheNodeSpecs } from "../../core/ca
 import type { CacheNodeInput } from "../../core/cache/topology";
 import { stackScopedName } from "../../core/naming";
 import { TOKENS } from "../../core/tokens";
+import { CacheTopology } from "../../providers/cache-topology";
 import type { CacheBuildContext, CacheClusterArgs } from "./args";
 import { createAwsCache } from "./aws";
 import { createDockerCache } from "./docker";
@@ -56,6 +57,11 @@ export class CacheCluster extends pulumi.ComponentResource {
   readonly replicationGroups?: aws.elasticache.ReplicationGroup[];
   readonly statefulSet?: k8s.apps.v1.StatefulSet;
   readonly service?: k8s.core.v1.Service;
+  /**
+   * Docker with `docker.configEndpoints`: the topology in etcd, resized online by `pulumi up`
+   * (clients then need no node list; make them depend on it).
+   */
+  readonly topology?: CacheTopology;
 
   constructor(name: string, args: CacheClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     const environment = componentBase("CacheCluster", name, args);
@@ -119,6 +125,22 @@ export class CacheCluster extends pulumi.ComponentResource {
         break;
       }
     }
+    // The topology follows the nodes: it depends on every container (a node exists before it is
+    // routed to), and a node removed from the program is deleted by the engine at the end of the
+    // deployment, after this resource's update finished the resize (no client routes to it then).
+    if (args.target === "docker" && args.docker.configEndpoints !== undefined)
+      this.topology = new CacheTopology(
+        `${name}-topology`,
+        {
+          etcdEndpoints: args.docker.configEndpoints,
+          cluster: scope,
+          nodes: this.nodes,
+          replicas: cache.replicas,
+          viewLeaseMs: cache.viewLeaseMs,
+          nearTtlMs: cache.nearCache.ttlMs,
+        },
+        { parent: this, dependsOn: this.containers },
+      );
     this.clusterName = pulumi.output(scope);
     this.authToken = authToken;
     this.hostEndpoints = hostEndpoints;

@@ -17,6 +17,8 @@ export interface PlatformCache {
   cache: CacheCluster;
   env: Record<string, pulumi.Input<string>>;
   secretEnv: Record<string, pulumi.Input<string>>;
+  /** What the app must be created after (the published topology, when `pulumi up` manages it). */
+  dependsOn: pulumi.Resource[];
 }
 
 /** The CacheCluster `${name}-cache` and the app's settings for it; undefined without `cache` config. */
@@ -34,9 +36,12 @@ export function createPlatformCache(
   );
   return {
     cache,
+    dependsOn: cache.topology ? [cache.topology] : [],
     env: {
       SCALEPLANE_CACHE_CLUSTER: cache.clusterName,
-      SCALEPLANE_CACHE_NODES: cache.nodes.apply((n) => JSON.stringify(n)),
+      // With a CacheTopology the app reads the nodes from etcd only (a resize then rolls no app
+      // instance); otherwise the first client creates the topology from this list.
+      ...(cache.topology ? {} : { SCALEPLANE_CACHE_NODES: cache.nodes.apply((n) => JSON.stringify(n)) }),
       SCALEPLANE_CACHE_TLS: cache.tls ? "1" : "0",
       SCALEPLANE_CACHE_SETTINGS: JSON.stringify(cacheClientSettings(config.cache)),
     },

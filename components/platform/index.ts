@@ -106,7 +106,8 @@ export class Platform extends pulumi.ComponentResource {
       },
       secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password, ...cache?.secretEnv, ...events?.secretEnv },
     });
-    const appOpts = (c: RaftConfigService, d: ShardedDatabase) => pulumi.mergeOptions(childOpts, { dependsOn: [c, d] });
+    const appOpts = (c: RaftConfigService, d: ShardedDatabase) =>
+      pulumi.mergeOptions(childOpts, { dependsOn: [c, d, ...(cache?.dependsOn ?? [])] });
 
     switch (config.target) {
       case "aws": {
@@ -223,7 +224,10 @@ export class Platform extends pulumi.ComponentResource {
         cache = createPlatformCache(
           name,
           config,
-          { target: "docker", docker: { portBase: config.docker.cachePortBase } },
+          {
+            target: "docker",
+            docker: { portBase: config.docker.cachePortBase, configEndpoints: this.configService.publishedEndpoints },
+          },
           this,
         );
         events = createPlatformEvents(name, config, { target: "docker" }, this.database, this);

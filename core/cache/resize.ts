@@ -45,17 +45,25 @@ export function sameNodes(t: CacheTopology, nodes: readonly CacheNode[]): boolea
 }
 
 /**
- * The first step towards `target`: `undefined` when nothing changes; a new topology without a
- * migration when only addresses changed (those nodes get a new generation: a new address is a new
- * node as far as its data is concerned); otherwise phase `prepare`, new nodes with a fresh
- * generation.
- * @throws CacheResizeError while another resize is in flight, or for a bad node list
+ * The first step towards `target` (and `replicas` per key, when given): `undefined` when nothing
+ * changes; a new topology without a migration when only addresses changed (those nodes get a new
+ * generation: a new address is a new node as far as its data is concerned); otherwise phase
+ * `prepare`, new nodes with a fresh generation. A change of the replica count moves keys like a
+ * change of nodes (each key's replica list changes), so it takes the same phases; the old count
+ * stays in `migration.replicas` until the resize is done.
+ * @throws CacheResizeError while another resize is in flight, or for a bad node list or replica count
  */
-export function beginResize(t: CacheTopology, targetInput: readonly CacheNodeInput[]): CacheTopology | undefined {
+export function beginResize(
+  t: CacheTopology,
+  targetInput: readonly CacheNodeInput[],
+  options: { replicas?: number } = {},
+): CacheTopology | undefined {
   if (t.migration)
     throw new CacheResizeError("topology", `is already resizing (phase ${t.migration.phase}); finish that first`);
+  const replicas = options.replicas ?? t.replicas;
   const probe = CacheTopologySchema.safeParse({
     ...t,
+    replicas,
     nodes: targetInput,
     generations: Object.fromEntries(targetInput.map((n) => [n.name, 1])),
     migration: undefined,
@@ -63,7 +71,7 @@ export function beginResize(t: CacheTopology, targetInput: readonly CacheNodeInp
   if (!probe.success)
     throw new CacheResizeError("nodes", probe.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const target = probe.data.nodes;
-  if (sameNodes(t, target)) return undefined;
+  if (sameNodes(t, target) && replicas === t.replicas) return undefined;
   const epoch = t.epoch + 1;
   const known = new Map(t.nodes.map((n) => [n.name, n]));
   const generations: Record<string, number> = { ...t.generations };
@@ -71,14 +79,15 @@ export function beginResize(t: CacheTopology, targetInput: readonly CacheNodeInp
     const k = known.get(n.name);
     if (!k || k.host !== n.host || k.port !== n.port) generations[n.name] = epoch;
   }
-  if (ringShape(t.nodes) === ringShape(target))
+  if (ringShape(t.nodes) === ringShape(target) && replicas === t.replicas)
     return CacheTopologySchema.parse({ ...t, epoch, nodes: target, generations: pick(generations, target) });
   return CacheTopologySchema.parse({
     ...t,
     epoch,
+    replicas,
     nodes: target,
     generations,
-    migration: { phase: "prepare", from: t.nodes },
+    migration: { phase: "prepare", from: t.nodes, ...(replicas !== t.replicas ? { replicas: t.replicas } : {}) },
   });
 }
 
@@ -96,10 +105,18 @@ export function advanceResize(t: CacheTopology): CacheTopology {
 
 /** Fences `node`: a new generation, so nothing it holds now is ever served again. */
 export function bumpGeneration(t: CacheTopology, node: string): CacheTopology {
-  if (t.generations[node] === undefined)
-    throw new CacheResizeError("node", `${JSON.stringify(node)} is not in topology epoch ${t.epoch}`);
+  return fenceNodes(t, [node]);
+}
+
+/** Fences every node of `names` in one step (one new epoch, their new generation). */
+export function fenceNodes(t: CacheTopology, names: readonly string[]): CacheTopology {
+  for (const node of names)
+    if (t.generations[node] === undefined)
+      throw new CacheResizeError("node", `${JSON.stringify(node)} is not in topology epoch ${t.epoch}`);
   const epoch = t.epoch + 1;
-  return CacheTopologySchema.parse({ ...t, epoch, generations: { ...t.generations, [node]: epoch } });
+  const generations = { ...t.generations };
+  for (const node of names) generations[node] = epoch;
+  return CacheTopologySchema.parse({ ...t, epoch, generations });
 }
 
 /** The partitions whose owner changes between two topologies' rings (what a resize moves). */

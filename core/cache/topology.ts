@@ -69,16 +69,18 @@ export const CacheTopologySchema = z
      * generation stored in it equals this one; a bump fences everything the node holds.
      */
     generations: z.record(z.string(), z.number().int().min(1)),
-    /** A resize in flight: the old node set and the phase. */
+    /** A resize in flight: the old node set (and replica count, when that changes too) and the phase. */
     migration: z
       .strictObject({
         phase: z.enum(RESIZE_PHASES),
         from: z.array(CacheNodeSchema).min(1),
+        /** Replicas per key on the old node set; absent: the same as `replicas`. */
+        replicas: z.number().int().min(1).max(MAX_CACHE_REPLICAS).optional(),
       })
       .optional(),
   })
   .superRefine((t, ctx) => {
-    const check = (list: CacheNode[], path: string) => {
+    const check = (list: CacheNode[], path: string, replicas: number) => {
       const seen = new Set<string>();
       list.forEach((n, i) => {
         if (seen.has(n.name))
@@ -87,11 +89,15 @@ export const CacheTopologySchema = z
         if (t.generations[n.name] === undefined)
           ctx.addIssue({ code: "custom", path: ["generations", n.name], message: "missing: every node needs one" });
       });
-      if (t.replicas > list.length)
-        ctx.addIssue({ code: "custom", path: ["replicas"], message: `must be ≤ the node count (${list.length})` });
+      if (replicas > list.length)
+        ctx.addIssue({
+          code: "custom",
+          path: path === "nodes" ? ["replicas"] : ["migration", "replicas"],
+          message: `must be ≤ the node count (${list.length})`,
+        });
     };
-    check(t.nodes, "nodes");
-    if (t.migration) check(t.migration.from, "migration");
+    check(t.nodes, "nodes", t.replicas);
+    if (t.migration) check(t.migration.from, "migration", t.migration.replicas ?? t.replicas);
   });
 export type CacheTopology = z.output<typeof CacheTopologySchema>;
 
@@ -160,7 +166,9 @@ export class CacheRouter {
     this.current = ringOf(topology.nodes, topology.vnodesPerWeight);
     const from = topology.migration?.from;
     this.previous = from ? ringOf(from, topology.vnodesPerWeight) : undefined;
-    this.fromReplicas = from ? Math.min(topology.replicas, from.length) : topology.replicas;
+    this.fromReplicas = from
+      ? Math.min(topology.migration?.replicas ?? topology.replicas, from.length)
+      : topology.replicas;
     const shape = (l: readonly CacheNode[]) => l.map((n) => [n.name, n.weight, n.zone ?? null]);
     this.routing = JSON.stringify([
       topology.vnodesPerWeight,
@@ -168,6 +176,7 @@ export class CacheRouter {
       shape(topology.nodes),
       from ? shape(from) : null,
       topology.migration?.phase ?? null,
+      topology.migration?.replicas ?? null,
     ]);
     const nodes = new Map<string, CacheNode>();
     for (const n of [...(from ?? []), ...topology.nodes]) nodes.set(n.name, n);

@@ -7,12 +7,11 @@
  * the SDK writes it to the host's stdout, which the Pulumi CLI shows as the resource's output.
  */
 import * as pulumi from "@pulumi/pulumi";
-import pino from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, TARGETS, type Target } from "../../core/config";
 import { ShardMemberSchema } from "../../core/sharding/shard-map";
 import { RebalanceError } from "../../core/sharding/rebalance";
-import { ConfigClient } from "../../runtime/config-client";
+import { providerConfigClient } from "../config-client";
 import * as rebalance from "../../runtime/rebalance";
 
 /** The plain inputs the provider receives (validated by check). */
@@ -93,16 +92,6 @@ export function parseInputs(raw: Record<string, unknown>): {
   return { inputs: r.data, failures: [] };
 }
 
-function configClient(i: Pick<ShardRebalanceInputs, "etcdEndpoints" | "etcdPrefix">): ConfigClient {
-  // Logs of the client go to stderr (the host's stdout carries its port and pulumi.log lines).
-  return ConfigClient.create({
-    endpoints: i.etcdEndpoints,
-    prefix: i.etcdPrefix,
-    deadlineMs: 5000,
-    logger: pino({ level: "warn" }, pino.destination(2)),
-  });
-}
-
 const outputsOf = (i: ShardRebalanceInputs, report: rebalance.RebalanceReport): ShardRebalanceOutputs => {
   const { password: _secret, ...plain } = i;
   const { epoch, ...lastRun } = report;
@@ -116,7 +105,7 @@ export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanc
     throw new Error(`ShardRebalance: invalid inputs: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
   const refused = unreachableTargetReason(inputs.target);
   if (refused) throw new Error(`ShardRebalance: ${refused}`);
-  const config = configClient(inputs);
+  const config = providerConfigClient(inputs);
   let lastCopyLog = 0;
   try {
     const report = await rebalance.runRebalance({
@@ -200,7 +189,7 @@ export async function diff(
 
 /** read: the stored map's epoch and any migration in flight; no map means the resource is gone. */
 export async function read(id: string, props: ShardRebalanceOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const config = configClient(props);
+  const config = providerConfigClient(props);
   try {
     const map = await config.getShardMap();
     if (!map) return { id: "", props: {} };

@@ -9,7 +9,7 @@
  * run (which first waits a fence wait, since it cannot know when the last step was written).
  */
 import type { Logger } from "pino";
-import { advanceResize, beginResize } from "../../core/cache/resize";
+import { advanceResize, beginResize, fenceNodes } from "../../core/cache/resize";
 import {
   fenceWaitMs,
   initialTopology,
@@ -25,7 +25,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export interface ResizeOptions extends CacheTimings {
   /** How long the `migrating` phase (read-through from the old owners) lasts, ms. @default 5000 */
   warmMs?: number;
-  /** Replicas per key for a topology created here. @default 1 */
+  /**
+   * Replicas per key: of a topology created here, and the target of a resize (a change of it
+   * takes the resize's phases too). @default 1 for a new topology; unchanged for a resize
+   */
   replicas?: number;
   /** Called after each step is written. */
   onStep?: (t: CacheTopology) => void;
@@ -33,8 +36,9 @@ export interface ResizeOptions extends CacheTimings {
 }
 
 /**
- * Brings the cluster's topology to `nodes`: creates it when absent, finishes a resize in flight,
- * then resizes (when the node set differs). Resolves with the final topology.
+ * Brings the cluster's topology to `nodes` (and `replicas`): creates it when absent, finishes a
+ * resize in flight, then resizes (when the node set or replica count differs). Resolves with the
+ * final topology.
  */
 export async function resizeCache(
   config: ConfigClient,
@@ -44,11 +48,7 @@ export async function resizeCache(
 ): Promise<CacheTopology> {
   const wait = fenceWaitMs(o);
   const stored = await readTopology(config, cluster);
-  if (!stored) {
-    const created = await initTopology(config, cluster, initialTopology(nodes, { replicas: o.replicas ?? 1 }));
-    o.onStep?.(created);
-    if (created.epoch === 0 && created.migration === undefined) return created;
-  }
+  if (!stored) o.onStep?.(await initTopology(config, cluster, initialTopology(nodes, { replicas: o.replicas ?? 1 })));
   let t = (await readTopology(config, cluster))!.topology;
   if (t.migration) {
     // a run was cut: the last step's time is unknown, so give every client a full view lease
@@ -58,7 +58,7 @@ export async function resizeCache(
   let started = false;
   t = await updateTopology(config, cluster, (cur) => {
     started = false;
-    const next = beginResize(cur, nodes);
+    const next = beginResize(cur, nodes, { replicas: o.replicas });
     started = next !== undefined;
     return next;
   });
@@ -84,8 +84,22 @@ async function finish(
     );
     o.onStep?.(t);
     o.log?.info({ epoch: t.epoch, phase: t.migration?.phase ?? "done" }, "cache resize step");
-    await sleep(t.migration?.phase === "finishing" ? Math.max(wait, 0) : wait);
+    await sleep(wait);
     if (t.migration?.phase === "migrating") await sleep(Math.max(0, (o.warmMs ?? 5000) - wait));
   }
+  return t;
+}
+
+/**
+ * Fences every node of the topology in one step and waits until no client can still trust a view
+ * from before it: afterwards nothing any node held is served again (each client flushes a node
+ * before it uses it at its new generation). For a cluster whose invalidations may have stopped
+ * for a while (its deployment was deleted, then created again over the same topology).
+ */
+export async function fenceCache(config: ConfigClient, cluster: string, o: ResizeOptions): Promise<CacheTopology> {
+  const t = await updateTopology(config, cluster, (cur) => fenceNodes(cur, Object.keys(cur.generations)));
+  o.onStep?.(t);
+  o.log?.info({ epoch: t.epoch }, "cache nodes fenced");
+  await sleep(fenceWaitMs(o));
   return t;
 }

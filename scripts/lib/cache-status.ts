@@ -11,6 +11,8 @@ import type { Recording } from "./offline";
 export interface CacheNodeRef {
   node: string;
   container: string;
+  /** The port redis-server listens on inside the container (`cache.port`). @default 6379 */
+  port?: number;
   hostPort?: number;
 }
 
@@ -34,25 +36,33 @@ export function cacheNodesOf(rec: Recording): CacheNodeRef[] {
     const inputs = r.inputs as {
       name?: string;
       labels?: { label: string; value: string }[];
-      ports?: { ip?: string; external?: number }[];
+      ports?: { ip?: string; internal?: number; external?: number }[];
     };
     const node = inputs.labels?.find((l) => l.label === "scaleplane.io/cache-node")?.value;
     if (!node || !inputs.name) return [];
-    const hostPort = inputs.ports?.find((p) => p.ip === "127.0.0.1")?.external;
-    return [{ node, container: inputs.name, ...(hostPort ? { hostPort } : {}) }];
+    const published = inputs.ports?.find((p) => p.ip === "127.0.0.1");
+    const hostPort = published?.external;
+    const port = published?.internal;
+    return [{ node, container: inputs.name, ...(port ? { port } : {}), ...(hostPort ? { hostPort } : {}) }];
   });
 }
 
 const MARK = "--scaleplane--";
 
-/** The shell run in a node: INFO, the lease scripts' counters, the reported hot keys. */
-export const CACHE_PROBE = [
-  "sh",
-  "-c",
-  `export REDISCLI_AUTH="$(cat /etc/redis/generated/cli-auth 2>/dev/null)"; redis-cli INFO memory; redis-cli INFO stats; echo ${MARK}; redis-cli HGETALL sp:stats; echo ${MARK}; redis-cli ZREVRANGE sp:hot 0 4 WITHSCORES`,
-];
+/**
+ * The shell run in a node listening on `port`: INFO, the lease scripts' counters, the reported
+ * hot keys (redis-cli is pointed at the node's port: `cache.port` need not be Redis's default).
+ */
+export function cacheProbe(port = 6379): string[] {
+  const cli = `redis-cli -p ${port}`;
+  return [
+    "sh",
+    "-c",
+    `export REDISCLI_AUTH="$(cat /etc/redis/generated/cli-auth 2>/dev/null)"; ${cli} INFO memory; ${cli} INFO stats; echo ${MARK}; ${cli} HGETALL sp:stats; echo ${MARK}; ${cli} ZREVRANGE sp:hot 0 4 WITHSCORES`,
+  ];
+}
 
-/** Parses {@link CACHE_PROBE}'s output. */
+/** Parses {@link cacheProbe}'s output. */
 export function parseCacheProbe(text: string): Omit<CacheNodeStatus, keyof CacheNodeRef | "reachable"> {
   const [info = "", stats = "", hot = ""] = text.split(MARK);
   const field = (name: string) => {
@@ -89,7 +99,11 @@ export async function collectCacheStatus(docker: Docker, nodes: readonly CacheNo
   return Promise.all(
     nodes.map(async (n) => {
       try {
-        return { ...n, reachable: true, ...parseCacheProbe(await execIn(docker, n.container, CACHE_PROBE, 5000)) };
+        return {
+          ...n,
+          reachable: true,
+          ...parseCacheProbe(await execIn(docker, n.container, cacheProbe(n.port), 5000)),
+        };
       } catch (e) {
         return { ...n, reachable: false, detail: e instanceof Error ? e.message : String(e) };
       }

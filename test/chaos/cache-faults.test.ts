@@ -7,13 +7,12 @@
  * surfaced to the app. Bounded: ~60-90 s of wall time; free ports and pid-scoped names, so it runs
  * beside other files.
  */
-import { performance } from "node:perf_hooks";
 import { initialTopology, type CacheNodeInput } from "../../core/cache/topology";
-import { CacheClient, initTopology, invalidateAfterWrite, resizeCache } from "../../runtime/cache-client";
-import { createItemStore, type ItemStore } from "../../runtime/sample-app/items";
+import { CacheClient, initTopology, resizeCache } from "../../runtime/cache-client";
 import { startEnv, silent, type Env } from "../integration/shard-client/support";
 import { startRedisNode, startRedisNodes, type RedisNode } from "../support/redis";
 import type { ConfigClient } from "../../runtime/config-client";
+import { startAppInstances, startCacheLoad, staleReads } from "../support/cache-load";
 
 jest.setTimeout(240_000);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -21,17 +20,6 @@ const TIMINGS = { viewLeaseMs: 2000, nearTtlMs: 50 };
 const KEYS = Array.from({ length: 24 }, (_, i) => `chaos/item-${i}`);
 const WRITERS = 3;
 const READERS = 6;
-
-interface Read {
-  key: string;
-  start: number;
-  value: number;
-}
-interface Ack {
-  key: string;
-  at: number;
-  value: number;
-}
 
 let env: Env;
 let nodes: RedisNode[];
@@ -61,63 +49,15 @@ it("never returns a value older than one acknowledged before the read began, and
   });
   const cluster = `chaos-${process.pid}`;
   await initTopology(config, cluster, initialTopology(inputs(nodes)));
-  const cacheOptions = {
-    config,
-    cluster,
-    logger: silent,
-    viewLeaseMs: TIMINGS.viewLeaseMs,
-    ttlMs: 30_000,
-    nearCache: { enabled: true, ttlMs: TIMINGS.nearTtlMs, hotShare: 0.02, hotMinCount: 10, maxEntries: 100 },
-  };
   // two app "instances": each its own cache client and shard client, as separate processes would
-  const stores: ItemStore[] = [];
-  for (let i = 0; i < 2; i++) {
-    const cache = await CacheClient.connect(cacheOptions);
-    clients.push(cache);
-    const db = await env.client(config, { afterWrite: invalidateAfterWrite(cache) });
-    stores.push(createItemStore(cache, db));
-  }
+  const stores = await startAppInstances(
+    2,
+    { config, cluster, timings: TIMINGS, shardClient: (extra) => env.client(config, extra) },
+    clients,
+  );
   for (const k of KEYS) await stores[0].write(k, 0);
 
-  const reads: Read[] = [];
-  const acks: Ack[] = [];
-  const errors: string[] = [];
-  let running = true;
-  let counter = 0;
-  const writer = async (w: number) => {
-    const mine = KEYS.filter((_, i) => i % WRITERS === w); // each key has one writer: its values only grow
-    while (running) {
-      const key = mine[Math.floor(Math.random() * mine.length)];
-      const value = ++counter;
-      try {
-        await stores[w % stores.length].write(key, value);
-        acks.push({ key, at: performance.now(), value });
-      } catch (e) {
-        errors.push(`write ${key}: ${(e as Error).message}`);
-      }
-      await sleep(20 + Math.random() * 30);
-    }
-  };
-  const reader = async (r: number) => {
-    while (running) {
-      // skewed: a few keys are hot (near cache), the rest spread
-      const key =
-        Math.random() < 0.5 ? KEYS[Math.floor(Math.random() * 3)] : KEYS[Math.floor(Math.random() * KEYS.length)];
-      const start = performance.now();
-      try {
-        const value = await stores[r % stores.length].read<number>(key);
-        reads.push({ key, start, value: value ?? -1 });
-      } catch (e) {
-        errors.push(`read ${key}: ${(e as Error).message}`);
-      }
-      await sleep(Math.random() * 5);
-    }
-  };
-  const load = [
-    ...Array.from({ length: WRITERS }, (_, w) => writer(w)),
-    ...Array.from({ length: READERS }, (_, r) => reader(r)),
-  ];
-
+  const load = startCacheLoad(stores, KEYS, { writers: WRITERS, readers: READERS });
   const faults: string[] = [];
   const step = async (what: string, fn: () => Promise<void> | void) => {
     faults.push(what);
@@ -148,19 +88,11 @@ it("never returns a value older than one acknowledged before the read began, and
     });
     await sleep(1000);
   } finally {
-    running = false;
-    await Promise.all(load);
+    await load.stop();
   }
 
-  // the history: per key, the newest value acknowledged before each read began
-  const stale: string[] = [];
-  const byKey = new Map<string, Ack[]>();
-  for (const a of acks) byKey.set(a.key, [...(byKey.get(a.key) ?? []), a]);
-  for (const r of reads) {
-    let floor = 0;
-    for (const a of byKey.get(r.key) ?? []) if (a.at < r.start && a.value > floor) floor = a.value;
-    if (r.value < floor) stale.push(`${r.key}: read ${r.value}, but ${floor} was acknowledged before the read began`);
-  }
+  const stale = staleReads(load);
+  const { reads, acks, errors } = load;
   const stats = clients.map((c) => c.stats);
   const sum = (k: keyof CacheClient["stats"]) => stats.reduce((s, x) => s + x[k], 0);
   console.log(

@@ -259,6 +259,14 @@ export class ProviderHost {
       : { code: this.proc.exitCode, signal: this.proc.signalCode };
   }
 
+  /** Kills the host process outright (SIGKILL: a crash, no cleanup), by its own handle. */
+  async kill(): Promise<void> {
+    if (this.exit !== undefined) return;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGKILL");
+    await exited;
+  }
+
   /** Closes the client and ends the host process (by its own handle). */
   async stop(): Promise<void> {
     this.client.close();

@@ -141,6 +141,25 @@ describe("resize phases", () => {
     expect(() => bumpGeneration(t, "nope")).toThrow(/not in topology/);
   });
 
+  it("changes the replica count through the same phases, reading the old replica lists until done", () => {
+    const a = initialTopology(nodes(3));
+    const s: CacheTopology[] = [a];
+    for (let t = beginResize(a, nodes(3), { replicas: 2 }); t; t = t.migration ? advanceResize(t) : undefined)
+      s.push(t);
+    expect(s.map((t) => t.migration?.phase ?? "none")).toEqual(["none", "prepare", "migrating", "finishing", "none"]);
+    expect(s[1]).toMatchObject({ replicas: 2, migration: { replicas: 1 } });
+    const prepare = new CacheRouter(s[1]);
+    for (let i = 0; i < 200; i++) {
+      const r = prepare.route(`k${i}`);
+      expect(r.fill).toHaveLength(1); // still the old lists
+      expect(r.invalidate.length).toBe(2); // old and new
+    }
+    expect(new CacheRouter(s[4]).route("k1").fill).toHaveLength(2);
+    expect(s[4].migration).toBeUndefined();
+    expect(beginResize(s[4], nodes(3), { replicas: 2 })).toBeUndefined();
+    expect(() => beginResize(s[4], nodes(2), { replicas: 3 })).toThrow(/replicas: must be ≤ the node count \(2\)/);
+  });
+
   it("waits one view lease (and the near TTL) plus a margin between steps", () => {
     expect(fenceWaitMs({ viewLeaseMs: 1000, nearTtlMs: 100 })).toBe(1030);
     expect(fenceWaitMs({ viewLeaseMs: 100, nearTtlMs: 500 })).toBe(525);

@@ -8,22 +8,11 @@ import { TOKENS } from "../../../core/tokens";
 import { memberCountLockProvider } from "../../../providers/member-count-lock";
 import { RaftConfigService } from "../../../components/raft-config-service";
 import { installMocks, settle } from "../../../scripts/lib/offline";
-import * as pulumi from "@pulumi/pulumi";
+import { recordDependencies } from "../../support/dependencies";
 
 const rec = installMocks({ stack: "prod" });
 
-// The recording keeps parents, not dependencies: also note the dependency URNs each registration
-// sends to the engine (explicit dependsOn included), keyed by type and name.
-const dependencies = new Map<string, string[]>();
-{
-  type Req = { getType(): string; getName(): string; getDependenciesList(): string[] };
-  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: Req, cb: unknown): void };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) => {
-    dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
-    register(req, cb);
-  };
-}
+const dependencies = recordDependencies();
 
 const LOCK = "pulumi-nodejs:dynamic/etcd:EtcdMemberCountLock";
 const subnets = [
