@@ -8,7 +8,7 @@
  * averages, collector durations at full float precision, constants), scraped every 15 s with each
  * instance at its own phase, for `--hours` (default 2 h, 100 instances = 10,000 series, 4.8 M
  * samples), ending now; plus a replay of the shipped traces (traces/*.csv and the real ones in
- * ../shared/traces: the last 480 rows of each, one row per 15 s, ending now).
+ * traces/public: the last 480 rows of each, one row per 15 s, ending now).
  * Requests carry 2,000 samples (one per series, in time order, Prometheus' own framing); one time
  * step's requests go in parallel (`--concurrency`), steps in order (Prometheus refuses
  * out-of-order samples).
@@ -168,7 +168,7 @@ function instanceSeries(i: number): GenSeries[] {
 
 /** The shipped traces: the last `rows` values of each CSV (second column). */
 function traceSeries(root: string, rows: number): { name: string; values: number[] }[] {
-  const dirs = [join(root, "traces"), join(root, "../shared/traces")];
+  const dirs = [join(root, "traces"), join(root, "traces/public")];
   const out: { name: string; values: number[] }[] = [];
   for (const dir of dirs) {
     let files: string[] = [];

@@ -2,7 +2,7 @@
  * `npm run bench -- scaling [--real-traces <dir>]`
  *
  * The trace simulator (core/scaling/simulate.ts: one model for every engine) on the three shipped
- * synthetic traces (traces/) and the real public traces (../shared/traces, or SCALEPLANE_TRACES_DIR,
+ * synthetic traces (traces/) and the real public traces (traces/public, or SCALEPLANE_TRACES_DIR,
  * used as they are). Every engine runs the behaviour the stack deploys. Reported per trace, never
  * summed: predictive_vs_hpa_violation_ratio and instance_hours_ratio, and
  * predictive_vs_equal_cost_hpa_violation_ratio against an hpa whose CPU target is moved until its
@@ -41,7 +41,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   const realDir =
     typeof values["real-traces"] === "string"
       ? values["real-traces"]
-      : (process.env.SCALEPLANE_TRACES_DIR ?? resolve(ROOT, "../shared/traces"));
+      : (process.env.SCALEPLANE_TRACES_DIR ?? resolve(ROOT, "traces/public"));
   const synthetic = readdirSync(join(ROOT, "traces"))
     .filter((f) => f.endsWith(".csv"))
     .sort()

@@ -24,14 +24,15 @@ import { TOKENS } from "../../core/tokens";
 import { AutoscalingGroup, type AutoscalingGroupCommonArgs } from "../autoscaling-group";
 import type { AwsNetwork } from "../network";
 import { RaftConfigService } from "../raft-config-service";
-import { MetricsStore } from "../metrics-store";
+import type { MetricsStore } from "../metrics-store";
 import { ShardedDatabase } from "../sharded-database";
-import { EventStore } from "../event-store";
-import { EVENTS_MASTER_KEY_ENV, EVENTS_SETTINGS_ENV } from "../../core/events/settings";
+import type { EventStore } from "../event-store";
 import type { PlatformArgs } from "./args";
 import { createAwsFoundation } from "./aws";
 import { createPlatformNamespace } from "./kubernetes";
 import { createPlatformCache, type PlatformCache } from "./cache";
+import { createPlatformEvents, type PlatformEvents } from "./events";
+import { createPlatformMetrics } from "./metrics";
 import type { CacheCluster } from "../cache-cluster";
 
 export type { PlatformArgs } from "./args";
@@ -72,7 +73,7 @@ export class Platform extends pulumi.ComponentResource {
   /** The cache in front of the database (when the config has a `cache` section). */
   readonly cache?: CacheCluster;
   /** The event store, when `events.enabled`. */
-  events?: EventStore;
+  readonly events?: EventStore;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parsePlatformConfig(args.config);
@@ -88,45 +89,23 @@ export class Platform extends pulumi.ComponentResource {
 
     const csArgs = { environment, configService: config.configService };
     const dbArgs = { environment, database: config.database };
-    // The event store (events.enabled) on the database's shards; the app gets its settings and key.
-    const eventStore = (d: ShardedDatabase): EventStore | undefined =>
-      config.events.enabled
-        ? (this.events ??= new EventStore(
-            `${name}-events`,
-            config.target === "kubernetes"
-              ? {
-                  ...evArgs(d),
-                  target: "kubernetes",
-                  kubernetes: { namespace: this.namespace?.metadata.name ?? config.kubernetes.namespace },
-                }
-              : config.target === "aws"
-                ? { ...evArgs(d), target: "aws", aws: {} }
-                : { ...evArgs(d), target: "docker" },
-            pulumi.mergeOptions(childOpts, { dependsOn: [d] }),
-          ))
-        : undefined;
-    const evArgs = (d: ShardedDatabase) => ({ environment, events: config.events, shardMap: d.shardMap });
+    // Optional services on the config service and the database, created (per target, below) before
+    // the app group so it can be given their settings.
     let cache: PlatformCache | undefined;
-    const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => {
-      const ev = eventStore(d);
-      return {
-        environment,
-        app: config.app,
-        env: {
-          SCALEPLANE_CONFIG_ENDPOINTS: c.clientEndpoints.apply((e) => e.join(",")),
-          SCALEPLANE_DATABASE_USER: d.username,
-          SCALEPLANE_DATABASE_NAME: d.databaseName,
-          SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
-          ...cache?.env,
-          ...(ev ? { [EVENTS_SETTINGS_ENV]: ev.settings.apply((x) => JSON.stringify(x)) } : {}),
-        },
-        secretEnv: {
-          SCALEPLANE_DATABASE_PASSWORD: d.password,
-          ...cache?.secretEnv,
-          ...(ev ? { [EVENTS_MASTER_KEY_ENV]: ev.masterKey } : {}),
-        },
-      };
-    };
+    let events: PlatformEvents | undefined;
+    const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => ({
+      environment,
+      app: config.app,
+      env: {
+        SCALEPLANE_CONFIG_ENDPOINTS: c.clientEndpoints.apply((e) => e.join(",")),
+        SCALEPLANE_DATABASE_USER: d.username,
+        SCALEPLANE_DATABASE_NAME: d.databaseName,
+        SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
+        ...cache?.env,
+        ...events?.env,
+      },
+      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password, ...cache?.secretEnv, ...events?.secretEnv },
+    });
     const appOpts = (c: RaftConfigService, d: ShardedDatabase) => pulumi.mergeOptions(childOpts, { dependsOn: [c, d] });
 
     switch (config.target) {
@@ -147,6 +126,18 @@ export class Platform extends pulumi.ComponentResource {
         );
         this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "aws", aws: placement }, childOpts);
         cache = createPlatformCache(name, config, { target: "aws", aws: placement }, this);
+        events = createPlatformEvents(name, config, { target: "aws", aws: {} }, this.database, this);
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          {
+            target: "aws",
+            aws: { ...placement, instanceSecurityGroupId: appSecurityGroup.id },
+          },
+          this.configService,
+          this.database,
+          this,
+        );
         this.app = new AutoscalingGroup(
           `${name}-app`,
           {
@@ -189,6 +180,21 @@ export class Platform extends pulumi.ComponentResource {
           childOpts,
         );
         cache = createPlatformCache(name, config, { target: "kubernetes", kubernetes: { namespace } }, this);
+        events = createPlatformEvents(
+          name,
+          config,
+          { target: "kubernetes", kubernetes: { namespace } },
+          this.database,
+          this,
+        );
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          { target: "kubernetes", kubernetes: { namespace } },
+          this.configService,
+          this.database,
+          this,
+        );
         this.app = new AutoscalingGroup(
           `${name}-app`,
           { ...appArgs(this.configService, this.database), target: "kubernetes", kubernetes: { namespace } },
@@ -220,9 +226,22 @@ export class Platform extends pulumi.ComponentResource {
           { target: "docker", docker: { portBase: config.docker.cachePortBase } },
           this,
         );
-        const networks = [
+        events = createPlatformEvents(name, config, { target: "docker" }, this.database, this);
+        // the store reaches etcd and the shards by container name, as the app does
+        const serviceNetworks = [
           defined(this.configService.networkName, "configService.networkName"),
           defined(this.database.networkName, "database.networkName"),
+        ];
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          { target: "docker", docker: { networks: serviceNetworks } },
+          this.configService,
+          this.database,
+          this,
+        );
+        const networks = [
+          ...serviceNetworks,
           ...(cache ? [defined(cache.cache.networkName, "cache.networkName")] : []),
         ];
         this.app = new AutoscalingGroup(
@@ -250,55 +269,7 @@ export class Platform extends pulumi.ComponentResource {
     }
 
     this.cache = cache?.cache;
-    // The metrics store: a service next to the shards, reaching etcd and the database like the app.
-    if (config.metrics.enabled) {
-      const common = {
-        environment,
-        metrics: config.metrics,
-        configEndpoints: this.configService.clientEndpoints,
-        databaseUser: this.database.username,
-        databasePassword: this.database.password,
-      };
-      const mOpts = pulumi.mergeOptions(childOpts, { dependsOn: [this.configService, this.database] });
-      const { namespace, network, appSecurityGroup } = this;
-      const metricsName = `${name}-metrics`;
-      if (config.target === "docker")
-        this.metrics = new MetricsStore(
-          metricsName,
-          {
-            ...common,
-            target: "docker",
-            docker: {
-              networks: [
-                defined(this.configService.networkName, "configService.networkName"),
-                defined(this.database.networkName, "database.networkName"),
-              ],
-            },
-          },
-          mOpts,
-        );
-      else if (config.target === "kubernetes" && namespace)
-        this.metrics = new MetricsStore(
-          metricsName,
-          { ...common, target: "kubernetes", kubernetes: { namespace: namespace.metadata.name } },
-          mOpts,
-        );
-      else if (config.target === "aws" && network && appSecurityGroup)
-        this.metrics = new MetricsStore(
-          metricsName,
-          {
-            ...common,
-            target: "aws",
-            aws: {
-              vpcId: network.vpcId,
-              subnets: network.privateSubnets,
-              clientSecurityGroupIds: [appSecurityGroup.id],
-              instanceSecurityGroupId: appSecurityGroup.id,
-            },
-          },
-          mOpts,
-        );
-    }
+    this.events = events?.events;
     this.metricsEndpoints = this.metrics?.endpoints ?? pulumi.output([]);
 
     this.appEndpoints = this.app.endpoints;

@@ -21,7 +21,9 @@ let child: ChildProcess | undefined;
 
 /** Starts the store as its own process (the image's entry point) on `port`. */
 async function startStoreProcess(): Promise<void> {
-  child = spawn(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "runtime/metrics-store/main.ts")], {
+  // node itself runs the store (`--import tsx`): the PID killed is the store's own, not a tsx
+  // wrapper whose orphaned child would keep the port and answer for the "restarted" store
+  child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "runtime/metrics-store/main.ts")], {
     cwd: ROOT,
     stdio: "ignore",
     env: {
@@ -48,9 +50,14 @@ async function startStoreProcess(): Promise<void> {
   }
 }
 
-function killStore(): void {
-  if (child?.pid) process.kill(child.pid, "SIGKILL");
+/** SIGKILLs the store process and waits until it is gone (its port is free again). */
+async function killStore(): Promise<void> {
+  const c = child;
   child = undefined;
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.once("exit", () => r()));
+  c.kill("SIGKILL");
+  await exited;
 }
 
 beforeAll(async () => {
@@ -59,7 +66,7 @@ beforeAll(async () => {
   await startStoreProcess();
 }, 90_000);
 afterAll(async () => {
-  killStore();
+  await killStore();
   await env?.stop();
 }, 30_000);
 
@@ -89,7 +96,7 @@ describe("metrics store durability", () => {
       }
     })();
     await sleep(1500);
-    killStore(); // mid-ingest: in-flight requests fail, acknowledged ones are on the shards
+    await killStore(); // mid-ingest: in-flight requests fail, acknowledged ones are on the shards
     await sleep(300);
     await startStoreProcess();
     await sleep(1500);
@@ -138,7 +145,7 @@ describe("metrics store durability", () => {
         { labels: { __name__: "scaler_observed_load", group: "app" }, samples: recorded.slice(i, i + 200) },
       ]);
     // the store restarts too: it keeps nothing itself
-    killStore();
+    await killStore();
     await startStoreProcess();
     const reader = new MetricsClient({ url: `http://127.0.0.1:${port}` });
     const [history] = await reader.queryRange('scaler_observed_load{group="app"}', {
