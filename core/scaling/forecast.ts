@@ -16,9 +16,11 @@
  * changes nothing in the model; it only advances the bucket index, so the seasonal phase stays
  * right after an outage of any length. Nothing is ever filled in with the last value.
  *
- * Beside the model's one-step error the state keeps the naive forecast's (this bucket = the last
- * one): `skill` = 1 − mae / naive mae says how much better than persistence the seasons predict,
- * the predictive engine's measure of confidence.
+ * The predictive engine uses the model for the shape of the load (the change it predicts from this
+ * bucket to the next ones), the measurement for its level. So its measure of confidence is how well
+ * the model predicts the change from one bucket to the next against persistence (no change):
+ * `skill` = 1 − E|actual change − predicted change| / E|actual change|, both running means over
+ * contiguous buckets only (a gap breaks the pair).
  */
 
 export interface SeasonState {
@@ -41,9 +43,13 @@ export interface ForecastState {
   level?: number;
   /** Running mean absolute one-step error. */
   mae?: number;
-  /** Running mean absolute error of the naive forecast (the previous bucket's value), and that value. */
+  /** Running mean absolute change from one bucket to the next (persistence's error). */
   naiveMae?: number;
+  /** Running mean absolute error of the change the seasons predicted from one bucket to the next. */
+  changeMae?: number;
+  /** The last closed bucket's value and index. */
   last?: number;
+  lastN?: number;
   seasons: SeasonState[];
   /** Closed bucket values (null: a gap), oldest first, until every season has joined (then empty). */
   history: (number | null)[];
@@ -51,6 +57,9 @@ export interface ForecastState {
 
 /** Smoothing of the error estimate. */
 const ERROR_SMOOTHING = 0.1;
+/** Smoothing of the skill's error means (slower: a skill judged over hours, not minutes). */
+const SKILL_SMOOTHING = 0.02;
+const smooth = (mean: number | undefined, x: number, k: number) => (mean === undefined ? x : mean + k * (x - mean));
 
 export function initForecast(
   sampleSeconds: number,
@@ -84,15 +93,18 @@ export function updateBucket(state: ForecastState, y: number): ForecastState {
   let level = state.level;
   let mae = state.mae;
   let naiveMae = state.naiveMae;
+  let changeMae = state.changeMae;
+  if (state.last !== undefined && state.lastN === idx - 1) {
+    const actual = y - state.last;
+    naiveMae = smooth(naiveMae, Math.abs(actual), SKILL_SMOOTHING);
+    const predicted = seasonal(seasons, idx) - seasonal(seasons, idx - 1);
+    changeMae = smooth(changeMae, Math.abs(actual - predicted), SKILL_SMOOTHING);
+  }
   if (level === undefined) level = y;
   else {
     const predicted = level + seasonal(seasons, idx);
     const err = Math.abs(y - predicted);
-    mae = mae === undefined ? err : mae + ERROR_SMOOTHING * (err - mae);
-    if (state.last !== undefined) {
-      const naive = Math.abs(y - state.last);
-      naiveMae = naiveMae === undefined ? naive : naiveMae + ERROR_SMOOTHING * (naive - naiveMae);
-    }
+    mae = smooth(mae, err, ERROR_SMOOTHING);
     level = state.alpha * (y - seasonal(seasons, idx)) + (1 - state.alpha) * level;
     seasons = seasons.map((s, i) => {
       if (s.values === null) return s;
@@ -126,7 +138,7 @@ export function updateBucket(state: ForecastState, y: number): ForecastState {
     if (seasons.every((s) => s.values !== null)) history = [];
     else if (history.length > longest) history = history.slice(history.length - longest);
   }
-  return { ...state, n, level, mae, naiveMae, last: y, seasons, history };
+  return { ...state, n, level, mae, naiveMae, changeMae, last: y, lastN: idx, seasons, history };
 }
 
 /** `count` buckets in which nothing was observed: only the bucket index moves (and the history ring notes the gaps). */
@@ -157,11 +169,15 @@ export function observe(state: ForecastState, tMs: number, value: number): Forec
   return { ...s, bucketSum: s.bucketSum + value, bucketCount: s.bucketCount + 1 };
 }
 
-/** How much better than persistence the model predicts one bucket ahead: 1 − mae / naive mae (≤ 1; undefined before both are known). */
+/**
+ * How much better than persistence the model predicts the change to the next bucket:
+ * 1 − E|actual − predicted change| / E|actual change| (≤ 1; 0 while no season is active;
+ * undefined before two contiguous buckets closed).
+ */
 export function forecastSkill(state: ForecastState): number | undefined {
-  if (state.mae === undefined || state.naiveMae === undefined) return undefined;
-  if (state.naiveMae <= 0) return state.mae <= 0 ? 1 : -Infinity;
-  return 1 - state.mae / state.naiveMae;
+  if (state.changeMae === undefined || state.naiveMae === undefined) return undefined;
+  if (state.naiveMae <= 0) return state.changeMae <= 0 ? 0 : -Infinity;
+  return 1 - state.changeMae / state.naiveMae;
 }
 
 /**

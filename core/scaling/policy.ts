@@ -206,10 +206,15 @@ export const PredictiveSchema = section({
     .describe(
       "Expected load + `safety` × the model's running mean absolute one-bucket error (a prediction band; the hpa still reacts to what the forecast missed).",
     ),
+  trendSeconds: seconds(3600)
+    .default(300)
+    .describe(
+      "Extrapolate the load's rise over the last `trendSeconds` across the horizon (warm-up + period): a ramp is met by the time the instances launched for it serve. 0 turns it off.",
+    ),
   minSkill: num(-10, 1, "a skill score")
     .default(0.2)
     .describe(
-      'Use the forecast only while it beats persistence by this much: skill = 1 − (model\'s mean absolute one-bucket error) / (that of "the next bucket equals this one"). Below it the engine is the hpa on the saturation-corrected load.',
+      "Use the forecast only while it beats persistence by this much at predicting the load's change to the next bucket: skill = 1 − E|actual − predicted change| / E|actual change|. Below it the engine is the hpa on the saturation-corrected load (and its trend).",
     ),
 });
 

@@ -16,6 +16,10 @@
  * used only while the model beats persistence (`forecastSkill` ≥ `minSkill`): on a series without
  * a pattern the engine is the hpa on the saturation-corrected load.
  *
+ * A ramp the seasons do not know (a flash crowd, a recovery after an outage) is met by its own
+ * trend: the load's rise over the last `trendSeconds`, extrapolated over the horizon, when it
+ * exceeds the model's change (a rise only: a falling load is left to the scale-in rules).
+ *
  * Scale-out: the count is max(hpa's stabilized recommendation, the forecast count). Scale-in: the
  * hpa waits out its stabilization window (300 s) because it cannot tell a dip from a decline; a
  * skilled forecast can, so when the forecast count for the whole horizon is below the current count
@@ -42,6 +46,8 @@ export interface PredictiveState {
   forecast: ForecastState;
   /** Learnt cost of one request in the metric's units (e.g. CPU percent per request/s), while not saturated. */
   perRequest?: number;
+  /** The loads measured over the last `trendSeconds` ([ms, load], oldest first). */
+  recent?: [number, number][];
 }
 
 /** Average CPU at or above this share of 100 % counts as saturated (the measurement is capped). */
@@ -114,7 +120,13 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
   const horizonMs = (p.warmupSeconds + policy.periodSeconds) * 1000;
 
   /** The forecast's view at `nowMs` given the load measured now. */
-  function view(forecast: ForecastState, nowMs: number, load: number | undefined, current: number): ForecastView {
+  function view(
+    forecast: ForecastState,
+    nowMs: number,
+    load: number | undefined,
+    current: number,
+    recent: readonly [number, number][],
+  ): ForecastView {
     const skill = forecastSkill(forecast);
     const skilled = skill !== undefined && skill >= p.minSkill;
     const now = forecastAt(forecast, nowMs);
@@ -128,16 +140,22 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     const contribution: MetricContribution = { metric: "forecast", target };
     if (load === undefined) return { note: "no load measured", contribution };
     const band = change === undefined ? 0 : p.safety * (forecast.mae ?? 0);
-    const expected = Math.max(0, load + (change ?? 0) + band);
+    const trend = trendChange(recent, nowMs, load);
+    const rising = trend > Math.max(0, change ?? 0);
+    const expected = Math.max(0, load + (rising ? trend : (change ?? 0)) + band);
     const ratio = current > 0 ? expected / (current * target) : Infinity;
     const count = clamp(Math.ceil(expected / target - 1e-9), policy.minSize, policy.maxSize);
     const desired = Math.abs(1 - ratio) <= tolerance ? current : count;
     const leadIn = skilled && ratio < 1 - tolerance && count < current ? count : undefined;
     const seasons = activeSeasons(forecast);
+    const trendNote = rising
+      ? `, rising +${fmt(trend)} in ${p.warmupSeconds + policy.periodSeconds} s on its trend`
+      : "";
     const note =
-      change === undefined
+      (change === undefined
         ? `load ${fmt(load)} (${now === undefined ? "no forecast yet" : `forecast skill ${fmt(skill ?? 0, 2)} < ${p.minSkill}: not used`}) → ${desired}`
-        : `load ${fmt(load)}, forecast change ${change >= 0 ? "+" : ""}${fmt(change)} in ${p.warmupSeconds + policy.periodSeconds} s (${seasons.length > 0 ? `seasons ${seasons.map((l) => `${fmt((l * forecast.sampleMs) / 3_600_000)} h`).join(" + ")}` : "level only"}, skill ${fmt(skill!, 2)}) → ${desired}`;
+        : `load ${fmt(load)}, forecast change ${change >= 0 ? "+" : ""}${fmt(change)} in ${p.warmupSeconds + policy.periodSeconds} s (${seasons.length > 0 ? `seasons ${seasons.map((l) => `${fmt((l * forecast.sampleMs) / 3_600_000)} h`).join(" + ")}` : "level only"}, skill ${fmt(skill!, 2)}) → ${desired}`) +
+      trendNote;
     return {
       desired,
       leadIn,
@@ -160,10 +178,23 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     return { wanted: stabilized, note: v.note };
   }
 
+  /** The rise of the measured load over the last `trendSeconds`, extrapolated over the horizon (≥ 0; 0 before half of that span is known). */
+  function trendChange(recent: readonly [number, number][], nowMs: number, load: number): number {
+    if (p.trendSeconds <= 0 || recent.length === 0) return 0;
+    const [t0, l0] = recent[0];
+    if (nowMs - t0 < (p.trendSeconds * 1000) / 2) return 0;
+    return Math.max(0, ((load - l0) / (nowMs - t0)) * horizonMs);
+  }
+
   function measure(state: PredictiveState, input: ScalingInput) {
     const m = measureLoad(input.instances, p.metric, state.perRequest);
     const forecast = m.load === undefined ? state.forecast : observe(state.forecast, input.nowMs, m.load);
-    return { m, forecast };
+    // The trend's window, before this measurement is added (a gap in measurements empties it).
+    const from = input.nowMs - p.trendSeconds * 1000;
+    const recent = (state.recent ?? []).filter(([t]) => t >= from && t < input.nowMs);
+    const next: [number, number][] =
+      m.load === undefined || p.trendSeconds <= 0 ? recent : [...recent, [input.nowMs, m.load]];
+    return { m, forecast, recent, next };
   }
 
   return {
@@ -179,8 +210,8 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     }),
     decide(state, input) {
       const { nowMs, current } = input;
-      const { m, forecast } = measure(state, input);
-      const v = view(forecast, nowMs, m.load, current);
+      const { m, forecast, recent, next } = measure(state, input);
+      const v = view(forecast, nowMs, m.load, current, recent);
       const estimatedNote = m.estimated ? " (estimated from the request rate: the group is saturated)" : "";
       let adjusted = false;
       const step = hpaStep(policy, state.hpa, input, (stabilized, r) => {
@@ -200,7 +231,7 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
         contributions: adjusted ? step.contributions : [...step.contributions, v.contribution],
         forecastDesired: v.desired,
       };
-      return { decision, state: { hpa: step.state, forecast, perRequest: m.perRequest } };
+      return { decision, state: { hpa: step.state, forecast, perRequest: m.perRequest, recent: next } };
     },
     applied: (state, change) => ({ ...state, hpa: recordScaleEvent(policy, state.hpa, change) }),
     settle(state, input, untilMs, periodMs) {
@@ -209,20 +240,18 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
       const { current } = input;
       const raw = metricProposals(policy, input).desired;
       if (raw !== current) return undefined;
-      let { forecast, perRequest } = state;
+      let s = state;
       let through = input.nowMs - periodMs;
       for (let t = input.nowMs; t <= untilMs; t += periodMs) {
-        const m = measureLoad(input.instances, p.metric, perRequest);
-        const f = m.load === undefined ? forecast : observe(forecast, t, m.load);
-        const w = wanted(current, raw, view(f, t, m.load, current));
+        const { m, forecast, recent, next } = measure(s, { ...input, nowMs: t });
+        const w = wanted(current, raw, view(forecast, t, m.load, current, recent));
         if (w.wanted !== current && applyRateLimits(policy, state.hpa, t, current, w.wanted).value !== current) break;
-        forecast = f;
-        perRequest = m.perRequest;
+        s = { ...s, forecast, perRequest: m.perRequest, recent: next };
         through = t;
       }
       if (through < input.nowMs) return undefined;
       const hpa = settleHpa(policy, state.hpa, input, through, periodMs);
-      return hpa && { state: { hpa: hpa.state, forecast, perRequest }, throughMs: hpa.throughMs };
+      return hpa && { state: { ...s, hpa: hpa.state }, throughMs: hpa.throughMs };
     },
   };
 }

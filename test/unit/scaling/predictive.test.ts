@@ -204,6 +204,40 @@ describe("forecaster gaps", () => {
   });
 });
 
+describe("trend", () => {
+  const ramp = (trendSeconds: number) => {
+    const e = createPredictiveEngine(policy({ trendSeconds }));
+    let state = e.init();
+    const out: number[] = [];
+    // 10 instances; the load climbs 2 CPU-%-instances per second from 500 (50 % each).
+    for (let t = 0; t <= 240; t += 15) {
+      const r = e.decide(state, { nowMs: t * 1000, current: 10, instances: cpu(10, (500 + 2 * t) / 10) });
+      state = r.state;
+      out.push(r.decision.desired);
+    }
+    return { out, state };
+  };
+
+  test("a ramp is met by its trend: the count launched now covers the load when it serves", () => {
+    const { out } = ramp(300);
+    // At 240 s: load 980 rising 2/s; in 195 s (warm-up + period) 1370 → ceil(1370 / 70) = 20.
+    expect(out[out.length - 1]).toBe(20);
+    expect(ramp(0).out[out.length - 1]).toBe(14); // the hpa alone: ceil(10 × 98 / 70)
+  });
+
+  test("a falling or flat load adds nothing; the window forgets what is older than trendSeconds", () => {
+    const e = createPredictiveEngine(policy({ trendSeconds: 60 }));
+    let state = e.init();
+    for (let t = 0; t <= 300; t += 15) {
+      const r = e.decide(state, { nowMs: t * 1000, current: 10, instances: cpu(10, 60 - t / 30) });
+      state = r.state;
+      expect(r.decision.desired).toBeLessThanOrEqual(10);
+      expect(r.decision.reason).not.toMatch(/rising/);
+    }
+    expect(state.recent!.every(([t]) => t >= 240_000)).toBe(true);
+  });
+});
+
 describe("load beyond 100 % CPU", () => {
   const group = (n: number, cpuPercent: number, rps: number): InstanceSample[] =>
     Array.from({ length: n }, (_, i) => ({ id: `i${i}`, ready: true, cpuPercent, requestsPerSecond: rps }));
