@@ -103,9 +103,27 @@ export function measureLoad(
   return estimate > load ? { load: estimate, perRequest, estimated: true } : { load, perRequest, estimated: false };
 }
 
+/**
+ * The state with a stored load history folded into its forecast, before the first decision (a
+ * restarted scaler resumes its seasons instead of relearning them for a day and a week):
+ * `[bucket start ms, load]` points, oldest first; a bucket without a point stays a gap.
+ */
+export function withHistory(state: PredictiveState, points: readonly [number, number][]): PredictiveState {
+  let forecast = state.forecast;
+  let last = -Infinity;
+  for (const [t, v] of points) {
+    if (!Number.isFinite(v) || v < 0 || t <= last) continue;
+    forecast = observe(forecast, t, v);
+    last = t;
+  }
+  return { ...state, forecast };
+}
+
 interface ForecastView {
-  /** The count the expected load asks for (the hpa's rule on it); undefined without a forecast. */
+  /** The count the expected load asks for (the hpa's rule on it); undefined without a load. */
   desired?: number;
+  /** Whether the forecast (used: skilled) or the trend shaped `desired`, i.e. it is a forecast, not the load now. */
+  forecasting?: boolean;
   /** Scale-in led by a skilled forecast (the count for the whole horizon), when it is below current. */
   leadIn?: number;
   expected?: number;
@@ -128,7 +146,8 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     recent: readonly [number, number][],
   ): ForecastView {
     const skill = forecastSkill(forecast);
-    const skilled = skill !== undefined && skill >= p.minSkill;
+    // Before two contiguous buckets the model has shown nothing: skill 0 (no better than persistence).
+    const skilled = (skill ?? 0) >= p.minSkill;
     const now = forecastAt(forecast, nowMs);
     let change: number | undefined;
     if (now !== undefined && skilled) {
@@ -154,10 +173,11 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
     const note =
       (change === undefined
         ? `load ${fmt(load)} (${now === undefined ? "no forecast yet" : `forecast skill ${fmt(skill ?? 0, 2)} < ${p.minSkill}: not used`}) → ${desired}`
-        : `load ${fmt(load)}, forecast change ${change >= 0 ? "+" : ""}${fmt(change)} in ${p.warmupSeconds + policy.periodSeconds} s (${seasons.length > 0 ? `seasons ${seasons.map((l) => `${fmt((l * forecast.sampleMs) / 3_600_000)} h`).join(" + ")}` : "level only"}, skill ${fmt(skill!, 2)}) → ${desired}`) +
+        : `load ${fmt(load)}, forecast change ${change >= 0 ? "+" : ""}${fmt(change)} in ${p.warmupSeconds + policy.periodSeconds} s (${seasons.length > 0 ? `seasons ${seasons.map((l) => `${fmt((l * forecast.sampleMs) / 3_600_000)} h`).join(" + ")}` : "level only"}, skill ${skill === undefined ? "not yet known" : fmt(skill, 2)}) → ${desired}`) +
       trendNote;
     return {
       desired,
+      forecasting: change !== undefined || rising,
       leadIn,
       expected,
       note,
@@ -229,7 +249,7 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
         current,
         reason: adjusted ? step.reason : `${step.reason}; ${v.note}`,
         contributions: adjusted ? step.contributions : [...step.contributions, v.contribution],
-        forecastDesired: v.desired,
+        forecastDesired: v.forecasting ? v.desired : undefined,
       };
       return { decision, state: { hpa: step.state, forecast, perRequest: m.perRequest, recent: next } };
     },

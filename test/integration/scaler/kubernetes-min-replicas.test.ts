@@ -51,7 +51,8 @@ const policy = (forecastOnly: boolean) =>
     maxSize: 8,
     periodSeconds: 60,
     targets: { cpuPercent: 70 },
-    predictive: { sampleSeconds: 60, seasons: [], warmupSeconds: 60, forecastOnly },
+    // minSkill 0: the level-only model (no season, skill 0) is used as it is.
+    predictive: { sampleSeconds: 60, seasons: [], warmupSeconds: 60, forecastOnly, minSkill: 0 },
   });
 
 describe("MinReplicasLoop", () => {

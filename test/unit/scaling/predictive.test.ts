@@ -9,7 +9,12 @@ import {
   updateBucket,
 } from "../../../core/scaling/forecast";
 import { createHpaEngine, metricProposals } from "../../../core/scaling/hpa";
-import { createPredictiveEngine, measureLoad, type PredictiveState } from "../../../core/scaling/predictive";
+import {
+  createPredictiveEngine,
+  measureLoad,
+  withHistory,
+  type PredictiveState,
+} from "../../../core/scaling/predictive";
 import { createEngine, parseScalingPolicy, ENGINE_NAMES, type InstanceSample } from "../../../core/scaling";
 
 describe("forecaster", () => {
@@ -186,7 +191,7 @@ describe("predictive engine", () => {
       hs = b.state;
       if (t > 30 * 60) {
         expect(a.decision.reason).toMatch(/forecast .* \(forecast only\)/);
-        expect(a.decision.forecastDesired).toBeDefined();
+        expect(a.decision.reason).toMatch(/skill/); // the forecast and how far it is trusted
       }
     }
   });
@@ -315,5 +320,39 @@ describe("Engine.settle", () => {
       { numRuns: 150 },
     );
     expect(settled).toBeGreaterThan(10); // the fast path is taken, not only declined
+  });
+});
+
+describe("stored history", () => {
+  const p = policy({ sampleSeconds: 60, seasons: [{ name: "s", seconds: 24 * 60 }] });
+  const shape = (bucket: number) => 700 + 500 * Math.sin((2 * Math.PI * bucket) / 24);
+
+  test("a restarted engine resumes its season from the stored load: no period to relearn", () => {
+    const e = createPredictiveEngine(p);
+    // Three periods of history, one point per bucket, with buckets 30..35 missing (the scaler was down).
+    const points: [number, number][] = [];
+    for (let b = 0; b < 72; b++) if (b < 30 || b > 35) points.push([b * 60_000, shape(b)]);
+    const seeded = withHistory(e.init(), points);
+    expect(activeSeasons(seeded.forecast)).toEqual([24]);
+    expect(seeded.forecast.n).toBe(71); // the last point's bucket is still open
+    const fresh = e.init();
+    const input = { nowMs: 72 * 60_000, current: 10, instances: cpu(10, shape(72) / 10) };
+    expect(e.decide(seeded, input).decision.reason).toMatch(/forecast change/);
+    expect(e.decide(fresh, input).decision.reason).toMatch(/no forecast yet/);
+  });
+
+  test("the points are taken oldest first; a repeated or negative point is skipped", () => {
+    const e = createPredictiveEngine(p);
+    const a = withHistory(e.init(), [
+      [0, 10],
+      [60_000, 20],
+    ]);
+    const b = withHistory(e.init(), [
+      [0, 10],
+      [0, 99],
+      [30_000, -5],
+      [60_000, 20],
+    ]);
+    expect(b).toEqual(a);
   });
 });
