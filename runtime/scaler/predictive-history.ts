@@ -40,20 +40,21 @@ export class PredictiveHistory {
   }
 
   /**
-   * The stored load, one `[bucket start ms, mean]` per bucket that has samples, oldest first. The
-   * point at `t` of `avg_over_time(...[step])` is the mean over (t − step, t]: the bucket starting
-   * at t − step.
+   * The stored load, one `[bucket start ms, mean]` per bucket that has samples, oldest first.
+   * `avg_over_time(...[step])` at `t` is the mean over (t − step, t]; evaluated 1 ms before each
+   * bucket's end it is the mean over exactly the forecaster's bucket [start, start + step).
    */
   async read(nowMs: number): Promise<[number, number][]> {
     const range = this.range(nowMs);
-    const series = await this.client.queryRange(
-      `avg_over_time(${this.selector}[${this.predictive.sampleSeconds}s])`,
-      range,
-    );
+    const series = await this.client.queryRange(`avg_over_time(${this.selector}[${this.predictive.sampleSeconds}s])`, {
+      ...range,
+      start: range.start + range.stepMs - 1,
+      end: range.end - 1,
+    });
     const points = series
       .flatMap((s) => s.points)
       .filter(([, v]) => Number.isFinite(v))
-      .map(([t, v]): [number, number] => [t - range.stepMs, v]);
+      .map(([t, v]): [number, number] => [t + 1 - range.stepMs, v]);
     return points.sort((a, b) => a[0] - b[0]);
   }
 
