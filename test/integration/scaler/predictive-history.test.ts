@@ -56,6 +56,19 @@ afterAll(async () => {
   await env?.stop();
 }, 30_000);
 
+/** A min-replicas scaler of the fake cluster's group at `now`, with this history. */
+const scaler = (history: PredictiveHistory) =>
+  new MinReplicasLoop({
+    api,
+    namespace: NS,
+    hpa: "web",
+    podSelector: SELECTOR,
+    policy,
+    log: pino({ level: "silent" }),
+    history,
+    now: () => now,
+  });
+
 it("reads the stored load back one point per bucket, the outage a gap, and a forecast resumes its season from it", async () => {
   const history = new PredictiveHistory(client, labels, policy.predictive);
   const points = await history.read(now);
@@ -76,16 +89,7 @@ it("a starting scaler reads the history before its first decision and writes its
   const s = { pods: 4, cpuCores: 0.2, min: 1 }; // 80 % of a 250m request on 4 pods: 320 %-instances
   cluster(fake, s);
   const history = new PredictiveHistory(client, labels, policy.predictive);
-  const loop = new MinReplicasLoop({
-    api,
-    namespace: NS,
-    hpa: "web",
-    podSelector: SELECTOR,
-    policy,
-    log: pino({ level: "silent" }),
-    history,
-    now: () => now,
-  });
+  const loop = scaler(history);
   const first = await loop.tick();
   expect(first.historyPoints).toBeGreaterThan(500);
   const second = await loop.tick();
@@ -98,16 +102,7 @@ it("a starting scaler reads the history before its first decision and writes its
 it("a store that cannot answer costs the history, never the tick", async () => {
   cluster(fake, { pods: 2, cpuCores: 0.1, min: 1 });
   const down = new MetricsClient({ url: "http://127.0.0.1:9", timeoutMs: 500 });
-  const loop = new MinReplicasLoop({
-    api,
-    namespace: NS,
-    hpa: "web",
-    podSelector: SELECTOR,
-    policy,
-    log: pino({ level: "silent" }),
-    history: new PredictiveHistory(down, labels, policy.predictive),
-    now: () => now,
-  });
+  const loop = scaler(new PredictiveHistory(down, labels, policy.predictive));
   const tick = await loop.tick();
   expect(tick.historyPoints).toBe(0);
   expect(tick.pods).toBe(2);
