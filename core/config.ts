@@ -649,22 +649,34 @@ export const PlatformConfigSchema = z
       if (db.multiAz && c.aws.zones.length < 2) add(["database", "multiAz"], "needs at least 2 entries in aws.zones");
     }
     const docker = c.docker;
-    const ranges: [string, number, number][] = [
-      ["appPortBase", docker.appPortBase, app.maxSize],
-      ["etcdPortBase", docker.etcdPortBase, cs.members],
-      ["databasePortBase", docker.databasePortBase, shardCount],
+    // Every host port range the docker target publishes, by the key that sets its base.
+    const ranges: [(string | number)[], number, number][] = [
+      [["docker", "appPortBase"], docker.appPortBase, app.maxSize],
+      [["docker", "etcdPortBase"], docker.etcdPortBase, cs.members],
+      [["docker", "databasePortBase"], docker.databasePortBase, shardCount],
       ...(c.cache
-        ? [["cachePortBase", docker.cachePortBase, cacheNodeList(c.cache).length] as [string, number, number]]
+        ? [
+            [["docker", "cachePortBase"], docker.cachePortBase, cacheNodeList(c.cache).length] as [
+              string[],
+              number,
+              number,
+            ],
+          ]
+        : []),
+      ...(c.metrics.enabled
+        ? [[["metrics", "hostPort"], c.metrics.hostPort, c.metrics.replicas] as [string[], number, number]]
         : []),
     ];
     if (c.target === "docker")
-      for (const [key, base, n] of ranges)
-        for (const [other, obase, on] of ranges)
-          if (key < other && base < obase + on && obase < base + n)
+      ranges.forEach(([key, base, n], i) =>
+        ranges.slice(i + 1).forEach(([other, obase, on]) => {
+          if (base < obase + on && obase < base + n)
             add(
-              ["docker", other],
-              `host port range ${obase}..${obase + on - 1} overlaps docker.${key} range ${base}..${base + n - 1}`,
+              other,
+              `host port range ${obase}..${obase + on - 1} overlaps ${key.join(".")} range ${base}..${base + n - 1}`,
             );
+        }),
+      );
   });
 
 /** The validated, defaulted platform configuration. */
