@@ -551,6 +551,11 @@ export const MetricsSchema = section({
     .describe(
       "How far behind the newest sample of a shard a sample may arrive and still be accepted and merged (raw and rollups); older ones are refused and counted.",
     ),
+  adminApi: bool
+    .default(false)
+    .describe(
+      "Serve the Prometheus admin API's `POST /api/v1/admin/tsdb/delete_series` (deletes samples of the matched series, raw and rollups, at once); off, it answers 503 as Prometheus without --web.enable-admin-api.",
+    ),
   retention: section({
     rawDays: int(1, 3650).default(15).describe("Days raw samples (compressed chunks) are kept."),
     oneMinuteDays: int(1, 3650).default(90).describe("Days 1-minute rollups are kept (at least rawDays)."),
