@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- scaling [--real-traces <dir>]`
+ * `npm run bench -- scaling [--real-traces <dir>] [--only <name,...>] [--real-step <seconds>]`
  *
  * The trace simulator (core/scaling/simulate.ts: one model for every engine) on the three shipped
  * synthetic traces (traces/) and the real public traces (traces/public, or SCALEPLANE_TRACES_DIR,
@@ -9,6 +9,11 @@
  * instance-hours match predictive's; cost_vs_on_demand_hpa for the cost engine. A ratio of 0 to 0
  * minutes is 0. Engine speed is `decide` calls per second, timed around `decide` alone in this
  * process. Nothing here asserts a figure; the final stdout line is one JSON object.
+ *
+ * `--only` runs the named traces (file names without .csv). `--real-step` replays the real traces
+ * at that many simulated seconds per row instead of their own time scale (reported in each
+ * trace's `step`): a daily trace of eight years is 16.7 million controller ticks per engine at
+ * its own scale, minutes per run on a busy machine.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
@@ -34,7 +39,7 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
 export default async function scalingBench(argv: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({
     args: argv,
-    options: { "real-traces": { type: "string" } },
+    options: { "real-traces": { type: "string" }, only: { type: "string" }, "real-step": { type: "string" } },
     strict: false,
     allowPositionals: true,
   });
@@ -53,16 +58,22 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
     .filter((f) => f.endsWith(".csv"))
     .sort()
     .map((f) => join(realDir, f));
-  const files = [...synthetic, ...real];
+  const only = typeof values.only === "string" ? new Set(values.only.split(",").map((x) => x.trim())) : undefined;
+  const files = [...synthetic, ...real].filter((f) => !only || only.has(basename(f).replace(/\.csv$/, "")));
+  if (files.length === 0) throw new Error(`bench scaling: --only ${String(values.only)} names no trace`);
+  const realStep = typeof values["real-step"] === "string" ? Number(values["real-step"]) : undefined;
+  if (realStep !== undefined && !(realStep > 0))
+    throw new Error(`bench scaling: --real-step must be a number of seconds > 0; got ${String(values["real-step"])}`);
   const prices = readPrices();
   const traces = files.map((f) => ({
     file: f,
     name: basename(f).replace(/\.csv$/, ""),
     kind: synthetic.includes(f) ? "synthetic" : "real",
     points: parseTraceCsv(readFileSync(f, "utf8"), f),
+    model: synthetic.includes(f) || realStep === undefined ? {} : { stepSeconds: realStep },
   }));
 
-  const total = traces.reduce((s, t) => s + ticksFor(t.points, {}), 0);
+  const total = traces.reduce((s, t) => s + ticksFor(t.points, t.model), 0);
   const bar = new SingleBar(
     { format: "scaling bench {bar} {percentage}% {trace}", hideCursor: true, stream: process.stderr },
     Presets.shades_classic,
@@ -93,7 +104,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
     bar.update(done, { trace: t.name });
     const run = runSimulation(
       t.points,
-      { model: {}, prices, policy },
+      { model: t.model, prices, policy },
       { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
       {
         wrap: timed,
@@ -103,7 +114,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
       },
     );
     const predictive = run.runs.find((r) => r.figures.engine === "predictive")!.figures;
-    const equalCost = equalCostHpa(t.points, prices, policy, predictive.instanceHours);
+    const equalCost = equalCostHpa(t.points, t.model, prices, policy, predictive.instanceHours);
     results.push({ name: t.name, kind: t.kind, run, equalCost });
   }
   bar.update(total, { trace: "done" });
@@ -184,6 +195,7 @@ interface EqualCost {
  */
 function equalCostHpa(
   points: Parameters<typeof runSimulation>[0],
+  model: Parameters<typeof runSimulation>[1]["model"],
   prices: ReturnType<typeof readPrices>,
   policy: Record<string, unknown>,
   hours: number,
@@ -191,7 +203,7 @@ function equalCostHpa(
   const run = (target: number): EqualCost => {
     const r = runSimulation(
       points,
-      { model: {}, prices, policy: { ...policy, targets: { cpuPercent: target } }, engines: ["hpa"] },
+      { model, prices, policy: { ...policy, targets: { cpuPercent: target } }, engines: ["hpa"] },
       { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
     ).runs[0].figures;
     return { target, instanceHours: r.instanceHours, violationMinutes: r.violationMinutes };

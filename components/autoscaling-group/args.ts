@@ -44,6 +44,13 @@ export interface AutoscalingGroupAwsArgs {
 export interface AutoscalingGroupKubernetesArgs {
   /** Namespace of the Deployment, Service, HPA, PDB and Secret. */
   namespace: pulumi.Input<string>;
+  /**
+   * URL of a MetricsStore (`http://host:port`, reachable from the cluster) where the predictive
+   * scaler (`app.scaling.engine: predictive`) keeps its load history, so a restarted scaler resumes
+   * its daily and weekly seasons instead of relearning them (runtime/scaler/predictive-history.ts).
+   * @default none: a restarted scaler relearns from its first period
+   */
+  predictiveHistoryUrl?: pulumi.Input<string>;
 }
 
 /** Docker placement (target `docker`). */

@@ -158,7 +158,8 @@ export function createKubernetesGroup(
   );
 
   // The HPA is named `metadata.name` (app.name), known at plan time: the scaler's spec has no unknowns.
-  if (kubernetesPredictiveScaler(app)) createPredictiveScaler(ctx, namespace, labels, selector, metadata.name);
+  if (kubernetesPredictiveScaler(app))
+    createPredictiveScaler(ctx, namespace, labels, selector, metadata.name, args.predictiveHistoryUrl);
 
   const podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
     `${name}-pdb`,
@@ -189,6 +190,7 @@ function createPredictiveScaler(
   groupLabels: Record<string, string>,
   podSelector: Record<string, string>,
   hpaName: string,
+  historyUrl: pulumi.Input<string> | undefined,
 ): void {
   const { name, app, parent } = ctx;
   const opts = { parent };
@@ -212,7 +214,8 @@ function createPredictiveScaler(
     {
       metadata,
       spec: {
-        // One replica: a restarted scaler relearns; until it forecasts, minReplicas stays at the configured minimum.
+        // One replica: a restarted scaler reads its history back (predictiveHistoryUrl) or relearns; until it
+        // forecasts, minReplicas stays at the configured minimum.
         replicas: 1,
         selector: { matchLabels: selector },
         strategy: { type: "Recreate" },
@@ -227,11 +230,18 @@ function createPredictiveScaler(
               runAsGroup: KUBERNETES_SCALER_UID,
               seccompProfile: { type: "RuntimeDefault" },
             },
-            containers: [kubernetesScalerContainer(app, { hpaName, podSelector })],
+            containers: [withHistoryUrl(kubernetesScalerContainer(app, { hpaName, podSelector }), historyUrl)],
           },
         },
       },
     },
     opts,
   );
+}
+
+/** The scaler's container with `SCALER_METRICS_URL` (its durable history) when a store is given. */
+function withHistoryUrl<C extends { env: object[] }>(container: C, url: pulumi.Input<string> | undefined) {
+  return url === undefined
+    ? container
+    : { ...container, env: [...container.env, { name: "SCALER_METRICS_URL", value: url }] };
 }

@@ -61,10 +61,11 @@ export function simulationSvg(title: string, subtitle: string, runs: readonly En
     parts.push(
       `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${capacity.map((c, i) => `${x(i)},${y(c)}`).join(" ")}"/>`,
     );
-    // Violation marks: a bucket whose mean demand exceeds its mean capacity.
-    const marks = demand
-      .map((d, i) =>
-        d > capacity[i] + 1e-9
+    // Violation marks: a pixel whose time had demand above capacity.
+    const violation = downsample(run.series.violationSeconds, n);
+    const marks = violation
+      .map((v, i) =>
+        v > 0
           ? `<rect x="${x(i)}" y="${y0 + panelH + 2}" width="${Math.max(1, plotW / n).toFixed(1)}" height="5" fill="#d62728"/>`
           : "",
       )

@@ -6,7 +6,7 @@
  * unbounded min-cost cover, overshooting by less than one instance). Prices are dated config
  * (policy.cost, e.g. core/scaling/prices.json), never code. The decision carries the mix and $/hour.
  */
-import { hpaStep, initHpaState, recordScaleEvent, type HpaState } from "./hpa";
+import { hpaStep, initHpaState, recordScaleEvent, settleHpa, type HpaState } from "./hpa";
 import { fmt } from "./metrics";
 import type { InstanceTypePrice, ScalingPolicy } from "./policy";
 import type { Engine, InstanceMixEntry } from "./types";
@@ -94,5 +94,6 @@ export function createCostEngine(policy: ScalingPolicy): Engine<HpaState> {
       };
     },
     applied: (state, change) => recordScaleEvent(policy, state, change),
+    settle: (state, input, untilMs, periodMs) => settleHpa(policy, state, input, untilMs, periodMs),
   };
 }

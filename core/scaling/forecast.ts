@@ -11,6 +11,16 @@
  * A season joins once one full period of history exists (its components start as that period's
  * deviations from its mean, and the level restarts at that mean), so the forecast is level-only at first, then daily, then daily+weekly.
  * The history ring is only kept until every season has joined.
+ *
+ * Gaps are gaps: a bucket in which nothing was observed (a controller down, a scrape that failed)
+ * changes nothing in the model; it only advances the bucket index, so the seasonal phase stays
+ * right after an outage of any length. Nothing is ever filled in with the last value.
+ *
+ * The predictive engine uses the model for the shape of the load (the change it predicts from this
+ * bucket to the next ones), the measurement for its level. So its measure of confidence is how well
+ * the model predicts the change from one bucket to the next against persistence (no change):
+ * `skill` = 1 − E|actual change − predicted change| / E|actual change|, both running means over
+ * contiguous buckets only (a gap breaks the pair).
  */
 
 export interface SeasonState {
@@ -33,13 +43,23 @@ export interface ForecastState {
   level?: number;
   /** Running mean absolute one-step error. */
   mae?: number;
+  /** Running mean absolute change from one bucket to the next (persistence's error). */
+  naiveMae?: number;
+  /** Running mean absolute error of the change the seasons predicted from one bucket to the next. */
+  changeMae?: number;
+  /** The last closed bucket's value and index. */
+  last?: number;
+  lastN?: number;
   seasons: SeasonState[];
-  /** Closed bucket values, oldest first, until every season has joined (then empty). */
-  history: number[];
+  /** Closed bucket values (null: a gap), oldest first, until every season has joined (then empty). */
+  history: (number | null)[];
 }
 
 /** Smoothing of the error estimate. */
 const ERROR_SMOOTHING = 0.1;
+/** Smoothing of the skill's error means (slower: a skill judged over hours, not minutes). */
+const SKILL_SMOOTHING = 0.02;
+const smooth = (mean: number | undefined, x: number, k: number) => (mean === undefined ? x : mean + k * (x - mean));
 
 export function initForecast(
   sampleSeconds: number,
@@ -72,11 +92,19 @@ export function updateBucket(state: ForecastState, y: number): ForecastState {
   let seasons = state.seasons;
   let level = state.level;
   let mae = state.mae;
+  let naiveMae = state.naiveMae;
+  let changeMae = state.changeMae;
+  if (state.last !== undefined && state.lastN === idx - 1) {
+    const actual = y - state.last;
+    naiveMae = smooth(naiveMae, Math.abs(actual), SKILL_SMOOTHING);
+    const predicted = seasonal(seasons, idx) - seasonal(seasons, idx - 1);
+    changeMae = smooth(changeMae, Math.abs(actual - predicted), SKILL_SMOOTHING);
+  }
   if (level === undefined) level = y;
   else {
     const predicted = level + seasonal(seasons, idx);
     const err = Math.abs(y - predicted);
-    mae = mae === undefined ? err : mae + ERROR_SMOOTHING * (err - mae);
+    mae = smooth(mae, err, ERROR_SMOOTHING);
     level = state.alpha * (y - seasonal(seasons, idx)) + (1 - state.alpha) * level;
     seasons = seasons.map((s, i) => {
       if (s.values === null) return s;
@@ -94,12 +122,15 @@ export function updateBucket(state: ForecastState, y: number): ForecastState {
     seasons = seasons.map((s, i) => {
       if (s.values !== null || n < s.length) return s;
       const window = history.slice(history.length - s.length);
-      const mean = window.reduce((a, b) => a + b, 0) / s.length;
+      const seen = window.filter((v): v is number => v !== null);
+      // A period that is mostly gaps teaches nothing yet: wait for a fuller one.
+      if (seen.length < s.length / 2) return s;
+      const mean = seen.reduce((a, b) => a + b, 0) / seen.length;
       level = mean; // the level restarts deseasonalized: the period's mean
       const values = new Array<number>(s.length).fill(0);
       window.forEach((v, k) => {
         const bucket = n - s.length + k;
-        values[bucket % s.length] = v - mean - seasonal(seasons, bucket, i);
+        if (v !== null) values[bucket % s.length] = v - mean - seasonal(seasons, bucket, i);
       });
       return { ...s, values };
     });
@@ -107,31 +138,46 @@ export function updateBucket(state: ForecastState, y: number): ForecastState {
     if (seasons.every((s) => s.values !== null)) history = [];
     else if (history.length > longest) history = history.slice(history.length - longest);
   }
-  return { ...state, n, level, mae, seasons, history };
+  return { ...state, n, level, mae, naiveMae, changeMae, last: y, lastN: idx, seasons, history };
 }
 
-/** Adds one observation at `tMs`; closes buckets (carrying the last value over empty ones) as time passes. */
+/** `count` buckets in which nothing was observed: only the bucket index moves (and the history ring notes the gaps). */
+export function skipBuckets(state: ForecastState, count: number): ForecastState {
+  if (count <= 0) return state;
+  const waiting = state.seasons.some((s) => s.values === null);
+  if (!waiting) return { ...state, n: state.n + count };
+  const longest = Math.max(...state.seasons.map((s) => s.length));
+  const gaps = Math.min(count, longest);
+  const history = [...state.history, ...new Array<null>(gaps).fill(null)];
+  return { ...state, n: state.n + count, history: history.slice(Math.max(0, history.length - longest)) };
+}
+
+/**
+ * Adds one observation at `tMs`. Time passing closes the open bucket (at the mean of what it saw)
+ * and skips the buckets nothing was observed in as gaps. A sample from before the open bucket is
+ * folded into it (clocks may jitter).
+ */
 export function observe(state: ForecastState, tMs: number, value: number): ForecastState {
   let s = state;
   if (s.bucketStartMs === undefined) s = { ...s, bucketStartMs: Math.floor(tMs / s.sampleMs) * s.sampleMs };
-  let last: number | undefined = s.bucketCount > 0 ? s.bucketSum / s.bucketCount : undefined;
-  // After a gap of more than two longest seasons (at least 100 buckets: a controller down for
-  // days) carrying the last value over is meaningless: close the open bucket, then jump, keeping
-  // the bucket index (the seasonal phase).
-  const gap = Math.floor((tMs - s.bucketStartMs!) / s.sampleMs);
-  if (gap > Math.max(100, 2 * Math.max(0, ...s.seasons.map((x) => x.length)))) {
-    if (s.bucketCount > 0) s = updateBucket(s, s.bucketSum / s.bucketCount);
-    else s = { ...s, n: s.n + 1 };
-    s = { ...s, n: s.n + gap - 1, bucketStartMs: s.bucketStartMs! + gap * s.sampleMs, bucketSum: 0, bucketCount: 0 };
-    last = undefined;
-  }
-  // A sample from before the current bucket is folded into it (clocks may jitter).
-  while (tMs >= s.bucketStartMs! + s.sampleMs) {
-    const y = s.bucketCount > 0 ? s.bucketSum / s.bucketCount : (last ?? value);
-    last = y;
-    s = { ...updateBucket(s, y), bucketStartMs: s.bucketStartMs! + s.sampleMs, bucketSum: 0, bucketCount: 0 };
+  const ahead = Math.floor((tMs - s.bucketStartMs!) / s.sampleMs);
+  if (ahead >= 1) {
+    s = s.bucketCount > 0 ? updateBucket(s, s.bucketSum / s.bucketCount) : skipBuckets(s, 1);
+    s = skipBuckets(s, ahead - 1);
+    s = { ...s, bucketStartMs: s.bucketStartMs! + ahead * s.sampleMs, bucketSum: 0, bucketCount: 0 };
   }
   return { ...s, bucketSum: s.bucketSum + value, bucketCount: s.bucketCount + 1 };
+}
+
+/**
+ * How much better than persistence the model predicts the change to the next bucket:
+ * 1 − E|actual − predicted change| / E|actual change| (≤ 1; 0 while no season is active;
+ * undefined before two contiguous buckets closed).
+ */
+export function forecastSkill(state: ForecastState): number | undefined {
+  if (state.changeMae === undefined || state.naiveMae === undefined) return undefined;
+  if (state.naiveMae <= 0) return state.changeMae <= 0 ? 0 : -Infinity;
+  return 1 - state.changeMae / state.naiveMae;
 }
 
 /**

@@ -355,6 +355,35 @@ export function hpaStep(
   return { state: next, desired: limited.value, reason, contributions };
 }
 
+/**
+ * The skeleton's fast path for a settled group (see `Engine.settle`): at every tick from
+ * `input.nowMs` to `untilMs` the engine sees this same input. When the metrics ask for exactly the
+ * current count, every one of those ticks keeps it (the stabilization windows hold the count
+ * between their extremes and the rate limits have nothing to limit), and the state is the windows
+ * with those recommendations appended; when the metrics forbid acting, the ticks keep the count
+ * and change nothing. Else undefined: the caller decides tick by tick.
+ */
+export function settleHpa(
+  policy: ScalingPolicy,
+  state: HpaState,
+  input: ScalingInput,
+  untilMs: number,
+  periodMs: number,
+  raw: number | undefined = metricProposals(policy, input).desired,
+): { state: HpaState; throughMs: number } | undefined {
+  const { current, nowMs } = input;
+  if (untilMs < nowMs || current > policy.maxSize || current < policy.minSize) return undefined;
+  const through = nowMs + Math.floor((untilMs - nowMs) / periodMs) * periodMs;
+  if (raw === undefined) return { state, throughMs: through };
+  if (raw !== current) return undefined;
+  const { scaleUp, scaleDown } = policy.hpa.behavior;
+  const oldest = through - Math.max(scaleUp.stabilizationWindowSeconds, scaleDown.stabilizationWindowSeconds) * 1000;
+  const recommendations = state.recommendations.filter((r) => r.t > oldest);
+  const first = Math.max(0, Math.floor((oldest - nowMs) / periodMs) + 1);
+  for (let t = nowMs + first * periodMs; t <= through; t += periodMs) recommendations.push({ t, v: raw });
+  return { state: { ...state, recommendations }, throughMs: through };
+}
+
 export function createHpaEngine(policy: ScalingPolicy) {
   return {
     name: "hpa" as const,
@@ -373,5 +402,7 @@ export function createHpaEngine(policy: ScalingPolicy) {
       };
     },
     applied: (state: HpaState, change: ScaleChange): HpaState => recordScaleEvent(policy, state, change),
+    settle: (state: HpaState, input: ScalingInput, untilMs: number, periodMs: number) =>
+      settleHpa(policy, state, input, untilMs, periodMs),
   };
 }

@@ -10,9 +10,17 @@
  * target does not mean half the instances suffice), so they may raise the count but have no say in a
  * scale-in, which is left to the additive metrics. Everything else is the hpa's {@link hpaStep}.
  */
-import { contributionsOf, hpaStep, initHpaState, metricProposals, recordScaleEvent, type HpaState } from "./hpa";
+import {
+  contributionsOf,
+  hpaStep,
+  initHpaState,
+  metricProposals,
+  recordScaleEvent,
+  settleHpa,
+  type HpaState,
+} from "./hpa";
 import type { MetricName, ScalingPolicy } from "./policy";
-import type { Engine } from "./types";
+import type { Engine, ScalingInput } from "./types";
 
 /** Metrics that may only raise the count. */
 export const GUARD_METRICS: readonly MetricName[] = ["p95LatencyMs", "errorRate"];
@@ -20,15 +28,19 @@ export const GUARD_METRICS: readonly MetricName[] = ["p95LatencyMs", "errorRate"
 export type MultiMetricState = HpaState;
 
 export function createMultiMetricEngine(policy: ScalingPolicy): Engine<MultiMetricState> {
+  const proposals = (input: ScalingInput) =>
+    metricProposals(policy, input, (p) =>
+      p.ok && GUARD_METRICS.includes(p.metric) && p.replicas < input.current
+        ? { ...p, replicas: policy.minSize, note: "below its target: no say in a scale-in" }
+        : p,
+    );
   return {
     name: "multi-metric",
     init: initHpaState,
+    settle: (state, input, untilMs, periodMs) =>
+      settleHpa(policy, state, input, untilMs, periodMs, proposals(input).desired),
     decide(state, input) {
-      const m = metricProposals(policy, input, (p) =>
-        p.ok && GUARD_METRICS.includes(p.metric) && p.replicas < input.current
-          ? { ...p, replicas: policy.minSize, note: "below its target: no say in a scale-in" }
-          : p,
-      );
+      const m = proposals(input);
       const step = hpaStep(policy, state, input, undefined, {
         desired: m.desired,
         blocked: m.blocked,

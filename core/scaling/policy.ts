@@ -202,9 +202,19 @@ export const PredictiveSchema = section({
     .describe("Smoothing of the level, seasonal components and error estimate."),
   gamma: num(0, 1, "a smoothing factor", true).default(0.2).describe("Smoothing of the seasonal components."),
   safety: num(0, 10, "error multiples")
-    .default(1)
+    .default(0)
     .describe(
-      "Forecast + `safety` × the running mean absolute forecast error (a prediction band, not a fudge on hpa).",
+      "Expected load + `safety` × the model's running mean absolute one-bucket error (a prediction band; the hpa still reacts to what the forecast missed).",
+    ),
+  trendSeconds: seconds(3600)
+    .default(300)
+    .describe(
+      "Extrapolate the load's rise over the last `trendSeconds` across the horizon (warm-up + period): a ramp is met by the time the instances launched for it serve. 0 turns it off.",
+    ),
+  minSkill: num(-10, 1, "a skill score")
+    .default(0.2)
+    .describe(
+      "Use the forecast only while it beats persistence by this much at predicting the load's change to the next bucket: skill = 1 − E|actual − predicted change| / E|actual change|. Below it the engine is the hpa on the saturation-corrected load (and its trend).",
     ),
 });
 

@@ -3,10 +3,11 @@
  * under one model, the same for every engine, so their figures compare.
  *
  * The model (every number is an option; defaults in {@link DEFAULT_MODEL}):
- *  - Time: one trace row is `stepSeconds` of simulated time (default 60 s), whatever the trace's own
- *    interval (irregular gaps scale the same way); demand between rows is linearly interpolated.
- *    Seasons (daily, weekly) are taken in the trace's own time and scaled the same way, so an hourly
- *    trace's day is 24 simulated minutes.
+ *  - Time: a trace plays at its own time scale (an hourly row is an hour, a daily row a day) unless
+ *    `stepSeconds` says how many simulated seconds one row stands for; demand between rows is
+ *    linear. It is evaluated from the rows (a {@link DemandStream}), never expanded per second, so a
+ *    trace of years costs its rows and its controller ticks. Replayed at another scale, the seasons
+ *    (daily, weekly) are taken in the trace's own time and scaled the same way.
  *  - Demand is in requests/s; an instance serves `capacityPerInstance` of it at 100 % CPU. Ready
  *    instances share demand evenly (a load balancer); what exceeds their capacity is shed.
  *  - Every `periodSeconds` (15 s, Kubernetes' sync period) the engine sees each instance's metrics as
@@ -16,8 +17,8 @@
  *    ready for less than the lag report nothing yet (missing).
  *  - A new instance serves after `warmupSeconds` (180 s); a removed one stops at once (warming ones
  *    go first, then the newest). Engines never see the future.
- *  - Figures: SLO-violation minutes = simulated time with demand above ready capacity (1 s
- *    resolution); instance-hours = instances that exist (warming included) × time; cost =
+ *  - Figures: SLO-violation minutes = simulated time with demand above ready capacity (exact for
+ *    the piecewise-linear demand); instance-hours = instances that exist (warming included) × time; cost =
  *    instance-hours × the on-demand price per capacity unit of the first priced type, except the
  *    cost engine, billed at its own mix's $/hour.
  */
@@ -103,7 +104,7 @@ export function traceStepMs(points: readonly TracePoint[]): number {
 }
 
 export interface SimulationModel {
-  /** Simulated seconds one trace row stands for. */
+  /** Simulated seconds one trace row stands for; default: the trace's own step (an hourly row is an hour). */
   stepSeconds: number;
   /** Demand (requests/s) one instance serves at 100 % CPU. */
   capacityPerInstance: number;
@@ -114,8 +115,7 @@ export interface SimulationModel {
   initialInstances?: number;
 }
 
-export const DEFAULT_MODEL: Omit<SimulationModel, "capacityPerInstance"> = {
-  stepSeconds: 60,
+export const DEFAULT_MODEL: Omit<SimulationModel, "capacityPerInstance" | "stepSeconds"> = {
   warmupSeconds: 180,
   metricLagSeconds: 30,
   periodSeconds: 15,
@@ -139,20 +139,96 @@ export interface EngineFigures {
   decisions: number;
 }
 
-/** Demand per simulated second (index = second), interpolated linearly between rows. */
-export function demandPerSecond(points: readonly TracePoint[], stepSeconds: number): Float64Array {
-  const stepMs = traceStepMs(points);
-  const simOf = (t: number) => ((t - points[0].t) / stepMs) * stepSeconds;
-  const total = Math.floor(simOf(points[points.length - 1].t));
-  const out = new Float64Array(total + 1);
-  let j = 0;
-  for (let s = 0; s <= total; s++) {
-    while (j < points.length - 2 && simOf(points[j + 1].t) < s) j++;
-    const a = simOf(points[j].t);
-    const b = simOf(points[j + 1].t);
-    const f = b > a ? Math.min(1, Math.max(0, (s - a) / (b - a))) : 0;
-    out[s] = points[j].demand + f * (points[j + 1].demand - points[j].demand);
+/**
+ * The trace as a function of simulated time, evaluated from its rows (nothing per second is kept,
+ * so an eight-year daily trace at its own time scale costs what its rows cost): demand is linear
+ * between rows; `excess` integrates it against a capacity in closed form.
+ */
+export class DemandStream {
+  /** Simulated second of each row, and its demand. */
+  private readonly xs: Float64Array;
+  private readonly ys: Float64Array;
+  /** Simulated seconds from the first row to the last. */
+  readonly seconds: number;
+  private cursor = 0;
+
+  constructor(points: readonly TracePoint[], stepSeconds: number) {
+    const stepMs = traceStepMs(points);
+    this.xs = Float64Array.from(points, (p) => ((p.t - points[0].t) / stepMs) * stepSeconds);
+    this.ys = Float64Array.from(points, (p) => p.demand);
+    this.seconds = this.xs[this.xs.length - 1];
   }
+
+  /** Index of the row segment [xs[j], xs[j+1]] containing `s` (clamped to the trace). */
+  private segment(s: number): number {
+    const xs = this.xs;
+    const last = xs.length - 2;
+    let j = Math.min(this.cursor, last);
+    if (xs[j] > s) {
+      // backwards (lagged reads): binary search
+      let lo = 0;
+      let hi = j;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (xs[mid] <= s) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo;
+    }
+    while (j < last && xs[j + 1] <= s) j++;
+    this.cursor = j;
+    return j;
+  }
+
+  /** Demand at simulated second `s`. */
+  at(s: number): number {
+    const j = this.segment(s);
+    const a = this.xs[j];
+    const b = this.xs[j + 1];
+    const f = b > a ? Math.min(1, Math.max(0, (s - a) / (b - a))) : 0;
+    return this.ys[j] + f * (this.ys[j + 1] - this.ys[j]);
+  }
+
+  /**
+   * Over [from, to) against a constant `capacity`: seconds with demand above it, the demand above
+   * it (request-seconds shed) and all demand (request-seconds).
+   */
+  excess(from: number, to: number, capacity: number): { over: number; shed: number; total: number } {
+    let over = 0;
+    let shed = 0;
+    let total = 0;
+    let a = from;
+    while (a < to - 1e-9) {
+      const j = this.segment(a);
+      const b = Math.min(to, j + 1 < this.xs.length - 1 ? this.xs[j + 1] : to);
+      const end = b > a ? b : to;
+      const da = this.at(a);
+      const db = this.at(end);
+      const dt = end - a;
+      total += ((da + db) / 2) * dt;
+      const ea = da - capacity;
+      const eb = db - capacity;
+      if (ea > 1e-9 && eb > 1e-9) {
+        over += dt;
+        shed += ((ea + eb) / 2) * dt;
+      } else if (ea > 1e-9 || eb > 1e-9) {
+        // crosses the capacity once: a triangle above it
+        const hi = Math.max(ea, eb);
+        const part = (dt * hi) / (Math.abs(ea) + Math.abs(eb));
+        over += part;
+        shed += (hi * part) / 2;
+      }
+      a = end;
+    }
+    return { over, shed, total };
+  }
+}
+
+/** Demand per simulated second (index = second), interpolated linearly between rows (small traces, tests). */
+export function demandPerSecond(points: readonly TracePoint[], stepSeconds: number): Float64Array {
+  const stream = new DemandStream(points, stepSeconds);
+  const out = new Float64Array(Math.floor(stream.seconds) + 1);
+  for (let s = 0; s < out.length; s++) out[s] = stream.at(s);
   return out;
 }
 
@@ -161,13 +237,19 @@ interface Instance {
   readyAt: number;
 }
 
-/** Per-tick series for the chart: time (s), demand, ready capacity (requests/s), instances. */
+/**
+ * The chart's series, at most {@link MAX_SERIES_POINTS} buckets of whole controller periods: start
+ * (s), mean demand, mean ready capacity (requests/s), mean instances, seconds in violation.
+ */
 export interface SimulationSeries {
   t: number[];
   demand: number[];
   capacity: number[];
   instances: number[];
+  violationSeconds: number[];
 }
+
+export const MAX_SERIES_POINTS = 4000;
 
 export interface EngineRun {
   figures: EngineFigures;
@@ -177,30 +259,40 @@ export interface EngineRun {
 }
 
 /**
- * Replays `demand` (per simulated second) through one engine. `pricePerUnitHour` bills every engine
- * but the cost engine, whose decisions carry their own $/hour.
+ * Replays the demand through one engine. `pricePerUnitHour` bills every engine but the cost
+ * engine, whose decisions carry their own $/hour. Memory is bounded whatever the trace's length:
+ * the demand is evaluated from the rows, the ready count is kept for the metric lag only, and the
+ * chart's series are bucketed.
  */
 export function simulateEngine(
   engine: Engine,
   policy: ScalingPolicy,
-  demand: Float64Array,
+  demand: DemandStream,
   model: SimulationModel,
   pricePerUnitHour: number,
   onTick?: () => void,
 ): EngineRun {
   const { periodSeconds, warmupSeconds, metricLagSeconds, capacityPerInstance: cap } = model;
-  const total = demand.length - 1;
+  const total = demand.seconds;
   const initial = Math.min(
     policy.maxSize,
     Math.max(
       policy.minSize,
-      model.initialInstances ?? Math.ceil(demand[0] / (cap * (policy.targets.cpuPercent / 100))),
+      model.initialInstances ?? Math.ceil(demand.at(0) / (cap * (policy.targets.cpuPercent / 100))),
     ),
   );
   let nextId = 0;
   let instances: Instance[] = Array.from({ length: initial }, () => ({ id: nextId++, readyAt: -Infinity }));
-  // Ready count per second (for lagged metrics); -1 = not simulated yet.
-  const readyAt = new Int32Array(total + 1);
+  // Ready count from each time on, kept for the metric lag only.
+  let readyLog: { t: number; ready: number }[] = [{ t: 0, ready: initial }];
+  const readyAtTime = (x: number): number => {
+    let r = readyLog[0].ready;
+    for (const e of readyLog) {
+      if (e.t > x) break;
+      r = e.ready;
+    }
+    return r;
+  };
   let state = engine.init();
   let violation = 0;
   let shed = 0;
@@ -212,24 +304,38 @@ export function simulateEngine(
   let scaleEvents = 0;
   let decisions = 0;
   let lastDecision: ScalingDecision | undefined;
-  const series: SimulationSeries = { t: [], demand: [], capacity: [], instances: [] };
+  const series: SimulationSeries = { t: [], demand: [], capacity: [], instances: [], violationSeconds: [] };
+  const ticks = Math.floor(total / periodSeconds) + 1;
+  const bucketTicks = Math.max(1, Math.ceil(ticks / MAX_SERIES_POINTS));
+  let bucket = { start: 0, seconds: 0, demand: 0, capacity: 0, instances: 0, violation: 0, n: 0 };
+  const flush = () => {
+    if (bucket.seconds <= 0) return;
+    series.t.push(bucket.start);
+    series.demand.push(bucket.demand / bucket.seconds);
+    series.capacity.push(bucket.capacity / bucket.seconds);
+    series.instances.push(bucket.instances / bucket.seconds);
+    series.violationSeconds.push(bucket.violation);
+  };
   for (let tick = 0; tick <= total; tick += periodSeconds) {
     // 1. The controller decides on what it can see now (metrics lagged).
     const lagT = Math.max(0, tick - metricLagSeconds);
-    const lagReady = lagT >= tick ? instances.filter((i) => i.readyAt <= tick).length : readyAt[lagT];
-    const u = lagReady > 0 ? demand[lagT] / (lagReady * cap) : 0;
+    let readyNow = 0;
+    for (const i of instances) if (i.readyAt <= tick) readyNow++;
+    const lagReady = lagT >= tick ? readyNow : readyAtTime(lagT);
+    const lagDemand = demand.at(lagT);
+    const u = lagReady > 0 ? lagDemand / (lagReady * cap) : 0;
+    const measured = {
+      ready: true,
+      cpuPercent: Math.min(100, 100 * u),
+      memoryPercent: 30 + 30 * Math.min(u, 1),
+      requestsPerSecond: lagReady > 0 ? lagDemand / lagReady : 0,
+      errorRate: u > 1 ? 1 - 1 / u : 0,
+      p95LatencyMs: 50 / (1 - Math.min(u, 0.95)),
+    };
     const samples: InstanceSample[] = instances.map((i) => {
       if (i.readyAt > tick) return { id: `i-${i.id}`, ready: false, phase: "pending" };
       if (i.readyAt > lagT) return { id: `i-${i.id}`, ready: true };
-      return {
-        id: `i-${i.id}`,
-        ready: true,
-        cpuPercent: Math.min(100, 100 * u),
-        memoryPercent: 30 + 30 * Math.min(u, 1),
-        requestsPerSecond: lagReady > 0 ? demand[lagT] / lagReady : 0,
-        errorRate: u > 1 ? 1 - 1 / u : 0,
-        p95LatencyMs: 50 / (1 - Math.min(u, 0.95)),
-      };
+      return { id: `i-${i.id}`, ...measured };
     });
     const r = engine.decide(state, { nowMs: tick * 1000, current: instances.length, instances: samples });
     state = r.state;
@@ -251,41 +357,55 @@ export function simulateEngine(
     else costPerHour = instances.length * pricePerUnitHour;
     maxInstances = Math.max(maxInstances, instances.length);
     onTick?.();
-    // 2. The period plays out, second by second.
-    const end = Math.min(total, tick + periodSeconds - 1);
-    let capSum = 0;
-    let ready = 0;
+    // 2. The period plays out: capacity is constant between instances becoming ready.
+    const end = Math.min(total, tick + periodSeconds);
     const becoming: number[] = [];
+    let ready = 0;
     for (const i of instances) {
       if (i.readyAt <= tick) ready++;
-      else if (i.readyAt <= end) becoming.push(i.readyAt);
+      else if (i.readyAt < end) becoming.push(i.readyAt);
     }
     becoming.sort((a, b) => a - b);
-    let next = 0;
-    for (let s = tick; s <= end; s++) {
-      while (next < becoming.length && becoming[next] <= s) {
+    const keepFrom = tick - metricLagSeconds - periodSeconds;
+    readyLog = readyLog.filter((_, k) => k === readyLog.length - 1 || readyLog[k + 1].t > keepFrom);
+    readyLog.push({ t: tick, ready });
+    let from = tick;
+    const seconds = Math.max(0, end - tick);
+    let capSeconds = 0;
+    let over = 0;
+    let demandSeconds = 0;
+    for (let k = 0; k <= becoming.length; k++) {
+      const to = k < becoming.length ? becoming[k] : end;
+      if (to > from) {
+        const e = demand.excess(from, to, ready * cap);
+        over += e.over;
+        shed += e.shed;
+        demandSeconds += e.total;
+        capSeconds += ready * cap * (to - from);
+      }
+      if (k < becoming.length) {
         ready++;
-        next++;
+        readyLog.push({ t: becoming[k], ready });
+        from = Math.max(from, becoming[k]);
       }
-      readyAt[s] = ready;
-      const capacity = ready * cap;
-      const d = demand[s];
-      if (d > capacity + 1e-9) {
-        violation++;
-        shed += d - capacity;
-      }
-      demandSum += d;
-      capSum += capacity;
-      instanceSeconds += instances.length;
-      cost += costPerHour / 3600;
     }
-    const n = end - tick + 1;
-    series.t.push(tick);
-    series.demand.push(demand[tick]);
-    series.capacity.push(capSum / n);
-    series.instances.push(instances.length);
+    violation += over;
+    demandSum += demandSeconds;
+    instanceSeconds += instances.length * seconds;
+    cost += (costPerHour * seconds) / 3600;
+    if (bucket.n === bucketTicks) {
+      flush();
+      bucket = { start: tick, seconds: 0, demand: 0, capacity: 0, instances: 0, violation: 0, n: 0 };
+    }
+    bucket.n++;
+    bucket.seconds += seconds;
+    bucket.demand += demandSeconds;
+    bucket.capacity += capSeconds;
+    bucket.instances += instances.length * seconds;
+    bucket.violation += over;
   }
-  const seconds = total + 1;
+  flush();
+  const seconds = Math.max(total, 1e-9);
   return {
     figures: {
       engine: engine.name,
@@ -305,9 +425,11 @@ export function simulateEngine(
 
 /**
  * The policy the simulator gives every engine for one trace: `base` (user options) with the
- * predictive settings mapped into simulated time — history buckets of one trace row, seasons of
- * one day and one week of the trace's own time (dropped when shorter than two rows), warm-up and
- * period from the model.
+ * controller period and the predictive warm-up from the model. At the trace's own time scale the
+ * predictive engine keeps the policy's own buckets and seasons (a day is a day). When rows are
+ * replayed faster or slower (`stepSeconds` other than the trace's step), history buckets are one
+ * row and the seasons, one day and one week of the trace's own time, are scaled the same way
+ * (dropped when shorter than two rows).
  */
 export function simulationPolicyInput(
   base: Record<string, unknown>,
@@ -315,6 +437,14 @@ export function simulationPolicyInput(
   model: SimulationModel,
 ): Record<string, unknown> {
   const stepMs = traceStepMs(points);
+  const predictive = (base.predictive ?? {}) as Record<string, unknown>;
+  const ownScale = Math.abs(model.stepSeconds * 1000 - stepMs) < 1e-6;
+  if (ownScale)
+    return {
+      ...base,
+      periodSeconds: model.periodSeconds,
+      predictive: { ...predictive, warmupSeconds: model.warmupSeconds },
+    };
   const rowsPer = (seconds: number) => Math.round((seconds * 1000) / stepMs);
   const seasons = [
     { name: "daily", rows: rowsPer(86_400) },
@@ -322,7 +452,6 @@ export function simulationPolicyInput(
   ]
     .filter((s) => s.rows >= 2)
     .map((s) => ({ name: s.name, seconds: s.rows * model.stepSeconds }));
-  const predictive = (base.predictive ?? {}) as Record<string, unknown>;
   return {
     ...base,
     periodSeconds: model.periodSeconds,
@@ -355,18 +484,23 @@ export function prepareTrace(
   points: readonly TracePoint[],
   options: SimulationOptions,
   parsePolicy: (raw: unknown) => ScalingPolicy,
-): { model: SimulationModel; policy: ScalingPolicy; demand: Float64Array; stepNote: string } {
-  const peak = Math.max(...points.map((p) => p.demand));
+): { model: SimulationModel; policy: ScalingPolicy; demand: DemandStream; stepNote: string } {
+  let peak = 0;
+  for (const p of points) peak = Math.max(peak, p.demand);
   const model: SimulationModel = {
     ...DEFAULT_MODEL,
+    stepSeconds: traceStepMs(points) / 1000,
     capacityPerInstance: Math.max(peak / PEAK_INSTANCES_AT_FULL_CPU, 1e-9),
     ...stripUndefined(options.model),
   };
   const base = { minSize: 1, maxSize: 1000, ...(options.policy ?? {}), cost: { ...options.prices } };
   const policy = parsePolicy(simulationPolicyInput(base, points, model));
-  const demand = demandPerSecond(points, model.stepSeconds);
+  const demand = new DemandStream(points, model.stepSeconds);
   const stepMs = traceStepMs(points);
-  const stepNote = `one trace row (${humanDuration(stepMs / 1000)}) = ${humanDuration(model.stepSeconds)} simulated`;
+  const stepNote =
+    Math.abs(model.stepSeconds * 1000 - stepMs) < 1e-6
+      ? `own time scale: one trace row = ${humanDuration(stepMs / 1000)}`
+      : `one trace row (${humanDuration(stepMs / 1000)}) = ${humanDuration(model.stepSeconds)} simulated`;
   return { model, policy, demand, stepNote };
 }
 
@@ -375,6 +509,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 export function humanDuration(seconds: number): string {
+  if (!Number.isInteger(seconds)) return `${seconds.toFixed(1)} s`;
   if (seconds % 86_400 === 0) return `${seconds / 86_400} d`;
   if (seconds % 3600 === 0) return `${seconds / 3600} h`;
   if (seconds % 60 === 0) return `${seconds / 60} min`;
@@ -407,7 +542,7 @@ export function runSimulation(
     const engine = deps.createEngine(policy, name);
     return simulateEngine(hooks.wrap ? hooks.wrap(engine) : engine, policy, demand, model, price, hooks.onTick);
   });
-  return { model, policy, seconds: demand.length, stepNote, runs };
+  return { model, policy, seconds: demand.seconds, stepNote, runs };
 }
 
 /** Controller ticks `runSimulation` will make (for a progress bar). */
@@ -416,7 +551,7 @@ export function ticksFor(
   model: Partial<SimulationModel>,
   engines = SIMULATED_ENGINES.length,
 ): number {
-  const m = { ...DEFAULT_MODEL, ...stripUndefined(model) };
-  const seconds = Math.floor(((points[points.length - 1].t - points[0].t) / traceStepMs(points)) * m.stepSeconds) + 1;
-  return Math.ceil(seconds / m.periodSeconds) * engines;
+  const m = { ...DEFAULT_MODEL, stepSeconds: traceStepMs(points) / 1000, ...stripUndefined(model) };
+  const seconds = ((points[points.length - 1].t - points[0].t) / traceStepMs(points)) * m.stepSeconds;
+  return (Math.floor(seconds / m.periodSeconds) + 1) * engines;
 }

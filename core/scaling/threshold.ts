@@ -92,6 +92,15 @@ export function createThresholdEngine(policy: ScalingPolicy): Engine<ThresholdSt
       for (const c of contributions) if (c.current !== undefined) c.desired = desired;
       return { decision: { engine: "threshold", desired, current, reason, contributions }, state };
     },
+    // The decision depends on time only through the cooldowns: when it keeps the count both now and
+    // with every cooldown over, it keeps it at every tick between (and the state never moves).
+    settle(state, input, untilMs, periodMs) {
+      if (untilMs < input.nowMs) return undefined;
+      const now = this.decide(state, input).decision.desired;
+      const later = this.decide({}, input).decision.desired;
+      if (now !== input.current || later !== input.current) return undefined;
+      return { state, throughMs: input.nowMs + Math.floor((untilMs - input.nowMs) / periodMs) * periodMs };
+    },
     // Cooldowns run from changes that happened, not from decisions.
     applied(state, change) {
       if (change.to === change.from) return state;

@@ -112,4 +112,16 @@ export interface Engine<S = unknown> {
   init(): S;
   decide(state: S, input: ScalingInput): { decision: ScalingDecision; state: S };
   applied(state: S, change: ScaleChange): S;
+  /**
+   * Optional fast path for simulations of long quiet stretches: the state after deciding at every
+   * tick `input.nowMs + k × periodMs ≤ untilMs` on this same input (only the time moving), provided
+   * none of those decisions changes the count; `throughMs` is the last tick covered. Undefined when
+   * the very first tick could act. Must equal calling `decide` tick by tick (a unit test checks it).
+   */
+  settle?(
+    state: S,
+    input: ScalingInput,
+    untilMs: number,
+    periodMs: number,
+  ): { state: S; throughMs: number } | undefined;
 }

@@ -5,8 +5,12 @@
  * their metrics.k8s.io usage, turns them into the engines' samples (core/scaling/min-replicas.ts
  * podSamples: CPU percent of the request, like the HPA), feeds the predictive engine and applies
  * `minReplicasDecision`: a merge patch only when the value changes, conditioned on the HPA's
- * resourceVersion; in forecast-only mode it only logs. One replica suffices: a restarted scaler
- * relearns, and until it has a forecast it leaves minReplicas at the configured minimum.
+ * resourceVersion; in forecast-only mode it only logs. One replica suffices. With a MetricsStore
+ * (`SCALER_METRICS_URL`) the history is durable: each period's measured load is written there and
+ * a restarted scaler reads the last two longest seasons back before its first decision
+ * (runtime/scaler/predictive-history.ts), so a rollout forgets no daily or weekly pattern. Without
+ * one a restarted scaler relearns, and until it has a forecast it leaves minReplicas at the
+ * configured minimum.
  *
  * Entry (the scaler image, `node /app/scaler.js kubernetes-min-replicas`), environment:
  *   SCALER_NAMESPACE     namespace of the HPA and pods   @default the service account's namespace
@@ -14,6 +18,7 @@
  *   SCALER_POD_SELECTOR  label selector of the group's pods (a=b,c=d)   required
  *   SCALER_POLICY        the scaling policy JSON (core/app/scaling.ts appScalingPolicyInput)  required
  *   SCALER_HEALTH_PORT   port of GET /healthz (fresh while ticks complete)  @default 8080
+ *   SCALER_METRICS_URL   the MetricsStore's URL (http://host:port) for the durable history   @default none
  *   SCALEPLANE_LOG_LEVEL pino level                      @default info
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -21,7 +26,10 @@ import * as http from "node:http";
 import pino, { type Logger } from "pino";
 import { createEngine, parseScalingPolicy, type Engine, type ScalingPolicy } from "../../core/scaling";
 import { minReplicasDecision, podSamples, type MinReplicasDecision } from "../../core/scaling/min-replicas";
+import { measureLoad, withHistory, type PredictiveState } from "../../core/scaling/predictive";
+import { MetricsClient } from "../metrics-store/client";
 import { KubernetesApi, SERVICE_ACCOUNT_DIR } from "./kubernetes-api";
+import { PredictiveHistory } from "./predictive-history";
 
 export interface MinReplicasLoopOptions {
   api: KubernetesApi;
@@ -33,6 +41,8 @@ export interface MinReplicasLoopOptions {
   log: Logger;
   /** @default Date.now */
   now?: () => number;
+  /** Durable history (the MetricsStore); without it the forecast starts empty. */
+  history?: PredictiveHistory;
 }
 
 /** What one tick saw and did (logged, and returned for tests). */
@@ -42,6 +52,8 @@ export interface MinReplicasTick {
   forecastDesired: number | undefined;
   decision: MinReplicasDecision;
   patched: boolean;
+  /** History points read from the store before this tick's decision (the first tick only). */
+  historyPoints?: number;
 }
 
 export class MinReplicasLoop {
@@ -49,6 +61,7 @@ export class MinReplicasLoop {
   private state: unknown;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private historyRead = false;
   /** ms of the last completed tick (the health endpoint's freshness). */
   lastTickMs = 0;
 
@@ -76,6 +89,16 @@ export class MinReplicasLoop {
     ]);
     const instances = podSamples(pods, usage);
     const current = hpa.currentReplicas ?? instances.length;
+    const historyPoints = await this.readHistory(now);
+    const history = this.o.history;
+    if (history) {
+      // Best effort: a store that is down costs this period's point (a gap), never the decision.
+      const { load } = measureLoad(instances, policy.predictive.metric, (this.state as PredictiveState).perRequest);
+      if (load !== undefined)
+        await history.record(now, load).catch((e: unknown) => {
+          log.warn({ err: (e as Error).message }, "could not write the load to the metrics store");
+        });
+    }
     const { decision: d, state } = this.engine.decide(this.state, { nowMs: now, current, instances });
     this.state = state;
     // The HPA cannot go below one replica, nor above its own maxReplicas.
@@ -98,6 +121,7 @@ export class MinReplicasLoop {
       forecastDesired: d.forecastDesired,
       decision,
       patched,
+      ...(historyPoints !== undefined ? { historyPoints } : {}),
     };
     log.info(
       {
@@ -115,6 +139,24 @@ export class MinReplicasLoop {
     );
     this.lastTickMs = now;
     return tick;
+  }
+
+  /**
+   * Once, before the first decision: the stored history folded into the forecast. A store that
+   * cannot answer leaves the forecast empty (it learns live), said in the log.
+   */
+  private async readHistory(now: number): Promise<number | undefined> {
+    if (this.historyRead || !this.o.history) return undefined;
+    this.historyRead = true;
+    try {
+      const points = await this.o.history.read(now);
+      this.state = withHistory(this.state as PredictiveState, points);
+      this.o.log.info({ points: points.length }, "predictive history read from the metrics store");
+      return points.length;
+    } catch (e) {
+      this.o.log.warn({ err: (e as Error).message }, "could not read the predictive history: learning from now");
+      return 0;
+    }
   }
 
   /** Ticks every `policy.periodSeconds` until `stop()`; a failed tick is logged and retried next period. */
@@ -149,6 +191,7 @@ export function minReplicasSettingsFromEnv(env: NodeJS.ProcessEnv): {
   podSelector: string;
   policy: ScalingPolicy;
   healthPort: number;
+  metricsUrl?: string;
 } {
   const need = (k: string) => {
     const v = env[k];
@@ -168,7 +211,17 @@ export function minReplicasSettingsFromEnv(env: NodeJS.ProcessEnv): {
   const healthPort = Number(env.SCALER_HEALTH_PORT ?? "8080");
   if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535)
     throw new Error(`SCALER_HEALTH_PORT must be a port number; got ${env.SCALER_HEALTH_PORT}`);
-  return { namespace, hpa: need("SCALER_HPA"), podSelector: need("SCALER_POD_SELECTOR"), policy, healthPort };
+  const metricsUrl = env.SCALER_METRICS_URL || undefined;
+  if (metricsUrl !== undefined && !/^https?:\/\/[^/\s]+/.test(metricsUrl))
+    throw new Error(`SCALER_METRICS_URL must be http(s)://host:port; got ${metricsUrl}`);
+  return {
+    namespace,
+    hpa: need("SCALER_HPA"),
+    podSelector: need("SCALER_POD_SELECTOR"),
+    policy,
+    healthPort,
+    ...(metricsUrl ? { metricsUrl } : {}),
+  };
 }
 
 /** Runs the loop in the pod: JSON logs, GET /healthz (503 once three periods pass without a tick), SIGTERM stops. */
@@ -185,6 +238,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     podSelector: s.podSelector,
     policy: s.policy,
     log,
+    ...(s.metricsUrl
+      ? {
+          history: new PredictiveHistory(
+            new MetricsClient({ url: s.metricsUrl }),
+            { group: s.hpa, namespace: s.namespace },
+            s.policy.predictive,
+          ),
+        }
+      : {}),
   });
   const started = Date.now();
   const server = http.createServer((req, res) => {

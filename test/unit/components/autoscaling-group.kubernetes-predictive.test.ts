@@ -47,6 +47,16 @@ new AutoscalingGroup(
     ],
   },
 );
+// With a MetricsStore for the predictive history.
+new AutoscalingGroup(
+  "hist",
+  {
+    target: "kubernetes",
+    app: { name: "hist", minSize: 1, maxSize: 4, scaling: { engine: "predictive" } },
+    kubernetes: { namespace: "apps", predictiveHistoryUrl: "http://metrics.apps:9201" },
+  },
+  { providers: { kubernetes: provider } },
+);
 // The default engine (hpa): no scaler.
 new AutoscalingGroup("plain", {
   target: "kubernetes",
@@ -92,13 +102,21 @@ describe("AutoscalingGroup on kubernetes, engine predictive", () => {
         .ofType(T.deployment)
         .map((r) => r.name)
         .sort(),
-    ).toEqual(["owner-deployment", "owner-scaler", "plain-deployment", "web-deployment", "web-scaler"]);
+    ).toEqual([
+      "hist-deployment",
+      "hist-scaler",
+      "owner-deployment",
+      "owner-scaler",
+      "plain-deployment",
+      "web-deployment",
+      "web-scaler",
+    ]);
     expect(
       rec
         .ofType(T.role)
         .map((r) => r.name)
         .sort(),
-    ).toEqual(["owner-scaler-role", "web-scaler-role"]);
+    ).toEqual(["hist-scaler-role", "owner-scaler-role", "web-scaler-role"]);
   });
 
   it("grants only get/patch of the group's HPA and reading its pods and pod metrics", () => {
@@ -157,5 +175,11 @@ describe("AutoscalingGroup on kubernetes, engine predictive", () => {
     expect(ignored.get("owner-deployment")).toBeUndefined();
     // Created at the configured floor; the scaler raises it ahead of load from then on.
     expect(rec.one(T.hpa, "owner-hpa").inputs.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8 });
+  });
+
+  it("the scaler keeps its history in the MetricsStore it is given (SCALER_METRICS_URL), and only then", () => {
+    const histEnv = (rec.one(T.deployment, "hist-scaler").inputs as Obj).spec.template.spec.containers[0].env as Obj[];
+    expect(histEnv.find((e) => e.name === "SCALER_METRICS_URL")?.value).toBe("http://metrics.apps:9201");
+    expect(env().SCALER_METRICS_URL).toBeUndefined();
   });
 });
