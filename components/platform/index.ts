@@ -198,7 +198,15 @@ export class Platform extends pulumi.ComponentResource {
         );
         this.app = new AutoscalingGroup(
           `${name}-app`,
-          { ...appArgs(this.configService, this.database), target: "kubernetes", kubernetes: { namespace } },
+          {
+            ...appArgs(this.configService, this.database),
+            target: "kubernetes",
+            kubernetes: {
+              namespace,
+              // the predictive scaler keeps its load history in the platform's own store
+              predictiveHistoryUrl: this.metrics?.endpoints.apply((e) => e[0]),
+            },
+          },
           appOpts(this.configService, this.database),
         );
         break;

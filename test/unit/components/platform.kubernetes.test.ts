@@ -12,6 +12,14 @@ new Platform("sp", {
     database: { shards: 2, replicationFactor: 2, consistency: "quorum" },
   },
 });
+// the predictive engine: its scaler's history goes to the platform's own MetricsStore
+new Platform("pp", {
+  config: {
+    target: "kubernetes",
+    kubernetes: { namespace: "pred" },
+    app: { scaling: { engine: "predictive" } },
+  },
+});
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -19,9 +27,10 @@ beforeAll(settle);
 
 describe("Platform on kubernetes", () => {
   it("creates the namespace and puts every namespaced object in it", () => {
-    expect(rec.one("kubernetes:core/v1:Namespace").inputs.metadata).toMatchObject({ name: "shop" });
+    const namespaces = rec.ofType("kubernetes:core/v1:Namespace").map((r) => (r.inputs.metadata as Obj).name);
+    expect(namespaces.sort()).toEqual(["pred", "shop"]);
     const namespaced = rec.resources.filter(
-      (r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace",
+      (r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace" && r.name.startsWith("sp-"),
     );
     expect(namespaced.length).toBeGreaterThan(8);
     for (const r of namespaced) expect((r.inputs.metadata as Obj).namespace).toBe("shop");
@@ -39,5 +48,16 @@ describe("Platform on kubernetes", () => {
     expect(byName.SCALEPLANE_CONFIG_ENDPOINTS.value).toMatch(/^http:\/\/config-unit-platform-k8s-0\./);
     expect(byName.SCALEPLANE_DATABASE_PASSWORD.value).toBeUndefined();
     expect(byName.SCALEPLANE_DATABASE_PASSWORD.valueFrom.secretKeyRef).toBeDefined();
+  });
+
+  it("gives a predictive app's scaler the platform's MetricsStore for its history (SCALER_METRICS_URL)", () => {
+    const store = rec.ofType("kubernetes:core/v1:Service").find((r) => r.name.startsWith("pp-metrics"));
+    expect(store).toBeDefined();
+    const scaler = rec.one("kubernetes:apps/v1:Deployment", "pp-app-scaler");
+    const env = (plainInputs(scaler.inputs.spec).template.spec.containers[0].env as Obj[]) ?? [];
+    const url = env.find((e) => e.name === "SCALER_METRICS_URL")?.value as string;
+    expect(url).toMatch(/^http:\/\/[a-z0-9-]+\.pred(\.svc\.cluster\.local)?:9201$/);
+    // the hpa engine (the default) runs no scaler
+    expect(rec.ofType("kubernetes:apps/v1:Deployment").find((r) => r.name === "sp-app-scaler")).toBeUndefined();
   });
 });
