@@ -16,7 +16,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import pino from "pino";
 import { ConfigClient } from "../runtime/config-client";
-import { planRebalance, runRebalance, type RebalancePlanReport } from "../runtime/rebalance";
+import { previewRebalance, runRebalance, type RebalancePreview } from "../runtime/rebalance";
 import {
   ShardRebalanceInputsSchema,
   unreachableTargetReason,
@@ -67,7 +67,7 @@ async function stackInputs(
   return parsed.data;
 }
 
-function printPlan(stack: string, p: RebalancePlanReport): void {
+function printPlan(stack: string, p: RebalancePreview): void {
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
   console.log(
     `stack ${stack}: ${p.action}${p.epoch !== undefined ? ` (shard map epoch ${p.epoch})` : ""}${p.migrationId ? `, migration ${p.migrationId} in flight` : ""}`,
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   };
   try {
     if (opts.dryRun) {
-      const p = await planRebalance(common);
+      const p = await previewRebalance(common);
       if (opts.json) console.log(JSON.stringify(p));
       else printPlan(opts.stack, p);
       return;

@@ -22,19 +22,13 @@
  *   identity, so the planner would believe the data is already there.
  * - A replication factor above the shard count, or anything the ring refuses (bad weights, etc.).
  */
-import { RingError, buildRing, replicaRanges, type ReplicaRange, type Ring } from "./ring";
+import { HASH_SPACE, RingError, buildRing, replicaRanges, type HashRange, type ReplicaRange, type Ring } from "./ring";
 import type { ShardMember, ShardPlacement } from "./shard-map";
 
 /** One side of a change: shards (with endpoints), ring setting and replication factor. */
 export type Placement = Pick<ShardPlacement, "vnodesPerWeight" | "replicationFactor"> & {
   readonly shards: readonly ShardMember[];
 };
-
-/** A hash range `[start, end)`, `0 ≤ start < end ≤ 2^32`. */
-export interface HashRange {
-  readonly start: number;
-  readonly end: number;
-}
 
 /** One copy of a range to a new replica. */
 export interface RangeCopy {
@@ -94,8 +88,6 @@ export class RebalanceError extends Error {
     this.argument = argument;
   }
 }
-
-const HASH_SPACE = 2 ** 32;
 
 const show = (v: unknown): string => {
   try {

@@ -47,6 +47,17 @@
 export const HASH_SPACE = 2 ** 32;
 
 /**
+ * A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ HASH_SPACE`: the unit the rebalance
+ * planner moves and the rebalancer's SQL selects (the one definition every module imports).
+ */
+export interface HashRange {
+  /** First hash of the range (inclusive). */
+  readonly start: number;
+  /** End of the range (exclusive), `≤ HASH_SPACE`. */
+  readonly end: number;
+}
+
+/**
  * MurmurHash3 seed of every key hash. Changing it moves every key to another shard, so it is
  * fixed forever (it is the seed of the published MurmurHash3 x86_32 test vector, which the unit
  * tests pin).
@@ -100,11 +111,7 @@ export interface RingMember {
 }
 
 /** A hash range `[start, end)` that changes owner between two rings. */
-export interface OwnershipMove {
-  /** First hash of the range (inclusive), `0 ≤ start < end`. */
-  readonly start: number;
-  /** End of the range (exclusive), `≤ HASH_SPACE`. */
-  readonly end: number;
+export interface OwnershipMove extends HashRange {
   /** Owner of the range in the `before` ring. */
   readonly from: string;
   /** Owner of the range in the `after` ring. */
@@ -112,11 +119,7 @@ export interface OwnershipMove {
 }
 
 /** A maximal hash range `[start, end)` whose replica list (primary first) is the same throughout. */
-export interface ReplicaRange {
-  /** First hash of the range (inclusive). */
-  readonly start: number;
-  /** End of the range (exclusive), `≤ HASH_SPACE`. */
-  readonly end: number;
+export interface ReplicaRange extends HashRange {
   /** The range's replicas, primary first (as {@link replicasForHash}). */
   readonly replicas: readonly string[];
 }

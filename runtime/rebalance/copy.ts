@@ -30,7 +30,8 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { PoolClient } from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { COPY_LANES, type ShardPools } from "./shards";
+import type { HashRange } from "../../core/sharding/ring";
+import { COPY_LANES, type RebalanceConnections } from "./shards";
 import { KV_COLUMNS } from "../shard-client/sql";
 import * as sql from "./sql";
 
@@ -185,10 +186,10 @@ async function writeChunk(
 
 /** Copies the source's rows in `ranges` into the target (see the module comment). */
 export async function copyRanges(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   source: string,
   target: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<CopyResult> {
   /** Keys of the ranges the target is known to hold (learnt from the chunks' unique violations). */
   const held = new Set<string>();
@@ -324,9 +325,9 @@ const KEY_PAGE = 5000;
 
 /** Count and checksum of the ranges on one shard. */
 export async function rangeChecksum(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<RangeChecksum> {
   const [r] = await pools.query<{ rows: string; checksum: string }>(shard, sql.checksumSql(ranges));
   return { rows: Number(r.rows), checksum: r.checksum };
@@ -334,9 +335,9 @@ export async function rangeChecksum(
 
 /** Count and checksum of the ranges on one shard, per verification bucket (`h >> VERIFY_BUCKET_BITS`). */
 async function bucketChecksums(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<Map<number, { rows: number; checksum: bigint }>> {
   const rows = await pools.query<{ bucket: number; rows: string; checksum: string }>(
     shard,
@@ -346,9 +347,9 @@ async function bucketChecksums(
 }
 
 /** The parts of sorted, disjoint `ranges` inside the given verification buckets (sorted). */
-export function rangesInBuckets(ranges: readonly sql.HashRange[], buckets: readonly number[]): sql.HashRange[] {
+export function rangesInBuckets(ranges: readonly HashRange[], buckets: readonly number[]): HashRange[] {
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
-  const out: sql.HashRange[] = [];
+  const out: HashRange[] = [];
   const size = 2 ** sql.VERIFY_BUCKET_BITS;
   let i = 0;
   for (const b of [...buckets].sort((x, y) => x - y)) {
@@ -366,10 +367,10 @@ export function rangesInBuckets(ranges: readonly sql.HashRange[], buckets: reado
 
 /** Verifies that the target holds every source row of the ranges at the same or a newer version. */
 export async function verifyRanges(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   source: string,
   target: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<VerifyResult> {
   const [sb, tb] = await Promise.all([bucketChecksums(pools, source, ranges), bucketChecksums(pools, target, ranges)]);
   const total = (m: Map<number, { rows: number; checksum: bigint }>): RangeChecksum => {
@@ -433,9 +434,9 @@ export async function verifyRanges(
 
 /** Deletes a shard's rows in the ranges; resolves with the number deleted. */
 export async function deleteRanges(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<number> {
   const client = await pools.client(shard);
   try {
@@ -449,9 +450,9 @@ export async function deleteRanges(
 
 /** Rows and bytes a source holds in the ranges (the dry run's estimate). */
 export async function rangeSize(
-  pools: ShardPools,
+  pools: RebalanceConnections,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  ranges: readonly HashRange[],
 ): Promise<{ rows: number; bytes: number }> {
   const [r] = await pools.query<{ rows: string; bytes: string }>(shard, sql.sizeSql(ranges));
   return { rows: Number(r.rows), bytes: Number(r.bytes) };

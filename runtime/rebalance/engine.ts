@@ -33,6 +33,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { ConsistencyLevel } from "../../core/config";
+import { HASH_SPACE, type HashRange } from "../../core/sharding/ring";
 import type { ShardMap, ShardMember } from "../../core/sharding/shard-map";
 import type { ConfigClient, Leadership } from "../config-client";
 import { copyRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
@@ -40,9 +41,8 @@ import { failpoint } from "./failpoint";
 import { RebalanceError } from "../../core/sharding/rebalance";
 import { planMigration, type MigrationPlan } from "./plan";
 import { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
-import { ShardPools, type ShardCredentials, type ShardReach } from "./shards";
+import { RebalanceConnections, type ShardCredentials, type ShardReach } from "./shards";
 import * as shardSql from "../shard-client/sql";
-import type * as sql from "./sql";
 
 /** The shard map a rebalance moves to (epoch and migration are the engine's). */
 export interface DesiredShardMap extends Placement {
@@ -61,7 +61,7 @@ export type RebalanceEvent =
       bytesCopied: number;
     };
 
-/** Options of {@link runRebalance} and {@link planRebalance}. */
+/** Options of {@link runRebalance} and {@link previewRebalance}. */
 export interface RebalanceOptions {
   /** The config-service client (the caller creates and closes it). */
   config: ConfigClient;
@@ -181,7 +181,7 @@ function unionShards(a: Placement, b: Placement): ShardMember[] {
 export interface CopyPair {
   source: string;
   target: string;
-  ranges: sql.HashRange[];
+  ranges: HashRange[];
   /**
    * A source leaving the shard set: read too when it answers (it may hold rows acknowledged at
    * consistency `one` on it alone), skipped when it is already gone (core/sharding/rebalance guarantees a
@@ -197,7 +197,7 @@ export interface CopyPair {
  */
 export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {
   const pairs = new Map<string, CopyPair>();
-  const add = (source: string, target: string, range: sql.HashRange, optional: boolean) => {
+  const add = (source: string, target: string, range: HashRange, optional: boolean) => {
     const k = `${source}\u0000${target}`;
     let p = pairs.get(k);
     if (!p) pairs.set(k, (p = { source, target, ranges: [], optional }));
@@ -212,8 +212,8 @@ export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {
 }
 
 /** The ranges each shard stops owning in a batch (deleted from it after the cutover). */
-export function releasedRanges(batch: MigrationPlan["batches"][number]): Map<string, sql.HashRange[]> {
-  const out = new Map<string, sql.HashRange[]>();
+export function releasedRanges(batch: MigrationPlan["batches"][number]): Map<string, HashRange[]> {
+  const out = new Map<string, HashRange[]>();
   for (const m of batch.moves)
     for (const s of m.from)
       if (!m.to.includes(s)) {
@@ -327,7 +327,7 @@ class Run {
   constructor(
     readonly o: RebalanceOptions,
     readonly lead: Leadership,
-    readonly pools: ShardPools,
+    readonly pools: RebalanceConnections,
   ) {}
 
   info(message: string): void {
@@ -596,7 +596,7 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
       throw new RebalanceBusyError(await config.leader(REBALANCE_ELECTION).catch(() => undefined), waitMs);
     throw e;
   }
-  const pools = new ShardPools(options.credentials, options.reach);
+  const pools = new RebalanceConnections(options.credentials, options.reach);
   const run = new Run(options, lead, pools);
   try {
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -665,7 +665,7 @@ export interface PlannedCopy {
 }
 
 /** What a rebalance would do (no lease, no writes). */
-export interface RebalancePlanReport {
+export interface RebalancePreview {
   /** none: nothing to do; initialize: no map yet; reconfigure: settings only; resume: a migration is in flight; migrate: data would move. */
   action: "none" | "initialize" | "reconfigure" | "resume" | "migrate";
   epoch?: number;
@@ -683,7 +683,7 @@ export interface RebalancePlanReport {
  * shards: read-only (no lease, no etcd or shard writes). A refused change throws
  * RebalanceRefusedError as the real run would.
  */
-export async function planRebalance(options: Omit<RebalanceOptions, "onEvent">): Promise<RebalancePlanReport> {
+export async function previewRebalance(options: Omit<RebalanceOptions, "onEvent">): Promise<RebalancePreview> {
   const map = await options.config.getShardMap();
   const to = placementOf(options.desired);
   if (!map) return { action: "initialize", to, batches: 0, copies: [], rows: 0, bytes: 0 };
@@ -700,14 +700,14 @@ export async function planRebalance(options: Omit<RebalanceOptions, "onEvent">):
       bytes: 0,
     };
   const p = plan(from, target);
-  const pools = new ShardPools(options.credentials, options.reach);
+  const pools = new RebalanceConnections(options.credentials, options.reach);
   pools.add(unionShards(from, target));
   try {
     const copies: PlannedCopy[] = [];
     for (let b = 0; b < p.batches.length; b++)
       for (const pair of copyPairs(p.batches[b])) {
         const size = await rangeSize(pools, pair.source, pair.ranges);
-        const share = pair.ranges.reduce((n, r) => n + (r.end - r.start), 0) / 2 ** 32;
+        const share = pair.ranges.reduce((n, r) => n + (r.end - r.start), 0) / HASH_SPACE;
         copies.push({ batch: b, source: pair.source, target: pair.target, ranges: pair.ranges.length, share, ...size });
       }
     return {

@@ -1,7 +1,7 @@
 /** The online shard rebalance (engine, progress records, data path), shared by the provider and the CLI. */
 export {
   runRebalance,
-  planRebalance,
+  previewRebalance,
   placementOf,
   samePlacement,
   copyPairs,
@@ -13,12 +13,12 @@ export {
   type RebalanceEvent,
   type RebalanceOptions,
   type RebalanceReport,
-  type RebalancePlanReport,
+  type RebalancePreview,
   type PlannedCopy,
 } from "./engine";
 export { planMigration, type MigrationPlan } from "./plan";
 export { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
-export { ShardPools, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
+export { RebalanceConnections, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
 export {
   copyRanges,
   verifyRanges,

@@ -35,8 +35,12 @@ export function parseHostPort(value: string, what: string): { host: string; port
   return { host: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
-/** The pools of the shards one rebalance talks to, by shard name. */
-export class ShardPools {
+/**
+ * One rebalance run's connections to the shards, by shard name: reached through `reach` where the
+ * map's host/port is not reachable from here, sized for COPY lanes, with no deadline on the long
+ * COPY streams. (The router's pools are runtime/shard-client/pools.ts RouterPools.)
+ */
+export class RebalanceConnections {
   private readonly pools = new Map<string, Pool>();
   private readonly members = new Map<string, ShardMember>();
 

@@ -8,18 +8,10 @@
  * are inlined (COPY takes no parameters) as ring partition numbers and `int8multirange` bounds;
  * every bound is checked to be a whole number in [0, 2^32] before it is inlined.
  */
-import { PARTITION_BITS, PARTITION_SPAN } from "../../core/sharding/ring";
+import { HASH_SPACE, PARTITION_BITS, PARTITION_SPAN, type HashRange } from "../../core/sharding/ring";
 import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
 
-/** A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ 2^32`. */
-export interface HashRange {
-  readonly start: number;
-  readonly end: number;
-}
-
 const COLUMNS = KV_COLUMNS;
-
-const HASH_SPACE = 2 ** 32;
 
 function checkRanges(ranges: readonly HashRange[]): void {
   if (ranges.length === 0) throw new Error("rebalance sql: at least one hash range is required");

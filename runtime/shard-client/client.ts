@@ -49,7 +49,7 @@ import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
 import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
 import { QuorumUnavailableError, ShardArgumentError, StaleEpochError, type ShardFailure } from "./errors";
-import { describeFailure, ShardPools, type ShardAddress } from "./pools";
+import { describeFailure, RouterPools, type ShardAddress } from "./pools";
 import { RepairQueue, type RepairStats } from "./repair";
 import { FENCED_UPSERT_SQL, READ_SQL, SCAN_SQL, type StoredRow } from "./sql";
 
@@ -152,6 +152,9 @@ interface RepairTask {
 type Reply<R> =
   { shard: string; ok: true; result: R } | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number };
 
+/** What one attempt of an operation on a router state ended with: a result, or shards refusing its epoch. */
+type Attempt<T> = { value: T } | { stale: { shard: string; minEpoch: number } };
+
 interface Gathered<R> {
   status: AckStatus;
   results: Map<string, R>;
@@ -219,7 +222,7 @@ export class ShardClient {
   readonly nodeId: string;
   readonly log: Logger;
   private readonly clock: HybridClock;
-  private readonly pools: ShardPools;
+  private readonly pools: RouterPools;
   private readonly repairs: RepairQueue<RepairTask>;
   private readonly opts: z.output<typeof ShardClientOptionsSchema>;
   private state!: RouterState;
@@ -251,7 +254,7 @@ export class ShardClient {
       node: this.nodeId,
     });
     this.clock = new HybridClock(this.nodeId, physicalClock ?? Date.now);
-    this.pools = new ShardPools(
+    this.pools = new RouterPools(
       {
         user: this.opts.user,
         password,
@@ -386,6 +389,22 @@ export class ShardClient {
     }
   }
 
+  /**
+   * Runs one attempt of an operation on the router's current state; when shards refused its
+   * epoch (a rebalance moved on), waits (bounded) for the newer map and runs it once more, on the
+   * new state. The one place the stale-epoch retry lives: put, delete, get and scan go through it.
+   * `last` tells the attempt that a refusal can no longer be retried (it must throw instead).
+   */
+  private async onCurrentMap<T>(attempt: (st: RouterState, last: boolean) => Promise<Attempt<T>>): Promise<T> {
+    const first = await attempt(this.state, false);
+    if ("value" in first) return first.value;
+    await this.awaitEpoch(first.stale.minEpoch, first.stale.shard);
+    const second = await attempt(this.state, true);
+    if ("value" in second) return second.value;
+    // An attempt marked last never asks for another; this guards the contract.
+    throw new StaleEpochError(second.stale.shard, this.state.map.epoch, second.stale.minEpoch);
+  }
+
   // ---- fan-out ------------------------------------------------------------------------------
 
   /**
@@ -483,8 +502,8 @@ export class ShardClient {
   ): Promise<WriteResult> {
     const version = this.clock.now();
     const h = hashKey(key);
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    // same version on a retry: replicas that applied it already ignore it
+    return this.onCurrentMap(async (st, last): Promise<Attempt<WriteResult>> => {
       const lvl = level ?? st.map.consistency;
       const groups = writeGroups(lvl, st.current.replicas(key), st.old?.replicas(key));
       const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
@@ -499,16 +518,12 @@ export class ShardClient {
         ]);
         return { minEpoch: Number(r.rows[0].min_epoch), applied: r.rows[0].applied };
       });
-      if (g.status === "met") return { version: publicVersion(version) };
-      if (g.stale && attempt === 0) {
-        // same version on retry: replicas that applied it already ignore it
-        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-        continue;
-      }
+      if (g.status === "met") return { value: { version: publicVersion(version) } };
+      if (g.stale && !last) return { stale: g.stale };
       if (g.stale && g.failures.every((f) => f.code === "STALE_EPOCH"))
         throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
       throw new QuorumUnavailableError(op, key, lvl, unmetGroups(groups, g.acked), g.failures);
-    }
+    });
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -517,8 +532,7 @@ export class ShardClient {
   async get<T = unknown>(key: string, options: CallOptions = {}): Promise<Item<T> | undefined> {
     checkKey(key);
     const level = checkLevel(options.consistency);
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    return this.onCurrentMap(async (st, last): Promise<Attempt<Item<T> | undefined>> => {
       const lvl = level ?? st.map.consistency;
       const replicas = st.read.replicas(key);
       const groups = [ackGroup(lvl, replicas)];
@@ -537,15 +551,12 @@ export class ShardClient {
               if (best) for (const shard of staleReplicas(answered, best)) this.repairs.push({ shard, key, row: best });
             }),
           );
-        if (!newest || newest.value === null) return undefined;
-        return { key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) };
+        if (!newest || newest.value === null) return { value: undefined };
+        return { value: { key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) } };
       }
-      if (g.stale && attempt === 0) {
-        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-        continue;
-      }
+      if (g.stale && !last) return { stale: g.stale };
       throw new QuorumUnavailableError("get", key, lvl, unmetGroups(groups, g.acked), g.failures);
-    }
+    });
   }
 
   /**
@@ -574,8 +585,7 @@ export class ShardClient {
       if (end !== undefined) checkKey(end, "range.end");
       if (end !== undefined && compareKeys(start, end) >= 0) return { items: [] };
     }
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    return this.onCurrentMap(async (st, last): Promise<Attempt<ScanPage<T>>> => {
       const lvl = level ?? st.map.consistency;
       st.scanSets ??= st.read.replicaSets();
       const groups = st.scanSets.map((s) => ackGroup(lvl, s));
@@ -593,14 +603,11 @@ export class ShardClient {
         };
       });
       if (g.status !== "met") {
-        if (g.stale && attempt === 0) {
-          await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-          continue;
-        }
+        if (g.stale && !last) return { stale: g.stale };
         throw new QuorumUnavailableError("scan", undefined, lvl, unmetGroups(groups, g.acked), g.failures);
       }
-      return this.mergeScan<T>(st, g.results, limit);
-    }
+      return { value: this.mergeScan<T>(st, g.results, limit) };
+    });
   }
 
   private mergeScan<T>(

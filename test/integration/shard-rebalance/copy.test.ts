@@ -18,7 +18,7 @@ import {
   rangesInBuckets,
   verifyRanges,
 } from "../../../runtime/rebalance/copy";
-import { COPY_LANES, ShardPools } from "../../../runtime/rebalance/shards";
+import { COPY_LANES, RebalanceConnections } from "../../../runtime/rebalance/shards";
 import { HELD_KEYS_SQL } from "../../../runtime/rebalance/sql";
 import { APPLY_IF_NEWER, ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../../runtime/shard-client/sql";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../support/pg-cluster";
@@ -26,7 +26,7 @@ import { startPgCluster, type PgCluster, type PgInstance } from "../../support/p
 let cluster: PgCluster;
 let source: PgInstance;
 let target: PgInstance;
-let pools: ShardPools;
+let pools: RebalanceConnections;
 
 /** Keys PostgreSQL's COPY text escapes (and multi-byte ones). */
 const ODD_KEYS = [
@@ -67,7 +67,7 @@ beforeAll(async () => {
   cluster = await startPgCluster(2, { namePrefix: "rbcopy" });
   [source, target] = cluster.instances;
   await Promise.all([source.query(ENSURE_SCHEMA_SQL), target.query(ENSURE_SCHEMA_SQL)]);
-  pools = new ShardPools({ user: cluster.user, password: cluster.password });
+  pools = new RebalanceConnections({ user: cluster.user, password: cluster.password });
   pools.add(cluster.members());
 }, 60_000);
 

@@ -6,12 +6,11 @@
  * too.
  */
 import fc from "fast-check";
-import { PARTITION_SPAN } from "../../../core/sharding/ring";
-import { keyVersionsSql, sizeSql, type HashRange } from "../../../runtime/rebalance/sql";
+import { HASH_SPACE, PARTITION_SPAN, type HashRange } from "../../../core/sharding/ring";
+import { keyVersionsSql, sizeSql } from "../../../runtime/rebalance/sql";
 import { ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../../runtime/shard-client/sql";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../support/pg-cluster";
 
-const HASH_SPACE = 2 ** 32;
 const PARTITIONS = HASH_SPACE / PARTITION_SPAN;
 
 let cluster: PgCluster;
