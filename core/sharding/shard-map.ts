@@ -32,6 +32,12 @@ export const ShardPlacementSchema = z.strictObject({
   vnodesPerWeight: z.number().int().min(1).max(4096),
   replicationFactor: z.number().int().min(1),
   shards: z.array(ShardMemberSchema).min(1),
+  /**
+   * The consistency level writes were acknowledged at under this placement (a migration's `from`
+   * records it: the copy reads rf − w + 1 old replicas). Absent in records written before it
+   * existed: then every old replica is read (as at `one`).
+   */
+  consistency: z.enum(CONSISTENCY_LEVELS).optional(),
 });
 export type ShardPlacement = z.infer<typeof ShardPlacementSchema>;
 

@@ -13,11 +13,11 @@
  *    schema on every shard; record `rebalance/active` (stage planned); CAS the map to epoch e+1
  *    with the new shards and `migration {phase: dual-write, from: old}`; raise the fence
  *    `min_epoch` to e+1 on every shard.
- * 2. phase dual-write: copy each batch's ranges to every new replica from every surviving old
- *    replica (and from leaving ones that still answer: rows acknowledged at `one` may sit on one
- *    replica only), merged by version, and verify them, recording each batch in
- *    `rebalance/<id>/progress`; then CAS to phase cutover (reads use the new owners) and raise
- *    the fence.
+ * 2. phase dual-write: copy each batch's ranges to every target of the plan (every new replica,
+ *    and staying ones the holders rule needs) from `rf − w + 1` old replicas merged by version
+ *    (core/sharding/rebalance: they meet every write quorum of the old placement), verify each
+ *    pair, recording each batch in `rebalance/<id>/progress`; then CAS to phase cutover (reads
+ *    use the new owners) and raise the fence.
  * 3. phase cutover: record stage cleanup; CAS the migration away (e+3); raise the fence.
  * 4. stage cleanup (no migration in the map): delete the moved rows from the shards that no
  *    longer own them; delete the progress keys.
@@ -38,7 +38,7 @@ import type { ShardMap, ShardMember } from "../../core/sharding/shard-map";
 import type { ConfigClient, Leadership } from "../config-client";
 import { copyRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
 import { failpoint } from "./failpoint";
-import { RebalanceError } from "../../core/sharding/rebalance";
+import { RebalanceError, type Placement as PlanPlacement } from "../../core/sharding/rebalance";
 import { planMigration, type MigrationPlan } from "./plan";
 import { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 import { RebalanceConnections, type ShardCredentials, type ShardReach } from "./shards";
@@ -147,18 +147,23 @@ export class RebalanceBusyError extends Error {
 type MapWithMigration = ShardMap;
 type Migration = NonNullable<ShardMap["migration"]>;
 
-/** The placement part of a shard map. */
-export function placementOf(m: Placement): Placement {
+/**
+ * The placement part of a shard map (or of a migration's old placement), with the consistency
+ * level its writes were acknowledged at: the map's, or a recorded `from`'s; a `from` recorded
+ * before levels were recorded counts as `one` (then every old replica is read).
+ */
+export function placementOf(m: Placement): Placement & { consistency: ConsistencyLevel } {
   return {
     vnodesPerWeight: m.vnodesPerWeight,
     replicationFactor: m.replicationFactor,
     shards: m.shards.map((s) => ({ ...s })),
+    consistency: m.consistency ?? "one",
   };
 }
 
 const memberKey = (s: ShardMember) => JSON.stringify([s.name, s.weight, s.zone ?? null, s.host, s.port, s.database]);
 
-/** Whether two placements hold data in the same places (shard order does not matter). */
+/** Whether two placements hold data in the same places (shard order and consistency do not matter). */
 export function samePlacement(a: Placement, b: Placement): boolean {
   if (
     a.vnodesPerWeight !== b.vnodesPerWeight ||
@@ -182,32 +187,23 @@ export interface CopyPair {
   source: string;
   target: string;
   ranges: HashRange[];
-  /**
-   * A source leaving the shard set: read too when it answers (it may hold rows acknowledged at
-   * consistency `one` on it alone), skipped when it is already gone (core/sharding/rebalance guarantees a
-   * surviving replica of every range).
-   */
-  optional: boolean;
 }
 
 /**
- * The (source, target) pairs of a batch with the ranges each copies: each new replica of a range
- * reads every surviving old replica (core/sharding/rebalance's `sources`; copies reconcile by version),
- * and the leaving old replicas when they still answer.
+ * The (source, target) pairs of a batch with the ranges each copies: each copy's target reads
+ * each of its sources (core/sharding/rebalance: rf − w + 1 old replicas with the target's own
+ * rows, so every write quorum is met; rows merge by version).
  */
 export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {
   const pairs = new Map<string, CopyPair>();
-  const add = (source: string, target: string, range: HashRange, optional: boolean) => {
-    const k = `${source}\u0000${target}`;
-    let p = pairs.get(k);
-    if (!p) pairs.set(k, (p = { source, target, ranges: [], optional }));
-    p.ranges.push(range);
-  };
   for (const m of batch.moves)
-    for (const c of m.copies) {
-      for (const source of c.sources) add(source, c.target, c.range, false);
-      for (const source of m.from) if (!c.sources.includes(source)) add(source, c.target, c.range, true);
-    }
+    for (const c of m.copies)
+      for (const source of c.sources) {
+        const k = `${source}\u0000${c.target}`;
+        let p = pairs.get(k);
+        if (!p) pairs.set(k, (p = { source, target: c.target, ranges: [] }));
+        p.ranges.push(c.range);
+      }
   return [...pairs.values()];
 }
 
@@ -224,9 +220,15 @@ export function releasedRanges(batch: MigrationPlan["batches"][number]): Map<str
   return out;
 }
 
+/**
+ * The digest of what a plan's batches achieve: ranges, replica lists and copy targets. Not the
+ * copies' sources: they depend on which shards answer, and a batch verified from some sources is
+ * as complete as from others, so a rerun that finds another shard dead keeps its done batches.
+ */
 function digestOf(plan: MigrationPlan): string {
   const h = createHash("sha256");
-  for (const b of plan.batches) h.update(JSON.stringify(b.moves.map((m) => [m.start, m.end, m.from, m.to])));
+  for (const b of plan.batches)
+    h.update(JSON.stringify(b.moves.map((m) => [m.start, m.end, m.from, m.to, m.copies.map((c) => c.target)])));
   return h.digest("hex").slice(0, 32);
 }
 
@@ -238,14 +240,19 @@ function digestOf(plan: MigrationPlan): string {
 const planCache = new Map<string, MigrationPlan>();
 
 /** Plans the move from one placement to another in copy batches; a refusal is a RebalanceRefusedError. */
-function plan(from: Placement, to: Placement): MigrationPlan {
-  const canon = (p: Placement) => [p.vnodesPerWeight, p.replicationFactor, p.shards.map(memberKey).sort()];
-  const key = JSON.stringify([canon(from), canon(to)]);
+function plan(from: PlanPlacement, to: PlanPlacement, dead: readonly string[] = []): MigrationPlan {
+  const canon = (p: PlanPlacement) => [
+    p.vnodesPerWeight,
+    p.replicationFactor,
+    p.consistency,
+    p.shards.map(memberKey).sort(),
+  ];
+  const key = JSON.stringify([canon(from), canon(to), [...dead].sort()]);
   const cached = planCache.get(key);
   if (cached) return cached;
   let p: MigrationPlan;
   try {
-    p = planMigration(from, to);
+    p = planMigration(from, to, { dead });
   } catch (e) {
     if (!(e instanceof RebalanceError)) throw e;
     throw new RebalanceRefusedError(e.argument, `shard change refused before anything moved: ${e.message}`);
@@ -273,8 +280,8 @@ async function planAhead(config: ConfigClient, desired: Placement): Promise<void
   const [map, active] = await Promise.all([config.getShardMap(), config.get(ACTIVE_KEY)]);
   if (!map) return;
   if (map.migration) plan(placementOf(map.migration.from), placementOf(map));
-  else if (active?.stage === "cleanup") plan(active.from, active.to);
-  if (!samePlacement(map, desired)) {
+  else if (active?.stage === "cleanup") plan(placementOf(active.from), placementOf(active.to));
+  if (!samePlacement(map, desired) || map.consistency !== desired.consistency) {
     refuseUnlessHash(map);
     plan(placementOf(map), placementOf(desired));
   }
@@ -373,7 +380,7 @@ class Run {
     this.pools.add(all);
     const moves = p.batches.reduce((n, b) => n + b.moves.length, 0);
     if (moves === 0) {
-      // Nothing changes owner (e.g. only the consistency level): publish the map, move nothing.
+      // No replica needs a copy (e.g. a weaker consistency level): publish the map, move nothing.
       await this.casMap(
         map,
         (m) => ({ ...m, ...this.o.desired, shards: to.shards }),
@@ -492,19 +499,7 @@ class Run {
       const byTarget = new Map<string, CopyPair[]>();
       for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
       await eachLimit([...byTarget.values()], parallel, (pairs) =>
-        eachLimit(pairs, 1, async ({ source, target, ranges, optional }) => {
-          if (optional) {
-            const gone = await this.pools.query(source, "SELECT 1").then(
-              () => undefined,
-              (e: Error) => e,
-            );
-            if (gone) {
-              this.info(
-                `leaving shard ${source} does not answer (${gone.message}); its ranges are copied from their surviving replicas only`,
-              );
-              return;
-            }
-          }
+        eachLimit(pairs, 1, async ({ source, target, ranges }) => {
           for (let attempt = 1; ; attempt++) {
             const copyStarted = performance.now();
             const c = await copyRanges(this.pools, source, target, ranges);
@@ -556,7 +551,7 @@ class Run {
       map.epoch,
     );
     failpoint("rebalance.before-cleanup");
-    const p = plan(active.from, active.to);
+    const p = plan(placementOf(active.from), placementOf(active.to));
     for (const batch of p.batches) {
       const released = [...releasedRanges(batch)];
       await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, ranges]) => {
@@ -628,16 +623,7 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
         await lead.fencedDelete(ACTIVE_KEY);
         continue;
       }
-      if (samePlacement(map, options.desired)) {
-        if (map.consistency !== options.desired.consistency) {
-          await run.casMap(
-            map,
-            (m) => ({ ...m, consistency: options.desired.consistency }),
-            `consistency ${map.consistency} → ${options.desired.consistency}`,
-          );
-          if (run.report.action === "none") run.report.action = "reconfigured";
-          continue;
-        }
+      if (samePlacement(map, options.desired) && map.consistency === options.desired.consistency) {
         run.report.durationMs = Date.now() - started;
         run.report.copyMs = Math.round(run.report.copyMs);
         run.report.verifyMs = Math.round(run.report.verifyMs);
@@ -689,17 +675,10 @@ export async function previewRebalance(options: Omit<RebalanceOptions, "onEvent"
   if (!map) return { action: "initialize", to, batches: 0, copies: [], rows: 0, bytes: 0 };
   const from = map.migration ? placementOf(map.migration.from) : placementOf(map);
   const target = map.migration ? placementOf(map) : to;
-  if (!map.migration && samePlacement(from, to))
-    return {
-      action: map.consistency === options.desired.consistency ? "none" : "reconfigure",
-      epoch: map.epoch,
-      to,
-      batches: 0,
-      copies: [],
-      rows: 0,
-      bytes: 0,
-    };
-  const p = plan(from, target);
+  const same = samePlacement(from, to) && map.consistency === options.desired.consistency;
+  const p = map.migration || !same ? plan(from, target) : undefined;
+  if (!p || (!map.migration && p.batches.length === 0))
+    return { action: same ? "none" : "reconfigure", epoch: map.epoch, to, batches: 0, copies: [], rows: 0, bytes: 0 };
   const pools = new RebalanceConnections(options.credentials, options.reach);
   pools.add(unionShards(from, target));
   try {
