@@ -464,7 +464,11 @@ export const PlatformConfigSchema = z
     const ranges: [string, number, number][] = [
       ["appPortBase", docker.appPortBase, app.maxSize],
       ["etcdPortBase", docker.etcdPortBase, cs.members],
-      ["databasePortBase", docker.databasePortBase, shardCount],
+      [
+        "databasePortBase",
+        docker.databasePortBase,
+        Math.max(shardCount, ...shardPortSlots(shardList(db).map((s) => s.name)).map((x) => x + 1)),
+      ],
     ];
     if (c.target === "docker")
       for (const [key, base, n] of ranges)
@@ -553,4 +557,24 @@ export function shardList(db: DatabaseConfig): { name: string; weight: number; z
   return typeof db.shards === "number"
     ? Array.from({ length: db.shards }, (_, i) => ({ name: `shard-${i}`, weight: 1 }))
     : db.shards.map((s) => ({ ...s }));
+}
+
+/**
+ * The Docker host port slot of each shard (it publishes on `docker.databasePortBase + slot`): `n`
+ * for a shard named `shard-<n>` (the names a shard count gives), so removing a shard never moves
+ * another one's port (a moved port would replace its container mid-rebalance); other names take
+ * the lowest slots no `shard-<n>` name holds, in list order.
+ */
+export function shardPortSlots(names: readonly string[]): number[] {
+  const fixed = names
+    .map((n) => /^shard-(0|[1-9]\d{0,3})$/.exec(n)?.[1])
+    .map((d) => (d === undefined ? -1 : Number(d)));
+  const taken = new Set(fixed.filter((x) => x >= 0));
+  let next = 0;
+  return fixed.map((slot) => {
+    if (slot >= 0) return slot;
+    while (taken.has(next)) next++;
+    taken.add(next);
+    return next;
+  });
 }

@@ -89,6 +89,37 @@ export const ShardMapSchema = z
   });
 export type ShardMap = z.infer<typeof ShardMapSchema>;
 
+/**
+ * The placement to shrink a stored map to: `stored` (a migration's target when one is in flight)
+ * without `remove`, at the stored settings. Errors name `argument` (e.g. `--remove`) and what is
+ * allowed: an unknown shard, or fewer shards left than the replication factor.
+ */
+export function withoutShards(
+  stored: ShardMap | undefined,
+  remove: readonly string[],
+  argument: string,
+): Pick<ShardMap, "vnodesPerWeight" | "replicationFactor" | "consistency" | "shards"> {
+  if (!stored)
+    throw new Error(`${argument}: there is no shard map yet (deploy the stack first; \`pulumi up\` publishes it)`);
+  const names = stored.shards.map((s) => s.name);
+  const unknown = remove.filter((r) => !names.includes(r));
+  if (remove.length === 0 || unknown.length > 0)
+    throw new Error(
+      `${argument}: must name shards of the shard map (${names.join(", ")}); got ${remove.length === 0 ? "none" : unknown.join(", ")}`,
+    );
+  const shards = stored.shards.filter((s) => !remove.includes(s.name));
+  if (shards.length < stored.replicationFactor)
+    throw new Error(
+      `${argument}: removing ${remove.join(", ")} would leave ${shards.length} shard(s), fewer than replicationFactor ${stored.replicationFactor} (replicas live on distinct shards); add a shard first or lower scaleplane:database.replicationFactor`,
+    );
+  return {
+    vnodesPerWeight: stored.vnodesPerWeight,
+    replicationFactor: stored.replicationFactor,
+    consistency: stored.consistency,
+    shards,
+  };
+}
+
 /** Where each shard is reached, by shard name. */
 export type ShardEndpoints = Record<string, { host: string; port: number }>;
 

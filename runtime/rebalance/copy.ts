@@ -433,14 +433,28 @@ export async function verifyRanges(
 }
 
 /** Deletes a shard's rows in the ranges; resolves with the number deleted. */
-export async function deleteRanges(
+export function deleteRanges(
   pools: RebalanceConnections,
   shard: string,
   ranges: readonly HashRange[],
 ): Promise<number> {
+  return deleteRows(pools, shard, sql.deleteRangesSql(ranges));
+}
+
+/** Deletes a shard's rows outside the ranges (a sweep); resolves with the number deleted. */
+export function deleteOutsideRanges(
+  pools: RebalanceConnections,
+  shard: string,
+  ranges: readonly HashRange[],
+): Promise<number> {
+  return deleteRows(pools, shard, sql.deleteOutsideRangesSql(ranges));
+}
+
+/** Runs one DELETE on a shard (no statement deadline: a large range takes long); resolves with the rows deleted. */
+async function deleteRows(pools: RebalanceConnections, shard: string, statement: string): Promise<number> {
   const client = await pools.client(shard);
   try {
-    return (await client.query(sql.deleteRangesSql(ranges))).rowCount ?? 0;
+    return (await client.query(statement)).rowCount ?? 0;
   } catch (e) {
     throw pools.wrap(shard, e);
   } finally {

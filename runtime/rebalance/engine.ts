@@ -33,14 +33,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { ConsistencyLevel } from "../../core/config";
-import { HASH_SPACE, type HashRange } from "../../core/sharding/ring";
+import { HASH_SPACE, replicaRanges, ringOfShardMap, type HashRange } from "../../core/sharding/ring";
 import type { ShardMap, ShardMember } from "../../core/sharding/shard-map";
 import type { ConfigClient, Leadership } from "../config-client";
-import { copyRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
+import { copyRanges, deleteOutsideRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
 import { failpoint } from "./failpoint";
 import { RebalanceError, type Placement as PlanPlacement } from "../../core/sharding/rebalance";
 import { planMigration, type MigrationPlan } from "./plan";
-import { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
+import { ACTIVE_KEY, SWEEP_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 import { RebalanceConnections, type ShardCredentials, type ShardReach } from "./shards";
 import * as shardSql from "../shard-client/sql";
 
@@ -83,6 +83,12 @@ export interface RebalanceOptions {
   maxRowsPerSecond?: number;
   /** Progress reports. */
   onEvent?: (e: RebalanceEvent) => void;
+  /**
+   * Finds `host:port` for shards neither `reach` nor the map's host/port lets this process reach
+   * (e.g. on Docker, the 127.0.0.1 port a shard container publishes): shard name → `host:port`
+   * for those it finds. @default none
+   */
+  resolveReach?: (shards: readonly ShardMember[]) => Promise<Record<string, string>>;
 }
 
 /** What a run did. */
@@ -105,6 +111,10 @@ export interface RebalanceReport {
   /** Of those, pairs whose checksums differed (writes in flight) and were proven by the key-level pass. */
   keyLevelVerified: number;
   rowsDeleted: number;
+  /** Shards that did not answer a probe during the run (leaving ones are worked around under the planner's rule). */
+  deadShards: string[];
+  /** Shards whose cleanup was skipped because they did not answer (a staying one is swept by a later run). */
+  skippedCleanups: string[];
   /** Time spent in the copies themselves (COPY out → chunks inserted or merged on the target → commit), summed over pairs, in ms. */
   copyMs: number;
   /** Time spent verifying copied pairs, summed over pairs, in ms. */
@@ -289,6 +299,18 @@ async function planAhead(config: ConfigClient, desired: Placement): Promise<void
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Registers shards with the connections, resolving where to reach those `reach` does not name. */
+async function connectTo(
+  pools: RebalanceConnections,
+  shards: readonly ShardMember[],
+  resolveReach: RebalanceOptions["resolveReach"],
+): Promise<void> {
+  pools.add(shards);
+  const missing = shards.filter((s) => !pools.reaches(s.name));
+  if (missing.length === 0 || !resolveReach) return;
+  for (const [name, hostPort] of Object.entries(await resolveReach(missing))) pools.reachAt(name, hostPort);
+}
+
 /** Runs `fn` over `items` with at most `limit` at once; the first failure rejects (after the rest settle). */
 async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -310,6 +332,9 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
 /** How many times a pair is copied again when its verification finds rows missing. */
 const RECOPY_ATTEMPTS = 3;
 
+/** How long a shard may take to answer a liveness probe before it counts as dead, in ms. */
+const PROBE_TIMEOUT_MS = 4000;
+
 /** One run's context. */
 class Run {
   readonly report: RebalanceReport = {
@@ -323,6 +348,8 @@ class Run {
     verifiedPairs: 0,
     keyLevelVerified: 0,
     rowsDeleted: 0,
+    deadShards: [],
+    skippedCleanups: [],
     copyMs: 0,
     verifyMs: 0,
     durationMs: 0,
@@ -330,6 +357,8 @@ class Run {
 
   /** Migrations whose copy this run went through (and counted the verified pairs of). */
   readonly copied = new Set<string>();
+  /** Shards that did not answer their last probe (probed again at every step: one that is back is used again). */
+  readonly dead = new Set<string>();
 
   constructor(
     readonly o: RebalanceOptions,
@@ -339,6 +368,41 @@ class Run {
 
   info(message: string): void {
     this.o.onEvent?.({ kind: "info", message });
+  }
+
+  /** Registers shards with the connections (see {@link connectTo}). */
+  know(shards: readonly ShardMember[]): Promise<void> {
+    return connectTo(this.pools, shards, this.o.resolveReach);
+  }
+
+  /** Probes shards (a short connect and `SELECT 1`); records which do not answer and returns them. */
+  async probe(names: readonly string[]): Promise<Set<string>> {
+    const outcomes = await Promise.all(
+      names.map((n) =>
+        this.pools.ping(n, PROBE_TIMEOUT_MS).then(
+          () => undefined,
+          (e: Error) => e,
+        ),
+      ),
+    );
+    const silent = new Set<string>();
+    outcomes.forEach((e, i) => {
+      const name = names[i];
+      if (e === undefined) {
+        if (this.dead.delete(name)) this.info(`shard ${name} answers again`);
+        return;
+      }
+      silent.add(name);
+      if (!this.dead.has(name)) this.info(`shard ${name} does not answer (${e.message})`);
+      this.dead.add(name);
+      if (!this.report.deadShards.includes(name)) this.report.deadShards.push(name);
+    });
+    return silent;
+  }
+
+  /** The answering shards among `names` (as of their last probe). */
+  live(names: readonly string[]): string[] {
+    return names.filter((n) => !this.dead.has(n));
   }
 
   private async onAll(shards: readonly string[], what: string, fn: (shard: string) => Promise<unknown>): Promise<void> {
@@ -370,14 +434,15 @@ class Run {
     return next;
   }
 
-  /** Step 1: plan, record, publish the migration, fence. */
+  /** Step 1: probe, plan (a refusal throws here, before anything moves), record, publish the migration, fence. */
   async start(map: MapWithMigration): Promise<void> {
     refuseUnlessHash(map);
     const from = placementOf(map);
     const to = placementOf(this.o.desired);
-    const p = plan(from, to);
     const all = unionShards(from, to);
-    this.pools.add(all);
+    await this.know(all);
+    await this.probe(all.map((s) => s.name));
+    const p = plan(from, to, [...this.dead]);
     const moves = p.batches.reduce((n, b) => n + b.moves.length, 0);
     if (moves === 0) {
       // No replica needs a copy (e.g. a weaker consistency level): publish the map, move nothing.
@@ -389,7 +454,8 @@ class Run {
       if (this.report.action === "none") this.report.action = "reconfigured";
       return;
     }
-    await this.ensureSchema(all.map((s) => s.name));
+    const live = this.live(all.map((s) => s.name));
+    await this.ensureSchema(live);
     const id = `${new Date()
       .toISOString()
       .replace(/[-:.TZ]/g, "")
@@ -404,27 +470,29 @@ class Run {
     };
     await this.lead.fencedPut(ACTIVE_KEY, active);
     this.info(
-      `migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)`,
+      `migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)` +
+        (p.plan.dead.length > 0 ? `; ${p.plan.dead.join(", ")} do(es) not answer and leave(s) unread` : ""),
     );
+    await this.raiseFence(live, map.epoch);
     const next = await this.casMap(
       map,
       (m) => ({ ...m, ...this.o.desired, shards: to.shards, migration: { id, phase: "dual-write", from } }),
       `migration ${id} published, routers dual-write`,
     );
-    await this.raiseFence(
-      all.map((s) => s.name),
-      next.epoch,
-    );
+    await this.raiseFence(live, next.epoch);
   }
 
   /** Steps 2 and 3 for the migration in the map. */
   async advance(map: MapWithMigration, mig: Migration, active: ActiveMigration | undefined): Promise<void> {
     const from = placementOf(mig.from);
     const to = placementOf(map);
-    const all = unionShards(from, to).map((s) => s.name);
-    this.pools.add(unionShards(from, to));
-    const p = plan(from, to);
-    const digest = digestOf(p);
+    const shards = unionShards(from, to);
+    const all = shards.map((s) => s.name);
+    await this.know(shards);
+    await this.probe(all);
+    // Dead shards change the copies' sources only: the digest (and the batches done) stay.
+    const whole = plan(from, to);
+    const digest = digestOf(whole);
     if (!active || active.id !== mig.id) {
       // The record is written before the map changes; rebuild it if it was removed by hand.
       active = { id: mig.id, stage: "copying", from, to, planDigest: digest, startedAt: new Date().toISOString() };
@@ -433,25 +501,35 @@ class Run {
     if (!this.report.migrations.includes(mig.id)) this.report.migrations.push(mig.id);
     this.report.action = "migrated";
     if (mig.phase === "dual-write") {
+      // A staying shard that does not answer, or too few answering sources, is refused here.
+      const p = plan(from, to, [...this.dead]);
+      const live = this.live(all);
       // Idempotent; repairs a crash between the map change and the fence.
-      await this.ensureSchema(all);
-      await this.raiseFence(all, map.epoch);
-      await this.copyAll(mig.id, p, digest);
+      await this.ensureSchema(live);
+      await this.raiseFence(live, map.epoch);
+      await this.copyAll(mig.id, from, to, p, digest);
       const next = await this.casMap(
         map,
         (m) => ({ ...m, migration: { ...m.migration!, phase: "cutover" } }),
         `migration ${mig.id} cut over, reads use the new shards`,
       );
-      await this.raiseFence(all, next.epoch);
+      await this.raiseFence(this.live(all), next.epoch);
       failpoint("rebalance.after-cutover");
       return;
     }
-    // phase cutover: remember the cleanup, then end the migration in the map.
+    // phase cutover: remember the cleanup, then end the migration in the map. A leaving shard that
+    // died after the copy is not needed any more; a staying one is (its fence must be raised).
+    const deadStaying = to.shards.filter((s) => this.dead.has(s.name)).map((s) => s.name);
+    if (deadStaying.length > 0)
+      throw new Error(
+        `migration ${mig.id}: shard(s) ${deadStaying.join(", ")} of the new placement do not answer; the migration completes once they do (run again)`,
+      );
     if (!this.copied.has(mig.id)) {
       // Copied and verified by an earlier run that was killed after the cutover.
       const recorded = await this.o.config.get(progressKey(mig.id));
       if (recorded?.planDigest === digest) this.report.verifiedPairs += recorded.verifiedPairs ?? 0;
     }
+    await this.raiseFence(this.live(all), map.epoch);
     await this.lead.fencedPut(ACTIVE_KEY, { ...active, stage: "cleanup" });
     const next = await this.casMap(
       map,
@@ -461,11 +539,22 @@ class Run {
       },
       `migration ${mig.id} complete, only the new shards serve`,
     );
-    await this.raiseFence(all, next.epoch);
+    await this.raiseFence(this.live(all), next.epoch);
   }
 
-  /** Copies and verifies every batch not yet recorded as done. */
-  async copyAll(id: string, p: MigrationPlan, digest: string): Promise<void> {
+  /**
+   * Copies and verifies every batch not yet recorded as done. A pair that fails because a shard
+   * stopped answering makes the run probe the batch's shards and plan again without the silent
+   * ones (other sources, same batches; refused when the rule no longer holds), then redo the batch.
+   */
+  async copyAll(
+    id: string,
+    from: PlanPlacement,
+    to: PlanPlacement,
+    planned: MigrationPlan,
+    digest: string,
+  ): Promise<void> {
+    let p = planned;
     const key = progressKey(id);
     const stored = await this.o.config.get(key);
     const progress: Progress =
@@ -486,82 +575,150 @@ class Run {
         bytesCopied: progress.bytesCopied,
       });
     emit();
-    const parallel = Math.max(1, this.o.parallel ?? 2);
     const throttle = this.o.maxRowsPerSecond ?? 0;
     for (let i = 0; i < total; i++) {
       if (done.has(i)) continue;
-      const batch = p.batches[i];
       const started = Date.now();
-      let rows = 0;
-      let bytes = 0;
-      let verified = 0;
-      // Pairs into one target run one after the other (they merge the same keys); targets in parallel.
-      const byTarget = new Map<string, CopyPair[]>();
-      for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
-      await eachLimit([...byTarget.values()], parallel, (pairs) =>
-        eachLimit(pairs, 1, async ({ source, target, ranges }) => {
-          for (let attempt = 1; ; attempt++) {
-            const copyStarted = performance.now();
-            const c = await copyRanges(this.pools, source, target, ranges);
-            const verifyStarted = performance.now();
-            this.report.copyMs += verifyStarted - copyStarted;
-            rows += c.rows;
-            bytes += c.bytes;
-            const v = await verifyRanges(this.pools, source, target, ranges);
-            this.report.verifyMs += performance.now() - verifyStarted;
-            if (v.clean) {
-              verified++;
-              if (!v.checksumsMatch) this.report.keyLevelVerified++;
-              return;
-            }
-            const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
-            if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
-            this.info(`${what}; copying again`);
-          }
-        }),
-      );
+      let outcome: { rows: number; bytes: number; verified: number };
+      for (;;) {
+        try {
+          outcome = await this.copyBatch(p.batches[i]);
+          break;
+        } catch (e) {
+          const involved = [...new Set(copyPairs(p.batches[i]).flatMap((x) => [x.source, x.target]))];
+          const silent = await this.probe(this.live(involved));
+          if (silent.size === 0) throw e;
+          this.info(
+            `migration ${id}: batch ${i + 1}/${total} stopped (${(e as Error).message}); planning again without ${[...silent].join(", ")}`,
+          );
+          p = plan(from, to, [...this.dead]);
+        }
+      }
+      const batch = p.batches[i];
       this.report.batches++;
       this.report.ranges += batch.moves.length;
-      this.report.rowsCopied += rows;
-      this.report.bytesCopied += bytes;
-      this.report.verifiedPairs += verified;
+      this.report.rowsCopied += outcome.rows;
+      this.report.bytesCopied += outcome.bytes;
+      this.report.verifiedPairs += outcome.verified;
       done.add(i);
       progress.done = [...done].sort((a, b) => a - b);
-      progress.rowsCopied += rows;
-      progress.bytesCopied += bytes;
-      progress.verifiedPairs = (progress.verifiedPairs ?? 0) + verified;
+      progress.rowsCopied += outcome.rows;
+      progress.bytesCopied += outcome.bytes;
+      progress.verifiedPairs = (progress.verifiedPairs ?? 0) + outcome.verified;
       await this.lead.fencedPut(key, progress);
       emit();
       failpoint("rebalance.after-batch");
       if (throttle > 0) {
-        const due = (rows / throttle) * 1000 - (Date.now() - started);
+        const due = (outcome.rows / throttle) * 1000 - (Date.now() - started);
         if (due > 0) await sleep(due);
       }
     }
   }
 
-  /** Step 4: delete the moved rows from the shards that no longer own them. */
+  /** Copies and verifies one batch's pairs: targets in parallel, the pairs into one target in turn. */
+  private async copyBatch(
+    batch: MigrationPlan["batches"][number],
+  ): Promise<{ rows: number; bytes: number; verified: number }> {
+    let rows = 0;
+    let bytes = 0;
+    let verified = 0;
+    // Pairs into one target run one after the other (they merge the same keys); targets in parallel.
+    const byTarget = new Map<string, CopyPair[]>();
+    for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
+    await eachLimit([...byTarget.values()], Math.max(1, this.o.parallel ?? 2), (pairs) =>
+      eachLimit(pairs, 1, async ({ source, target, ranges }) => {
+        for (let attempt = 1; ; attempt++) {
+          const copyStarted = performance.now();
+          const c = await copyRanges(this.pools, source, target, ranges);
+          const verifyStarted = performance.now();
+          this.report.copyMs += verifyStarted - copyStarted;
+          rows += c.rows;
+          bytes += c.bytes;
+          const v = await verifyRanges(this.pools, source, target, ranges);
+          this.report.verifyMs += performance.now() - verifyStarted;
+          if (v.clean) {
+            verified++;
+            if (!v.checksumsMatch) this.report.keyLevelVerified++;
+            return;
+          }
+          const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
+          if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
+          this.info(`${what}; copying again`);
+        }
+      }),
+    );
+    return { rows, bytes, verified };
+  }
+
+  /**
+   * Step 4: delete the moved rows from the shards that no longer own them. A shard that does not
+   * answer is skipped and the run goes on: a leaving one is out of the map (its rows are of no
+   * use to anyone), a staying one is recorded and swept by a later run once it answers.
+   */
   async cleanup(map: MapWithMigration, active: ActiveMigration): Promise<void> {
-    const all = unionShards(active.from, active.to);
-    this.pools.add(all);
+    const shards = unionShards(active.from, active.to);
+    const all = shards.map((s) => s.name);
+    await this.know(shards);
+    await this.probe(all);
     if (!this.report.migrations.includes(active.id)) this.report.migrations.push(active.id);
     this.report.action = "migrated";
-    await this.raiseFence(
-      all.map((s) => s.name),
-      map.epoch,
-    );
+    await this.raiseFence(this.live(all), map.epoch);
     failpoint("rebalance.before-cleanup");
     const p = plan(placementOf(active.from), placementOf(active.to));
+    const staying = new Set(map.shards.map((s) => s.name));
+    const sweepLater = new Set<string>();
     for (const batch of p.batches) {
-      const released = [...releasedRanges(batch)];
+      const released = [...releasedRanges(batch)].filter(([shard]) => {
+        if (!this.dead.has(shard)) return true;
+        if (staying.has(shard)) sweepLater.add(shard);
+        if (!this.report.skippedCleanups.includes(shard)) {
+          this.report.skippedCleanups.push(shard);
+          this.info(
+            staying.has(shard)
+              ? `shard ${shard} does not answer: its moved rows are deleted by a later run once it does`
+              : `leaving shard ${shard} does not answer: its copies of the moved rows are left on it (it is out of the shard map)`,
+          );
+        }
+        return false;
+      });
       await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, ranges]) => {
         const deleted = await deleteRanges(this.pools, shard, ranges);
         this.report.rowsDeleted += deleted;
       });
     }
     this.info(`migration ${active.id}: ${this.report.rowsDeleted} moved row(s) deleted from their old shards`);
+    if (sweepLater.size > 0) {
+      const pending = (await this.o.config.get(SWEEP_KEY))?.shards ?? [];
+      await this.lead.fencedPut(SWEEP_KEY, { shards: [...new Set([...pending, ...sweepLater])].sort() });
+    }
     await this.lead.fencedDelete(progressKey(active.id));
     await this.lead.fencedDelete(ACTIVE_KEY);
+  }
+
+  /**
+   * The sweeps earlier runs could not do (a staying shard that did not answer at its cleanup):
+   * each such shard that answers now loses every row outside the ranges it holds in the current
+   * placement (no migration is in flight, and the fence is at the map's epoch, so no router or
+   * rebalancer writes there). A shard out of the map is forgotten; one still silent stays recorded.
+   */
+  async sweep(map: MapWithMigration, shards: readonly string[]): Promise<void> {
+    const current = placementOf(map);
+    const inMap = shards.filter((s) => map.shards.some((m) => m.name === s));
+    await this.know(map.shards);
+    await this.probe(inMap);
+    const now = this.live(inMap);
+    await this.raiseFence(now, map.epoch);
+    const ring = ringOfShardMap(current);
+    const ranges = replicaRanges(ring, current.replicationFactor);
+    for (const shard of now) {
+      const held = ranges.filter((r) => r.replicas.includes(shard)).map(({ start, end }) => ({ start, end }));
+      const deleted = await deleteOutsideRanges(this.pools, shard, held);
+      this.report.rowsDeleted += deleted;
+      this.info(`shard ${shard} swept: ${deleted} row(s) outside its ranges deleted (left by a cleanup it missed)`);
+    }
+    const left = inMap.filter((s) => this.dead.has(s));
+    if (left.length > 0) await this.lead.fencedPut(SWEEP_KEY, { shards: left });
+    else await this.lead.fencedDelete(SWEEP_KEY);
   }
 }
 
@@ -593,13 +750,14 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
   }
   const pools = new RebalanceConnections(options.credentials, options.reach);
   const run = new Run(options, lead, pools);
+  let swept = false;
   try {
     for (let step = 0; step < MAX_STEPS; step++) {
       const map = await config.getShardMap();
       if (!map) {
         const { created, map: stored } = await config.initShardMap({ epoch: 0, ...options.desired });
         if (created) {
-          pools.add(options.desired.shards);
+          await run.know(options.desired.shards);
           await run.ensureSchema(options.desired.shards.map((s) => s.name));
           run.report.action = "initialized";
           run.info(`shard map published at epoch 0 with ${options.desired.shards.length} shard(s)`);
@@ -621,6 +779,13 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
         // Recorded but never published (the run died before its CAS): nothing moved; forget it.
         run.info(`migration ${active.id} was planned but never started; discarding it`);
         await lead.fencedDelete(ACTIVE_KEY);
+        continue;
+      }
+      if (!swept) {
+        // Once per run: shards an earlier cleanup could not reach.
+        swept = true;
+        const pending = await config.get(SWEEP_KEY);
+        if (pending && pending.shards.length > 0) await run.sweep(map, pending.shards);
         continue;
       }
       if (samePlacement(map, options.desired) && map.consistency === options.desired.consistency) {
@@ -680,7 +845,7 @@ export async function previewRebalance(options: Omit<RebalanceOptions, "onEvent"
   if (!p || (!map.migration && p.batches.length === 0))
     return { action: same ? "none" : "reconfigure", epoch: map.epoch, to, batches: 0, copies: [], rows: 0, bytes: 0 };
   const pools = new RebalanceConnections(options.credentials, options.reach);
-  pools.add(unionShards(from, target));
+  await connectTo(pools, unionShards(from, target), options.resolveReach);
   try {
     const copies: PlannedCopy[] = [];
     for (let b = 0; b < p.batches.length; b++)

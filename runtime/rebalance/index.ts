@@ -17,7 +17,7 @@ export {
   type PlannedCopy,
 } from "./engine";
 export { planMigration, type MigrationPlan } from "./plan";
-export { ACTIVE_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
+export { ACTIVE_KEY, SWEEP_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 export { RebalanceConnections, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
 export {
   copyRanges,

@@ -5,7 +5,7 @@
  * on its 127.0.0.1 port). Every connection has a connect deadline; short statements have a
  * statement deadline, the long COPY streams do not.
  */
-import { Pool, type PoolClient } from "pg";
+import { Client, Pool, type PoolClient } from "pg";
 import type { ShardMember } from "../../core/sharding/shard-map";
 
 /** Database credentials of the shards (the password is a secret: never logged, never stored). */
@@ -43,12 +43,58 @@ export function parseHostPort(value: string, what: string): { host: string; port
 export class RebalanceConnections {
   private readonly pools = new Map<string, Pool>();
   private readonly members = new Map<string, ShardMember>();
+  private readonly reach: Record<string, string>;
 
   constructor(
     private readonly credentials: ShardCredentials,
-    private readonly reach: ShardReach = {},
+    reach: ShardReach = {},
     private readonly connectTimeoutMs = 10_000,
-  ) {}
+  ) {
+    this.reach = { ...reach };
+  }
+
+  /** Whether `reach` names where a shard is reached. */
+  reaches(name: string): boolean {
+    return this.reach[name] !== undefined;
+  }
+
+  /** Reaches a shard at `host:port` from now on (before its pool is first used). */
+  reachAt(name: string, hostPort: string): void {
+    parseHostPort(hostPort, `reach.${name}`);
+    if (this.pools.has(name))
+      throw new Error(`rebalance: shard ${name} is already connected; its address cannot change`);
+    this.reach[name] = hostPort;
+  }
+
+  /**
+   * Whether a shard answers: a new connection (not the pool's) and `SELECT 1`, both within
+   * `timeoutMs` (a paused or partitioned shard hangs instead of refusing). Rejects naming the shard.
+   */
+  async ping(name: string, timeoutMs: number): Promise<void> {
+    const s = this.member(name);
+    const { host, port } = this.reach[name]
+      ? parseHostPort(this.reach[name], `reach.${name}`)
+      : { host: s.host, port: s.port };
+    const c = new Client({
+      host,
+      port,
+      database: s.database,
+      user: this.credentials.user,
+      password: this.credentials.password,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      application_name: "scaleplane-rebalance-probe",
+    });
+    c.on("error", () => undefined);
+    try {
+      await c.connect();
+      await c.query("SELECT 1");
+    } catch (e) {
+      throw this.wrap(name, e);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
 
   /** Registers shards (the first registration of a name wins: names are never reused). */
   add(shards: readonly ShardMember[]): void {

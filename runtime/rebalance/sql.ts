@@ -36,6 +36,11 @@ const LISTED_PARTITIONS_MAX = 64;
  * of ranges that are not whole partitions (any `[start, end)` is accepted) go to a multirange.
  */
 function inRanges(ranges: readonly HashRange[]): string {
+  return `scaleplane_kv t WHERE ${rangePredicate(ranges)}`;
+}
+
+/** The condition on a row `t` of {@link inRanges}: its hash lies in one of the ranges. */
+function rangePredicate(ranges: readonly HashRange[]): string {
   checkRanges(ranges);
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   const lo = sorted[0].start;
@@ -57,7 +62,7 @@ function inRanges(ranges: readonly HashRange[]): string {
     ...(listed.length > 0 ? [`(t.h >> ${PARTITION_SHIFT})::int = ANY('{${listed.join(",")}}'::int[])`] : []),
     ...(rest.length > 0 ? [`t.h <@ '{${rest.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`] : []),
   ];
-  return `scaleplane_kv t WHERE t.h >= ${lo} AND t.h < ${hi} AND (${tests.join(" OR ")})`;
+  return `(t.h >= ${lo} AND t.h < ${hi} AND (${tests.join(" OR ")}))`;
 }
 
 /** COPY of a source's rows in the ranges, in text format (the target's COPY FROM reads it as is). */
@@ -145,4 +150,11 @@ WHERE t.key IS NULL OR (t.ver_wall, t.ver_logical, t.ver_node) < (s.w, s.l, s.n)
 /** Deletes the rows in the ranges (the old owner's copy once the new owners serve them). */
 export function deleteRangesSql(ranges: readonly HashRange[]): string {
   return `DELETE FROM ${inRanges(ranges)}`;
+}
+
+/** Deletes the rows outside the ranges (every row when there are none): the sweep of a shard a cleanup missed. */
+export function deleteOutsideRangesSql(ranges: readonly HashRange[]): string {
+  return ranges.length === 0
+    ? "DELETE FROM scaleplane_kv t"
+    : `DELETE FROM scaleplane_kv t WHERE NOT ${rangePredicate(ranges)}`;
 }
