@@ -260,6 +260,11 @@ export const DatabaseSchema = section({
   consistency: oneOf(CONSISTENCY_LEVELS)
     .default("one")
     .describe('How many replicas a read or write waits for; "quorum" needs replicationFactor ≥ 2.'),
+  maxClockOffsetMs: int(1, 60000)
+    .default(500)
+    .describe(
+      "Maximum clock offset between any router and any shard, in ms (CockroachDB's max-offset rule): a shard refuses a write whose version is further ahead of its clock, and a router whose clock is further off than this from a shard's refuses to read or write (fix its clock sync).",
+    ),
   image: str("a container image reference")
     .default("postgres:15")
     .describe("Container image of the PostgreSQL shards."),

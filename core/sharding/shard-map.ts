@@ -66,6 +66,8 @@ export const ShardMapSchema = z
     migration: ShardMigrationSchema.optional(),
     /** How keys are placed (core/sharding/placement.ts): hash (the default when absent), range or directory. */
     strategy: PlacementStrategySchema.optional(),
+    /** Maximum clock offset between routers and shards, in ms (absent in maps written before it: 500). */
+    maxClockOffsetMs: z.number().int().min(1).max(60_000).optional(),
   })
   .superRefine((m, ctx) => {
     if (m.replicationFactor > m.shards.length)
@@ -142,6 +144,7 @@ export function initialShardMap(db: DatabaseConfig, endpoints: ShardEndpoints): 
     vnodesPerWeight: db.virtualNodes,
     replicationFactor: db.replicationFactor,
     consistency: db.consistency,
+    maxClockOffsetMs: db.maxClockOffsetMs,
     shards,
   });
 }

@@ -38,6 +38,8 @@ export interface ShardRebalanceShardMap {
   vnodesPerWeight: number;
   replicationFactor: number;
   consistency: "one" | "quorum" | "all";
+  /** Maximum clock offset between routers and shards, in ms. @default 500 */
+  maxClockOffsetMs?: number;
   shards: { name: string; weight: number; zone?: string; host: string; port: number; database: string }[];
 }
 

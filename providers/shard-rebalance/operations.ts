@@ -28,6 +28,7 @@ export const ShardRebalanceInputsSchema = z.object({
     vnodesPerWeight: z.number().int().min(1).max(4096),
     replicationFactor: z.number().int().min(1),
     consistency: z.enum(CONSISTENCY_LEVELS),
+    maxClockOffsetMs: z.number().int().min(1).max(60_000).optional(),
     shards: z.array(ShardMemberSchema).min(1),
   }),
   reach: z.record(z.string(), z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, "must be host:port")).default({}),

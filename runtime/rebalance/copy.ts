@@ -33,6 +33,7 @@ import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import type { HashRange } from "../../core/sharding/ring";
 import { COPY_LANES, type RebalanceConnections } from "./shards";
 import { KV_COLUMNS } from "../shard-client/sql";
+import { failpoint } from "./failpoint";
 import * as sql from "./sql";
 
 /** What one pair copy moved. */
@@ -184,12 +185,16 @@ async function writeChunk(
   }
 }
 
-/** Copies the source's rows in `ranges` into the target (see the module comment). */
+/**
+ * Copies the source's rows in `ranges` into the target (see the module comment). `signal` stops it
+ * between chunks (the rebalancer lost its lease), rejecting with the signal's reason.
+ */
 export async function copyRanges(
   pools: RebalanceConnections,
   source: string,
   target: string,
   ranges: readonly HashRange[],
+  signal?: AbortSignal,
 ): Promise<CopyResult> {
   /** Keys of the ranges the target is known to hold (learnt from the chunks' unique violations). */
   const held = new Set<string>();
@@ -222,6 +227,7 @@ export async function copyRanges(
 
   /** Writes a chunk in the background on an idle lane (a new one while fewer than COPY_LANES), once one is free. */
   const dispatch = async (rows: Buffer): Promise<void> => {
+    if (signal?.aborted) throw (targetFailure ??= signal.reason as Error);
     while (idle.length === 0 && lanes.length === COPY_LANES && targetFailure === undefined) await Promise.race(writing);
     if (targetFailure) throw targetFailure;
     let lane = idle.pop();
@@ -237,6 +243,7 @@ export async function copyRanges(
       (n) => {
         applied += n;
         idle.push(lane);
+        failpoint("rebalance.in-copy");
       },
       (e: Error) => {
         targetFailure ??= e;
@@ -405,15 +412,20 @@ export async function verifyRanges(
     await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.keyVersionsSql(suspect)}`);
     for (;;) {
-      const page = await src.query<{ key: string; ver_wall: string; ver_logical: number; ver_node: string }>(
-        `FETCH ${KEY_PAGE} FROM scaleplane_verify`,
-      );
+      const page = await src.query<{
+        key: string;
+        ver_wall: string;
+        ver_logical: number;
+        ver_node: string;
+        value: string | null;
+      }>(`FETCH ${KEY_PAGE} FROM scaleplane_verify`);
       if (page.rows.length === 0) break;
       const lag = await pools.query<{ key: string; present: boolean }>(target, sql.LAGGING_KEYS_SQL, [
         page.rows.map((r) => r.key),
         page.rows.map((r) => r.ver_wall),
         page.rows.map((r) => r.ver_logical),
         page.rows.map((r) => r.ver_node),
+        page.rows.map((r) => r.value),
       ]);
       for (const l of lag) {
         if (l.present) older++;

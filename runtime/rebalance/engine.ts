@@ -47,6 +47,13 @@ import * as shardSql from "../shard-client/sql";
 /** The shard map a rebalance moves to (epoch and migration are the engine's). */
 export interface DesiredShardMap extends Placement {
   readonly consistency: ConsistencyLevel;
+  /** Maximum clock offset between routers and shards, in ms (the map's; absent: the routers' default). */
+  readonly maxClockOffsetMs?: number;
+}
+
+/** Whether the map's settings other than the placement (level, clock bound) are the desired ones. */
+function sameSettings(map: ShardMap, desired: DesiredShardMap): boolean {
+  return map.consistency === desired.consistency && map.maxClockOffsetMs === desired.maxClockOffsetMs;
 }
 
 /** A progress report of a running rebalance. */
@@ -152,6 +159,32 @@ export class RebalanceBusyError extends Error {
     );
     this.name = "RebalanceBusyError";
   }
+}
+
+/**
+ * This rebalancer lost its leadership (lease expired, e.g. while paused) or a newer one claimed
+ * its shards: it stopped, and its statements are refused by etcd and by the shards. The newer
+ * rebalancer finishes the migration; running again waits for it and resumes where it stopped.
+ */
+export class RebalanceDeposedError extends Error {
+  constructor(
+    readonly fencingToken: number,
+    why: string,
+  ) {
+    super(
+      `this rebalancer (fencing token ${fencingToken}) was deposed: ${why}. It stopped; a newer rebalancer holds the "${REBALANCE_ELECTION}" lease and finishes the migration (run again to wait for it)`,
+    );
+    this.name = "RebalanceDeposedError";
+  }
+}
+
+/** Whether an error (or its cause) is a refusal by the shards' fence or etcd's (a newer rebalancer took over). */
+function isDeposed(e: unknown): boolean {
+  for (let x = e; x instanceof Error; x = (x as { cause?: unknown }).cause) {
+    if ((x as { code?: unknown }).code === shardSql.DEPOSED_SQLSTATE || x.name === "FencingError") return true;
+    if (x.message.includes(shardSql.DEPOSED_SQLSTATE) || /was deposed|is deposed/.test(x.message)) return true;
+  }
+  return false;
 }
 
 type MapWithMigration = ShardMap;
@@ -286,18 +319,26 @@ function refuseUnlessHash(map: Pick<ShardMap, "strategy">): void {
  * Computes (and caches) the plans the stored state will need, before the lease: a refused change
  * is reported at once, and no planning blocks the event loop while the lease must be kept alive.
  */
-async function planAhead(config: ConfigClient, desired: Placement): Promise<void> {
+async function planAhead(config: ConfigClient, desired: DesiredShardMap): Promise<void> {
   const [map, active] = await Promise.all([config.getShardMap(), config.get(ACTIVE_KEY)]);
   if (!map) return;
   if (map.migration) plan(placementOf(map.migration.from), placementOf(map));
   else if (active?.stage === "cleanup") plan(placementOf(active.from), placementOf(active.to));
-  if (!samePlacement(map, desired) || map.consistency !== desired.consistency) {
+  if (!samePlacement(map, desired) || !sameSettings(map, desired)) {
     refuseUnlessHash(map);
     plan(placementOf(map), placementOf(desired));
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The id of the etcd cluster behind `config` (from a response header; the fencing tokens' scope). */
+async function etcdClusterId(config: ConfigClient): Promise<string> {
+  const res = await config.call("read the etcd cluster id", () =>
+    config.etcd.get(config.fullKey("shard-map")).options(config.callOptions()).exec(),
+  );
+  return String(res.header.cluster_id);
+}
 
 /** Registers shards with the connections, resolving where to reach those `reach` does not name. */
 async function connectTo(
@@ -359,11 +400,17 @@ class Run {
   readonly copied = new Set<string>();
   /** Shards that did not answer their last probe (probed again at every step: one that is back is used again). */
   readonly dead = new Set<string>();
+  /** Shards this run claimed with its fencing token. */
+  private readonly claimed = new Set<string>();
+  /** Aborted (with a RebalanceDeposedError) when the lease behind the run's leadership is lost. */
+  readonly lease = new AbortController();
 
   constructor(
     readonly o: RebalanceOptions,
     readonly lead: Leadership,
     readonly pools: RebalanceConnections,
+    /** Id of the etcd cluster that issued the fencing token. */
+    readonly cluster: string,
   ) {}
 
   info(message: string): void {
@@ -405,7 +452,13 @@ class Run {
     return names.filter((n) => !this.dead.has(n));
   }
 
+  /** Throws the run's RebalanceDeposedError once its lease is lost: the run stops at its next step. */
+  checkLease(): void {
+    if (this.lease.signal.aborted) throw this.lease.signal.reason;
+  }
+
   private async onAll(shards: readonly string[], what: string, fn: (shard: string) => Promise<unknown>): Promise<void> {
+    this.checkLease();
     const results = await Promise.allSettled(shards.map(fn));
     const failed = results.flatMap((r, i) =>
       r.status === "rejected" ? [`${shards[i]}: ${(r.reason as Error).message}`] : [],
@@ -415,6 +468,21 @@ class Run {
 
   ensureSchema(shards: readonly string[]): Promise<void> {
     return this.onAll(shards, "creating the shard schema", (s) => this.pools.query(s, shardSql.ENSURE_SCHEMA_SQL));
+  }
+
+  /**
+   * Makes the shards ready for this run's statements: the schema (the fence trigger with it), then
+   * the claim with the run's fencing token, once per shard per run. From the claim on, statements
+   * of an older rebalancer on that shard fail, and this run's fail once a newer one claims it.
+   */
+  async prepare(shards: readonly string[]): Promise<void> {
+    const todo = shards.filter((s) => !this.claimed.has(s));
+    if (todo.length === 0) return;
+    await this.ensureSchema(todo);
+    await this.onAll(todo, `claiming the shards with fencing token ${this.lead.fencingToken}`, (s) =>
+      this.pools.query(s, shardSql.CLAIM_REBALANCER_SQL, [this.lead.fencingToken, this.cluster]),
+    );
+    for (const s of todo) this.claimed.add(s);
   }
 
   raiseFence(shards: readonly string[], epoch: number): Promise<void> {
@@ -428,6 +496,7 @@ class Run {
     mutate: (m: MapWithMigration) => MapWithMigration,
     why: string,
   ): Promise<MapWithMigration> {
+    this.checkLease();
     const next = await this.o.config.updateShardMap(map.epoch, mutate, { fence: this.lead });
     this.info(`shard map epoch ${map.epoch} → ${next.epoch}: ${why}`);
     this.report.epoch = next.epoch;
@@ -455,7 +524,7 @@ class Run {
       return;
     }
     const live = this.live(all.map((s) => s.name));
-    await this.ensureSchema(live);
+    await this.prepare(live);
     const id = `${new Date()
       .toISOString()
       .replace(/[-:.TZ]/g, "")
@@ -469,6 +538,7 @@ class Run {
       startedAt: new Date().toISOString(),
     };
     await this.lead.fencedPut(ACTIVE_KEY, active);
+    failpoint("rebalance.after-plan");
     this.info(
       `migration ${id}: ${from.shards.length} → ${to.shards.length} shards, ${moves} range move(s) in ${p.batches.length} batch(es)` +
         (p.plan.dead.length > 0 ? `; ${p.plan.dead.join(", ")} do(es) not answer and leave(s) unread` : ""),
@@ -479,6 +549,7 @@ class Run {
       (m) => ({ ...m, ...this.o.desired, shards: to.shards, migration: { id, phase: "dual-write", from } }),
       `migration ${id} published, routers dual-write`,
     );
+    failpoint("rebalance.after-dual-write-cas");
     await this.raiseFence(live, next.epoch);
   }
 
@@ -504,15 +575,20 @@ class Run {
       // A staying shard that does not answer, or too few answering sources, is refused here.
       const p = plan(from, to, [...this.dead]);
       const live = this.live(all);
+      await this.prepare(live);
       // Idempotent; repairs a crash between the map change and the fence.
-      await this.ensureSchema(live);
       await this.raiseFence(live, map.epoch);
       await this.copyAll(mig.id, from, to, p, digest);
+      failpoint("rebalance.before-cutover-cas");
+      // Again: a shard that answers again since (a dead leaving one) gets the fence before the switch.
+      await this.prepare(this.live(all));
+      await this.raiseFence(this.live(all), map.epoch);
       const next = await this.casMap(
         map,
         (m) => ({ ...m, migration: { ...m.migration!, phase: "cutover" } }),
         `migration ${mig.id} cut over, reads use the new shards`,
       );
+      failpoint("rebalance.after-cutover-cas");
       await this.raiseFence(this.live(all), next.epoch);
       failpoint("rebalance.after-cutover");
       return;
@@ -529,8 +605,11 @@ class Run {
       const recorded = await this.o.config.get(progressKey(mig.id));
       if (recorded?.planDigest === digest) this.report.verifiedPairs += recorded.verifiedPairs ?? 0;
     }
+    // Before e+3 (writes to the new owners only) no router may be left at e+1 (reading the old owners).
+    await this.prepare(this.live(all));
     await this.raiseFence(this.live(all), map.epoch);
     await this.lead.fencedPut(ACTIVE_KEY, { ...active, stage: "cleanup" });
+    failpoint("rebalance.after-cleanup-record");
     const next = await this.casMap(
       map,
       (m) => {
@@ -539,6 +618,7 @@ class Run {
       },
       `migration ${mig.id} complete, only the new shards serve`,
     );
+    failpoint("rebalance.after-complete-cas");
     await this.raiseFence(this.live(all), next.epoch);
   }
 
@@ -578,6 +658,7 @@ class Run {
     const throttle = this.o.maxRowsPerSecond ?? 0;
     for (let i = 0; i < total; i++) {
       if (done.has(i)) continue;
+      this.checkLease();
       const started = Date.now();
       let outcome: { rows: number; bytes: number; verified: number };
       for (;;) {
@@ -585,6 +666,8 @@ class Run {
           outcome = await this.copyBatch(p.batches[i]);
           break;
         } catch (e) {
+          this.checkLease();
+          if (isDeposed(e)) throw e;
           const involved = [...new Set(copyPairs(p.batches[i]).flatMap((x) => [x.source, x.target]))];
           const silent = await this.probe(this.live(involved));
           if (silent.size === 0) throw e;
@@ -629,7 +712,7 @@ class Run {
       eachLimit(pairs, 1, async ({ source, target, ranges }) => {
         for (let attempt = 1; ; attempt++) {
           const copyStarted = performance.now();
-          const c = await copyRanges(this.pools, source, target, ranges);
+          const c = await copyRanges(this.pools, source, target, ranges, this.lease.signal);
           const verifyStarted = performance.now();
           this.report.copyMs += verifyStarted - copyStarted;
           rows += c.rows;
@@ -662,6 +745,7 @@ class Run {
     await this.probe(all);
     if (!this.report.migrations.includes(active.id)) this.report.migrations.push(active.id);
     this.report.action = "migrated";
+    await this.prepare(this.live(all));
     await this.raiseFence(this.live(all), map.epoch);
     failpoint("rebalance.before-cleanup");
     const p = plan(placementOf(active.from), placementOf(active.to));
@@ -682,11 +766,14 @@ class Run {
         return false;
       });
       await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, ranges]) => {
+        this.checkLease();
         const deleted = await deleteRanges(this.pools, shard, ranges);
         this.report.rowsDeleted += deleted;
+        failpoint("rebalance.in-cleanup");
       });
     }
     this.info(`migration ${active.id}: ${this.report.rowsDeleted} moved row(s) deleted from their old shards`);
+    failpoint("rebalance.after-cleanup");
     if (sweepLater.size > 0) {
       const pending = (await this.o.config.get(SWEEP_KEY))?.shards ?? [];
       await this.lead.fencedPut(SWEEP_KEY, { shards: [...new Set([...pending, ...sweepLater])].sort() });
@@ -707,6 +794,7 @@ class Run {
     await this.know(map.shards);
     await this.probe(inMap);
     const now = this.live(inMap);
+    await this.prepare(now);
     await this.raiseFence(now, map.epoch);
     const ring = ringOfShardMap(current);
     const ranges = replicaRanges(ring, current.replicationFactor);
@@ -737,6 +825,8 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
   const waitMs = options.leaseWaitMs ?? 60_000;
   const candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   await planAhead(config, options.desired);
+  // Fencing tokens are revisions of one etcd cluster: the shards compare them within its id.
+  const cluster = await etcdClusterId(config);
   let lead: Leadership;
   try {
     lead = await config.campaign(REBALANCE_ELECTION, candidate, {
@@ -748,8 +838,17 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
       throw new RebalanceBusyError(await config.leader(REBALANCE_ELECTION).catch(() => undefined), waitMs);
     throw e;
   }
-  const pools = new RebalanceConnections(options.credentials, options.reach);
-  const run = new Run(options, lead, pools);
+  const pools = new RebalanceConnections(options.credentials, options.reach, {
+    fence: { cluster, token: lead.fencingToken },
+  });
+  const run = new Run(options, lead, pools, cluster);
+  // Lease lost (expired while paused, partitioned): stop at the next step. Whatever this run still
+  // has in flight is refused by etcd (fenced writes) and by the shards (the fence trigger) once
+  // the next rebalancer claims them.
+  lead.onLost((e) => {
+    run.info(`lease lost (${e.message}): stopping`);
+    run.lease.abort(new RebalanceDeposedError(lead.fencingToken, e.message));
+  });
   let swept = false;
   try {
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -758,7 +857,7 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
         const { created, map: stored } = await config.initShardMap({ epoch: 0, ...options.desired });
         if (created) {
           await run.know(options.desired.shards);
-          await run.ensureSchema(options.desired.shards.map((s) => s.name));
+          await run.prepare(options.desired.shards.map((s) => s.name));
           run.report.action = "initialized";
           run.info(`shard map published at epoch 0 with ${options.desired.shards.length} shard(s)`);
         }
@@ -788,7 +887,7 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
         if (pending && pending.shards.length > 0) await run.sweep(map, pending.shards);
         continue;
       }
-      if (samePlacement(map, options.desired) && map.consistency === options.desired.consistency) {
+      if (samePlacement(map, options.desired) && sameSettings(map, options.desired)) {
         run.report.durationMs = Date.now() - started;
         run.report.copyMs = Math.round(run.report.copyMs);
         run.report.verifyMs = Math.round(run.report.verifyMs);
@@ -797,6 +896,10 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
       await run.start(map);
     }
     throw new Error(`rebalance did not converge within ${MAX_STEPS} steps (is another tool changing the shard map?)`);
+  } catch (e) {
+    if (run.lease.signal.aborted) throw run.lease.signal.reason;
+    if (isDeposed(e)) throw new RebalanceDeposedError(lead.fencingToken, (e as Error).message);
+    throw e;
   } finally {
     await pools.close();
     await lead.resign().catch(() => undefined);
@@ -840,7 +943,7 @@ export async function previewRebalance(options: Omit<RebalanceOptions, "onEvent"
   if (!map) return { action: "initialize", to, batches: 0, copies: [], rows: 0, bytes: 0 };
   const from = map.migration ? placementOf(map.migration.from) : placementOf(map);
   const target = map.migration ? placementOf(map) : to;
-  const same = samePlacement(from, to) && map.consistency === options.desired.consistency;
+  const same = samePlacement(from, to) && sameSettings(map, options.desired);
   const p = map.migration || !same ? plan(from, target) : undefined;
   if (!p || (!map.migration && p.batches.length === 0))
     return { action: same ? "none" : "reconfigure", epoch: map.epoch, to, batches: 0, copies: [], rows: 0, bytes: 0 };

@@ -8,6 +8,7 @@ export {
   releasedRanges,
   RebalanceRefusedError,
   RebalanceBusyError,
+  RebalanceDeposedError,
   REBALANCE_ELECTION,
   type DesiredShardMap,
   type RebalanceEvent,

@@ -7,6 +7,7 @@
  */
 import { Client, Pool, type PoolClient } from "pg";
 import type { ShardMember } from "../../core/sharding/shard-map";
+import { REBALANCER_TOKEN_SETTING, rebalancerSession } from "../shard-client/sql";
 
 /** Database credentials of the shards (the password is a secret: never logged, never stored). */
 export interface ShardCredentials {
@@ -45,13 +46,25 @@ export class RebalanceConnections {
   private readonly members = new Map<string, ShardMember>();
   private readonly reach: Record<string, string>;
 
+  /**
+   * @param credentials - the shards' database user and password
+   * @param reach - where shards are reached instead of the map's host:port
+   * @param options - `fence`: the rebalancer's fencing token and the id of the etcd cluster that
+   *   issued it, carried by every pooled session (`scaleplane.rebalancer_token`): the shards' fence
+   *   trigger refuses its statements once a newer rebalancer claimed them (none for a read-only
+   *   use, e.g. the dry run); `connectTimeoutMs` @default 10000
+   */
   constructor(
     private readonly credentials: ShardCredentials,
     reach: ShardReach = {},
-    private readonly connectTimeoutMs = 10_000,
+    private readonly options: { fence?: { cluster: string; token: number }; connectTimeoutMs?: number } = {},
   ) {
     this.reach = { ...reach };
+    this.session = options.fence ? rebalancerSession(options.fence.cluster, options.fence.token) : undefined;
   }
+
+  /** The fence setting of every pooled session (`<cluster>/<token>`), when fenced. */
+  private readonly session: string | undefined;
 
   /** Whether `reach` names where a shard is reached. */
   reaches(name: string): boolean {
@@ -131,7 +144,8 @@ export class RebalanceConnections {
         // A copy holds one source connection and COPY_LANES target ones, and `parallel` copies
         // (targets) run at once: room for a shard to be the source of two and the target of one.
         max: 2 + COPY_LANES,
-        connectionTimeoutMillis: this.connectTimeoutMs,
+        connectionTimeoutMillis: this.options.connectTimeoutMs ?? 10_000,
+        ...(this.session !== undefined ? { options: `-c ${REBALANCER_TOKEN_SETTING}=${this.session}` } : {}),
         idleTimeoutMillis: 10_000,
         application_name: "scaleplane-rebalance",
       });

@@ -9,7 +9,7 @@
  * every bound is checked to be a whole number in [0, 2^32] before it is inlined.
  */
 import { HASH_SPACE, PARTITION_BITS, PARTITION_SPAN, type HashRange } from "../../core/sharding/ring";
-import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
+import { APPLY_IF_NEWER, KV_COLUMNS, rowOrder } from "../shard-client/sql";
 
 const COLUMNS = KV_COLUMNS;
 
@@ -105,12 +105,20 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::bigint[], $5::in
 ORDER BY key ${APPLY_IF_NEWER}`;
 
 /**
+ * A row's identity for the checksum: key, version and value (as text, so no precision is lost; a
+ * tombstone's value is an empty field). The value is in it: two replicas holding the same version
+ * with different values (writers sharing an id) must not verify as equal.
+ */
+const ROW_TEXT =
+  "t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node || '/' || coalesce(t.value::text, '')";
+
+/**
  * Row count and an order-independent checksum of the rows in the ranges: the sum of a 32-bit
- * hash of each row's key and version (as text, so no precision is lost).
+ * hash of each row's key, version and value (as text).
  */
 export function checksumSql(ranges: readonly HashRange[]): string {
   return `SELECT count(*)::text AS rows,
-    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
+    coalesce(sum(hashtext(${ROW_TEXT})::bigint), 0)::text AS checksum
   FROM ${inRanges(ranges)}`;
 }
 
@@ -123,7 +131,7 @@ export const VERIFY_BUCKET_BITS = 20;
  */
 export function bucketChecksumSql(ranges: readonly HashRange[]): string {
   return `SELECT (t.h >> ${VERIFY_BUCKET_BITS})::int AS bucket, count(*)::text AS rows,
-    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
+    coalesce(sum(hashtext(${ROW_TEXT})::bigint), 0)::text AS checksum
   FROM ${inRanges(ranges)} GROUP BY 1`;
 }
 
@@ -132,20 +140,21 @@ export function sizeSql(ranges: readonly HashRange[]): string {
   return `SELECT count(*)::text AS rows, coalesce(sum(pg_column_size(t.*)), 0)::text AS bytes FROM ${inRanges(ranges)}`;
 }
 
-/** (key, version) of every row in the ranges (read through a cursor by the key-level verify). */
+/** (key, version, value text) of every row in the ranges (read through a cursor by the key-level verify). */
 export function keyVersionsSql(ranges: readonly HashRange[]): string {
-  return `SELECT t.key, t.ver_wall::text AS ver_wall, t.ver_logical, t.ver_node FROM ${inRanges(ranges)}`;
+  return `SELECT t.key, t.ver_wall::text AS ver_wall, t.ver_logical, t.ver_node, t.value::text AS value FROM ${inRanges(ranges)}`;
 }
 
 /**
- * Of the given source rows (`$1` keys, `$2` ver_wall, `$3` ver_logical, `$4` ver_node), those the
- * shard lacks (`present` false) or holds at an older version (`present` true).
+ * Of the given source rows (`$1` keys, `$2` ver_wall, `$3` ver_logical, `$4` ver_node, `$5` value
+ * text or NULL), those the shard lacks (`present` false) or holds older in the row order (version,
+ * then value: `present` true).
  */
 export const LAGGING_KEYS_SQL = `
 SELECT s.key, (t.key IS NOT NULL) AS present
-FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::text[]) AS s(key, w, l, n)
+FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::text[], $5::text[]) AS s(key, w, l, n, v)
 LEFT JOIN scaleplane_kv t ON t.key = s.key
-WHERE t.key IS NULL OR (t.ver_wall, t.ver_logical, t.ver_node) < (s.w, s.l, s.n)`;
+WHERE t.key IS NULL OR ${rowOrder("t")} < (s.w, s.l, s.n, coalesce(s.v, '') COLLATE "C")`;
 
 /** Deletes the rows in the ranges (the old owner's copy once the new owners serve them). */
 export function deleteRangesSql(ranges: readonly HashRange[]): string {

@@ -300,3 +300,25 @@ it("verification finds a row missing or older on the target and accepts a newer 
   expect(v).toMatchObject({ clean: false, checksumsMatch: false, missing: 1, older: 1, target: { rows: 2999 } });
   expect(v.sample.sort()).toEqual([keyOf(200), keyOf(300)].sort());
 });
+
+it("verification covers the value: an equal version with a lower value on the target is found; the copy converges it", async () => {
+  const rows = Array.from({ length: 500 }, (_, i) => ({ key: keyOf(i), wall: 10, value: `v${i}` }));
+  await put(source, rows);
+  await put(target, rows);
+  const whole = [{ start: 0, end: 2 ** 32 }];
+  expect(await verifyRanges(pools, source.name, target.name, whole)).toMatchObject({
+    clean: true,
+    checksumsMatch: true,
+  });
+  // Same key and version, another value (two writers that shared an id): the source's sorts higher.
+  await source.query(`UPDATE scaleplane_kv SET value = '{"v": "zz"}' WHERE key = $1`, [keyOf(7)]);
+  const v = await verifyRanges(pools, source.name, target.name, whole);
+  expect(v).toMatchObject({ clean: false, checksumsMatch: false, missing: 0, older: 1, sample: [keyOf(7)] });
+  // The merge breaks the tie by value: the target takes the higher one, and they verify equal.
+  await copyRanges(pools, source.name, target.name, whole);
+  expect(await verifyRanges(pools, source.name, target.name, whole)).toMatchObject({
+    clean: true,
+    checksumsMatch: true,
+  });
+  expect((await contents(target)).get(keyOf(7))?.value).toBe("zz");
+});
