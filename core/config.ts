@@ -14,6 +14,7 @@ import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
 import { ENGINE_NAMES, type EngineName } from "./scaling/types";
 import { ScalingPolicySchema } from "./scaling/policy";
+import { directoryIssues, rangeStrategyIssues } from "./sharding/placement";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
 import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
@@ -245,6 +246,31 @@ export const ShardSchema = section({
     .describe("Availability zone or failure domain; replicas prefer distinct zones."),
 });
 
+/** One range of `database.ranges`. */
+export const KeyRangeConfigSchema = section({
+  start: z
+    .string({ error: (iss) => `must be a string (the first key of the range); got ${show(iss.input)}` })
+    .describe('First key of the range (inclusive), in Unicode code point order; the first range starts at "".'),
+  shard: dnsLabel.describe("The shard owning the range; its other replicas are the next shards in database.shards."),
+});
+
+/** `database.directory`. */
+export const DirectoryConfigSchema = section({
+  separator: str("the text that ends a key's tenant")
+    .max(8, { error: "must be at most 8 characters" })
+    .default(":")
+    .describe("A key's tenant is its text before the first separator (acme:orders/17 → acme)."),
+  tenants: z
+    .record(z.string().min(1, { error: "a tenant name must not be empty" }), dnsLabel)
+    .default({})
+    .describe(
+      "Pinned tenants: tenant → the shard owning its keys (its other replicas are the next shards in database.shards); other tenants are placed by the hash ring. Re-pinning a tenant moves its rows online.",
+    ),
+});
+
+/** Placement strategies of the sharded database. */
+export const PLACEMENT_STRATEGIES = ["hash", "range", "directory"] as const;
+
 export const DatabaseSchema = section({
   name: dnsLabel
     .default("db")
@@ -260,6 +286,20 @@ export const DatabaseSchema = section({
   consistency: oneOf(CONSISTENCY_LEVELS)
     .default("one")
     .describe('How many replicas a read or write waits for; "quorum" needs replicationFactor ≥ 2.'),
+  strategy: oneOf(PLACEMENT_STRATEGIES)
+    .default("hash")
+    .describe(
+      "How keys are placed: hash (the consistent-hash ring), range (ordered key ranges, database.ranges: for time-ordered keys, a scan of a range asks only its owners) or directory (tenants pinned in database.directory, the others hashed). Changes move data online; range cannot become hash or directory (or back) online.",
+    ),
+  ranges: z
+    .array(KeyRangeConfigSchema)
+    .optional()
+    .describe(
+      'With strategy range: the ranges in increasing start order, the first starting at "" (e.g. [{start: "", shard: shard-0}, {start: "events/2026", shard: shard-1}]).',
+    ),
+  directory: DirectoryConfigSchema.optional().describe(
+    "With strategy directory: the separator and the pinned tenants.",
+  ),
   maxClockOffsetMs: int(1, 60000)
     .default(500)
     .describe(
@@ -308,6 +348,23 @@ export const DatabaseSchema = section({
       ["consistency"],
       `"quorum" needs database.replicationFactor ≥ 2 (got ${db.replicationFactor}); use "one" or raise the replication factor`,
     );
+  const names = shardList(db as DatabaseConfig).map((s) => s.name);
+  if (db.strategy === "range") {
+    if (!db.ranges || db.ranges.length === 0)
+      add(
+        ["ranges"],
+        `must list the key ranges (at least one, the first starting at "") when database.strategy is "range"`,
+      );
+    else
+      for (const issue of rangeStrategyIssues(db.ranges, names)) add(["ranges", ...issue.path.slice(1)], issue.message);
+  } else if (db.ranges !== undefined)
+    add(["ranges"], `is only read with database.strategy "range"; strategy is ${show(db.strategy)}`);
+  if (db.strategy === "directory") {
+    const dir = db.directory ?? { separator: ":", tenants: {} };
+    for (const issue of directoryIssues(dir.tenants, dir.separator, names))
+      add(["directory", ...issue.path], issue.message);
+  } else if (db.directory !== undefined)
+    add(["directory"], `is only read with database.strategy "directory"; strategy is ${show(db.strategy)}`);
 });
 
 export const AwsSchema = section({

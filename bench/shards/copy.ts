@@ -47,7 +47,7 @@ import { previewRebalance, runRebalance } from "../../runtime/rebalance";
 import { planMigration } from "../../runtime/rebalance/plan";
 import { copyOutSql } from "../../runtime/rebalance/sql";
 import { ShardClient } from "../../runtime/shard-client";
-import { ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../runtime/shard-client/sql";
+import { ENSURE_SCHEMA_SQL, KV_COLUMNS, KV_TABLE } from "../../runtime/shard-client/sql";
 import { startLocalEtcd } from "../../test/support/etcd-cluster";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../test/support/pg-cluster";
 
@@ -93,7 +93,7 @@ async function rawPipe(
   try {
     const started = process.hrtime.bigint();
     const out = src.query(
-      copyTo(ranges ? copyOutSql(ranges) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
+      copyTo(ranges ? copyOutSql(KV_TABLE, { ranges }) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
     );
     const into = dst.query(copyFrom(`COPY bench_raw_copy (${KV_COLUMNS}) FROM STDIN`));
     await pipeline(out, into);

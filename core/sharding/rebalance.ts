@@ -37,11 +37,22 @@
  */
 import type { ConsistencyLevel } from "../config";
 import { levelsOverlap, requiredAcks } from "./consistency";
+import {
+  compareKeys,
+  directoryIssues,
+  rangeIndexOf,
+  rangeStrategyIssues,
+  successorReplicas,
+  tenantKeyRanges,
+  type KeyRange,
+  type PlacementStrategy,
+  type RangeStrategy,
+} from "./placement";
 import { HASH_SPACE, RingError, buildRing, replicaRanges, type HashRange, type ReplicaRange, type Ring } from "./ring";
 import type { ShardMember, ShardPlacement } from "./shard-map";
 
 /** One side of a change: shards (with endpoints), ring setting, replication factor and consistency level. */
-export type Placement = Pick<ShardPlacement, "vnodesPerWeight" | "replicationFactor"> & {
+export type Placement = Pick<ShardPlacement, "vnodesPerWeight" | "replicationFactor" | "strategy"> & {
   readonly shards: readonly ShardMember[];
   /**
    * The map's consistency level: on `before`, the level the writes to be moved were acknowledged
@@ -70,8 +81,17 @@ export interface RangeCopy {
   readonly target: string;
 }
 
-/** A hash range whose replica set changes, or whose replicas must be completed (see the header). */
+/**
+ * A part of the rows whose replica set changes, or whose replicas must be completed (see the
+ * header): a hash range, restricted under the range and directory strategies to some keys.
+ */
 export interface RangeMove extends HashRange {
+  /** Only the keys in these ranges (a key range of the range strategy, or a tenant's keys). */
+  readonly keys?: readonly KeyRange[];
+  /** Not the keys in these ranges (tenants pinned before or after: their own moves carry them). */
+  readonly exceptKeys?: readonly KeyRange[];
+  /** What the move is when not a ring range, for messages (`keys ["a", "m")`, `tenant "acme"`). */
+  readonly label?: string;
   /** The old replica list (primary first). */
   readonly from: readonly string[];
   /** The new replica list (primary first). */
@@ -80,9 +100,53 @@ export interface RangeMove extends HashRange {
   readonly copies: readonly RangeCopy[];
 }
 
+/**
+ * Which rows of a table a step of the rebalance works on: those whose ring hash lies in `ranges`,
+ * whose key lies in one of `keys` (when given) and in none of `exceptKeys`.
+ */
+export interface RowSlice {
+  /** Rows whose ring hash lies in one of these ranges (at least one). */
+  readonly ranges: readonly HashRange[];
+  /** And whose key lies in one of these (absent: any key). */
+  readonly keys?: readonly KeyRange[];
+  /** And whose key lies in none of these. */
+  readonly exceptKeys?: readonly KeyRange[];
+}
+
+/**
+ * The rows `shard` holds under a placement, as slices: the ring ranges of which it is a replica
+ * (without pinned tenants' keys under the directory strategy), the pinned tenants whose replicas
+ * include it, or the key ranges of the range strategy it is a replica of. What a sweep keeps.
+ */
+export function rowsHeldBy(p: Placement, shard: string): RowSlice[] {
+  const whole: HashRange[] = [{ start: 0, end: HASH_SPACE }];
+  const rf = p.replicationFactor;
+  const st = p.strategy;
+  if (st?.kind === "range")
+    return st.ranges.flatMap((r, i) => {
+      if (!successorReplicas(p.shards, r.shard, rf).includes(shard)) return [];
+      const next = st.ranges[i + 1]?.start;
+      return [{ ranges: whole, keys: [next === undefined ? { start: r.start } : { start: r.start, end: next }] }];
+    });
+  const ring = replicaRanges(buildRing(p.shards, p.vnodesPerWeight), rf)
+    .filter((r) => r.replicas.includes(shard))
+    .map(({ start, end }) => ({ start, end }));
+  if (st?.kind !== "directory") return ring.length > 0 ? [{ ranges: ring }] : [];
+  const pinned = Object.keys(st.tenants).flatMap((t) => tenantKeyRanges(t, st.separator));
+  return [
+    ...(ring.length > 0 ? [{ ranges: ring, ...(pinned.length > 0 ? { exceptKeys: pinned } : {}) }] : []),
+    ...Object.entries(st.tenants)
+      .filter(([, owner]) => successorReplicas(p.shards, owner, rf).includes(shard))
+      .map(([t]) => ({ ranges: whole, keys: tenantKeyRanges(t, st.separator) })),
+  ];
+}
+
 /** The plan of a shard change. */
 export interface RebalancePlan {
-  /** Ranges that move, sorted by `start`, disjoint, each maximal. */
+  /**
+   * What moves: the ring's hash ranges sorted by `start`, disjoint, each maximal; then the key-range
+   * and tenant moves (range and directory strategies).
+   */
   readonly moves: readonly RangeMove[];
   /** Shards only in the new placement, by name. */
   readonly added: readonly string[];
@@ -92,9 +156,9 @@ export interface RebalancePlan {
   readonly dead: readonly string[];
   /** Old replicas each copy reads together (its target's own rows included): `rf − w + 1` of the old placement. */
   readonly readQuorum: number;
-  /** Share of the hash space that moves, in `[0, 1]`. */
+  /** Share of the hash space whose ring placement moves, in `[0, 1]` (key-range and tenant moves not counted). */
   readonly movedShare: number;
-  /** Hash space each shard receives, as a share of `2^32` (a range copied to it counts once). */
+  /** Ring hash space each shard receives, as a share of `2^32` (a range copied to it counts once). */
   readonly receivedShare: ReadonlyMap<string, number>;
   /** Hash space each shard sends as a copy source, as a share of `2^32`. */
   readonly sentShare: ReadonlyMap<string, number>;
@@ -228,32 +292,200 @@ function targetsOf(from: readonly string[], to: readonly string[], miss: number,
   return targets;
 }
 
-/** A range where some copy cannot find enough answering old replicas. */
-interface Starved {
-  readonly start: number;
-  readonly end: number;
-  readonly from: readonly string[];
-}
-
-function refuseStarved(starved: readonly Starved[], dead: ReadonlySet<string>, before: Placement, k: number): never {
-  const span = starved.reduce((s, r) => s + (r.end - r.start), 0);
+/** Refuses a plan in which some copies cannot find enough answering old replicas. */
+function refuseStarved(
+  starved: readonly Pick<Region, "start" | "end" | "from" | "keys" | "label">[],
+  dead: ReadonlySet<string>,
+  before: Placement,
+  k: number,
+): never {
+  const hashOnly = starved.filter((r) => r.keys === undefined);
+  const span = hashOnly.reduce((s, r) => s + (r.end - r.start), 0);
   const first = starved[0];
   const silent = [...new Set(starved.flatMap((r) => r.from.filter((x) => dead.has(x))))].sort();
   const rf = before.replicationFactor;
+  const what =
+    hashOnly.length === starved.length
+      ? `${starved.length} hash range(s) (${((100 * span) / HASH_SPACE).toFixed(2)} % of the keys`
+      : `${starved.length} range(s) of keys (${hashOnly.length} of them ring ranges, ${((100 * span) / HASH_SPACE).toFixed(2)} % of the hash space`;
+  const where = first.label ?? `[${hex(first.start)}, ${hex(first.end)})`;
   throw new RebalanceError(
     "options.dead",
-    `leaves ${starved.length} hash range(s) (${((100 * span) / HASH_SPACE).toFixed(2)} % of the keys; e.g. [${hex(first.start)}, ${hex(first.end)}) held by ${first.from.join(", ")}) ` +
+    `leaves ${what}; e.g. ${where} held by ${first.from.join(", ")}) ` +
       `with fewer than ${k} answering old replicas: shard(s) ${silent.join(", ")} do not answer, and writes acknowledged at consistency ${before.consistency} ` +
       `(${requiredAcks(before.consistency, rf)} of ${rf}) may be on them only, so a copy must read ${k} old replicas (rf − w + 1). ` +
       `Bring back enough of ${silent.join(", ")} and run again; nothing has moved`,
   );
 }
 
+/** A part of the rows whose old and new replica lists are known: a hash range, restricted by keys. */
+interface Region {
+  start: number;
+  end: number;
+  /** Only keys in these ranges (a key range of the range strategy, or a tenant's keys). */
+  keys?: readonly KeyRange[];
+  /** Not the keys in these ranges (pinned tenants, moved by their own regions). */
+  exceptKeys?: readonly KeyRange[];
+  /** What the region is, for messages (absent: a hash range). */
+  label?: string;
+  from: readonly string[];
+  to: readonly string[];
+}
+
 /**
- * Plans a shard change: the ranges to move and the copies that complete every replica of the new
- * placement, or a refusal (see the module header). `planRebalance(p, p)` has no moves.
+ * The regions of two replica-range lists (each covering `[0, 2^32)` without gaps) for which
+ * `moving(from, to)` holds, adjacent ones with the same lists merged; `a` or `b` may be one fixed
+ * list over the whole space (a pinned tenant's replicas).
+ */
+function sweep(
+  a: readonly ReplicaRange[],
+  b: readonly ReplicaRange[],
+  moving: (from: readonly string[], to: readonly string[]) => boolean,
+  extra: Pick<Region, "keys" | "exceptKeys" | "label"> = {},
+): Region[] {
+  const out: Region[] = [];
+  let i = 0;
+  let j = 0;
+  let start = 0;
+  while (start < HASH_SPACE) {
+    const ra = a[i];
+    const rb = b[j];
+    const end = Math.min(ra.end, rb.end);
+    if (moving(ra.replicas, rb.replicas)) {
+      const prev = out[out.length - 1];
+      if (
+        prev !== undefined &&
+        prev.end === start &&
+        sameList(prev.from, ra.replicas) &&
+        sameList(prev.to, rb.replicas)
+      )
+        prev.end = end;
+      else out.push({ start, end, ...extra, from: ra.replicas, to: rb.replicas });
+    }
+    start = end;
+    if (ra.end === end) i++;
+    if (rb.end === end) j++;
+  }
+  return out;
+}
+
+/** One fixed replica list over the whole hash space. */
+const everywhere = (replicas: readonly string[]): ReplicaRange[] => [{ start: 0, end: HASH_SPACE, replicas }];
+
+const kindOf = (p: Placement): PlacementStrategy["kind"] => p.strategy?.kind ?? "hash";
+
+/** Refuses strategies that do not fit their placement, or a change the rebalancer does not make online. */
+function checkStrategies(before: Placement, after: Placement): void {
+  for (const [side, p] of [
+    ["before", before],
+    ["after", after],
+  ] as const) {
+    const names = p.shards.map((x) => x.name);
+    const st = p.strategy;
+    const issues =
+      st?.kind === "range"
+        ? rangeStrategyIssues(st.ranges, names)
+        : st?.kind === "directory"
+          ? directoryIssues(st.tenants, st.separator, names)
+          : [];
+    if (issues.length > 0) throw new RebalanceError(`${side}.strategy.${issues[0].path.join(".")}`, issues[0].message);
+  }
+  if ((kindOf(before) === "range") !== (kindOf(after) === "range"))
+    throw new RebalanceError(
+      "after.strategy.kind",
+      `must stay ${JSON.stringify(kindOf(before))}${kindOf(before) === "range" ? "" : " or become hash/directory"}: moving every key between key-range placement and hash placement is not an online rebalance (it would copy the whole database at once); got ${JSON.stringify(kindOf(after))}. Keep the strategy, or migrate the data into a new database`,
+    );
+  if (
+    before.strategy?.kind === "directory" &&
+    after.strategy?.kind === "directory" &&
+    before.strategy.separator !== after.strategy.separator
+  )
+    throw new RebalanceError(
+      "after.strategy.separator",
+      `must stay ${JSON.stringify(before.strategy.separator)}: it decides every key's tenant, so changing it would move tenants the directory does not name; got ${JSON.stringify(after.strategy.separator)}`,
+    );
+}
+
+const showKeys = (r: KeyRange): string =>
+  `keys [${JSON.stringify(r.start)}, ${r.end === undefined ? "∞" : JSON.stringify(r.end)})`;
+
+/** The regions of a change between two key-range placements: the segments of both boundary lists. */
+function rangeRegions(
+  before: Placement & { strategy: RangeStrategy },
+  after: Placement & { strategy: RangeStrategy },
+  moving: (from: readonly string[], to: readonly string[]) => boolean,
+): Region[] {
+  const bounds = [...new Set([...before.strategy.ranges, ...after.strategy.ranges].map((r) => r.start))].sort(
+    compareKeys,
+  );
+  const out: Region[] = [];
+  bounds.forEach((lo, i) => {
+    const hi = bounds[i + 1];
+    const from = successorReplicas(
+      before.shards,
+      before.strategy.ranges[rangeIndexOf(before.strategy.ranges, lo)].shard,
+      before.replicationFactor,
+    );
+    const to = successorReplicas(
+      after.shards,
+      after.strategy.ranges[rangeIndexOf(after.strategy.ranges, lo)].shard,
+      after.replicationFactor,
+    );
+    if (!moving(from, to)) return;
+    const prev = out[out.length - 1];
+    if (prev && prev.keys?.[0].end === lo && sameList(prev.from, from) && sameList(prev.to, to)) {
+      const keys: KeyRange[] = [
+        hi === undefined ? { start: prev.keys[0].start } : { start: prev.keys[0].start, end: hi },
+      ];
+      prev.keys = keys;
+      prev.label = showKeys(keys[0]);
+      return;
+    }
+    const keys: KeyRange[] = [hi === undefined ? { start: lo } : { start: lo, end: hi }];
+    out.push({ start: 0, end: HASH_SPACE, keys, label: showKeys(keys[0]), from, to });
+  });
+  return out;
+}
+
+/**
+ * The regions of a change between hash or directory placements: the ring's ranges without the
+ * keys of any tenant pinned before or after, then each such tenant's keys, from where it was
+ * (its pinned replicas, or the old ring's) to where it goes.
+ */
+function hashRegions(
+  before: Placement,
+  after: Placement,
+  a: readonly ReplicaRange[],
+  b: readonly ReplicaRange[],
+  moving: (from: readonly string[], to: readonly string[]) => boolean,
+): Region[] {
+  const pinsOf = (p: Placement) => (p.strategy?.kind === "directory" ? p.strategy.tenants : {});
+  const sep =
+    before.strategy?.kind === "directory"
+      ? before.strategy.separator
+      : after.strategy?.kind === "directory"
+        ? after.strategy.separator
+        : ":";
+  const [oldPins, newPins] = [pinsOf(before), pinsOf(after)];
+  const tenants = [...new Set([...Object.keys(oldPins), ...Object.keys(newPins)])].sort(compareKeys);
+  const except = tenants.flatMap((t) => tenantKeyRanges(t, sep));
+  const out = sweep(a, b, moving, except.length > 0 ? { exceptKeys: except } : {});
+  for (const t of tenants) {
+    const was =
+      oldPins[t] === undefined ? a : everywhere(successorReplicas(before.shards, oldPins[t], before.replicationFactor));
+    const goes =
+      newPins[t] === undefined ? b : everywhere(successorReplicas(after.shards, newPins[t], after.replicationFactor));
+    out.push(...sweep(was, goes, moving, { keys: tenantKeyRanges(t, sep), label: `tenant ${JSON.stringify(t)}` }));
+  }
+  return out;
+}
+
+/**
+ * Plans a shard change: the regions to move (hash ranges; key ranges and tenants under the range
+ * and directory strategies) and the copies that complete every replica of the new placement, or a
+ * refusal (see the module header). `planRebalance(p, p)` has no moves.
  *
- * @param before - the current placement (a shard map's shards, vnodesPerWeight, replicationFactor, consistency)
+ * @param before - the current placement (a shard map's shards, vnodesPerWeight, replicationFactor, consistency, strategy)
  * @param after - the desired placement
  * @param options - the shards that do not answer
  * @throws RebalanceError naming the argument (`before.*`, `after.*`, `options.dead*`)
@@ -262,6 +494,7 @@ export function planRebalance(before: Placement, after: Placement, options: Plan
   const ringBefore = ringOf("before", before);
   const ringAfter = ringOf("after", after);
   checkIdentities(before, after);
+  checkStrategies(before, after);
   const dead = checkDead(before, after, options.dead ?? []);
 
   const afterNames = new Set(after.shards.map((s) => s.name));
@@ -273,14 +506,6 @@ export function planRebalance(before: Placement, after: Placement, options: Plan
   const miss = before.replicationFactor - requiredAcks(before.consistency, before.replicationFactor);
   const need = holdersNeeded(after.consistency, after.replicationFactor);
 
-  const a = replicaRanges(ringBefore, before.replicationFactor);
-  const b = replicaRanges(ringAfter, after.replicationFactor);
-
-  // Sweep both replica-range lists (each covers [0, 2^32) without gaps): the ranges to move.
-  const raw: { start: number; end: number; from: readonly string[]; to: readonly string[] }[] = [];
-  let i = 0;
-  let j = 0;
-  let start = 0;
   const targetsMemo = new Map<string, string[]>();
   const targetsFor = (from: readonly string[], to: readonly string[]) => {
     const key = `${from.join("\0")}\u0001${to.join("\0")}`;
@@ -288,33 +513,32 @@ export function planRebalance(before: Placement, after: Placement, options: Plan
     if (!t) targetsMemo.set(key, (t = targetsOf(from, to, miss, need)));
     return t;
   };
-  while (start < HASH_SPACE) {
-    const ra: ReplicaRange = a[i];
-    const rb: ReplicaRange = b[j];
-    const end = Math.min(ra.end, rb.end);
-    if (!sameSet(ra.replicas, rb.replicas) || targetsFor(ra.replicas, rb.replicas).length > 0) {
-      const prev = raw[raw.length - 1];
-      if (
-        prev !== undefined &&
-        prev.end === start &&
-        sameList(prev.from, ra.replicas) &&
-        sameList(prev.to, rb.replicas)
-      )
-        prev.end = end;
-      else raw.push({ start, end, from: ra.replicas, to: rb.replicas });
-    }
-    start = end;
-    if (ra.end === end) i++;
-    if (rb.end === end) j++;
-  }
+  const moving = (from: readonly string[], to: readonly string[]) =>
+    !sameSet(from, to) || targetsFor(from, to).length > 0;
+
+  const regions =
+    before.strategy?.kind === "range" && after.strategy?.kind === "range"
+      ? rangeRegions(
+          before as Placement & { strategy: RangeStrategy },
+          after as Placement & { strategy: RangeStrategy },
+          moving,
+        )
+      : hashRegions(
+          before,
+          after,
+          replicaRanges(ringBefore, before.replicationFactor),
+          replicaRanges(ringAfter, after.replicationFactor),
+          moving,
+        );
 
   // Copies: per target, the answering old replicas it reads (its own old rows count as one).
   const sent = new Map<string, number>();
   const received = new Map<string, number>();
-  const starved: Starved[] = [];
-  const moves: RangeMove[] = raw.map((m) => {
+  const starved: Region[] = [];
+  const moves: RangeMove[] = regions.map((m) => {
     const range: HashRange = Object.freeze({ start: m.start, end: m.end });
-    const span = m.end - m.start;
+    // Shares count the ring's hash ranges; key-range and tenant moves are not shares of the ring.
+    const span = m.keys === undefined ? m.end - m.start : 0;
     const copies = targetsFor(m.from, m.to).map((target) => {
       const wanted = k - (m.from.includes(target) ? 1 : 0);
       // Staying shards first (they answer until the end of the migration), then the least loaded.
@@ -323,31 +547,39 @@ export function planRebalance(before: Placement, after: Placement, options: Plan
         .sort(
           (x, y) => Number(!afterNames.has(x)) - Number(!afterNames.has(y)) || (sent.get(x) ?? 0) - (sent.get(y) ?? 0),
         );
-      if (candidates.length < wanted) starved.push(m);
+      if (candidates.length < wanted && !starved.includes(m)) starved.push(m);
       const sources = Object.freeze(candidates.slice(0, wanted));
-      for (const s of sources) sent.set(s, (sent.get(s) ?? 0) + span);
-      received.set(target, (received.get(target) ?? 0) + span);
+      for (const src of sources) sent.set(src, (sent.get(src) ?? 0) + span);
+      if (span > 0) received.set(target, (received.get(target) ?? 0) + span);
       return Object.freeze({ range, sources, target });
     });
-    return Object.freeze({ start: m.start, end: m.end, from: m.from, to: m.to, copies: Object.freeze(copies) });
+    return Object.freeze({
+      start: m.start,
+      end: m.end,
+      ...(m.keys ? { keys: Object.freeze(m.keys) } : {}),
+      ...(m.exceptKeys ? { exceptKeys: Object.freeze(m.exceptKeys) } : {}),
+      ...(m.label ? { label: m.label } : {}),
+      from: m.from,
+      to: m.to,
+      copies: Object.freeze(copies),
+    });
   });
-  if (starved.length > 0)
-    refuseStarved(
-      starved.filter((s, x) => starved.indexOf(s) === x),
-      dead,
-      before,
-      k,
-    );
+  if (starved.length > 0) refuseStarved(starved, dead, before, k);
 
   const share = (m: Map<string, number>) =>
-    new Map([...m].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([key, v]) => [key, v / HASH_SPACE]));
+    new Map(
+      [...m]
+        .filter(([, v]) => v > 0)
+        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+        .map(([key, v]) => [key, v / HASH_SPACE]),
+    );
   return Object.freeze({
     moves: Object.freeze(moves),
     added: Object.freeze(added),
     removed: Object.freeze(removed),
     dead: Object.freeze([...dead].sort()),
     readQuorum: k,
-    movedShare: moves.reduce((s, m) => s + (m.end - m.start), 0) / HASH_SPACE,
+    movedShare: moves.reduce((acc, m) => acc + (m.keys === undefined ? m.end - m.start : 0), 0) / HASH_SPACE,
     receivedShare: share(received),
     sentShare: share(sent),
   });

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, shardList, type DatabaseConfig } from "../config";
-import { PlacementStrategySchema, rangeStrategyIssues } from "./placement";
+import { PlacementStrategySchema, directoryIssues, rangeStrategyIssues } from "./placement";
 import { LONE_SURROGATE } from "./ring";
 
 export const ShardMemberSchema = z.strictObject({
@@ -38,6 +38,8 @@ export const ShardPlacementSchema = z.strictObject({
    * existed: then every old replica is read (as at `one`).
    */
   consistency: z.enum(CONSISTENCY_LEVELS).optional(),
+  /** How keys are placed under this placement (absent: hash). A migration's `from` records the old one. */
+  strategy: PlacementStrategySchema.optional(),
 });
 export type ShardPlacement = z.infer<typeof ShardPlacementSchema>;
 
@@ -76,18 +78,21 @@ export const ShardMapSchema = z
         path: ["replicationFactor"],
         message: `must be ≤ the shard count (${m.shards.length})`,
       });
-    const names = new Set<string>();
+    const seen = new Set<string>();
     m.shards.forEach((s, i) => {
-      if (names.has(s.name))
+      if (seen.has(s.name))
         ctx.addIssue({ code: "custom", path: ["shards", i, "name"], message: `duplicate shard ${s.name}` });
-      names.add(s.name);
+      seen.add(s.name);
     });
-    if (m.strategy?.kind === "range")
-      for (const issue of rangeStrategyIssues(
-        m.strategy.ranges,
-        m.shards.map((s) => s.name),
-      ))
-        ctx.addIssue({ code: "custom", path: ["strategy", ...issue.path], message: issue.message });
+    const names = m.shards.map((s) => s.name);
+    const issues =
+      m.strategy?.kind === "range"
+        ? rangeStrategyIssues(m.strategy.ranges, names)
+        : m.strategy?.kind === "directory"
+          ? directoryIssues(m.strategy.tenants, m.strategy.separator, names)
+          : [];
+    for (const issue of issues)
+      ctx.addIssue({ code: "custom", path: ["strategy", ...issue.path], message: issue.message });
   });
 export type ShardMap = z.infer<typeof ShardMapSchema>;
 
@@ -100,7 +105,10 @@ export function withoutShards(
   stored: ShardMap | undefined,
   remove: readonly string[],
   argument: string,
-): Pick<ShardMap, "vnodesPerWeight" | "replicationFactor" | "consistency" | "shards"> {
+): Pick<
+  ShardMap,
+  "vnodesPerWeight" | "replicationFactor" | "consistency" | "shards" | "strategy" | "maxClockOffsetMs"
+> {
   if (!stored)
     throw new Error(`${argument}: there is no shard map yet (deploy the stack first; \`pulumi up\` publishes it)`);
   const names = stored.shards.map((s) => s.name);
@@ -119,6 +127,8 @@ export function withoutShards(
     replicationFactor: stored.replicationFactor,
     consistency: stored.consistency,
     shards,
+    ...(stored.strategy ? { strategy: stored.strategy } : {}),
+    ...(stored.maxClockOffsetMs !== undefined ? { maxClockOffsetMs: stored.maxClockOffsetMs } : {}),
   };
 }
 
@@ -146,5 +156,9 @@ export function initialShardMap(db: DatabaseConfig, endpoints: ShardEndpoints): 
     consistency: db.consistency,
     maxClockOffsetMs: db.maxClockOffsetMs,
     shards,
+    ...(db.strategy === "range" ? { strategy: { kind: "range", ranges: db.ranges ?? [] } } : {}),
+    ...(db.strategy === "directory"
+      ? { strategy: { kind: "directory", ...(db.directory ?? { separator: ":", tenants: {} }) } }
+      : {}),
   });
 }

@@ -30,6 +30,7 @@
 import { bundleOperations, loadOperations } from "../bundled-operations";
 import * as pulumi from "@pulumi/pulumi";
 import type * as ops from "./operations";
+import type { PlacementStrategy } from "../../core/sharding/placement";
 
 export type { ShardRebalanceInputs, ShardRebalanceOutputs, ShardRebalanceRun } from "./operations";
 
@@ -41,6 +42,8 @@ export interface ShardRebalanceShardMap {
   /** Maximum clock offset between routers and shards, in ms. @default 500 */
   maxClockOffsetMs?: number;
   shards: { name: string; weight: number; zone?: string; host: string; port: number; database: string }[];
+  /** How keys are placed (absent: the hash ring); core/sharding/placement.ts PlacementStrategy. */
+  strategy?: PlacementStrategy;
 }
 
 /** Inputs of {@link ShardRebalance}. */

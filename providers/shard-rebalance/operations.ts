@@ -11,6 +11,7 @@ import pino from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, TARGETS, type Target } from "../../core/config";
 import { ShardMemberSchema } from "../../core/sharding/shard-map";
+import { PlacementStrategySchema } from "../../core/sharding/placement";
 import { RebalanceError } from "../../core/sharding/rebalance";
 import { ConfigClient } from "../../runtime/config-client";
 import * as rebalance from "../../runtime/rebalance";
@@ -30,6 +31,7 @@ export const ShardRebalanceInputsSchema = z.object({
     consistency: z.enum(CONSISTENCY_LEVELS),
     maxClockOffsetMs: z.number().int().min(1).max(60_000).optional(),
     shards: z.array(ShardMemberSchema).min(1),
+    strategy: PlacementStrategySchema.optional(),
   }),
   reach: z.record(z.string(), z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, "must be host:port")).default({}),
   username: z.string().min(1),

@@ -33,12 +33,19 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { ConsistencyLevel } from "../../core/config";
-import { HASH_SPACE, replicaRanges, ringOfShardMap, type HashRange } from "../../core/sharding/ring";
+import { HASH_SPACE } from "../../core/sharding/ring";
 import type { ShardMap, ShardMember } from "../../core/sharding/shard-map";
 import type { ConfigClient, Leadership } from "../config-client";
-import { copyRanges, deleteOutsideRanges, deleteRanges, rangeSize, verifyRanges } from "./copy";
+import { copySlice, deleteOutside, deleteSlice, describeSlice, sliceSize, verifySlice } from "./copy";
 import { failpoint } from "./failpoint";
-import { RebalanceError, type Placement as PlanPlacement } from "../../core/sharding/rebalance";
+import {
+  RebalanceError,
+  rowsHeldBy,
+  type Placement as PlanPlacement,
+  type RangeMove,
+  type RowSlice,
+} from "../../core/sharding/rebalance";
+import { SHARD_TABLES } from "./tables";
 import { planMigration, type MigrationPlan } from "./plan";
 import { ACTIVE_KEY, SWEEP_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 import { RebalanceConnections, type ShardCredentials, type ShardReach } from "./shards";
@@ -201,7 +208,16 @@ export function placementOf(m: Placement): Placement & { consistency: Consistenc
     replicationFactor: m.replicationFactor,
     shards: m.shards.map((s) => ({ ...s })),
     consistency: m.consistency ?? "one",
+    ...(m.strategy && m.strategy.kind !== "hash" ? { strategy: structuredClone(m.strategy) } : {}),
   };
+}
+
+/** A placement's strategy as one string (absent = hash; directory tenants in name order). */
+function strategyKey(p: Pick<PlanPlacement, "strategy">): string {
+  const st = p.strategy;
+  if (st === undefined || st.kind === "hash") return "hash";
+  if (st.kind === "range") return JSON.stringify(st);
+  return JSON.stringify([st.separator, Object.entries(st.tenants).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
 }
 
 const memberKey = (s: ShardMember) => JSON.stringify([s.name, s.weight, s.zone ?? null, s.host, s.port, s.database]);
@@ -209,6 +225,7 @@ const memberKey = (s: ShardMember) => JSON.stringify([s.name, s.weight, s.zone ?
 /** Whether two placements hold data in the same places (shard order and consistency do not matter). */
 export function samePlacement(a: Placement, b: Placement): boolean {
   if (
+    strategyKey(a) !== strategyKey(b) ||
     a.vnodesPerWeight !== b.vnodesPerWeight ||
     a.replicationFactor !== b.replicationFactor ||
     a.shards.length !== b.shards.length
@@ -225,42 +242,60 @@ function unionShards(a: Placement, b: Placement): ShardMember[] {
   return [...out.values()];
 }
 
-/** A (source, target) copy of a batch with its ranges. */
+/** A (source, target) copy of a batch with the slice of rows it copies (of every table). */
 export interface CopyPair {
   source: string;
   target: string;
-  ranges: HashRange[];
+  slice: RowSlice;
+}
+
+/** The key filters of a move, as one string (moves with the same filters share a slice). */
+const filtersOf = (m: RangeMove) => JSON.stringify([m.keys ?? null, m.exceptKeys ?? null]);
+
+/** The slice of `moves` (same key filters): their hash ranges, with the filters. */
+function sliceOf(moves: readonly RangeMove[]): RowSlice {
+  const m = moves[0];
+  return {
+    ranges: moves.map(({ start, end }) => ({ start, end })),
+    ...(m.keys ? { keys: m.keys } : {}),
+    ...(m.exceptKeys ? { exceptKeys: m.exceptKeys } : {}),
+  };
+}
+
+/** Groups moves by `group` (and their key filters) into slices. */
+function slicesBy(items: readonly { group: string; move: RangeMove }[]): Map<string, RowSlice> {
+  const groups = new Map<string, RangeMove[]>();
+  for (const { group, move } of items) {
+    const k = `${group}\u0000${filtersOf(move)}`;
+    const list = groups.get(k);
+    if (list) list.push(move);
+    else groups.set(k, [move]);
+  }
+  return new Map([...groups].map(([k, ms]) => [k, sliceOf(ms)]));
 }
 
 /**
- * The (source, target) pairs of a batch with the ranges each copies: each copy's target reads
+ * The (source, target) pairs of a batch with the slice each copies: each copy's target reads
  * each of its sources (core/sharding/rebalance: rf − w + 1 old replicas with the target's own
- * rows, so every write quorum is met; rows merge by version).
+ * rows, so every write quorum is met; rows merge by the table's rule). Moves with other key
+ * filters (a tenant, a key range) make pairs of their own.
  */
 export function copyPairs(batch: MigrationPlan["batches"][number]): CopyPair[] {
-  const pairs = new Map<string, CopyPair>();
-  for (const m of batch.moves)
-    for (const c of m.copies)
-      for (const source of c.sources) {
-        const k = `${source}\u0000${c.target}`;
-        let p = pairs.get(k);
-        if (!p) pairs.set(k, (p = { source, target: c.target, ranges: [] }));
-        p.ranges.push(c.range);
-      }
-  return [...pairs.values()];
+  const items = batch.moves.flatMap((m) =>
+    m.copies.flatMap((c) => c.sources.map((source) => ({ group: `${source}\u0000${c.target}`, move: m }))),
+  );
+  return [...slicesBy(items)].map(([k, slice]) => {
+    const [source, target] = k.split("\u0000");
+    return { source, target, slice };
+  });
 }
 
-/** The ranges each shard stops owning in a batch (deleted from it after the cutover). */
-export function releasedRanges(batch: MigrationPlan["batches"][number]): Map<string, HashRange[]> {
-  const out = new Map<string, HashRange[]>();
-  for (const m of batch.moves)
-    for (const s of m.from)
-      if (!m.to.includes(s)) {
-        const list = out.get(s) ?? [];
-        list.push({ start: m.start, end: m.end });
-        out.set(s, list);
-      }
-  return out;
+/** The slices each shard stops holding in a batch (deleted from it after the cutover). */
+export function releasedSlices(batch: MigrationPlan["batches"][number]): Array<[string, RowSlice]> {
+  const items = batch.moves.flatMap((m) =>
+    m.from.filter((s) => !m.to.includes(s)).map((shard) => ({ group: shard, move: m })),
+  );
+  return [...slicesBy(items)].map(([k, slice]) => [k.split("\u0000")[0], slice]);
 }
 
 /**
@@ -288,6 +323,7 @@ function plan(from: PlanPlacement, to: PlanPlacement, dead: readonly string[] = 
     p.vnodesPerWeight,
     p.replicationFactor,
     p.consistency,
+    strategyKey(p),
     p.shards.map(memberKey).sort(),
   ];
   const key = JSON.stringify([canon(from), canon(to), [...dead].sort()]);
@@ -305,16 +341,6 @@ function plan(from: PlanPlacement, to: PlanPlacement, dead: readonly string[] = 
   return p;
 }
 
-/** The online rebalance moves hash ranges: a map placing keys by range or directory is refused. */
-function refuseUnlessHash(map: Pick<ShardMap, "strategy">): void {
-  const kind = map.strategy?.kind ?? "hash";
-  if (kind !== "hash")
-    throw new RebalanceRefusedError(
-      "strategy",
-      `shard change refused before anything moved: the shard map places keys by ${kind} (strategy.kind), and the online rebalance moves hash ranges only; change the ${kind} assignments instead`,
-    );
-}
-
 /**
  * Computes (and caches) the plans the stored state will need, before the lease: a refused change
  * is reported at once, and no planning blocks the event loop while the lease must be kept alive.
@@ -325,7 +351,6 @@ async function planAhead(config: ConfigClient, desired: DesiredShardMap): Promis
   if (map.migration) plan(placementOf(map.migration.from), placementOf(map));
   else if (active?.stage === "cleanup") plan(placementOf(active.from), placementOf(active.to));
   if (!samePlacement(map, desired) || !sameSettings(map, desired)) {
-    refuseUnlessHash(map);
     plan(placementOf(map), placementOf(desired));
   }
 }
@@ -466,8 +491,16 @@ class Run {
     if (failed.length > 0) throw new Error(`${what} failed on ${failed.length} shard(s): ${failed.join("; ")}`);
   }
 
+  /** The shard schema (the router's table and the fences), then every other described table with its fence trigger. */
   ensureSchema(shards: readonly string[]): Promise<void> {
-    return this.onAll(shards, "creating the shard schema", (s) => this.pools.query(s, shardSql.ENSURE_SCHEMA_SQL));
+    return this.onAll(shards, "creating the shard schema", async (s) => {
+      await this.pools.query(s, shardSql.ENSURE_SCHEMA_SQL);
+      for (const t of SHARD_TABLES)
+        if (t.schemaSql !== "") {
+          await this.pools.query(s, t.schemaSql);
+          await this.pools.query(s, shardSql.fenceTriggerSql(t.name));
+        }
+    });
   }
 
   /**
@@ -503,9 +536,14 @@ class Run {
     return next;
   }
 
+  /** `m` with the desired settings and placement `to` (its strategy too: none is the hash ring). */
+  desiredMap(m: MapWithMigration, to: Placement): MapWithMigration {
+    const { strategy: _old, ...rest } = { ...m, ...this.o.desired, shards: to.shards };
+    return to.strategy ? { ...rest, strategy: to.strategy } : rest;
+  }
+
   /** Step 1: probe, plan (a refusal throws here, before anything moves), record, publish the migration, fence. */
   async start(map: MapWithMigration): Promise<void> {
-    refuseUnlessHash(map);
     const from = placementOf(map);
     const to = placementOf(this.o.desired);
     const all = unionShards(from, to);
@@ -515,11 +553,7 @@ class Run {
     const moves = p.batches.reduce((n, b) => n + b.moves.length, 0);
     if (moves === 0) {
       // No replica needs a copy (e.g. a weaker consistency level): publish the map, move nothing.
-      await this.casMap(
-        map,
-        (m) => ({ ...m, ...this.o.desired, shards: to.shards }),
-        "settings changed, no data moves",
-      );
+      await this.casMap(map, (m) => this.desiredMap(m, to), "settings changed, no data moves");
       if (this.report.action === "none") this.report.action = "reconfigured";
       return;
     }
@@ -546,7 +580,7 @@ class Run {
     await this.raiseFence(live, map.epoch);
     const next = await this.casMap(
       map,
-      (m) => ({ ...m, ...this.o.desired, shards: to.shards, migration: { id, phase: "dual-write", from } }),
+      (m) => ({ ...this.desiredMap(m, to), migration: { id, phase: "dual-write", from } }),
       `migration ${id} published, routers dual-write`,
     );
     failpoint("rebalance.after-dual-write-cas");
@@ -709,25 +743,28 @@ class Run {
     const byTarget = new Map<string, CopyPair[]>();
     for (const p of copyPairs(batch)) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
     await eachLimit([...byTarget.values()], Math.max(1, this.o.parallel ?? 2), (pairs) =>
-      eachLimit(pairs, 1, async ({ source, target, ranges }) => {
-        for (let attempt = 1; ; attempt++) {
-          const copyStarted = performance.now();
-          const c = await copyRanges(this.pools, source, target, ranges, this.lease.signal);
-          const verifyStarted = performance.now();
-          this.report.copyMs += verifyStarted - copyStarted;
-          rows += c.rows;
-          bytes += c.bytes;
-          const v = await verifyRanges(this.pools, source, target, ranges);
-          this.report.verifyMs += performance.now() - verifyStarted;
-          if (v.clean) {
-            verified++;
-            if (!v.checksumsMatch) this.report.keyLevelVerified++;
-            return;
+      eachLimit(pairs, 1, async ({ source, target, slice }) => {
+        let pairClean = true;
+        for (const table of SHARD_TABLES)
+          for (let attempt = 1; ; attempt++) {
+            const copyStarted = performance.now();
+            const c = await copySlice(this.pools, table, source, target, slice, this.lease.signal);
+            const verifyStarted = performance.now();
+            this.report.copyMs += verifyStarted - copyStarted;
+            rows += c.rows;
+            bytes += c.bytes;
+            const v = await verifySlice(this.pools, table, source, target, slice);
+            this.report.verifyMs += performance.now() - verifyStarted;
+            if (v.clean) {
+              if (!v.checksumsMatch) pairClean = false;
+              break;
+            }
+            const what = `verification of ${describeSlice(table, slice)} ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
+            if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
+            this.info(`${what}; copying again`);
           }
-          const what = `verification of ${ranges.length} range(s) ${source} → ${target}: ${v.missing} row(s) missing, ${v.older} older on ${target} (e.g. ${v.sample.map((k) => JSON.stringify(k)).join(", ")})`;
-          if (attempt >= RECOPY_ATTEMPTS) throw new Error(`${what}; still after ${attempt} copies`);
-          this.info(`${what}; copying again`);
-        }
+        verified++;
+        if (!pairClean) this.report.keyLevelVerified++;
       }),
     );
     return { rows, bytes, verified };
@@ -752,7 +789,7 @@ class Run {
     const staying = new Set(map.shards.map((s) => s.name));
     const sweepLater = new Set<string>();
     for (const batch of p.batches) {
-      const released = [...releasedRanges(batch)].filter(([shard]) => {
+      const released = releasedSlices(batch).filter(([shard]) => {
         if (!this.dead.has(shard)) return true;
         if (staying.has(shard)) sweepLater.add(shard);
         if (!this.report.skippedCleanups.includes(shard)) {
@@ -765,10 +802,11 @@ class Run {
         }
         return false;
       });
-      await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, ranges]) => {
-        this.checkLease();
-        const deleted = await deleteRanges(this.pools, shard, ranges);
-        this.report.rowsDeleted += deleted;
+      await eachLimit(released, Math.max(1, this.o.parallel ?? 2), async ([shard, slice]) => {
+        for (const table of SHARD_TABLES) {
+          this.checkLease();
+          this.report.rowsDeleted += await deleteSlice(this.pools, table, shard, slice);
+        }
         failpoint("rebalance.in-cleanup");
       });
     }
@@ -796,13 +834,12 @@ class Run {
     const now = this.live(inMap);
     await this.prepare(now);
     await this.raiseFence(now, map.epoch);
-    const ring = ringOfShardMap(current);
-    const ranges = replicaRanges(ring, current.replicationFactor);
     for (const shard of now) {
-      const held = ranges.filter((r) => r.replicas.includes(shard)).map(({ start, end }) => ({ start, end }));
-      const deleted = await deleteOutsideRanges(this.pools, shard, held);
+      const held = rowsHeldBy(current, shard);
+      let deleted = 0;
+      for (const table of SHARD_TABLES) deleted += await deleteOutside(this.pools, table, shard, held);
       this.report.rowsDeleted += deleted;
-      this.info(`shard ${shard} swept: ${deleted} row(s) outside its ranges deleted (left by a cleanup it missed)`);
+      this.info(`shard ${shard} swept: ${deleted} row(s) outside what it holds deleted (left by a cleanup it missed)`);
     }
     const left = inMap.filter((s) => this.dead.has(s));
     if (left.length > 0) await this.lead.fencedPut(SWEEP_KEY, { shards: left });
@@ -912,7 +949,9 @@ export interface PlannedCopy {
   source: string;
   target: string;
   ranges: number;
-  /** Share of the hash space the ranges cover. */
+  /** Key ranges the copy is limited to (a key range of the range strategy, a tenant), when it is. */
+  keys?: number;
+  /** Share of the hash space the ranges cover (of the keys they are limited to, when they are). */
   share: number;
   rows: number;
   bytes: number;
@@ -953,9 +992,24 @@ export async function previewRebalance(options: Omit<RebalanceOptions, "onEvent"
     const copies: PlannedCopy[] = [];
     for (let b = 0; b < p.batches.length; b++)
       for (const pair of copyPairs(p.batches[b])) {
-        const size = await rangeSize(pools, pair.source, pair.ranges);
-        const share = pair.ranges.reduce((n, r) => n + (r.end - r.start), 0) / HASH_SPACE;
-        copies.push({ batch: b, source: pair.source, target: pair.target, ranges: pair.ranges.length, share, ...size });
+        let rows = 0;
+        let bytes = 0;
+        for (const table of SHARD_TABLES) {
+          const size = await sliceSize(pools, table, pair.source, pair.slice);
+          rows += size.rows;
+          bytes += size.bytes;
+        }
+        const share = pair.slice.ranges.reduce((n, r) => n + (r.end - r.start), 0) / HASH_SPACE;
+        copies.push({
+          batch: b,
+          source: pair.source,
+          target: pair.target,
+          ranges: pair.slice.ranges.length,
+          ...(pair.slice.keys ? { keys: pair.slice.keys.length } : {}),
+          share,
+          rows,
+          bytes,
+        });
       }
     return {
       action: map.migration ? "resume" : "migrate",

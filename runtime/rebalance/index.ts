@@ -5,7 +5,7 @@ export {
   placementOf,
   samePlacement,
   copyPairs,
-  releasedRanges,
+  releasedSlices,
   RebalanceRefusedError,
   RebalanceBusyError,
   RebalanceDeposedError,
@@ -21,12 +21,13 @@ export { planMigration, type MigrationPlan } from "./plan";
 export { ACTIVE_KEY, SWEEP_KEY, progressKey, type ActiveMigration, type Placement, type Progress } from "./progress";
 export { RebalanceConnections, parseHostPort, type ShardCredentials, type ShardReach } from "./shards";
 export {
-  copyRanges,
-  verifyRanges,
-  deleteRanges,
-  rangeChecksum,
-  rangeSize,
+  copySlice,
+  verifySlice,
+  deleteSlice,
+  sliceChecksum,
+  sliceSize,
   type CopyResult,
   type VerifyResult,
 } from "./copy";
+export { SHARD_TABLES } from "./tables";
 export { FAILPOINTS, type Failpoint } from "./failpoint";

@@ -3,8 +3,8 @@
  * key-value store (docs/design/sharding.md is the contract it implements).
  *
  * - Placement: the shard map in etcd (ConfigClient, SHARD_MAP_KEY), watched; a key's replicas
- *   come from the map's strategy (core/sharding/placement.ts: hash ring, key ranges, or a tenant
- *   directory kept under its own config key, also watched).
+ *   come from the map's strategy (core/sharding/placement.ts: hash ring, key ranges, or tenants
+ *   pinned in the map's directory). A scan asks only the shards its key range can live on.
  * - Versions: a hybrid logical clock per client (core/sharding/hlc.ts) issues every write's
  *   version; reads feed the versions they see back into it. Every replica applies a row only if it
  *   is newer (version, then value: sql.ts), so the newest write wins everywhere regardless of
@@ -56,17 +56,10 @@ import {
   type AckGroup,
   type AckStatus,
 } from "../../core/sharding/acks";
-import {
-  compareKeys,
-  makePlacer,
-  prefixEnd,
-  ShardDirectorySchema,
-  type Placer,
-  type ShardDirectory,
-} from "../../core/sharding/placement";
+import { compareKeys, makePlacer, prefixEnd, type Placer } from "../../core/sharding/placement";
 import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
-import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
+import { SHARD_MAP_KEY, type ConfigClient } from "../config-client";
 import {
   ClockOffsetError,
   QuorumUnavailableError,
@@ -114,7 +107,7 @@ export const ShardClientOptionsSchema = z.strictObject({
 });
 
 export type ShardClientOptions = z.input<typeof ShardClientOptionsSchema> & {
-  /** Where the shard map (and a directory table) are read and watched; the caller closes it. */
+  /** Where the shard map is read and watched (and the writer id leased); the caller closes it. */
   config: ConfigClient;
   /** Password of `user`, or a function returning it (e.g. reading a mounted secret file). */
   password: string | (() => string | Promise<string>);
@@ -165,9 +158,6 @@ interface RouterState {
   /** Where reads go: old during `dual-write`, current otherwise. */
   readonly read: Placer;
   readonly addresses: ReadonlyMap<string, ShardAddress>;
-  readonly directory?: ShardDirectory;
-  /** The read placement's replica sets (computed on the first scan). */
-  scanSets?: string[][];
 }
 
 interface RepairTask {
@@ -280,7 +270,6 @@ export class ShardClient {
   private state!: RouterState;
   private installing: Promise<void> = Promise.resolve();
   private mapWatch?: { close(): Promise<void> };
-  private directoryWatch?: { key: string; close(): Promise<void> };
   private nodeLease?: NodeIdLease;
   private closed = false;
 
@@ -370,23 +359,13 @@ export class ShardClient {
     return this.repairs.idle();
   }
 
-  // ---- map and directory --------------------------------------------------------------------
+  // ---- map ----------------------------------------------------------------------------------
 
-  /** Installs `map` (if newer than the current one), loading its directory table when needed. Serialised. */
+  /** Installs `map` (if newer than the current one). Serialised. */
   private install(map: ShardMap, force = false): Promise<void> {
-    const run = this.installing.then(async () => {
+    const run = this.installing.then(() => {
       if (!force && this.state && map.epoch <= this.state.map.epoch) return;
-      let directory: ShardDirectory | undefined;
-      if (map.strategy?.kind === "directory") {
-        const key = configKey(map.strategy.key, ShardDirectorySchema);
-        directory = (await this.config.get(key)) ?? { tenants: {} };
-        await this.watchDirectory(map.strategy.key);
-      } else if (this.directoryWatch) {
-        const w = this.directoryWatch;
-        this.directoryWatch = undefined;
-        await w.close();
-      }
-      this.state = this.derive(map, directory);
+      this.state = this.derive(map);
       this.clock.maxOffsetMs = map.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
       this.pools.retain(new Set(this.state.addresses.keys()));
       this.log.info(
@@ -403,33 +382,17 @@ export class ShardClient {
     return run;
   }
 
-  private async watchDirectory(name: string): Promise<void> {
-    if (this.directoryWatch?.key === name) return;
-    if (this.directoryWatch) await this.directoryWatch.close();
-    const key = configKey(name, ShardDirectorySchema);
-    const w = await this.config.watch(key, (dir) => {
-      const st = this.state;
-      if (st.map.strategy?.kind !== "directory" || st.map.strategy.key !== name) return;
-      try {
-        this.state = this.derive(st.map, dir ?? { tenants: {} });
-        this.log.info({ key: name, tenants: Object.keys(dir?.tenants ?? {}).length }, "shard directory installed");
-      } catch (e) {
-        this.log.error({ err: e, key: name }, "refusing a shard directory that does not fit the shard map");
-      }
-    });
-    this.directoryWatch = { key: name, close: () => w.close() };
-  }
-
-  private derive(map: ShardMap, directory: ShardDirectory | undefined): RouterState {
-    const current = makePlacer(map, map.strategy, directory);
-    const old = map.migration ? makePlacer(map.migration.from, map.strategy, directory) : undefined;
+  private derive(map: ShardMap): RouterState {
+    const current = makePlacer(map, map.strategy);
+    // The old placement keeps its own strategy (a migration may change it: a tenant re-pinned).
+    const old = map.migration ? makePlacer(map.migration.from, map.migration.from.strategy) : undefined;
     const read = old && map.migration?.phase === "dual-write" ? old : current;
     const addresses = new Map<string, ShardAddress>();
     for (const s of [...(map.migration?.from.shards ?? []), ...map.shards]) {
       const r = this.opts.reach[s.name];
       addresses.set(s.name, { host: r?.host ?? s.host, port: r?.port ?? s.port, database: s.database });
     }
-    return { map, current, ...(old ? { old } : {}), read, addresses, ...(directory ? { directory } : {}) };
+    return { map, current, ...(old ? { old } : {}), read, addresses };
   }
 
   /** Waits until the router follows an epoch ≥ `epoch` (reading etcd while the watch lags). */
@@ -803,10 +766,12 @@ export class ShardClient {
     }
     return this.onCurrentMap(async (st, last): Promise<Attempt<ScanPage<T>>> => {
       const lvl = level ?? st.map.consistency;
-      st.scanSets ??= st.read.replicaSets();
-      const groups = st.scanSets.map((s) => ackGroup(lvl, s));
+      // Only the replica sets the range can map to: a key range of the range strategy, or a
+      // pinned tenant's keys, touches only its owners.
+      const sets = st.read.scanSets(start, end);
+      const groups = sets.map((s) => ackGroup(lvl, s));
       type ScanRow = StoredRow & { key: string };
-      const g = await this.gather(st, st.read.shardNames, groups, async (c) => {
+      const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
         const r = await c.query<ScanRow & { min_epoch: string | null; now_ms: string | null; key: string | null }>(
           SCAN_SQL,
           [start, end ?? null, limit],
@@ -901,7 +866,7 @@ export class ShardClient {
   async close(drainMs = 5000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.mapWatch?.close(), this.directoryWatch?.close()].map((p) => p?.catch(() => undefined)));
+    await this.mapWatch?.close().catch(() => undefined);
     await Promise.race([this.repairs.idle(), sleep(drainMs)]);
     await this.nodeLease?.release();
     await this.pools.end();

@@ -12,6 +12,7 @@
  * JSON `null` is a value, which the driver's own jsonb parsing would not tell apart. Version walls
  * are bigint and come back as text (exact); they are milliseconds, so they fit a JS number.
  */
+import { checkShardTable, type ShardTable } from "../../core/sharding/table";
 
 /** The GUC a rebalancer's sessions carry its fencing token in (set at connect; routers leave it unset). */
 export const REBALANCER_TOKEN_SETTING = "scaleplane.rebalancer_token";
@@ -102,6 +103,17 @@ export const SCHEMA_PRESENT_SQL = `SELECT to_regclass('scaleplane_meta') IS NOT 
   AS present`;
 
 /**
+ * The rebalancer's fence on another described table (core/sharding/table.ts), added when the
+ * rebalancer creates it on a shard (the router's table gets it in {@link SCHEMA_SQL}).
+ */
+export function fenceTriggerSql(table: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table))
+    throw new Error(`fenceTriggerSql: ${JSON.stringify(table)} is not an SQL identifier`);
+  return `CREATE OR REPLACE TRIGGER ${table}_rebalancer_fence BEFORE INSERT OR UPDATE OR DELETE ON ${table}
+  FOR EACH STATEMENT EXECUTE FUNCTION scaleplane_rebalancer_fence()`;
+}
+
+/**
  * Claims the shard for the rebalancer with fencing token `$1` of etcd cluster `$2` (never for an
  * older token of the same cluster than the shard has seen: that one is deposed, SQLSTATE
  * {@link DEPOSED_SQLSTATE}). Waits for the statements of an older rebalancer in flight to commit.
@@ -117,17 +129,44 @@ export function rebalancerSession(cluster: string, token: number): string {
   return `${cluster}/${token}`;
 }
 
-/** The columns of a row, in the order of the upsert's parameters and of COPY. */
-export const KV_COLUMNS = "key, h, value, ver_wall, ver_logical, ver_node";
-
 /**
- * The order of stored rows, as a row value of table alias `a`: version `(ver_wall, ver_logical,
- * ver_node)`, then the value's text ("C" byte order; a tombstone lowest) for equal versions, which
- * only writers sharing an id could produce: every replica, whatever order it saw them in, keeps
- * the same one. core/sharding/hlc.ts compareStored is the same order in JS.
+ * The router's table as the rebalancer moves it (core/sharding/table.ts): placed by `key` and its
+ * ring hash `h`; a row replaces a held one only when newer in version, then value text ("C" byte
+ * order, a tombstone lowest) for equal versions, which only writers sharing an id could produce:
+ * every replica, whatever order it saw them in, keeps the same one (core/sharding/hlc.ts
+ * compareStored is the same order in JS). Created by {@link SCHEMA_SQL}.
  */
-export const rowOrder = (a: string): string =>
-  `(${a}.ver_wall, ${a}.ver_logical, ${a}.ver_node, coalesce(${a}.value::text, '') COLLATE "C")`;
+export const KV_TABLE: ShardTable = checkShardTable({
+  name: "scaleplane_kv",
+  columns: [
+    { name: "key", type: "text" },
+    { name: "h", type: "bigint" },
+    { name: "value", type: "jsonb" },
+    { name: "ver_wall", type: "bigint" },
+    { name: "ver_logical", type: "integer" },
+    { name: "ver_node", type: "text" },
+  ],
+  keyColumn: "key",
+  hashColumn: "h",
+  primaryKey: ["key"],
+  merge: {
+    kind: "newer",
+    order: ["$.ver_wall", "$.ver_logical", "$.ver_node", `coalesce($.value::text, '') COLLATE "C"`],
+  },
+  schemaSql: "",
+});
+
+/** The columns of a row, in the order of the upsert's parameters and of COPY. */
+export const KV_COLUMNS = KV_TABLE.columns.map((c) => c.name).join(", ");
+
+/** A described table's merge order as a row value of table alias `a` (core/sharding/table.ts `order`). */
+export function mergeOrder(table: ShardTable, a: string): string {
+  if (table.merge.kind !== "newer") throw new Error(`mergeOrder: table ${table.name} keeps rows; it has no order`);
+  return `(${table.merge.order.map((e) => e.replaceAll("$", a)).join(", ")})`;
+}
+
+/** The order of the router's rows as a row value of table alias `a` (see {@link KV_TABLE}). */
+export const rowOrder = (a: string): string => mergeOrder(KV_TABLE, a);
 
 /**
  * The "apply if newer" conflict clause (last writer wins by version, never by arrival): appended to

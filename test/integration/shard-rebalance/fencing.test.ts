@@ -17,12 +17,13 @@ import { hashKey } from "../../../core/sharding/ring";
 import { ConfigClient } from "../../../runtime/config-client";
 import { RebalanceDeposedError, runRebalance } from "../../../runtime/rebalance";
 import { RebalanceConnections } from "../../../runtime/rebalance/shards";
-import { MERGE_ROWS_SQL, deleteRangesSql } from "../../../runtime/rebalance/sql";
+import { deleteSliceSql, mergeRowsSql } from "../../../runtime/rebalance/sql";
 import {
   CLAIM_REBALANCER_SQL,
   DEPOSED_SQLSTATE,
   ENSURE_SCHEMA_SQL,
   FENCED_UPSERT_SQL,
+  KV_TABLE,
   RAISE_FENCE_SQL,
 } from "../../../runtime/shard-client/sql";
 import { startLocalEtcd, type LocalEtcd } from "../../support/etcd-cluster";
@@ -90,14 +91,14 @@ it("a newer rebalancer's claim makes every changing statement of the older one f
   const shard = pg.name;
   expect(await older.query(shard, CLAIM_REBALANCER_SQL, [5, "c1"])).toEqual([{ token: "5" }]);
   // The claimed rebalancer works: merge, COPY, fence raise, delete.
-  await older.query(shard, MERGE_ROWS_SQL, [["a"], [hashKey("a")], ['{"v":1}'], [10], [0], ["n"]]);
+  await older.query(shard, mergeRowsSql(KV_TABLE), [["a"], [hashKey("a")], ['{"v":1}'], [10], [0], ["n"]]);
   await copyIn(older, `b\t${hashKey("b")}\t{"v":2}\t10\t0\tn\n`);
   await older.query(shard, RAISE_FENCE_SQL, [1]);
-  await older.query(shard, deleteRangesSql([{ start: hashKey("a"), end: hashKey("a") + 1 }]));
+  await older.query(shard, deleteSliceSql(KV_TABLE, { ranges: [{ start: hashKey("a"), end: hashKey("a") + 1 }] }));
 
   expect(await newer.query(shard, CLAIM_REBALANCER_SQL, [7, "c1"])).toEqual([{ token: "7" }]);
   expect(
-    await sqlState(() => older.query(shard, MERGE_ROWS_SQL, [["c"], [hashKey("c")], ["1"], [11], [0], ["n"]])),
+    await sqlState(() => older.query(shard, mergeRowsSql(KV_TABLE), [["c"], [hashKey("c")], ["1"], [11], [0], ["n"]])),
   ).toBe(DEPOSED_SQLSTATE);
   expect(await sqlState(() => copyIn(older, `d\t${hashKey("d")}\t1\t11\t0\tn\n`))).toBe(DEPOSED_SQLSTATE);
   expect(await sqlState(() => older.query(shard, RAISE_FENCE_SQL, [2]))).toBe(DEPOSED_SQLSTATE);
@@ -121,7 +122,7 @@ it("a claim waits for the older rebalancer's statement in flight, which commits;
   const inFlight = await older.client(pg.name);
   try {
     await inFlight.query("BEGIN");
-    await inFlight.query(MERGE_ROWS_SQL, [["f"], [hashKey("f")], ["1"], [13], [0], ["n"]]);
+    await inFlight.query(mergeRowsSql(KV_TABLE), [["f"], [hashKey("f")], ["1"], [13], [0], ["n"]]);
     let claimed = false;
     const claim = newer.query(pg.name, CLAIM_REBALANCER_SQL, [11, "c1"]).then(() => (claimed = true));
     await new Promise((r) => setTimeout(r, 500));
@@ -133,7 +134,9 @@ it("a claim waits for the older rebalancer's statement in flight, which commits;
   }
   expect((await pg.query("SELECT 1 FROM scaleplane_kv WHERE key = 'f'")).length).toBe(1);
   expect(
-    await sqlState(() => older.query(pg.name, MERGE_ROWS_SQL, [["g"], [hashKey("g")], ["1"], [14], [0], ["n"]])),
+    await sqlState(() =>
+      older.query(pg.name, mergeRowsSql(KV_TABLE), [["g"], [hashKey("g")], ["1"], [14], [0], ["n"]]),
+    ),
   ).toBe(DEPOSED_SQLSTATE);
 });
 
