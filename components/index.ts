@@ -24,5 +24,28 @@ export {
   type ShardedDatabaseDockerArgs,
   type ShardedDatabaseKubernetesArgs,
 } from "./sharded-database";
+export {
+  CacheCluster,
+  type CacheClusterArgs,
+  type CacheClusterAwsArgs,
+  type CacheClusterCommonArgs,
+  type CacheClusterDockerArgs,
+  type CacheClusterKubernetesArgs,
+} from "./cache-cluster";
+export {
+  MetricsStore,
+  type MetricsStoreArgs,
+  type MetricsStoreAwsArgs,
+  type MetricsStoreCommonArgs,
+  type MetricsStoreDockerArgs,
+  type MetricsStoreKubernetesArgs,
+} from "./metrics-store";
+export {
+  EventStore,
+  type EventStoreArgs,
+  type EventStoreAwsArgs,
+  type EventStoreCommonArgs,
+  type EventStoreKubernetesArgs,
+} from "./event-store";
 export { Platform, createPlatformAwsProvider, platformTags, previousDeployment, type PlatformArgs } from "./platform";
 export type { AwsNetwork, AwsSubnet, CreatedAwsNetwork } from "./network";

@@ -29,6 +29,6 @@ export function loadPlatformConfig(): PlatformConfig {
   }
   const config = parsePlatformConfig(raw);
   // Valid but probably unintended settings (refused in prod): warn, naming the key.
-  for (const w of configWarnings(config)) void pulumi.log.warn(`${w.key}: ${w.message}`);
+  for (const w of configWarnings(config, raw)) void pulumi.log.warn(`${w.key}: ${w.message}`);
   return config;
 }

@@ -12,8 +12,8 @@
 import { z } from "zod";
 import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
-import { ENGINE_NAMES, type EngineName } from "./scaling/types";
-import { ScalingPolicySchema } from "./scaling/policy";
+import { AppScalingSchema, scalingDeprecations } from "./scaling/settings";
+import { appPolicyProblems } from "./scaling/app-policy";
 import { directoryIssues, rangeStrategyIssues } from "./sharding/placement";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
@@ -79,37 +79,8 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
         : `must be an object; got ${show(iss.input)}`,
   });
 
-export const ScalingSchema = section({
-  cpuTargetPercent: int(1, 100)
-    .default(70)
-    .describe(
-      "Target average CPU utilisation of the app instances, in percent: the group scales out above it and in below it.",
-    ),
-  memoryTargetPercent: int(1, 100)
-    .default(80)
-    .describe("Target average memory utilisation of the app instances, in percent."),
-  scaleUpCooldownSeconds: int(0, 3600).default(60).describe("Seconds after a scale-out before another scale-out."),
-  scaleDownCooldownSeconds: int(0, 3600)
-    .default(300)
-    .describe("Seconds after a scale-in before another scale-in (also the scale-down stabilization window)."),
-  healthCheckGraceSeconds: int(0, 3600)
-    .default(60)
-    .describe("Seconds a new instance has before its health checks count."),
-  drainSeconds: int(0, 3600)
-    .default(30)
-    .describe("Seconds an instance drains (deregistered, finishing in-flight requests) before it stops."),
-  engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]])
-    .default("hpa")
-    .describe(
-      "Scaling engine (core/scaling): hpa (the Kubernetes HPA algorithm), threshold, predictive (seasonal forecast, never below hpa), multi-metric, cost. Docker: the controller runs it; aws: predictive adds AWS predictive scaling; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.",
-    ),
-  engineSettings: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe(
-      "Further engine settings (core/scaling/policy.ts: metrics, targets, threshold, hpa.behavior, multiMetric, predictive, cost); merged over the targets and behavior above.",
-    ),
-});
+/** `app.scaling`: one typed shape per engine (core/scaling/settings.ts). */
+export const ScalingSchema = AppScalingSchema;
 
 export const MixedInstancesSchema = section({
   instanceTypes: z
@@ -133,8 +104,12 @@ export const AppSchema = section({
     .regex(/^\//, { error: "must be an absolute HTTP path starting with '/'" })
     .default("/health")
     .describe("HTTP path of the app's health check."),
-  minSize: int(0, 1000).default(2).describe("Fewest app instances; at most maxSize."),
-  desiredSize: int(0, 1000)
+  minSize: int(1, 1000)
+    .default(2)
+    .describe(
+      "Fewest app instances, at least 1 and at most maxSize (a group at 0 instances reports no load to scale up on, so no target offers scale-from-zero).",
+    ),
+  desiredSize: int(1, 1000)
     .optional()
     .describe("Instances to run at first, from minSize to maxSize. Defaults to minSize."),
   maxSize: int(1, 1000).default(10).describe("Most app instances; at least minSize."),
@@ -146,43 +121,57 @@ export const AppSchema = section({
   mixedInstances: MixedInstancesSchema.optional().describe(
     "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
   ),
-  scaling: ScalingSchema.default(ScalingSchema.parse({})).describe("Scaling targets and timers of the app group."),
+  rollout: section({
+    maxSurge: int(0, 1000)
+      .default(1)
+      .describe("Instances above the desired count a rollout may start before old ones go (docker)."),
+    minHealthyPercent: int(0, 100)
+      .default(100)
+      .describe(
+        "Share of the desired count, in percent, that stays in service during a rollout (docker; aws: the instance refresh's MinHealthyPercentage is separate).",
+      ),
+  })
+    .default({ maxSurge: 1, minHealthyPercent: 100 })
+    .describe(
+      "How a changed launch spec (image, env, limits, a rotated secret) replaces the instances on docker: health-gated, old spec first on scale-in, resumed after an interruption.",
+    ),
+  scaling: ScalingSchema.default(() => ScalingSchema.parse({})).describe(
+    "How the group scales: the engine and its settings, one typed shape per engine (`engine` selects it).",
+  ),
   env: z
     .record(z.string(), z.string({ error: "environment values must be strings" }))
     .default({})
     .describe("Extra environment variables of the app (string values)."),
-}).superRefine((app, ctx) => {
-  if (app.minSize > app.maxSize)
-    ctx.addIssue({
-      code: "custom",
-      path: ["maxSize"],
-      message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
-    });
-  const { engine, engineSettings } = app.scaling;
-  for (const reserved of ["engine", "minSize", "maxSize"])
-    if (reserved in engineSettings)
+})
+  .superRefine((app, ctx) => {
+    if (app.minSize > app.maxSize)
       ctx.addIssue({
         code: "custom",
-        path: ["scaling", "engineSettings", reserved],
-        message: `is set by app.${reserved === "engine" ? "scaling.engine" : reserved}; remove it here`,
+        path: ["maxSize"],
+        message: `must be ≥ app.minSize (${app.minSize}); got ${app.maxSize}`,
       });
-  // Bounds are app.minSize/maxSize (checked above); the policy check covers engineSettings.
-  const policy = ScalingPolicySchema.safeParse({ ...engineSettings, engine, minSize: 0, maxSize: 100_000 });
-  if (!policy.success)
-    for (const i of policy.error.issues)
-      for (const path of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])
-        ctx.addIssue({
-          code: "custom",
-          path: ["scaling", "engineSettings", ...(path as (string | number)[])],
-          message: i.message,
-        });
-  else if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
-    ctx.addIssue({
-      code: "custom",
-      path: ["desiredSize"],
-      message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
-    });
-});
+    if (app.rollout.maxSurge === 0 && app.rollout.minHealthyPercent === 100)
+      ctx.addIssue({
+        code: "custom",
+        path: ["rollout", "maxSurge"],
+        message:
+          "must be at least 1 when app.rollout.minHealthyPercent is 100 (else a rollout can never replace an instance)",
+      });
+    if (app.desiredSize !== undefined && (app.desiredSize < app.minSize || app.desiredSize > app.maxSize))
+      ctx.addIssue({
+        code: "custom",
+        path: ["desiredSize"],
+        message: `must be between app.minSize (${app.minSize}) and app.maxSize (${app.maxSize}); got ${app.desiredSize}`,
+      });
+  })
+  .superRefine(
+    // The engine policy the group runs (bounds from app.minSize/maxSize), checked as a whole once every
+    // field is valid (a bad field is reported once, by its own check).
+    (app, ctx) => {
+      for (const p of appPolicyProblems(app)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
 
 export const ConfigServiceSchema = section({
   name: dnsLabel
@@ -367,6 +356,141 @@ export const DatabaseSchema = section({
     add(["directory"], `is only read with database.strategy "directory"; strategy is ${show(db.strategy)}`);
 });
 
+export const CacheNodeConfigSchema = section({
+  name: dnsLabel.describe("Cache node name: its identity on the ring (a lowercase DNS label, unique in the list)."),
+  weight: positive("ring weight")
+    .default(1)
+    .describe("Ring weight: the node's share of the keys is proportional to it."),
+  zone: str("an availability zone or failure domain")
+    .optional()
+    .describe("Availability zone or failure domain; replicas prefer distinct zones."),
+});
+
+/** Eviction policies a cache node may use: only keys with a TTL (values, leases), never its generation key. */
+export const CACHE_EVICTION_POLICIES = ["volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random"] as const;
+
+export const CacheSchema = section({
+  name: dnsLabel
+    .default("cache")
+    .describe("Name of the cache cluster, used in its resource names (a lowercase DNS label)."),
+  nodes: z
+    .union([int(1, 64), z.array(CacheNodeConfigSchema).min(1, { error: "must list at least one node" })], {
+      error: (iss) => `must be a node count (1..64) or a list of {name, weight, zone}; got ${show(iss.input)}`,
+    })
+    .default(3)
+    .describe(
+      "A node count (nodes named cache-0, cache-1, …, weight 1; on aws one per zone in turn) or the explicit list of nodes. Keys are placed on the shared ring with this node set.",
+    ),
+  replicas: int(1, 3)
+    .default(1)
+    .describe(
+      "Copies of each cached key on distinct nodes (zones first): reads go to the next one when a node is down.",
+    ),
+  maxMemoryMb: int(16, 1048576).default(256).describe("Memory limit of each Redis node, MiB (maxmemory)."),
+  evictionPolicy: oneOf(CACHE_EVICTION_POLICIES)
+    .default("volatile-lfu")
+    .describe(
+      "Redis maxmemory-policy. Only volatile-* policies: values and leases carry TTLs and may be evicted; a node's generation key must never be.",
+    ),
+  ttlSeconds: int(1, 30 * 86400)
+    .default(300)
+    .describe("TTL of a cached value, seconds (before jitter)."),
+  ttlJitter: z
+    .number({ error: (iss) => `must be a number from 0 to 0.5; got ${show(iss.input)}` })
+    .min(0, { error: "must be a number from 0 to 0.5" })
+    .max(0.5, { error: "must be a number from 0 to 0.5" })
+    .default(0.1)
+    .describe("Fraction of the TTL taken off at random per fill, so keys filled together do not expire together."),
+  leaseMs: int(50, 60_000)
+    .default(3000)
+    .describe(
+      "Fill lease: how long one loader holds a key's lease; waiters poll until it is filled or the lease lapses.",
+    ),
+  viewLeaseMs: int(100, 60_000)
+    .default(2000)
+    .describe(
+      "How long a client trusts its copy of the cache topology after confirming it with etcd; a resize waits this long between phases, and past it a client reads the database directly.",
+    ),
+  xfetchBeta: z
+    .number({ error: (iss) => `must be a number from 0 to 10; got ${show(iss.input)}` })
+    .min(0, { error: "must be a number from 0 to 10" })
+    .max(10, { error: "must be a number from 0 to 10" })
+    .default(1)
+    .describe("XFetch early-refresh eagerness (0: off, 1: the paper's optimum)."),
+  nearCache: section({
+    enabled: bool.default(true).describe("Serve hot keys from a small client-side cache."),
+    ttlMs: int(1, 10_000)
+      .default(100)
+      .describe("Life of a near-cache entry, ms; a write to a hot key waits out at most this long before it returns."),
+    maxEntries: int(1, 1_000_000).default(1000).describe("Most entries in each client's near cache."),
+    hotShare: z
+      .number({ error: (iss) => `must be a number in (0, 1]; got ${show(iss.input)}` })
+      .positive({ error: "must be a number in (0, 1]" })
+      .max(1, { error: "must be a number in (0, 1]" })
+      .default(0.01)
+      .describe("A key is hot when its share of the client's recent requests is at least this."),
+    hotMinCount: int(1, 1_000_000).default(32).describe("...and it was requested at least this often recently."),
+  })
+    .default({ enabled: true, ttlMs: 100, maxEntries: 1000, hotShare: 0.01, hotMinCount: 32 })
+    .describe("The near cache of hot keys (count-min sketch of per-key requests)."),
+  image: str("a container image reference")
+    .default("redis:7.0")
+    .describe("Container image of the Redis nodes (docker: the local scaleplane/redis build replaces the default)."),
+  port: int(1, 65535).default(6379).describe("Redis port."),
+  nodeType: str("an ElastiCache node type").default("cache.t4g.micro").describe("ElastiCache node type (target aws)."),
+  engine: oneOf(["redis", "valkey"] as const)
+    .default("redis")
+    .describe("ElastiCache engine (target aws)."),
+  engineVersion: str("an engine version").default("7.1").describe("ElastiCache engine version (target aws)."),
+}).superRefine((c, ctx) => {
+  if (Array.isArray(c.nodes)) {
+    const seen = new Set<string>();
+    c.nodes.forEach((n, i) => {
+      if (seen.has(n.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["nodes", i, "name"],
+          message: `must be unique; ${show(n.name)} appears twice`,
+        });
+      seen.add(n.name);
+    });
+  }
+  const count = typeof c.nodes === "number" ? c.nodes : c.nodes.length;
+  if (c.replicas > count)
+    ctx.addIssue({
+      code: "custom",
+      path: ["replicas"],
+      message: `must be ≤ the node count (${count}); got ${c.replicas}`,
+    });
+});
+
+export const EventsSchema = section({
+  enabled: bool
+    .default(false)
+    .describe(
+      "Deploy the event store (EventStore) on the sharded database's shards (its own tables there, no new engine) and give the app its settings and master key.",
+    ),
+  name: dnsLabel
+    .default("events")
+    .describe("Name of the event store, used in its resource names (a lowercase DNS label)."),
+  snapshotEvery: int(1, 1_000_000)
+    .default(100)
+    .describe("Aggregate snapshots every N events of a stream (the snapshot projection; 1 snapshots every event)."),
+  projectionBatchSize: int(1, 100_000)
+    .default(500)
+    .describe("Events a projection applies per transaction (with its checkpoint)."),
+  leaseTtlSeconds: int(2, 300)
+    .default(10)
+    .describe(
+      "TTL of the projection runners' leases in the config service: how long a crashed runner's shard waits for a successor.",
+    ),
+  masterKeyRecoveryDays: int(7, 30)
+    .default(30)
+    .describe(
+      "Target aws: days a deleted master-key secret stays recoverable in Secrets Manager (losing the master key makes every event unreadable).",
+    ),
+});
+
 export const AwsSchema = section({
   region: str("an AWS region").default("us-east-1").describe("AWS region."),
   zones: z
@@ -465,6 +589,61 @@ export const DockerSchema = section({
     .describe(
       "First host port of the PostgreSQL shards, one per shard (127.0.0.1 only); the three port ranges must not overlap.",
     ),
+  cachePortBase: int(1024, 65000)
+    .default(16379)
+    .describe("First host port of the cache nodes, one per node (127.0.0.1 only); must not overlap the other ranges."),
+});
+
+export const MetricsSchema = section({
+  enabled: bool
+    .default(true)
+    .describe(
+      "Run the MetricsStore (time series on the database shards: remote-write in, the Prometheus query API out, the scaler's history).",
+    ),
+  name: dnsLabel
+    .default("metrics")
+    .describe("Name of the metrics store, used in its resource names (a lowercase DNS label)."),
+  image: str("a container image reference")
+    .default("scaleplane/metrics-store:0.1.0")
+    .describe("Container image of the store service (built locally by `npm run images` on target docker)."),
+  replicas: int(1, 32).default(2).describe("Store service instances (stateless: every sample is on the shards)."),
+  port: int(1, 65535).default(9201).describe("Port of the store's HTTP API (remote-write, query API, batch API)."),
+  outOfOrderWindowSeconds: int(0, 86_400)
+    .default(3600)
+    .describe(
+      "How far behind the newest sample of a shard a sample may arrive and still be accepted and merged (raw and rollups); older ones are refused and counted.",
+    ),
+  retention: section({
+    rawDays: int(1, 3650).default(15).describe("Days raw samples (compressed chunks) are kept."),
+    oneMinuteDays: int(1, 3650).default(90).describe("Days 1-minute rollups are kept (at least rawDays)."),
+    oneHourDays: int(1, 36_500).default(730).describe("Days 1-hour rollups are kept (at least oneMinuteDays)."),
+  })
+    .default({ rawDays: 15, oneMinuteDays: 90, oneHourDays: 730 })
+    .describe("Retention per resolution; whole time partitions are dropped."),
+  cpu: positive("vCPUs per instance").default(0.5).describe("vCPUs per store instance (container and pod limit)."),
+  memoryMb: int(64, 1048576).default(512).describe("Memory per store instance in MiB (container and pod limit)."),
+  hostPort: int(1024, 65000)
+    .default(19201)
+    .describe(
+      "Target docker: the host port (127.0.0.1 only) of the first store instance; instance i uses hostPort + i.",
+    ),
+  instanceType: str("an EC2 instance type")
+    .default("t3.small")
+    .describe("EC2 instance type of the store instances (target aws)."),
+}).superRefine((m, ctx) => {
+  const r = m.retention;
+  if (r.oneMinuteDays < r.rawDays)
+    ctx.addIssue({
+      code: "custom",
+      path: ["retention", "oneMinuteDays"],
+      message: `must be ≥ metrics.retention.rawDays (${r.rawDays}): a coarser resolution outlives a finer one; got ${r.oneMinuteDays}`,
+    });
+  if (r.oneHourDays < r.oneMinuteDays)
+    ctx.addIssue({
+      code: "custom",
+      path: ["retention", "oneHourDays"],
+      message: `must be ≥ metrics.retention.oneMinuteDays (${r.oneMinuteDays}); got ${r.oneHourDays}`,
+    });
 });
 
 export const PlatformConfigSchema = z
@@ -483,14 +662,23 @@ export const PlatformConfigSchema = z
       database: DatabaseSchema.default(DatabaseSchema.parse({})).describe(
         "The PostgreSQL shards behind a consistent-hash ring.",
       ),
+      events: EventsSchema.default(EventsSchema.parse({})).describe(
+        "The event store (event streams, projections and subscriptions on the database's shards).",
+      ),
       aws: AwsSchema.default(AwsSchema.parse({})).describe("Settings of target aws."),
       kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})).describe("Settings of target kubernetes."),
       docker: DockerSchema.default(DockerSchema.parse({})).describe("Settings of target docker."),
+      cache: CacheSchema.optional().describe(
+        "A CacheCluster (Redis nodes on the ring, leases, invalidated by the database's writes); none when absent.",
+      ),
+      metrics: MetricsSchema.default(MetricsSchema.parse({})).describe(
+        "The MetricsStore: a horizontally scaled time-series store on the database shards.",
+      ),
     },
     {
       error: (iss) =>
         iss.code === "unrecognized_keys"
-          ? "unknown key; allowed: target, environment, app, configService, database, aws, kubernetes, docker"
+          ? "unknown key; allowed: target, environment, app, configService, database, events, aws, kubernetes, docker, cache, metrics"
           : "the configuration must be an object",
     },
   )
@@ -531,6 +719,9 @@ export const PlatformConfigSchema = z
         docker.databasePortBase,
         Math.max(shardCount, ...shardPortSlots(shardList(db).map((s) => s.name)).map((x) => x + 1)),
       ],
+      ...(c.cache
+        ? [["cachePortBase", docker.cachePortBase, cacheNodeList(c.cache).length] as [string, number, number]]
+        : []),
     ];
     if (c.target === "docker")
       for (const [key, base, n] of ranges)
@@ -554,8 +745,11 @@ const QUORUM_OF_TWO =
  * Settings that are valid but probably not what the user meant (refused in prod by the schema,
  * accepted elsewhere): the program logs each with its key.
  */
-export function configWarnings(c: PlatformConfig): ConfigProblem[] {
+export function configWarnings(c: PlatformConfig, raw?: unknown): ConfigProblem[] {
   const w: ConfigProblem[] = [];
+  // Old names still accepted (app.scaling): each with what to write instead.
+  const app = (raw as { app?: { scaling?: unknown } } | undefined)?.app;
+  w.push(...scalingDeprecations(app?.scaling, configKey(["app", "scaling"])));
   if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
     w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
   return w;
@@ -564,14 +758,20 @@ export type AppConfig = PlatformConfig["app"];
 export type ScalingConfig = AppConfig["scaling"];
 export type ConfigServiceConfig = PlatformConfig["configService"];
 export type DatabaseConfig = PlatformConfig["database"];
+export type EventsConfig = PlatformConfig["events"];
 export type AwsConfig = PlatformConfig["aws"];
 export type KubernetesConfig = PlatformConfig["kubernetes"];
 export type DockerConfig = PlatformConfig["docker"];
+export type CacheConfig = z.output<typeof CacheSchema>;
+export type CacheConfigInput = z.input<typeof CacheSchema>;
+export type MetricsConfig = PlatformConfig["metrics"];
+export type MetricsConfigInput = z.input<typeof MetricsSchema>;
 /** What a user may write (everything optional where a default exists). */
 export type PlatformConfigInput = z.input<typeof PlatformConfigSchema>;
 export type AppConfigInput = z.input<typeof AppSchema>;
 export type ConfigServiceConfigInput = z.input<typeof ConfigServiceSchema>;
 export type DatabaseConfigInput = z.input<typeof DatabaseSchema>;
+export type EventsConfigInput = z.input<typeof EventsSchema>;
 
 /**
  * The checks every component constructor starts with: a known `target`, a known `environment`
@@ -639,4 +839,11 @@ export function shardPortSlots(names: readonly string[]): number[] {
     taken.add(next);
     return next;
   });
+}
+
+/** The cache node list with defaults applied (`nodes: 3` → cache-0..cache-2, weight 1). */
+export function cacheNodeList(c: CacheConfig): { name: string; weight: number; zone?: string }[] {
+  return typeof c.nodes === "number"
+    ? Array.from({ length: c.nodes }, (_, i) => ({ name: `cache-${i}`, weight: 1 }))
+    : c.nodes.map((n) => ({ ...n }));
 }

@@ -8,6 +8,9 @@ export const TOKENS = {
   autoscalingGroup: "scaleplane:autoscaling:AutoscalingGroup",
   configService: "scaleplane:config:RaftConfigService",
   database: "scaleplane:database:ShardedDatabase",
+  cache: "scaleplane:cache:CacheCluster",
+  metricsStore: "scaleplane:metrics:MetricsStore",
+  eventStore: "scaleplane:events:EventStore",
 } as const;
 
 /** One of the component type tokens. */

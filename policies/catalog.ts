@@ -4,24 +4,30 @@
  */
 import type { Policies } from "@pulumi/policy";
 import { autoscalingPolicies } from "./autoscaling";
+import { cachePolicies } from "./cache";
 import { configServicePolicies } from "./config-service";
 import { containerPolicies } from "./containers";
 import { databasePolicies } from "./database";
 import { loadBalancerPolicies } from "./load-balancer";
+import { metricsPolicies } from "./metrics";
 import { networkPolicies } from "./network";
 import { secretsPolicies } from "./secrets";
 import { stackPolicies } from "./stack";
+import { storagePolicies } from "./storage";
 
 /** Policies by area (the area names the module they live in). */
 export const policyAreas = {
   autoscaling: autoscalingPolicies,
   "config-service": configServicePolicies,
   database: databasePolicies,
+  cache: cachePolicies,
   "load-balancer": loadBalancerPolicies,
   network: networkPolicies,
   secrets: secretsPolicies,
+  storage: storagePolicies,
   containers: containerPolicies,
   stack: stackPolicies,
+  metrics: metricsPolicies,
 } satisfies Record<string, Policies>;
 
 export const allPolicies: Policies = Object.values(policyAreas).flat();

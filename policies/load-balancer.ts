@@ -1,11 +1,13 @@
 /**
  * Load-balancer policies: the internet-facing ALB serves HTTPS only with a current TLS policy,
- * delivers access logs and is protected from deletion in prod; the instances behind the platform
- * (etcd members) have detailed monitoring in prod. The constants come from core/app/alb.ts,
- * the same module the AWS builder uses.
+ * delivers access logs and is protected from deletion in prod, and its log bucket records who
+ * read or deleted the logs (S3 server access logging to a separate bucket, which
+ * policies/storage.ts holds to being locked down); the instances behind the platform (etcd
+ * members) have detailed monitoring in prod. The constants come from core/app/alb.ts, the same
+ * module the AWS builder uses.
  */
 import { CURRENT_TLS_POLICIES } from "../core/app/alb";
-import { T, arr, inProd, obj, prodSchema, resourcePolicy, stackPolicy, str, type EnvConfig } from "./lib";
+import { T, arr, inProd, obj, prodSchema, resourcePolicy, s3Buckets, stackPolicy, str, type EnvConfig } from "./lib";
 
 const LISTENER = "aws:lb/listener:Listener";
 const ALB = "aws:lb/loadBalancer:LoadBalancer";
@@ -48,10 +50,43 @@ export const albAccessLogsProd = stackPolicy<EnvConfig>(
   },
   (tree, args, report, cfg) => {
     for (const r of inProd(tree, ALB, args, cfg.environment)) {
+      // AWS writes a network load balancer's access logs only for TLS listeners: a TCP-only NLB
+      // (the MetricsStore's internal one) has none to keep.
+      if (r.props.loadBalancerType === "network") continue;
       // The bucket name is often unknown before create (an auto-named bucket): `enabled` decides.
       if (obj(r.props.accessLogs)?.enabled !== true)
         report(
           `Load balancer ${r.name} keeps no access logs in prod; set scaleplane:aws.loadBalancer.accessLogs true (an encrypted, private S3 bucket with a retention rule is created).`,
+          r.urn,
+        );
+    }
+  },
+);
+
+export const albLogBucketAccessLogged = stackPolicy(
+  {
+    name: "alb-log-bucket-access-logged",
+    description:
+      "A load balancer's access-log bucket logs its own access (S3 server access logging, AWS Security Hub S3.9) to a separate bucket.",
+    enforcementLevel: "mandatory",
+  },
+  (tree, _args, report) => {
+    const albs = tree.ofType(ALB).filter((r) => obj(r.props.accessLogs)?.enabled === true);
+    if (albs.length === 0) return;
+    const buckets = s3Buckets(tree.resources);
+    for (const r of albs) {
+      // Not known yet (a bucket named at create): nothing to join.
+      const name = str(obj(r.props.accessLogs)?.bucket);
+      if (!name) continue;
+      const logsTo = buckets.get(name)?.logsTo ?? [];
+      if (logsTo.length === 0)
+        report(
+          `Load balancer ${r.name} delivers its access logs to bucket ${name}, which records no access of its own: nobody could tell who read or deleted the logs. Enable its server access logging (aws.s3.BucketLogging) to a separate, locked-down bucket (the AutoscalingGroup creates <group>-alb-logs-access); a bucket managed outside this stack is guarded where it is managed (disable this policy here).`,
+          r.urn,
+        );
+      else if (logsTo.includes(name))
+        report(
+          `Load balancer ${r.name} delivers its access logs to bucket ${name}, which logs its own access to itself: every delivery is logged again, an endless loop of logs. Log to a separate bucket.`,
           r.urn,
         );
     }
@@ -95,6 +130,7 @@ export const ec2DetailedMonitoringProd = stackPolicy<EnvConfig>(
 export const loadBalancerPolicies = [
   albHttpsOnly,
   albAccessLogsProd,
+  albLogBucketAccessLogged,
   albDeletionProtectionProd,
   ec2DetailedMonitoringProd,
 ];

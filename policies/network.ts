@@ -17,7 +17,7 @@ const portsSchema = (ports: number[], what: string): PolicyConfigSchema => ({
 });
 
 /** A policy refusing ingress from 0.0.0.0/0 or ::/0 to any of `ports`. */
-function noWorldIngress(name: string, what: string, ports: number[], keys: string): ResourceValidationPolicy {
+export function noWorldIngress(name: string, what: string, ports: number[], keys: string): ResourceValidationPolicy {
   return resourcePolicy<{ ports: number[] }>(
     {
       name,
@@ -73,13 +73,13 @@ export const dockerPortsLoopbackOnly = resourcePolicy(
   },
 );
 
-const dataPortsSchema = portsSchema([2379, 2380, 5432], "etcd and PostgreSQL");
+const dataPortsSchema = portsSchema([2379, 2380, 5432, 6379], "etcd, PostgreSQL and Redis");
 
 export const k8sDataServicesInternal = resourcePolicy<{ ports: number[] }>(
   {
     name: "k8s-data-services-internal",
     description:
-      "Kubernetes Services exposing etcd or PostgreSQL ports are ClusterIP (or headless), never NodePort or LoadBalancer.",
+      "Kubernetes Services exposing etcd, PostgreSQL or Redis ports are ClusterIP (or headless), never NodePort or LoadBalancer.",
     enforcementLevel: "mandatory",
     configSchema: dataPortsSchema,
   },

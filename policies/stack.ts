@@ -7,17 +7,19 @@ import type { PolicyResource } from "@pulumi/policy";
 import { memberCount } from "./config-service";
 import { T, componentSettings, replicationOf, stackPolicy, type Tree } from "./lib";
 
-/** Resources that make an app group scale: AWS scaling policies, HPAs, scaleplane's ScalingPolicy provider. */
+/** Resources that make an app group scale: AWS scaling policies, HPAs, scaleplane's ManagedInstanceGroup provider. */
 export const SCALER_TYPES: readonly string[] = [T.awsScalingPolicy, T.k8sHpa, "aws:appautoscaling/policy:Policy"];
-const isScaler = (r: PolicyResource) => SCALER_TYPES.includes(r.type) || /ScalingPolicy$/.test(r.type);
+/** scaleplane's ManagedInstanceGroup (its old name ScalingPolicy too: stacks planned with an earlier release). */
+const INSTANCE_GROUP = /(ManagedInstanceGroup|\/(autoscaling|scaling):ScalingPolicy)$/;
+const isScaler = (r: PolicyResource) => SCALER_TYPES.includes(r.type) || INSTANCE_GROUP.test(r.type);
 
 /** Resources that run the app's instances. */
 const APP_INSTANCE_TYPES: readonly string[] = [T.awsAsg, T.k8sDeployment, T.dockerContainer];
 /**
- * scaleplane's ScalingPolicy (Docker): its controllers create the instances from the launch spec
+ * scaleplane's ManagedInstanceGroup (Docker): its controllers create the instances from the launch spec
  * it stores, so it is the group's source of instances as well as its scaler.
  */
-const isScalingPolicy = (r: PolicyResource) => /ScalingPolicy$/.test(r.type) && !SCALER_TYPES.includes(r.type);
+const isInstanceGroup = (r: PolicyResource) => INSTANCE_GROUP.test(r.type) && !SCALER_TYPES.includes(r.type);
 const policyRange = (r: PolicyResource): { minSize?: unknown; maxSize?: unknown } =>
   (r.props.policy ?? {}) as { minSize?: unknown; maxSize?: unknown };
 
@@ -25,20 +27,20 @@ export const autoscalingGroupComplete = stackPolicy(
   {
     name: "autoscaling-group-complete",
     description:
-      "Every AutoscalingGroup has instances to run (an ASG, a Deployment, containers, or a ScalingPolicy whose controllers create them) and a scaling policy that moves them within the group's range.",
+      "Every AutoscalingGroup has instances to run (an ASG, a Deployment, containers, or a ManagedInstanceGroup whose controllers create them) and a scaling policy that moves them within the group's range.",
     enforcementLevel: "mandatory",
   },
   (tree, _args, report) => {
     for (const g of tree.ofType(T.autoscalingGroup)) {
       const below = tree.descendants(g);
-      if (!below.some((r) => APP_INSTANCE_TYPES.includes(r.type) || isScalingPolicy(r)))
+      if (!below.some((r) => APP_INSTANCE_TYPES.includes(r.type) || isInstanceGroup(r)))
         report(
-          `AutoscalingGroup ${g.name} creates no instances (no Auto Scaling group, Deployment, container or ScalingPolicy); give it a target block (aws, kubernetes or docker) that builds them.`,
+          `AutoscalingGroup ${g.name} creates no instances (no Auto Scaling group, Deployment, container or ManagedInstanceGroup); give it a target block (aws, kubernetes or docker) that builds them.`,
           g.urn,
         );
-      // A ScalingPolicy must move the group within the component's own range.
+      // A ManagedInstanceGroup must move the group within the component's own range.
       const app = componentSettings(g, tree, "app");
-      for (const sp of below.filter(isScalingPolicy)) {
+      for (const sp of below.filter(isInstanceGroup)) {
         const { minSize, maxSize } = policyRange(sp);
         if (
           app &&
@@ -47,12 +49,12 @@ export const autoscalingGroupComplete = stackPolicy(
           (minSize !== app.minSize || maxSize !== app.maxSize)
         )
           report(
-            `ScalingPolicy ${sp.name} scales AutoscalingGroup ${g.name} between ${minSize} and ${maxSize} but scaleplane:app.minSize/maxSize are ${app.minSize}..${app.maxSize}; derive the policy from the app section.`,
+            `ManagedInstanceGroup ${sp.name} scales AutoscalingGroup ${g.name} between ${minSize} and ${maxSize} but scaleplane:app.minSize/maxSize are ${app.minSize}..${app.maxSize}; derive the policy from the app section.`,
             sp.urn,
           );
       }
       if (below.some(isScaler)) continue;
-      // Containers on Docker are a fixed set until a ScalingPolicy is attached: that is fine as long
+      // Containers on Docker are a fixed set until a ManagedInstanceGroup is attached: that is fine as long
       // as the group does not claim a range it will never use.
       const dockerOnly =
         below.some((r) => r.type === T.dockerContainer) &&
@@ -60,12 +62,12 @@ export const autoscalingGroupComplete = stackPolicy(
       if (dockerOnly && app && app.maxSize <= app.minSize) continue;
       if (dockerOnly && app)
         report(
-          `AutoscalingGroup ${g.name} runs a fixed set of Docker containers but allows ${app.minSize}..${app.maxSize} instances; attach scaleplane's ScalingPolicy or set app.maxSize = app.minSize.`,
+          `AutoscalingGroup ${g.name} runs a fixed set of Docker containers but allows ${app.minSize}..${app.maxSize} instances; attach scaleplane's ManagedInstanceGroup (app.scaling with a config service) or set app.maxSize = app.minSize.`,
           g.urn,
         );
       else
         report(
-          `AutoscalingGroup ${g.name} has no scaling policy; attach one (aws:autoscaling/policy:Policy target tracking, a HorizontalPodAutoscaler, or scaleplane's ScalingPolicy) so it scales between minSize and maxSize.`,
+          `AutoscalingGroup ${g.name} has no scaling policy; attach one (aws:autoscaling/policy:Policy target tracking, a HorizontalPodAutoscaler, or scaleplane's ManagedInstanceGroup) so it scales between minSize and maxSize.`,
           g.urn,
         );
     }

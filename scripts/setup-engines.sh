@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts the engines scaleplane's integration and chaos tests need, on Debian
 # bookworm, as root: Docker (docker.io), etcd (etcd-server, etcd-client), PostgreSQL 15,
-# debootstrap (for `npm run images`) and openssl.
+# debootstrap (for `npm run images`), openssl and redis-server (the cache tests and bench start
+# their own redis-server processes; the package's own service is stopped below).
 #
 # Idempotent and fast when everything is present: packages are installed only when missing,
 # the Debian etcd/postgresql services (which would hold 2379/2380/5432) are stopped and
@@ -25,6 +26,8 @@ declare -A PROBE=(
   [postgresql]="/usr/lib/postgresql/15/bin/initdb"
   [debootstrap]="debootstrap"
   [openssl]="openssl"
+  [redis-server]="/usr/bin/redis-server"
+  [prometheus]="/usr/bin/prometheus"
 )
 installed() {
   local pkg="$1" probe="${PROBE[$1]}"
@@ -32,7 +35,7 @@ installed() {
   if [[ "$probe" == /* ]]; then [ -x "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
 }
 missing=()
-for pkg in docker.io etcd-server etcd-client postgresql debootstrap openssl; do
+for pkg in docker.io etcd-server etcd-client postgresql debootstrap openssl redis-server prometheus; do
   installed "$pkg" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -50,7 +53,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
   for pkg in "${missing[@]}"; do installed "$pkg" || die "package $pkg did not install"; done
 else
-  log "packages present: docker.io etcd-server etcd-client postgresql debootstrap openssl"
+  log "packages present: docker.io etcd-server etcd-client postgresql debootstrap openssl redis-server prometheus"
 fi
 
 # --- 2. stop the distribution's etcd and postgresql services ------------------------------
@@ -78,6 +81,11 @@ stop_service etcd
 kill_pidfile /run/etcd.pid etcd
 kill_pidfile /var/run/etcd/etcd.pid etcd
 stop_service postgresql
+stop_service redis-server
+kill_pidfile /run/redis/redis-server.pid redis-server
+# Debian's prometheus service (9090): tests and the metrics bench start their own on free ports
+stop_service prometheus
+stop_service prometheus-node-exporter
 if command -v pg_lsclusters >/dev/null 2>&1; then
   # the package's own clusters (e.g. 15/main on 5432): stop them and do not auto-start them
   while read -r ver name _port status _rest; do

@@ -29,6 +29,7 @@ import {
   type TraceRun,
 } from "../core/scaling/simulate";
 import { DEFAULT_TRACE_SEED, SYNTHETIC_TRACES, traceCsv } from "../core/scaling/traces";
+import { DEFAULT_STORE_QUERY, storeTraceFile } from "./lib/store-trace";
 
 const ROOT = resolve(__dirname, "..");
 export const DEFAULT_PRICES = join(ROOT, "core/scaling/prices.json");
@@ -160,6 +161,9 @@ async function main(): Promise<void> {
     .name("simulate")
     .description("Replay a (timestamp, demand) trace through every scaling engine (model: core/scaling/simulate.ts)")
     .option("--trace <csv>", "trace file: timestamp,demand rows (header optional)")
+    .option("--from-store <url>", "read the trace from the MetricsStore at this URL instead (--query, --hours)")
+    .option("--query <promql>", `with --from-store: the demand (default ${DEFAULT_STORE_QUERY})`)
+    .option("--hours <n>", "with --from-store: how far back (default 24)", positiveNumber("--hours"))
     .option(
       "--step-seconds <n>",
       "simulated seconds one trace row stands for (default 60)",
@@ -196,7 +200,15 @@ async function main(): Promise<void> {
   );
   const o = program.opts<Record<string, string | number | boolean | undefined>>();
   if (o.generateTraces) return generateTraces((o.seed as number | undefined) ?? DEFAULT_TRACE_SEED, o.dir as string);
-  if (typeof o.trace !== "string") throw new Error("--trace <csv> is required (or --generate-traces)");
+  if (typeof o.fromStore === "string")
+    o.trace = await storeTraceFile(
+      o.fromStore,
+      typeof o.query === "string" ? o.query : DEFAULT_STORE_QUERY,
+      (o.hours as number | undefined) ?? 24,
+      (o.stepSeconds as number | undefined) ?? 60,
+    );
+  if (typeof o.trace !== "string")
+    throw new Error("--trace <csv> or --from-store <url> is required (or --generate-traces)");
   const engines = typeof o.engines === "string" ? o.engines.split(",").map((e) => e.trim()) : undefined;
   const unknown = engines?.filter((e) => !(ENGINE_NAMES as readonly string[]).includes(e));
   if (unknown && unknown.length > 0)

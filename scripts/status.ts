@@ -24,7 +24,15 @@ import { groupKeys, type ScalingEvent } from "../core/scaling/reconcile";
 import { SHARD_MAP_KEY } from "../runtime/config-client/keys";
 import { execIn, memberListViaExec } from "../providers/etcd-membership/docker-observe";
 import type { Recording } from "./lib/offline";
+import {
+  metricsInstances,
+  metricsInstanceStatus,
+  renderMetricsStatus,
+  type MetricsInstance,
+  type MetricsInstanceStatus,
+} from "./lib/metrics-status";
 import { listStacks, runStackOffline } from "./lib/stack";
+import { cacheNodesOf, collectCacheStatus, renderCacheStatus } from "./lib/cache-status";
 
 // ---------------------------------------------------------------------------------------------
 // What the stack consists of (pure: from the recorded resources)
@@ -45,6 +53,8 @@ export interface StackTopology {
   shards: { shard: string; container: string; hostPort: number; readyCommand?: string[] }[];
   /** Autoscaling groups (their scaling events live in etcd). */
   groups: string[];
+  /** MetricsStore instances (scripts/lib/metrics-status.ts). */
+  metrics?: MetricsInstance[];
 }
 
 type Labels = Record<string, string>;
@@ -108,6 +118,7 @@ export function topologyOf(stack: string, target: string, rec: Recording): Stack
     apps,
     shards,
     groups: [...new Set(apps.map((a) => a.group).filter(Boolean))].sort(),
+    metrics: metricsInstances(rec),
   };
 }
 
@@ -138,6 +149,7 @@ export interface StackStatus {
   shards: { shard: string; container: string; endpoint: string; state: string; reachable: boolean; detail: string }[];
   shardMap: { epoch: number; shards: number; migration?: string } | { error: string } | undefined;
   scaling: { group: string; events: ScalingEvent[] }[];
+  metrics?: MetricsInstanceStatus[];
 }
 
 /** Nothing of the stack runs on this Docker host. */
@@ -408,7 +420,8 @@ export async function collectStatus(docker: Docker, topo: StackTopology): Promis
       };
     }),
   );
-  return { stack: topo.stack, atMs: Date.now(), etcd, apps, shards, shardMap, scaling };
+  const metrics = await Promise.all((topo.metrics ?? []).map(metricsInstanceStatus));
+  return { stack: topo.stack, atMs: Date.now(), etcd, apps, shards, shardMap, scaling, metrics };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,6 +491,7 @@ export function renderStatus(s: StackStatus): string {
   );
   if (events.length === 0) out.push("  none recorded");
   else out.push(...table(["group", "at", "desired", "engine", "reason"], events).map((l) => `  ${l}`));
+  if (s.metrics) out.push("", ...renderMetricsStatus(s.metrics));
   return out.join("\n");
 }
 
@@ -515,9 +529,17 @@ async function main(): Promise<number> {
     console.error(`status needs the local Docker engine: ${errMsg(e)}`);
     return 3;
   }
-  const show = (s: StackStatus) => (opts.json ? JSON.stringify(s, null, opts.watch ? 0 : 2) : renderStatus(s));
+  const cacheNodes = cacheNodesOf(run.recording);
+  const showStack = (s: StackStatus) => (opts.json ? JSON.stringify(s, null, opts.watch ? 0 : 2) : renderStatus(s));
+  // the cache section (scripts/lib/cache-status.ts) follows when the stack has a CacheCluster
+  const collect = async () => {
+    const s = await collectStatus(docker, topo);
+    if (cacheNodes.length === 0) return showStack(s);
+    const cache = await collectCacheStatus(docker, cacheNodes);
+    return opts.json ? showStack({ ...s, cache } as StackStatus) : `${renderStatus(s)}\n\n${renderCacheStatus(cache)}`;
+  };
   if (!opts.watch) {
-    console.log(show(await collectStatus(docker, topo)));
+    console.log(await collect());
     return 0;
   }
   let stop = false;
@@ -526,7 +548,7 @@ async function main(): Promise<number> {
   while (!stop) {
     let text: string;
     try {
-      text = show(await collectStatus(docker, topo));
+      text = await collect();
     } catch (e) {
       if (!(e instanceof StackNotRunningError)) throw e;
       text = opts.json

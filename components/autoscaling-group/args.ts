@@ -9,7 +9,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, AppConfigInput, Environment } from "../../core/config";
 import type { AwsSubnet } from "../network/types";
-import type { ScalingPolicy } from "../../providers/scaling-policy";
+import type { ManagedInstanceGroup } from "../../providers/instance-group";
 import type { LoadBalancerSettings } from "../../core/app/alb";
 
 /** AWS placement (target `aws`). */
@@ -61,7 +61,7 @@ export interface AutoscalingGroupDockerArgs {
   networks?: pulumi.Input<string>[];
   /**
    * Makes the group really autoscale: a load balancer, two leader-elected scaling controllers
-   * (leading through this config service) and a ScalingPolicy; the controllers own the app
+   * (leading through this config service) and a ManagedInstanceGroup; the controllers own the app
    * containers. Without it the group is a fixed set of `desiredSize` containers.
    * @default undefined (fixed containers)
    */
@@ -73,7 +73,7 @@ export interface AutoscalingGroupDockerScalingArgs {
   configService: {
     /** Client URLs as containers on `network` reach them (the controllers). */
     clientEndpoints: pulumi.Input<pulumi.Input<string>[]>;
-    /** Client URLs published on 127.0.0.1 (the ScalingPolicy provider, where Pulumi runs). */
+    /** Client URLs published on 127.0.0.1 (the ManagedInstanceGroup provider, where Pulumi runs). */
     publishedEndpoints: pulumi.Input<pulumi.Input<string>[]>;
     /** The config service's Docker network (the controllers join it). */
     network: pulumi.Input<string>;
@@ -167,8 +167,8 @@ export interface DockerGroupResult extends GroupBuildCommon {
   loadBalancerContainer?: docker.Container;
   /** Autoscaled: the scaling controller containers. */
   controllers?: docker.Container[];
-  /** Autoscaled: the ScalingPolicy resource. */
-  scalingPolicy?: ScalingPolicy;
+  /** Autoscaled: the ManagedInstanceGroup resource. */
+  instanceGroup?: ManagedInstanceGroup;
 }
 
 /** The Kubernetes builder's result. */

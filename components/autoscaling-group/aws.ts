@@ -24,8 +24,9 @@ import {
   desiredCapacity,
   ssmSecretParameterName,
 } from "../../core/app";
-import { albLogDeliveryPolicy, DEFAULT_TLS_POLICY, HTTPS_PORT, type LoadBalancerSettings } from "../../core/app/alb";
+import { DEFAULT_TLS_POLICY, HTTPS_PORT } from "../../core/app/alb";
 import { createEc2InstanceRole } from "../shared/aws";
+import { createAccessLogBuckets } from "./access-logs";
 import type { AutoscalingGroupAwsArgs, AwsGroupResult, GroupBuildContext } from "./args";
 
 /** Creates the group's AWS resources under `ctx.parent`. */
@@ -230,7 +231,7 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
   );
   const lbSettings = args.loadBalancer ?? { sslPolicy: DEFAULT_TLS_POLICY, deletionProtection: false };
   const logs = lbSettings.accessLogs
-    ? createAccessLogBucket(name, lbSettings.accessLogs, lbSettings.deletionProtection, tags, opts)
+    ? createAccessLogBuckets(name, lbSettings.accessLogs, lbSettings.deletionProtection, albSg.arn, tags, opts)
     : undefined;
   const alb = new aws.lb.LoadBalancer(
     `${name}-alb`,
@@ -385,66 +386,6 @@ export function createAwsGroup(ctx: GroupBuildContext, args: AutoscalingGroupAws
     autoScalingGroup: group,
     role,
   };
-}
-
-/**
- * The access-log bucket: SSE-S3 encrypted (the only encryption ALB log delivery supports), every
- * form of public access blocked, objects owned by the bucket owner, logs expired after the
- * retention, and a policy that lets only Elastic Load Balancing write below the log prefix.
- */
-function createAccessLogBucket(
-  name: string,
-  logs: NonNullable<LoadBalancerSettings["accessLogs"]>,
-  keepOnDelete: boolean,
-  tags: Record<string, string>,
-  opts: pulumi.CustomResourceOptions,
-): { bucket: aws.s3.Bucket; policy: aws.s3.BucketPolicy; prefix: string } {
-  const bucket = new aws.s3.Bucket(`${name}-alb-logs`, { forceDestroy: !keepOnDelete, tags }, opts);
-  new aws.s3.BucketServerSideEncryptionConfiguration(
-    `${name}-alb-logs`,
-    { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
-    opts,
-  );
-  const block = new aws.s3.BucketPublicAccessBlock(
-    `${name}-alb-logs`,
-    {
-      bucket: bucket.id,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    },
-    opts,
-  );
-  new aws.s3.BucketOwnershipControls(
-    `${name}-alb-logs`,
-    { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
-    opts,
-  );
-  new aws.s3.BucketLifecycleConfiguration(
-    `${name}-alb-logs`,
-    {
-      bucket: bucket.id,
-      rules: [
-        {
-          id: "expire-access-logs",
-          status: "Enabled",
-          filter: { prefix: `${logs.prefix}/` },
-          expiration: { days: logs.retentionDays },
-        },
-      ],
-    },
-    opts,
-  );
-  const policy = new aws.s3.BucketPolicy(
-    `${name}-alb-logs`,
-    {
-      bucket: bucket.id,
-      policy: bucket.arn.apply((arn) => JSON.stringify(albLogDeliveryPolicy(logs.region, arn, logs.prefix))),
-    },
-    { ...opts, dependsOn: [block] },
-  );
-  return { bucket, policy, prefix: logs.prefix };
 }
 
 /**

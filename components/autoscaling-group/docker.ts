@@ -4,7 +4,7 @@
  * - Autoscaled (`docker.scaling` given, as the Platform does): the group network, the HAProxy load
  *   balancer published on one 127.0.0.1 port (core/app/haproxy.ts config, runtime-API reconfiguration),
  *   two leader-elected scaling controllers (image scaleplane/scaler, Docker socket mounted) on the
- *   config service's network, and the ScalingPolicy resource that hands them the launch spec and
+ *   config service's network, and the ManagedInstanceGroup resource that hands them the launch spec and
  *   policy (core/scaling/docker.ts) and waits for the group to be in range. The app containers
  *   are the controllers', not Pulumi's: they come and go with the load.
  * - Fixed (no config service to lead through): one container per instance (core/app/docker.ts
@@ -15,7 +15,7 @@
  * instance gets each as a file (core/secret-files.ts, uploaded before the first start, mode 0400,
  * owned by the app user APP_UID) and only `<NAME>_FILE` in its env; autoscaled, the controllers
  * get them as root-only files (SCALER_SECRETS_DIR) and copy them the same way into every instance
- * they create, and the ScalingPolicy gets them as a secret input (kept in memory only, for a
+ * they create, and the ManagedInstanceGroup gets them as a secret input (kept in memory only, for a
  * reconcile pass it runs itself). Physical names are stack-scoped: one Docker host runs several
  * stacks.
  */
@@ -25,7 +25,7 @@ import type { DockerInstanceSpec } from "../../core/app";
 import { DOCKER_SOCKET, dockerScalingSpec } from "../../core/scaling/docker";
 import { APP_UID } from "../../core/app/spec";
 import { SCALER_SECRETS_DIR, SECRET_FILE_PERMISSIONS, secretFileEnv, secretFiles } from "../../core/secret-files";
-import { ScalingPolicy } from "../../providers/scaling-policy";
+import { ManagedInstanceGroup } from "../../providers/instance-group";
 import { dockerLabels, HOST_IP } from "../shared/docker";
 import type {
   AutoscalingGroupDockerArgs,
@@ -138,7 +138,7 @@ function createAutoscaledGroup(
       ),
   );
   const secretNames = Object.keys(ctx.secretEnv);
-  const scalingPolicy = new ScalingPolicy(
+  const instanceGroup = new ManagedInstanceGroup(
     `${name}-scaling`,
     {
       group: spec.group,
@@ -163,7 +163,7 @@ function createAutoscaledGroup(
     containers: [],
     loadBalancerContainer: loadBalancer,
     controllers,
-    scalingPolicy,
+    instanceGroup,
   };
 }
 

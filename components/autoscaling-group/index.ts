@@ -22,12 +22,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppSchema, componentBase, configFail, parseSection, type AppConfig } from "../../core/config";
 import { desiredCapacity, dockerInstances, instanceEnv } from "../../core/app";
 import { dockerScalingSpec } from "../../core/scaling/docker";
+import { scalingDeprecations } from "../../core/scaling/settings";
 import { stackScopedName } from "../../core/naming";
 import { TOKENS } from "../../core/tokens";
 import type { AutoscalingGroupArgs, AutoscalingGroupAwsArgs, GroupBuildContext } from "./args";
 import { createAwsGroup } from "./aws";
 import { createDockerGroup } from "./docker";
-import type { ScalingPolicy } from "../../providers/scaling-policy";
+import type { ManagedInstanceGroup } from "../../providers/instance-group";
 import { createKubernetesGroup } from "./kubernetes";
 
 export type {
@@ -108,8 +109,10 @@ export class AutoscalingGroup extends pulumi.ComponentResource {
   readonly loadBalancerContainer?: docker.Container;
   /** Docker, autoscaled: the two leader-elected scaling controller containers. */
   readonly controllers?: docker.Container[];
-  /** Docker, autoscaled: the ScalingPolicy that hands the group to its controllers. */
-  readonly scalingPolicy?: ScalingPolicy;
+  /** Docker, autoscaled: the ManagedInstanceGroup that hands the group to its controllers. */
+  readonly instanceGroup?: ManagedInstanceGroup;
+  /** @deprecated Renamed {@link instanceGroup} (a "scaling policy" is the engine's rules). */
+  readonly scalingPolicy?: ManagedInstanceGroup;
 
   constructor(name: string, args: AutoscalingGroupArgs, opts?: pulumi.ComponentResourceOptions) {
     // Everything is validated before the component registers anything.
@@ -130,6 +133,9 @@ export class AutoscalingGroup extends pulumi.ComponentResource {
     // The validated settings are recorded on the component (the policy pack reads them).
     super(TOKENS.autoscalingGroup, name, { target: args.target, environment, app }, opts);
     this.config = app;
+    // Old setting names still work; say what to write instead (the Platform passes the new names).
+    for (const d of scalingDeprecations(args.app.scaling, "app.scaling"))
+      void pulumi.log.warn(`${d.key} ${d.message}`, this);
 
     const env = pulumi.output(args.env ?? {}).apply((extra) => instanceEnv(app, extra, secretNames));
     const secretEnv = Object.fromEntries(Object.entries(args.secretEnv ?? {}).map(([k, v]) => [k, pulumi.secret(v)]));
@@ -172,7 +178,8 @@ export class AutoscalingGroup extends pulumi.ComponentResource {
         this.containers = built.containers;
         this.loadBalancerContainer = built.loadBalancerContainer;
         this.controllers = built.controllers;
-        this.scalingPolicy = built.scalingPolicy;
+        this.instanceGroup = built.instanceGroup;
+        this.scalingPolicy = built.instanceGroup;
         break;
       }
     }

@@ -24,10 +24,16 @@ import { TOKENS } from "../../core/tokens";
 import { AutoscalingGroup, type AutoscalingGroupCommonArgs } from "../autoscaling-group";
 import type { AwsNetwork } from "../network";
 import { RaftConfigService } from "../raft-config-service";
+import type { MetricsStore } from "../metrics-store";
 import { ShardedDatabase } from "../sharded-database";
+import type { EventStore } from "../event-store";
 import type { PlatformArgs } from "./args";
 import { createAwsFoundation } from "./aws";
 import { createPlatformNamespace } from "./kubernetes";
+import { createPlatformCache, type PlatformCache } from "./cache";
+import { createPlatformEvents, type PlatformEvents } from "./events";
+import { createPlatformMetrics } from "./metrics";
+import type { CacheCluster } from "../cache-cluster";
 
 export type { PlatformArgs } from "./args";
 export { createPlatformAwsProvider, platformTags } from "./aws";
@@ -52,6 +58,10 @@ export class Platform extends pulumi.ComponentResource {
   readonly configEndpoints: pulumi.Output<string[]>;
   /** The shard map (members, weights, vnodes, replication factor, consistency). */
   readonly shardMap: pulumi.Output<ShardMap>;
+  /** The MetricsStore (`metrics.enabled`, the default): time series on the shards. */
+  readonly metrics?: MetricsStore;
+  /** Its URLs as the platform reaches them; [] when disabled. */
+  readonly metricsEndpoints: pulumi.Output<string[]>;
   /** AWS: the network the platform runs in (created here, or the configured existing one). */
   readonly network?: AwsNetwork;
   /** AWS: the VPC when the network was created here. */
@@ -60,6 +70,10 @@ export class Platform extends pulumi.ComponentResource {
   readonly appSecurityGroup?: aws.ec2.SecurityGroup;
   /** Kubernetes: the platform's namespace. */
   readonly namespace?: k8s.core.v1.Namespace;
+  /** The cache in front of the database (when the config has a `cache` section). */
+  readonly cache?: CacheCluster;
+  /** The event store, when `events.enabled`. */
+  readonly events?: EventStore;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parsePlatformConfig(args.config);
@@ -75,6 +89,10 @@ export class Platform extends pulumi.ComponentResource {
 
     const csArgs = { environment, configService: config.configService };
     const dbArgs = { environment, database: config.database };
+    // Optional services on the config service and the database, created (per target, below) before
+    // the app group so it can be given their settings.
+    let cache: PlatformCache | undefined;
+    let events: PlatformEvents | undefined;
     const appArgs = (c: RaftConfigService, d: ShardedDatabase): AutoscalingGroupCommonArgs => ({
       environment,
       app: config.app,
@@ -83,8 +101,10 @@ export class Platform extends pulumi.ComponentResource {
         SCALEPLANE_DATABASE_USER: d.username,
         SCALEPLANE_DATABASE_NAME: d.databaseName,
         SCALEPLANE_SHARD_MAP: d.shardMap.apply((m) => JSON.stringify(m)),
+        ...cache?.env,
+        ...events?.env,
       },
-      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password },
+      secretEnv: { SCALEPLANE_DATABASE_PASSWORD: d.password, ...cache?.secretEnv, ...events?.secretEnv },
     });
     const appOpts = (c: RaftConfigService, d: ShardedDatabase) => pulumi.mergeOptions(childOpts, { dependsOn: [c, d] });
 
@@ -105,6 +125,19 @@ export class Platform extends pulumi.ComponentResource {
           childOpts,
         );
         this.database = new ShardedDatabase(`${name}-db`, { ...dbArgs, target: "aws", aws: placement }, childOpts);
+        cache = createPlatformCache(name, config, { target: "aws", aws: placement }, this);
+        events = createPlatformEvents(name, config, { target: "aws", aws: {} }, this.database, this);
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          {
+            target: "aws",
+            aws: { ...placement, instanceSecurityGroupId: appSecurityGroup.id },
+          },
+          this.configService,
+          this.database,
+          this,
+        );
         this.app = new AutoscalingGroup(
           `${name}-app`,
           {
@@ -146,6 +179,22 @@ export class Platform extends pulumi.ComponentResource {
           { ...dbArgs, target: "kubernetes", kubernetes: { namespace, storageClass } },
           childOpts,
         );
+        cache = createPlatformCache(name, config, { target: "kubernetes", kubernetes: { namespace } }, this);
+        events = createPlatformEvents(
+          name,
+          config,
+          { target: "kubernetes", kubernetes: { namespace } },
+          this.database,
+          this,
+        );
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          { target: "kubernetes", kubernetes: { namespace } },
+          this.configService,
+          this.database,
+          this,
+        );
         this.app = new AutoscalingGroup(
           `${name}-app`,
           { ...appArgs(this.configService, this.database), target: "kubernetes", kubernetes: { namespace } },
@@ -171,9 +220,29 @@ export class Platform extends pulumi.ComponentResource {
           },
           childOpts,
         );
-        const networks = [
+        cache = createPlatformCache(
+          name,
+          config,
+          { target: "docker", docker: { portBase: config.docker.cachePortBase } },
+          this,
+        );
+        events = createPlatformEvents(name, config, { target: "docker" }, this.database, this);
+        // the store reaches etcd and the shards by container name, as the app does
+        const serviceNetworks = [
           defined(this.configService.networkName, "configService.networkName"),
           defined(this.database.networkName, "database.networkName"),
+        ];
+        this.metrics = createPlatformMetrics(
+          name,
+          config,
+          { target: "docker", docker: { networks: serviceNetworks } },
+          this.configService,
+          this.database,
+          this,
+        );
+        const networks = [
+          ...serviceNetworks,
+          ...(cache ? [defined(cache.cache.networkName, "cache.networkName")] : []),
         ];
         this.app = new AutoscalingGroup(
           `${name}-app`,
@@ -199,6 +268,10 @@ export class Platform extends pulumi.ComponentResource {
       }
     }
 
+    this.cache = cache?.cache;
+    this.events = events?.events;
+    this.metricsEndpoints = this.metrics?.endpoints ?? pulumi.output([]);
+
     this.appEndpoints = this.app.endpoints;
     this.configEndpoints = this.configService.clientEndpoints;
     this.shardMap = this.database.shardMap;
@@ -206,6 +279,7 @@ export class Platform extends pulumi.ComponentResource {
       appEndpoints: this.appEndpoints,
       configEndpoints: this.configEndpoints,
       shardMap: this.shardMap,
+      metricsEndpoints: this.metricsEndpoints,
     });
   }
 }

@@ -9,6 +9,17 @@
  * cookie on the path to the load balancer. With no certificate configured (allowed outside prod
  * only) the builder imports a self-signed certificate, so dev and LocalStack stacks have the same
  * listener shape as prod and the policy pack can hold every stack to "HTTPS only".
+ *
+ * Who read or deleted the access logs: the log bucket records its own requests (S3 server access
+ * logging, AWS Security Hub control S3.9) in a second bucket, the audit bucket. That bucket is
+ * locked down ({@link serverAccessLogTargetPolicy}: only S3's logging service may write, only for
+ * the log bucket of this account, only over TLS; public access blocked; ACLs disabled; SSE-S3,
+ * the only default encryption S3 log delivery supports) and logs nowhere itself, as AWS advises
+ * for every target bucket: logging to itself makes each delivery a request that is logged again
+ * (an endless loop of logs about logs), and logging to a third bucket only moves the question to
+ * that bucket. Changes to its policy and settings are in CloudTrail's management events; reads
+ * of its objects need CloudTrail data events, an account-level trail outside this stack. Security
+ * Hub reports S3.9 for the audit bucket: suppress that finding with this reason.
  */
 
 /** ALB TLS policies considered current (TLS 1.2+ with forward secrecy; TLS 1.3 where named). */
@@ -121,14 +132,62 @@ export function albLogDeliveryPolicy(region: string, bucketArn: string, prefix: 
         Action: "s3:PutObject",
         Resource: `${bucketArn}/${prefix}/AWSLogs/*`,
       },
-      {
-        Sid: "TlsOnly",
-        Effect: "Deny",
-        Principal: "*",
-        Action: "s3:*",
-        Resource: [bucketArn, `${bucketArn}/*`],
-        Condition: { Bool: { "aws:SecureTransport": "false" } },
-      },
+      tlsOnly(bucketArn),
     ],
+  };
+}
+
+/** The service principal that delivers S3 server access logs. */
+export const S3_LOGGING_SERVICE = "logging.s3.amazonaws.com";
+
+/** The default encryption S3 server access log delivery supports on its target bucket (SSE-S3). */
+export const SERVER_ACCESS_LOG_ENCRYPTION = "AES256";
+
+/** The account of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`); undefined when it carries none (S3 buckets). */
+export function accountOfArn(arn: string): string | undefined {
+  const account = arn.split(":")[4];
+  return account && /^\d{12}$/.test(account) ? account : undefined;
+}
+
+/**
+ * The policy of a server-access-log target bucket: S3's logging service may write below `prefix`,
+ * and only the logs of `sourceBucketArn` in `account` (aws:SourceArn, aws:SourceAccount: no other
+ * bucket, nor a bucket of the same name in another account, can have its logs delivered here);
+ * TLS required for every request. Nothing else is allowed by the bucket's own policy.
+ */
+export function serverAccessLogTargetPolicy(
+  targetBucketArn: string,
+  prefix: string,
+  sourceBucketArn: string,
+  account: string,
+): object {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "S3ServerAccessLogDelivery",
+        Effect: "Allow",
+        Principal: { Service: S3_LOGGING_SERVICE },
+        Action: "s3:PutObject",
+        Resource: `${targetBucketArn}/${prefix}/*`,
+        Condition: {
+          ArnLike: { "aws:SourceArn": sourceBucketArn },
+          StringEquals: { "aws:SourceAccount": account },
+        },
+      },
+      tlsOnly(targetBucketArn),
+    ],
+  };
+}
+
+/** The statement that refuses every request to the bucket and its objects made without TLS. */
+function tlsOnly(bucketArn: string): object {
+  return {
+    Sid: "TlsOnly",
+    Effect: "Deny",
+    Principal: "*",
+    Action: "s3:*",
+    Resource: [bucketArn, `${bucketArn}/*`],
+    Condition: { Bool: { "aws:SecureTransport": "false" } },
   };
 }

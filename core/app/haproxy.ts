@@ -30,6 +30,25 @@ export const lbSlots = (maxSize: number): number => Math.max(LB_MIN_SLOTS, maxSi
 /** Server name of slot `i` (1-based, as `server-template` numbers them). */
 export const slotName = (i: number): string => `${LB_SLOT_PREFIX}${i}`;
 
+/**
+ * HAProxy's health check of the instances: the readiness probe. An instance turns unready after
+ * `fall` failed checks in a row and ready again after `rise` passed ones (a Kubernetes probe's
+ * failureThreshold / successThreshold), checks `intervalSeconds` apart, each bounded by
+ * `timeoutSeconds`.
+ */
+export interface LbCheck {
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  fall: number;
+  rise: number;
+}
+
+/** The default readiness check: every 2 s, 3 failures to turn unready, 2 passes to turn ready. */
+export const DEFAULT_LB_CHECK: LbCheck = { intervalSeconds: 2, timeoutSeconds: 2, fall: 3, rise: 2 };
+
+/** The HAProxy ring the per-request log lines go to (`show events` reads it). */
+export const LB_REQUEST_RING = "requests";
+
 export interface LbConfigInput {
   /** Number of server slots (see {@link lbSlots}). */
   slots: number;
@@ -39,6 +58,8 @@ export interface LbConfigInput {
   healthPath: string;
   /** Longest request an instance may take, seconds (the server timeout is above it). @default 60 */
   serverTimeoutSeconds?: number;
+  /** The readiness check. @default DEFAULT_LB_CHECK */
+  check?: LbCheck;
 }
 
 /** haproxy.cfg for the group (written by the image's entrypoint from HAPROXY_CONFIG). */
@@ -52,12 +73,23 @@ export function haproxyConfig(c: LbConfigInput): string {
       `load balancer healthPath must be an absolute path without spaces; got ${JSON.stringify(c.healthPath)}`,
     );
   const serverTimeout = c.serverTimeoutSeconds ?? 60;
+  const check = c.check ?? DEFAULT_LB_CHECK;
+  for (const [k, v] of Object.entries(check))
+    if (!Number.isInteger(v) || v < 1 || v > 3600)
+      throw new Error(`load balancer check.${k} must be a whole number from 1 to 3600; got ${v}`);
   return [
     "global",
     "  log stdout format raw local0 notice",
     `  stats socket ${LB_ADMIN_SOCKET} mode 600 level admin`,
     "  stats timeout 30s",
     "  maxconn 4096",
+    "",
+    // One line per request (completion time in ms, server, response time, status), kept in memory:
+    // the controller reads it with `show events` for each instance's request rate and p95 latency.
+    `ring ${LB_REQUEST_RING}`,
+    "  format raw",
+    "  maxlen 160",
+    "  size 4194304",
     "",
     "defaults",
     "  mode http",
@@ -77,13 +109,16 @@ export function haproxyConfig(c: LbConfigInput): string {
     "frontend fe",
     `  bind :${LB_FRONTEND_PORT}`,
     `  monitor-uri ${LB_HEALTH_PATH}`,
+    `  log ring@${LB_REQUEST_RING} local0 info`,
+    '  log-format "%Ts%ms %s %Tr %ST"',
     `  default_backend ${LB_BACKEND}`,
     "",
     `backend ${LB_BACKEND}`,
     "  balance leastconn",
     `  option httpchk GET ${c.healthPath}`,
     "  http-check expect status 200",
-    "  default-server inter 1s fall 2 rise 1",
+    `  timeout check ${check.timeoutSeconds}s`,
+    `  default-server inter ${check.intervalSeconds}s fall ${check.fall} rise ${check.rise}`,
     // Every slot starts disabled (maintenance) on a placeholder address; the controller fills them.
     `  server-template ${LB_SLOT_PREFIX} 1-${c.slots} 127.0.0.1:${c.backendPort} check disabled`,
     "",
@@ -153,6 +188,94 @@ export function parseServersState(text: string): SlotState[] {
     });
   }
   return out.sort((a, b) => a.slot - b.slot);
+}
+
+/** One slot's traffic figures from `show stat` (cumulative counters and current sessions). */
+export interface SlotStats {
+  slot: number;
+  /** Requests being served now (current sessions) plus requests queued for it. */
+  sessions: number;
+  /** Sessions served so far (cumulative). */
+  total: number;
+  /** Responses with a 5xx status so far (cumulative). */
+  errors5xx: number;
+  /** HAProxy's status text (UP, DOWN, DRAIN, MAINT, "UP 1/2", ...). */
+  status: string;
+  /** The last health check's result (L7OK when the HTTP check passed). */
+  checkStatus: string;
+  /** Seconds since the status last changed. */
+  lastChangeSeconds: number;
+}
+
+/** Parses `show stat -1 4 -1` (CSV, servers only): the slots' figures. */
+export function parseSlotStats(csv: string): SlotStats[] {
+  const lines = csv.split("\n").filter((l) => l.trim().length > 0);
+  const header = lines.find((l) => l.startsWith("# "));
+  if (!header)
+    throw new Error(`unexpected HAProxy "show stat" output (no header): ${JSON.stringify(csv.slice(0, 200))}`);
+  const cols = header.slice(2).split(",");
+  const at = (name: string) => {
+    const i = cols.indexOf(name);
+    if (i < 0) throw new Error(`HAProxy "show stat" has no ${name} column`);
+    return i;
+  };
+  const [sv, qcur, scur, stot, h5, status, check, lastchg] = [
+    at("svname"),
+    at("qcur"),
+    at("scur"),
+    at("stot"),
+    at("hrsp_5xx"),
+    at("status"),
+    at("check_status"),
+    at("lastchg"),
+  ];
+  const re = new RegExp(`^${LB_SLOT_PREFIX}(\\d+)$`);
+  const num = (v: string | undefined) => (v === undefined || v === "" ? 0 : Number(v));
+  const out: SlotStats[] = [];
+  for (const l of lines) {
+    if (l.startsWith("#")) continue;
+    const f = l.split(",");
+    const m = re.exec(f[sv] ?? "");
+    if (!m) continue;
+    out.push({
+      slot: Number(m[1]),
+      sessions: num(f[scur]) + num(f[qcur]),
+      total: num(f[stot]),
+      errors5xx: num(f[h5]),
+      status: f[status] ?? "",
+      checkStatus: f[check] ?? "",
+      lastChangeSeconds: num(f[lastchg]),
+    });
+  }
+  return out.sort((a, b) => a.slot - b.slot);
+}
+
+/** One request as the frontend logged it into the ring. */
+export interface RequestLogEntry {
+  /** When it completed, ms since the epoch. */
+  atMs: number;
+  slot: number;
+  /** Time to the server's response headers, ms (-1 when none came). */
+  responseMs: number;
+  status: number;
+}
+
+/** Parses `show events <ring>` lines (`%Ts%ms %s %Tr %ST`); lines of no slot are left out. */
+export function parseRequestLog(text: string): RequestLogEntry[] {
+  const re = new RegExp(`^(\\d{13}) ${LB_SLOT_PREFIX}(\\d+) (-?\\d+) (\\d+)$`);
+  const out: RequestLogEntry[] = [];
+  for (const line of text.split("\n")) {
+    const m = re.exec(line.trim());
+    if (m) out.push({ atMs: Number(m[1]), slot: Number(m[2]), responseMs: Number(m[3]), status: Number(m[4]) });
+  }
+  return out;
+}
+
+/** The p-th percentile (0..100) of `values` (nearest rank), undefined when empty. */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 /**

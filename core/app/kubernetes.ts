@@ -3,6 +3,7 @@
  * Pure.
  */
 import type { AppConfig, ScalingConfig } from "../config";
+import { appHpaBehavior } from "../scaling/app-policy";
 import { kubernetesQuantities } from "../kubernetes/quantity";
 
 /** Pod resources: requests equal limits (Guaranteed QoS, so HPA utilisation is of a fixed size). */
@@ -14,49 +15,18 @@ export function kubernetesResources(app: AppConfig): {
   return { requests: { ...r }, limits: { ...r } };
 }
 
-/** HPA replicas: Kubernetes' HPA cannot scale to zero, so `minSize: 0` keeps one replica. */
+/** HPA replicas (app.minSize is at least 1: the HPA cannot scale from zero either). */
 export const hpaReplicas = (app: AppConfig): { minReplicas: number; maxReplicas: number } => ({
-  minReplicas: Math.max(1, app.minSize),
+  minReplicas: app.minSize,
   maxReplicas: app.maxSize,
 });
 
-export interface HpaScalingPolicy {
-  type: "Pods" | "Percent";
-  value: number;
-  periodSeconds: number;
-}
-export interface HpaScalingRules {
-  stabilizationWindowSeconds: number;
-  selectPolicy: "Max" | "Min";
-  policies: HpaScalingPolicy[];
-}
-
 /**
- * autoscaling/v2 `behavior`. Scale-up: the stabilization window is the scale-up cooldown; at most
- * double or +4 pods per 15 s, whichever is more. Scale-down: the window is the scale-down
- * cooldown; at most 50% or 1 pod per minute, whichever is less (gentle, so a burst after a lull
- * is not met by a group that shed everything at once).
+ * autoscaling/v2 `behavior`: the app's stabilization windows and rate limits
+ * (core/scaling/app-policy.ts, the same the Docker controller and AWS get). By default up by
+ * 100 % or 4 pods per 15 s, whichever is more; down by 50 % or 1 pod per 60 s, whichever is less.
  */
-export function hpaBehavior(scaling: ScalingConfig): { scaleUp: HpaScalingRules; scaleDown: HpaScalingRules } {
-  return {
-    scaleUp: {
-      stabilizationWindowSeconds: scaling.scaleUpCooldownSeconds,
-      selectPolicy: "Max",
-      policies: [
-        { type: "Percent", value: 100, periodSeconds: 15 },
-        { type: "Pods", value: 4, periodSeconds: 15 },
-      ],
-    },
-    scaleDown: {
-      stabilizationWindowSeconds: scaling.scaleDownCooldownSeconds,
-      selectPolicy: "Min",
-      policies: [
-        { type: "Percent", value: 50, periodSeconds: 60 },
-        { type: "Pods", value: 1, periodSeconds: 60 },
-      ],
-    },
-  };
-}
+export const hpaBehavior = (scaling: ScalingConfig) => appHpaBehavior(scaling);
 
 /** HPA metrics: average CPU and memory utilisation of the pods' requests. */
 export function hpaMetrics(scaling: ScalingConfig) {

@@ -1,32 +1,19 @@
 /**
- * The scaling policy (core/scaling/policy.ts) of an app group, from its config: the engine of
- * `app.scaling.engine`, the group's bounds, CPU and memory targets and the same HPA `behavior` the
- * Kubernetes target gets (so a group scales alike everywhere), with `app.scaling.engineSettings`
- * merged over them (one level deep: `targets: {requestsPerSecond}` keeps the CPU target).
+ * The scaling policy (core/scaling/policy.ts) of an app group, from its typed `app.scaling`
+ * settings (core/scaling/app-policy.ts does the mapping), and what the aws target makes of it.
  */
 import type { AppConfig } from "../config";
 import { parseScalingPolicy, type ScalingPolicy, type ScalingPolicyInput } from "../scaling/policy";
-import { hpaBehavior } from "./kubernetes";
+import { appPolicyInput } from "../scaling/app-policy";
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** The group's policy as input (what the ScalingPolicy resource stores for the controller). */
+/** The group's policy as input (what the ScalingGroup resource stores for the controller). */
 export function appScalingPolicyInput(app: AppConfig, periodSeconds: number): ScalingPolicyInput {
-  const base: Record<string, unknown> = {
-    periodSeconds,
-    metrics: ["cpu", "memory"],
-    targets: { cpuPercent: app.scaling.cpuTargetPercent, memoryPercent: app.scaling.memoryTargetPercent },
-    hpa: { behavior: hpaBehavior(app.scaling) },
-  };
-  const merged: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(app.scaling.engineSettings))
-    merged[k] = isObject(v) && isObject(base[k]) ? { ...base[k], ...v } : v;
-  return { ...merged, engine: app.scaling.engine, minSize: app.minSize, maxSize: app.maxSize } as ScalingPolicyInput;
+  return appPolicyInput(app, periodSeconds);
 }
 
-/** The group's policy, validated; errors name `app.scaling.engineSettings.<field>`. */
+/** The group's policy, validated (the app schema already checked it; errors name `app.scaling`). */
 export function appScalingPolicy(app: AppConfig, periodSeconds: number): ScalingPolicy {
-  return parseScalingPolicy(appScalingPolicyInput(app, periodSeconds), "app.scaling.engineSettings");
+  return parseScalingPolicy(appScalingPolicyInput(app, periodSeconds), "app.scaling");
 }
 
 /** AWS predictive scaling (the ASG's native forecaster) for `app.scaling.engine: predictive`. */

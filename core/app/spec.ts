@@ -105,6 +105,8 @@ export interface ProbeSpec {
   failureThreshold: number;
   /** Seconds before failures count (the group's health-check grace). */
   initialDelaySeconds: number;
+  /** Passed checks in a row that make it ready again. */
+  successThreshold: number;
 }
 
 /**
@@ -115,11 +117,12 @@ export function probes(app: AppConfig): { readiness: ProbeSpec; liveness: ProbeS
   const base = { path: app.healthCheckPath, port: app.port, timeoutSeconds: 3 };
   const livenessPeriod = 10;
   return {
-    readiness: { ...base, periodSeconds: 5, failureThreshold: 2, initialDelaySeconds: 0 },
+    readiness: { ...base, periodSeconds: 5, failureThreshold: 2, successThreshold: 1, initialDelaySeconds: 0 },
     liveness: {
       ...base,
       periodSeconds: livenessPeriod,
       failureThreshold: Math.ceil(drainTiming(app.scaling).drainMaxSeconds / livenessPeriod) + 1,
+      successThreshold: 1,
       initialDelaySeconds: app.scaling.healthCheckGraceSeconds,
     },
   };

@@ -6,7 +6,7 @@
  * unbounded min-cost cover, overshooting by less than one instance). Prices are dated config
  * (policy.cost, e.g. core/scaling/prices.json), never code. The decision carries the mix and $/hour.
  */
-import { applyRateLimits, describe, hpaRecommendation, recordScaleEvent, type HpaState } from "./hpa";
+import { hpaStep, initHpaState, recordScaleEvent, type HpaState } from "./hpa";
 import { fmt } from "./metrics";
 import type { InstanceTypePrice, ScalingPolicy } from "./policy";
 import type { Engine, InstanceMixEntry } from "./types";
@@ -74,34 +74,25 @@ export function createCostEngine(policy: ScalingPolicy): Engine<HpaState> {
   if (!cost) throw new Error("scaling.cost: is required for the cost engine (instance types with dated prices)");
   return {
     name: "cost",
-    init: () => ({ recommendations: [], scaleUpEvents: [], scaleDownEvents: [] }),
+    init: initHpaState,
     decide(state, input) {
-      const r = hpaRecommendation(policy, state, input);
-      let desired: number;
-      let reason: string;
-      if (r.fixed) {
-        desired = r.fixed.desired;
-        reason = r.fixed.reason;
-      } else {
-        const limited = applyRateLimits(policy, r.state, input.nowMs, input.current, r.stabilized!);
-        desired = limited.value;
-        reason = describe(r.contributions, r.raw!, r.stabilized!, desired, limited.limit);
-      }
-      const m = instanceMix(desired, cost);
+      const step = hpaStep(policy, state, input);
+      const m = instanceMix(step.desired, cost);
       const mixText = m.mix.map((e) => `${e.count}× ${e.type} ${e.market}`).join(" + ") || "nothing";
-      reason += `; ${desired} units as ${m.onDemandUnits} on-demand + ${m.spotUnits} spot: ${mixText} = $${fmt(m.perHour, 4)}/h (prices as of ${cost.pricesAsOf})`;
+      const reason = `${step.reason}; ${step.desired} units as ${m.onDemandUnits} on-demand + ${m.spotUnits} spot: ${mixText} = $${fmt(m.perHour, 4)}/h (prices as of ${cost.pricesAsOf})`;
       return {
         decision: {
           engine: "cost",
-          desired,
+          desired: step.desired,
           current: input.current,
           reason,
-          contributions: r.contributions,
+          contributions: step.contributions,
           mix: m.mix,
           costPerHour: m.perHour,
         },
-        state: recordScaleEvent(policy, r.state, input.nowMs, input.current, desired),
+        state: step.state,
       };
     },
+    applied: (state, change) => recordScaleEvent(policy, state, change),
   };
 }

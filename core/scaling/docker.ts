@@ -1,7 +1,7 @@
 /**
  * The Docker AutoscalingGroup as a really autoscaled group, pure: what the component creates
  * (the group network, the HAProxy load balancer published on one 127.0.0.1 port, two
- * leader-elected scaling controllers) and what it hands the ScalingPolicy resource (the launch
+ * leader-elected scaling controllers) and what it hands the ManagedInstanceGroup resource (the launch
  * spec of an instance and the scaling policy). The app containers themselves are not Pulumi
  * resources: the controller owns them, as an Auto Scaling group owns its instances.
  *
@@ -10,7 +10,7 @@
  * targets, and `app.scaling.engineSettings` merged over it.
  */
 import type { AppConfig } from "../config";
-import { drainTiming } from "../app/spec";
+import { drainTiming, probes } from "../app/spec";
 import { appScalingPolicyInput } from "../app/scaling";
 import { hostPortRange } from "../ports";
 import { haproxyConfig, lbSlots, LB_ADMIN_SOCKET, LB_FRONTEND_PORT } from "../app/haproxy";
@@ -18,8 +18,10 @@ import type { LaunchSpecInput } from "./reconcile";
 import type { ScalingPolicyInput } from "./policy";
 
 /** Local images (built by `npm run images`). */
-export const LB_IMAGE = "scaleplane/load-balancer:2.6";
-export const SCALER_IMAGE = "scaleplane/scaler:0.1.0";
+export const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
+export const SCALER_IMAGE = "scaleplane/scaler:0.2.0";
+/** The image whose POST /shutdown is the drain's optional fast path (runtime/sample-app). */
+export const SAMPLE_APP_IMAGE_PREFIX = "scaleplane/sample-app:";
 /** Controller replicas: one leads, one stands by. */
 export const CONTROLLER_REPLICAS = 2;
 /** Leadership lease TTL: a crashed leader is replaced within it. */
@@ -86,6 +88,7 @@ export interface DockerScalingSpec {
 export function dockerScalingSpec(group: string, scope: string, app: AppConfig, portBase: number): DockerScalingSpec {
   const [hostPort] = hostPortRange("docker.portBase", portBase, 1);
   const t = drainTiming(app.scaling);
+  const { readiness, liveness } = probes(app);
   const network = `${scope}-net`;
   const lbName = `${scope}-lb`;
   const labels = (role: string) => ({
@@ -101,7 +104,20 @@ export function dockerScalingSpec(group: string, scope: string, app: AppConfig, 
     lb: {
       name: lbName,
       image: LB_IMAGE,
-      env: { HAPROXY_CONFIG: haproxyConfig({ slots, backendPort: app.port, healthPath: app.healthCheckPath }) },
+      env: {
+        HAPROXY_CONFIG: haproxyConfig({
+          slots,
+          backendPort: app.port,
+          healthPath: app.healthCheckPath,
+          // The readiness probe, as HAProxy's check: a failure threshold like a Kubernetes probe's.
+          check: {
+            intervalSeconds: readiness.periodSeconds,
+            timeoutSeconds: readiness.timeoutSeconds,
+            fall: readiness.failureThreshold,
+            rise: readiness.successThreshold,
+          },
+        }),
+      },
       hostPort,
       containerPort: LB_FRONTEND_PORT,
       slots,
@@ -153,6 +169,10 @@ export function dockerScalingSpec(group: string, scope: string, app: AppConfig, 
       drainMaxSeconds: t.drainMaxSeconds,
       healthCheckGraceSeconds: app.scaling.healthCheckGraceSeconds,
       stopTimeoutSeconds: t.stopGraceSeconds,
+      rollout: { maxSurge: app.rollout.maxSurge, minHealthyPercent: app.rollout.minHealthyPercent },
+      // Down this long (the liveness probe's budget): replaced.
+      unhealthyReplaceSeconds: liveness.periodSeconds * liveness.failureThreshold,
+      ...(app.image.startsWith(SAMPLE_APP_IMAGE_PREFIX) ? { shutdownPath: "/shutdown", metricsPath: "/metrics" } : {}),
     },
     policy: appScalingPolicyInput(app, CONTROLLER_PERIOD_SECONDS),
     endpoint: `http://127.0.0.1:${hostPort}`,

@@ -1,27 +1,34 @@
 /**
  * The Kubernetes HorizontalPodAutoscaler (autoscaling/v2) algorithm, reproduced rule for rule from
- * kube-controller-manager (pkg/controller/podautoscaler: replica_calculator.go, horizontal.go) so the
- * Docker group scales exactly as the kubernetes target's native HPA would, and so the simulator's
- * reference algorithm is the real one, with its documented defaults.
+ * current kube-controller-manager (pkg/controller/podautoscaler: replica_calculator.go, horizontal.go)
+ * so the Docker group scales exactly as the kubernetes target's native HPA would, and so the
+ * simulator's reference algorithm is the real one, with its documented defaults.
  *
  * Per metric: usage ratio = current / target over the instances with metrics; within the tolerance
  * (0.1) nothing changes, else ceil(ratio × counted instances). Resource metrics (cpu, memory) use the
  * integer utilization Kubernetes computes (floor of the average percent). Instances are grouped as
- * Kubernetes groups pods:
- *  - `phase: "pending"` → ignored (set aside; counted as 0 % when the ratio says scale up);
- *  - no value for the metric → missing (0 % on a scale-up, 100 % of the request — resource — or the
- *    target — other metrics — on a scale-down), and a recomputation that would flip the direction
- *    keeps the current count;
- *  - `ready: false` with a cpu value → unready, treated like pending (cpu only, as in Kubernetes).
- * Across metrics the maximum proposal wins; a metric nobody reports is invalid, and invalid metrics
- * never let the group shrink (all invalid → no action). The proposal then passes the stabilization
- * windows (highest recommendation of the last 300 s on the way down, lowest of the last 0 s on the
- * way up) and the `behavior` rate policies (Pods/Percent per period, selectPolicy Max/Min/Disabled),
- * counting the scale events of each policy's period, then min/max.
+ * `groupPods` groups pods:
+ *  - `terminating` / `failed` → ignored: left out entirely;
+ *  - `pending` → unready (0 % when the ratio says scale up, else left out);
+ *  - no value for the metric → missing: 0 on a scale-up; on a scale-down 100 % of the request (or the
+ *    target when it is above 100 %) for resource metrics, the target for the others; at a ratio of
+ *    exactly 1 missing instances are not counted at all;
+ *  - cpu only: unready when not ready within the CPU initialization period (or measured over a window
+ *    that began before its last readiness change), and after it only when it has never been ready.
+ * A recomputation that would flip the direction keeps the current count. Across metrics the maximum
+ * proposal wins; a metric nobody reports is invalid, and invalid metrics never let the group shrink
+ * (all invalid → no action). The proposal then passes the stabilization windows (highest
+ * recommendation of the last 300 s on the way down, lowest of the last 0 s on the way up) and the
+ * `behavior` rate policies (Pods/Percent per period, selectPolicy Max/Min/Disabled), counting the
+ * scale events of each policy's period, then min/max. Events are stored only once a change was
+ * carried out (`applied`), as `storeScaleEvent` runs after the scale update succeeded.
+ *
+ * {@link hpaStep} is that whole tick as one skeleton: the hpa, predictive, cost and multi-metric
+ * engines call it and differ only in what they ask for between stabilization and the rate limits.
  */
-import { fmt, metricTarget, metricValue, stabilize, type TimedValue } from "./metrics";
+import { fmt, metricTarget, metricValue, stabilize, type CompositeDef, type TimedValue } from "./metrics";
 import type { HpaScalingRulesConfig, MetricName, ScalingPolicy } from "./policy";
-import type { Engine, InstanceSample, MetricContribution, ScalingDecision, ScalingInput } from "./types";
+import type { InstanceSample, MetricContribution, ScaleChange, ScalingInput } from "./types";
 
 /** A scale event as horizontal.go records it: when, and by how many replicas. */
 export interface ScaleEvent {
@@ -36,12 +43,45 @@ export interface HpaState {
   scaleDownEvents: ScaleEvent[];
 }
 
+export const initHpaState = (): HpaState => ({ recommendations: [], scaleUpEvents: [], scaleDownEvents: [] });
+
 /** One metric's proposal, or why it has none. */
 export type MetricProposal =
   | { ok: true; metric: MetricName; replicas: number; utilization: number; target: number; note?: string }
   | { ok: false; metric: MetricName; error: string };
 
 const RESOURCE_METRICS: readonly MetricName[] = ["cpu", "memory"];
+
+/** The kube-controller-manager timings groupPods needs (ms). */
+export interface PodTiming {
+  nowMs: number;
+  cpuInitializationPeriodMs: number;
+  initialReadinessDelayMs: number;
+}
+
+/** Kubernetes' defaults (300 s, 30 s); tests of upstream cases use its testing values (120 s, 10 s). */
+export const DEFAULT_POD_TIMING: Omit<PodTiming, "nowMs"> = {
+  cpuInitializationPeriodMs: 300_000,
+  initialReadinessDelayMs: 30_000,
+};
+
+/**
+ * groupPods' CPU readiness rule for one instance with a CPU value. Without times an instance is
+ * taken as started at the epoch with its readiness unchanged since (Kubernetes' zero times).
+ */
+function cpuUnready(i: InstanceSample, t: PodTiming): boolean {
+  const started = i.startedAtMs ?? 0;
+  const changed = i.readinessChangedAtMs ?? started;
+  if (started + t.cpuInitializationPeriodMs > t.nowMs) {
+    // Within the initialization period: unready, or no full metric window since the last transition.
+    if (!i.ready) return true;
+    return (
+      i.metricsAtMs !== undefined && i.metricsWindowMs !== undefined && i.metricsAtMs < changed + i.metricsWindowMs
+    );
+  }
+  // After it: left out only when unready and never ready (it turned unready right at its start).
+  return !i.ready && started + t.initialReadinessDelayMs > changed;
+}
 
 /**
  * GetResourceReplicas / calcPlainMetricReplicas for one metric. `current` is the group's desired
@@ -53,29 +93,31 @@ export function replicasForMetric(
   instances: readonly InstanceSample[],
   current: number,
   tolerance: number,
+  timing: PodTiming = { nowMs: 0, ...DEFAULT_POD_TIMING },
+  composites: readonly CompositeDef[] = [],
 ): MetricProposal {
-  if (instances.length === 0) return { ok: false, metric, error: "no instances" };
   const isResource = RESOURCE_METRICS.includes(metric);
-  // Values of the instances counted (ready ones with the metric); missing/ignored filled in below.
   const values: number[] = [];
-  let ignored = 0;
+  let unready = 0;
   let missing = 0;
   for (const i of instances) {
+    if (i.phase === "terminating" || i.phase === "failed") continue;
     if (i.phase === "pending") {
-      ignored++;
+      unready++;
       continue;
     }
-    const v = metricValue(i, metric);
+    const v = metricValue(i, metric, composites);
     if (v === undefined) {
       missing++;
       continue;
     }
-    if (metric === "cpu" && !i.ready) {
-      ignored++;
+    if (metric === "cpu" && cpuUnready(i, timing)) {
+      unready++;
       continue;
     }
     values.push(v);
   }
+  if (values.length === 0 && unready + missing === 0) return { ok: false, metric, error: "no instances" };
   const readyCount = values.length;
   if (readyCount === 0) return { ok: false, metric, error: "no metrics for any ready instance" };
 
@@ -87,23 +129,21 @@ export function replicasForMetric(
   };
   let sum = values.reduce((a, b) => a + b, 0);
   const { ratio, utilization } = ratioOf(sum, readyCount);
-  const rebalanceIgnored = ignored > 0 && ratio > 1;
-  if (!rebalanceIgnored && missing === 0) {
-    if (Math.abs(1 - ratio) <= tolerance)
-      return { ok: true, metric, replicas: current, utilization, target, note: "within tolerance" };
+  const within = (r: number) => Math.abs(1 - r) <= tolerance;
+  const scaleUpWithUnready = unready > 0 && ratio > 1;
+  if (!scaleUpWithUnready && missing === 0) {
+    if (within(ratio)) return { ok: true, metric, replicas: current, utilization, target, note: "within tolerance" };
     return { ok: true, metric, replicas: Math.ceil(ratio * readyCount), utilization, target };
   }
   let counted = readyCount;
-  if (missing > 0) {
-    if (ratio < 1) {
-      sum += missing * (isResource ? 100 : target);
-      counted += missing;
-    } else if (ratio > 1 || !isResource) counted += missing; // at 0
-  }
-  if (rebalanceIgnored) counted += ignored; // at 0
+  if (missing > 0 && ratio < 1) {
+    sum += missing * (isResource ? Math.max(100, target) : target);
+    counted += missing;
+  } else if (missing > 0 && ratio > 1) counted += missing; // at 0
+  if (scaleUpWithUnready) counted += unready; // at 0
   const { ratio: newRatio } = ratioOf(sum, counted);
-  const note = `${missing} missing, ${ignored} not ready: recomputed ratio ${fmt(newRatio, 3)}`;
-  if (Math.abs(1 - newRatio) <= tolerance || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1))
+  const note = `${missing} missing, ${unready} not ready: recomputed ratio ${fmt(newRatio, 3)}`;
+  if (within(newRatio) || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1))
     return { ok: true, metric, replicas: current, utilization, target, note: `${note}; keeps ${current}` };
   const replicas = Math.ceil(newRatio * counted);
   if ((newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current))
@@ -117,38 +157,42 @@ function changeInPeriod(events: readonly ScaleEvent[], nowMs: number, periodSeco
   return events.reduce((s, e) => (e.t > cutoff ? s + e.change : s), 0);
 }
 
-/** calculateScaleUpLimitWithScalingRules. */
-export function scaleUpLimit(current: number, state: HpaState, nowMs: number, rules: HpaScalingRulesConfig): number {
+/**
+ * calculateScaleUpLimitWithScalingRules (`direction` 1) and calculateScaleDownLimitWithBehaviors
+ * (`direction` -1): the count each policy allows from where the group stood at the start of its
+ * period, combined by selectPolicy (Max picks the largest change, Min the smallest).
+ */
+function rateLimit(
+  direction: 1 | -1,
+  current: number,
+  state: HpaState,
+  nowMs: number,
+  rules: HpaScalingRulesConfig,
+): number {
   if (rules.selectPolicy === "Disabled") return current;
-  const pick = rules.selectPolicy === "Min" ? Math.min : Math.max;
-  let result = rules.selectPolicy === "Min" ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
+  const largest = (rules.selectPolicy === "Max") === (direction === 1);
+  let result = largest ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
   for (const p of rules.policies) {
     const start =
       current -
       changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) +
       changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
-    const proposed = p.type === "Pods" ? start + p.value : Math.ceil(start * (1 + p.value / 100));
-    result = pick(result, proposed);
+    // Go's int32(float64) truncates toward zero (a scale-down of 10 % of 72 keeps 64).
+    const proposed =
+      p.type === "Pods"
+        ? start + direction * p.value
+        : direction === 1
+          ? Math.ceil(start * (1 + p.value / 100))
+          : Math.trunc(start * (1 - p.value / 100));
+    result = largest ? Math.max(result, proposed) : Math.min(result, proposed);
   }
   return result;
 }
 
-/** calculateScaleDownLimitWithBehaviors. */
-export function scaleDownLimit(current: number, state: HpaState, nowMs: number, rules: HpaScalingRulesConfig): number {
-  if (rules.selectPolicy === "Disabled") return current;
-  const pick = rules.selectPolicy === "Min" ? Math.max : Math.min;
-  let result = rules.selectPolicy === "Min" ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
-  for (const p of rules.policies) {
-    const start =
-      current -
-      changeInPeriod(state.scaleUpEvents, nowMs, p.periodSeconds) +
-      changeInPeriod(state.scaleDownEvents, nowMs, p.periodSeconds);
-    // Go's int32(float64) truncates toward zero.
-    const proposed = p.type === "Pods" ? start - p.value : Math.trunc(start * (1 - p.value / 100));
-    result = pick(result, proposed);
-  }
-  return result;
-}
+export const scaleUpLimit = (current: number, state: HpaState, nowMs: number, rules: HpaScalingRulesConfig): number =>
+  rateLimit(1, current, state, nowMs, rules);
+export const scaleDownLimit = (current: number, state: HpaState, nowMs: number, rules: HpaScalingRulesConfig): number =>
+  rateLimit(-1, current, state, nowMs, rules);
 
 /** convertDesiredReplicasWithBehaviorRate: the rate policies, then min/max. */
 export function applyRateLimits(
@@ -174,21 +218,19 @@ export function applyRateLimits(
   return { value: desired };
 }
 
-/** storeScaleEvent: events older than the direction's longest policy period no longer count. */
-export function recordScaleEvent(
-  policy: ScalingPolicy,
-  state: HpaState,
-  nowMs: number,
-  from: number,
-  to: number,
-): HpaState {
+/**
+ * storeScaleEvent, for a change that was carried out: events older than the direction's longest
+ * policy period no longer count.
+ */
+export function recordScaleEvent(policy: ScalingPolicy, state: HpaState, change: ScaleChange): HpaState {
+  const { from, to, atMs } = change;
   if (to === from) return state;
   const up = to > from;
   const rules = up ? policy.hpa.behavior.scaleUp : policy.hpa.behavior.scaleDown;
   const longest = Math.max(...rules.policies.map((p) => p.periodSeconds));
   const keep = (events: ScaleEvent[]) => [
-    ...events.filter((e) => e.t > nowMs - longest * 1000),
-    { t: nowMs, change: Math.abs(to - from) },
+    ...events.filter((e) => e.t > atMs - longest * 1000),
+    { t: atMs, change: Math.abs(to - from) },
   ];
   return up
     ? { ...state, scaleUpEvents: keep(state.scaleUpEvents) }
@@ -199,10 +241,26 @@ export function recordScaleEvent(
 export function metricProposals(
   policy: ScalingPolicy,
   input: ScalingInput,
+  adjustProposal: (p: MetricProposal) => MetricProposal = (p) => p,
 ): { proposals: MetricProposal[]; desired?: number; blocked?: string } {
-  const proposals = policy.metrics.map((m) =>
-    replicasForMetric(m, metricTarget(policy, m), input.instances, input.current, policy.hpa.tolerance),
-  );
+  const timing: PodTiming = {
+    nowMs: input.nowMs,
+    cpuInitializationPeriodMs: policy.hpa.cpuInitializationPeriodSeconds * 1000,
+    initialReadinessDelayMs: policy.hpa.initialReadinessDelaySeconds * 1000,
+  };
+  const proposals = policy.metrics
+    .map((m) =>
+      replicasForMetric(
+        m,
+        metricTarget(policy, m),
+        input.instances,
+        input.current,
+        policy.hpa.tolerance,
+        timing,
+        policy.multiMetric.composites,
+      ),
+    )
+    .map(adjustProposal);
   const valid = proposals.filter((p): p is Extract<MetricProposal, { ok: true }> => p.ok);
   const invalid = proposals.filter((p): p is Extract<MetricProposal, { ok: false }> => !p.ok);
   const desired = valid.length > 0 ? Math.max(...valid.map((p) => p.replicas)) : undefined;
@@ -226,96 +284,94 @@ export const contributionsOf = (proposals: readonly MetricProposal[]): MetricCon
       : { metric: p.metric, note: p.error },
   );
 
+/** What an engine may ask for between stabilization and the rate limits. */
+export interface HpaAdjustment {
+  /** The count to ask the rate limits for. */
+  wanted: number;
+  /** Appended to the reason. */
+  note?: string;
+  contributions?: MetricContribution[];
+}
+
+/** One tick through the skeleton. */
+export interface HpaStep {
+  state: HpaState;
+  desired: number;
+  reason: string;
+  contributions: MetricContribution[];
+}
+
 /**
- * One HPA tick up to the stabilized recommendation (before rate limits): shared by the hpa, predictive
- * and cost engines. Returns `undefined` for `stabilized` when the group is outside [min, max] (the
- * range itself is the answer) or the metrics block any action.
+ * One HPA tick, the skeleton every HPA-based engine calls: outside [min, max] the range is the
+ * answer; metrics that forbid acting keep the count; else the metric proposals, stabilized, then
+ * `adjust` (the engine's own rule: a forecast, a composite target, a recomputed proposal), then the
+ * `behavior` rate limits and [min, max], and the reason line. The state carries the new
+ * recommendation; scale events join it through {@link recordScaleEvent} once the change is applied.
  */
-export function hpaRecommendation(
+export function hpaStep(
   policy: ScalingPolicy,
   state: HpaState,
   input: ScalingInput,
-): {
-  state: HpaState;
-  contributions: MetricContribution[];
-  fixed?: { desired: number; reason: string };
-  raw?: number;
-  stabilized?: number;
-} {
+  adjust?: (stabilized: number, recommended: { raw: number; contributions: MetricContribution[] }) => HpaAdjustment,
+  proposals: { desired?: number; blocked?: string; contributions: MetricContribution[] } = (() => {
+    const m = metricProposals(policy, input);
+    return { desired: m.desired, blocked: m.blocked, contributions: contributionsOf(m.proposals) };
+  })(),
+): HpaStep {
   const { current, nowMs } = input;
-  if (current > policy.maxSize)
-    return {
-      state,
-      contributions: [],
-      fixed: { desired: policy.maxSize, reason: `${current} is above maxSize ${policy.maxSize}` },
-    };
-  if (current < policy.minSize)
-    return {
-      state,
-      contributions: [],
-      fixed: { desired: policy.minSize, reason: `${current} is below minSize ${policy.minSize}` },
-    };
-  const { proposals, desired, blocked } = metricProposals(policy, input);
-  const contributions = contributionsOf(proposals);
-  if (desired === undefined)
-    return { state, contributions, fixed: { desired: current, reason: blocked ?? "no metrics" } };
+  if (current > policy.maxSize || current < policy.minSize) {
+    const desired = current > policy.maxSize ? policy.maxSize : policy.minSize;
+    const which = current > policy.maxSize ? `above maxSize ${policy.maxSize}` : `below minSize ${policy.minSize}`;
+    return { state, desired, reason: `${current} is ${which}`, contributions: [] };
+  }
+  let { contributions } = proposals;
+  if (proposals.desired === undefined)
+    return { state, desired: current, reason: proposals.blocked ?? "no metrics", contributions };
+  const raw = proposals.desired;
   const { scaleUp, scaleDown } = policy.hpa.behavior;
   const s = stabilize(
     state.recommendations,
     nowMs,
     current,
-    desired,
+    raw,
     scaleUp.stabilizationWindowSeconds,
     scaleDown.stabilizationWindowSeconds,
   );
-  return { state: { ...state, recommendations: s.history }, contributions, raw: desired, stabilized: s.value };
-}
-
-/** The reason line of an hpa-style decision. */
-export function describe(
-  contributions: readonly MetricContribution[],
-  raw: number,
-  stabilized: number,
-  final: number,
-  limit?: string,
-): string {
-  const parts = contributions.map((c) =>
-    c.desired === undefined
-      ? `${c.metric}: ${c.note}`
-      : `${c.metric} ${fmt(c.current ?? 0)}/${fmt(c.target ?? 0)} → ${c.desired}`,
-  );
+  const next: HpaState = { ...state, recommendations: s.history };
+  const adjusted = adjust?.(s.value, { raw, contributions }) ?? { wanted: s.value };
+  if (adjusted.contributions) contributions = adjusted.contributions;
+  const limited = applyRateLimits(policy, next, nowMs, current, adjusted.wanted);
+  const parts = contributions
+    .filter((c) => c.metric !== "forecast")
+    .map((c) =>
+      c.desired === undefined
+        ? `${c.metric}: ${c.note}`
+        : `${c.metric} ${fmt(c.current ?? 0)}/${fmt(c.target ?? 0)} → ${c.desired}`,
+    );
   let reason = `${parts.join(", ")}; metrics ask ${raw}`;
-  if (stabilized !== raw) reason += `, stabilized ${stabilized}`;
-  if (limit) reason += `, ${limit} ${final}`;
-  return reason;
+  if (s.value !== raw) reason += `, stabilized ${s.value}`;
+  if (adjusted.note) reason += `; ${adjusted.note}`;
+  if (limited.limit) reason += `; ${limited.limit} ${limited.value}`;
+  return { state: next, desired: limited.value, reason, contributions };
 }
 
-export function createHpaEngine(policy: ScalingPolicy): Engine<HpaState> {
+export function createHpaEngine(policy: ScalingPolicy) {
   return {
-    name: "hpa",
-    init: () => ({ recommendations: [], scaleUpEvents: [], scaleDownEvents: [] }),
-    decide(state, input) {
-      const r = hpaRecommendation(policy, state, input);
-      let desired: number;
-      let reason: string;
-      let next = r.state;
-      if (r.fixed) {
-        desired = r.fixed.desired;
-        reason = r.fixed.reason;
-      } else {
-        const limited = applyRateLimits(policy, next, input.nowMs, input.current, r.stabilized!);
-        desired = limited.value;
-        reason = describe(r.contributions, r.raw!, r.stabilized!, desired, limited.limit);
-      }
-      next = recordScaleEvent(policy, next, input.nowMs, input.current, desired);
-      const decision: ScalingDecision = {
-        engine: "hpa",
-        desired,
-        current: input.current,
-        reason,
-        contributions: r.contributions,
+    name: "hpa" as const,
+    init: initHpaState,
+    decide(state: HpaState, input: ScalingInput) {
+      const s = hpaStep(policy, state, input);
+      return {
+        decision: {
+          engine: "hpa" as const,
+          desired: s.desired,
+          current: input.current,
+          reason: s.reason,
+          contributions: s.contributions,
+        },
+        state: s.state,
       };
-      return { decision, state: next };
     },
+    applied: (state: HpaState, change: ScaleChange): HpaState => recordScaleEvent(policy, state, change),
   };
 }

@@ -5,8 +5,33 @@
 import type { MetricName, ScalingPolicy } from "./policy";
 import type { InstanceSample } from "./types";
 
-/** The value of `metric` on one instance, or `undefined` when it was not scraped. */
-export function metricValue(sample: InstanceSample, metric: MetricName): number | undefined {
+/** A composite metric's definition (policy.multiMetric.composites). */
+export interface CompositeDef {
+  name: string;
+  terms: readonly { metric: MetricName; weight: number }[];
+  target: number;
+}
+
+/**
+ * The value of `metric` on one instance, or `undefined` when it was not scraped. A composite is
+ * its weighted sum, undefined when any of its terms is.
+ */
+export function metricValue(
+  sample: InstanceSample,
+  metric: MetricName,
+  composites: readonly CompositeDef[] = [],
+): number | undefined {
+  if (metric.startsWith("composite:")) {
+    const def = composites.find((c) => c.name === metric.slice("composite:".length));
+    if (!def) return undefined;
+    let sum = 0;
+    for (const t of def.terms) {
+      const v = metricValue(sample, t.metric);
+      if (v === undefined) return undefined;
+      sum += t.weight * v;
+    }
+    return sum;
+  }
   let v: number | undefined;
   switch (metric) {
     case "cpu":
@@ -23,6 +48,9 @@ export function metricValue(sample: InstanceSample, metric: MetricName): number 
       break;
     case "errorRate":
       v = sample.errorRate;
+      break;
+    case "inFlight":
+      v = sample.inFlight;
       break;
     default:
       v = sample.gauges?.[metric.slice("gauge:".length)];
@@ -48,7 +76,15 @@ export function metricTarget(policy: ScalingPolicy, metric: MetricName): number 
       if (t.p95LatencyMs === undefined)
         throw new Error("scaling.targets.p95LatencyMs is required for metric p95LatencyMs");
       return t.p95LatencyMs;
+    case "inFlight":
+      if (t.inFlight === undefined) throw new Error("scaling.targets.inFlight is required for metric inFlight");
+      return t.inFlight;
     default: {
+      if (metric.startsWith("composite:")) {
+        const c = policy.multiMetric.composites.find((x) => x.name === metric.slice("composite:".length));
+        if (!c) throw new Error(`scaling.multiMetric.composites has no ${metric.slice(10)} (metric ${metric})`);
+        return c.target;
+      }
       const g = t.gauges[metric.slice("gauge:".length)];
       if (g === undefined)
         throw new Error(`scaling.targets.gauges.${metric.slice(6)} is required for metric ${metric}`);

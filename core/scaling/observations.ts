@@ -57,6 +57,23 @@ export function rate(prev: number | undefined, cur: number | undefined, seconds:
   return (cur - prev) / seconds;
 }
 
+/**
+ * CPU percent of the container's CPU limit (what HPA utilisation means for a pod whose request
+ * equals its limit) between two stats samples, and memory percent of its memory limit.
+ */
+export function resourcePercents(
+  stats: NonNullable<RawObservation["stats"]>,
+  prevCpuTotalNs: number | undefined,
+  seconds: number,
+): { cpuPercent?: number; memoryPercent?: number } {
+  const out: { cpuPercent?: number; memoryPercent?: number } = {};
+  const cpuPerSecond = rate(prevCpuTotalNs, stats.cpuTotalNs, seconds);
+  if (cpuPerSecond !== undefined && stats.cpuLimit > 0)
+    out.cpuPercent = Math.min(100, (cpuPerSecond / 1e9 / stats.cpuLimit) * 100);
+  if (stats.memoryLimit > 0) out.memoryPercent = (stats.memoryUsage / stats.memoryLimit) * 100;
+  return out;
+}
+
 /** One instance's observation this pass. */
 export interface RawObservation {
   id: string;
@@ -84,14 +101,12 @@ export function toSample(
     requestsTotal: m?.requestsTotal,
     errorsTotal: m?.errorsTotal,
   };
-  const sample: InstanceSample = { id: o.id, ready: o.ready };
   const seconds = prev ? (o.atMs - prev.atMs) / 1000 : 0;
-  if (o.stats) {
-    const cpuPerSecond = rate(prev?.cpuTotalNs, o.stats.cpuTotalNs, seconds);
-    if (cpuPerSecond !== undefined && o.stats.cpuLimit > 0)
-      sample.cpuPercent = Math.min(100, (cpuPerSecond / 1e9 / o.stats.cpuLimit) * 100);
-    if (o.stats.memoryLimit > 0) sample.memoryPercent = (o.stats.memoryUsage / o.stats.memoryLimit) * 100;
-  }
+  const sample: InstanceSample = {
+    id: o.id,
+    ready: o.ready,
+    ...(o.stats ? resourcePercents(o.stats, prev?.cpuTotalNs, seconds) : {}),
+  };
   if (m) {
     sample.gauges = m.gauges;
     const rps = rate(prev?.requestsTotal, m.requestsTotal, seconds);

@@ -12,27 +12,27 @@ import { z } from "zod";
 import { ConfigError, parseSection } from "../config-error";
 import { ENGINE_NAMES, type EngineName } from "./types";
 
-const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+export const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
-const int = (min: number, max: number) => {
+export const int = (min: number, max: number) => {
   const error = (iss: { input?: unknown }) => `must be a whole number from ${min} to ${max}; got ${show(iss.input)}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 };
 
-const num = (min: number, max: number, what: string, exclusiveMin = false) => {
+export const num = (min: number, max: number, what: string, exclusiveMin = false) => {
   const range = `${exclusiveMin ? ">" : "≥"} ${min} and ≤ ${max}`;
   const error = (iss: { input?: unknown }) => `must be a number ${range} (${what}); got ${show(iss.input)}`;
   const base = z.number({ error }).max(max, { error });
   return exclusiveMin ? base.gt(min, { error }) : base.min(min, { error });
 };
 
-const bool = z.boolean({ error: (iss) => `must be true or false; got ${show(iss.input)}` });
+export const bool = z.boolean({ error: (iss) => `must be true or false; got ${show(iss.input)}` });
 
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+export const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: (iss) => `must be one of ${values.join(", ")}; got ${show(iss.input)}` });
 
 /** Unknown keys are refused (a typo must not silently fall back to a default). */
-const section = <S extends z.ZodRawShape>(shape: S) =>
+export const section = <S extends z.ZodRawShape>(shape: S) =>
   z.strictObject(shape, {
     error: (iss) =>
       iss.code === "unrecognized_keys"
@@ -40,150 +40,232 @@ const section = <S extends z.ZodRawShape>(shape: S) =>
         : `must be an object; got ${show(iss.input)}`,
   });
 
-/** Metrics the engines read from {@link InstanceSample}; a Prometheus gauge is `gauge:<name>`. */
-export const BUILTIN_METRICS = ["cpu", "memory", "requestsPerSecond", "p95LatencyMs", "errorRate"] as const;
+/**
+ * Metrics the engines read from {@link InstanceSample}; a Prometheus gauge is `gauge:<name>`, a
+ * weighted sum of others with its own target `composite:<name>` (multiMetric.composites).
+ */
+export const BUILTIN_METRICS = ["cpu", "memory", "requestsPerSecond", "p95LatencyMs", "errorRate", "inFlight"] as const;
 export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
-/** `cpu`, `memory`, ... or `gauge:<prometheus gauge name>`. */
-export type MetricName = BuiltinMetric | `gauge:${string}`;
+/** `cpu`, `memory`, ..., `gauge:<prometheus gauge name>` or `composite:<name>`. */
+export type MetricName = BuiltinMetric | `gauge:${string}` | `composite:${string}`;
+
+const COMPOSITE_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Prometheus metric name rules (`[a-zA-Z_:][a-zA-Z0-9_:]*`). */
 const GAUGE_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
-const metricName = z
+export const metricName = z
   .string({ error: (iss) => `must be a metric name; got ${show(iss.input)}` })
   .refine(
     (m) =>
-      (BUILTIN_METRICS as readonly string[]).includes(m) || (m.startsWith("gauge:") && GAUGE_NAME.test(m.slice(6))),
+      (BUILTIN_METRICS as readonly string[]).includes(m) ||
+      (m.startsWith("gauge:") && GAUGE_NAME.test(m.slice(6))) ||
+      (m.startsWith("composite:") && COMPOSITE_NAME.test(m.slice(10))),
     {
       error: (iss) =>
-        `unknown metric ${show(iss.input)}; allowed: ${BUILTIN_METRICS.join(", ")}, gauge:<prometheus gauge name>`,
+        `unknown metric ${show(iss.input)}; allowed: ${BUILTIN_METRICS.join(", ")}, gauge:<prometheus gauge name>, composite:<name>`,
     },
   )
   .transform((m) => m as MetricName);
 
-const seconds = (max = 86_400) => int(0, max);
+export const seconds = (max = 86_400) => int(0, max);
 
 /** autoscaling/v2 HPAScalingPolicy. */
-const HpaPolicySchema = section({
-  type: oneOf(["Pods", "Percent"] as const),
-  value: int(1, 100_000),
-  periodSeconds: int(1, 1800),
+export const HpaPolicySchema = section({
+  type: oneOf(["Pods", "Percent"] as const).describe(
+    "Pods: a number of instances; Percent: a share of the current count.",
+  ),
+  value: int(1, 100_000).describe("How many instances (Pods) or percent (Percent) one period may add or remove."),
+  periodSeconds: int(1, 1800).describe("The period the limit applies to, seconds."),
 });
 
 /** autoscaling/v2 HPAScalingRules (defaults filled per direction below). */
 const hpaRules = (defaults: { stabilizationWindowSeconds: number; policies: z.input<typeof HpaPolicySchema>[] }) =>
   section({
-    stabilizationWindowSeconds: int(0, 3600).default(defaults.stabilizationWindowSeconds),
-    selectPolicy: oneOf(["Max", "Min", "Disabled"] as const).default("Max"),
+    stabilizationWindowSeconds: int(0, 3600)
+      .default(defaults.stabilizationWindowSeconds)
+      .describe("Seconds of recommendations considered: the lowest (up) or highest (down) of them wins."),
+    selectPolicy: oneOf(["Max", "Min", "Disabled"] as const)
+      .default("Max")
+      .describe("Max: the policy allowing the largest change; Min: the smallest; Disabled: no change this way."),
     policies: z
       .array(HpaPolicySchema)
       .min(1, { error: "must list at least one policy" })
-      .default(defaults.policies.map((p) => ({ ...p }))),
+      .default(defaults.policies.map((p) => ({ ...p })))
+      .describe("Rate limits (autoscaling/v2 HPAScalingPolicy)."),
   });
 
 /** Kubernetes' defaults (SetDefaults_HorizontalPodAutoscalerBehavior). */
-const HPA_SCALE_UP = {
+export const HPA_SCALE_UP = {
   stabilizationWindowSeconds: 0,
   policies: [
     { type: "Percent" as const, value: 100, periodSeconds: 15 },
     { type: "Pods" as const, value: 4, periodSeconds: 15 },
   ],
 };
-const HPA_SCALE_DOWN = {
+export const HPA_SCALE_DOWN = {
   stabilizationWindowSeconds: 300,
   policies: [{ type: "Percent" as const, value: 100, periodSeconds: 15 }],
 };
 
-const HpaSchema = section({
-  /** Ratios within 1 ± tolerance cause no scaling (Kubernetes: `--horizontal-pod-autoscaler-tolerance`, 0.1). */
-  tolerance: num(0, 1, "a ratio").default(0.1),
+export const hpaRulesSchema = hpaRules;
+
+export const HpaSchema = section({
+  tolerance: num(0, 1, "a ratio")
+    .default(0.1)
+    .describe(
+      "Ratios within 1 ± tolerance cause no scaling (Kubernetes: `--horizontal-pod-autoscaler-tolerance`, 0.1).",
+    ),
+  cpuInitializationPeriodSeconds: seconds(3600)
+    .default(300)
+    .describe(
+      "Seconds after an instance starts during which its CPU counts only while it is ready and was measured over a full window since (`--horizontal-pod-autoscaler-cpu-initialization-period`).",
+    ),
+  initialReadinessDelaySeconds: seconds(3600)
+    .default(30)
+    .describe(
+      "After the initialization period an unready instance's CPU is left out only if it was never ready: its readiness last changed within this many seconds of its start (`--horizontal-pod-autoscaler-initial-readiness-delay`).",
+    ),
   behavior: section({
-    scaleUp: hpaRules(HPA_SCALE_UP).default(() => hpaRules(HPA_SCALE_UP).parse({})),
-    scaleDown: hpaRules(HPA_SCALE_DOWN).default(() => hpaRules(HPA_SCALE_DOWN).parse({})),
-  }).default(() => ({ scaleUp: hpaRules(HPA_SCALE_UP).parse({}), scaleDown: hpaRules(HPA_SCALE_DOWN).parse({}) })),
+    scaleUp: hpaRules(HPA_SCALE_UP)
+      .default(() => hpaRules(HPA_SCALE_UP).parse({}))
+      .describe("Scale-up rules."),
+    scaleDown: hpaRules(HPA_SCALE_DOWN)
+      .default(() => hpaRules(HPA_SCALE_DOWN).parse({}))
+      .describe("Scale-down rules."),
+  })
+    .default(() => ({ scaleUp: hpaRules(HPA_SCALE_UP).parse({}), scaleDown: hpaRules(HPA_SCALE_DOWN).parse({}) }))
+    .describe("autoscaling/v2 `behavior`: stabilization windows and rate limits per direction."),
 });
 
-const TargetsSchema = section({
-  /** Average CPU per instance, percent. */
-  cpuPercent: num(0, 100, "percent", true).default(70),
-  /** Average memory per instance, percent. */
-  memoryPercent: num(0, 100, "percent", true).default(80),
-  /** Share of failed requests (0..1); the threshold engine's third threshold. */
-  errorRate: num(0, 1, "a share of requests", true).default(0.05),
-  /** Requests per second per instance; required when `requestsPerSecond` is in `metrics`. */
-  requestsPerSecond: num(0, 1e9, "requests/s per instance", true).optional(),
-  /** 95th percentile latency, ms; required when `p95LatencyMs` is in `metrics`. */
-  p95LatencyMs: num(0, 1e7, "milliseconds", true).optional(),
-  /** Target average per instance for each Prometheus gauge named `gauge:<name>` in `metrics`. */
+export const TargetsSchema = section({
+  cpuPercent: num(0, 100, "percent", true).default(70).describe("Average CPU per instance, percent."),
+  memoryPercent: num(0, 100, "percent", true).default(80).describe("Average memory per instance, percent."),
+  errorRate: num(0, 1, "a share of requests", true)
+    .default(0.05)
+    .describe("Share of failed requests (0..1); the threshold engine's third threshold."),
+  requestsPerSecond: num(0, 1e9, "requests/s per instance", true)
+    .optional()
+    .describe("Requests per second per instance; required when `requestsPerSecond` is in `metrics`."),
+  p95LatencyMs: num(0, 1e7, "milliseconds", true)
+    .optional()
+    .describe("95th percentile latency, ms; required when `p95LatencyMs` is in `metrics`."),
+  inFlight: num(0, 1e9, "requests in flight per instance", true)
+    .optional()
+    .describe(
+      "Requests in flight per instance (the load balancer's current sessions); required when `inFlight` is in `metrics`.",
+    ),
   gauges: z
     .record(
       z.string().regex(GAUGE_NAME, { error: (iss) => `must be a Prometheus metric name; got ${show(iss.input)}` }),
       num(0, 1e12, "the gauge's target average per instance", true),
     )
-    .default({}),
+    .default({})
+    .describe("Target average per instance of each Prometheus gauge named `gauge:<name>` in `metrics`."),
 });
 
-const ThresholdSchema = section({
-  /** Seconds after a scale-out before the next scale-out. */
-  scaleUpCooldownSeconds: seconds().default(60),
-  /** Seconds after any scaling before a scale-in. */
-  scaleDownCooldownSeconds: seconds().default(300),
-  /** Scale in only when every metric is below this share of its threshold ("well below"). */
-  scaleInBelowRatio: num(0, 1, "a share of the threshold", true).default(0.6),
-  /** Most instances one step adds, as a share of the current count (pressure-proportional below it). */
-  maxStepRatio: num(0, 10, "a share of the current count", true).default(1),
+export const ThresholdSchema = section({
+  scaleUpCooldownSeconds: seconds().default(60).describe("Seconds after a scale-out before the next scale-out."),
+  scaleDownCooldownSeconds: seconds().default(300).describe("Seconds after any scaling before a scale-in."),
+  scaleInBelowRatio: num(0, 1, "a share of the threshold", true)
+    .default(0.6)
+    .describe('Scale in only when every metric is below this share of its threshold ("well below").'),
+  maxStepRatio: num(0, 10, "a share of the current count", true)
+    .default(1)
+    .describe("Most instances one step adds, as a share of the current count (pressure-proportional below it)."),
 });
 
 const SeasonSchema = section({
-  name: z.string().min(1, { error: "must not be empty" }),
-  seconds: int(1, 366 * 86_400),
+  name: z.string().min(1, { error: "must not be empty" }).describe("A name for reasons and charts (daily, weekly)."),
+  seconds: int(1, 366 * 86_400).describe("The season's length, seconds."),
 });
 
-const PredictiveSchema = section({
-  /** Seconds from launching an instance until it serves traffic: the forecast looks this far ahead. */
-  warmupSeconds: seconds(7200).default(180),
-  /** History bucket: one forecast sample per `sampleSeconds`. */
-  sampleSeconds: int(1, 86_400).default(300),
-  /** Seasons of the Holt-Winters model (additive, Taylor's multiple-seasonal form). */
+export const PredictiveSchema = section({
+  warmupSeconds: seconds(7200)
+    .default(180)
+    .describe("Seconds from launching an instance until it serves traffic: the forecast looks this far ahead."),
+  sampleSeconds: int(1, 86_400).default(300).describe("History bucket: one forecast sample per `sampleSeconds`."),
   seasons: z
     .array(SeasonSchema)
     .max(3, { error: "must list at most 3 seasons" })
     .default([
       { name: "daily", seconds: 86_400 },
       { name: "weekly", seconds: 604_800 },
-    ]),
-  /** The load the forecast follows: an additive metric (total = average × ready instances). */
-  metric: metricName.default("cpu" as MetricName),
-  /** Decide reactively (hpa) and only report the forecast. */
-  forecastOnly: bool.default(false),
-  /** Smoothing of the level, seasonal components and error estimate. */
-  alpha: num(0, 1, "a smoothing factor", true).default(0.3),
-  gamma: num(0, 1, "a smoothing factor", true).default(0.2),
-  /** Forecast + `safety` × the running mean absolute forecast error (a prediction band, not a fudge on hpa). */
-  safety: num(0, 10, "error multiples").default(1),
+    ])
+    .describe("Seasons of the Holt-Winters model (additive, Taylor's multiple-seasonal form)."),
+  metric: metricName
+    .default("cpu" as MetricName)
+    .describe("The load the forecast follows: an additive metric (total = average × ready instances)."),
+  forecastOnly: bool.default(false).describe("Decide reactively (hpa) and only report the forecast."),
+  alpha: num(0, 1, "a smoothing factor", true)
+    .default(0.3)
+    .describe("Smoothing of the level, seasonal components and error estimate."),
+  gamma: num(0, 1, "a smoothing factor", true).default(0.2).describe("Smoothing of the seasonal components."),
+  safety: num(0, 10, "error multiples")
+    .default(1)
+    .describe(
+      "Forecast + `safety` × the running mean absolute forecast error (a prediction band, not a fudge on hpa).",
+    ),
 });
 
 const InstanceTypeSchema = section({
-  name: z.string().min(1, { error: "must not be empty" }),
-  /** Capacity units one instance provides (the group's counts are in units, like an ASG with instance weights). */
-  capacityUnits: int(1, 1000).default(1),
-  onDemandPerHour: num(0, 1e6, "USD per hour", true),
-  spotPerHour: num(0, 1e6, "USD per hour", true).optional(),
+  name: z.string().min(1, { error: "must not be empty" }).describe("Instance type name (e.g. m5.large)."),
+  capacityUnits: int(1, 1000)
+    .default(1)
+    .describe(
+      "Capacity units one instance provides (the group's counts are in units, like an ASG with instance weights).",
+    ),
+  onDemandPerHour: num(0, 1e6, "USD per hour", true).describe("On-demand price per instance-hour."),
+  spotPerHour: num(0, 1e6, "USD per hour", true).optional().describe("Typical spot price per instance-hour."),
 });
 
-const CostSchema = section({
-  /** The date the prices were read (prices are config, not code). */
+export const CostSchema = section({
   pricesAsOf: z
     .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` }),
-  /** Where the prices come from (a URL or a note). */
-  pricesSource: z.string().optional(),
-  currency: z.string().default("USD"),
-  instanceTypes: z.array(InstanceTypeSchema).min(1, { error: "must list at least one instance type" }),
-  /** Capacity units always bought on-demand. */
-  onDemandBase: int(0, 100_000).default(1),
-  /** Share (0..1) of the capacity above the base bought as spot. */
-  spotShare: num(0, 1, "a share").default(0.7),
+    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` })
+    .describe("The date the prices were read (prices are data, not code)."),
+  pricesSource: z.string().optional().describe("Where the prices come from (a URL or a note)."),
+  currency: z.string().default("USD").describe("Currency of the prices."),
+  instanceTypes: z
+    .array(InstanceTypeSchema)
+    .min(1, { error: "must list at least one instance type" })
+    .describe("The instance types to choose from, with their prices."),
+  onDemandBase: int(0, 100_000).default(1).describe("Capacity units always bought on-demand."),
+  spotShare: num(0, 1, "a share").default(0.7).describe("Share (0..1) of the capacity above the base bought as spot."),
+});
+
+export const MultiMetricSchema = section({
+  composites: z
+    .array(
+      section({
+        name: z
+          .string()
+          .regex(COMPOSITE_NAME, { error: (iss) => `must be a name ([a-zA-Z_][a-zA-Z0-9_]*); got ${show(iss.input)}` })
+          .describe("The composite's name: list it in `metrics` as composite:<name>."),
+        terms: z
+          .array(
+            section({
+              metric: metricName.describe("A per-instance metric (not a composite)."),
+              weight: num(-1e9, 1e9, "a weight").describe("Its weight in the sum."),
+            }),
+          )
+          .min(1, { error: "must list at least one term" })
+          .describe("The sum Σ weight × metric, per instance."),
+        target: num(0, 1e12, "the target average per instance", true).describe(
+          "Target average per instance of the weighted sum.",
+        ),
+      }),
+    )
+    .default([])
+    .describe(
+      "Composite targets: a weighted sum of per-instance metrics with its own target (e.g. 0.7 × cpu + 10 × inFlight at 80).",
+    ),
+  scaleUpStabilizationSeconds: seconds(3600)
+    .optional()
+    .describe("Deprecated: the multi-metric engine now uses the hpa's stabilization windows (hpa.behavior)."),
+  scaleDownStabilizationSeconds: seconds(3600)
+    .optional()
+    .describe("Deprecated: the multi-metric engine now uses the hpa's stabilization windows (hpa.behavior)."),
 });
 
 /**
@@ -193,10 +275,13 @@ const CostSchema = section({
  */
 export const ScalingPolicySchema = section({
   engine: oneOf(ENGINE_NAMES as unknown as readonly [EngineName, ...EngineName[]]).default("hpa"),
-  minSize: int(0, 100_000).default(1),
+  minSize: int(1, 100_000)
+    .default(1)
+    .describe("At least 1: a group at 0 instances reports no metric to scale up on (scale-from-zero is not offered)."),
   maxSize: int(1, 100_000).default(10),
-  /** Seconds between controller decisions (Kubernetes' `--horizontal-pod-autoscaler-sync-period`, 15). */
-  periodSeconds: int(1, 3600).default(15),
+  periodSeconds: int(1, 3600)
+    .default(15)
+    .describe("Seconds between controller decisions (Kubernetes' `--horizontal-pod-autoscaler-sync-period`, 15)."),
   metrics: z
     .array(metricName)
     .min(1, { error: "must list at least one metric" })
@@ -204,11 +289,7 @@ export const ScalingPolicySchema = section({
   targets: TargetsSchema.default(() => TargetsSchema.parse({})),
   threshold: ThresholdSchema.default(() => ThresholdSchema.parse({})),
   hpa: HpaSchema.default(() => HpaSchema.parse({})),
-  /** The multi-metric engine's stabilization windows (same meaning as the hpa's). */
-  multiMetric: section({
-    scaleUpStabilizationSeconds: seconds(3600).default(0),
-    scaleDownStabilizationSeconds: seconds(3600).default(300),
-  }).default({ scaleUpStabilizationSeconds: 0, scaleDownStabilizationSeconds: 300 }),
+  multiMetric: MultiMetricSchema.default(() => MultiMetricSchema.parse({})),
   predictive: PredictiveSchema.default(() => PredictiveSchema.parse({})),
   cost: CostSchema.optional(),
 }).superRefine((p, ctx) => {
@@ -224,6 +305,20 @@ export const ScalingPolicySchema = section({
       add(["targets", "p95LatencyMs"], `is required: metric "p95LatencyMs" is in scaling.metrics`);
     if (m.startsWith("gauge:") && p.targets.gauges[m.slice(6)] === undefined)
       add(["targets", "gauges", m.slice(6)], `is required: metric ${show(m)} is in scaling.metrics`);
+    if (m === "inFlight" && p.targets.inFlight === undefined)
+      add(["targets", "inFlight"], `is required: metric "inFlight" is in scaling.metrics`);
+    if (m.startsWith("composite:") && !p.multiMetric.composites.some((c) => c.name === m.slice(10)))
+      add(["metrics", i], `names no composite; define ${show(m.slice(10))} in scaling.multiMetric.composites`);
+  });
+  const composites = new Set<string>();
+  p.multiMetric.composites.forEach((c, i) => {
+    if (composites.has(c.name))
+      add(["multiMetric", "composites", i, "name"], `must be unique; ${show(c.name)} appears twice`);
+    composites.add(c.name);
+    c.terms.forEach((t, j) => {
+      if (t.metric.startsWith("composite:"))
+        add(["multiMetric", "composites", i, "terms", j, "metric"], "must be a plain metric, not a composite");
+    });
   });
   const pm = p.predictive.metric;
   if (pm === "p95LatencyMs" || pm === "errorRate")

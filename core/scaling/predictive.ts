@@ -12,7 +12,7 @@
  * forecast-only mode the decision is exactly the hpa's and the reason reports the forecast.
  */
 import { activeSeasons, forecastAt, initForecast, observe, type ForecastState } from "./forecast";
-import { applyRateLimits, describe, hpaRecommendation, recordScaleEvent, type HpaState } from "./hpa";
+import { hpaStep, initHpaState, recordScaleEvent, type HpaState } from "./hpa";
 import { clamp, fmt, metricTarget, readyAverage } from "./metrics";
 import type { ScalingPolicy } from "./policy";
 import type { Engine, ScalingDecision } from "./types";
@@ -28,7 +28,7 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
   return {
     name: "predictive",
     init: () => ({
-      hpa: { recommendations: [], scaleUpEvents: [], scaleDownEvents: [] },
+      hpa: initHpaState(),
       forecast: initForecast(
         p.sampleSeconds,
         p.seasons.map((s) => s.seconds / p.sampleSeconds),
@@ -58,34 +58,33 @@ export function createPredictiveEngine(policy: ScalingPolicy): Engine<Predictive
           ? "no forecast yet"
           : `forecast ${p.metric} load ${fmt(predicted!)} in ${p.warmupSeconds} s (${seasons.length > 0 ? `seasons ${seasons.map((l) => `${fmt((l * p.sampleSeconds) / 3600)} h`).join(" + ")}` : "level only"}) → ${forecastDesired}`;
 
-      const r = hpaRecommendation(policy, state.hpa, input);
-      let hpaState = r.state;
-      let desired: number;
-      let reason: string;
-      if (r.fixed) {
-        desired = r.fixed.desired;
-        reason = `${r.fixed.reason}; ${forecastNote}`;
-      } else {
-        const reactive = r.stabilized!;
-        const wanted = p.forecastOnly || forecastDesired === undefined ? reactive : Math.max(reactive, forecastDesired);
-        const limited = applyRateLimits(policy, hpaState, nowMs, current, wanted);
-        desired = limited.value;
-        reason = `${describe(r.contributions, r.raw!, reactive, desired, limited.limit)}; ${forecastNote}${p.forecastOnly ? " (forecast only)" : wanted > reactive ? ", forecast raises it" : ""}`;
-      }
-      hpaState = recordScaleEvent(policy, hpaState, nowMs, current, desired);
-      const contributions = [
-        ...r.contributions,
-        { metric: "forecast", current: predicted, target, desired: forecastDesired, note: forecastNote },
-      ];
+      const forecastContribution = {
+        metric: "forecast",
+        current: predicted,
+        target,
+        desired: forecastDesired,
+        note: forecastNote,
+      };
+      // The skeleton calls this only when the metrics let it act (else the forecast is only reported).
+      let adjusted = false;
+      const step = hpaStep(policy, state.hpa, input, (reactive, r) => {
+        adjusted = true;
+        return {
+          wanted: p.forecastOnly || forecastDesired === undefined ? reactive : Math.max(reactive, forecastDesired),
+          note: `${forecastNote}${p.forecastOnly ? " (forecast only)" : forecastDesired !== undefined && forecastDesired > reactive ? ", forecast raises it" : ""}`,
+          contributions: [...r.contributions, forecastContribution],
+        };
+      });
       const decision: ScalingDecision = {
         engine: "predictive",
-        desired,
+        desired: step.desired,
         current,
-        reason,
-        contributions,
+        reason: adjusted ? step.reason : `${step.reason}; ${forecastNote}`,
+        contributions: adjusted ? step.contributions : [...step.contributions, forecastContribution],
         forecastDesired,
       };
-      return { decision, state: { hpa: hpaState, forecast } };
+      return { decision, state: { hpa: step.state, forecast } };
     },
+    applied: (state, change) => ({ ...state, hpa: recordScaleEvent(policy, state.hpa, change) }),
   };
 }

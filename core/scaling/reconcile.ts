@@ -3,7 +3,7 @@
  *
  * The scaling controller (runtime/scaler) owns the group's containers the way an Auto Scaling
  * group owns instances. What it knows lives in etcd under `autoscaling/<group>/...` (schemas
- * below): the launch spec and policy (written by the ScalingPolicy provider), the instance
+ * below): the launch spec and policy (written by the ManagedInstanceGroup provider), the instance
  * records (written only by the leader, fenced), the last intended action, the bounded event log
  * and the status. Each pass it observes Docker and the instances, asks the engine for a desired
  * count, and {@link planReconcile} turns (desired, records, observations) into actions. Every
@@ -53,6 +53,30 @@ export const LaunchSpecSchema = z.strictObject({
   healthCheckGraceSeconds: z.number().int().min(0),
   /** Seconds docker waits between SIGTERM and SIGKILL. */
   stopTimeoutSeconds: z.number().int().min(1),
+  /**
+   * Hash of everything an instance is created from, secret values included (hashed with a slow
+   * KDF by the provider, never stored): instances of another hash are replaced (a rollout).
+   */
+  specHash: z.string().default(""),
+  /** How a changed spec replaces instances. */
+  rollout: z
+    .strictObject({ maxSurge: z.number().int().min(0).max(1000), minHealthyPercent: z.number().int().min(0).max(100) })
+    .default({ maxSurge: 1, minHealthyPercent: 100 }),
+  /** Seconds an instance in service may fail its health check before it is replaced. */
+  unhealthyReplaceSeconds: z.number().int().min(1).default(30),
+  /**
+   * Optional fast path of an app that drains itself (the sample app's POST /shutdown): called from
+   * inside the instance (curl) when its drain begins. Any other image is drained by the load balancer alone.
+   */
+  shutdownPath: z
+    .string()
+    .regex(/^\/\S*$/)
+    .optional(),
+  /** Optional Prometheus endpoint of the app (read through the load balancer's container) for gauge:<name> metrics. */
+  metricsPath: z
+    .string()
+    .regex(/^\/\S*$/)
+    .optional(),
 });
 export type LaunchSpec = z.output<typeof LaunchSpecSchema>;
 export type LaunchSpecInput = z.input<typeof LaunchSpecSchema>;
@@ -64,16 +88,20 @@ export const StoredPolicySchema = z.strictObject({
 });
 export type StoredPolicy = z.output<typeof StoredPolicySchema>;
 
-export const InstancePhaseSchema = z.enum(["launching", "in-service", "draining"]);
+export const InstancePhaseSchema = z.enum(["launching", "in-service", "draining", "stopping"]);
 export type InstancePhase = z.infer<typeof InstancePhaseSchema>;
 
 export const InstanceRecordSchema = z.strictObject({
   phase: InstancePhaseSchema,
-  /** Load-balancer slot while in service or draining. */
+  /** Load-balancer slot, from the launch (health-checked in drain state) until the removal. */
   slot: z.number().int().min(1).optional(),
   launchedAtMs: z.number(),
-  /** When the drain began (deregistered from the LB, /shutdown sent). */
+  /** The launch spec's hash it was created from (core/scaling/spec-hash.ts); absent: unknown, so outdated. */
+  specHash: z.string().optional(),
+  /** When the drain began (the load balancer stopped sending it new requests). */
   drainStartedAtMs: z.number().optional(),
+  /** When its stop signal was sent (SIGTERM or the image's STOPSIGNAL); SIGKILL follows after the grace. */
+  stopSignalAtMs: z.number().optional(),
   /** Why it drains. */
   reason: z.string().optional(),
 });
@@ -122,7 +150,10 @@ export const GroupStatusSchema = z.strictObject({
   desired: z.number().int(),
   inService: z.array(z.string()),
   launching: z.array(z.string()),
+  /** Draining or stopping. */
   draining: z.array(z.string()),
+  /** Instances of an older launch spec still active (a rollout in progress). */
+  outdated: z.array(z.string()).default([]),
   /** Instances healthy and ready behind the load balancer (HAProxy's own view). */
   healthyBehindLb: z.number().int(),
 });
@@ -181,12 +212,20 @@ export interface InstanceObservation {
   running: boolean;
   /** The container exists (running or not). */
   exists: boolean;
-  /** Consecutive failed health checks (0: the last check passed). */
-  healthFailures: number;
-  /** Requests in flight as the instance's /metrics reports them (the scrape itself excluded). */
-  inFlight?: number;
-  /** Whether the instance's /metrics says it is draining (undefined when not scraped). */
-  reportsDraining?: boolean;
+  /** HAProxy's health check passes for its slot (the readiness probe, with its fall/rise thresholds). */
+  lbUp?: boolean;
+  /** Since when HAProxy has reported it down (its `lastchg`), ms since the epoch. */
+  lbDownSinceMs?: number;
+  /** Requests in flight or queued for it at the load balancer (HAProxy's scur + qcur). */
+  sessions?: number;
+}
+
+/** How a changed launch spec replaces instances (an Auto Scaling group's instance refresh). */
+export interface RolloutSettings {
+  /** Instances above the desired count a rollout may run (new ones started before old ones go). */
+  maxSurge: number;
+  /** Share of the desired count (percent) that stays in service (healthy) during a rollout. */
+  minHealthyPercent: number;
 }
 
 export interface ReconcileInput {
@@ -203,20 +242,30 @@ export interface ReconcileInput {
   unrecorded: readonly string[];
   /** LB slots (1..slots). */
   slots: number;
+  /** Milliseconds a new instance has to pass the load balancer's health check before it is replaced. */
   graceMs: number;
-  drainSeconds: number;
-  drainMaxSeconds: number;
-  /** Consecutive health failures that take an in-service instance out. @default 3 */
-  unhealthyThreshold?: number;
+  /** The longest wait for a draining instance's requests to finish, ms. */
+  drainTimeoutMs: number;
+  /** Milliseconds between the stop signal and SIGKILL (docker stop -t). */
+  stopGraceMs: number;
+  /** An instance in service that the load balancer reports down this long is replaced, ms. */
+  unhealthyReplaceMs: number;
+  /** The current launch spec's hash: instances of another hash are replaced. */
+  specHash: string;
+  rollout: RolloutSettings;
 }
 
 export type ReconcileAction =
-  /** Record a new instance as launching, then create and start its container. */
-  | { kind: "launch"; name: string }
-  /** Healthy: fill `slot` on the LB and mark in service. */
+  /** Record a new instance as launching in `slot`, then create and start its container. */
+  | { kind: "launch"; name: string; slot: number }
+  /** Its health check passes: the load balancer sends it requests (slot ready), in service. */
   | { kind: "register"; name: string; slot: number }
-  /** Deregister from the LB (drain state), send /shutdown, mark draining. */
+  /** The load balancer stops sending it new requests (slot drain); its requests finish. */
   | { kind: "drain"; name: string; reason: string }
+  /** Its requests finished (or the drain bound passed): send the stop signal. */
+  | { kind: "stop"; name: string; reason: string }
+  /** It did not exit within the stop grace: SIGKILL. */
+  | { kind: "kill"; name: string }
   /** Take out of the LB and remove the container and its record. */
   | { kind: "remove"; name: string; reason: string };
 
@@ -228,33 +277,44 @@ export interface ReconcilePlan {
   next: InstancesDoc;
   /** Instances counted toward the desired count (launching + in service) after the plan. */
   active: string[];
+  /** Instances of another launch spec still active (a rollout in progress when non-empty). */
+  outdated: string[];
 }
 
 /** Clamps a desired count to [min, max]. */
 export const clampDesired = (desired: number, min: number, max: number): number =>
   Math.min(max, Math.max(min, Math.round(desired)));
 
+/** Healthy instances a rollout keeps: minHealthyPercent of the desired count, rounded up. */
+export const minHealthy = (desired: number, r: RolloutSettings): number =>
+  Math.ceil((desired * r.minHealthyPercent) / 100 - 1e-9);
+
 /**
- * One reconcile pass: what to do with each instance and how many to add or take away.
+ * One reconcile pass: what to do with each instance and how many to add or take away. Every
+ * instance moves launching → in-service → draining → stopping → removed, one step per pass, so a
+ * new leader resumes whatever the previous one left half-done from the records alone.
  *
- * - draining: removed once its in-flight requests reached 0 after `drainSeconds`, or its
- *   container exited, or `drainMaxSeconds` passed (the bound).
- * - launching: removed (and so replaced) when its container is missing or stopped, or the grace
- *   period ran out without a passing health check.
- * - in service: drained (and so replaced) when `unhealthyThreshold` health checks in a row failed;
- *   removed when its container stopped.
+ * - stopping: removed once its container exited; SIGKILLed when it still runs `stopGraceMs` after
+ *   its stop signal (the only way an instance is ever killed).
+ * - draining: stopped once the load balancer has no request of it in flight or queued, or the
+ *   drain bound passed.
+ * - launching: in service once the load balancer's health check passes (the readiness probe);
+ *   removed (and so replaced) when its container is missing or stopped, or the grace ran out.
+ * - in service: drained (and so replaced) once the load balancer has reported it down for
+ *   `unhealthyReplaceMs`; removed when its container stopped.
  * - unrecorded containers of the group are removed (the records are the truth).
- * - launching + in-service instances are brought to `desired`: missing ones launched; surplus
- *   ones taken away, launching ones first (they serve nothing yet: removed), then the newest in
- *   service (drained).
- * - finally every surviving launching instance whose health check passed is registered in the
- *   lowest free load-balancer slot.
+ * - the active instances (launching + in service) are brought to `desired` of the current launch
+ *   spec: outdated ones (another spec hash) go first; a rollout launches up to `maxSurge` above the
+ *   desired count and drains an outdated instance only while `minHealthyPercent` of the desired
+ *   count stays in service; a scale-in takes outdated instances first, then launching ones (they
+ *   serve nothing yet), then the newest in service.
  */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const { doc, observed, nowMs } = input;
   if (input.minSize > input.maxSize)
     throw new Error(`planReconcile: minSize ${input.minSize} > maxSize ${input.maxSize}`);
-  const threshold = input.unhealthyThreshold ?? 3;
+  if (input.rollout.maxSurge < 1 && input.rollout.minHealthyPercent >= 100)
+    throw new Error("planReconcile: a rollout needs maxSurge ≥ 1 or minHealthyPercent < 100 to make progress");
   const desired = clampDesired(input.desired, input.minSize, input.maxSize);
   const next: InstancesDoc = { nextSeq: doc.nextSeq, instances: structuredClone(doc.instances) };
   const actions: ReconcileAction[] = [];
@@ -270,90 +330,125 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     actions.push({ kind: "drain", name, reason });
     next.instances[name] = { ...next.instances[name], phase: "draining", drainStartedAtMs: nowMs, reason };
   };
+  const stop = (name: string, reason: string) => {
+    actions.push({ kind: "stop", name, reason });
+    next.instances[name] = { ...next.instances[name], phase: "stopping", stopSignalAtMs: nowMs };
+  };
 
   for (const c of input.unrecorded)
     actions.push({ kind: "remove", name: c, reason: "container of the group without a record" });
 
-  const active: string[] = [];
+  const current: string[] = [];
+  const outdated: string[] = [];
   for (const name of names) {
     const r = doc.instances[name];
     const o = observed[name];
-    if (r.phase === "draining") {
-      const elapsed = (nowMs - (r.drainStartedAtMs ?? nowMs)) / 1000;
-      if (!o?.exists || !o.running) remove(name, "drained (instance exited)");
-      else if (elapsed >= input.drainSeconds && o.inFlight === 0)
-        remove(name, `drained (no request in flight after ${elapsed.toFixed(1)} s)`);
-      else if (elapsed >= input.drainMaxSeconds) remove(name, `drain bound of ${input.drainMaxSeconds} s reached`);
+    if (r.phase === "stopping") {
+      if (!o?.exists || !o.running) remove(name, "stopped");
+      else if (nowMs - (r.stopSignalAtMs ?? nowMs) >= input.stopGraceMs) actions.push({ kind: "kill", name });
+    } else if (r.phase === "draining") {
+      const elapsed = nowMs - (r.drainStartedAtMs ?? nowMs);
+      if (!o?.exists || !o.running) remove(name, "exited while draining");
+      // A drain begun this very pass has not been seen by the load balancer yet: at least one pass.
+      else if (elapsed > 0 && o.sessions === 0) stop(name, `drained (no request in flight after ${elapsed / 1000} s)`);
+      else if (elapsed >= input.drainTimeoutMs) stop(name, `drain bound of ${input.drainTimeoutMs / 1000} s reached`);
     } else if (r.phase === "launching") {
       if (!o?.exists) remove(name, "container missing (launch did not complete)");
       else if (!o.running) remove(name, "container stopped before it became healthy");
-      else if (o.healthFailures > 0 && nowMs - r.launchedAtMs > input.graceMs)
+      else if (!o.lbUp && nowMs - r.launchedAtMs > input.graceMs)
         remove(name, `not healthy within the ${input.graceMs / 1000} s grace period`);
-      else active.push(name);
+      else (r.specHash === input.specHash ? current : outdated).push(name);
     } else if (!o?.exists) remove(name, "container disappeared");
     else if (!o.running) remove(name, "container stopped");
-    else if (o.healthFailures >= threshold) drain(name, `${o.healthFailures} health checks failed in a row`);
-    else active.push(name);
+    else if (!o.lbUp && o.lbDownSinceMs !== undefined && nowMs - o.lbDownSinceMs >= input.unhealthyReplaceMs)
+      drain(name, `health check failing for ${(nowMs - o.lbDownSinceMs) / 1000} s`);
+    else (r.specHash === input.specHash ? current : outdated).push(name);
   }
 
-  if (active.length < desired) {
-    for (let i = active.length; i < desired; i++) {
-      const name = instanceName(input.group, next.nextSeq++);
-      actions.push({ kind: "launch", name });
-      next.instances[name] = { phase: "launching", launchedAtMs: nowMs };
-      active.push(name);
-    }
-  } else if (active.length > desired) {
-    const launching = active.filter((n) => doc.instances[n].phase === "launching").reverse();
-    const serving = active.filter((n) => doc.instances[n].phase === "in-service").reverse();
-    for (const v of [...launching, ...serving].slice(0, active.length - desired)) {
-      if (doc.instances[v].phase === "launching") remove(v, `scale-in to ${desired} (never served)`);
-      else drain(v, `scale-in to ${desired}`);
-      active.splice(active.indexOf(v), 1);
-    }
+  const phase = (n: string) => next.instances[n].phase;
+  const healthy = () =>
+    [...current, ...outdated].filter((n) => phase(n) === "in-service" && observed[n]?.lbUp !== false).length;
+  const retire = (n: string, why: string) => {
+    if (phase(n) === "launching") remove(n, `${why} (never served)`);
+    else drain(n, why);
+    for (const list of [current, outdated]) if (list.includes(n)) list.splice(list.indexOf(n), 1);
+  };
+  // Outdated instances that serve nothing yet go at once.
+  for (const n of outdated.filter((x) => phase(x) === "launching")) retire(n, "launch spec changed");
+  // Too many of the current spec: a scale-in, launching ones first, then the newest in service.
+  const surplus = current.length - desired;
+  if (surplus > 0) {
+    const launching = current.filter((n) => phase(n) === "launching").reverse();
+    const serving = current.filter((n) => phase(n) === "in-service").reverse();
+    for (const v of [...launching, ...serving].slice(0, surplus)) retire(v, `scale-in to ${desired}`);
   }
-
+  // Outdated ones in service: all of them when enough of the current spec covers the desired count
+  // (a scale-in or a finished rollout), else one at a time while the healthy floor holds.
+  const floor = minHealthy(desired, input.rollout);
+  for (const n of [...outdated]) {
+    const coveredByCurrent =
+      current.filter((c) => phase(c) === "in-service" && observed[c]?.lbUp !== false).length >= desired;
+    if (coveredByCurrent || current.length + outdated.length > desired + input.rollout.maxSurge)
+      retire(n, coveredByCurrent ? "replaced by the current launch spec" : `scale-in to ${desired} (old spec first)`);
+    else if (healthy() - 1 >= floor) retire(n, "rolling replacement (launch spec changed)");
+  }
+  // Launch current-spec instances up to the desired count, within the surge.
+  const room = Math.max(
+    0,
+    desired + (outdated.length > 0 ? input.rollout.maxSurge : 0) - (current.length + outdated.length),
+  );
   const usedSlots = new Set(
     Object.values(next.instances)
       .map((r) => r.slot)
       .filter((s): s is number => s !== undefined),
   );
-  for (const name of active) {
-    const r = next.instances[name];
-    if (r.phase !== "launching" || !observed[name]?.running || observed[name].healthFailures > 0) continue;
+  const launches = Math.min(room, desired - current.length);
+  for (let i = 0; i < launches; i++) {
     let slot = 1;
     while (usedSlots.has(slot)) slot++;
-    if (slot > input.slots) throw new Error(`no free load-balancer slot for ${name}: all ${input.slots} are in use`);
+    if (slot > input.slots) throw new Error(`no free load-balancer slot: all ${input.slots} are in use`);
     usedSlots.add(slot);
-    actions.push({ kind: "register", name, slot });
-    next.instances[name] = { ...r, phase: "in-service", slot };
+    const name = instanceName(input.group, next.nextSeq++);
+    actions.push({ kind: "launch", name, slot });
+    next.instances[name] = { phase: "launching", launchedAtMs: nowMs, slot, specHash: input.specHash };
+    current.push(name);
   }
-  return { desired, actions, next, active };
+  // Launching instances whose health check passes go into service.
+  for (const name of current) {
+    const r = next.instances[name];
+    if (r.phase !== "launching" || !observed[name]?.running || !observed[name]?.lbUp || r.slot === undefined) continue;
+    actions.push({ kind: "register", name, slot: r.slot });
+    next.instances[name] = { ...r, phase: "in-service" };
+  }
+  return { desired, actions, next, active: [...current, ...outdated], outdated: [...outdated] };
 }
 
-/** The load balancer's wanted slots for a set of records: in service → ready, draining → maint. */
+/**
+ * The load balancer's wanted slots for a set of records: in service → ready; launching (so its
+ * health check runs before it gets traffic) and draining → drain; stopping and removed → parked.
+ */
 export function lbWant(
   doc: InstancesDoc,
   addrOf: (name: string) => string | undefined,
   port: number,
-): Map<number, { state: "ready"; addr: string; port: number }> {
-  const want = new Map<number, { state: "ready"; addr: string; port: number }>();
+): Map<number, { state: "ready" | "drain"; addr: string; port: number }> {
+  const want = new Map<number, { state: "ready" | "drain"; addr: string; port: number }>();
   for (const [name, r] of Object.entries(doc.instances)) {
-    if (r.phase !== "in-service" || r.slot === undefined) continue;
+    if (r.slot === undefined || r.phase === "stopping") continue;
     const addr = addrOf(name);
-    if (addr) want.set(r.slot, { state: "ready", addr, port });
+    if (addr) want.set(r.slot, { state: r.phase === "in-service" ? "ready" : "drain", addr, port });
   }
   return want;
 }
 
 // ---------------------------------------------------------------------------------------------
-// the ScalingPolicy resource
+// the ManagedInstanceGroup resource
 
 /**
- * The ScalingPolicy provider's check: failures name the field (`policy.minSize`,
+ * The ManagedInstanceGroup provider's check: failures name the field (`policy.minSize`,
  * `policy.metrics[1]`, `launchSpec.port`, `configEndpoints`, `lbSlots`).
  */
-export function scalingPolicyFailures(news: Record<string, unknown>): { property: string; reason: string }[] {
+export function instanceGroupFailures(news: Record<string, unknown>): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
   let maxSize: number | undefined;
   try {

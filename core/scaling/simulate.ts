@@ -236,6 +236,7 @@ export function simulateEngine(
     decisions++;
     lastDecision = r.decision;
     const desired = r.decision.desired;
+    const before = instances.length;
     if (desired > instances.length) {
       while (instances.length < desired) instances.push({ id: nextId++, readyAt: tick + warmupSeconds });
       scaleEvents++;
@@ -244,6 +245,8 @@ export function simulateEngine(
       instances = [...instances].sort((a, b) => a.readyAt - b.readyAt || a.id - b.id).slice(0, desired);
       scaleEvents++;
     }
+    if (instances.length !== before)
+      state = engine.applied(state, { atMs: tick * 1000, from: before, to: instances.length });
     if (r.decision.costPerHour !== undefined) costPerHour = r.decision.costPerHour;
     else costPerHour = instances.length * pricePerUnitHour;
     maxInstances = Math.max(maxInstances, instances.length);

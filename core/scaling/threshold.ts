@@ -89,11 +89,17 @@ export function createThresholdEngine(policy: ScalingPolicy): Engine<ThresholdSt
         }
       } else if (missing > 0) reason = `${missing} metric(s) not reported: no scale-in`;
       else reason = `within thresholds (worst ${fmt(100 * (worst ?? 0))} %)`;
-      const next: ThresholdState = { ...state };
-      if (desired > current) next.lastScaleUpMs = nowMs;
-      if (desired !== current) next.lastChangeMs = nowMs;
       for (const c of contributions) if (c.current !== undefined) c.desired = desired;
-      return { decision: { engine: "threshold", desired, current, reason, contributions }, state: next };
+      return { decision: { engine: "threshold", desired, current, reason, contributions }, state };
+    },
+    // Cooldowns run from changes that happened, not from decisions.
+    applied(state, change) {
+      if (change.to === change.from) return state;
+      return {
+        ...state,
+        lastChangeMs: change.atMs,
+        ...(change.to > change.from ? { lastScaleUpMs: change.atMs } : {}),
+      };
     },
   };
 }

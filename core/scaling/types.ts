@@ -15,10 +15,18 @@ export interface InstanceSample {
   /** Passed its health check and receives traffic. */
   ready: boolean;
   /**
-   * `pending`: created but not started (Kubernetes' Pending phase: its metrics are ignored, and it
-   * counts as 0 % on a scale-up). Default `running`.
+   * `pending`: created but not started (Kubernetes' Pending phase: unready, 0 % on a scale-up);
+   * `terminating` (being removed, e.g. draining) and `failed`: left out of every calculation, as the
+   * HPA leaves out pods with a deletion timestamp or phase Failed. Default `running`.
    */
-  phase?: "pending" | "running";
+  phase?: "pending" | "running" | "terminating" | "failed";
+  /** When the instance started (Kubernetes' `status.startTime`); for the CPU initialization period. */
+  startedAtMs?: number;
+  /** When `ready` last changed (the Ready condition's `lastTransitionTime`). */
+  readinessChangedAtMs?: number;
+  /** End of the window the metrics were measured over, and its length (metrics.k8s.io `timestamp`, `window`). */
+  metricsAtMs?: number;
+  metricsWindowMs?: number;
   /** CPU use, percent of the instance's limit (0..100). */
   cpuPercent?: number;
   /** Memory use, percent of the instance's limit (0..100). */
@@ -29,6 +37,8 @@ export interface InstanceSample {
   p95LatencyMs?: number;
   /** Share of requests that failed, 0..1. */
   errorRate?: number;
+  /** Requests in flight now (the load balancer's current sessions to this instance). */
+  inFlight?: number;
   /** Named Prometheus gauges from the instance's `/metrics`. */
   gauges?: Record<string, number>;
 }
@@ -82,12 +92,24 @@ export interface InstanceMixEntry {
   pricePerHour: number;
 }
 
+/** A change of the group's count that was carried out (launches started, drains begun). */
+export interface ScaleChange {
+  atMs: number;
+  from: number;
+  to: number;
+}
+
 /**
  * A scaling engine. `decide` is pure: it returns a new state (never mutates the one given), and the
  * state is JSON-serializable so a controller can persist it (etcd) and resume.
+ *
+ * `applied` is called once a decided change has been carried out (Kubernetes' `storeScaleEvent`
+ * runs only after the scale update succeeded): rate limits count changes that happened, so a
+ * change that failed does not use up the budget of the next one.
  */
 export interface Engine<S = unknown> {
   readonly name: EngineName;
   init(): S;
   decide(state: S, input: ScalingInput): { decision: ScalingDecision; state: S };
+  applied(state: S, change: ScaleChange): S;
 }

@@ -13,6 +13,7 @@ export const T = {
   awsInstance: "aws:ec2/instance:Instance",
   awsTargetGroup: "aws:lb/targetGroup:TargetGroup",
   awsRds: "aws:rds/instance:Instance",
+  awsElastiCacheGroup: "aws:elasticache/replicationGroup:ReplicationGroup",
   awsSecurityGroup: "aws:ec2/securityGroup:SecurityGroup",
   awsSgRule: "aws:ec2/securityGroupRule:SecurityGroupRule",
   awsSgIngressRule: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",

@@ -1,12 +1,14 @@
 /**
  * The sample app every AutoscalingGroup runs by default (image `scaleplane/sample-app:0.1.0`).
- * Node built-ins only, so esbuild's bundle runs on Debian's Node 18.
+ * One esbuild bundle that runs on Debian's Node 18 (the /items routes bring the cache, shard and
+ * config clients; everything else uses Node built-ins).
  *
  *   GET  /            small JSON: instance id (host name), whether config endpoints were given
  *   GET  /health      200 while serving, 503 while draining
  *   GET  /metrics     Prometheus text: requests by status, in-flight, CPU seconds, RSS, uptime
  *   GET  /work?ms=N&cpuMs=M   waits N ms and/or burns M ms of CPU (bounded): load for scaling tests
  *   GET  /deps        reaches the config service and every database shard (./deps.ts): 200 when all answer, else 503
+ *   GET/PUT/DELETE /items/<key>   an item read-through the cache, written to the database (./cache-routes.ts; stacks with a cache)
  *   POST /shutdown    starts a graceful drain (loopback callers only)
  *
  * SIGTERM/SIGINT or POST /shutdown → drain: /health turns 503 at once, requests keep being served
@@ -22,6 +24,7 @@ import * as http from "node:http";
 import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { checkDeps } from "./deps";
+import type { itemRoutesFromEnv } from "./cache-routes";
 
 export const SAMPLE_APP_VERSION = "0.1.0";
 /** Longest wait (or CPU burn) one /work request may ask for. */
@@ -116,6 +119,9 @@ function boundedMs(raw: string | null): number {
   return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_WORK_MS) : 0;
 }
 
+/** The CQRS part of the app (undefined when SCALEPLANE_EVENTS is not set). */
+const loadCqrs = async (env: Record<string, string | undefined>) => (await import("./cqrs/routes")).createCqrs(env);
+
 export function createSampleApp(opts: SampleAppOptions): SampleApp {
   const env = opts.env ?? process.env;
   const drainMaxSeconds = Math.max(opts.drainMaxSeconds ?? opts.drainSeconds + 15, opts.drainSeconds);
@@ -123,10 +129,16 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
   const emit = (msg: string, fields: Record<string, unknown> = {}) =>
     log(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
   const instance = hostname();
+  // GET/PUT/DELETE /items/<key>: read-through the cache when the stack has one (./cache-routes.ts).
+  // Loaded only then: its clients (etcd3 reads its .proto files when loaded) stay out of other runs.
+  const items = env.SCALEPLANE_CACHE_CLUSTER
+    ? (require("./cache-routes") as { itemRoutesFromEnv: typeof itemRoutesFromEnv }).itemRoutesFromEnv(env)
+    : undefined;
   const requests = new Map<number, number>();
   let inFlight = 0;
   let draining = false;
   let drained: Promise<void> | undefined;
+  let cqrs: ReturnType<typeof loadCqrs> | undefined;
 
   const send = (res: http.ServerResponse, status: number, body: string, type = "application/json") => {
     res.statusCode = status;
@@ -188,6 +200,9 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         void drain("POST /shutdown");
         return json(res, 202, { status: "draining", drainSeconds: opts.drainSeconds });
       default:
+        if (items && (await items(req, res))) return;
+        // CQRS routes (./cqrs/routes.ts), loaded lazily and only when the platform deployed the event store
+        if (url.pathname.startsWith("/accounts/") && (await (cqrs ??= loadCqrs(env)))?.handle(req, res, url)) return;
         return json(res, 404, { error: `no route ${route}` });
     }
   }
@@ -229,6 +244,7 @@ export function createSampleApp(opts: SampleAppOptions): SampleApp {
         // Past the bound: connections still open are cut (the runtime would kill us anyway).
         if (inFlight > 0) server.closeAllConnections();
       });
+      await cqrs?.then((c) => c?.close()).catch(() => undefined);
       emit("drained", { seconds: (Date.now() - started) / 1000, inFlight });
     })();
     return drained;

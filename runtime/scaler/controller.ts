@@ -5,7 +5,7 @@
  * within one lease TTL when it dies. Every action of a pass is fenced by the leader's token
  * (runtime/scaler/group.ts), so a deposed leader that has not noticed yet cannot act.
  *
- * It also answers the ScalingPolicy provider's reconcile requests: a request (`reconcile-request`)
+ * It also answers the ManagedInstanceGroup provider's reconcile requests: a request (`reconcile-request`)
  * whose id differs from the last answer (`reconcile-done`) is served by passes until the group
  * converged (or, for a delete, is empty), then answered with a fenced write.
  */

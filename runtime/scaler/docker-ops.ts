@@ -5,7 +5,7 @@
  * Why `docker exec` for every conversation with an instance or the load balancer: the sample
  * app accepts `/shutdown` from loopback only, HAProxy's runtime API listens on a unix socket
  * that no network reaches, and the same code then runs in the controller's container and in the
- * ScalingPolicy provider on the deploying host (which may only reach 127.0.0.1). The controller
+ * ManagedInstanceGroup provider on the deploying host (which may only reach 127.0.0.1). The controller
  * needs the Docker socket anyway to create and remove instances.
  */
 import type Docker from "dockerode";
@@ -16,6 +16,9 @@ import { SECRET_FILE_MODE, secretFileEnv, tarArchive } from "../../core/secret-f
 export const LABEL_GROUP = "scaleplane.group";
 export const LABEL_MANAGED = "scaleplane.managed-by";
 export const MANAGED_BY = "scaleplane-scaler";
+/** The launch spec's hash an instance was created from, and the fencing token of the leader that created it. */
+export const LABEL_SPEC_HASH = "scaleplane.spec-hash";
+export const LABEL_FENCING_TOKEN = "scaleplane.fencing-token";
 
 /** One instance container as Docker reports it. */
 export interface GroupContainer {
@@ -67,6 +70,7 @@ export async function launchInstance(
   spec: LaunchSpec,
   name: string,
   secrets: Readonly<Record<string, string>>,
+  fencingToken?: number,
 ): Promise<void> {
   const [first, ...more] = spec.networks;
   for (const k of Object.keys(spec.secretFiles))
@@ -87,10 +91,12 @@ export async function launchInstance(
         ...spec.labels,
         [LABEL_GROUP]: spec.group,
         [LABEL_MANAGED]: MANAGED_BY,
+        [LABEL_SPEC_HASH]: spec.specHash,
+        ...(fencingToken !== undefined ? { [LABEL_FENCING_TOKEN]: String(fencingToken) } : {}),
         "scaleplane.component": "autoscaling-group",
       },
       ExposedPorts: { [`${spec.port}/tcp`]: {} },
-      StopSignal: "SIGTERM",
+      // The image's own STOPSIGNAL (SIGTERM when it declares none): stopInstance sends it.
       StopTimeout: spec.stopTimeoutSeconds,
       HostConfig: {
         NetworkMode: first,
@@ -114,6 +120,50 @@ export async function launchInstance(
   }
   const info = await container.inspect();
   if (!info.State.Running) await container.start();
+}
+
+/** What a pass needs of a running instance: its address on the group's network, start time, stop signal. */
+export async function inspectInstance(
+  docker: Docker,
+  name: string,
+  network: string,
+): Promise<{ ip?: string; startedAtMs?: number; stopSignal: string; exitCode?: number; running: boolean }> {
+  const info = await docker.getContainer(name).inspect();
+  const started = Date.parse(info.State.StartedAt);
+  return {
+    ...(info.NetworkSettings.Networks[network]?.IPAddress
+      ? { ip: info.NetworkSettings.Networks[network].IPAddress }
+      : {}),
+    ...(Number.isFinite(started) && started > 0 ? { startedAtMs: started } : {}),
+    stopSignal: (info.Config as { StopSignal?: string }).StopSignal || "SIGTERM",
+    running: info.State.Running,
+    ...(info.State.Running ? {} : { exitCode: info.State.ExitCode }),
+  };
+}
+
+/**
+ * Sends the instance its stop signal (the image's STOPSIGNAL, SIGTERM by default) and returns at
+ * once: the grace before SIGKILL is counted by the caller's records (so it survives a new leader),
+ * like `docker stop -t` but resumable. Absent or already stopped is fine.
+ */
+export async function stopInstance(docker: Docker, name: string): Promise<void> {
+  try {
+    const info = await docker.getContainer(name).inspect();
+    if (!info.State.Running) return;
+    const signal = (info.Config as { StopSignal?: string }).StopSignal || "SIGTERM";
+    await docker.getContainer(name).kill({ signal });
+  } catch (e) {
+    if (!isNotFound(e) && !/is not running/i.test(String((e as Error).message))) throw e;
+  }
+}
+
+/** SIGKILL: only for an instance still running after its stop grace. */
+export async function killInstance(docker: Docker, name: string): Promise<void> {
+  try {
+    await docker.getContainer(name).kill({ signal: "SIGKILL" });
+  } catch (e) {
+    if (!isNotFound(e) && !/is not running/i.test(String((e as Error).message))) throw e;
+  }
 }
 
 /** Removes a container (forcefully: it was drained or never served); absent is fine. */

@@ -2,7 +2,7 @@
  * One reconcile pass over a Docker autoscaling group: the imperative shell around core's pure
  * plan (core/scaling/reconcile.ts), load-balancer commands (core/app/haproxy.ts) and metric arithmetic
  * (core/scaling/observations.ts). The scaling controller runs it every period while it leads; the
- * ScalingPolicy provider runs the very same pass when no controller answers its request.
+ * ManagedInstanceGroup provider runs the very same pass when no controller answers its request.
  *
  * Fencing: nothing here touches Docker or the load balancer without first committing a fenced
  * etcd write (the records, then the intent of each action) under the caller's Leadership. A
@@ -11,24 +11,23 @@
 import type Docker from "dockerode";
 import parsePrometheus from "parse-prometheus-text-format";
 import type { Logger } from "pino";
-import { configKey, type ConfigClient, type Leadership } from "../config-client";
+import { configKey, FencingError, type ConfigClient, type Leadership } from "../config-client";
 import {
   LB_ADMIN_SOCKET,
   LB_BACKEND,
+  LB_REQUEST_RING,
   isLbCommandError,
   lbCommands,
   lbSlots,
+  parseRequestLog,
   parseServersState,
+  parseSlotStats,
+  percentile,
   type SlotState,
+  type SlotStats,
 } from "../../core/app/haproxy";
 import { createEngine, type Engine, type InstanceSample, type ScalingDecision } from "../../core/scaling";
-import {
-  toSample,
-  DRAINING_GAUGE,
-  IN_FLIGHT_GAUGE,
-  type MetricFamily,
-  type ScrapePoint,
-} from "../../core/scaling/observations";
+import { rate, readMetrics, resourcePercents, type MetricFamily } from "../../core/scaling/observations";
 import {
   appendEvent,
   clampDesired,
@@ -52,7 +51,18 @@ import {
   type ReconcileAction,
   type StoredPolicy,
 } from "../../core/scaling/reconcile";
-import { execIn, httpInside, ipOn, launchInstance, listGroup, removeContainer, statsSample } from "./docker-ops";
+import {
+  execIn,
+  httpInside,
+  inspectInstance,
+  killInstance,
+  launchInstance,
+  listGroup,
+  removeContainer,
+  statsSample,
+  stopInstance,
+} from "./docker-ops";
+import { fenced } from "./fence";
 
 /** The typed etcd keys of one group. */
 export function groupConfigKeys(group: string) {
@@ -118,6 +128,31 @@ export async function lbState(docker: Docker, lb: string): Promise<SlotState[]> 
   return parseServersState(await lbRuntime(docker, lb, [`show servers state ${LB_BACKEND}`]));
 }
 
+/** The LB's per-slot traffic figures (`show stat`). */
+export async function lbStats(docker: Docker, lb: string): Promise<SlotStats[]> {
+  return parseSlotStats(await lbRuntime(docker, lb, ["show stat -1 4 -1"]));
+}
+
+/**
+ * Changes the LB through lb-fenced (images/load-balancer): refused there when `token` is older
+ * than a token that already acted, so a deposed leader cannot reconfigure it even after a pause.
+ */
+export async function lbFencedCommands(docker: Docker, lb: string, token: number, commands: readonly string[]) {
+  const r = await execIn(docker, lb, ["lb-fenced", String(token), commands.join("; ")], 10_000);
+  if (r.exitCode === 75) throw new Error(`load balancer ${lb} refused fencing token ${token}: ${r.output.trim()}`);
+  if (r.exitCode !== 0)
+    throw new Error(`load balancer ${lb}: runtime API call failed (exit ${r.exitCode}): ${r.output.trim()}`);
+  return r.output;
+}
+
+/** A point of one instance's counters, for rates between passes. */
+interface CounterPoint {
+  atMs: number;
+  cpuTotalNs?: number;
+  lbTotal?: number;
+  lb5xx?: number;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface GroupReconcilerOptions {
@@ -137,8 +172,9 @@ export interface GroupReconcilerOptions {
  */
 export class GroupReconciler {
   readonly keys: GroupConfigKeys;
-  private readonly prev = new Map<string, ScrapePoint>();
-  private readonly healthFailures = new Map<string, number>();
+  private readonly prev = new Map<string, CounterPoint>();
+  /** Newest request-log line already counted (the ring is read whole each pass). */
+  private lastLogMs = 0;
   private engine?: { generation: number; engine: Engine; state: unknown };
   private intentSeq = 0;
 
@@ -159,63 +195,135 @@ export class GroupReconciler {
     });
   }
 
+  /**
+   * One Docker or HAProxy action: its intent committed (fenced), then the lease re-checked at the
+   * last moment (runtime/scaler/fence.ts) so a leader paused in between never acts.
+   */
+  private async act<T>(lead: Leadership, action: string, target: string, run: () => Promise<T>): Promise<T> {
+    await this.intend(lead, action, target);
+    const pauseAt = process.env.SCALER_FAULT_PAUSE_BEFORE;
+    return fenced(this.o.client, lead, `${action} ${target}`, run, {
+      // Fault injection for the frozen-leader test: stop this very process between intent and action.
+      beforeAct:
+        pauseAt && (pauseAt === action || pauseAt === "any") && !this.paused
+          ? () => {
+              this.paused = true;
+              this.o.log.warn({ action, target }, "fault injection: SIGSTOP before the action");
+              process.kill(process.pid, "SIGSTOP");
+            }
+          : undefined,
+    });
+  }
+  private paused = false;
+
   private async observe(spec: LaunchSpec, doc: InstancesDoc) {
     const { docker } = this.o;
-    const containers = await listGroup(docker, spec.group);
+    const nowMs = Date.now();
+    const [containers, slots, stats, ring] = await Promise.all([
+      listGroup(docker, spec.group),
+      lbState(docker, spec.loadBalancer),
+      lbStats(docker, spec.loadBalancer),
+      lbRuntime(docker, spec.loadBalancer, [`show events ${LB_REQUEST_RING}`]).catch(() => ""),
+    ]);
     const byName = new Map(containers.map((c) => [c.name, c]));
+    const slotState = new Map(slots.map((x) => [x.slot, x]));
+    const slotStats = new Map(stats.map((x) => [x.slot, x]));
+    // Response times per slot since the last pass (the ring holds the newest requests).
+    const log = parseRequestLog(ring).filter((e) => e.atMs > this.lastLogMs);
+    this.lastLogMs = Math.max(this.lastLogMs, ...log.map((e) => e.atMs));
+    const latency = new Map<number, number[]>();
+    for (const e of log) if (e.responseMs >= 0) latency.set(e.slot, [...(latency.get(e.slot) ?? []), e.responseMs]);
     const observed: Record<string, InstanceObservation> = {};
     const samples: InstanceSample[] = [];
     const addrs = new Map<string, string>();
+    const gauges = spec.metricsPath
+      ? await this.scrapeGauges(spec, doc, byName)
+      : new Map<string, Record<string, number>>();
     await Promise.all(
       Object.entries(doc.instances).map(async ([name, rec]) => {
         const c = byName.get(name);
         if (!c) {
-          this.healthFailures.delete(name);
           this.prev.delete(name);
           return;
         }
-        const obs: InstanceObservation = { exists: true, running: c.running, healthFailures: 0 };
+        const obs: InstanceObservation = { exists: true, running: c.running };
         observed[name] = obs;
         if (!c.running) return;
-        const ip = await ipOn(docker, name, spec.networks[0]);
-        if (ip) addrs.set(name, ip);
-        const [health, metrics, stats] = await Promise.all([
-          httpInside(docker, name, spec.port, "GET", spec.healthPath, 2).catch(() => ({ status: 0, body: "" })),
-          httpInside(docker, name, spec.port, "GET", "/metrics", 2).catch(() => undefined),
+        const [info, cpu] = await Promise.all([
+          inspectInstance(docker, name, spec.networks[0]).catch(() => undefined),
           statsSample(docker, name, spec.cpus).catch(() => undefined),
         ]);
-        const failures = health.status === 200 ? 0 : (this.healthFailures.get(name) ?? 0) + 1;
-        this.healthFailures.set(name, failures);
-        obs.healthFailures = failures;
-        let families: MetricFamily[] | undefined;
-        if (metrics?.status === 200) {
-          try {
-            families = parsePrometheus(metrics.body) as MetricFamily[];
-          } catch (e) {
-            this.o.log.warn({ instance: name, err: String(e) }, "unparseable /metrics");
-          }
-        }
-        const atMs = Date.now();
-        const { sample, point } = toSample(
-          {
-            id: name,
-            ready: rec.phase === "in-service" && failures === 0,
-            atMs,
-            ...(stats ? { stats } : {}),
-            ...(families ? { metrics: families } : {}),
-          },
-          this.prev.get(name),
-        );
+        if (info?.ip) addrs.set(name, info.ip);
+        const st = rec.slot !== undefined ? slotState.get(rec.slot) : undefined;
+        const fig = rec.slot !== undefined ? slotStats.get(rec.slot) : undefined;
+        // Ready: HAProxy's check passes for the slot holding this instance's address.
+        const lbUp = !!st && !!fig && st.addr === info?.ip && st.up && fig.checkStatus.startsWith("L7OK");
+        obs.lbUp = lbUp;
+        if (!lbUp && st && st.addr === info?.ip && fig) obs.lbDownSinceMs = nowMs - fig.lastChangeSeconds * 1000;
+        if (fig && st?.addr === info?.ip) obs.sessions = fig.sessions;
+        if (rec.phase === "draining" || rec.phase === "stopping") return;
+        const prev = this.prev.get(name);
+        const seconds = prev ? (nowMs - prev.atMs) / 1000 : 0;
+        const point: CounterPoint = {
+          atMs: nowMs,
+          cpuTotalNs: cpu?.cpuTotalNs,
+          lbTotal: fig?.total,
+          lb5xx: fig?.errors5xx,
+        };
         this.prev.set(name, point);
-        const inFlight = sample.gauges?.[IN_FLIGHT_GAUGE];
-        if (inFlight !== undefined) obs.inFlight = inFlight;
-        const draining = sample.gauges?.[DRAINING_GAUGE];
-        if (draining !== undefined) obs.reportsDraining = draining > 0;
-        if (rec.phase !== "draining") samples.push(sample);
+        const sample: InstanceSample = {
+          id: name,
+          ready: rec.phase === "in-service" && lbUp,
+          ...(info?.startedAtMs ? { startedAtMs: info.startedAtMs } : {}),
+          ...(fig ? { readinessChangedAtMs: nowMs - fig.lastChangeSeconds * 1000 } : {}),
+          metricsAtMs: nowMs,
+          ...(prev ? { metricsWindowMs: nowMs - prev.atMs } : {}),
+          ...(cpu ? resourcePercents(cpu, prev?.cpuTotalNs, seconds) : {}),
+        };
+        if (fig) {
+          sample.inFlight = fig.sessions;
+          const rps = rate(prev?.lbTotal, fig.total, seconds);
+          if (rps !== undefined) sample.requestsPerSecond = rps;
+          const eps = rate(prev?.lb5xx, fig.errors5xx, seconds);
+          if (rps !== undefined && eps !== undefined) sample.errorRate = rps > 0 ? Math.min(1, eps / rps) : 0;
+          const p95 = percentile(latency.get(rec.slot!) ?? [], 95);
+          if (p95 !== undefined) sample.p95LatencyMs = p95;
+        }
+        const g = gauges.get(name);
+        if (g) sample.gauges = g;
+        samples.push(sample);
       }),
     );
     const unrecorded = containers.filter((c) => !(c.name in doc.instances)).map((c) => c.name);
-    return { observed, samples, unrecorded, addrs };
+    return { observed, samples, unrecorded, addrs, slots };
+  }
+
+  /** The instances' Prometheus gauges, read through the load balancer's container (curl there). */
+  private async scrapeGauges(
+    spec: LaunchSpec,
+    doc: InstancesDoc,
+    byName: Map<string, { running: boolean; ip?: string }>,
+  ): Promise<Map<string, Record<string, number>>> {
+    const targets = Object.keys(doc.instances)
+      .map((n) => ({ n, ip: byName.get(n)?.ip }))
+      .filter((t): t is { n: string; ip: string } => !!t.ip && !!byName.get(t.n)?.running);
+    const out = new Map<string, Record<string, number>>();
+    if (targets.length === 0) return out;
+    const script = targets
+      .map((t) => `echo '@@@ ${t.n}'; curl -s -m 2 http://${t.ip}:${spec.port}${spec.metricsPath}`)
+      .join("; ");
+    const r = await execIn(this.o.docker, spec.loadBalancer, ["sh", "-c", script], 10_000).catch(() => undefined);
+    if (!r) return out;
+    for (const part of r.output.split("@@@ ").slice(1)) {
+      const nl = part.indexOf("\n");
+      const name = part.slice(0, nl).trim();
+      try {
+        out.set(name, readMetrics(parsePrometheus(part.slice(nl + 1)) as MetricFamily[]).gauges);
+      } catch (e) {
+        this.o.log.warn({ instance: name, err: String(e) }, "unparseable metrics");
+      }
+    }
+    return out;
   }
 
   /**
@@ -257,8 +365,10 @@ export class GroupReconciler {
       return { ran: false, desired: 0, actions: [], converged: mode === "empty" && !spec };
     const versioned = await client.getVersioned(this.keys.instances);
     const doc = versioned?.value ?? emptyInstancesDoc();
-    const { observed, samples, unrecorded, addrs } = await this.observe(spec, doc);
-    const current = Object.values(doc.instances).filter((r) => r.phase !== "draining").length;
+    const { observed, samples, unrecorded, addrs, slots } = await this.observe(spec, doc);
+    const current = Object.values(doc.instances).filter(
+      (r) => r.phase === "launching" || r.phase === "in-service",
+    ).length;
     const min = mode === "empty" ? 0 : stored!.policy.minSize;
     const max = mode === "empty" ? 0 : stored!.policy.maxSize;
     let decision: ScalingDecision | undefined;
@@ -279,8 +389,11 @@ export class GroupReconciler {
       unrecorded,
       slots: lbSlots(max),
       graceMs: spec.healthCheckGraceSeconds * 1000,
-      drainSeconds: spec.drainSeconds,
-      drainMaxSeconds: spec.drainMaxSeconds,
+      drainTimeoutMs: spec.drainMaxSeconds * 1000,
+      stopGraceMs: spec.stopTimeoutSeconds * 1000,
+      unhealthyReplaceMs: spec.unhealthyReplaceSeconds * 1000,
+      specHash: spec.specHash,
+      rollout: spec.rollout,
     });
 
     // 1. The records, fenced and compared with the revision read (no concurrent writer).
@@ -313,83 +426,84 @@ export class GroupReconciler {
       );
     }
 
-    // 3. New instances first get addresses: launch them (each fenced).
-    await Promise.all(
+    // 3. New instances (labelled with their spec hash and this leader's fencing token).
+    const launched = await Promise.allSettled(
       plan.actions
         .filter((a) => a.kind === "launch")
         .map(async (a) => {
-          await this.intend(lead, "launch", a.name);
-          await launchInstance(docker, spec, a.name, this.o.secrets ?? {});
+          await this.act(lead, "launch", a.name, () =>
+            launchInstance(docker, spec, a.name, this.o.secrets ?? {}, lead.fencingToken),
+          );
+          const info = await inspectInstance(docker, a.name, spec.networks[0]).catch(() => undefined);
+          if (info?.ip) addrs.set(a.name, info.ip);
           log.info({ action: "launch", instance: a.name, fencingToken: lead.fencingToken }, "instance launched");
         }),
     );
+    for (const r of launched) if (r.status === "rejected") this.rethrowFencing(r.reason);
 
-    // 4. The load balancer follows the records: registered slots ready, drained/removed ones parked.
-    const lb = await lbState(docker, spec.loadBalancer);
+    // 4. The load balancer follows the records (fenced there too: lb-fenced refuses an older token).
     const want = lbWant(plan.next, (n) => addrs.get(n), spec.port);
-    for (const a of plan.actions)
-      if (a.kind === "register" && !want.has(plan.next.instances[a.name].slot!))
-        log.warn({ instance: a.name }, "registered instance has no address yet");
-    const cmds = lbCommands(lb, want);
+    const cmds = lbCommands(slots, want);
     if (cmds.length > 0) {
-      await this.intend(lead, "lb", cmds.join("; "));
-      const answer = await lbRuntime(docker, spec.loadBalancer, cmds);
+      const answer = await this.act(lead, "lb", cmds.join("; "), () =>
+        lbFencedCommands(docker, spec.loadBalancer, lead.fencingToken, cmds),
+      );
       if (isLbCommandError(answer))
         throw new Error(`load balancer ${spec.loadBalancer} refused: ${answer.trim()} (commands: ${cmds.join("; ")})`);
       log.info({ action: "lb", commands: cmds, fencingToken: lead.fencingToken }, "load balancer updated");
     }
 
-    // 5. Drains (deregistered above) and removals.
-    await Promise.all(
+    // 5. Drains (their slots drained above), stop signals, kills and removals.
+    const acted = await Promise.allSettled(
       plan.actions.map(async (a) => {
+        const fields = { instance: a.name, fencingToken: lead.fencingToken };
         if (a.kind === "drain") {
-          await this.intend(lead, "drain", a.name);
-          const r = await httpInside(docker, a.name, spec.port, "POST", "/shutdown", 3).catch((e: Error) => ({
-            status: 0,
-            body: e.message,
-          }));
-          log.info(
-            {
-              action: "drain",
-              instance: a.name,
-              reason: a.reason,
-              shutdownStatus: r.status,
-              fencingToken: lead.fencingToken,
-            },
-            "instance draining",
+          log.info({ action: "drain", reason: a.reason, ...fields }, "instance draining");
+          if (spec.shutdownPath)
+            await this.act(lead, "shutdown", a.name, () =>
+              httpInside(docker, a.name, spec.port, "POST", spec.shutdownPath!, 3).catch(() => undefined),
+            );
+        } else if (a.kind === "stop") {
+          await this.act(lead, "stop", a.name, () => stopInstance(docker, a.name));
+          log.info({ action: "stop", reason: a.reason, ...fields }, "stop signal sent");
+        } else if (a.kind === "kill") {
+          await this.act(lead, "kill", a.name, () => killInstance(docker, a.name));
+          log.warn(
+            { action: "kill", ...fields },
+            `no exit within the ${spec.stopTimeoutSeconds} s stop grace: SIGKILL`,
           );
         } else if (a.kind === "remove") {
-          await this.intend(lead, "remove", a.name);
-          await removeContainer(docker, a.name);
-          this.healthFailures.delete(a.name);
+          await this.act(lead, "remove", a.name, () => removeContainer(docker, a.name));
           this.prev.delete(a.name);
-          log.info(
-            { action: "remove", instance: a.name, reason: a.reason, fencingToken: lead.fencingToken },
-            "instance removed",
-          );
+          log.info({ action: "remove", reason: a.reason, ...fields }, "instance removed");
         }
       }),
     );
-    // A draining instance that does not report draining (the /shutdown was lost in a crash) is told again.
-    await Promise.all(
-      Object.entries(plan.next.instances)
-        .filter(
-          ([n, r]) =>
-            r.phase === "draining" && observed[n]?.reportsDraining === false && !plan.actions.some((a) => a.name === n),
-        )
-        .map(async ([n]) => {
-          await this.intend(lead, "drain", n);
-          await httpInside(docker, n, spec.port, "POST", "/shutdown", 3).catch(() => undefined);
-        }),
-    );
+    for (const r of acted) if (r.status === "rejected") this.rethrowFencing(r.reason);
+
+    // The change was carried out: only now does it count against the engine's rate limits.
+    const failedLaunches = launched.filter((r) => r.status === "rejected").length;
+    const to = plan.desired > current ? Math.max(current, plan.desired - failedLaunches) : plan.desired;
+    if (decision && to !== current && this.engine) {
+      this.engine.state = this.engine.engine.applied(this.engine.state, { atMs: Date.now(), from: current, to });
+      await lead.fencedPut(this.keys.engineState, {
+        generation: this.engine.generation,
+        engine: this.engine.engine.name,
+        state: this.engine.state,
+      });
+    }
+    const firstFailure = [...launched, ...acted].find((r) => r.status === "rejected");
+    if (firstFailure?.status === "rejected") throw firstFailure.reason;
 
     // 6. Status: who leads, what runs, and HAProxy's own count of healthy filled slots.
-    const after = cmds.length > 0 ? await lbState(docker, spec.loadBalancer) : lb;
-    const inService = Object.entries(plan.next.instances)
-      .filter(([, r]) => r.phase === "in-service")
-      .map(([n]) => n);
+    const after = cmds.length > 0 ? await lbState(docker, spec.loadBalancer) : slots;
+    const names = (phase: string) =>
+      Object.entries(plan.next.instances)
+        .filter(([, r]) => r.phase === phase)
+        .map(([n]) => n);
+    const inService = names("in-service");
     const slotsOf = new Set(inService.map((n) => plan.next.instances[n].slot));
-    const healthyBehindLb = after.filter((s) => slotsOf.has(s.slot) && s.admin === "ready" && s.up).length;
+    const healthyBehindLb = after.filter((x) => slotsOf.has(x.slot) && x.admin === "ready" && x.up).length;
     const status: GroupStatus = {
       holder: this.o.holder,
       fencingToken: lead.fencingToken,
@@ -398,18 +512,16 @@ export class GroupReconciler {
       policyGeneration: stored?.generation ?? 0,
       desired: plan.desired,
       inService,
-      launching: Object.entries(plan.next.instances)
-        .filter(([, r]) => r.phase === "launching")
-        .map(([n]) => n),
-      draining: Object.entries(plan.next.instances)
-        .filter(([, r]) => r.phase === "draining")
-        .map(([n]) => n),
+      launching: names("launching"),
+      draining: [...names("draining"), ...names("stopping")],
+      outdated: plan.outdated,
       healthyBehindLb,
     };
     await lead.fencedPut(this.keys.status, status);
     const converged =
       status.launching.length === 0 &&
       status.draining.length === 0 &&
+      plan.outdated.length === 0 &&
       inService.length === plan.desired &&
       healthyBehindLb === plan.desired;
     return {
@@ -421,6 +533,11 @@ export class GroupReconciler {
       converged,
       ...(stored ? { periodSeconds: stored.policy.periodSeconds } : {}),
     };
+  }
+
+  /** A FencingError ends the pass at once (the caller stops leading); other failures are reported after it. */
+  private rethrowFencing(e: unknown): void {
+    if (e instanceof FencingError) throw e;
   }
 
   /**

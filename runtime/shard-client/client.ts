@@ -115,6 +115,13 @@ export type ShardClientOptions = z.input<typeof ShardClientOptionsSchema> & {
   physicalClock?: () => number;
   /** pino logger. @default pino({ name: "shard-client" }) at SCALEPLANE_LOG_LEVEL or "info" */
   logger?: Logger;
+  /**
+   * Called after a write (put or delete) is acknowledged at its consistency level and before the
+   * call returns, e.g. `invalidateAfterWrite(cache)` (scaleplane/cache-client): a read that starts
+   * after the call returned then never sees an older cached value. A rejection makes the call
+   * throw it, although the write itself was applied. @default none
+   */
+  afterWrite?: (write: { op: "put" | "delete"; key: string; version: Version }) => Promise<void>;
 };
 
 /** Per-call options. */
@@ -272,12 +279,14 @@ export class ShardClient {
   private mapWatch?: { close(): Promise<void> };
   private nodeLease?: NodeIdLease;
   private closed = false;
+  private readonly afterWrite: ShardClientOptions["afterWrite"];
 
   private constructor(
     private readonly config: ConfigClient,
     options: ShardClientOptions,
   ) {
-    const { config: _config, password, physicalClock, logger, ...rest } = options;
+    const { config: _config, password, physicalClock, logger, afterWrite, ...rest } = options;
+    this.afterWrite = afterWrite;
     void _config;
     const parsed = ShardClientOptionsSchema.safeParse(rest);
     if (!parsed.success) {
@@ -584,7 +593,7 @@ export class ShardClient {
     /** Shards known to hold this version (applied it, on any attempt). */
     const holding = new Set<string>();
     // same version on a retry: replicas that applied it already ignore it
-    return this.onCurrentMap(async (st, last): Promise<Attempt<WriteResult>> => {
+    const result = await this.onCurrentMap(async (st, last): Promise<Attempt<WriteResult>> => {
       const lvl = level ?? st.map.consistency;
       const groups = writeGroups(lvl, st.current.replicas(key), st.old?.replicas(key));
       const g = await this.gather(st, targetsOf(groups), groups, (c) =>
@@ -610,6 +619,9 @@ export class ShardClient {
         throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
       throw this.unmet(op, key, lvl, groups, g);
     });
+    // Once per acknowledged write (not per attempt), and never for a superseded one.
+    await this.afterWrite?.({ op, key, version: result.version });
+    return result;
   }
 
   /** One fenced "apply if newer" write of `row` on a shard; `maxOffsetMs` undefined skips the clock bound (a repair). */

@@ -169,8 +169,70 @@ interface Row {
   description: string;
 }
 
+/**
+ * A union of objects told apart by one property with a `const` in every alternative (e.g.
+ * `app.scaling` by `engine`): the property and each alternative's value, or undefined.
+ */
+export function discriminatorOf(s: JsonSchema): { key: string; values: string[] } | undefined {
+  const alts = s.anyOf ?? s.oneOf;
+  if (!alts || alts.length < 2 || !alts.every(isObject)) return undefined;
+  const key = Object.keys(alts[0].properties ?? {}).find((k) =>
+    alts.every((a) => a.properties?.[k]?.const !== undefined),
+  );
+  return key ? { key, values: alts.map((a) => String(a.properties![key].const)) } : undefined;
+}
+
+/**
+ * Rows of a discriminated union: the discriminator (all its values), then every other key once,
+ * noting the values it belongs to when not all of them.
+ */
+function unionRows(key: string, s: JsonSchema, required: boolean, d: { key: string; values: string[] }): Row[] {
+  const alts = (s.anyOf ?? s.oneOf)!;
+  const own: Row = {
+    key,
+    type: `object, one shape per \`${d.key}\``,
+    allowed: "",
+    description: [
+      s.description ?? "",
+      s.default !== undefined || !required ? "Defaults to the defaults of its fields." : "Required.",
+    ]
+      .filter(Boolean)
+      .join(" "),
+  };
+  const first = alts[0].properties![d.key];
+  const discriminator: Row = {
+    key: `${key}.${d.key}`,
+    type: typeName(first),
+    allowed: d.values.map((v) => code(v)).join(", "),
+    description: [
+      first.description ?? "",
+      first.default !== undefined ? `Defaults to ${code(first.default)}.` : "Required.",
+    ]
+      .filter(Boolean)
+      .join(" "),
+  };
+  const seen = new Map<string, { schema: JsonSchema; required: boolean; in: string[] }>();
+  alts.forEach((a, i) => {
+    const req = new Set(a.required ?? []);
+    for (const [k, c] of Object.entries(a.properties ?? {})) {
+      if (k === d.key) continue;
+      const entry = seen.get(k) ?? { schema: c, required: req.has(k), in: [] };
+      entry.in.push(d.values[i]);
+      seen.set(k, entry);
+    }
+  });
+  const children = [...seen.entries()].flatMap(([k, e]) => {
+    const only = e.in.length < d.values.length ? `(${d.key} ${e.in.map((v) => code(v)).join(", ")} only) ` : "";
+    const [head, ...rest] = rows(`${key}.${k}`, e.schema, e.required);
+    return [{ ...head, description: `${only}${head.description}` }, ...rest];
+  });
+  return [own, discriminator, ...children];
+}
+
 /** One row per key, nested objects (and arrays of objects, as `key[]`) flattened under their parent. */
 function rows(key: string, s: JsonSchema, required: boolean): Row[] {
+  const d = discriminatorOf(s);
+  if (d) return unionRows(key, s, required, d);
   const description = [s.description ?? "", defaultText(s, required)].filter(Boolean).join(" ");
   const alts = s.anyOf ?? s.oneOf;
   const objectItems = [s.items, ...(alts ?? []).map((a) => a.items)].find(

@@ -91,6 +91,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       out.endpoint = `${name}.mock.rds.amazonaws.com:${inputs.port ?? 5432}`;
     }
     if (type === "aws:ec2/launchTemplate:LaunchTemplate") out.latestVersion = 1;
+    // The provider names an unnamed bucket at check time (Pulumi's autonaming: the name is known
+    // in a preview); the logical name stands in for `<name>-<random suffix>`.
+    if (type === "aws:s3/bucket:Bucket" && inputs.bucket === undefined) out.bucket = name;
   }
   if (type.startsWith("docker:") && inputs.name === undefined) out.name = name;
   // A deterministic stand-in of the generated value, so wiring of `result` can be asserted.

@@ -9,7 +9,6 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
@@ -30,33 +29,12 @@ import {
   startMember,
 } from "../../providers/etcd-membership/docker-members";
 import { requireEtcdBinary, requireImage } from "./engines";
+import { freePorts } from "./ports";
 
 export const ETCD_IMAGE = "scaleplane/etcd:3.4.23";
 export const TEST_LABELS = { "scaleplane.test": "1" };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether 127.0.0.1:port can be bound right now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen({ host: "127.0.0.1", port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
-/** `count` free ports in [from, to], starting at a random offset (parallel runs rarely collide). */
-export async function freePorts(count: number, from: number, to: number): Promise<number[]> {
-  const span = to - from + 1;
-  const start = Math.floor(Math.random() * span);
-  const out: number[] = [];
-  for (let i = 0; i < span && out.length < count; i++) {
-    const p = from + ((start + i) % span);
-    if (await portFree(p)) out.push(p);
-  }
-  if (out.length < count) throw new Error(`no ${count} free ports on 127.0.0.1 in ${from}-${to}`);
-  return out;
-}
 
 /** Status of one endpoint: its member id and the leader it sees (undefined when unreachable). */
 export async function endpointStatus(

@@ -31,7 +31,7 @@ import { join } from "node:path";
 import { Client, Pool, type ClientConfig } from "pg";
 import type { ShardMember } from "../../core/sharding/shard-map";
 import { requirePostgresBinaries } from "./engines";
-import { freePorts } from "./etcd-cluster";
+import { freePorts } from "./ports";
 
 /** Port range of test PostgreSQL instances (etcd uses 24000-25999). */
 export const PG_PORT_RANGE: readonly [number, number] = [27000, 27999];

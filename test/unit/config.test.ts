@@ -24,16 +24,19 @@ describe("platform config: defaults", () => {
     expect(c.target).toBe("docker");
     expect(c.environment).toBe("dev");
     expect(c.app).toMatchObject({ minSize: 2, maxSize: 10, port: 8080, healthCheckPath: "/health" });
-    expect(c.app.scaling).toEqual({
+    expect(c.app.scaling).toMatchObject({
       cpuTargetPercent: 70,
       memoryTargetPercent: 80,
-      scaleUpCooldownSeconds: 60,
-      scaleDownCooldownSeconds: 300,
+      scaleUpStabilizationSeconds: 60,
+      scaleDownStabilizationSeconds: 300,
       healthCheckGraceSeconds: 60,
       drainSeconds: 30,
       engine: "hpa",
-      engineSettings: {},
+      metrics: ["cpu", "memory"],
+      hpa: { tolerance: 0.1, scaleDown: { selectPolicy: "Min" } },
     });
+    // The result is itself valid input (the Platform hands it to its components, which check it again).
+    expect(parsePlatformConfig({ app: c.app }).app).toEqual(c.app);
     expect(c.configService).toMatchObject({
       members: 3,
       heartbeatIntervalMs: 100,
@@ -94,7 +97,8 @@ const INVALID: [string, PlatformConfigInput | Record<string, unknown>, string, s
     "scaleplane:app.desiredSize",
     "between app.minSize (2)",
   ],
-  ["negative min", { app: { minSize: -1 } }, "scaleplane:app.minSize", "whole number from 0"],
+  ["negative min", { app: { minSize: -1 } }, "scaleplane:app.minSize", "whole number from 1"],
+  ["min 0 (no scale-from-zero)", { app: { minSize: 0 } }, "scaleplane:app.minSize", "whole number from 1"],
   ["fractional max", { app: { maxSize: 2.5 } }, "scaleplane:app.maxSize", "whole number"],
   [
     "negative scale-up cooldown",

@@ -7,29 +7,15 @@
 import type Docker from "dockerode";
 import { installMocks, settle, type RecordedResource } from "../../../scripts/lib/offline";
 import { requireImage } from "../../support/engines";
+import { consecutiveFreePorts } from "../../support/ports";
 import { AutoscalingGroup } from "../../../components/autoscaling-group";
 
 const rec = installMocks({ stack: "it-app" });
 
 const IMAGE = "scaleplane/sample-app:0.1.0";
-const PORT_BASE = 26180;
+let PORT_BASE: number;
 const DRAIN_SECONDS = 3;
 const run = `it-app-${process.pid}`;
-new AutoscalingGroup(run, {
-  target: "docker",
-  // Container and network names are <app.name>-<stack>-…: unique per run through the app name.
-  app: {
-    name: `web${process.pid}`,
-    image: IMAGE,
-    minSize: 2,
-    maxSize: 4,
-    memoryMb: 128,
-    cpu: 0.25,
-    scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS },
-  },
-  env: { GREETING: "hello" },
-  docker: { portBase: PORT_BASE },
-});
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const SIG = "4dabf18193072939515e22adb298388d";
@@ -98,6 +84,22 @@ const containers: Docker.Container[] = [];
 let networkName = "";
 
 beforeAll(async () => {
+  PORT_BASE = await consecutiveFreePorts(4, 26000, 26999);
+  new AutoscalingGroup(run, {
+    target: "docker",
+    // Container and network names are <app.name>-<stack>-…: unique per run through the app name.
+    app: {
+      name: `web${process.pid}`,
+      image: IMAGE,
+      minSize: 2,
+      maxSize: 4,
+      memoryMb: 128,
+      cpu: 0.25,
+      scaling: { healthCheckGraceSeconds: 5, drainSeconds: DRAIN_SECONDS },
+    },
+    env: { GREETING: "hello" },
+    docker: { portBase: PORT_BASE },
+  });
   docker = await requireImage(IMAGE);
   await settle();
   const net = rec.ofType("docker:index/network:Network")[0];

@@ -1,34 +1,35 @@
 /**
  * The Docker autoscaling group for real: an etcd container, a group network, the HAProxy load
  * balancer (config from core/app/haproxy.ts) published on 127.0.0.1, two scaling-controller containers
- * (image scaleplane/scaler) and the ScalingPolicy provider driven through the SDK's
+ * (image scaleplane/scaler) and the ManagedInstanceGroup provider driven through the SDK's
  * dynamic-provider host over gRPC. A bounded loopback load generator runs through the LB the
  * whole time.
  *
- * The test policy scales on the in-flight requests gauge of the sample app (target 2 per
- * instance) so the expected counts do not depend on how busy the shared CPUs are: with C
- * concurrent requests of ~300 ms the HPA formula asks for ceil(C / 2) instances. Windows are
+ * The test policy scales on the requests in flight per instance as HAProxy counts them (target 2
+ * per instance: any image has that metric) so the expected counts do not depend on how busy the
+ * shared CPUs are: with C concurrent requests of ~300 ms the HPA formula asks for ceil(C / 2). Windows are
  * short (period 1 s, scale-down stabilization 8 s, drain 1 s) to keep the file within ~3 minutes.
  */
 import type Docker from "dockerode";
 import { haproxyConfig, lbSlots, LB_FRONTEND_PORT } from "../../../core/app/haproxy";
 import type { LaunchSpecInput } from "../../../core/scaling/reconcile";
 import type { ScalingPolicyInput } from "../../../core/scaling/policy";
-import { ScalingPolicy, type ScalingPolicyInputs } from "../../../providers/scaling-policy";
+import { ManagedInstanceGroup, type InstanceGroupInputs } from "../../../providers/instance-group";
 import { ConfigClient } from "../../../runtime/config-client";
 import { groupConfigKeys, lbState } from "../../../runtime/scaler/group";
 import { execIn, listGroup } from "../../../runtime/scaler/docker-ops";
 import { APP_SECRETS_DIR, SCALER_SECRETS_DIR, tarArchive } from "../../../core/secret-files";
 import { requireImage } from "../../support/engines";
-import { freePorts, startDockerEtcd, TEST_LABELS, type DockerEtcd } from "../../support/etcd-cluster";
+import { startDockerEtcd, TEST_LABELS, type DockerEtcd } from "../../support/etcd-cluster";
+import { freePorts } from "../../support/ports";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
 import { LoadGenerator } from "./load";
 import pino from "pino";
 
-const TYPE = "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy";
+const TYPE = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 const APP_IMAGE = "scaleplane/sample-app:0.1.0";
-const LB_IMAGE = "scaleplane/load-balancer:2.6";
-const SCALER_IMAGE = "scaleplane/scaler:0.1.0";
+const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
+const SCALER_IMAGE = "scaleplane/scaler:0.2.0";
 const TTL_SECONDS = 4;
 const MAX = 6;
 const SCALE_DOWN_WINDOW_S = 8;
@@ -48,8 +49,8 @@ const policy = (minSize: number): ScalingPolicyInput => ({
   minSize,
   maxSize: MAX,
   periodSeconds: 1,
-  metrics: ["gauge:sample_app_in_flight_requests"],
-  targets: { gauges: { sample_app_in_flight_requests: 2 } },
+  metrics: ["inFlight"],
+  targets: { inFlight: 2 },
   hpa: {
     behavior: {
       scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 1 }] },
@@ -68,7 +69,7 @@ let host: ProviderHost;
 let serialized: string;
 let lbPort: number;
 let load: LoadGenerator;
-let inputs: ScalingPolicyInputs;
+let inputs: InstanceGroupInputs;
 let state: Props;
 const keys = groupConfigKeys(group);
 /** Every intent the leaders committed, in commit order (watched from the start). */
@@ -164,7 +165,7 @@ beforeAll(async () => {
   ({ provider: serialized } = await serializeDynamicProvider(
     TYPE,
     () =>
-      new ScalingPolicy("p", {
+      new ManagedInstanceGroup("p", {
         group: "g",
         configEndpoints: ["http://127.0.0.1:1"],
         launchSpec: {} as never,
@@ -184,7 +185,14 @@ beforeAll(async () => {
   const lb = await docker.createContainer({
     name: lbName,
     Image: LB_IMAGE,
-    Env: [`HAPROXY_CONFIG=${haproxyConfig({ slots: lbSlots(MAX), backendPort: 8080, healthPath: "/health" })}`],
+    Env: [
+      `HAPROXY_CONFIG=${haproxyConfig({
+        slots: lbSlots(MAX),
+        backendPort: 8080,
+        healthPath: "/health",
+        check: { intervalSeconds: 1, timeoutSeconds: 1, fall: 2, rise: 1 },
+      })}`,
+    ],
     Labels: TEST_LABELS,
     ExposedPorts: { [`${LB_FRONTEND_PORT}/tcp`]: {} },
     HostConfig: {
@@ -218,11 +226,12 @@ beforeAll(async () => {
     drainMaxSeconds: 16,
     healthCheckGraceSeconds: 20,
     stopTimeoutSeconds: 21,
+    shutdownPath: "/shutdown",
   };
   inputs = {
     group,
     configEndpoints: etcd.endpoints,
-    launchSpec: launchSpec as ScalingPolicyInputs["launchSpec"],
+    launchSpec: launchSpec as InstanceGroupInputs["launchSpec"],
     secretEnv: { [SECRET_NAME]: SECRET },
     policy: policy(2),
     lbSlots: lbSlots(MAX),
@@ -243,7 +252,7 @@ afterAll(async () => {
   await etcd?.remove();
 }, 120_000);
 
-describe("Docker autoscaling group (HAProxy, two leader-elected controllers, ScalingPolicy provider)", () => {
+describe("Docker autoscaling group (HAProxy, two leader-elected controllers, ManagedInstanceGroup provider)", () => {
   it("check refuses a bad policy naming the field", async () => {
     const bad = await host.check(TYPE, {}, { __provider: serialized, ...inputs, policy: { ...policy(2), minSize: 7 } });
     expect(bad.failures).toEqual(expect.arrayContaining([expect.objectContaining({ property: "policy.minSize" })]));
@@ -265,7 +274,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     const checked = await host.check(TYPE, {}, { __provider: serialized, ...inputs });
     expect(checked.failures).toEqual([]);
     const { id, outputs } = await host.create(TYPE, checked.inputs);
-    expect(id).toBe(`${group}-scaling-policy`);
+    expect(id).toBe(`${group}-instance-group`);
     expect(outputs.instances).toHaveLength(2);
     expect(String(outputs.reconciledBy)).toMatch(/^provider-/);
     expect(outputs).not.toHaveProperty("secretEnv.X");
@@ -320,9 +329,12 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     expect(scaleIn.length).toBeGreaterThan(0);
     expect(scaleIn[0].atMs - dropAt).toBeGreaterThanOrEqual((SCALE_DOWN_WINDOW_S - 1) * 1000);
     expect(scaleIn.every((e) => e.to >= 2)).toBe(true);
-    // every removal of an in-service instance was preceded by its drain
+    // every removal of an in-service instance was preceded by its drain (the sample app's /shutdown fast
+    // path, sent when the drain begins, or the stop signal sent once it is drained), never a kill
     const removed = intents.filter((i) => i.action === "remove" && i.atMs >= dropAt).map((i) => i.target);
-    for (const r of removed) expect(intents.some((i) => i.action === "drain" && i.target === r)).toBe(true);
+    for (const r of removed)
+      expect(intents.some((i) => (i.action === "stop" || i.action === "shutdown") && i.target === r)).toBe(true);
+    expect(intents.filter((i) => i.action === "kill")).toEqual([]);
     minSeenAfterStart = Math.min(minSeenAfterStart, s2.inService.length);
     await sleep(1000);
     expect((await listGroup(docker, group)).length).toBe(2);
@@ -372,7 +384,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     expect(checked.failures).toEqual([]);
     const diff = await host.diff(TYPE, String(state.group), state, checked.inputs);
     expect(diff).toMatchObject({ changes: "some", replaces: [] });
-    const outs = await host.update(TYPE, `${group}-scaling-policy`, state, checked.inputs);
+    const outs = await host.update(TYPE, `${group}-instance-group`, state, checked.inputs);
     // measured right after update returned: HAProxy's own view
     expect(await healthyBehindLb()).toBe(4);
     expect(outs.instances).toHaveLength(4);
@@ -387,7 +399,7 @@ describe("Docker autoscaling group (HAProxy, two leader-elected controllers, Sca
     const final = await load.stop();
     console.log(JSON.stringify({ requestsOk: final.ok, requestsFailed: final.failed }));
     expect(final.failed).toBe(0);
-    await host.delete(TYPE, `${group}-scaling-policy`, state);
+    await host.delete(TYPE, `${group}-instance-group`, state);
     expect(await listGroup(docker, group)).toEqual([]);
     expect(await healthyBehindLb()).toBe(0);
     expect(await client.get(keys.policy)).toBeUndefined();

@@ -15,6 +15,7 @@ import { MAX_MEMBERS, dockerMemberHosts } from "../../../core/etcd/placement";
 import { ensureNetwork, listMembers, startMember, stopMember } from "../../../providers/etcd-membership/docker-members";
 import { RaftConfigService } from "../../../components/raft-config-service";
 import { ProviderHost, type Props } from "../../support/provider-host";
+import { consecutiveFreePorts } from "../../support/ports";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
@@ -33,22 +34,25 @@ let host: ProviderHost;
 const certDir = mkdtempSync(join(tmpdir(), "spit-etcd-tls-"));
 
 beforeAll(async () => {
+  // plain publishes members on plainBase + i, secure (3, then 5 members) on secureBase + i
+  const plainBase = await consecutiveFreePorts(2 * MAX_MEMBERS, 23000, 23999);
+  const secureBase = plainBase + MAX_MEMBERS;
   docker = await requireDocker();
   new RaftConfigService("plain", {
     target: "docker",
     configService: { ...common, name: "spitplain" },
-    docker: { portBase: 23200, labels: TEST_LABELS },
+    docker: { portBase: plainBase, labels: TEST_LABELS },
   });
   new RaftConfigService("secure", {
     target: "docker",
     configService: { ...common, name: "spittls", tls: true },
-    docker: { portBase: 23210, labels: TEST_LABELS },
+    docker: { portBase: secureBase, labels: TEST_LABELS },
   });
   // The same service after `configService.members: 5` (a second program run, as a stack update would do).
   new RaftConfigService("secure5", {
     target: "docker",
     configService: { ...common, name: "spittls", tls: true, members: 5 },
-    docker: { portBase: 23210, labels: TEST_LABELS },
+    docker: { portBase: secureBase, labels: TEST_LABELS },
   });
   await settle();
   for (const c of ["spitplain-itest", "spittls-itest"]) await cleanup(docker, c, `${c}-net`);

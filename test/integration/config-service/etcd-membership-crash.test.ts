@@ -15,7 +15,7 @@ import { etcdClusterSpec, type EtcdClusterSettings } from "../../../core/etcd/sp
 import { dockerMemberHosts } from "../../../core/etcd/placement";
 import { ensureNetwork, listMembers, publishedEndpoint } from "../../../providers/etcd-membership/docker-members";
 import { clusterVolumes } from "../../../providers/etcd-membership/docker-observe";
-import { freePorts } from "../../support/etcd-cluster";
+import { freePorts } from "../../support/ports";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 

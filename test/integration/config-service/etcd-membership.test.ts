@@ -14,12 +14,14 @@ import {
   publishedEndpoint,
 } from "../../../providers/etcd-membership/docker-members";
 import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
+import { consecutiveFreePorts } from "../../support/ports";
 import { ETCD_BINARY, ETCD_IMAGE, TEST_LABELS, cleanup, client, requireDocker, sleep } from "./support";
 
 const TYPE = "pulumi-nodejs:dynamic/etcd:EtcdMembership";
 const CLUSTER = "spit-members";
 const NETWORK = `${CLUSTER}-net`;
-const PORT_BASE = 23100;
+/** Member i publishes its client port on PORT_BASE + i (up to 7 members). */
+let PORT_BASE: number;
 const settings: EtcdClusterSettings = {
   clusterName: CLUSTER,
   clientPort: 2379,
@@ -71,6 +73,7 @@ let host: ProviderHost;
 let provider: string;
 
 beforeAll(async () => {
+  PORT_BASE = await consecutiveFreePorts(7, 23000, 23999);
   docker = await requireDocker();
   await cleanup(docker, CLUSTER, NETWORK);
   await ensureNetwork(docker, NETWORK, TEST_LABELS);

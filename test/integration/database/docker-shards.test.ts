@@ -18,7 +18,8 @@ import { ConfigClient } from "../../../runtime/config-client";
 import { ShardClient } from "../../../runtime/shard-client";
 import { installMocks, settle, valueOf, type RecordedResource } from "../../../scripts/lib/offline";
 import { requireImage } from "../../support/engines";
-import { freePorts, startLocalEtcd, type LocalEtcd } from "../../support/etcd-cluster";
+import { startLocalEtcd, type LocalEtcd } from "../../support/etcd-cluster";
+import { consecutiveFreePorts } from "../../support/ports";
 
 const rec = installMocks({ stack: "it-db" });
 
@@ -132,10 +133,7 @@ const connect = async (port: number, password = PASSWORD) => {
 beforeAll(async () => {
   docker = await requireImage(IMAGE);
   // consecutive free ports for portBase .. portBase + 2
-  const [base] = await freePorts(1, 28000, 28900).then(async (p) => {
-    for (let b = p[0]; b < 28990; b += 3) if ((await freePorts(3, b, b + 2).catch(() => [])).length === 3) return [b];
-    throw new Error("no 3 consecutive free ports in 28000-28999");
-  });
+  const base = await consecutiveFreePorts(3, 28000, 28999);
   ports = [base, base + 1, base + 2];
   db = new ShardedDatabase(run, {
     target: "docker",

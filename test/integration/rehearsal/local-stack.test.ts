@@ -27,7 +27,6 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -38,6 +37,7 @@ import { installMocks, settle, type Recording } from "../../../scripts/lib/offli
 import { loadStackConfig } from "../../../scripts/lib/stack";
 import { requireDocker, requireImage } from "../../support/engines";
 import { ProviderHost } from "../../support/provider-host";
+import { consecutiveFreePorts } from "../../support/ports";
 import { compareRegistrations } from "../../support/rehearsal/compare";
 import { RecordingEngine, secretValues, type Registration } from "../../support/rehearsal/monitor";
 import { runProgram, type ProgramRun } from "../../support/rehearsal/program";
@@ -49,26 +49,6 @@ const STACK = "rehearsal";
 const OF_STACK = new RegExp(`(^|-)${STACK}(-|$)`);
 const run = promisify(execFile);
 const log = (line: string) => process.stderr.write(`[rehearsal ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-
-/** `count` consecutive ports free on 127.0.0.1, searched from a random base in 30000-38999. */
-async function freePorts(count: number, avoid: Set<number>): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((ok) => {
-      const s = createServer();
-      s.once("error", () => ok(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => ok(true)));
-    });
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 9000);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = !avoid.has(p) && (await free(p));
-    if (ok) {
-      for (let p = base; p < base + count; p++) avoid.add(p);
-      return base;
-    }
-  }
-  throw new Error(`no ${count} consecutive free ports on 127.0.0.1`);
-}
 
 async function stackObjects(docker: Docker): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
   const containers = (await docker.listContainers({ all: true }))
@@ -135,8 +115,8 @@ describe("rehearsal of `pulumi up --stack local`", () => {
     }
     await removeStackObjects(docker);
     // The `local` stack's config as the CLI would pass it, with port bases free on this host.
-    const avoid = new Set<number>();
-    ports = { app: await freePorts(1, avoid), etcd: await freePorts(7, avoid), db: await freePorts(8, avoid) };
+    const base = await consecutiveFreePorts(16, 29000, 31999);
+    ports = { app: base, etcd: base + 1, db: base + 8 };
     local.config["scaleplane:docker"] = {
       ...local.config["scaleplane:docker"],
       appPortBase: ports.app,

@@ -20,13 +20,14 @@ import Docker from "dockerode";
 import { Etcd3 } from "etcd3";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { requireDocker, requireImage } from "../../support/engines";
-import { freePorts } from "../../support/etcd-cluster";
+import { consecutiveFreePorts } from "../../support/ports";
 import type { StackStatus } from "../../../scripts/status";
 
 jest.setTimeout(600_000);
 
 const ROOT = join(__dirname, "..", "..", "..");
-const STACK = "h8status";
+/** Unique per run: container and network names derive from the stack name. */
+const STACK = `st${process.pid}`;
 const TEST_LABELS = { "scaleplane.test": "1" };
 const run = promisify(execFile);
 /** `node --import tsx`: one process, so a signal reaches the command itself (npx would not pass SIGINT on). */
@@ -76,15 +77,11 @@ beforeAll(async () => {
     config: Record<string, any>;
   };
   // consecutive free ranges: the config takes a base port per kind
-  const base = async (from: number, n: number) => {
-    for (let p = from; p < from + 900; p += 10)
-      if ((await freePorts(n, p, p + n - 1).catch(() => [])).length === n) return p;
-    throw new Error(`no ${n} consecutive free ports from ${from}`);
-  };
+  const base = (from: number, n: number) => consecutiveFreePorts(n, from, from + 999);
   local.config["scaleplane:docker"] = {
-    appPortBase: await base(31000, 2),
-    etcdPortBase: await base(32000, 3),
-    databasePortBase: await base(33000, 3),
+    appPortBase: await base(29000, 2),
+    etcdPortBase: await base(30000, 3),
+    databasePortBase: await base(31000, 3),
   };
   local.config["scaleplane:database"] = { ...local.config["scaleplane:database"], image: "scaleplane/postgres:15" };
   stackFile = join(dir, `Pulumi.${STACK}.yaml`);
@@ -296,7 +293,7 @@ it("shows etcd members, app instances, shards, the shard map epoch and scaling e
 
   const text = await status();
   expect(text.code).toBe(0);
-  expect(text.stdout).toMatch(/config service: etcd cluster config-h8status, leader config-h8status-\d/);
+  expect(text.stdout).toMatch(new RegExp(`config service: etcd cluster config-${STACK}, leader config-${STACK}-\\d`));
   expect(text.stdout).toMatch(/shard map: epoch 7, 3 shards/);
   expect(text.stdout).toMatch(/cpu above target \(3\)/);
 

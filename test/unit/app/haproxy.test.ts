@@ -3,6 +3,10 @@ import {
   isLbCommandError,
   lbCommands,
   lbSlots,
+  LB_REQUEST_RING,
+  parseRequestLog,
+  parseSlotStats,
+  percentile,
   parseServersState,
   type SlotState,
   type SlotWant,
@@ -81,5 +85,47 @@ describe("core/lb", () => {
       ),
     ).toBe(false);
     expect(isLbCommandError("")).toBe(false);
+  });
+});
+
+describe("core/lb traffic figures", () => {
+  it("the readiness check comes from the probe: interval, timeout, fall and rise", () => {
+    const cfg = haproxyConfig({
+      slots: 4,
+      backendPort: 80,
+      healthPath: "/",
+      check: { intervalSeconds: 5, timeoutSeconds: 3, fall: 2, rise: 1 },
+    });
+    expect(cfg).toContain("default-server inter 5s fall 2 rise 1");
+    expect(cfg).toContain("timeout check 3s");
+    expect(cfg).toContain(`log ring@${LB_REQUEST_RING} local0 info`);
+    expect(() =>
+      haproxyConfig({
+        slots: 4,
+        backendPort: 80,
+        healthPath: "/",
+        check: { intervalSeconds: 0, timeoutSeconds: 3, fall: 2, rise: 1 },
+      }),
+    ).toThrow("check.intervalSeconds");
+  });
+
+  it("parses show stat (sessions in flight and queued, counters, check status) and the request ring", () => {
+    const csv = [
+      "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx",
+      "app,slot1,1,0,3,1,,120,276,540,,0,,0,0,0,0,UP,1,1,0,0,0,7,4,,1,3,1,,3,,2,2,,3,L7OK,200,9,0,117,0,0,3",
+      "app,slot2,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,1,1,0,0,0,9,9,,1,3,2,,0,,2,0,,0,,,,0,0,0,0,0",
+      "app,BACKEND,0,0,3,1,,120,276,540,,0,,0,0,0,0,UP,1,1,0,0,0,7,4,,1,3,0,,3,,1,2,,3,,,,0,117,0,0,3",
+    ].join("\n");
+    expect(parseSlotStats(csv)).toEqual([
+      { slot: 1, sessions: 4, total: 120, errors5xx: 3, status: "UP", checkStatus: "L7OK", lastChangeSeconds: 7 },
+      { slot: 2, sessions: 0, total: 0, errors5xx: 0, status: "MAINT", checkStatus: "", lastChangeSeconds: 9 },
+    ]);
+    expect(parseRequestLog("1796667427554 slot1 15 200\n1796667427683 slot2 -1 503\nnoise\n")).toEqual([
+      { atMs: 1796667427554, slot: 1, responseMs: 15, status: 200 },
+      { atMs: 1796667427683, slot: 2, responseMs: -1, status: 503 },
+    ]);
+    expect(percentile([5, 1, 9, 3], 95)).toBe(9);
+    expect(percentile([5, 1, 9, 3], 50)).toBe(3);
+    expect(percentile([], 95)).toBeUndefined();
   });
 });

@@ -27,11 +27,10 @@ describe("capacity", () => {
   it("starts at desiredSize, or minSize when unset", () => {
     expect(desiredCapacity(app({ minSize: 3, maxSize: 9 }))).toBe(3);
     expect(desiredCapacity(app({ minSize: 3, desiredSize: 5, maxSize: 9 }))).toBe(5);
-    expect(desiredCapacity(app({ minSize: 0, maxSize: 2 }))).toBe(0);
   });
 
-  it("keeps at least one HPA replica (the HPA cannot scale to zero)", () => {
-    expect(hpaReplicas(app({ minSize: 0, maxSize: 4 }))).toEqual({ minReplicas: 1, maxReplicas: 4 });
+  it("refuses minSize 0 naming the key: no target scales up from zero instances", () => {
+    expect(() => app({ minSize: 0, maxSize: 2 })).toThrow(/app\.minSize: must be a whole number from 1 to 1000; got 0/);
     expect(hpaReplicas(app({ minSize: 3, maxSize: 7 }))).toEqual({ minReplicas: 3, maxReplicas: 7 });
   });
 });

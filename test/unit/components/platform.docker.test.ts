@@ -13,7 +13,7 @@ const platform = new Platform("sp", {
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const CONTAINER = "docker:index/container:Container";
-const SCALING_POLICY = "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy";
+const SCALING_POLICY = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 const isSecret = (v: unknown) =>
   typeof v === "object" && v !== null && (v as Obj)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
 
@@ -53,7 +53,7 @@ describe("Platform on docker", () => {
     const map = JSON.parse(env.SCALEPLANE_SHARD_MAP);
     expect(map).toMatchObject({ epoch: 0, replicationFactor: 2, consistency: "quorum" });
     expect(map.shards.map((s: Obj) => s.name)).toEqual(["shard-0", "shard-1", "shard-2"]);
-    // the password: a secret input of the ScalingPolicy and of the controllers' secret files, never in the launch spec
+    // the password: a secret input of the ManagedInstanceGroup and of the controllers' secret files, never in the launch spec
     expect(isSecret(policy.inputs.secretEnv)).toBe(true);
     const password = (plainInputs(policy.inputs.secretEnv) as Record<string, string>).SCALEPLANE_DATABASE_PASSWORD;
     expect(password).toMatch(/^mock-sp-db-password-x+$/);

@@ -33,7 +33,7 @@ describe("Platform on kubernetes", () => {
   });
 
   it("hands the app the etcd Service endpoints and the database password through a Secret", () => {
-    const dep = rec.one("kubernetes:apps/v1:Deployment");
+    const dep = rec.one("kubernetes:apps/v1:Deployment", "sp-app-deployment");
     const env = (plainInputs(dep.inputs.spec).template.spec.containers[0].env as Obj[]) ?? [];
     const byName = Object.fromEntries(env.map((e) => [e.name, e]));
     expect(byName.SCALEPLANE_CONFIG_ENDPOINTS.value).toMatch(/^http:\/\/config-unit-platform-k8s-0\./);

@@ -3,6 +3,7 @@ import {
   albAccessLogsProd,
   albDeletionProtectionProd,
   albHttpsOnly,
+  albLogBucketAccessLogged,
   ec2DetailedMonitoringProd,
 } from "../../../policies/load-balancer";
 import { child, runResource, runStack, urn } from "./fake-args";
@@ -84,6 +85,60 @@ describe("alb-access-logs-prod", () => {
       "Load balancer p-app-alb keeps no access logs in prod; set scaleplane:aws.loadBalancer.accessLogs true (an encrypted, private S3 bucket with a retention rule is created).",
     ]);
     expect(out.urns).toEqual([urn(alb)]);
+  });
+});
+
+describe("alb-log-bucket-access-logged", () => {
+  const LOGGING = "aws:s3/bucketLogging:BucketLogging";
+  const logs = { accessLogs: { bucket: "app-logs", enabled: true, prefix: "app" } };
+  const bucket = { type: "aws:s3/bucket:Bucket", name: "app-logs", props: { bucket: "app-logs" } };
+
+  it("passes a log bucket that logs its access to another bucket, in any environment, and an ALB without logs", async () => {
+    for (const p of [prodPlatform, devPlatform]) {
+      const stack = [
+        p,
+        child(p, ALB, "alb", logs),
+        child(p, bucket.type, bucket.name, bucket.props),
+        child(p, LOGGING, "app-logs", { bucket: "app-logs", targetBucket: "app-logs-access" }),
+      ];
+      expect((await runStack(albLogBucketAccessLogged, stack)).messages).toEqual([]);
+    }
+    expect(
+      (await runStack(albLogBucketAccessLogged, [devPlatform, child(devPlatform, ALB, "alb", {})])).messages,
+    ).toEqual([]);
+  });
+  it("reads a bucket resource's inline logging too", async () => {
+    const inline = child(prodPlatform, bucket.type, bucket.name, {
+      bucket: "app-logs",
+      logging: { targetBucket: "audit" },
+    });
+    expect(
+      (await runStack(albLogBucketAccessLogged, [prodPlatform, child(prodPlatform, ALB, "alb", logs), inline]))
+        .messages,
+    ).toEqual([]);
+  });
+  it("fails a log bucket that records no access of its own (S3.9), also when the bucket is not in the stack", async () => {
+    const alb = child(prodPlatform, ALB, "p-app-alb", logs);
+    for (const stack of [
+      [prodPlatform, alb, child(prodPlatform, bucket.type, bucket.name, bucket.props)],
+      [prodPlatform, alb],
+    ]) {
+      const out = await runStack(albLogBucketAccessLogged, stack);
+      expect(out.messages).toEqual([
+        "Load balancer p-app-alb delivers its access logs to bucket app-logs, which records no access of its own: nobody could tell who read or deleted the logs. Enable its server access logging (aws.s3.BucketLogging) to a separate, locked-down bucket (the AutoscalingGroup creates <group>-alb-logs-access); a bucket managed outside this stack is guarded where it is managed (disable this policy here).",
+      ]);
+      expect(out.urns).toEqual([urn(alb)]);
+    }
+  });
+  it("fails a log bucket that logs its access to itself", async () => {
+    const out = await runStack(albLogBucketAccessLogged, [
+      prodPlatform,
+      child(prodPlatform, ALB, "p-app-alb", logs),
+      child(prodPlatform, LOGGING, "app-logs", { bucket: "app-logs", targetBucket: "app-logs" }),
+    ]);
+    expect(out.messages).toEqual([
+      "Load balancer p-app-alb delivers its access logs to bucket app-logs, which logs its own access to itself: every delivery is logged again, an endless loop of logs. Log to a separate bucket.",
+    ]);
   });
 });
 

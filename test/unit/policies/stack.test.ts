@@ -24,19 +24,19 @@ describe("autoscaling-group-complete", () => {
   });
   it("passes a Docker group whose only instance source is the ScalingPolicy (its controllers own the containers)", async () => {
     const ranged = child(p, TOKENS.autoscalingGroup, "p-asg", { app: { minSize: 2, maxSize: 6 } });
-    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", {
+    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup", "p-asg-scaling", {
       policy: { minSize: 2, maxSize: 6 },
     });
     expect((await runStack(autoscalingGroupComplete, [p, ranged, sp])).messages).toEqual([]);
   });
   it("fails a ScalingPolicy whose range is not the group's", async () => {
     const ranged = child(p, TOKENS.autoscalingGroup, "p-asg", { app: { minSize: 2, maxSize: 6 } });
-    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy", "p-asg-scaling", {
+    const sp = child(ranged, "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup", "p-asg-scaling", {
       policy: { minSize: 1, maxSize: 6 },
     });
     const out = await runStack(autoscalingGroupComplete, [p, ranged, sp]);
     expect(out.messages).toEqual([
-      "ScalingPolicy p-asg-scaling scales AutoscalingGroup p-asg between 1 and 6 but scaleplane:app.minSize/maxSize are 2..6; derive the policy from the app section.",
+      "ManagedInstanceGroup p-asg-scaling scales AutoscalingGroup p-asg between 1 and 6 but scaleplane:app.minSize/maxSize are 2..6; derive the policy from the app section.",
     ]);
     expect(out.urns).toEqual([urn(sp)]);
   });
@@ -63,13 +63,13 @@ describe("autoscaling-group-complete", () => {
         ])
       ).messages,
     ).toEqual([
-      "AutoscalingGroup p-ranged runs a fixed set of Docker containers but allows 2..4 instances; attach scaleplane's ScalingPolicy or set app.maxSize = app.minSize.",
+      "AutoscalingGroup p-ranged runs a fixed set of Docker containers but allows 2..4 instances; attach scaleplane's ManagedInstanceGroup (app.scaling with a config service) or set app.maxSize = app.minSize.",
     ]);
   });
   it("fails an ASG without a scaling policy", async () => {
     const out = await runStack(autoscalingGroupComplete, [p, g, child(g, "aws:autoscaling/group:Group", "p-app-asg")]);
     expect(out.messages).toEqual([
-      "AutoscalingGroup p-app has no scaling policy; attach one (aws:autoscaling/policy:Policy target tracking, a HorizontalPodAutoscaler, or scaleplane's ScalingPolicy) so it scales between minSize and maxSize.",
+      "AutoscalingGroup p-app has no scaling policy; attach one (aws:autoscaling/policy:Policy target tracking, a HorizontalPodAutoscaler, or scaleplane's ManagedInstanceGroup) so it scales between minSize and maxSize.",
     ]);
     expect(out.urns).toEqual([urn(g)]);
   });
@@ -83,7 +83,7 @@ describe("autoscaling-group-complete", () => {
         ])
       ).messages,
     ).toEqual([
-      "AutoscalingGroup p-app creates no instances (no Auto Scaling group, Deployment, container or ScalingPolicy); give it a target block (aws, kubernetes or docker) that builds them.",
+      "AutoscalingGroup p-app creates no instances (no Auto Scaling group, Deployment, container or ManagedInstanceGroup); give it a target block (aws, kubernetes or docker) that builds them.",
     ]);
   });
 });

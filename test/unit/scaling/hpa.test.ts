@@ -55,6 +55,107 @@ describe("hpa replica calculator (kube-controller-manager replica_calculator_tes
     expect(cpuReplicas(current, target, pods([...cpu], [...ready], [...phase]))).toBe(expected);
   });
 
+  // Upstream's testing timings (defaultTestingCPUInitializationPeriod 2 min, ...InitialReadinessStatus 10 s);
+  // hot = started now, cool = started 3 minutes ago; metrics stamped at the zero time over 1 minute.
+  const NOW = 1_000_000_000;
+  const timing = { nowMs: NOW, cpuInitializationPeriodMs: 120_000, initialReadinessDelayMs: 10_000 };
+  const hot = NOW;
+  const cool = NOW - 180_000;
+  const timed = (cpu: (number | undefined)[], start: number[], ready: boolean[] = []): InstanceSample[] =>
+    cpu.map((c, i) => ({
+      id: `p${i}`,
+      ready: ready[i] ?? true,
+      cpuPercent: c,
+      startedAtMs: start[i],
+      readinessChangedAtMs: 0,
+      metricsAtMs: 0,
+      metricsWindowMs: 60_000,
+    }));
+  const at = (current: number, target: number, inst: InstanceSample[], metric: "cpu" | "gauge:qps" = "cpu") => {
+    const r = replicasForMetric(metric, target, inst, current, T, timing);
+    if (!r.ok) throw new Error(r.error);
+    return r.replicas;
+  };
+
+  test.each([
+    ["ScaleUpHotCpuLessScale", 3, [30, 50, 70], [hot, cool, cool], [], 30, 4],
+    ["ScaleHotCpuNoScale", 3, [40, 50, 70], [cool, hot, hot], [true, false, false], 30, 3],
+    ["ScaleDownIgnoreHotCpuPods", 5, [10, 30, 50, 25, 25], [cool, cool, cool, hot, hot], [], 50, 2],
+    ["MissingMetricsHotCpuNoChange", 3, [10, 45, undefined], [hot, cool, cool], [], 50, 3],
+    ["MissingMetricsHotCpuScaleUp", 3, [10, 200, undefined], [hot, cool, cool], [false, true, true], 50, 4],
+  ] as const)("%s (CPU initialization period)", (_name, current, cpu, start, ready, target, expected) => {
+    expect(at(current, target, timed([...cpu], [...start], [...ready]))).toBe(expected);
+  });
+
+  test("after the initialization period an unready instance's CPU counts unless it was never ready (TestGroupPods)", () => {
+    const one = (startedAtMs: number, readinessChangedAtMs: number, ready: boolean): InstanceSample[] => [
+      { id: "a", ready: true, cpuPercent: 100, startedAtMs: cool, readinessChangedAtMs: cool },
+      { id: "b", ready, cpuPercent: 100, startedAtMs, readinessChangedAtMs },
+    ];
+    // "count in an unready pod that was ready after initialization period": both count, 100/70 → 3.
+    expect(at(2, 70, one(NOW - 600_000, NOW - 540_000, false))).toBe(3);
+    // "unready an unready pod ..." (never ready: it turned unready 6 s after its start): set aside.
+    expect(at(2, 70, one(NOW - 600_000, NOW - 594_000, false))).toBe(2);
+    // The issue's case: 2 ready + 2 unready (ready before, past the period) at 100 % with target 70 → 6.
+    const four: InstanceSample[] = [0, 1, 2, 3].map((i) => ({
+      id: `p${i}`,
+      ready: i < 2,
+      cpuPercent: 100,
+      startedAtMs: NOW - 3_600_000,
+      readinessChangedAtMs: i < 2 ? NOW - 3_600_000 : NOW - 20_000,
+    }));
+    expect(at(4, 70, four)).toBe(6);
+    // "count in a ready pod with fresh metrics during initialization period" / "... without fresh metrics".
+    const fresh = (windowMs: number): InstanceSample[] => [
+      { id: "a", ready: true, cpuPercent: 100, startedAtMs: cool, readinessChangedAtMs: cool },
+      {
+        id: "b",
+        ready: true,
+        cpuPercent: 100,
+        startedAtMs: NOW - 60_000,
+        readinessChangedAtMs: NOW - 30_000,
+        metricsAtMs: NOW,
+        metricsWindowMs: windowMs,
+      },
+    ];
+    expect(at(2, 70, fresh(30_000))).toBe(3);
+    // b measured over a window that began before it turned ready: set aside, and at 0 % the ratio flips → keeps 2.
+    expect(at(2, 70, fresh(60_000))).toBe(2);
+  });
+
+  test.each([
+    ["ScaleUpIgnoresFailedPods", "failed"],
+    ["ScaleUpIgnoresDeletionPods", "terminating"],
+  ] as const)("%s: failed and terminating instances are left out entirely", (_name, phase) => {
+    const inst: InstanceSample[] = [
+      { id: "a", ready: true, cpuPercent: 50 },
+      { id: "b", ready: true, cpuPercent: 70 },
+      { id: "c", ready: false, phase },
+      { id: "d", ready: false, phase },
+    ];
+    expect(at(2, 30, inst)).toBe(4);
+    const down: InstanceSample[] = [10, 30, 50, 25, 25].map((c, i) => ({ id: `p${i}`, ready: true, cpuPercent: c }));
+    expect(at(5, 50, [...down, { id: "x", ready: false, phase }, { id: "y", ready: false, phase }])).toBe(3);
+  });
+
+  test("plain metrics: missing instances at a ratio of exactly 1 are not counted (PlainMetricReplicaCalcMissingMetricsNoChangeEq), hot CPU does not matter (ScaleUpCMUnreadyHotCpuScaleWouldScaleDown)", () => {
+    expect(at(5, 20, qps([20, 19, 21, undefined, undefined]), "gauge:qps")).toBe(5);
+    const cm: InstanceSample[] = [50, 15, 30].map((v, i) => ({
+      id: `p${i}`,
+      ready: i === 1,
+      startedAtMs: i === 1 ? cool : hot,
+      gauges: { qps: v },
+    }));
+    expect(at(3, 15, cm, "gauge:qps")).toBe(7);
+  });
+
+  test("on a scale-down a missing instance counts at its full request, or at the target when that is above 100 %", () => {
+    // ratio 0.2 with target 50: missing at 100 % → (10+10+10+100)/4 = 32.5 → 0.65 → ceil(2.6) = 3 (MissingMetricsUnreadyScaleDown's shape)
+    expect(at(4, 50, pods([10, 10, 10, undefined]))).toBe(3);
+    // target 300: the missing one counts at 300 % → (6+6+6+300)/4 = 79.5 → 0.265 → ceil(1.06) = 2
+    expect(at(4, 300, pods([6, 6, 6, undefined]))).toBe(2);
+  });
+
   test("pod (custom) metrics: ScaleUpCM, ScaleDownCM, and unready pods are not set aside (ScaleUpCMUnreadyHotCpuNoLessScale)", () => {
     const r = (current: number, target: number, inst: InstanceSample[]) => {
       const p = replicasForMetric("gauge:qps", target, inst, current, T);
@@ -111,7 +212,7 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
     for (let k = 0; current > 10 && k < 30; k++) {
       // Load that asks for 10 replicas; one decision per period (60 s apart).
       const r = e.decide(state, { nowMs: k * 60_000, current, instances: load(current, (1000 - 1e-6) / current) });
-      state = r.state;
+      state = e.applied(r.state, { atMs: k * 60_000, from: current, to: r.decision.desired });
       current = r.decision.desired;
       seen.push(current);
     }
@@ -122,7 +223,7 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
     expect(seen).toEqual([80, 72, 64, 57, 51, 45, 40, 36, 32, 28, 24, 20, 16, 12, 10]);
   });
 
-  test("within one period the policies count the replicas already removed", () => {
+  test("within one period the policies count the replicas already removed, and only those (storeScaleEvent after success)", () => {
     const e = createHpaEngine(
       policy({
         hpa: {
@@ -134,7 +235,10 @@ describe("hpa documentation examples (kubernetes.io, Horizontal Pod Autoscaling)
     );
     const a = e.decide(e.init(), { nowMs: 0, current: 20, instances: load(20, 10) });
     expect(a.decision.desired).toBe(16);
-    const b = e.decide(a.state, { nowMs: 30_000, current: 16, instances: load(16, 10) });
+    // A scale-in that was not carried out (nothing applied) uses up no budget: the next tick may take the step again.
+    expect(e.decide(a.state, { nowMs: 15_000, current: 20, instances: load(20, 10) }).decision.desired).toBe(16);
+    const removed = e.applied(a.state, { atMs: 0, from: 20, to: 16 });
+    const b = e.decide(removed, { nowMs: 30_000, current: 16, instances: load(16, 10) });
     expect(b.decision.desired).toBe(16);
     const c = e.decide(b.state, { nowMs: 60_000, current: 16, instances: load(16, 10) });
     expect(c.decision.desired).toBe(12);
@@ -249,7 +353,7 @@ describe("hpa properties", () => {
   test("always within [minSize, maxSize], state stays JSON and decide never mutates it", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 1, max: 10 }),
         fc.integer({ min: 0, max: 50 }),
         fc.array(tick, { minLength: 1, maxLength: 30 }),
         (min, span, ticks) => {

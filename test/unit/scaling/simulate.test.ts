@@ -45,7 +45,7 @@ describe("trace parsing", () => {
 
   test("the real traces parse as they are", () => {
     for (const f of ["pedestrians-hourly.csv", "wikipedia-pageviews-daily.csv"]) {
-      const path = join(__dirname, "../../../../shared/traces", f);
+      const path = join(__dirname, "../../../traces/public", f);
       expect(parseTraceCsv(readFileSync(path, "utf8"), path).length).toBeGreaterThan(700);
     }
   });

@@ -13,7 +13,13 @@ describe("threshold engine", () => {
   test("a step proportional to the pressure, then the scale-up cooldown", () => {
     const a = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { ...ok, cpuPercent: 84 }) }); // 120 % of 70
     expect(a.decision.desired).toBe(12);
-    const b = e.decide(a.state, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
+    // A decision alone starts no cooldown: the change carried out does.
+    expect(
+      e.decide(a.state, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) }).decision
+        .desired,
+    ).toBe(17);
+    const applied = e.applied(a.state, { atMs: 0, from: 10, to: 12 });
+    const b = e.decide(applied, { nowMs: 30_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
     expect(b.decision.desired).toBe(12);
     expect(b.decision.reason).toMatch(/cooldown/);
     const c = e.decide(b.state, { nowMs: 60_000, current: 12, instances: inst(12, { ...ok, cpuPercent: 98 }) });
@@ -62,7 +68,7 @@ describe("multi-metric engine", () => {
     maxSize: 100,
     metrics: ["cpu", "memory", "requestsPerSecond", "p95LatencyMs", "gauge:queue_depth"],
     targets: { requestsPerSecond: 100, p95LatencyMs: 200, gauges: { queue_depth: 10 } },
-    multiMetric: { scaleDownStabilizationSeconds: 0 },
+    hpa: { behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } },
   });
   const e = createEngine(p);
   const base = {
@@ -75,11 +81,12 @@ describe("multi-metric engine", () => {
 
   test("each metric asks for its own count and the maximum wins", () => {
     const cases: [Partial<InstanceSample>, number][] = [
-      [{}, 5], // every metric at half its target: 10 × 0.5
-      [{ cpuPercent: 140 }, 20],
-      [{ requestsPerSecond: 250 }, 25],
-      [{ p95LatencyMs: 600 }, 30],
-      [{ gauges: { queue_depth: 40 } }, 40],
+      [{}, 5], // every metric at half its target: 10 × 0.5 (latency below target has no say in a scale-in)
+      [{ cpuPercent: 140 }, 20], // the hpa's rate limit: +100 % per 15 s
+      [{ requestsPerSecond: 250 }, 20],
+      [{ p95LatencyMs: 600 }, 20],
+      [{ gauges: { queue_depth: 11 } }, 11],
+      [{ gauges: { queue_depth: 10.5 } }, 10], // ratio 1.05: within the hpa's tolerance, keeps 10
     ];
     for (const [change, expected] of cases) {
       const r = e.decide(e.init(), { nowMs: 0, current: 10, instances: inst(10, { ...base, ...change }) });
@@ -92,6 +99,49 @@ describe("multi-metric engine", () => {
         "gauge:queue_depth",
       ]);
     }
+  });
+
+  test("a composite target asks for ceil(Σ weight × metric / target) like any metric", () => {
+    const c = createEngine(
+      parseScalingPolicy({
+        engine: "multi-metric",
+        minSize: 1,
+        maxSize: 100,
+        metrics: ["composite:busy"],
+        targets: { inFlight: 5 },
+        multiMetric: {
+          composites: [
+            {
+              name: "busy",
+              terms: [
+                { metric: "cpu", weight: 0.5 },
+                { metric: "inFlight", weight: 10 },
+              ],
+              target: 60,
+            },
+          ],
+        },
+      }),
+    );
+    // 0.5 × 60 + 10 × 6 = 90 per instance against 60: ratio 1.5 → 15
+    const r = c.decide(c.init(), { nowMs: 0, current: 10, instances: inst(10, { cpuPercent: 60, inFlight: 6 }) });
+    expect(r.decision.desired).toBe(15);
+    expect(r.decision.contributions[0]).toMatchObject({ metric: "composite:busy", current: 90, target: 60 });
+    // a term missing on every instance: the composite is missing → no action
+    const none = c.decide(c.init(), { nowMs: 0, current: 10, instances: inst(10, { cpuPercent: 60 }) });
+    expect(none.decision.desired).toBe(10);
+  });
+
+  test("a composite of an unknown name, or of a composite, is refused naming the key", () => {
+    expect(() => parseScalingPolicy({ metrics: ["composite:nope"] })).toThrow(
+      /scaling\.metrics\[0\]: names no composite/,
+    );
+    expect(() =>
+      parseScalingPolicy({
+        metrics: ["composite:a"],
+        multiMetric: { composites: [{ name: "a", terms: [{ metric: "composite:a", weight: 1 }], target: 1 }] },
+      }),
+    ).toThrow(/scaling\.multiMetric\.composites\[0\]\.terms\[0\]\.metric: must be a plain metric/);
   });
 
   test("a missing metric forbids a scale-down", () => {
@@ -109,8 +159,8 @@ describe("engine properties", () => {
     (name) => {
       fc.assert(
         fc.property(
-          fc.integer({ min: 0, max: 5 }),
-          fc.integer({ min: 1, max: 40 }),
+          fc.integer({ min: 1, max: 5 }),
+          fc.integer({ min: 0, max: 40 }),
           fc.array(
             fc.record({
               current: fc.integer({ min: 0, max: 60 }),
@@ -135,7 +185,7 @@ describe("engine properties", () => {
               expect(r.decision.desired).toBeLessThanOrEqual(p.maxSize);
               if (t.dropMemory && t.current >= p.minSize && t.current <= p.maxSize)
                 expect(r.decision.desired).toBeGreaterThanOrEqual(t.current);
-              state = r.state;
+              state = e.applied(r.state, { atMs: k * 400_000, from: t.current, to: r.decision.desired });
             });
           },
         ),

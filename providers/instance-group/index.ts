@@ -1,7 +1,9 @@
 /**
- * ScalingPolicy: a Pulumi dynamic provider (`pulumi-nodejs:dynamic/autoscaling:ScalingPolicy`,
- * the component's token `scaleplane:autoscaling:ScalingPolicy`) that hands a Docker
- * AutoscalingGroup to its scaling controllers and makes `up` wait for the group to be in range.
+ * ManagedInstanceGroup: a Pulumi dynamic provider (`pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup`)
+ * that hands a Docker AutoscalingGroup — its launch spec and its scaling policy — to its scaling
+ * controllers and makes `up` wait for the group to be in range (the Docker counterpart of an Auto
+ * Scaling group or a managed instance group; "scaling policy" means only the engine's rules,
+ * core/scaling/policy.ts). Renamed from ScalingPolicy: an alias keeps existing stacks' resources.
  *
  * - check: the policy through core/scaling/policy.ts (min > max, unknown metric, negative
  *   cooldown... refused naming the field, e.g. `policy.minSize`), the launch spec through
@@ -32,10 +34,10 @@ import type { ScalingPolicyInput } from "../../core/scaling/policy";
 import { bundleOperations, loadOperations } from "../bundled-operations";
 import type * as ops from "./operations";
 
-export type { ScalingPolicyInputs, ScalingPolicyOutputs } from "./operations";
+export type { InstanceGroupInputs, InstanceGroupOutputs } from "./operations";
 
-/** Inputs of {@link ScalingPolicy}. */
-export interface ScalingPolicyArgs {
+/** Inputs of {@link ManagedInstanceGroup}. */
+export interface ManagedInstanceGroupArgs {
   /** The group (container names, etcd keys `autoscaling/<group>/...`). */
   group: pulumi.Input<string>;
   /** etcd client URLs reachable from where Pulumi runs (the config service's published 127.0.0.1 endpoints). */
@@ -57,10 +59,10 @@ export interface ScalingPolicyArgs {
 /** The operations bundled as CommonJS text (set when the first resource is constructed). */
 let operationsBundle: string | undefined;
 
-const op = () => loadOperations<typeof ops>("ScalingPolicy", operationsBundle).operations;
+const op = () => loadOperations<typeof ops>("ManagedInstanceGroup", operationsBundle).operations;
 
 /** The provider: every method runs the bundled operation. */
-export const scalingPolicyProvider: pulumi.dynamic.ResourceProvider = {
+export const instanceGroupProvider: pulumi.dynamic.ResourceProvider = {
   check: (olds, news) => op().check(olds, news),
   diff: (id, olds, news) => op().diff(id, olds, news),
   create: (inputs) => op().create(inputs),
@@ -68,25 +70,33 @@ export const scalingPolicyProvider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => op().delete(id, props),
 };
 
+/** The type token this resource had before it was renamed (its alias). */
+export const OLD_INSTANCE_GROUP_TYPE = "pulumi-nodejs:dynamic/autoscaling:ScalingPolicy";
+
 /**
- * The scaling policy of a Docker AutoscalingGroup, handed to its leader-elected controllers.
- * Type token: `pulumi-nodejs:dynamic/autoscaling:ScalingPolicy`.
+ * A Docker AutoscalingGroup's instances as its leader-elected controllers manage them: the launch
+ * spec and the scaling policy they follow. Type token
+ * `pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup` (aliased from its old name).
  */
-export class ScalingPolicy extends pulumi.dynamic.Resource {
+export class ManagedInstanceGroup extends pulumi.dynamic.Resource {
   declare readonly group: pulumi.Output<string>;
   declare readonly generation: pulumi.Output<number>;
   declare readonly instances: pulumi.Output<string[]>;
   declare readonly reconciledBy: pulumi.Output<string>;
 
-  constructor(name: string, args: ScalingPolicyArgs, opts?: pulumi.CustomResourceOptions) {
+  constructor(name: string, args: ManagedInstanceGroupArgs, opts?: pulumi.CustomResourceOptions) {
     operationsBundle ??= bundleOperations(require.resolve("./operations"));
     super(
-      scalingPolicyProvider,
+      instanceGroupProvider,
       name,
       { secretEnv: {}, ...args, generation: undefined, instances: undefined, reconciledBy: undefined },
-      { ...opts, additionalSecretOutputs: ["secretEnv"] },
+      {
+        ...opts,
+        additionalSecretOutputs: ["secretEnv"],
+        aliases: [...(opts?.aliases ?? []), { type: OLD_INSTANCE_GROUP_TYPE }],
+      },
       "autoscaling",
-      "ScalingPolicy",
+      "ManagedInstanceGroup",
     );
   }
 }

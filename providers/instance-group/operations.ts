@@ -1,10 +1,10 @@
 /**
- * The ScalingPolicy provider's operations (see ./index.ts for what each does). This module and
+ * The ManagedInstanceGroup provider's operations (see ./index.ts for what each does). This module and
  * everything it imports from this repository are bundled by esbuild into one CommonJS text that
  * travels inside the serialized provider: the zod schemas it uses cannot be captured by Pulumi's
  * closure serializer. npm packages stay `require`d by name.
  */
-import { randomUUID } from "node:crypto";
+import { randomUUID, scryptSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import pino from "pino";
@@ -12,15 +12,31 @@ import { ConfigClient } from "../../runtime/config-client";
 import { GroupReconciler } from "../../runtime/scaler/group";
 import {
   groupKeys,
-  scalingPolicyFailures,
+  instanceGroupFailures,
   type LaunchSpecInput,
   type ReconcileRequest,
 } from "../../core/scaling/reconcile";
 import { parseScalingPolicy, type ScalingPolicyInput } from "../../core/scaling/policy";
 import { secretFiles } from "../../core/secret-files";
+import { canonicalJson, launchSpecHash } from "../../core/scaling/spec-hash";
+
+/**
+ * The secrets' digest in the spec hash: scrypt of the values (salted with the group), so a rotated
+ * secret rolls every instance while neither the values nor a cheap hash of them is ever stored.
+ */
+export function secretsDigest(group: string, secretEnv: Record<string, string> = {}): string {
+  if (Object.keys(secretEnv).length === 0) return "";
+  return scryptSync(canonicalJson(secretEnv), `scaleplane:${group}`, 32, { N: 16384, r: 8, p: 1 }).toString("hex");
+}
+
+/** The launch spec the controllers get: secret names as files, and the spec hash. */
+export function storedLaunchSpec(i: InstanceGroupInputs) {
+  const spec = { ...i.launchSpec, group: i.group, secretFiles: secretFiles(Object.keys(i.secretEnv ?? {})) };
+  return { ...spec, specHash: launchSpecHash(spec, secretsDigest(i.group, i.secretEnv)) };
+}
 
 /** Plain inputs as the provider receives them. */
-export interface ScalingPolicyInputs {
+export interface InstanceGroupInputs {
   group: string;
   configEndpoints: string[];
   configPrefix?: string;
@@ -32,7 +48,9 @@ export interface ScalingPolicyInputs {
 }
 
 /** State: the inputs without secrets, plus what the group looked like when the call returned. */
-export type ScalingPolicyOutputs = Omit<ScalingPolicyInputs, "secretEnv"> & {
+export type InstanceGroupOutputs = Omit<InstanceGroupInputs, "secretEnv"> & {
+  /** The launch spec's hash (secrets included as a slow digest): a changed secret changes it. */
+  specHash: string;
   /** Policy generation stored in etcd (bumped by every update). */
   generation: number;
   /** Instances in service when the call returned. */
@@ -57,7 +75,7 @@ const ALL_KEYS = [
 
 /** Stores spec and policy, asks for a pass of `kind` and waits until it ran (by a controller or by us). */
 async function reconcileGroup(
-  i: ScalingPolicyInputs,
+  i: InstanceGroupInputs,
   generation: number,
   kind: ReconcileRequest["kind"],
 ): Promise<{ instances: string[]; by: string }> {
@@ -77,12 +95,8 @@ async function reconcileGroup(
     const keys = reconciler.keys;
     if (kind === "reconcile") {
       const policy = parseScalingPolicy(i.policy, "policy");
-      // Secret names only (as file paths): values never reach etcd.
-      await client.put(keys.spec, {
-        ...i.launchSpec,
-        group: i.group,
-        secretFiles: secretFiles(Object.keys(i.secretEnv ?? {})),
-      });
+      // Secret names only (as file paths) and the spec hash: values never reach etcd.
+      await client.put(keys.spec, storedLaunchSpec(i));
       await client.put(keys.policy, { generation, policy });
     } else {
       // Without a policy the controllers stop scaling the group; the request empties it.
@@ -134,7 +148,7 @@ async function reconcileGroup(
   }
 }
 
-async function removeKeys(i: ScalingPolicyInputs): Promise<void> {
+async function removeKeys(i: InstanceGroupInputs): Promise<void> {
   const client = ConfigClient.create({
     endpoints: i.configEndpoints,
     logger: pino({ level: "warn" }, pino.destination(2)),
@@ -150,12 +164,12 @@ async function removeKeys(i: ScalingPolicyInputs): Promise<void> {
 }
 
 function outputs(
-  i: ScalingPolicyInputs,
+  i: InstanceGroupInputs,
   generation: number,
   r: { instances: string[]; by: string },
-): ScalingPolicyOutputs {
+): InstanceGroupOutputs {
   const { secretEnv: _s, ...plain } = i;
-  return { ...plain, generation, instances: r.instances, reconciledBy: r.by };
+  return { ...plain, specHash: storedLaunchSpec(i).specHash, generation, instances: r.instances, reconciledBy: r.by };
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -163,33 +177,35 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 /** The provider methods. */
 export const operations = {
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-    return { inputs: news, failures: scalingPolicyFailures(news) };
+    return { inputs: news, failures: instanceGroupFailures(news) };
   },
 
-  async diff(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
-    // secretEnv is not in state: compare what can be compared and treat a given secretEnv as a change only when keys differ
-    const changed = ALL_KEYS.filter(
+  async diff(_id: string, olds: InstanceGroupOutputs, news: InstanceGroupInputs) {
+    // secretEnv is not in state: its values are compared through the spec hash (a slow digest of
+    // them is part of it), so adding, removing or rotating a secret is a change that rolls the group.
+    const changed: string[] = ALL_KEYS.filter(
       (k) =>
         k !== "secretEnv" &&
         !same((olds as Record<string, unknown>)[k], (news as unknown as Record<string, unknown>)[k]),
     );
+    if (olds.specHash === undefined || olds.specHash !== storedLaunchSpec(news).specHash) changed.push("secretEnv");
     const replaces = REPLACE_KEYS.filter((k) => changed.includes(k));
     return { changes: changed.length > 0, replaces: [...replaces], deleteBeforeReplace: replaces.length > 0 };
   },
 
-  async create(inputs: ScalingPolicyInputs) {
+  async create(inputs: InstanceGroupInputs) {
     const r = await reconcileGroup(inputs, 1, "reconcile");
-    return { id: `${inputs.group}-scaling-policy`, outs: outputs(inputs, 1, r) };
+    return { id: `${inputs.group}-instance-group`, outs: outputs(inputs, 1, r) };
   },
 
-  async update(_id: string, olds: ScalingPolicyOutputs, news: ScalingPolicyInputs) {
+  async update(_id: string, olds: InstanceGroupOutputs, news: InstanceGroupInputs) {
     const generation = (olds.generation ?? 0) + 1;
     const r = await reconcileGroup(news, generation, "reconcile");
     return { outs: outputs(news, generation, r) };
   },
 
-  async delete(_id: string, props: ScalingPolicyOutputs) {
-    await reconcileGroup(props as ScalingPolicyInputs, props.generation ?? 0, "delete");
-    await removeKeys(props as ScalingPolicyInputs);
+  async delete(_id: string, props: InstanceGroupOutputs) {
+    await reconcileGroup(props as InstanceGroupInputs, props.generation ?? 0, "delete");
+    await removeKeys(props as InstanceGroupInputs);
   },
 };

@@ -1,4 +1,4 @@
-import { scalingPolicyFailures } from "../../core/scaling/reconcile";
+import { instanceGroupFailures } from "../../core/scaling/reconcile";
 import { settingsFromEnv } from "../../runtime/scaler/settings";
 
 const launchSpec = {
@@ -23,15 +23,15 @@ const good = {
   policy: { minSize: 2, maxSize: 6 },
   lbSlots: 64,
 };
-const props = (news: Record<string, unknown>) => scalingPolicyFailures(news).map((f) => f.property);
+const props = (news: Record<string, unknown>) => instanceGroupFailures(news).map((f) => f.property);
 
-describe("ScalingPolicy provider check", () => {
+describe("ManagedInstanceGroup provider check", () => {
   it("accepts a good policy", () => {
-    expect(scalingPolicyFailures(good)).toEqual([]);
+    expect(instanceGroupFailures(good)).toEqual([]);
   });
 
   it("refuses min > max, an unknown metric and a negative cooldown, naming the field", () => {
-    expect(scalingPolicyFailures({ ...good, policy: { minSize: 7, maxSize: 6 } })).toEqual([
+    expect(instanceGroupFailures({ ...good, policy: { minSize: 7, maxSize: 6 } })).toEqual([
       { property: "policy.minSize", reason: expect.stringContaining("must be ≤ scaling.maxSize (6); got 7") },
     ]);
     expect(props({ ...good, policy: { metrics: ["cpu", "latency"] } })).toEqual(["policy.metrics[1]"]);
@@ -44,7 +44,7 @@ describe("ScalingPolicy provider check", () => {
   });
 
   it("refuses a maxSize above the load balancer's slots, a bad launch spec and bad endpoints", () => {
-    expect(scalingPolicyFailures({ ...good, policy: { maxSize: 100 } })).toEqual([
+    expect(instanceGroupFailures({ ...good, policy: { maxSize: 100 } })).toEqual([
       { property: "policy.maxSize", reason: expect.stringContaining("64 server slots") },
     ]);
     expect(props({ ...good, launchSpec: { ...launchSpec, port: 0, networks: [] } })).toEqual([
