@@ -15,6 +15,7 @@ import { ConfigError, configFail, type ConfigProblem } from "./config-error";
 import { AppScalingSchema, scalingDeprecations } from "./scaling/settings";
 import { appPolicyProblems } from "./scaling/app-policy";
 import { directoryIssues, rangeStrategyIssues } from "./sharding/placement";
+import { DEFAULT_VNODES_PER_WEIGHT, replicaLoadWarning } from "./sharding/ring";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
 import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
@@ -270,7 +271,16 @@ export const DatabaseSchema = section({
     })
     .default(3)
     .describe("A shard count (shards named shard-0, shard-1, …, weight 1) or the explicit list of shards."),
-  virtualNodes: int(1, 4096).default(150).describe("Virtual nodes on the ring per unit of weight."),
+  weightResolution: int(1, 4096)
+    .optional()
+    .describe(
+      "Ring weight quanta per unit of weight: a shard of weight w ranks with max(1, round(w × this)) quanta, so weights are honoured to 1/this (the shard map's vnodesPerWeight). Balance does not depend on it; with whole-number weights changing it moves no key. Defaults to `150`.",
+    ),
+  virtualNodes: int(1, 4096)
+    .optional()
+    .describe(
+      "Deprecated: the old name of weightResolution (the ring has no virtual nodes since it places partitions by rendezvous hashing; the value only ever set weight resolution).",
+    ),
   replicationFactor: int(1, 16).default(1).describe("Copies of each key, on distinct shards; at most the shard count."),
   consistency: oneOf(CONSISTENCY_LEVELS)
     .default("one")
@@ -336,6 +346,11 @@ export const DatabaseSchema = section({
     add(
       ["consistency"],
       `"quorum" needs database.replicationFactor ≥ 2 (got ${db.replicationFactor}); use "one" or raise the replication factor`,
+    );
+  if (db.weightResolution !== undefined && db.virtualNodes !== undefined)
+    add(
+      ["virtualNodes"],
+      `is the deprecated name of database.weightResolution; set only weightResolution (got both: ${db.virtualNodes} and ${db.weightResolution})`,
     );
   const names = shardList(db as DatabaseConfig).map((s) => s.name);
   if (db.strategy === "range") {
@@ -696,6 +711,10 @@ export const PlatformConfigSchema = z
       );
     if (c.environment === "prod" && db.consistency === "quorum" && db.replicationFactor === 2)
       add(["database", "consistency"], QUORUM_OF_TWO);
+    if (c.environment === "prod" && db.strategy !== "range") {
+      const load = databaseLoadWarning(db);
+      if (load) add(["database", "shards"], `is refused in prod: ${load}`);
+    }
     const shardCount = typeof db.shards === "number" ? db.shards : db.shards.length;
     if (c.target === "aws") {
       if (c.environment === "prod" && !c.aws.loadBalancer.certificateArn)
@@ -752,6 +771,14 @@ export function configWarnings(c: PlatformConfig, raw?: unknown): ConfigProblem[
   w.push(...scalingDeprecations(app?.scaling, configKey(["app", "scaling"])));
   if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
     w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
+  if (c.database.virtualNodes !== undefined)
+    w.push({
+      key: configKey(["database", "virtualNodes"]),
+      message: `is deprecated: it sets the ring's weight resolution (there are no virtual nodes); write database.weightResolution: ${c.database.virtualNodes}`,
+    });
+  const load =
+    c.environment === "prod" || c.database.strategy === "range" ? undefined : databaseLoadWarning(c.database);
+  if (load) w.push({ key: configKey(["database", "shards"]), message: load });
   return w;
 }
 export type AppConfig = PlatformConfig["app"];
@@ -812,6 +839,16 @@ export function parsePlatformConfig(raw: unknown): PlatformConfig {
       : [{ key: configKey(i.path), message: i.message }],
   );
   throw new ConfigError(problems);
+}
+
+/** The ring's weight resolution (`database.weightResolution`, or its deprecated name `virtualNodes`). */
+export function weightResolutionOf(db: Pick<DatabaseConfig, "weightResolution" | "virtualNodes">): number {
+  return db.weightResolution ?? db.virtualNodes ?? DEFAULT_VNODES_PER_WEIGHT;
+}
+
+/** The replica-load warning of a database's shard list (core/sharding/ring.ts replicaLoadWarning). */
+function databaseLoadWarning(db: DatabaseConfig): string | undefined {
+  return replicaLoadWarning(shardList(db), weightResolutionOf(db), db.replicationFactor);
 }
 
 /** The shard list with defaults applied (`shards: 3` → shard-0..shard-2, weight 1). */

@@ -4,7 +4,7 @@
  * Pure: schema and builders, no I/O.
  */
 import { z } from "zod";
-import { CONSISTENCY_LEVELS, shardList, type DatabaseConfig } from "../config";
+import { CONSISTENCY_LEVELS, shardList, weightResolutionOf, type DatabaseConfig } from "../config";
 import { PlacementStrategySchema, directoryIssues, rangeStrategyIssues } from "./placement";
 import { LONE_SURROGATE } from "./ring";
 
@@ -151,7 +151,7 @@ export function initialShardMap(db: DatabaseConfig, endpoints: ShardEndpoints): 
   });
   return ShardMapSchema.parse({
     epoch: 0,
-    vnodesPerWeight: db.virtualNodes,
+    vnodesPerWeight: weightResolutionOf(db),
     replicationFactor: db.replicationFactor,
     consistency: db.consistency,
     maxClockOffsetMs: db.maxClockOffsetMs,
