@@ -148,7 +148,7 @@ async function expectPlaced(version: string, leftShards: string[]): Promise<void
 it("publishes the component's 5 shards and seeds them", async () => {
   const h = await host();
   const five = inputsOf.get("five")!;
-  const created = await h.create(TYPE, (await h.check(TYPE, {}, five)).inputs);
+  const created = await h.create(TYPE, (await h.check(TYPE, {}, five, "test", CHECK_MS)).inputs);
   expect(created.outputs).toMatchObject({ epoch: 0, lastRun: { action: "initialized" } });
   const stored = await config.getShardMap();
   // The map holds container names (the apps' view): only `reach` lets this process in.
@@ -175,13 +175,19 @@ it("publishes the component's 5 shards and seeds them", async () => {
   });
 });
 
+/**
+ * check plans the change (5 → 3 at rf 3 is ~116k ring ranges: seconds of CPU, tens of seconds on a
+ * loaded 2-core machine); Pulumi gives check no deadline, the test harness's default is 30 s.
+ */
+const CHECK_MS = 180_000;
+
 it("shrinks 5 → 3 under writes: the provider reaches the leaving shards through the previous inputs", async () => {
   const h = await host();
   const five = inputsOf.get("five")!;
   const three = inputsOf.get("three")!;
   // The component lists only the shards it keeps.
   expect(Object.keys(three.reach as object).sort()).toEqual(LISTS.three);
-  expect((await h.check(TYPE, five, three)).failures).toEqual([]);
+  expect((await h.check(TYPE, five, three, "test", CHECK_MS)).failures).toEqual([]);
   const stop = startWriter();
   let outs: Props;
   try {
