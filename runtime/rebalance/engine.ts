@@ -345,13 +345,47 @@ function plan(from: PlanPlacement, to: PlanPlacement, dead: readonly string[] = 
  * Computes (and caches) the plans the stored state will need, before the lease: a refused change
  * is reported at once, and no planning blocks the event loop while the lease must be kept alive.
  */
-async function planAhead(config: ConfigClient, desired: DesiredShardMap): Promise<void> {
+async function planAhead(options: RebalanceOptions): Promise<void> {
+  const { config, desired } = options;
   const [map, active] = await Promise.all([config.getShardMap(), config.get(ACTIVE_KEY)]);
   if (!map) return;
-  if (map.migration) plan(placementOf(map.migration.from), placementOf(map));
-  else if (active?.stage === "cleanup") plan(placementOf(active.from), placementOf(active.to));
-  if (!samePlacement(map, desired) || !sameSettings(map, desired)) {
-    plan(placementOf(map), placementOf(desired));
+  const pairs: [PlanPlacement, PlanPlacement][] = [];
+  if (map.migration) pairs.push([placementOf(map.migration.from), placementOf(map)]);
+  else if (active?.stage === "cleanup") pairs.push([placementOf(active.from), placementOf(active.to)]);
+  if (!samePlacement(map, desired) || !sameSettings(map, desired)) pairs.push([placementOf(map), placementOf(desired)]);
+  if (pairs.length === 0) return;
+  // The run plans with the shards that do not answer (a failed shard being replaced): probe them
+  // now so that plan is in the cache too (a large change plans for seconds, which under the lease
+  // would starve its keep-alive).
+  const dead: string[] = [];
+  const pools = new RebalanceConnections(options.credentials, options.reach);
+  try {
+    const shards = pairs.flatMap(([a, b]) => unionShards(a as Placement, b as Placement));
+    await connectTo(pools, [...new Map(shards.map((s) => [s.name, s])).values()], options.resolveReach);
+    const names = [...new Set(shards.map((s) => s.name))];
+    const answers = await Promise.all(
+      names.map((n) =>
+        pools.ping(n, PROBE_TIMEOUT_MS).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    names.forEach((n, i) => answers[i] || dead.push(n));
+  } catch {
+    // Probing is only a hint for the cache: the run probes again under the lease.
+  } finally {
+    await pools.close();
+  }
+  for (const [from, to] of pairs) {
+    plan(from, to);
+    const silent = dead.filter((n) => from.shards.some((s) => s.name === n) || to.shards.some((s) => s.name === n));
+    if (silent.length > 0)
+      try {
+        plan(from, to, silent);
+      } catch {
+        // A refusal with these shards silent is the run's to report, after it probes them again.
+      }
   }
 }
 
@@ -861,7 +895,7 @@ export async function runRebalance(options: RebalanceOptions): Promise<Rebalance
   const { config } = options;
   const waitMs = options.leaseWaitMs ?? 60_000;
   const candidate = options.candidateId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
-  await planAhead(config, options.desired);
+  await planAhead(options);
   // Fencing tokens are revisions of one etcd cluster: the shards compare them within its id.
   const cluster = await etcdClusterId(config);
   let lead: Leadership;
