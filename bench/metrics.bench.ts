@@ -1,12 +1,12 @@
 /**
- * `npm run bench -- metrics [--instances 100] [--hours 2] [--concurrency 5]`: the MetricsStore
+ * `npm run bench -- metrics [--instances 20] [--hours 2] [--concurrency 5]`: the MetricsStore
  * side by side with Prometheus 2.42 (Debian) in one run, both receiving the same remote-write
  * requests from this process.
  *
- * Data: a generated node-exporter-like set (per instance 100 series: CPU-seconds counters with 2
- * decimals, byte/packet/interrupt counters, memory and filesystem gauges in 4 KiB pages, load
- * averages, collector durations at full float precision, constants), scraped every 15 s with each
- * instance at its own phase, for `--hours` (default 2 h, 100 instances = 10,000 series, 4.8 M
+ * Data: the generated node_exporter set of bench/node-exporter.ts (525 series per instance: CPU
+ * ticks, network, disk, memory in pages, filesystems, vmstat/netstat, the exporter's own Go
+ * runtime and collector durations at full float precision, 58 % constant), each instance scraped
+ * every 15 s at its own phase, for `--hours` (default 2 h; 20 instances = 10,500 series, 5.0 M
  * samples), ending now; plus a replay of the shipped traces (traces/*.csv and the real ones in
  * traces/public: the last 480 rows of each, one row per 15 s, ending now).
  * Requests carry 2,000 samples (one per series, in time order, Prometheus' own framing); one time
@@ -42,129 +42,10 @@ import pino from "pino";
 import { startLocalEtcd } from "../test/support/etcd-cluster";
 import { startPgCluster } from "../test/support/pg-cluster";
 import { startPrometheus } from "../test/support/prometheus";
+import { instancePhase, instanceSeries, SCRAPE_MS } from "./node-exporter";
 
 const silent = pino({ level: "silent" });
-const STEP = 15_000;
-
-interface GenSeries {
-  labels: Record<string, string>;
-  next: (k: number) => number;
-}
-
-/** A mulberry32 stream. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
-
-/** The 100 series of one node-exporter-like instance. */
-function instanceSeries(i: number): GenSeries[] {
-  const r = rng(1000 + i);
-  const instance = `node-${i}:9100`;
-  const out: GenSeries[] = [];
-  const counter = (labels: Record<string, string>, step: () => number, start: number) => {
-    let v = start;
-    out.push({ labels: { ...labels, instance, job: "node" }, next: () => (v = step() + v) });
-  };
-  const gauge = (labels: Record<string, string>, f: (k: number) => number) =>
-    out.push({ labels: { ...labels, instance, job: "node" }, next: f });
-  const modes = ["idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"];
-  const share = [0.8, 0.1, 0.05, 0.02, 0.01, 0.01, 0.005, 0.005];
-  for (let cpu = 0; cpu < 4; cpu++)
-    modes.forEach((mode, m) => {
-      let acc = round(r() * 1e6, 2);
-      out.push({
-        labels: { __name__: "node_cpu_seconds_total", cpu: String(cpu), mode, instance, job: "node" },
-        next: () => (acc = round(acc + 15 * share[m] * (0.5 + r()), 2)),
-      });
-    });
-  for (const device of ["eth0", "lo"])
-    for (const dir of ["receive", "transmit"]) {
-      counter(
-        { __name__: `node_network_${dir}_bytes_total`, device },
-        () => Math.floor(r() * 2e6),
-        Math.floor(r() * 1e12),
-      );
-      counter(
-        { __name__: `node_network_${dir}_packets_total`, device },
-        () => Math.floor(r() * 2000),
-        Math.floor(r() * 1e9),
-      );
-    }
-  for (const device of ["sda", "sdb"]) {
-    counter(
-      { __name__: "node_disk_read_bytes_total", device },
-      () => Math.floor(r() * 64) * 4096,
-      Math.floor(r() * 1e11),
-    );
-    counter(
-      { __name__: "node_disk_written_bytes_total", device },
-      () => Math.floor(r() * 256) * 4096,
-      Math.floor(r() * 1e11),
-    );
-    let io = round(r() * 1e5, 3);
-    gauge({ __name__: "node_disk_io_time_seconds_total", device }, () => (io = round(io + r() * 2, 3)));
-  }
-  for (const name of ["MemAvailable", "MemFree", "Cached", "Buffers", "Active", "Inactive"]) {
-    let pages = Math.floor(r() * 4e6);
-    gauge({ __name__: `node_memory_${name}_bytes` }, () => (pages += Math.floor((r() - 0.5) * 200)) * 4096);
-  }
-  for (const mountpoint of ["/", "/var", "/home", "/boot"]) {
-    const size = Math.floor(r() * 1e7) * 4096;
-    let avail = Math.floor(size * r() * 0.5);
-    gauge({ __name__: "node_filesystem_size_bytes", mountpoint }, () => size);
-    gauge(
-      { __name__: "node_filesystem_avail_bytes", mountpoint },
-      () => (avail = r() < 0.2 ? avail - Math.floor(r() * 64) * 4096 : avail),
-    );
-    gauge({ __name__: "node_filesystem_free_bytes", mountpoint }, () => avail + 4096 * 1024);
-  }
-  let load = r() * 2;
-  gauge({ __name__: "node_load1" }, () => (load = Math.max(0, round(load + (r() - 0.5) * 0.2, 2))));
-  gauge({ __name__: "node_load5" }, () => round(load * 0.9, 2));
-  gauge({ __name__: "node_load15" }, () => round(load * 0.8, 2));
-  gauge({ __name__: "node_procs_running" }, () => 1 + Math.floor(r() * 4));
-  gauge({ __name__: "node_procs_blocked" }, () => (r() < 0.9 ? 0 : 1));
-  counter({ __name__: "node_context_switches_total" }, () => Math.floor(r() * 1e5), Math.floor(r() * 1e10));
-  counter({ __name__: "node_intr_total" }, () => Math.floor(r() * 5e4), Math.floor(r() * 1e10));
-  counter({ __name__: "node_forks_total" }, () => Math.floor(r() * 50), Math.floor(r() * 1e7));
-  gauge({ __name__: "go_goroutines" }, () => 8 + Math.floor(r() * 3));
-  gauge({ __name__: "process_resident_memory_bytes" }, () => 2e7 + Math.floor(r() * 100) * 4096);
-  gauge({ __name__: "go_memstats_alloc_bytes" }, () => 3e6 + Math.floor(r() * 1e6));
-  const collectors = [
-    "cpu",
-    "diskstats",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "stat",
-    "time",
-    "uname",
-    "vmstat",
-  ];
-  for (const collector of collectors) {
-    gauge({ __name__: "node_scrape_collector_duration_seconds", collector }, () => 0.0001 + r() * 0.01);
-    gauge({ __name__: "node_scrape_collector_success", collector }, () => 1);
-  }
-  gauge({ __name__: "node_time_seconds" }, (k) => k);
-  for (const device of ["eth0", "lo"]) gauge({ __name__: "node_network_up", device }, () => 1);
-  let conntrack = Math.floor(r() * 5000);
-  gauge(
-    { __name__: "node_nf_conntrack_entries" },
-    () => (conntrack = Math.max(0, conntrack + Math.floor((r() - 0.5) * 40))),
-  );
-  gauge({ __name__: "node_entropy_available_bits" }, () => 3500 + Math.floor(r() * 500));
-  return out;
-}
+const STEP = SCRAPE_MS;
 
 /** The shipped traces: the last `rows` values of each CSV (second column). */
 function traceSeries(root: string, rows: number): { name: string; values: number[] }[] {
@@ -259,7 +140,7 @@ export default async function metricsBench(argv: string[]): Promise<Record<strin
   const { values: o } = parseArgs({
     args: argv.filter((a) => a !== "metrics"),
     options: {
-      instances: { type: "string", default: "100" },
+      instances: { type: "string", default: "20" },
       hours: { type: "string", default: "2" },
       concurrency: { type: "string", default: "5" },
       rounds: { type: "string", default: "5" },
@@ -275,7 +156,9 @@ export default async function metricsBench(argv: string[]): Promise<Record<strin
   // --- data, encoded once --------------------------------------------------------------------
   const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
   const start = end - (steps - 1) * STEP;
-  const gen = Array.from({ length: instances }, (_, i) => instanceSeries(i)).flat();
+  const gen = Array.from({ length: instances }, (_, i) =>
+    instanceSeries(i).map((s) => ({ ...s, phase: instancePhase(i) })),
+  ).flat();
   const traces = traceSeries(root, steps);
   const seriesCount = gen.length + traces.length;
   console.log(
@@ -285,9 +168,9 @@ export default async function metricsBench(argv: string[]): Promise<Record<strin
   let samples = 0;
   for (let k = 0; k < steps; k++) {
     const batch = [
-      ...gen.map((s, i) => ({
+      ...gen.map((s) => ({
         labels: s.labels,
-        t: [start + k * STEP + (i % 100) * 10],
+        t: [start + k * STEP + s.phase],
         v: new Float64Array([s.next(k)]),
       })),
       ...traces

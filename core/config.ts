@@ -628,6 +628,11 @@ export const MetricsSchema = section({
     .describe(
       "How far behind the newest sample of a shard a sample may arrive and still be accepted and merged (raw and rollups); older ones are refused and counted.",
     ),
+  adminApi: bool
+    .default(false)
+    .describe(
+      "Serve the Prometheus admin API's `POST /api/v1/admin/tsdb/delete_series` (deletes samples of the matched series, raw and rollups, at once); off, it answers 503 as Prometheus without --web.enable-admin-api.",
+    ),
   retention: section({
     rawDays: int(1, 3650).default(15).describe("Days raw samples (compressed chunks) are kept."),
     oneMinuteDays: int(1, 3650).default(90).describe("Days 1-minute rollups are kept (at least rawDays)."),
@@ -730,26 +735,38 @@ export const PlatformConfigSchema = z
       if (db.multiAz && c.aws.zones.length < 2) add(["database", "multiAz"], "needs at least 2 entries in aws.zones");
     }
     const docker = c.docker;
-    const ranges: [string, number, number][] = [
-      ["appPortBase", docker.appPortBase, app.maxSize],
-      ["etcdPortBase", docker.etcdPortBase, cs.members],
+    // Every host port range the docker target publishes, by the key that sets its base.
+    const ranges: [(string | number)[], number, number][] = [
+      [["docker", "appPortBase"], docker.appPortBase, app.maxSize],
+      [["docker", "etcdPortBase"], docker.etcdPortBase, cs.members],
       [
-        "databasePortBase",
+        ["docker", "databasePortBase"],
         docker.databasePortBase,
         Math.max(shardCount, ...shardPortSlots(shardList(db).map((s) => s.name)).map((x) => x + 1)),
       ],
       ...(c.cache
-        ? [["cachePortBase", docker.cachePortBase, cacheNodeList(c.cache).length] as [string, number, number]]
+        ? [
+            [["docker", "cachePortBase"], docker.cachePortBase, cacheNodeList(c.cache).length] as [
+              string[],
+              number,
+              number,
+            ],
+          ]
+        : []),
+      ...(c.metrics.enabled
+        ? [[["metrics", "hostPort"], c.metrics.hostPort, c.metrics.replicas] as [string[], number, number]]
         : []),
     ];
     if (c.target === "docker")
-      for (const [key, base, n] of ranges)
-        for (const [other, obase, on] of ranges)
-          if (key < other && base < obase + on && obase < base + n)
+      ranges.forEach(([key, base, n], i) =>
+        ranges.slice(i + 1).forEach(([other, obase, on]) => {
+          if (base < obase + on && obase < base + n)
             add(
-              ["docker", other],
-              `host port range ${obase}..${obase + on - 1} overlaps docker.${key} range ${base}..${base + n - 1}`,
+              other,
+              `host port range ${obase}..${obase + on - 1} overlaps ${key.join(".")} range ${base}..${base + n - 1}`,
             );
+        }),
+      );
   });
 
 /** The validated, defaulted platform configuration. */

@@ -8,6 +8,7 @@ import { cachePolicies } from "./cache";
 import { configServicePolicies } from "./config-service";
 import { containerPolicies } from "./containers";
 import { databasePolicies } from "./database";
+import { eventPolicies } from "./events";
 import { loadBalancerPolicies } from "./load-balancer";
 import { metricsPolicies } from "./metrics";
 import { networkPolicies } from "./network";
@@ -28,6 +29,7 @@ export const policyAreas = {
   containers: containerPolicies,
   stack: stackPolicies,
   metrics: metricsPolicies,
+  events: eventPolicies,
 } satisfies Record<string, Policies>;
 
 export const allPolicies: Policies = Object.values(policyAreas).flat();

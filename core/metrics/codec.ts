@@ -8,8 +8,13 @@
  * read and written through their bits (Uint32 views of the Float64Array), never through a JS
  * number that could be canonicalised.
  *
- * Layout: byte 0 the format (1), byte 1 the value mode, byte 2 the decimal scale, a varint sample
- * count, then a bit stream: the first timestamp (zigzag, 53 bits), the first delta and then one
+ * Two layouts share a header: byte 0 the format (1 or 2), byte 1 the value mode, byte 2 the
+ * decimal scale, a varint sample count. Chunks are written in format 2 (below, before
+ * `writeTimestamps2`); format 1, the first layout, is still decoded, since stored chunks keep the
+ * format they were sealed in (a chunk is rewritten, in format 2, only when late samples merge
+ * into it).
+ *
+ * Format 1: a bit stream of the first timestamp (zigzag, 53 bits), the first delta and then one
  * delta-of-delta per sample (bucket code, core/metrics/bits.ts), then the values:
  * - `xor` (Gorilla): the first value's 64 bits, then per value its XOR with the previous one:
  *   `0` (same value), `10` + the meaningful bits inside the previous window of leading/trailing
@@ -20,17 +25,32 @@
  *   deltas (`delta`) or delta-of-deltas (`dod`), bucket-coded. `m / 10^k` is one correctly
  *   rounded IEEE division, so the decoder recovers the same bits; the encoder checks each value
  *   with `Object.is` (so -0 and NaN never take these modes).
- * The encoder tries the modes that apply and keeps the smallest: a counter's steady increments
- * cost ~1-8 bits, a constant gauge 1 bit, a 15 s scrape's timestamps 1 bit per sample.
+ * The encoder tries the modes that apply and keeps the smallest. Format 2 keeps these modes and
+ * adds what real scrapes are made of (measured on bench/node-exporter.ts): zero runs (a 15 s
+ * scrape's timestamps, constant series and flat counters cost a few bytes per chunk, not a bit per
+ * sample), one integer width per chunk chosen from the chunk's own histogram instead of fixed
+ * buckets, and a common factor of the integer deltas (4096-byte pages, 512-byte sectors).
  */
-import { BitReader, BitWriter, CorruptChunkError, MAX_BUCKET_MAGNITUDE } from "./bits";
+import {
+  BitReader,
+  BitWriter,
+  CorruptChunkError,
+  MAX_BUCKET_MAGNITUDE,
+  readAdaptive,
+  readGamma,
+  RUN_AFTER,
+  writeAdaptive,
+  writeGamma,
+} from "./bits";
 
 export { CorruptChunkError } from "./bits";
 
-/** Format byte of this layout. */
-export const CHUNK_FORMAT = 1;
+/** Format byte of the layout written (format 1, the first layout, is still read). */
+export const CHUNK_FORMAT = 2;
 /** Timestamps (ms) and scaled integer values must stay below this in magnitude (±35,000 years of ms). */
 export const MAX_TIMESTAMP = 2 ** 50;
+/** Most samples one chunk may hold (a day of 1 s samples is 86,400). */
+export const MAX_CHUNK_SAMPLES = 16_777_216;
 /** Largest decimal scale tried for the integer modes. */
 export const MAX_DECIMAL_SCALE = 9;
 
@@ -129,74 +149,6 @@ function readTimestamps(r: BitReader, n: number): Float64Array {
   return t;
 }
 
-function writeXor(w: BitWriter, v: Float64Array): void {
-  const u = new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
-  const n = v.length;
-  if (n === 0) return;
-  let ph = u[HI];
-  let pl = u[LO];
-  w.writeBits(ph, 32);
-  w.writeBits(pl, 32);
-  let lead = -1;
-  let trail = 0;
-  for (let i = 1; i < n; i++) {
-    const ch = u[2 * i + HI];
-    const cl = u[2 * i + LO];
-    const xh = (ch ^ ph) >>> 0;
-    const xl = (cl ^ pl) >>> 0;
-    ph = ch;
-    pl = cl;
-    if (xh === 0 && xl === 0) {
-      w.writeBits(0, 1);
-      continue;
-    }
-    let lz = clz64(xh, xl);
-    const tz = ctz64(xh, xl);
-    if (lead >= 0 && lz >= lead && tz >= trail) {
-      w.writeBits(0b10, 2);
-      writeShifted(w, xh, xl, trail, 64 - lead - trail);
-    } else {
-      if (lz > 31) lz = 31;
-      const sig = 64 - lz - tz;
-      w.writeBits(0b11, 2);
-      w.writeBits(lz, 5);
-      w.writeBits(sig === 64 ? 0 : sig, 6);
-      writeShifted(w, xh, xl, tz, sig);
-      lead = lz;
-      trail = tz;
-    }
-  }
-}
-
-function readXor(r: BitReader, n: number): Float64Array {
-  const v = new Float64Array(n);
-  if (n === 0) return v;
-  const u = new Uint32Array(v.buffer);
-  let ph = r.readBits(32);
-  let pl = r.readBits(32);
-  u[HI] = ph;
-  u[LO] = pl;
-  let lead = -1;
-  let trail = 0;
-  for (let i = 1; i < n; i++) {
-    if (r.readBit() === 1) {
-      if (r.readBit() === 1) {
-        lead = r.readBits(5);
-        let sig = r.readBits(6);
-        if (sig === 0) sig = 64;
-        trail = 64 - lead - sig;
-        if (trail < 0) throw new CorruptChunkError(`xor window of ${sig} bits after ${lead} leading zeros`);
-      } else if (lead < 0) throw new CorruptChunkError("xor reuses a window before one was set");
-      const [xh, xl] = readShifted(r, 64 - lead - trail, trail);
-      ph = (ph ^ xh) >>> 0;
-      pl = (pl ^ xl) >>> 0;
-    }
-    u[2 * i + HI] = ph;
-    u[2 * i + LO] = pl;
-  }
-  return v;
-}
-
 /** The smallest scale k with every value exactly m / 10^k (|m| ≤ 2^50), or undefined. */
 export function decimalScale(v: Float64Array): number | undefined {
   if (v.length === 0) return undefined;
@@ -263,14 +215,214 @@ function header(mode: ValueMode, scale: number, n: number): BitWriter {
   return w;
 }
 
+/*
+ * Format 2: the same header (then, for the integer modes, a varint common factor g), then
+ * - timestamps: the first (zigzag, 53 bits), then the first delta and the delta-of-deltas as one
+ *   adaptive stream (core/metrics/bits.ts: a width per chunk, zero runs);
+ * - values: `xor` as Gorilla with runs (after RUN_AFTER repeats of a value, a gamma count of
+ *   further repeats), or the integers m as one adaptive stream [m0, d1/g, x2/g, …] where the
+ *   d are deltas, the x deltas (`delta`) or delta-of-deltas (`dod`) and g the greatest common
+ *   divisor of the deltas (page, sector and kB granularity: 4096, 512, 1024).
+ */
+
+function writeTimestamps2(w: BitWriter, t: ArrayLike<number>): void {
+  const n = t.length;
+  if (n === 0) return;
+  const z = t[0] >= 0 ? t[0] * 2 : -t[0] * 2 - 1;
+  w.writeWide(z, 53);
+  if (n === 1) return;
+  const xs = new Float64Array(n - 1);
+  let delta = t[1] - t[0];
+  xs[0] = delta;
+  for (let i = 2; i < n; i++) {
+    const d = t[i] - t[i - 1];
+    xs[i - 1] = d - delta;
+    delta = d;
+  }
+  writeAdaptive(w, xs);
+}
+
+function readTimestamps2(r: BitReader, n: number): Float64Array {
+  const t = new Float64Array(n);
+  if (n === 0) return t;
+  const z = r.readWide(53);
+  t[0] = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  if (n === 1) return t;
+  readAdaptive(r, n - 1, t, 1);
+  let delta = t[1];
+  t[1] = t[0] + delta;
+  for (let i = 2; i < n; i++) {
+    delta += t[i];
+    if (Math.abs(delta) > MAX_BUCKET_MAGNITUDE) throw new CorruptChunkError("timestamp delta out of range");
+    t[i] = t[i - 1] + delta;
+  }
+  return t;
+}
+
+/**
+ * Gorilla's XOR values; `runs` (format 2): after {@link RUN_AFTER} repeats of a value, a gamma
+ * count of further repeats (format 1 spends one bit on every repeat).
+ */
+function writeXor(w: BitWriter, v: Float64Array, runs: boolean): void {
+  const u = new Uint32Array(v.buffer, v.byteOffset, v.length * 2);
+  const n = v.length;
+  if (n === 0) return;
+  let ph = u[HI];
+  let pl = u[LO];
+  w.writeBits(ph, 32);
+  w.writeBits(pl, 32);
+  let lead = -1;
+  let trail = 0;
+  for (let i = 1; i < n;) {
+    const ch = u[2 * i + HI];
+    const cl = u[2 * i + LO];
+    if (ch === ph && cl === pl) {
+      let run = 1;
+      if (runs) while (i + run < n && u[2 * (i + run) + HI] === ph && u[2 * (i + run) + LO] === pl) run++;
+      w.writeBits(0, Math.min(run, RUN_AFTER));
+      if (run >= RUN_AFTER) writeGamma(w, run - RUN_AFTER + 1);
+      i += run;
+      continue;
+    }
+    const xh = (ch ^ ph) >>> 0;
+    const xl = (cl ^ pl) >>> 0;
+    ph = ch;
+    pl = cl;
+    let lz = clz64(xh, xl);
+    const tz = ctz64(xh, xl);
+    if (lead >= 0 && lz >= lead && tz >= trail) {
+      w.writeBits(0b10, 2);
+      writeShifted(w, xh, xl, trail, 64 - lead - trail);
+    } else {
+      if (lz > 31) lz = 31;
+      const sig = 64 - lz - tz;
+      w.writeBits(0b11, 2);
+      w.writeBits(lz, 5);
+      w.writeBits(sig === 64 ? 0 : sig, 6);
+      writeShifted(w, xh, xl, tz, sig);
+      lead = lz;
+      trail = tz;
+    }
+    i++;
+  }
+}
+
+function readXor(r: BitReader, n: number, runs: boolean): Float64Array {
+  const v = new Float64Array(n);
+  if (n === 0) return v;
+  const u = new Uint32Array(v.buffer);
+  let ph = r.readBits(32);
+  let pl = r.readBits(32);
+  u[HI] = ph;
+  u[LO] = pl;
+  let lead = -1;
+  let trail = 0;
+  let repeats = 0;
+  for (let i = 1; i < n;) {
+    if (r.readBit() === 0) {
+      u[2 * i + HI] = ph;
+      u[2 * i + LO] = pl;
+      i++;
+      if (runs && ++repeats === RUN_AFTER) {
+        const more = readGamma(r) - 1;
+        if (i + more > n) throw new CorruptChunkError("repeat run past the end of the chunk");
+        for (let k = 0; k < more; k++, i++) {
+          u[2 * i + HI] = ph;
+          u[2 * i + LO] = pl;
+        }
+        repeats = 0;
+      }
+      continue;
+    }
+    repeats = 0;
+    if (r.readBit() === 1) {
+      lead = r.readBits(5);
+      let sig = r.readBits(6);
+      if (sig === 0) sig = 64;
+      trail = 64 - lead - sig;
+      if (trail < 0) throw new CorruptChunkError(`xor window of ${sig} bits after ${lead} leading zeros`);
+    } else if (lead < 0) throw new CorruptChunkError("xor reuses a window before one was set");
+    const [xh, xl] = readShifted(r, 64 - lead - trail, trail);
+    ph = (ph ^ xh) >>> 0;
+    pl = (pl ^ xl) >>> 0;
+    u[2 * i + HI] = ph;
+    u[2 * i + LO] = pl;
+    i++;
+  }
+  return v;
+}
+
+const gcd = (a: number, b: number): number => {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+};
+
+/** The integer stream of values m: [m0, d1/g, x2/g, …] and the factor g. */
+function intStream(m: Float64Array, mode: "delta" | "dod"): { g: number; xs: Float64Array } {
+  const n = m.length;
+  let g = 0;
+  for (let i = 1; i < n && g !== 1; i++) g = gcd(g, Math.abs(m[i] - m[i - 1]));
+  if (g === 0) g = 1;
+  const xs = new Float64Array(n);
+  if (n === 0) return { g, xs };
+  xs[0] = m[0];
+  let delta = 0;
+  for (let i = 1; i < n; i++) {
+    const d = (m[i] - m[i - 1]) / g;
+    xs[i] = mode === "dod" && i > 1 ? d - delta : d;
+    delta = d;
+  }
+  return { g, xs };
+}
+
+function readInts2(r: BitReader, n: number, mode: "delta" | "dod", k: number, g: number): Float64Array {
+  const v = new Float64Array(n);
+  if (n === 0) return v;
+  readAdaptive(r, n, v);
+  const p = POW10[k];
+  let m = v[0];
+  let delta = 0;
+  v[0] = k === 0 ? m : m / p;
+  for (let i = 1; i < n; i++) {
+    const x = v[i];
+    delta = mode === "dod" && i > 1 ? delta + x : x;
+    m += delta * g;
+    if (Math.abs(m) > MAX_BUCKET_MAGNITUDE) throw new CorruptChunkError("integer value out of range");
+    v[i] = k === 0 ? m : m / p;
+  }
+  return v;
+}
+
 /** Encodes with one value mode (`delta`/`dod` need `scale`, from {@link decimalScale}). */
 export function encodeWith(s: Samples, mode: ValueMode, scale = 0): Uint8Array {
   const n = s.t.length;
   if (s.v.length !== n) throw new RangeError(`samples: ${n} timestamps but ${s.v.length} values`);
+  if (n > MAX_CHUNK_SAMPLES) throw new RangeError(`a chunk holds at most ${MAX_CHUNK_SAMPLES} samples; got ${n}`);
   checkTimestamps(s.t);
   const w = header(mode, scale, n);
+  if (mode === "xor") {
+    writeTimestamps2(w, s.t);
+    writeXor(w, s.v, true);
+  } else {
+    const { g, xs } = intStream(scaled(s.v, scale), mode);
+    w.writeVarint(g);
+    writeTimestamps2(w, s.t);
+    if (n > 0) writeAdaptive(w, xs);
+  }
+  return w.finish();
+}
+
+/** Encodes in the first layout (format 1): kept to test that chunks written by earlier versions still decode. */
+export function encodeFormat1(s: Samples, mode: ValueMode, scale = 0): Uint8Array {
+  const n = s.t.length;
+  checkTimestamps(s.t);
+  const w = new BitWriter(16 + n);
+  w.writeBits(1, 8);
+  w.writeBits(VALUE_MODES.indexOf(mode), 8);
+  w.writeBits(scale, 8);
+  w.writeVarint(n);
   writeTimestamps(w, s.t);
-  if (mode === "xor") writeXor(w, s.v);
+  if (mode === "xor") writeXor(w, s.v, false);
   else writeInts(w, scaled(s.v, scale), mode);
   return w.finish();
 }
@@ -300,7 +452,7 @@ export interface ChunkInfo {
 /** Reads a chunk's header. @throws CorruptChunkError */
 export function chunkInfo(chunk: Uint8Array): ChunkInfo {
   if (chunk.length < 4) throw new CorruptChunkError(`${chunk.length} bytes is shorter than a header`);
-  if (chunk[0] !== CHUNK_FORMAT) throw new CorruptChunkError(`unknown format ${chunk[0]}`);
+  if (chunk[0] !== 1 && chunk[0] !== 2) throw new CorruptChunkError(`unknown format ${chunk[0]}`);
   const mode = VALUE_MODES[chunk[1]];
   if (mode === undefined) throw new CorruptChunkError(`unknown value mode ${chunk[1]}`);
   const scale = chunk[2];
@@ -314,8 +466,20 @@ export function decodeChunk(chunk: Uint8Array): { t: Float64Array; v: Float64Arr
   const { mode, scale } = chunkInfo(chunk);
   const r = new BitReader(chunk, 3);
   const n = r.readVarint();
-  if (n > chunk.length * 8) throw new CorruptChunkError(`${n} samples cannot fit ${chunk.length} bytes`);
-  const t = readTimestamps(r, n);
-  const v = mode === "xor" ? readXor(r, n) : readInts(r, n, mode, scale);
-  return { t, v };
+  if (chunk[0] === 1) {
+    if (n > chunk.length * 8) throw new CorruptChunkError(`${n} samples cannot fit ${chunk.length} bytes`);
+    const t = readTimestamps(r, n);
+    const v = mode === "xor" ? readXor(r, n, false) : readInts(r, n, mode, scale);
+    return { t, v };
+  }
+  // runs let a chunk hold far more samples than bits; bound n by what one chunk may hold
+  if (n > MAX_CHUNK_SAMPLES) throw new CorruptChunkError(`${n} samples is more than a chunk holds`);
+  if (mode === "xor") {
+    const t = readTimestamps2(r, n);
+    return { t, v: readXor(r, n, true) };
+  }
+  const g = r.readVarint();
+  if (g < 1) throw new CorruptChunkError("integer factor 0");
+  const t = readTimestamps2(r, n);
+  return { t, v: readInts2(r, n, mode, scale, g) };
 }

@@ -34,6 +34,7 @@ export function metricsEnv(
     METRICS_DATABASE_USER: input.databaseUser,
     METRICS_PORT: String(m.port),
     METRICS_OUT_OF_ORDER_WINDOW_SECONDS: String(m.outOfOrderWindowSeconds),
+    METRICS_ADMIN_API: String(m.adminApi),
     METRICS_RETENTION: `${m.retention.rawDays},${m.retention.oneMinuteDays},${m.retention.oneHourDays}`,
     ...(input.configPrefix ? { METRICS_CONFIG_PREFIX: input.configPrefix } : {}),
   };

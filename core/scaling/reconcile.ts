@@ -102,6 +102,12 @@ export const InstanceRecordSchema = z.strictObject({
   drainStartedAtMs: z.number().optional(),
   /** When its stop signal was sent (SIGTERM or the image's STOPSIGNAL); SIGKILL follows after the grace. */
   stopSignalAtMs: z.number().optional(),
+  /**
+   * The fencing token of the leader that recorded the stop signal. The record is written before the
+   * signal is sent, so a leader that died in between never sent it: a successor (another token)
+   * sends it once more and the grace restarts, rather than SIGKILLing an instance never signalled.
+   */
+  stopSignalBy: z.number().int().optional(),
   /** Why it drains. */
   reason: z.string().optional(),
 });
@@ -253,6 +259,8 @@ export interface ReconcileInput {
   /** The current launch spec's hash: instances of another hash are replaced. */
   specHash: string;
   rollout: RolloutSettings;
+  /** The leading controller's fencing token (a stop signal recorded under another is sent again). */
+  fencingToken?: number;
 }
 
 export type ReconcileAction =
@@ -295,11 +303,16 @@ export const minHealthy = (desired: number, r: RolloutSettings): number =>
  * new leader resumes whatever the previous one left half-done from the records alone.
  *
  * - stopping: removed once its container exited; SIGKILLed when it still runs `stopGraceMs` after
- *   its stop signal (the only way an instance is ever killed).
+ *   its stop signal (the only way an instance is ever killed). A stop recorded by an earlier leader
+ *   (another fencing token) is signalled again, once, with a fresh grace: that leader may have died
+ *   between the record and the signal.
  * - draining: stopped once the load balancer has no request of it in flight or queued, or the
  *   drain bound passed.
  * - launching: in service once the load balancer's health check passes (the readiness probe);
- *   removed (and so replaced) when its container is missing or stopped, or the grace ran out.
+ *   removed (and so replaced) when its container is missing or stopped; sent its stop signal (and
+ *   replaced) when the grace ran out. A launching instance that is retired (scale-in, changed spec)
+ *   is sent its stop signal at once: it never served, so there is nothing to drain, but it gets
+ *   its grace like any other; only unrecorded containers are removed by force.
  * - in service: drained (and so replaced) once the load balancer has reported it down for
  *   `unhealthyReplaceMs`; removed when its container stopped.
  * - unrecorded containers of the group are removed (the records are the truth).
@@ -332,7 +345,12 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   };
   const stop = (name: string, reason: string) => {
     actions.push({ kind: "stop", name, reason });
-    next.instances[name] = { ...next.instances[name], phase: "stopping", stopSignalAtMs: nowMs };
+    next.instances[name] = {
+      ...next.instances[name],
+      phase: "stopping",
+      stopSignalAtMs: nowMs,
+      ...(input.fencingToken !== undefined ? { stopSignalBy: input.fencingToken } : {}),
+    };
   };
 
   for (const c of input.unrecorded)
@@ -345,6 +363,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     const o = observed[name];
     if (r.phase === "stopping") {
       if (!o?.exists || !o.running) remove(name, "stopped");
+      else if (input.fencingToken !== undefined && r.stopSignalBy !== input.fencingToken)
+        stop(name, "stop signal sent again (recorded by an earlier leader, which may have died before sending it)");
       else if (nowMs - (r.stopSignalAtMs ?? nowMs) >= input.stopGraceMs) actions.push({ kind: "kill", name });
     } else if (r.phase === "draining") {
       const elapsed = nowMs - (r.drainStartedAtMs ?? nowMs);
@@ -356,7 +376,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       if (!o?.exists) remove(name, "container missing (launch did not complete)");
       else if (!o.running) remove(name, "container stopped before it became healthy");
       else if (!o.lbUp && nowMs - r.launchedAtMs > input.graceMs)
-        remove(name, `not healthy within the ${input.graceMs / 1000} s grace period`);
+        stop(name, `not healthy within the ${input.graceMs / 1000} s grace period`);
       else (r.specHash === input.specHash ? current : outdated).push(name);
     } else if (!o?.exists) remove(name, "container disappeared");
     else if (!o.running) remove(name, "container stopped");
@@ -369,7 +389,9 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const healthy = () =>
     [...current, ...outdated].filter((n) => phase(n) === "in-service" && observed[n]?.lbUp !== false).length;
   const retire = (n: string, why: string) => {
-    if (phase(n) === "launching") remove(n, `${why} (never served)`);
+    // Never served (its slot stayed in drain): no drain to wait for, but still its stop signal and
+    // grace, like any instance: an app may be mid-start (migrations, a warm-up) when it is retired.
+    if (phase(n) === "launching") stop(n, `${why} (never served)`);
     else drain(n, why);
     for (const list of [current, outdated]) if (list.includes(n)) list.splice(list.indexOf(n), 1);
   };

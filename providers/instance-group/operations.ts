@@ -105,42 +105,57 @@ async function reconcileGroup(
     const request: ReconcileRequest = { id: `${holder}-${Date.now()}`, generation, kind };
     await client.put(keys.request, request);
     pulumi.log.info(`ScalingPolicy ${i.group}: waiting for a reconcile pass (${kind}, generation ${generation})`);
+    // Transient failures (etcd slow or briefly unreachable under load, so its client's circuit
+    // breaker opens; a pass of ours that failed) do not fail the update: the controllers may still
+    // serve the request, so wait on until the deadline and name the last failure if it passes.
+    let lastFailure: string | undefined;
     for (;;) {
-      const done = await client.get(keys.done);
-      if (done?.id === request.id) {
-        const status = await client.get(keys.status);
-        return { instances: kind === "delete" ? [] : (status?.inService ?? []), by: done.by };
+      try {
+        const done = await client.get(keys.done);
+        if (done?.id === request.id) {
+          const status = await client.get(keys.status);
+          return { instances: kind === "delete" ? [] : (status?.inService ?? []), by: done.by };
+        }
+      } catch (e) {
+        lastFailure = e instanceof Error ? e.message : String(e);
       }
       if (Date.now() > deadline)
         throw new Error(
-          `ScalingPolicy ${i.group}: no reconcile pass completed within ${timeoutMs / 1000} s (is the load balancer running?)`,
+          `ScalingPolicy ${i.group}: no reconcile pass completed within ${timeoutMs / 1000} s (is the load balancer running?)` +
+            (lastFailure ? `; last failure: ${lastFailure}` : ""),
         );
-      // Queue in the controllers' election: elected only while no controller leads.
-      let lead;
       try {
-        lead = await client.campaign(keys.election, holder, { ttlSeconds: 10, timeoutMs: 2000 });
+        // Queue in the controllers' election: elected only while no controller leads.
+        let lead;
+        try {
+          lead = await client.campaign(keys.election, holder, { ttlSeconds: 10, timeoutMs: 2000 });
+        } catch (e) {
+          if (/not elected within/.test(String((e as Error).message))) continue;
+          throw e;
+        }
+        try {
+          const again = await client.get(keys.done);
+          if (again?.id === request.id) continue;
+          const electedAtMs = Date.now();
+          const r = await reconciler.converge(
+            lead,
+            kind === "delete" ? "empty" : "hold",
+            electedAtMs,
+            Math.max(1000, deadline - Date.now()),
+          );
+          await lead.fencedPut(keys.done, {
+            id: request.id,
+            atMs: Date.now(),
+            by: holder,
+            inService: r.status?.inService.length ?? 0,
+          });
+        } finally {
+          await lead.resign().catch(() => undefined);
+        }
       } catch (e) {
-        if (/not elected within/.test(String((e as Error).message))) continue;
-        throw e;
-      }
-      try {
-        const again = await client.get(keys.done);
-        if (again?.id === request.id) continue;
-        const electedAtMs = Date.now();
-        const r = await reconciler.converge(
-          lead,
-          kind === "delete" ? "empty" : "hold",
-          electedAtMs,
-          Math.max(1000, deadline - Date.now()),
-        );
-        await lead.fencedPut(keys.done, {
-          id: request.id,
-          atMs: Date.now(),
-          by: holder,
-          inService: r.status?.inService.length ?? 0,
-        });
-      } finally {
-        await lead.resign().catch(() => undefined);
+        lastFailure = e instanceof Error ? e.message : String(e);
+        log.warn({ group: i.group, err: lastFailure }, "waiting for the reconcile pass: retrying after a failure");
+        await new Promise((r) => setTimeout(r, 1000));
       }
     }
   } finally {

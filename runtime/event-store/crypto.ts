@@ -63,7 +63,9 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   const d = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, NONCE));
   d.setAAD(aad);
   d.setAuthTag(sealed.subarray(sealed.length - TAG));
-  return Buffer.concat([d.update(sealed.subarray(NONCE, sealed.length - TAG)), d.final()]);
+  const body = d.update(sealed.subarray(NONCE, sealed.length - TAG));
+  const rest = d.final(); // GCM: empty, but it is what checks the tag
+  return rest.length === 0 ? body : Buffer.concat([body, rest]);
 }
 
 const KEY_AAD = Buffer.from("scaleplane-event-stream-key");
@@ -104,9 +106,11 @@ export class PayloadCipher {
     );
   }
 
-  /** Opens a body sealed by {@link seal} for `stream`. */
-  open(k: StreamKey, stream: string, sealed: Buffer): unknown {
-    return JSON.parse(open(k.key, sealed, Buffer.from(stream, "utf8")).toString("utf8"));
+  /** Opens a body sealed by {@link seal} for `stream` (or its UTF-8 bytes). */
+  open(k: StreamKey, stream: string | Buffer, sealed: Buffer): unknown {
+    return JSON.parse(
+      open(k.key, sealed, typeof stream === "string" ? Buffer.from(stream, "utf8") : stream).toString("utf8"),
+    );
   }
 }
 

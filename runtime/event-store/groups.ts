@@ -84,12 +84,14 @@ export async function claimMessages(
       );
       if (r.rows.length === 0) return [];
       const ev = await c.query<EventRow>(EVENTS_AT_SQL, [r.rows.map((x) => x.tx), r.rows.map((x) => x.seq)]);
-      const byPos = new Map(ev.rows.map((row) => [`${row.tx}.${row.seq}`, row]));
-      return r.rows.map((m) => ({ ...m, row: byPos.get(`${m.tx}.${m.seq}`) }));
+      const byPos = new Map(
+        (await store.decodeRows(c, shard, ev.rows)).map((e) => [`${e.position.tx}.${e.position.seq}`, e]),
+      );
+      return r.rows.map((m) => ({ ...m, event: byPos.get(`${m.tx}.${m.seq}`) }));
     });
     for (const m of claimed) {
       const key = [group, m.tx, m.seq, options.consumer];
-      const event = m.row ? store.decode(shard, m.row) : undefined;
+      const event = m.event;
       if (!event) {
         // its stream was deleted meanwhile: nothing to deliver
         await store.withShard(shard, (c) =>

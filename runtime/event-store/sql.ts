@@ -24,6 +24,10 @@ export const EVENTS_LOCK_CLASS = 0x5ca1e02;
 export const EVENTS_SCHEMA_LOCK = 0x5ca1e_0002;
 /** LISTEN/NOTIFY channel an append signals at commit (payload: empty). */
 export const EVENTS_CHANNEL = "scaleplane_events";
+/** Argument types of the append function (the schema check looks for exactly this one). */
+const APPEND_SIGNATURE =
+  "bigint,text,bigint,integer,bytea,bytea,bigint,integer,text,text,uuid[],text[],integer[],uuid[],uuid[],bytea,integer[],boolean";
+
 /** SQLSTATE the append raises when a transaction already had its id before taking the stream's lock. */
 export const ORDER_GUARD_SQLSTATE = "SPE01";
 
@@ -107,6 +111,7 @@ CREATE TABLE IF NOT EXISTS scaleplane_event_group_parked (
   parked_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (grp, tx, seq)
 );
+DROP FUNCTION IF EXISTS scaleplane_events_append(bigint,text,bigint,integer,bytea,bytea,bigint,integer,text,text,uuid[],text[],integer[],uuid[],uuid[],bytea[]);
 ${appendFunctionSql()}`;
 
 /**
@@ -119,8 +124,15 @@ ${appendFunctionSql()}`;
  *    old fence (docs/design/events.md);
  * 3. the stream row and the stored ids of the append, the decision of core/events/append-rules.ts
  *    (deleted, idempotent retry, wrong version, id conflict, or append);
- * 4. the stamps (core/events/order.ts `appendStamps`), the events and the stream row;
- *    `pg_notify` wakes live subscribers at commit.
+ * 4. the stamps (core/events/order.ts `appendStamps`), the events and the stream row; with
+ *    `p_notify`, `pg_notify` wakes live subscribers at commit.
+ *
+ * The payloads come as ONE bytea (binary over the wire: no hex encoding either side) cut by
+ * `p_lengths`. Notifying is optional because NOTIFY is the costliest part of an append: at commit
+ * PostgreSQL serialises every notifying transaction of the database on one lock and queues the
+ * message (measured: ~70 of ~120 µs of server CPU per event, growing as the queue grows). The
+ * store's own appends (autocommit) notify after they committed, coalesced per shard (store.ts);
+ * appends inside a caller's transaction notify here, at that transaction's commit.
  *
  * Returns one row: `status` (appended | duplicate | wrong_version | id_conflict | deleted |
  * stale_epoch | key_mismatch) and what the caller needs for each.
@@ -130,7 +142,8 @@ function appendFunctionSql(): string {
 CREATE OR REPLACE FUNCTION scaleplane_events_append(
   p_epoch bigint, p_stream text, p_h bigint, p_expected integer, p_key_id bytea, p_key bytea,
   p_wall bigint, p_logical integer, p_node text, p_deps text,
-  p_ids uuid[], p_types text[], p_schemas integer[], p_causation uuid[], p_correlation uuid[], p_data bytea[])
+  p_ids uuid[], p_types text[], p_schemas integer[], p_causation uuid[], p_correlation uuid[], p_data bytea,
+  p_lengths integer[], p_notify boolean)
 RETURNS TABLE (status text, first_version integer, cur_version integer, tx xid8, first_seq bigint, last_seq bigint,
                stamp_wall bigint, stamp_logical integer, detail text)
 LANGUAGE plpgsql AS $fn$
@@ -144,6 +157,10 @@ DECLARE
   me xid8;
   s1 bigint; s2 bigint;
 BEGIN
+  IF cardinality(p_lengths) <> n OR (SELECT sum(x) FROM unnest(p_lengths) x) <> length(p_data) THEN
+    RAISE EXCEPTION 'scaleplane_events_append: % payload length(s) for % event(s) and % byte(s)', cardinality(p_lengths), n, length(p_data)
+      USING ERRCODE = '22023';
+  END IF;
   PERFORM pg_advisory_xact_lock(${EVENTS_LOCK_CLASS}, (p_h - 2147483648)::integer);
   LOCK TABLE scaleplane_event_streams IN ROW EXCLUSIVE MODE;
   SELECT m.min_epoch INTO fence FROM scaleplane_events_meta m WHERE m.id = 1;
@@ -199,9 +216,12 @@ BEGIN
   WITH ins AS (
     INSERT INTO scaleplane_events (tx, seq, stream, version, id, type, schema_version, hlc_wall, hlc_logical, hlc_node,
                                    causation, correlation, deps, data)
-    SELECT me, nextval('scaleplane_events_seq'), p_stream, cur + o, id, typ, sv, w, l + o - 1, p_node, cau, cor, p_deps, dat
-      FROM (SELECT * FROM unnest(p_ids, p_types, p_schemas, p_causation, p_correlation, p_data)
-              WITH ORDINALITY AS u(id, typ, sv, cau, cor, dat, o) ORDER BY o) AS ordered
+    SELECT me, nextval('scaleplane_events_seq'), p_stream, cur + o, id, typ, sv, w, l + o - 1, p_node, cau, cor, p_deps,
+           substring(p_data FROM (fin - len + 1)::integer FOR len)
+      FROM (SELECT u.*, sum(u.len) OVER (ORDER BY u.o) AS fin
+              FROM unnest(p_ids, p_types, p_schemas, p_causation, p_correlation, p_lengths)
+                   WITH ORDINALITY AS u(id, typ, sv, cau, cor, len, o)) AS ordered
+     ORDER BY o
     RETURNING seq
   ) SELECT min(ins.seq), max(ins.seq) INTO s1, s2 FROM ins;
   IF s.stream IS NULL THEN
@@ -211,7 +231,9 @@ BEGIN
     UPDATE scaleplane_event_streams x SET version = cur + n, last_tx = me, last_wall = w, last_logical = l + n - 1
       WHERE x.stream = p_stream;
   END IF;
-  PERFORM pg_notify('${EVENTS_CHANNEL}', '');
+  IF p_notify THEN
+    PERFORM pg_notify('${EVENTS_CHANNEL}', '');
+  END IF;
   RETURN QUERY SELECT 'appended'::text, cur + 1, cur + n, me, s1, s2, w, l + n - 1, NULL::text;
 END
 $fn$;`;
@@ -222,21 +244,35 @@ export const ENSURE_SCHEMA_SQL = `BEGIN; SELECT pg_advisory_xact_lock(${EVENTS_S
 
 /** Whether the schema (this version of it: the append function) is in place. */
 export const SCHEMA_PRESENT_SQL = `SELECT to_regclass('scaleplane_event_group_parked') IS NOT NULL
-  AND to_regprocedure('scaleplane_events_append(bigint,text,bigint,integer,bytea,bytea,bigint,integer,text,text,uuid[],text[],integer[],uuid[],uuid[],bytea[])') IS NOT NULL AS present`;
+  AND to_regprocedure('scaleplane_events_append(${APPEND_SIGNATURE})') IS NOT NULL AS present`;
 
 /** The append call (parameters in the function's order). */
 export const APPEND_SQL = `SELECT status, first_version, cur_version, tx::text AS tx, first_seq::text AS first_seq, last_seq::text AS last_seq,
   stamp_wall::text AS stamp_wall, stamp_logical, detail
-FROM scaleplane_events_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
+FROM scaleplane_events_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`;
+
+/** Name of the append's prepared statement (parsed once per connection). */
+export const APPEND_STATEMENT = "scaleplane_events_append_v2";
+
+/** A NOTIFY on the append channel (the client's coalesced wake-up after its appends committed). */
+export const NOTIFY_SQL = `SELECT pg_notify('${EVENTS_CHANNEL}', '')`;
+
+/** The wrapped data keys of live streams among `$1` (deleted streams have none). */
+export const STREAM_KEYS_SQL = `SELECT stream, data_key FROM scaleplane_event_streams
+WHERE stream = ANY($1::text[]) AND data_key IS NOT NULL AND deleted_at IS NULL`;
 
 /** The wrapped data key and fingerprint of a stream, and whether it was deleted (`$1` stream). */
 export const STREAM_KEY_SQL = `SELECT key_id, data_key, deleted_at IS NOT NULL AS deleted, version FROM scaleplane_event_streams WHERE stream = $1`;
 
-/** The columns every event read returns (with the stream's wrapped key and deletion flag). */
+/**
+ * The columns every event read returns, with the stream's deletion flag (true also when the
+ * stream row or its key is missing). Not the wrapped key: it never changes while the stream
+ * lives, so readers fetch it once per stream ({@link STREAM_KEYS_SQL}) and cache it.
+ */
 const EVENT_COLUMNS = `e.tx::text AS tx, e.seq::text AS seq, e.stream, e.version, e.id::text AS id, e.type, e.schema_version,
   e.hlc_wall::text AS hlc_wall, e.hlc_logical, e.hlc_node, e.causation::text AS causation, e.correlation::text AS correlation,
-  e.deps, e.data, (extract(epoch FROM e.recorded_at) * 1000)::bigint::text AS recorded_ms, s.data_key,
-  s.deleted_at IS NOT NULL AS deleted`;
+  e.deps, e.data, (extract(epoch FROM e.recorded_at) * 1000)::bigint::text AS recorded_ms,
+  COALESCE(s.deleted_at IS NOT NULL OR s.data_key IS NULL, true) AS deleted`;
 
 /**
  * The gap-free release (core/events/position.ts): rows after `($1 tx, $2 seq)` with `tx` below the
@@ -314,7 +350,7 @@ export interface EventRow {
   data: Buffer;
   /** Milliseconds since the epoch, as text (cheaper to read than a timestamptz). */
   recorded_ms: string;
-  data_key: Buffer | null;
+  /** The stream was deleted (or has no key): the row is skipped, never decrypted. */
   deleted: boolean;
 }
 

@@ -33,14 +33,8 @@ import {
   missingShards,
   type EventPlacement,
 } from "../../core/events/placement";
-import {
-  formatPosition,
-  parsePosition,
-  positionOf,
-  type Position,
-  type PositionVector,
-} from "../../core/events/position";
-import { UpcasterChain, applyUpcasts, checkEventType, type Upcaster } from "../../core/events/upcast";
+import { formatPosition, positionOf, type Position } from "../../core/events/position";
+import { UpcasterChain, checkEventType, type Upcaster } from "../../core/events/upcast";
 import { HybridClock, checkNodeId } from "../../core/sharding/hlc";
 import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
@@ -58,18 +52,22 @@ import {
 } from "./errors";
 import {
   APPEND_SQL,
+  APPEND_STATEMENT,
   ENSURE_SCHEMA_SQL,
   EVENTS_LOCK_CLASS,
+  NOTIFY_SQL,
   READ_STREAM_SQL,
   RELEASE_SQL,
   REPLAY_SQL,
   SCHEMA_PRESENT_SQL,
+  STREAM_KEYS_SQL,
   STREAM_KEY_SQL,
   type EventRow,
 } from "./sql";
 import type { AppendResult, NewEvent, ProjectionContext, ProjectionDefinition, RecordedEvent } from "./types";
 import { liveTableOf, rebuildGeneration } from "./tables";
-import { ShardWaker } from "./waker";
+import { AppendNotifier, ShardWaker } from "./waker";
+import { StoredEvent } from "./stored-event";
 
 /** Where the event placement lives in the config service. */
 export const EVENT_PLACEMENT_KEY = configKey("events/placement", EventPlacementSchema);
@@ -87,6 +85,12 @@ export const EventStoreOptionsSchema = z.strictObject({
   epochWaitMs: z.number().int().min(0).max(600_000).default(3000),
   /** How long an append whose shard did not answer is retried (same ids: idempotent), in ms. */
   retryMs: z.number().int().min(0).max(3_600_000).default(10_000),
+  /**
+   * Shortest interval between two wake-up NOTIFYs this client sends a shard after its appends
+   * committed (coalesced: one per interval however many appends), in ms. Live readers wake up to
+   * this much later; 0 notifies after every append (NOTIFY serialises commits: see sql.ts).
+   */
+  notifyIntervalMs: z.number().int().min(0).max(60_000).default(10),
 });
 
 export type EventStoreOptions = z.input<typeof EventStoreOptionsSchema> & {
@@ -136,12 +140,15 @@ export class EventStore {
   readonly #schema = new Map<string, Promise<void>>();
   readonly #keys = new Map<string, StreamKey>();
   readonly #unwrapped = new Map<string, StreamKey>();
+  /** Keys read from the shards (committed), by stream: what reads decrypt with. `#keys` may hold a new stream's key before it committed. */
+  readonly #readKeys = new Map<string, StreamKey>();
   readonly #lastAppended = new Map<string, Position>();
   #placement!: EventPlacement;
   #router!: StreamRouter;
   #map!: ShardMap;
   #watches: Array<{ close(): Promise<void> }> = [];
   readonly #wakers = new Map<string, ShardWaker>();
+  readonly #notifiers = new Map<string, AppendNotifier>();
   readonly #password: string | (() => string | Promise<string>);
   #closed = false;
 
@@ -324,7 +331,7 @@ export class EventStore {
       const epoch = this.#placement.epoch;
       let row: AppendRow;
       try {
-        row = await this.withShard(shard, (c) => this.#call(c, shard, epoch, stream, h, expected, prepared));
+        row = await this.withShard(shard, (c) => this.#call(c, shard, epoch, stream, h, expected, prepared, false));
       } catch (e) {
         if (e instanceof EventStoreError || e instanceof EventArgumentError) throw e;
         if (isSqlError(e) && e.code === "23505")
@@ -347,8 +354,25 @@ export class EventStore {
         continue;
       }
       const done = this.#finish(row, shard, stream, expected, prepared.length, keyAttempt++);
-      if (done !== "retry") return done;
+      if (done === "retry") continue;
+      // a duplicate too: the first attempt's commit may have gone unannounced
+      this.#notifyAppended(shard);
+      return done;
     }
+  }
+
+  /** Wakes the shard's live readers after an append committed (coalesced per shard; see `notifyIntervalMs`). */
+  #notifyAppended(shard: string): void {
+    let n = this.#notifiers.get(shard);
+    if (!n) {
+      n = new AppendNotifier(
+        () => this.withShard(shard, (c) => c.query(NOTIFY_SQL)),
+        this.#opts.notifyIntervalMs,
+        () => this.#closed,
+      );
+      this.#notifiers.set(shard, n);
+    }
+    n.kick();
   }
 
   async #call(
@@ -359,28 +383,38 @@ export class EventStore {
     h: number,
     expected: ExpectedVersion,
     prepared: readonly Prepared[],
+    notify: boolean,
   ): Promise<AppendRow> {
     const key = await this.#streamKey(stream, c);
     const aad = Buffer.from(stream, "utf8");
+    const sealed = prepared.map((e) => this.#cipher.seal(key, aad, { d: e.data, m: e.metadata ?? {} }));
     const stamp = this.#clock.now();
-    const r = await c.query<AppendRow>(APPEND_SQL, [
-      epoch,
-      stream,
-      h,
-      encodeExpectedVersion(expected),
-      key.id,
-      key.wrapped,
-      stamp.wall,
-      stamp.logical,
-      this.nodeId,
-      this.#depsFor(shard),
-      prepared.map((e) => e.id),
-      prepared.map((e) => e.type),
-      prepared.map((e) => e.schemaVersion),
-      prepared.map((e) => e.causationId ?? null),
-      prepared.map((e) => e.correlationId ?? null),
-      prepared.map((e) => this.#cipher.seal(key, aad, { d: e.data, m: e.metadata ?? {} })),
-    ]);
+    // a named statement: parsed and planned once per connection; the payloads travel as one
+    // binary bytea (node-postgres sends Buffers in binary), cut by their lengths
+    const r = await c.query<AppendRow>({
+      name: APPEND_STATEMENT,
+      text: APPEND_SQL,
+      values: [
+        epoch,
+        stream,
+        h,
+        encodeExpectedVersion(expected),
+        key.id,
+        key.wrapped,
+        stamp.wall,
+        stamp.logical,
+        this.nodeId,
+        this.#depsFor(shard),
+        prepared.map((e) => e.id),
+        prepared.map((e) => e.type),
+        prepared.map((e) => e.schemaVersion),
+        prepared.map((e) => e.causationId ?? null),
+        prepared.map((e) => e.correlationId ?? null),
+        sealed.length === 1 ? sealed[0] : Buffer.concat(sealed),
+        sealed.map((b) => b.length),
+        notify,
+      ],
+    });
     return r.rows[0];
   }
 
@@ -401,7 +435,8 @@ export class EventStore {
     for (let attempt = 0; ; attempt++) {
       const route = this.#router.routeHash(h);
       if (route.kind === "moving") throw new StreamMovingError(stream, route.from, route.to);
-      const row = await this.#call(client, route.shard, this.#placement.epoch, stream, h, expected, prepared);
+      // notified by the function itself, at the caller's commit
+      const row = await this.#call(client, route.shard, this.#placement.epoch, stream, h, expected, prepared, true);
       const done = this.#finish(row, route.shard, stream, expected, prepared.length, attempt);
       if (done !== "retry") return done;
     }
@@ -516,47 +551,50 @@ export class EventStore {
   /**
    * Decodes an event row (a deleted stream's row gives undefined). The payload is decrypted and
    * upcast lazily, on the first read of `data` or `metadata`: consumers that look only at types,
-   * streams and versions pay no decryption.
+   * streams and versions pay no decryption. The stream's key must be known to this client: rows
+   * read through {@link decodeRows} (every read of the store) are.
+   * @throws EventStoreError when the stream's key was not loaded
    */
-  decode(shard: string, row: EventRow): RecordedEvent | undefined {
-    if (row.deleted || row.data_key === null) return undefined;
-    const plan = this.upcasters.plan(row.type, row.schema_version);
-    const wrapped = row.data_key;
-    const sealed = row.data;
-    let body: { d: unknown; m: Record<string, unknown> } | undefined;
-    let data: { v: unknown } | undefined;
-    const open = () =>
-      (body ??= this.#cipher.open(this.#unwrap(wrapped), row.stream, sealed) as {
-        d: unknown;
-        m: Record<string, unknown>;
-      });
-    let deps: PositionVector | undefined;
-    if (row.deps) {
-      const raw = JSON.parse(row.deps) as Record<string, string>;
-      deps = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parsePosition(v, `deps.${k}`)]));
+  decode(shard: string, row: EventRow, aad?: Buffer): RecordedEvent | undefined {
+    if (row.deleted) return undefined;
+    const key = this.#readKeys.get(row.stream);
+    if (!key) throw new EventStoreError(`decode ${row.stream}: its key was not loaded (read it with decodeRows)`);
+    const ad = aad ?? Buffer.from(row.stream, "utf8");
+    return new StoredEvent(shard, row, this.upcasters.plan(row.type, row.schema_version), (sealed) =>
+      this.#cipher.open(key, ad, sealed),
+    );
+  }
+
+  /**
+   * Decodes rows read on `c` (a connection to `shard`): loads the keys of streams this client
+   * has not seen yet (one query for all of them), leaves out deleted streams' rows.
+   */
+  async decodeRows(c: PoolClient, shard: string, rows: readonly EventRow[]): Promise<RecordedEvent[]> {
+    await this.#loadKeys(c, rows);
+    const out: RecordedEvent[] = [];
+    const aads = new Map<string, Buffer>();
+    for (const row of rows) {
+      if (row.deleted || row.id === null) continue;
+      let aad = aads.get(row.stream);
+      if (!aad) aads.set(row.stream, (aad = Buffer.from(row.stream, "utf8")));
+      // a stream deleted between the read and the key query has no key left: skip it as deleted
+      if (this.#readKeys.has(row.stream)) out.push(this.decode(shard, row, aad)!);
     }
-    return {
-      id: row.id,
-      stream: row.stream,
-      version: row.version,
-      type: plan.type,
-      schemaVersion: plan.schemaVersion,
-      get data() {
-        return (data ??= { v: applyUpcasts(plan, open().d) }).v;
-      },
-      get metadata() {
-        return open().m ?? {};
-      },
-      ...(row.causation ? { causationId: row.causation } : {}),
-      ...(row.correlation ? { correlationId: row.correlation } : {}),
-      stamp: { wall: Number(row.hlc_wall), logical: row.hlc_logical, node: row.hlc_node },
-      shard,
-      position: positionOf(row.tx, row.seq),
-      ...(deps ? { deps } : {}),
-      get recordedAt() {
-        return new Date(Number(row.recorded_ms));
-      },
-    };
+    return out;
+  }
+
+  async #loadKeys(c: PoolClient, rows: readonly EventRow[]): Promise<void> {
+    const missing = new Set<string>();
+    for (const row of rows)
+      if (!row.deleted && row.id !== null && !this.#readKeys.has(row.stream)) missing.add(row.stream);
+    if (missing.size === 0) return;
+    const r = await c.query<{ stream: string; data_key: Buffer }>(STREAM_KEYS_SQL, [[...missing]]);
+    for (const k of r.rows) this.#cacheKey(k.stream, this.#unwrap(k.data_key));
+  }
+
+  #cacheKey(stream: string, key: StreamKey): void {
+    if (this.#readKeys.size >= KEY_CACHE_MAX) this.#readKeys.delete(this.#readKeys.keys().next().value!);
+    this.#readKeys.set(stream, key);
   }
 
   /**
@@ -572,15 +610,7 @@ export class EventStore {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
       throw new EventArgumentError("limit", "must be a whole number from 1 to 100000");
     const shard = this.shardOf(stream);
-    const rows = await this.withShard(shard, (c) =>
-      c.query<EventRow & { stream_version: number | null; stream_deleted: boolean | null }>(READ_STREAM_SQL, [
-        stream,
-        from,
-        limit,
-      ]),
-    );
-    if (rows.rows[0]?.stream_deleted) throw new StreamDeletedError(stream);
-    return rows.rows.filter((r) => r.id !== null).map((r) => this.decode(shard, r)!);
+    return this.withShard(shard, (c) => this.readStreamOn(c, shard, stream, from, from + limit));
   }
 
   /** A stream's events in (`after`, `upTo`] on `c`, a connection to its shard (inside the caller's transaction). */
@@ -598,7 +628,7 @@ export class EventStore {
       upTo - after,
     ]);
     if (r.rows[0]?.stream_deleted) throw new StreamDeletedError(stream);
-    return r.rows.filter((x) => x.id !== null).map((x) => this.decode(shard, x)!);
+    return this.decodeRows(c, shard, r.rows);
   }
 
   /** A projection context on `c` for generation `gen` (undefined: live). */
@@ -628,16 +658,16 @@ export class EventStore {
    * flight), at most `limit` (@default 1000).
    */
   async readReleased(shard: string, cursor: Position, limit = 1000): Promise<ReleasedBatch> {
-    const r = await this.withShard(shard, (c) =>
-      c.query<EventRow & { xmin: string }>(RELEASE_SQL, [cursor.tx.toString(), cursor.seq.toString(), limit]),
-    );
+    const { r, rows, events } = await this.withShard(shard, async (c) => {
+      const r = await c.query<EventRow & { xmin: string }>(RELEASE_SQL, [
+        cursor.tx.toString(),
+        cursor.seq.toString(),
+        limit,
+      ]);
+      const rows = r.rows.filter((x) => x.tx !== null);
+      return { r, rows, events: await this.decodeRows(c, shard, rows) };
+    });
     const xmin = BigInt(r.rows[0].xmin);
-    const rows = r.rows.filter((x) => x.tx !== null);
-    const events: RecordedEvent[] = [];
-    for (const row of rows) {
-      const e = this.decode(shard, row);
-      if (e) events.push(e);
-    }
     const last = rows[rows.length - 1];
     return {
       shard,
@@ -660,20 +690,16 @@ export class EventStore {
     upTo: Position,
     limit = 5000,
   ): Promise<{ events: RecordedEvent[]; cursor: Position; done: boolean }> {
-    const r = await this.withShard(shard, (c) =>
-      c.query<EventRow>(REPLAY_SQL, [
+    const { r, events } = await this.withShard(shard, async (c) => {
+      const r = await c.query<EventRow>(REPLAY_SQL, [
         from.tx.toString(),
         from.seq.toString(),
         upTo.tx.toString(),
         upTo.seq.toString(),
         limit,
-      ]),
-    );
-    const events: RecordedEvent[] = [];
-    for (const row of r.rows) {
-      const e = this.decode(shard, row);
-      if (e) events.push(e);
-    }
+      ]);
+      return { r, events: await this.decodeRows(c, shard, r.rows) };
+    });
     const last = r.rows[r.rows.length - 1];
     return { events, cursor: last ? positionOf(last.tx, last.seq) : from, done: r.rows.length < limit };
   }
@@ -726,6 +752,7 @@ export class EventStore {
       }
     });
     this.#keys.delete(stream);
+    this.#readKeys.delete(stream);
     if (existed) this.log.info({ stream, shard, hard: options.hard ?? false }, "stream deleted");
     return existed;
   }

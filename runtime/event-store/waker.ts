@@ -60,3 +60,49 @@ export class ShardWaker {
     await c?.end().catch(() => undefined);
   }
 }
+
+/**
+ * The appending side of the wake-ups: after an append committed, the store kicks its shard's
+ * notifier, which sends one NOTIFY now when none was sent within `minGapMs`, or else one as soon
+ * as the interval ends, covering every append that committed meanwhile. Every committed append
+ * is thus followed by a NOTIFY sent after its commit, without one NOTIFY per append (NOTIFY
+ * serialises the shard's committing transactions: runtime/event-store/sql.ts). A failed NOTIFY is
+ * dropped: readers fall back to their poll.
+ */
+export class AppendNotifier {
+  #busy = false;
+  #pending = false;
+  #last = 0;
+
+  constructor(
+    private readonly send: () => Promise<unknown>,
+    private readonly minGapMs: number,
+    private readonly closed: () => boolean,
+  ) {}
+
+  /** Announces that an append committed. */
+  kick(): void {
+    if (this.#busy) {
+      this.#pending = true;
+      return;
+    }
+    this.#busy = true;
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      do {
+        const wait = this.#last + this.minGapMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (this.closed()) return;
+        // appends that committed until now (kicks during the wait included) are covered by this one
+        this.#pending = false;
+        this.#last = Date.now();
+        await this.send().catch(() => undefined);
+      } while (this.#pending);
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

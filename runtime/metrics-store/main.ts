@@ -13,6 +13,7 @@
  *   METRICS_OUT_OF_ORDER_WINDOW_SECONDS                                             @default 3600
  *   METRICS_RETENTION          raw,1m,1h days, e.g. "15,90,730"                     @default 15,90,730
  *   METRICS_MAINTENANCE_PERIOD_SECONDS                                              @default 15
+ *   METRICS_ADMIN_API          "true" serves /api/v1/admin/tsdb/delete_series      @default false
  *   SCALEPLANE_LOG_LEVEL       pino level                                           @default info
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -34,6 +35,8 @@ export interface StoreOptions extends Omit<RouterOptions, "logger"> {
   /** Address to listen on. @default "0.0.0.0" */
   host?: string;
   maintenance: MaintenanceSettings & { periodMs?: number; enabled?: boolean };
+  /** Serve `/api/v1/admin/tsdb/delete_series` (Prometheus' `--web.enable-admin-api`). @default false */
+  adminApi?: boolean;
   logger?: Logger;
 }
 
@@ -62,6 +65,7 @@ export async function startStore(o: StoreOptions): Promise<RunningStore> {
     router,
     querier,
     log,
+    adminApi: o.adminApi ?? false,
     extra: (_req, url) =>
       url.pathname === "/api/v1/status/maintenance"
         ? Promise.resolve({ status: "success", data: Object.fromEntries(maintenance.reports) })
@@ -142,6 +146,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): {
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const s = settingsFromEnv(env);
+  const admin = env.METRICS_ADMIN_API ?? "false";
+  if (admin !== "true" && admin !== "false")
+    throw new Error(`METRICS_ADMIN_API must be "true" or "false"; got ${JSON.stringify(admin)}`);
   const log = pino({ name: "metrics-store", level: env.SCALEPLANE_LOG_LEVEL ?? "info" }).child({ host: hostname() });
   const config = ConfigClient.create({
     endpoints: s.endpoints,
@@ -154,6 +161,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     password: s.password,
     port: s.port,
     maintenance: s.maintenance,
+    adminApi: admin === "true",
     logger: log,
   });
   log.info({ port: store.port }, "metrics store listening");

@@ -15,8 +15,8 @@
  */
 import type { PoolClient } from "pg";
 import type { Logger } from "pino";
-import { decodeChunk, encodeChunk } from "../../core/metrics/codec";
-import { coarsen, encodeBuckets, rollup } from "../../core/metrics/rollup";
+import { blockRows } from "../../core/metrics/block";
+import { decodeChunk } from "../../core/metrics/codec";
 import {
   BLOCK_MS,
   PARTITIONED_TABLES,
@@ -236,12 +236,12 @@ async function sealBlock(
           vu[2 * k] = l;
           vu[2 * k + 1] = h;
         });
-        const minute = rollup(t, v, 60_000);
+        const block = blockRows(t, v);
         ids.push(row.id);
         hs.push(row.h);
-        chunks.push(Buffer.from(encodeChunk({ t, v })));
-        r1m.push(Buffer.from(encodeBuckets(minute, encodeChunk)));
-        r1h.push(Buffer.from(encodeBuckets(coarsen(minute, 3_600_000), encodeChunk)));
+        chunks.push(Buffer.from(block.chunk));
+        r1m.push(Buffer.from(block.r1m));
+        r1h.push(Buffer.from(block.r1h));
       }
       for (const [table, data] of [
         ["metrics_chunks", chunks],

@@ -27,6 +27,12 @@ import { decodeBuckets, rollup, type Bucket } from "../../core/metrics/rollup";
 import type { MetricsRouter } from "./router";
 import { DATA_SQL, SERIES_SQL } from "./schema";
 
+/** Inclusive time span, ms. */
+export interface TimeSpan {
+  mint: number;
+  maxt: number;
+}
+
 /** A series found by the index. */
 export interface FoundSeries {
   id: string;
@@ -100,21 +106,46 @@ function mergeBuckets(rows: readonly DataRow[], r: number): Bucket[] {
   return [...byEnd.values()].sort((a, b) => a.end - b.end);
 }
 
+/**
+ * How SERIES_SQL finds the series of `matchers`: its first two parameters (the metric name or
+ * null, the equality matchers as jsonb) and the test of the other matchers, applied to the rows.
+ */
+export function seriesLookup(matchers: readonly Matcher[]): {
+  params: [string | null, string];
+  accepts: (labels: Record<string, string>) => boolean;
+} {
+  const metric = matchers.find((m) => m.name === "__name__" && m.op === "=")?.value ?? null;
+  const contains = Object.fromEntries(
+    matchers.filter((m) => m.op === "=" && m.value !== "").map((m) => [m.name, m.value]),
+  );
+  const rest = matchers
+    .filter((m) => !(m.op === "=" && m.value !== ""))
+    .map((m) => ({ ...m, ...(m.op === "=~" || m.op === "!~" ? { re: compileRegex(m.value) } : {}) }));
+  return {
+    params: [metric, JSON.stringify(contains)],
+    accepts: (labels) => rest.every((m) => matcherAccepts(m, labels[m.name] ?? "")),
+  };
+}
+
 export class MetricsQuerier {
   constructor(private readonly router: MetricsRouter) {}
 
-  /** Series matching every matcher, from the index of every shard (leftovers of former owners ignored). */
-  async findSeries(matchers: readonly Matcher[]): Promise<{ series: FoundSeries[]; alive: Set<string> }> {
-    const metric = matchers.find((m) => m.name === "__name__" && m.op === "=")?.value ?? null;
-    const contains = Object.fromEntries(
-      matchers.filter((m) => m.op === "=" && m.value !== "").map((m) => [m.name, m.value]),
-    );
-    const rest = matchers
-      .filter((m) => !(m.op === "=" && m.value !== ""))
-      .map((m) => ({ ...m, ...(m.op === "=~" || m.op === "!~" ? { re: compileRegex(m.value) } : {}) }));
+  /**
+   * Series matching every matcher, from the index of every shard (leftovers of former owners
+   * ignored); with `span`, only those with data in it (block-granular: schema.ts SERIES_SQL).
+   */
+  async findSeries(
+    matchers: readonly Matcher[],
+    span?: TimeSpan,
+  ): Promise<{ series: FoundSeries[]; alive: Set<string> }> {
+    const { params, accepts } = seriesLookup(matchers);
     const { results, st } = await this.router.readAll((c) =>
       c
-        .query<{ id: string; h: string; labels: string }>(SERIES_SQL, [metric, JSON.stringify(contains)])
+        .query<{ id: string; h: string; labels: string }>(SERIES_SQL, [
+          ...params,
+          span?.mint ?? null,
+          span?.maxt ?? null,
+        ])
         .then((r) => r.rows),
     );
     const found = new Map<string, FoundSeries>();
@@ -125,7 +156,7 @@ export class MetricsQuerier {
         const h = Number(row.h);
         if (!this.router.readReplicas(h, st).includes(shard)) continue;
         const labels = JSON.parse(row.labels) as Record<string, string>;
-        if (rest.every((m) => matcherAccepts(m, labels[m.name] ?? ""))) found.set(id, { id, h, labels });
+        if (accepts(labels)) found.set(id, { id, h, labels });
       }
     return { series: [...found.values()], alive: new Set(results.keys()) };
   }
@@ -201,25 +232,25 @@ export class MetricsQuerier {
     return { ...evaluateRange(expr, fetched, start, end, step), resolution };
   }
 
-  /** Label names of every series (or of those matching any of `selectors`). */
-  async labelNames(selectors: readonly Matcher[][] = []): Promise<string[]> {
+  /** Label names of every series (or of those matching any of `selectors`), with data in `span` when given. */
+  async labelNames(selectors: readonly Matcher[][] = [], span?: TimeSpan): Promise<string[]> {
     const names = new Set<string>();
-    for (const s of await this.seriesOf(selectors)) for (const k of Object.keys(s.labels)) names.add(k);
+    for (const s of await this.seriesOf(selectors, span)) for (const k of Object.keys(s.labels)) names.add(k);
     return [...names].sort();
   }
 
-  /** Values of one label over every series (or those matching any of `selectors`). */
-  async labelValues(name: string, selectors: readonly Matcher[][] = []): Promise<string[]> {
+  /** Values of one label over every series (or those matching any of `selectors`), with data in `span` when given. */
+  async labelValues(name: string, selectors: readonly Matcher[][] = [], span?: TimeSpan): Promise<string[]> {
     const values = new Set<string>();
-    for (const s of await this.seriesOf(selectors)) if (s.labels[name] !== undefined) values.add(s.labels[name]);
+    for (const s of await this.seriesOf(selectors, span)) if (s.labels[name] !== undefined) values.add(s.labels[name]);
     return [...values].sort();
   }
 
-  /** Series matching any of the selectors (all series when none). */
-  async seriesOf(selectors: readonly Matcher[][]): Promise<FoundSeries[]> {
+  /** Series matching any of the selectors (all series when none), with data in `span` when given. */
+  async seriesOf(selectors: readonly Matcher[][], span?: TimeSpan): Promise<FoundSeries[]> {
     const lists = selectors.length === 0 ? [[{ name: "__name__", op: "=~", value: ".+" } as Matcher]] : selectors;
     const out = new Map<string, FoundSeries>();
-    for (const m of lists) for (const s of (await this.findSeries(m)).series) out.set(s.id, s);
+    for (const m of lists) for (const s of (await this.findSeries(m, span)).series) out.set(s.id, s);
     return [...out.values()];
   }
 }

@@ -29,6 +29,8 @@
  * target's `metrics_state.horizon` must be raised to at least the source's before cutover.
  */
 
+import { BLOCK_MS } from "../../core/metrics/retention";
+
 /** Advisory lock id serialising the metrics DDL (distinct from the shard client's). */
 export const METRICS_SCHEMA_LOCK_ID = 0x5ca1e_0016;
 
@@ -124,11 +126,22 @@ FROM st`;
 
 /**
  * Series matching a metric name (or all with NULL) whose labels contain `$2` (jsonb, the
- * equality matchers); the other matchers are applied by the caller. Plus the fence.
+ * equality matchers); the other matchers are applied by the caller. With `$3 ≤ t ≤ $4` (both
+ * NULL: any time), only series with data in that span: a head sample in it, or a chunk or rollup
+ * of a 2-hour block overlapping it (block-granular, as Prometheus' own index: a series whose block
+ * overlaps the span is listed even when its samples in the block lie outside it).
  */
 export const SERIES_SQL = `
-SELECT series_id::text AS id, h::text AS h, labels::text AS labels
-FROM metrics_series WHERE ($1::text IS NULL OR metric = $1::text) AND labels @> $2::jsonb`;
+SELECT s.series_id::text AS id, s.h::text AS h, s.labels::text AS labels
+FROM metrics_series s WHERE ($1::text IS NULL OR s.metric = $1::text) AND s.labels @> $2::jsonb
+  AND ($3::bigint IS NULL
+    OR EXISTS (SELECT 1 FROM metrics_head hd WHERE hd.series_id = s.series_id AND hd.t >= $3::bigint AND hd.t <= $4::bigint)
+    ${["metrics_chunks", "metrics_rollup_1m", "metrics_rollup_1h"]
+      .map(
+        (table) => `OR EXISTS (SELECT 1 FROM ${table} c WHERE c.h = s.h AND c.series_id = s.series_id
+         AND c.block_end >= $3::bigint AND c.block_end < $4::bigint + ${BLOCK_MS})`,
+      )
+      .join("\n    ")})`;
 
 /**
  * The data of series `$1` (ids, with their h in `$4`) for `$2 ≤ t ≤ $3`, per series: the rows of

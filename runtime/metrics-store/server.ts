@@ -11,21 +11,26 @@
  *   `{"series":[{"labels":{...},"samples":[[ms, value], ...]}]}`, values numbers or the strings
  *   `NaN`, `+Inf`, `-Inf`, `stale`; answers `{"accepted":n,"tooOld":k}` (200, or 400 when k > 0).
  * - The Prometheus query API subset Grafana uses: `/api/v1/query`, `/api/v1/query_range`,
- *   `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values` (GET or form POST),
+ *   `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values` (GET or form POST; `start`
+ *   and `end` keep the series with data in that span, block-granular as in Prometheus),
  *   `/api/v1/status/buildinfo`, `/api/v1/metadata`; answers shaped like Prometheus' own.
+ * - `POST|PUT /api/v1/admin/tsdb/delete_series` (`match[]`, optional `start`/`end`): 204 when the
+ *   data is gone from every shard (runtime/metrics-store/admin.ts); only with `adminApi`.
  *   Outside the PromQL subset: 400 `bad_data` saying what is supported.
  * - `/health` (the process), `/ready` (the shard map is followed), `/metrics` (its own counters).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { uncompress } from "snappyjs";
 import type { Logger } from "pino";
+import { MAX_TIMESTAMP } from "../../core/metrics/codec";
 import { resultJson } from "../../core/metrics/format";
 import { LabelError, seriesOfRecord } from "../../core/metrics/labels";
 import { parseDuration, parseQuery, QueryError, selectorsOf, UnsupportedQueryError } from "../../core/metrics/promql";
 import { decodeWriteRequest, PayloadError, SeriesCache, type SeriesBatch } from "../../core/metrics/remote-write";
 import { staleMarker } from "../../core/metrics/rollup";
 import { QuorumUnavailableError, StaleEpochError } from "../shard-client/errors";
-import type { MetricsQuerier } from "./query";
+import { deleteSeries } from "./admin";
+import type { MetricsQuerier, TimeSpan } from "./query";
 import type { MetricsRouter, WriteOutcome } from "./router";
 
 /** Largest request body accepted (compressed or JSON), bytes. */
@@ -175,6 +180,11 @@ export interface ServerOptions {
   querier: MetricsQuerier;
   log: Logger;
   counters?: StoreCounters;
+  /**
+   * Serve the admin API (`/api/v1/admin/tsdb/delete_series`); off, it answers 503 "admin APIs
+   * disabled", as Prometheus without `--web.enable-admin-api`. @default false
+   */
+  adminApi?: boolean;
   /** Extra routes (e.g. the maintenance status). */
   extra?: (req: IncomingMessage, url: URL) => Promise<unknown> | undefined;
 }
@@ -201,6 +211,20 @@ export function createStoreServer(o: ServerOptions): { server: Server; counters:
         throw new QueryError(`match[] must be a series selector; got ${m}`);
       return selectorsOf(e)[0].matchers;
     });
+
+  /** `start`/`end` of the metadata endpoints: a span when either is given (the other open), else none. */
+  const spanOf = (p: URLSearchParams): TimeSpan | undefined => {
+    const start = p.get("start") ?? "";
+    const end = p.get("end") ?? "";
+    if (start === "" && end === "") return undefined;
+    const span = {
+      mint: parseTime(start, "start", -MAX_TIMESTAMP),
+      maxt: parseTime(end, "end", MAX_TIMESTAMP),
+    };
+    if (span.maxt < span.mint)
+      throw new HttpError(400, "bad_data", 'invalid parameter "end": end timestamp must not be before start time');
+    return span;
+  };
 
   const write = async (batches: SeriesBatch[]): Promise<WriteOutcome> => {
     counters.writeRequests++;
@@ -301,18 +325,31 @@ export function createStoreServer(o: ServerOptions): { server: Server; counters:
       const p = await params(req, url);
       const m = matchersOf(p);
       if (m.length === 0) throw new HttpError(400, "bad_data", "no match[] parameter provided");
-      return json(res, 200, { status: "success", data: (await o.querier.seriesOf(m)).map((s) => s.labels) });
+      return json(res, 200, { status: "success", data: (await o.querier.seriesOf(m, spanOf(p))).map((s) => s.labels) });
+    }
+    if (path === "/api/v1/admin/tsdb/delete_series") {
+      if (req.method !== "POST" && req.method !== "PUT")
+        throw new HttpError(405, "bad_data", "delete_series needs POST or PUT");
+      if (!o.adminApi) throw new HttpError(503, "unavailable", "admin APIs disabled");
+      const p = await params(req, url);
+      const m = matchersOf(p);
+      if (m.length === 0) throw new HttpError(400, "bad_data", "no match[] parameter provided");
+      const span = spanOf(p) ?? { mint: -MAX_TIMESTAMP, maxt: MAX_TIMESTAMP };
+      const done = await deleteSeries(o.router, m, span);
+      o.log.info({ match: p.getAll("match[]"), ...span, ...done }, "deleted series data");
+      res.writeHead(204);
+      return void res.end();
     }
     if (path === "/api/v1/labels") {
       const p = await params(req, url);
-      return json(res, 200, { status: "success", data: await o.querier.labelNames(matchersOf(p)) });
+      return json(res, 200, { status: "success", data: await o.querier.labelNames(matchersOf(p), spanOf(p)) });
     }
     const lv = /^\/api\/v1\/label\/([^/]+)\/values$/.exec(path);
     if (lv) {
       const p = await params(req, url);
       return json(res, 200, {
         status: "success",
-        data: await o.querier.labelValues(decodeURIComponent(lv[1]), matchersOf(p)),
+        data: await o.querier.labelValues(decodeURIComponent(lv[1]), matchersOf(p), spanOf(p)),
       });
     }
     if (path === "/api/v1/status/buildinfo")

@@ -166,7 +166,7 @@ export async function killInstance(docker: Docker, name: string): Promise<void> 
   }
 }
 
-/** Removes a container (forcefully: it was drained or never served); absent is fine. */
+/** Removes a container (forcefully: it exited, or it belongs to no record); absent is fine. */
 export async function removeContainer(docker: Docker, name: string): Promise<void> {
   try {
     await docker.getContainer(name).remove({ force: true, v: true });

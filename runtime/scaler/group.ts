@@ -394,6 +394,7 @@ export class GroupReconciler {
       unhealthyReplaceMs: spec.unhealthyReplaceSeconds * 1000,
       specHash: spec.specHash,
       rollout: spec.rollout,
+      fencingToken: lead.fencingToken,
     });
 
     // 1. The records, fenced and compared with the revision read (no concurrent writer).

@@ -8,6 +8,8 @@
  *   SCALER_LEASE_TTL_SECONDS  leadership lease TTL                         @default 10
  *   SCALER_CONFIG_PREFIX      config key prefix                            @default /scaleplane/
  *   SCALER_SECRETS_DIR        directory of the group's secret files (name = variable)   @default none
+ *   SCALER_HEARTBEAT_FILE     the heartbeat file the container healthcheck reads   @default /tmp/scaler-heartbeat
+ *   SCALER_FAULT_PAUSE_BEFORE fault injection (tests): SIGSTOP itself before that action   @default none
  *   SCALEPLANE_LOG_LEVEL      pino level                                   @default info
  *
  * Logs are JSON lines (pino). SIGTERM resigns the leadership and exits 0. A heartbeat file
@@ -63,7 +65,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       });
     });
   // The container healthcheck reads this file's age: it stays fresh while the event loop turns.
-  const beat = () => writeFileSync(SCALER_HEARTBEAT_FILE, `${new Date().toISOString()}\n`);
+  const heartbeatFile = env.SCALER_HEARTBEAT_FILE || SCALER_HEARTBEAT_FILE;
+  const beat = () => writeFileSync(heartbeatFile, `${new Date().toISOString()}\n`);
   beat();
   setInterval(beat, SCALER_HEARTBEAT_SECONDS * 1000).unref();
   await controller.run();

@@ -259,6 +259,12 @@ const INVALID: [string, PlatformConfigInput | Record<string, unknown>, string, s
     "scaleplane:docker.etcdPortBase",
     "overlaps docker.appPortBase",
   ],
+  [
+    "metrics store port inside the database range",
+    { docker: { databasePortBase: 19200 } },
+    "scaleplane:metrics.hostPort",
+    "overlaps docker.databasePortBase range 19200..19202",
+  ],
   ["privileged host port", { docker: { appPortBase: 80 } }, "scaleplane:docker.appPortBase", "from 1024"],
 ];
 

@@ -14,7 +14,7 @@ import type Docker from "dockerode";
 import { haproxyConfig, lbSlots, LB_FRONTEND_PORT } from "../../../core/app/haproxy";
 import type { LaunchSpecInput } from "../../../core/scaling/reconcile";
 import type { ScalingPolicyInput } from "../../../core/scaling/policy";
-import { ManagedInstanceGroup, type InstanceGroupInputs } from "../../../providers/instance-group";
+import type { InstanceGroupInputs } from "../../../providers/instance-group";
 import { ConfigClient } from "../../../runtime/config-client";
 import { groupConfigKeys, lbState } from "../../../runtime/scaler/group";
 import { execIn, listGroup } from "../../../runtime/scaler/docker-ops";
@@ -22,14 +22,14 @@ import { APP_SECRETS_DIR, SCALER_SECRETS_DIR, tarArchive } from "../../../core/s
 import { requireImage } from "../../support/engines";
 import { startDockerEtcd, TEST_LABELS, type DockerEtcd } from "../../support/etcd-cluster";
 import { freePorts } from "../../support/ports";
-import { ProviderHost, serializeDynamicProvider, type Props } from "../../support/provider-host";
+import { ProviderHost, type Props } from "../../support/provider-host";
 import { LoadGenerator } from "./load";
+import { inFlightPolicy, serializeGroupProvider, TYPE } from "./group-harness";
 import pino from "pino";
 
-const TYPE = "pulumi-nodejs:dynamic/autoscaling:ManagedInstanceGroup";
 const APP_IMAGE = "scaleplane/sample-app:0.1.0";
 const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
-const SCALER_IMAGE = "scaleplane/scaler:0.2.0";
+const SCALER_IMAGE = "scaleplane/scaler:0.2.1";
 const TTL_SECONDS = 4;
 const MAX = 6;
 const SCALE_DOWN_WINDOW_S = 8;
@@ -44,23 +44,8 @@ const controllers = [`${group}-ctl-a`, `${group}-ctl-b`];
 const SECRET_NAME = "SCALEPLANE_TEST_TOKEN";
 const SECRET = `h4-secret-${run}`;
 
-const policy = (minSize: number): ScalingPolicyInput => ({
-  engine: "hpa",
-  minSize,
-  maxSize: MAX,
-  periodSeconds: 1,
-  metrics: ["inFlight"],
-  targets: { inFlight: 2 },
-  hpa: {
-    behavior: {
-      scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: "Pods", value: 4, periodSeconds: 1 }] },
-      scaleDown: {
-        stabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
-        policies: [{ type: "Percent", value: 100, periodSeconds: 1 }],
-      },
-    },
-  },
-});
+const policy = (minSize: number): ScalingPolicyInput =>
+  inFlightPolicy({ minSize, maxSize: MAX, target: 2, scaleDownWindowSeconds: SCALE_DOWN_WINDOW_S });
 
 let docker: Docker;
 let etcd: DockerEtcd;
@@ -162,17 +147,7 @@ async function removeEverything(): Promise<void> {
 
 beforeAll(async () => {
   for (const image of [APP_IMAGE, LB_IMAGE, SCALER_IMAGE]) docker = await requireImage(image);
-  ({ provider: serialized } = await serializeDynamicProvider(
-    TYPE,
-    () =>
-      new ManagedInstanceGroup("p", {
-        group: "g",
-        configEndpoints: ["http://127.0.0.1:1"],
-        launchSpec: {} as never,
-        policy: {},
-        lbSlots: 64,
-      }),
-  ));
+  serialized = await serializeGroupProvider();
   etcd = await startDockerEtcd(docker, {
     members: 1,
     electionTimeoutMs: 1000,

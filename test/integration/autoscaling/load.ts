@@ -3,6 +3,11 @@
  * request at a time to a 127.0.0.1 URL (keep-alive), and count answers. The concurrency can be
  * changed while it runs; stop() waits for the requests in flight. Every failure is recorded (a
  * status other than 200, a connection error or a timeout): the tests require zero.
+ *
+ * Keep-alive like a well-behaved client: an idle pooled connection is closed by the client after
+ * `idleMs`, below HAProxy's `timeout http-keep-alive` (10 s), so a request is never written onto a
+ * connection the load balancer is closing at that instant (the race every HTTP client avoids the
+ * same way; a request on a fresh or busy connection is what the tests judge).
  */
 import * as http from "node:http";
 
@@ -13,20 +18,35 @@ export interface LoadCounts {
   failures: string[];
 }
 
+export interface LoadOptions {
+  /** Per-request timeout. @default 20000 */
+  timeoutMs?: number;
+  /** Upper bound on workers whatever setConcurrency asks. @default 64 */
+  maxConcurrency?: number;
+  /** Idle pooled connections are closed after this long. @default 4000 */
+  idleMs?: number;
+}
+
 export class LoadGenerator {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly agent: http.Agent;
   private target = 0;
   private running = 0;
   private stopped = false;
+  private readonly timeoutMs: number;
+  private readonly maxConcurrency: number;
   readonly counts: LoadCounts = { ok: 0, failed: 0, failures: [] };
   private readonly idle: Array<() => void> = [];
+  /** When the target concurrency was last set, and to what (for {@link heldAtLeast}). */
+  private readonly steps: { atMs: number; concurrency: number }[] = [];
 
   constructor(
     private readonly url: string,
-    private readonly timeoutMs = 20_000,
-    /** Upper bound on workers whatever setConcurrency asks. */
-    private readonly maxConcurrency = 64,
+    o: LoadOptions | number = {},
   ) {
+    const opts = typeof o === "number" ? { timeoutMs: o } : o;
+    this.timeoutMs = opts.timeoutMs ?? 20_000;
+    this.maxConcurrency = opts.maxConcurrency ?? 64;
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 512, timeout: opts.idleMs ?? 4000 });
     if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`load generator: loopback URLs only; got ${url}`);
   }
 
@@ -34,11 +54,27 @@ export class LoadGenerator {
   setConcurrency(n: number): void {
     if (this.stopped) return;
     this.target = Math.min(n, this.maxConcurrency);
+    this.steps.push({ atMs: Date.now(), concurrency: this.target });
     while (this.running < this.target) {
       this.running++;
       void this.worker();
     }
   }
+
+  /**
+   * Milliseconds the target concurrency has been at least `n` without a break, up to now (or up
+   * to stop()): the span a test's "≥ n concurrent requests for ≥ T s" is judged on.
+   */
+  heldAtLeast(n: number): number {
+    const end = this.stoppedAtMs ?? Date.now();
+    let since: number | undefined;
+    for (const s of this.steps) {
+      if (s.concurrency >= n) since ??= s.atMs;
+      else since = undefined;
+    }
+    return since === undefined ? 0 : end - since;
+  }
+  private stoppedAtMs?: number;
 
   private request(): Promise<void> {
     return new Promise((resolve) => {
@@ -73,6 +109,7 @@ export class LoadGenerator {
 
   /** Stops the workers and waits for the requests in flight. */
   async stop(): Promise<LoadCounts> {
+    if (!this.stopped) this.stoppedAtMs = Date.now();
     this.stopped = true;
     this.target = 0;
     if (this.running > 0) await new Promise<void>((r) => this.idle.push(r));

@@ -115,14 +115,17 @@ describe("rehearsal of `pulumi up --stack local`", () => {
     }
     await removeStackObjects(docker);
     // The `local` stack's config as the CLI would pass it, with port bases free on this host.
-    const base = await consecutiveFreePorts(16, 29000, 31999);
-    ports = { app: base, etcd: base + 1, db: base + 8 };
+    // one free block, a slice of it per published range (app ≤ 16 instances, etcd ≤ 8 members,
+    // shards ≤ 8, metrics store instances ≤ 8): config validation refuses overlapping ranges
+    const base = await consecutiveFreePorts(40, 29000, 31999);
+    ports = { app: base, etcd: base + 16, db: base + 24 };
     local.config["scaleplane:docker"] = {
       ...local.config["scaleplane:docker"],
       appPortBase: ports.app,
       etcdPortBase: ports.etcd,
       databasePortBase: ports.db,
     };
+    local.config["scaleplane:metrics"] = { ...local.config["scaleplane:metrics"], hostPort: base + 32 };
     tmp = mkdtempSync(join(tmpdir(), "sp-rehearsal-"));
     stackFile = join(tmp, `Pulumi.${STACK}.yaml`);
     writeFileSync(stackFile, stringifyYaml(local));

@@ -32,6 +32,8 @@ describe("MetricsStore", () => {
     expect(c.ports).toEqual([expect.objectContaining({ external: 19301, internal: 9201, ip: "127.0.0.1" })]);
     expect(JSON.stringify(c.envs)).not.toContain("s3cret-pw");
     expect(JSON.stringify(c.envs)).toContain("METRICS_DATABASE_PASSWORD_FILE=");
+    // the admin API (delete_series) is off unless scaleplane:metrics.adminApi says otherwise
+    expect(c.envs).toContain("METRICS_ADMIN_API=false");
     expect(c.healthcheck.tests[0]).toBe("CMD");
     expect(c.networksAdvanced.map((n: Obj) => n.name)).toEqual(["net-a", "net-b"]);
   });

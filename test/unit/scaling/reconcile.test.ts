@@ -92,7 +92,7 @@ describe("core/scaling-reconcile planReconcile", () => {
     const obs = { "web-1": ok, "web-2": ok, "web-3": ok, "web-4": { ...ok, lbUp: false } };
     const p = planReconcile(base(doc, obs, { desired: 2 }));
     expect(p.actions).toEqual([
-      { kind: "remove", name: "web-4", reason: "scale-in to 2 (never served)" },
+      { kind: "stop", name: "web-4", reason: "scale-in to 2 (never served)" },
       { kind: "drain", name: "web-3", reason: "scale-in to 2" },
     ]);
     expect(p.next.instances["web-3"]).toMatchObject({ phase: "draining", slot: 3, drainStartedAtMs: 100_000 });
@@ -113,7 +113,14 @@ describe("core/scaling-reconcile planReconcile", () => {
     expect(at(10, { running: false }, stopped.next).actions).toEqual([
       { kind: "remove", name: "web-3", reason: "stopped" },
     ]);
-    expect(at(29, {}, stopped.next).actions).toEqual([{ kind: "kill", name: "web-3" }]);
+    // web-4 never served: it got its stop signal at once, and the same grace before any SIGKILL
+    expect(p.next.instances["web-4"]).toMatchObject({ phase: "stopping", stopSignalAtMs: 100_000 });
+    expect(lbWant(p.next, () => "10.0.0.4", 80).has(4)).toBe(false);
+    expect(at(24, {}, stopped.next).actions).toEqual([]);
+    expect(at(29, {}, stopped.next).actions).toEqual([
+      { kind: "kill", name: "web-3" },
+      { kind: "kill", name: "web-4" },
+    ]);
   });
 
   it("replaces instances the LB reports down for unhealthyReplaceMs, removes unrecorded containers", () => {
@@ -140,9 +147,10 @@ describe("core/scaling-reconcile planReconcile", () => {
       { kind: "remove", name: "web-9", reason: "container of the group without a record" },
       { kind: "drain", name: "web-1", reason: "health check failing for 15 s" },
       { kind: "remove", name: "web-2", reason: "container stopped" },
-      { kind: "remove", name: "web-3", reason: "not healthy within the 30 s grace period" },
+      { kind: "stop", name: "web-3", reason: "not healthy within the 30 s grace period" },
       { kind: "launch", name: "web-4", slot: 2 },
-      { kind: "launch", name: "web-5", slot: 3 },
+      // web-3 keeps slot 3 (parked) until it has exited
+      { kind: "launch", name: "web-5", slot: 4 },
     ]);
     // a short blip (down 5 s) is not a replacement
     const blip = planReconcile(
@@ -160,6 +168,36 @@ describe("core/scaling-reconcile planReconcile", () => {
       { kind: "remove", name: "web-2", reason: "container missing (launch did not complete)" },
       { kind: "launch", name: "web-3", slot: 2 },
     ]);
+  });
+
+  it("resumes a stop: a successor sends the stop signal an earlier leader recorded once more, with a fresh grace, before any SIGKILL", () => {
+    const doc: InstancesDoc = {
+      nextSeq: 4,
+      instances: {
+        "web-1": serving(1, 1),
+        "web-2": serving(2, 2),
+        // leader 7 recorded the stop, then died (maybe before the signal left)
+        "web-3": { phase: "stopping", slot: 3, launchedAtMs: 3, specHash: H, stopSignalAtMs: 50_000, stopSignalBy: 7 },
+      },
+    };
+    const obs = { "web-1": ok, "web-2": ok, "web-3": ok };
+    // the grace ran out under leader 7, but leader 9 never saw a signal go: signal again, no kill
+    const p = planReconcile(base(doc, obs, { fencingToken: 9 }));
+    expect(p.actions).toEqual([
+      {
+        kind: "stop",
+        name: "web-3",
+        reason: "stop signal sent again (recorded by an earlier leader, which may have died before sending it)",
+      },
+    ]);
+    expect(p.next.instances["web-3"]).toMatchObject({ stopSignalAtMs: 100_000, stopSignalBy: 9 });
+    // once only: the same leader then waits out the new grace, and kills only after it
+    expect(planReconcile(base(p.next, obs, { fencingToken: 9, nowMs: 110_000 })).actions).toEqual([]);
+    expect(planReconcile(base(p.next, obs, { fencingToken: 9, nowMs: 125_000 })).actions).toEqual([
+      { kind: "kill", name: "web-3" },
+    ]);
+    // the same leader that recorded it does not signal twice
+    expect(planReconcile(base(doc, obs, { fencingToken: 7 })).actions).toEqual([{ kind: "kill", name: "web-3" }]);
   });
 
   it("rolls a changed spec one surge instance at a time, never below minHealthyPercent, and resumes after a crash", () => {
