@@ -14,6 +14,8 @@ import { ETCD_MEMBER_COUNTS } from "./etcd/spec";
 import { ConfigError, configFail, type ConfigProblem } from "./config-error";
 import { AppScalingSchema, scalingDeprecations } from "./scaling/settings";
 import { appPolicyProblems } from "./scaling/app-policy";
+import { directoryIssues, rangeStrategyIssues } from "./sharding/placement";
+import { DEFAULT_VNODES_PER_WEIGHT, replicaLoadWarning } from "./sharding/ring";
 
 export { ConfigError, configFail, parseSection, type ConfigProblem } from "./config-error";
 import { CURRENT_TLS_POLICIES, DEFAULT_TLS_POLICY } from "./app/alb";
@@ -234,6 +236,31 @@ export const ShardSchema = section({
     .describe("Availability zone or failure domain; replicas prefer distinct zones."),
 });
 
+/** One range of `database.ranges`. */
+export const KeyRangeConfigSchema = section({
+  start: z
+    .string({ error: (iss) => `must be a string (the first key of the range); got ${show(iss.input)}` })
+    .describe('First key of the range (inclusive), in Unicode code point order; the first range starts at "".'),
+  shard: dnsLabel.describe("The shard owning the range; its other replicas are the next shards in database.shards."),
+});
+
+/** `database.directory`. */
+export const DirectoryConfigSchema = section({
+  separator: str("the text that ends a key's tenant")
+    .max(8, { error: "must be at most 8 characters" })
+    .default(":")
+    .describe("A key's tenant is its text before the first separator (acme:orders/17 → acme)."),
+  tenants: z
+    .record(z.string().min(1, { error: "a tenant name must not be empty" }), dnsLabel)
+    .default({})
+    .describe(
+      "Pinned tenants: tenant → the shard owning its keys (its other replicas are the next shards in database.shards); other tenants are placed by the hash ring. Re-pinning a tenant moves its rows online.",
+    ),
+});
+
+/** Placement strategies of the sharded database. */
+export const PLACEMENT_STRATEGIES = ["hash", "range", "directory"] as const;
+
 export const DatabaseSchema = section({
   name: dnsLabel
     .default("db")
@@ -244,11 +271,39 @@ export const DatabaseSchema = section({
     })
     .default(3)
     .describe("A shard count (shards named shard-0, shard-1, …, weight 1) or the explicit list of shards."),
-  virtualNodes: int(1, 4096).default(150).describe("Virtual nodes on the ring per unit of weight."),
+  weightResolution: int(1, 4096)
+    .optional()
+    .describe(
+      "Ring weight quanta per unit of weight: a shard of weight w ranks with max(1, round(w × this)) quanta, so weights are honoured to 1/this (the shard map's vnodesPerWeight). Balance does not depend on it; with whole-number weights changing it moves no key. Defaults to `150`.",
+    ),
+  virtualNodes: int(1, 4096)
+    .optional()
+    .describe(
+      "Deprecated: the old name of weightResolution (the ring has no virtual nodes since it places partitions by rendezvous hashing; the value only ever set weight resolution).",
+    ),
   replicationFactor: int(1, 16).default(1).describe("Copies of each key, on distinct shards; at most the shard count."),
   consistency: oneOf(CONSISTENCY_LEVELS)
     .default("one")
     .describe('How many replicas a read or write waits for; "quorum" needs replicationFactor ≥ 2.'),
+  strategy: oneOf(PLACEMENT_STRATEGIES)
+    .default("hash")
+    .describe(
+      "How keys are placed: hash (the consistent-hash ring), range (ordered key ranges, database.ranges: for time-ordered keys, a scan of a range asks only its owners) or directory (tenants pinned in database.directory, the others hashed). Changes move data online; range cannot become hash or directory (or back) online.",
+    ),
+  ranges: z
+    .array(KeyRangeConfigSchema)
+    .optional()
+    .describe(
+      'With strategy range: the ranges in increasing start order, the first starting at "" (e.g. [{start: "", shard: shard-0}, {start: "events/2026", shard: shard-1}]).',
+    ),
+  directory: DirectoryConfigSchema.optional().describe(
+    "With strategy directory: the separator and the pinned tenants.",
+  ),
+  maxClockOffsetMs: int(1, 60000)
+    .default(500)
+    .describe(
+      "Maximum clock offset between any router and any shard, in ms (CockroachDB's max-offset rule): a shard refuses a write whose version is further ahead of its clock, and a router whose clock is further off than this from a shard's refuses to read or write (fix its clock sync).",
+    ),
   image: str("a container image reference")
     .default("postgres:15")
     .describe("Container image of the PostgreSQL shards."),
@@ -292,6 +347,28 @@ export const DatabaseSchema = section({
       ["consistency"],
       `"quorum" needs database.replicationFactor ≥ 2 (got ${db.replicationFactor}); use "one" or raise the replication factor`,
     );
+  if (db.weightResolution !== undefined && db.virtualNodes !== undefined)
+    add(
+      ["virtualNodes"],
+      `is the deprecated name of database.weightResolution; set only weightResolution (got both: ${db.virtualNodes} and ${db.weightResolution})`,
+    );
+  const names = shardList(db as DatabaseConfig).map((s) => s.name);
+  if (db.strategy === "range") {
+    if (!db.ranges || db.ranges.length === 0)
+      add(
+        ["ranges"],
+        `must list the key ranges (at least one, the first starting at "") when database.strategy is "range"`,
+      );
+    else
+      for (const issue of rangeStrategyIssues(db.ranges, names)) add(["ranges", ...issue.path.slice(1)], issue.message);
+  } else if (db.ranges !== undefined)
+    add(["ranges"], `is only read with database.strategy "range"; strategy is ${show(db.strategy)}`);
+  if (db.strategy === "directory") {
+    const dir = db.directory ?? { separator: ":", tenants: {} };
+    for (const issue of directoryIssues(dir.tenants, dir.separator, names))
+      add(["directory", ...issue.path], issue.message);
+  } else if (db.directory !== undefined)
+    add(["directory"], `is only read with database.strategy "directory"; strategy is ${show(db.strategy)}`);
 });
 
 export const CacheNodeConfigSchema = section({
@@ -639,6 +716,10 @@ export const PlatformConfigSchema = z
       );
     if (c.environment === "prod" && db.consistency === "quorum" && db.replicationFactor === 2)
       add(["database", "consistency"], QUORUM_OF_TWO);
+    if (c.environment === "prod" && db.strategy !== "range") {
+      const load = databaseLoadWarning(db);
+      if (load) add(["database", "shards"], `is refused in prod: ${load}`);
+    }
     const shardCount = typeof db.shards === "number" ? db.shards : db.shards.length;
     if (c.target === "aws") {
       if (c.environment === "prod" && !c.aws.loadBalancer.certificateArn)
@@ -658,7 +739,11 @@ export const PlatformConfigSchema = z
     const ranges: [(string | number)[], number, number][] = [
       [["docker", "appPortBase"], docker.appPortBase, app.maxSize],
       [["docker", "etcdPortBase"], docker.etcdPortBase, cs.members],
-      [["docker", "databasePortBase"], docker.databasePortBase, shardCount],
+      [
+        ["docker", "databasePortBase"],
+        docker.databasePortBase,
+        Math.max(shardCount, ...shardPortSlots(shardList(db).map((s) => s.name)).map((x) => x + 1)),
+      ],
       ...(c.cache
         ? [
             [["docker", "cachePortBase"], docker.cachePortBase, cacheNodeList(c.cache).length] as [
@@ -703,6 +788,14 @@ export function configWarnings(c: PlatformConfig, raw?: unknown): ConfigProblem[
   w.push(...scalingDeprecations(app?.scaling, configKey(["app", "scaling"])));
   if (c.environment !== "prod" && c.database.consistency === "quorum" && c.database.replicationFactor === 2)
     w.push({ key: configKey(["database", "consistency"]), message: QUORUM_OF_TWO });
+  if (c.database.virtualNodes !== undefined)
+    w.push({
+      key: configKey(["database", "virtualNodes"]),
+      message: `is deprecated: it sets the ring's weight resolution (there are no virtual nodes); write database.weightResolution: ${c.database.virtualNodes}`,
+    });
+  const load =
+    c.environment === "prod" || c.database.strategy === "range" ? undefined : databaseLoadWarning(c.database);
+  if (load) w.push({ key: configKey(["database", "shards"]), message: load });
   return w;
 }
 export type AppConfig = PlatformConfig["app"];
@@ -765,11 +858,41 @@ export function parsePlatformConfig(raw: unknown): PlatformConfig {
   throw new ConfigError(problems);
 }
 
+/** The ring's weight resolution (`database.weightResolution`, or its deprecated name `virtualNodes`). */
+export function weightResolutionOf(db: Pick<DatabaseConfig, "weightResolution" | "virtualNodes">): number {
+  return db.weightResolution ?? db.virtualNodes ?? DEFAULT_VNODES_PER_WEIGHT;
+}
+
+/** The replica-load warning of a database's shard list (core/sharding/ring.ts replicaLoadWarning). */
+function databaseLoadWarning(db: DatabaseConfig): string | undefined {
+  return replicaLoadWarning(shardList(db), weightResolutionOf(db), db.replicationFactor);
+}
+
 /** The shard list with defaults applied (`shards: 3` → shard-0..shard-2, weight 1). */
 export function shardList(db: DatabaseConfig): { name: string; weight: number; zone?: string }[] {
   return typeof db.shards === "number"
     ? Array.from({ length: db.shards }, (_, i) => ({ name: `shard-${i}`, weight: 1 }))
     : db.shards.map((s) => ({ ...s }));
+}
+
+/**
+ * The Docker host port slot of each shard (it publishes on `docker.databasePortBase + slot`): `n`
+ * for a shard named `shard-<n>` (the names a shard count gives), so removing a shard never moves
+ * another one's port (a moved port would replace its container mid-rebalance); other names take
+ * the lowest slots no `shard-<n>` name holds, in list order.
+ */
+export function shardPortSlots(names: readonly string[]): number[] {
+  const fixed = names
+    .map((n) => /^shard-(0|[1-9]\d{0,3})$/.exec(n)?.[1])
+    .map((d) => (d === undefined ? -1 : Number(d)));
+  const taken = new Set(fixed.filter((x) => x >= 0));
+  let next = 0;
+  return fixed.map((slot) => {
+    if (slot >= 0) return slot;
+    while (taken.has(next)) next++;
+    taken.add(next);
+    return next;
+  });
 }
 
 /** The cache node list with defaults applied (`nodes: 3` → cache-0..cache-2, weight 1). */

@@ -7,7 +7,13 @@
  *
  * - `--dry-run` prints the plan: the (source → target) copies per batch with their range counts,
  *   share of the hash space, and rows/bytes counted on the source shards; nothing is written.
- * - Otherwise a progress bar follows the batches while they are copied and verified.
+ * - `--remove <shard>[,<shard>…]` shrinks the running stack: the target is the stored shard map
+ *   (the one the routers follow) without those shards, at its own settings. The planner's rule
+ *   applies as under `up` (a shard that does not answer is skipped only where enough old replicas
+ *   answer; otherwise the change is refused, naming them). Pulumi still owns the containers: the
+ *   command says which stack config key to change so that the next `up` does not add them back.
+ * - Otherwise a progress bar follows the batches while they are copied and verified (a line per
+ *   second when the output is not a terminal).
  *
  * The database password is read from an environment variable (never from the command line):
  * `--password-env` (default SCALEPLANE_DATABASE_PASSWORD, the variable the app gets).
@@ -16,12 +22,14 @@ import { Command, InvalidArgumentError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import pino from "pino";
 import { ConfigClient } from "../runtime/config-client";
-import { planRebalance, runRebalance, type RebalancePlanReport } from "../runtime/rebalance";
+import { withoutShards } from "../core/sharding/shard-map";
+import { previewRebalance, runRebalance, type RebalancePreview } from "../runtime/rebalance";
 import {
   ShardRebalanceInputsSchema,
   unreachableTargetReason,
   type ShardRebalanceInputs,
 } from "../providers/shard-rebalance/operations";
+import { dockerReach } from "../providers/shard-rebalance/docker-reach";
 import { listStacks, runStackOffline } from "./lib/stack";
 
 const REBALANCE_TYPE = "pulumi-nodejs:dynamic/database:ShardRebalance";
@@ -67,7 +75,7 @@ async function stackInputs(
   return parsed.data;
 }
 
-function printPlan(stack: string, p: RebalancePlanReport): void {
+function printPlan(stack: string, p: RebalancePreview): void {
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
   console.log(
     `stack ${stack}: ${p.action}${p.epoch !== undefined ? ` (shard map epoch ${p.epoch})` : ""}${p.migrationId ? `, migration ${p.migrationId} in flight` : ""}`,
@@ -114,6 +122,15 @@ async function main(): Promise<void> {
     )
     .option("--parallel <n>", "(source, target) pairs copied at once", positiveInt("--parallel"))
     .option("--max-rows-per-second <n>", "copy throttle (0 = unthrottled)", positiveInt("--max-rows-per-second"))
+    .option(
+      "--remove <shards>",
+      "remove these shards (comma separated) from the stored shard map: shrink the running stack",
+      (v: string) =>
+        v
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+    )
     .option("--json", "print the final report as JSON")
     .parse();
   const opts = program.opts<{
@@ -124,6 +141,7 @@ async function main(): Promise<void> {
     passwordEnv: string;
     parallel?: number;
     maxRowsPerSecond?: number;
+    remove?: string[];
     json?: boolean;
   }>();
   const inputs = await stackInputs(opts.stack, opts.stackFile, opts.passwordEnv, opts.etcd);
@@ -133,21 +151,29 @@ async function main(): Promise<void> {
     deadlineMs: 5000,
     logger: pino({ level: "warn" }, pino.destination(2)),
   });
-  const common = {
-    config,
-    desired: inputs.shardMap,
-    credentials: { user: inputs.username, password: inputs.password },
-    reach: inputs.reach,
-  };
   try {
+    const desired = opts.remove ? withoutShards(await config.getShardMap(), opts.remove, "--remove") : inputs.shardMap;
+    const common = {
+      config,
+      desired,
+      credentials: { user: inputs.username, password: inputs.password },
+      reach: inputs.reach,
+      resolveReach: inputs.target === "docker" ? dockerReach : undefined,
+    };
     if (opts.dryRun) {
-      const p = await planRebalance(common);
+      const p = await previewRebalance(common);
       if (opts.json) console.log(JSON.stringify(p));
       else printPlan(opts.stack, p);
       return;
     }
     const bar = new SingleBar(
-      { format: "copy [{bar}] {value}/{total} batches | {rows} rows | {mib} MiB | {eta_formatted}", hideCursor: true },
+      {
+        format: "copy [{bar}] {value}/{total} batches | {rows} rows | {mib} MiB | {eta_formatted}",
+        hideCursor: true,
+        // Not a terminal (CI, a pipe): a line per second instead of nothing.
+        noTTYOutput: true,
+        notTTYSchedule: 1000,
+      },
       Presets.shades_classic,
     );
     let barOn = false;
@@ -179,8 +205,15 @@ async function main(): Promise<void> {
     console.log(
       opts.json
         ? JSON.stringify(report)
-        : `done: ${report.action} at epoch ${report.epoch}; ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted`,
+        : `done: ${report.action} at epoch ${report.epoch}; ${report.rowsCopied} rows copied, ${report.verifiedPairs} pairs verified, ${report.rowsDeleted} old rows deleted` +
+            (report.skippedCleanups.length > 0
+              ? `; cleanup skipped on ${report.skippedCleanups.join(", ")} (not answering)`
+              : ""),
     );
+    if (opts.remove)
+      console.error(
+        `removed ${opts.remove.join(", ")} from the shard map. Pulumi still lists ${opts.remove.length === 1 ? "it" : "them"}: set scaleplane:database.shards in stack ${opts.stack} to the remaining shards (${desired.shards.map((s) => s.name).join(", ")}), or the next \`pulumi up\` adds ${opts.remove.length === 1 ? "it" : "them"} back`,
+      );
   } finally {
     config.close();
   }

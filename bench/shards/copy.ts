@@ -41,13 +41,13 @@ import { parseArgs } from "node:util";
 import { Presets, SingleBar } from "cli-progress";
 import pino from "pino";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { hashKey } from "../../core/sharding/ring";
+import { hashKey, type HashRange } from "../../core/sharding/ring";
 import { ConfigClient } from "../../runtime/config-client";
-import { planRebalance, runRebalance } from "../../runtime/rebalance";
+import { previewRebalance, runRebalance } from "../../runtime/rebalance";
 import { planMigration } from "../../runtime/rebalance/plan";
-import { copyOutSql, type HashRange } from "../../runtime/rebalance/sql";
+import { copyOutSql } from "../../runtime/rebalance/sql";
 import { ShardClient } from "../../runtime/shard-client";
-import { ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../runtime/shard-client/sql";
+import { ENSURE_SCHEMA_SQL, KV_COLUMNS, KV_TABLE } from "../../runtime/shard-client/sql";
 import { startLocalEtcd } from "../../test/support/etcd-cluster";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../test/support/pg-cluster";
 
@@ -93,7 +93,7 @@ async function rawPipe(
   try {
     const started = process.hrtime.bigint();
     const out = src.query(
-      copyTo(ranges ? copyOutSql(ranges) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
+      copyTo(ranges ? copyOutSql(KV_TABLE, { ranges }) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
     );
     const into = dst.query(copyFrom(`COPY bench_raw_copy (${KV_COLUMNS}) FROM STDIN`));
     await pipeline(out, into);
@@ -239,7 +239,7 @@ async function copyRound(
     await runRebalance({ config, desired: placement(1), credentials });
     // The dry run: the plan with rows/bytes estimated on the source (it also computes the plan
     // before the writer starts: planning is CPU work in this process, not a stall of the system).
-    const dry = await planRebalance({ config, desired: placement(2), credentials });
+    const dry = await previewRebalance({ config, desired: placement(2), credentials });
     console.log(
       `plan ${a.name} → ${b.name}: ${dry.batches} batches, ${dry.rows} rows, ${(dry.bytes / 1048576).toFixed(1)} MiB estimated`,
     );

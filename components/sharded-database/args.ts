@@ -39,7 +39,11 @@ export interface ShardedDatabaseKubernetesArgs {
 
 /** Docker placement (target `docker`). */
 export interface ShardedDatabaseDockerArgs {
-  /** Shard i publishes its PostgreSQL port on 127.0.0.1:(portBase + i), never on other addresses. */
+  /**
+   * Shard `shard-<n>` publishes its PostgreSQL port on 127.0.0.1:(portBase + n), so removing a
+   * shard moves no other shard's port; other names take the free slots in list order. Never on
+   * other addresses.
+   */
   portBase: number;
   /**
    * An existing Docker network to put the shards on.

@@ -1,7 +1,7 @@
 /**
  * ShardedDatabase on Docker: a private bridge network (unless one is given) and per shard a
  * named volume and a postgres container. The app reaches shard i as `<database.name>-<stack>-<shard>:<port>`
- * on the network; the host reaches it on 127.0.0.1:(portBase + i) only.
+ * on the network; the host reaches it on 127.0.0.1:(portBase + slot) only (`shard-<n>`: slot n).
  *
  * Image: there is no registry on the Docker target, so the config's default image (the official
  * `postgres:15`, what Kubernetes pulls) becomes the local build `scaleplane/postgres:15`

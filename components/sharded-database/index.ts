@@ -103,7 +103,7 @@ export class ShardedDatabase extends pulumi.ComponentResource {
       zones = spreadShardsOverZones(shards, distinctZones(args.aws.subnets));
       rds = rdsSettings(db, environment);
     }
-    const hostPorts = args.target === "docker" ? dockerHostPorts(args.docker.portBase, shards.length) : [];
+    const hostPorts = args.target === "docker" ? dockerHostPorts(args.docker.portBase, shards) : [];
 
     // Recorded inputs (no secrets): policies read the environment and the validated section.
     super(TOKENS.database, name, { target: args.target, environment, database: db }, opts);

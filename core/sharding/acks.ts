@@ -11,7 +11,7 @@
  */
 import type { ConsistencyLevel } from "../config";
 import { requiredAcks } from "./consistency";
-import { compareVersions, type Version } from "./hlc";
+import { compareStored, type StoredVersion } from "./hlc";
 
 /** A replica set and the replies it needs. */
 export interface AckGroup {
@@ -85,25 +85,38 @@ export function unmetGroups(
     .filter((g) => g.acked < g.required);
 }
 
-/** One replica's answer to a read: its row version, or undefined when it holds no row for the key. */
-export interface ReplicaReply<V extends Version = Version> {
+/** One replica's answer to a read: its row version (with its value text), or undefined when it holds no row for the key. */
+export interface ReplicaReply<V extends StoredVersion = StoredVersion> {
   readonly shard: string;
   readonly version: V | undefined;
 }
 
-/** The newest version among the replies (undefined when no replica holds the key). */
-export function newestReply<V extends Version>(replies: readonly ReplicaReply<V>[]): V | undefined {
+/** The newest version among the replies, by version then value (undefined when no replica holds the key). */
+export function newestReply<V extends StoredVersion>(replies: readonly ReplicaReply<V>[]): V | undefined {
   let best: V | undefined;
   for (const r of replies)
-    if (r.version !== undefined && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
+    if (r.version !== undefined && (best === undefined || compareStored(r.version, best) > 0)) best = r.version;
   return best;
 }
 
 /**
- * The replicas to repair after a read: those that answered with an older version or no row while
- * `newest` exists. Replicas that did not answer are not listed (their state is unknown).
+ * The replicas to repair after a read: those that answered with an older row (by version, then
+ * value) or none while `newest` exists. Replicas that did not answer are not listed (their state
+ * is unknown).
  */
-export function staleReplicas(replies: readonly ReplicaReply[], newest: Version | undefined): string[] {
+export function staleReplicas(replies: readonly ReplicaReply[], newest: StoredVersion | undefined): string[] {
   if (newest === undefined) return [];
-  return replies.filter((r) => r.version === undefined || compareVersions(r.version, newest) < 0).map((r) => r.shard);
+  return replies.filter((r) => r.version === undefined || compareStored(r.version, newest) < 0).map((r) => r.shard);
+}
+
+/**
+ * What a read that saw replicas disagree must still write before it returns, so that no later
+ * read can return an older row (monotonic reads, Cassandra's blocking read repair): the write
+ * groups of the key (at the read's level, both replica sets during a migration) that `holders`
+ * (replicas known to hold the newest row) do not meet yet, and the replicas to write it to: every
+ * replica of those groups that does not hold it. Empty when the holders already meet every group.
+ */
+export function blockingRepairTargets(groups: readonly AckGroup[], holders: ReadonlySet<string>): string[] {
+  const short = groups.filter((g) => g.shards.filter((s) => holders.has(s)).length < g.required);
+  return targetsOf(short).filter((s) => !holders.has(s));
 }

@@ -4,7 +4,7 @@
  * (prod rules). Every target (Docker, Kubernetes, AWS) builds its resources from these; nothing
  * here touches Pulumi or does I/O.
  */
-import { configFail, shardList, type DatabaseConfig, type Environment } from "../config";
+import { configFail, shardList, shardPortSlots, type DatabaseConfig, type Environment } from "../config";
 import { hostPortRange } from "../ports";
 
 /** Where the PostgreSQL volume is mounted in a shard container / pod. */
@@ -32,7 +32,7 @@ export const MAX_HOSTNAME_LENGTH = 63;
 
 /** One shard as every target deploys it. */
 export interface ShardSpec {
-  /** Position in the shard list (host port `portBase + index` on Docker). */
+  /** Position in the shard list (on Docker the host port is `portBase + slot`, see dockerHostPorts). */
   index: number;
   /** Ring identity (`shard-0` or the configured name). */
   name: string;
@@ -86,9 +86,14 @@ export function shardSpecs(db: DatabaseConfig, scope: string = db.name): ShardSp
   });
 }
 
-/** Host ports on 127.0.0.1 for the Docker target: `portBase + i` for shard i. */
-export function dockerHostPorts(portBase: number, shardCount: number): number[] {
-  return hostPortRange("docker.portBase", portBase, shardCount);
+/**
+ * Host ports on 127.0.0.1 for the Docker target, in shard order: `portBase + slot` (core/config.ts
+ * shardPortSlots: `shard-<n>` publishes on `portBase + n` whatever the shards around it).
+ */
+export function dockerHostPorts(portBase: number, shards: readonly { name: string }[]): number[] {
+  const slots = shardPortSlots(shards.map((s) => s.name));
+  const range = hostPortRange("docker.portBase", portBase, Math.max(0, ...slots.map((x) => x + 1)));
+  return slots.map((slot) => range[slot]);
 }
 
 /** The distinct zones of a subnet list, in first-seen order. */

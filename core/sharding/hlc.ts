@@ -151,26 +151,52 @@ export function checkVersion(v: Version, argument = "version"): Version {
   return v;
 }
 
+/** The default maximum clock offset between any two nodes (`database.maxClockOffsetMs`), in ms. */
+export const DEFAULT_MAX_CLOCK_OFFSET_MS = 500;
+
+/**
+ * A timestamp further ahead of this node's physical clock than the maximum clock offset allows
+ * (CockroachDB's max-offset rule): either its writer's clock runs ahead, or this node's runs
+ * behind. Never ignored: observing it would drag this writer into the future, and not observing
+ * it would let this writer issue versions older than ones it has seen.
+ */
+export class ClockOffsetExceeded extends HlcError {
+  constructor(
+    /** How far the timestamp is ahead of this node's physical clock, in ms. */
+    readonly aheadMs: number,
+    /** The maximum offset in force, in ms. */
+    readonly maxOffsetMs: number,
+  ) {
+    super(
+      "remote.wall",
+      `is ${aheadMs} ms ahead of this node's clock, more than the maximum clock offset (${maxOffsetMs} ms, scaleplane:database.maxClockOffsetMs): a writer's clock runs ahead or this node's runs behind`,
+    );
+    this.name = "ClockOffsetExceeded";
+  }
+}
+
 /**
  * A stateful clock over the pure functions, for one writer: `now()` issues versions, `observe()`
  * takes in versions read elsewhere. The physical time source is injected (tests step it
- * backwards); a remote timestamp more than `maxForwardMs` ahead of the physical clock is not
- * observed (a peer with a broken clock must not drag every writer into the future).
+ * backwards). A remote timestamp more than `maxOffsetMs` ahead of the physical clock is refused
+ * with ClockOffsetExceeded (the clocks disagree beyond the bound every node is configured with).
  */
 export class HybridClock {
   #last: HlcTimestamp = HLC_ZERO;
+  #maxOffsetMs: number;
 
   /**
    * @param node - this writer's id ({@link NODE_ID_PATTERN})
    * @param physical - physical time in ms. @default Date.now
-   * @param maxForwardMs - largest lead of an observed timestamp over the physical clock. @default 60000
+   * @param maxOffsetMs - largest lead of an observed timestamp over the physical clock. @default DEFAULT_MAX_CLOCK_OFFSET_MS
    */
   constructor(
     readonly node: string,
     private readonly physical: () => number = Date.now,
-    private readonly maxForwardMs: number = 60_000,
+    maxOffsetMs: number = DEFAULT_MAX_CLOCK_OFFSET_MS,
   ) {
     checkNodeId(node, "node");
+    this.#maxOffsetMs = checkOffset(maxOffsetMs);
   }
 
   /** The last timestamp issued or observed. */
@@ -178,17 +204,67 @@ export class HybridClock {
     return this.#last;
   }
 
+  /** The maximum clock offset in force, in ms (the shard map's; changed when a new map is installed). */
+  get maxOffsetMs(): number {
+    return this.#maxOffsetMs;
+  }
+
+  set maxOffsetMs(ms: number) {
+    this.#maxOffsetMs = checkOffset(ms);
+  }
+
+  /** The physical clock, in whole ms ≥ 0. */
+  physicalMs(): number {
+    return Math.max(0, Math.floor(this.physical()));
+  }
+
   /** A new version, strictly greater than every version this clock issued or observed. */
   now(): Version {
-    this.#last = hlcNow(this.#last, Math.max(0, Math.floor(this.physical())));
+    this.#last = hlcNow(this.#last, this.physicalMs());
     return { ...this.#last, node: this.node };
   }
 
-  /** Observes a timestamp; returns false (and ignores it) when it is too far ahead of the physical clock. */
-  observe(remote: HlcTimestamp): boolean {
-    const physical = Math.max(0, Math.floor(this.physical()));
-    if (remote.wall > physical + this.maxForwardMs) return false;
+  /**
+   * Observes a timestamp: every later `now()` is greater.
+   * @throws ClockOffsetExceeded when it is more than `maxOffsetMs` ahead of the physical clock (not observed)
+   */
+  observe(remote: HlcTimestamp): void {
+    const physical = this.physicalMs();
+    if (remote.wall > physical + this.#maxOffsetMs)
+      throw new ClockOffsetExceeded(remote.wall - physical, this.#maxOffsetMs);
     this.#last = hlcObserve(this.#last, remote, physical);
-    return true;
   }
+}
+
+function checkOffset(ms: number): number {
+  if (!Number.isSafeInteger(ms) || ms < 1)
+    throw new HlcError("maxOffsetMs", `must be a whole number of milliseconds ≥ 1; got ${String(ms)}`);
+  return ms;
+}
+
+/** A stored row's version and its value as the shards return it (JSON text; null is a tombstone). */
+export type StoredVersion = Version & { readonly value?: string | null };
+
+/**
+ * Compares two stored rows: by version ({@link compareVersions}), then, for equal versions (two
+ * writers that shared an id), by value text in code point order (= PostgreSQL's "C" order of
+ * `coalesce(value::text, '')`), a tombstone lowest. The order the shards' "apply if newer"
+ * upsert, read repair and the rebalance's verification all apply, so replicas that saw the same
+ * rows in any order converge to the same one.
+ */
+export function compareStored(a: StoredVersion, b: StoredVersion): number {
+  const v = compareVersions(a, b);
+  if (v !== 0) return v;
+  const x = a.value ?? "";
+  const y = b.value ?? "";
+  if (x === y) return 0;
+  // Code point order (UTF-16 code units would put U+E000..U+FFFF after the astral planes).
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const cx = x.codePointAt(i)!;
+    const cy = y.codePointAt(i)!;
+    if (cx !== cy) return cx < cy ? -1 : 1;
+    if (cx > 0xffff) i++;
+  }
+  return x.length - y.length < 0 ? -1 : 1;
 }

@@ -9,26 +9,25 @@
  *   key (byte order of UTF-8, the order of PostgreSQL's "C" collation). Suits time-ordered keys
  *   ("2026-12-01T…", "events/2026/…"): a time window lives on one shard and scans of it touch
  *   only that shard's replicas; new periods are placed by adding a boundary.
- * - `directory`: a lookup table (stored in etcd under a config key, {@link ShardDirectorySchema})
- *   pins tenants to shards. A key's tenant is its text before the first separator
- *   (`acme:orders/17` → `acme`); unpinned tenants fall back to the hash ring.
+ * - `directory`: a table in the shard map pins tenants to shards. A key's tenant is its text
+ *   before the first separator (`acme:orders/17` → `acme`); unpinned tenants fall back to the hash
+ *   ring. The table is part of the map (not a key of its own) so that re-pinning a tenant is a
+ *   placement change like any other: the rebalancer moves its rows under the epoch fence before the
+ *   routers look for them on the new shards.
  *
  * Replicas beyond the owner. With `range` and `directory` the owner comes from the table; the
  * other `replicationFactor - 1` replicas are the shards after it in the shard map's list (wrapping
  * around), preferring shards in zones not used yet, so the replica set of a pinned tenant is
  * predictable from the map alone.
  *
- * Moving keys between shards is the rebalancer's work: changing a range boundary or a tenant's
- * pin for keys that already hold data must go through a migration, like any other placement
- * change; the router only follows the table.
+ * Moving keys between shards is the rebalancer's work: a changed range boundary or tenant pin is a
+ * migration like any other placement change (core/sharding/rebalance.ts plans it as key-range
+ * moves); the router only follows the map.
  */
 import { z } from "zod";
 import { buildRing, replicaRanges, replicasFor, type Ring } from "./ring";
 /** The fields of a shard-map member (core/sharding/shard-map.ts `ShardMember`) placement reads; structural, so shard-map.ts can import this module. */
 type ShardMember = { readonly name: string; readonly weight: number; readonly zone?: string };
-
-/** Config key names (below the config client's prefix): letters, digits, `._-/`. */
-const CONFIG_KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._\-/]*$/;
 
 /** The hash ring (default). */
 export const HashStrategySchema = z.strictObject({ kind: z.literal("hash") });
@@ -48,13 +47,13 @@ export const RangeStrategySchema = z.strictObject({
   ranges: z.array(KeyRangeSchema).min(1),
 });
 
-/** A tenant directory kept under a config key. */
+/** Tenants pinned to shards; the other tenants hash. */
 export const DirectoryStrategySchema = z.strictObject({
   kind: z.literal("directory"),
-  /** Config key name of the directory table ({@link ShardDirectorySchema}), e.g. `shard-directory`. */
-  key: z.string().regex(CONFIG_KEY_NAME, "must be a config key name (letters, digits, . _ - /)"),
   /** A key's tenant is its text before the first separator. @default ":" */
   separator: z.string().min(1).max(8).default(":"),
+  /** Pinned tenants: tenant → owning shard (the other replicas follow it in the shard list). @default {} */
+  tenants: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
 
 /** How keys are placed (a shard map's `strategy`; absent = hash). */
@@ -67,11 +66,51 @@ export type PlacementStrategy = z.infer<typeof PlacementStrategySchema>;
 export type RangeStrategy = z.infer<typeof RangeStrategySchema>;
 export type DirectoryStrategy = z.infer<typeof DirectoryStrategySchema>;
 
-/** The directory table: tenant → shard name. */
+/** A directory table: tenant → shard name (a directory strategy's `tenants`). */
 export const ShardDirectorySchema = z.strictObject({
   tenants: z.record(z.string().min(1), z.string().min(1)),
 });
 export type ShardDirectory = z.infer<typeof ShardDirectorySchema>;
+
+/** A range of keys `[start, end)` in code point order ({@link compareKeys}); no `end`: no upper bound. */
+export interface KeyRange {
+  readonly start: string;
+  readonly end?: string;
+}
+
+/**
+ * The keys of a tenant under a directory strategy: the key equal to the tenant (no separator) and
+ * every key starting with tenant + separator. A tenant name holds no separator (the tenant of a
+ * key is its text before the first one), so no other tenant's key is in these ranges.
+ */
+export function tenantKeyRanges(tenant: string, separator: string): KeyRange[] {
+  const prefix = tenant + separator;
+  const end = prefixEnd(prefix);
+  // Keys hold no NUL (PostgreSQL text cannot): [tenant, tenant + U+0001) is the tenant itself.
+  return [{ start: tenant, end: `${tenant}\u0001` }, end === undefined ? { start: prefix } : { start: prefix, end }];
+}
+
+/** Problems of a directory's pins against a shard list (empty when valid); paths relative to the strategy. */
+export function directoryIssues(
+  tenants: Readonly<Record<string, string>>,
+  separator: string,
+  shardNames: readonly string[],
+): Array<{ path: (string | number)[]; message: string }> {
+  const out: Array<{ path: (string | number)[]; message: string }> = [];
+  for (const [tenant, shard] of Object.entries(tenants)) {
+    if (!shardNames.includes(shard))
+      out.push({
+        path: ["tenants", tenant],
+        message: `pins the tenant to shard ${JSON.stringify(shard)}, which is not in the shard map (${shardNames.join(", ")})`,
+      });
+    if (tenant.includes(separator))
+      out.push({
+        path: ["tenants", tenant],
+        message: `must not contain the separator ${JSON.stringify(separator)} (a key's tenant is its text before the first one)`,
+      });
+  }
+  return out;
+}
 
 /** What a placement needs of a shard map (or of a migration's old placement). */
 export interface PlacementInput {
@@ -220,16 +259,25 @@ export interface Placer {
    * enough shards of every set answered.
    */
   replicaSets(): string[][];
+  /**
+   * The distinct replica sets (each sorted by name) a key in `[start, end)` can map to: a scan of
+   * that range asks only their shards. A key range of the `range` strategy maps to the ranges it
+   * overlaps; one inside a pinned tenant's keys to the tenant's set; anything else to every set.
+   */
+  scanSets(start: string, end: string | undefined): string[][];
 }
 
 const setKey = (names: readonly string[]) => [...names].sort().join("\0");
 
+/** Whether `[start, end)` lies inside `[r.start, r.end)` (an undefined end is +∞). */
+const within = (start: string, end: string | undefined, r: KeyRange): boolean =>
+  compareKeys(start, r.start) >= 0 && (r.end === undefined || (end !== undefined && compareKeys(end, r.end) <= 0));
+
 /**
- * Builds the placer of `input` under `strategy` (hash when undefined). A directory strategy needs
- * the directory table (`{tenants: {}}` when none is stored yet: every tenant hashes).
+ * Builds the placer of `input` under `strategy` (hash when undefined).
  * @throws PlacementError when a range or pin names a shard outside `input.shards`
  */
-export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, directory?: ShardDirectory): Placer {
+export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy): Placer {
   const shardNames = input.shards.map((s) => s.name);
   const rf = input.replicationFactor;
   if (!Number.isInteger(rf) || rf < 1 || rf > shardNames.length)
@@ -253,6 +301,7 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
       shardNames,
       replicas: (key) => replicasFor(ringOf(), key, rf),
       replicaSets: hashSets,
+      scanSets: hashSets,
     };
   }
 
@@ -260,26 +309,34 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
     const issues = rangeStrategyIssues(strategy.ranges, shardNames);
     if (issues.length > 0) throw new PlacementError(`strategy.${issues[0].path.join(".")}`, issues[0].message);
     const sets = strategy.ranges.map((r) => successorReplicas(input.shards, r.shard, rf));
+    const distinct = (xs: string[][]) => [...new Map(xs.map((s) => [setKey(s), [...s].sort()])).values()];
     return {
       kind,
       replicationFactor: rf,
       shardNames,
       replicas: (key) => [...sets[rangeIndexOf(strategy.ranges, key)]],
-      replicaSets: () => [...new Map(sets.map((s) => [setKey(s), [...s].sort()])).values()],
+      replicaSets: () => distinct(sets),
+      scanSets: (start, end) => {
+        const first = rangeIndexOf(strategy.ranges, start);
+        const last = end === undefined ? sets.length - 1 : rangeIndexOf(strategy.ranges, end);
+        // `end` is exclusive: a range starting exactly at it holds none of the scanned keys.
+        const stop = end !== undefined && last > first && strategy.ranges[last].start === end ? last - 1 : last;
+        return distinct(sets.slice(first, stop + 1));
+      },
     };
   }
 
-  const tenants = directory?.tenants ?? {};
-  const pinned = new Map<string, string[]>();
-  for (const [tenant, shard] of Object.entries(tenants)) {
-    if (!shardNames.includes(shard))
-      throw new PlacementError(
-        `directory.tenants.${tenant}`,
-        `pins the tenant to shard ${JSON.stringify(shard)}, which is not in the shard map (${shardNames.join(", ")})`,
-      );
-    pinned.set(tenant, successorReplicas(input.shards, shard, rf));
-  }
   const sep = strategy.separator;
+  const issues = directoryIssues(strategy.tenants, sep, shardNames);
+  if (issues.length > 0) throw new PlacementError(`strategy.${issues[0].path.join(".")}`, issues[0].message);
+  const pinned = new Map<string, string[]>();
+  for (const [tenant, shard] of Object.entries(strategy.tenants))
+    pinned.set(tenant, successorReplicas(input.shards, shard, rf));
+  const all = () => {
+    const sets = new Map(hashSets().map((s) => [setKey(s), s]));
+    for (const s of pinned.values()) sets.set(setKey(s), [...s].sort());
+    return [...sets.values()];
+  };
   return {
     kind,
     replicationFactor: rf,
@@ -288,10 +345,11 @@ export function makePlacer(input: PlacementInput, strategy?: PlacementStrategy, 
       const p = pinned.get(tenantOf(key, sep));
       return p ? [...p] : replicasFor(ringOf(), key, rf);
     },
-    replicaSets: () => {
-      const all = new Map(hashSets().map((s) => [setKey(s), s]));
-      for (const s of pinned.values()) all.set(setKey(s), [...s].sort());
-      return [...all.values()];
+    replicaSets: all,
+    scanSets: (start, end) => {
+      for (const [tenant, set] of pinned)
+        if (tenantKeyRanges(tenant, sep).some((r) => within(start, end, r))) return [[...set].sort()];
+      return all();
     },
   };
 }

@@ -36,7 +36,7 @@
  * rebalance work: a moving range is a run of whole partitions (2^15 hashes each), and adding a
  * 17th node moves ~7,700 partitions.
  *
- * `vnodesPerWeight` (the config key `database.virtualNodes`, `ShardMap.vnodesPerWeight`) used to
+ * `vnodesPerWeight` (the config key `database.weightResolution`, formerly `virtualNodes`; `ShardMap.vnodesPerWeight`) used to
  * be the number of ring points per unit of weight. It now sets the resolution of weights: a node
  * of weight `w` ranks with the weight quantum count `vnodes = max(1, round(w × vnodesPerWeight))`,
  * so weights are honoured to 1/vnodesPerWeight and a tiny weight still gets one quantum. Balance
@@ -45,6 +45,17 @@
 
 /** Size of the hash space: hashes are integers in `[0, HASH_SPACE)`. */
 export const HASH_SPACE = 2 ** 32;
+
+/**
+ * A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ HASH_SPACE`: the unit the rebalance
+ * planner moves and the rebalancer's SQL selects (the one definition every module imports).
+ */
+export interface HashRange {
+  /** First hash of the range (inclusive). */
+  readonly start: number;
+  /** End of the range (exclusive), `≤ HASH_SPACE`. */
+  readonly end: number;
+}
 
 /**
  * MurmurHash3 seed of every key hash. Changing it moves every key to another shard, so it is
@@ -61,11 +72,11 @@ export const PARTITION_COUNT = 2 ** PARTITION_BITS;
 export const PARTITION_SPAN = HASH_SPACE / PARTITION_COUNT;
 const PARTITION_SHIFT = 32 - PARTITION_BITS;
 
-/** Lower bound of `vnodesPerWeight` (as `ShardMap.vnodesPerWeight` and `database.virtualNodes`). */
+/** Lower bound of `vnodesPerWeight` (as `ShardMap.vnodesPerWeight` and `database.weightResolution`). */
 export const MIN_VNODES_PER_WEIGHT = 1;
 /** Upper bound of `vnodesPerWeight`. */
 export const MAX_VNODES_PER_WEIGHT = 4096;
-/** The default `vnodesPerWeight` (as in `database.virtualNodes`). */
+/** The default `vnodesPerWeight` (as in `database.weightResolution`). */
 export const DEFAULT_VNODES_PER_WEIGHT = 150;
 
 /** Most nodes a ring may have (the build scores every node for every partition). */
@@ -100,11 +111,7 @@ export interface RingMember {
 }
 
 /** A hash range `[start, end)` that changes owner between two rings. */
-export interface OwnershipMove {
-  /** First hash of the range (inclusive), `0 ≤ start < end`. */
-  readonly start: number;
-  /** End of the range (exclusive), `≤ HASH_SPACE`. */
-  readonly end: number;
+export interface OwnershipMove extends HashRange {
   /** Owner of the range in the `before` ring. */
   readonly from: string;
   /** Owner of the range in the `after` ring. */
@@ -112,11 +119,7 @@ export interface OwnershipMove {
 }
 
 /** A maximal hash range `[start, end)` whose replica list (primary first) is the same throughout. */
-export interface ReplicaRange {
-  /** First hash of the range (inclusive). */
-  readonly start: number;
-  /** End of the range (exclusive), `≤ HASH_SPACE`. */
-  readonly end: number;
+export interface ReplicaRange extends HashRange {
   /** The range's replicas, primary first (as {@link replicasForHash}). */
   readonly replicas: readonly string[];
 }
@@ -654,6 +657,92 @@ export function ownership(ring: Ring): Map<string, number> {
   const count = new Float64Array(names.length);
   for (let p = 0; p < owners.length; p++) count[owners[p]]++;
   return new Map(names.map((name, i) => [name, count[i] / owners.length]));
+}
+
+/**
+ * Share of all replicas each node holds at `n` replicas per key, in `[0, 1]`, summing to 1; keyed
+ * by name, in `ring.nodes` order (at `n = 1` this is {@link ownership}). Zones decide it as much as
+ * weights: every key puts its first replicas in distinct zones, so a zone with few shards carries
+ * as many replicas as one with many (see {@link replicaLoadReport}).
+ *
+ * @throws RingError naming `n`
+ */
+export function replicaLoad(ring: Ring, n: number): Map<string, number> {
+  const count = new Float64Array(ring.nodes.length);
+  const index = new Map(ring.nodes.map((m, i) => [m.name, i]));
+  for (const r of replicaRanges(ring, n)) {
+    const span = (r.end - r.start) / HASH_SPACE;
+    for (const name of r.replicas) count[index.get(name)!] += span;
+  }
+  return new Map(ring.nodes.map((m, i) => [m.name, count[i] / n]));
+}
+
+/** How far each node's replica load is above its fair share ({@link replicaLoadReport}). */
+export interface ReplicaLoadReport {
+  /** The node with the largest ratio. */
+  readonly worst: string;
+  /** Its replica load over its fair share (the mean, or its weight's share when larger). */
+  readonly ratio: number;
+  /** Every node's ratio, by name, in `ring.nodes` order. */
+  readonly ratios: ReadonlyMap<string, number>;
+  /** The zone layout: zone (or the node's own name when it has none) → its nodes' names. */
+  readonly zones: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Each node's replica load ({@link replicaLoad}) over its fair share: the mean load, or the share
+ * its weight asks for (`weight / Σ weight`) when that is larger (a heavy node is meant to hold
+ * more). About 1 on a balanced ring; above 1 on the nodes of a thin zone (3/3/1 shards at 3
+ * replicas: the lone shard holds a third of all replicas, 2.33× the mean) or on light nodes that
+ * take the replicas zones or the replica count keep off a heavy one.
+ */
+export function replicaLoadReport(ring: Ring, n: number): ReplicaLoadReport {
+  const load = replicaLoad(ring, n);
+  const total = ring.nodes.reduce((s, m) => s + m.weight, 0);
+  const mean = 1 / ring.nodes.length;
+  const ratios = new Map(ring.nodes.map((m) => [m.name, load.get(m.name)! / Math.max(mean, m.weight / total)]));
+  let worst = ring.nodes[0].name;
+  for (const [name, r] of ratios) if (r > ratios.get(worst)!) worst = name;
+  const zones = new Map<string, string[]>();
+  for (const m of ring.nodes) {
+    const z = m.zone ?? m.name;
+    zones.set(z, [...(zones.get(z) ?? []), m.name]);
+  }
+  return { worst, ratio: ratios.get(worst)!, ratios, zones };
+}
+
+/** Largest replica load, over a node's fair share, that `plan`/`check` accept silently. */
+export const MAX_REPLICA_LOAD_RATIO = 1.25;
+
+/**
+ * Why a shard list would load some shard with more than {@link MAX_REPLICA_LOAD_RATIO}× its fair
+ * share of the replicas ({@link replicaLoadReport}) at `n` replicas per key (naming the shard, the ratio and the zone
+ * layout that causes it), or undefined when it does not. A ring without zones whose weights are
+ * equal is balanced by construction and is not built.
+ */
+export function replicaLoadWarning(
+  nodes: readonly RingNodeInput[],
+  vnodesPerWeight: number,
+  n: number,
+): string | undefined {
+  if (n <= 1 || n > nodes.length) return undefined;
+  if (nodes.every((x) => x.zone === undefined && x.weight === nodes[0].weight)) return undefined;
+  const report = replicaLoadReport(buildRing(nodes, vnodesPerWeight), n);
+  if (report.ratio <= MAX_REPLICA_LOAD_RATIO) return undefined;
+  const layout = [...report.zones]
+    .map(
+      ([zone, names]) =>
+        `${zone}: ${names.length} shard(s), weight ${names.reduce((s, x) => s + nodes.find((m) => m.name === x)!.weight, 0)}`,
+    )
+    .join("; ");
+  const thin = report.zones.size >= n;
+  return (
+    `${report.worst} would hold ${report.ratio.toFixed(2)}× its share of the replicas (the mean, or its weight's share when larger) at replicationFactor ${n} ` +
+    `(more than ${MAX_REPLICA_LOAD_RATIO}×). Zones: ${layout}. ` +
+    (thin
+      ? `Each key keeps its first ${Math.min(n, report.zones.size)} replicas in distinct zones, so a zone with less weight than the others carries as many replicas as they do; give the zones equal weight (add shards to the thin zone, or weight its shards up).`
+      : `With fewer zones than replicas, a key's extra replicas fall on the zones' other shards regardless of weight; give the zones equal weight or use equal shard weights.`)
+  );
 }
 
 /**

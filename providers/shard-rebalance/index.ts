@@ -11,7 +11,8 @@
  *   which this provider cannot do yet, so it says so instead of timing out.
  * - diff: the changed inputs; never a replacement (a replacement would rebalance twice).
  * - create: publishes the first shard map (epoch 0), or moves the data to these shards.
- * - update: moves the data to the new shards/weights, first finishing a migration a killed run left.
+ * - update: moves the data to the new shards/weights, first finishing a migration a killed run left;
+ *   the old inputs' `reach` says where the leaving shards are (Pulumi deletes them after the update).
  * - read: the stored map's epoch and any migration in flight.
  * - delete: the rows and the stored shard map belong to the database, not to this resource:
  *   deleting it moves nothing and deletes nothing.
@@ -29,6 +30,7 @@
 import { bundleOperations, loadOperations } from "../bundled-operations";
 import * as pulumi from "@pulumi/pulumi";
 import type * as ops from "./operations";
+import type { PlacementStrategy } from "../../core/sharding/placement";
 
 export type { ShardRebalanceInputs, ShardRebalanceOutputs, ShardRebalanceRun } from "./operations";
 
@@ -37,7 +39,11 @@ export interface ShardRebalanceShardMap {
   vnodesPerWeight: number;
   replicationFactor: number;
   consistency: "one" | "quorum" | "all";
+  /** Maximum clock offset between routers and shards, in ms. @default 500 */
+  maxClockOffsetMs?: number;
   shards: { name: string; weight: number; zone?: string; host: string; port: number; database: string }[];
+  /** How keys are placed (absent: the hash ring); core/sharding/placement.ts PlacementStrategy. */
+  strategy?: PlacementStrategy;
 }
 
 /** Inputs of {@link ShardRebalance}. */
@@ -80,7 +86,8 @@ export const shardRebalanceProvider: pulumi.dynamic.ResourceProvider = {
     const outs = await operations().apply(inputs);
     return { id: `${outs.etcdPrefix}shard-map`, outs };
   },
-  update: async (_id, _olds, news) => ({ outs: await operations().apply(news) }),
+  // The previous inputs say where the shards being removed are reached (their containers go after this update).
+  update: async (_id, olds, news) => ({ outs: await operations().apply(news, olds) }),
   read: (id, props) => operations().read(id, props),
   // The rows and the shard map belong to the database: nothing to undo.
   delete: async () => undefined,

@@ -10,9 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, TARGETS, type Target } from "../../core/config";
 import { ShardMemberSchema } from "../../core/sharding/shard-map";
+import { PlacementStrategySchema } from "../../core/sharding/placement";
 import { RebalanceError } from "../../core/sharding/rebalance";
 import { providerConfigClient } from "../config-client";
 import * as rebalance from "../../runtime/rebalance";
+import { dockerReach } from "./docker-reach";
 
 /** The plain inputs the provider receives (validated by check). */
 export const ShardRebalanceInputsSchema = z.object({
@@ -26,7 +28,9 @@ export const ShardRebalanceInputsSchema = z.object({
     vnodesPerWeight: z.number().int().min(1).max(4096),
     replicationFactor: z.number().int().min(1),
     consistency: z.enum(CONSISTENCY_LEVELS),
+    maxClockOffsetMs: z.number().int().min(1).max(60_000).optional(),
     shards: z.array(ShardMemberSchema).min(1),
+    strategy: PlacementStrategySchema.optional(),
   }),
   reach: z.record(z.string(), z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, "must be host:port")).default({}),
   username: z.string().min(1),
@@ -98,8 +102,27 @@ const outputsOf = (i: ShardRebalanceInputs, report: rebalance.RebalanceReport): 
   return { ...plain, epoch, migrationInFlight: "", lastRun };
 };
 
-/** Runs the rebalance to the inputs' shard map, reporting progress through Pulumi's log. */
-export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanceOutputs> {
+/**
+ * Where this process reaches the shards: the inputs' `reach`, over the previous inputs' (`olds`,
+ * on update) for shards the new inputs no longer list. A shrink needs them: the leaving shards
+ * are read and cleaned up, and Pulumi deletes their containers only after this update.
+ */
+export function reachOf(inputs: ShardRebalanceInputs, olds?: Record<string, unknown>): Record<string, string> {
+  const before = olds && typeof olds === "object" ? (olds.reach as Record<string, unknown> | undefined) : undefined;
+  const kept: Record<string, string> = {};
+  for (const [name, hostPort] of Object.entries(before ?? {}))
+    if (typeof hostPort === "string" && /^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(hostPort)) kept[name] = hostPort;
+  return { ...kept, ...inputs.reach };
+}
+
+/**
+ * Runs the rebalance to the inputs' shard map, reporting progress through Pulumi's log. `olds`
+ * (update) are the previous inputs: they say where the shards being removed are reached.
+ */
+export async function apply(
+  raw: Record<string, unknown>,
+  olds?: Record<string, unknown>,
+): Promise<ShardRebalanceOutputs> {
   const { inputs, failures } = parseInputs(raw);
   if (!inputs)
     throw new Error(`ShardRebalance: invalid inputs: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
@@ -112,7 +135,8 @@ export async function apply(raw: Record<string, unknown>): Promise<ShardRebalanc
       config,
       desired: inputs.shardMap,
       credentials: { user: inputs.username, password: inputs.password },
-      reach: inputs.reach,
+      reach: reachOf(inputs, olds),
+      resolveReach: inputs.target === "docker" ? (shards) => dockerReach(shards) : undefined,
       parallel: inputs.parallel,
       maxRowsPerSecond: inputs.maxRowsPerSecond,
       leaseTtlSeconds: inputs.leaseTtlSeconds,

@@ -39,7 +39,7 @@ import { HybridClock, checkNodeId } from "../../core/sharding/hlc";
 import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
 import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
-import { ShardPools, isSqlError, type ShardAddress } from "../shard-client/pools";
+import { RouterPools, isSqlError, type ShardAddress } from "../shard-client/pools";
 import { PayloadCipher, type StreamKey } from "./crypto";
 import {
   EventArgumentError,
@@ -134,7 +134,7 @@ export class EventStore {
   readonly upcasters: UpcasterChain;
   readonly #cipher: PayloadCipher;
   readonly #clock: HybridClock;
-  readonly #pools: ShardPools;
+  readonly #pools: RouterPools;
   readonly #opts: z.output<typeof EventStoreOptionsSchema>;
   readonly #projections: readonly ProjectionDefinition[];
   readonly #schema = new Map<string, Promise<void>>();
@@ -180,7 +180,7 @@ export class EventStore {
       node: this.nodeId,
     });
     this.#clock = new HybridClock(this.nodeId, physicalClock ?? Date.now);
-    this.#pools = new ShardPools(
+    this.#pools = new RouterPools(
       {
         user: this.#opts.user,
         password,

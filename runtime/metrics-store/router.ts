@@ -27,7 +27,7 @@ import { idToBigint } from "../../core/metrics/labels";
 import type { SeriesBatch } from "../../core/metrics/remote-write";
 import { SHARD_MAP_KEY, type ConfigClient } from "../config-client";
 import { QuorumUnavailableError, StaleEpochError, type ShardFailure } from "../shard-client/errors";
-import { describeFailure, ShardPools, type ShardAddress } from "../shard-client/pools";
+import { describeFailure, RouterPools, type ShardAddress } from "../shard-client/pools";
 import { ENSURE_METRICS_SCHEMA_SQL, INGEST_SQL, METRICS_SCHEMA_PRESENT_SQL } from "./schema";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -78,7 +78,7 @@ export type ShardRows<R> = Map<string, R[]>;
 export class MetricsRouter {
   readonly log: Logger;
   readonly writerId: string;
-  private readonly pools: ShardPools;
+  private readonly pools: RouterPools;
   private readonly schemaReady = new Map<string, Promise<void>>();
   private readonly knownSeries = new Map<string, Set<string>>();
   private state!: State;
@@ -95,7 +95,7 @@ export class MetricsRouter {
       `${hostname()
         .replace(/[^A-Za-z0-9._-]/g, "-")
         .slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`;
-    this.pools = new ShardPools(
+    this.pools = new RouterPools(
       {
         user: o.user,
         password: o.password,

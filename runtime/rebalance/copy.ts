@@ -1,5 +1,7 @@
 /**
- * The data path of a rebalance, one (source shard, target shard, hash ranges) pair at a time:
+ * The data path of a rebalance, one (source shard, target shard, table, slice of rows) pair at a
+ * time, for any table described by core/sharding/table.ts (runtime/rebalance/sql.ts builds the
+ * statements from the descriptor):
  *
  * - copy: one `COPY ... TO STDOUT` of the ranges on the source (pg-copy-streams), cut at row
  *   boundaries into chunks of about {@link CHUNK_BYTES}, each written on the target by one or two
@@ -30,8 +32,11 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { PoolClient } from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { COPY_LANES, type ShardPools } from "./shards";
-import { KV_COLUMNS } from "../shard-client/sql";
+import type { RowSlice } from "../../core/sharding/rebalance";
+import type { HashRange } from "../../core/sharding/ring";
+import type { ShardTable } from "../../core/sharding/table";
+import { COPY_LANES, type RebalanceConnections } from "./shards";
+import { failpoint } from "./failpoint";
 import * as sql from "./sql";
 
 /** What one pair copy moved. */
@@ -76,7 +81,27 @@ export function copyRowKey(rows: Buffer, start: number): string {
   return copyField(rows, start, rows.indexOf(TAB, start));
 }
 
-/** The fields of rows of COPY text, column by column (`\N` is NULL), as {@link sql.MERGE_ROWS_SQL} takes them. */
+/**
+ * How to read a row's primary key from COPY text for `table`: its key fields, unescaped, joined by
+ * a tab (as sql.ts `heldKeysSql` returns them); the first field alone when the key is one column first.
+ */
+function rowKeyReader(table: ShardTable): (rows: Buffer, start: number) => string {
+  const at = table.primaryKey.map((c) => table.columns.findIndex((x) => x.name === c));
+  if (at.length === 1 && at[0] === 0) return copyRowKey;
+  const last = Math.max(...at);
+  return (rows, start) => {
+    const fields: string[] = [];
+    for (let c = 0, from = start; c <= last; c++) {
+      const tab = rows.indexOf(c === table.columns.length - 1 ? NEWLINE : TAB, from);
+      const end = tab < 0 ? rows.length : tab;
+      fields.push(copyField(rows, from, end));
+      from = end + 1;
+    }
+    return at.map((i) => fields[i]).join("\t");
+  };
+}
+
+/** The fields of rows of COPY text, column by column (`\N` is NULL), as sql.ts `mergeRowsSql` takes them. */
 export function copyColumns(rows: readonly Buffer[], columns: number): (string | null)[][] {
   const out: (string | null)[][] = Array.from({ length: columns }, () => []);
   for (const text of rows)
@@ -115,12 +140,9 @@ export const HELD_PREFETCH_LIMIT = 250_000;
 /** A chunk of which at least 1 key in this many is held on the target makes the copy learn all held keys of its ranges. */
 const PREFETCH_SHARE = 4;
 
-/** Columns of a row ({@link sql.MERGE_ROWS_SQL}'s parameters, in COPY order). */
-const COLUMN_COUNT = KV_COLUMNS.split(",").length;
-
-/** Merges rows of COPY text by version (one upsert); resolves with the rows inserted or replaced. */
-async function mergeRows(lane: PoolClient, rows: readonly Buffer[]): Promise<number> {
-  return (await lane.query(sql.MERGE_ROWS_SQL, copyColumns(rows, COLUMN_COUNT))).rowCount ?? 0;
+/** Merges rows of COPY text by the table's rule (one statement); resolves with the rows inserted or replaced. */
+async function mergeRows(lane: PoolClient, table: ShardTable, rows: readonly Buffer[]): Promise<number> {
+  return (await lane.query(sql.mergeRowsSql(table), copyColumns(rows, table.columns.length))).rowCount ?? 0;
 }
 
 /**
@@ -135,6 +157,7 @@ async function mergeRows(lane: PoolClient, rows: readonly Buffer[]): Promise<num
  */
 async function writeChunk(
   lane: PoolClient,
+  table: ShardTable,
   rows: Buffer,
   held: Set<string>,
   learn: (lane: PoolClient, chunkKeys: readonly string[]) => Promise<void>,
@@ -146,7 +169,8 @@ async function writeChunk(
     if (keys.length > 0) return;
     for (let at = 0; at < rows.length; at = rows.indexOf(NEWLINE, at) + 1) starts.push(at);
     starts.push(rows.length);
-    for (let i = 0; i + 1 < starts.length; i++) keys.push(copyRowKey(rows, starts[i]));
+    const keyOf = rowKeyReader(table);
+    for (let i = 0; i + 1 < starts.length; i++) keys.push(keyOf(rows, starts[i]));
   };
   let applied = 0;
   /** Rows merged already (by index): a retry merges only the rows learnt held since. */
@@ -154,7 +178,7 @@ async function writeChunk(
   for (let attempt = 0; ; attempt++) {
     if (attempt > CONFLICT_RETRIES) {
       const rest = starts.slice(0, -1).flatMap((at, i) => (merged[i] ? [] : [rows.subarray(at, starts[i + 1])]));
-      return applied + (await mergeRows(lane, rest));
+      return applied + (await mergeRows(lane, table, rest));
     }
     const fresh: Buffer[] = [];
     const known: Buffer[] = [];
@@ -171,10 +195,10 @@ async function writeChunk(
         run = i + 1;
       }
     }
-    if (known.length > 0) applied += await mergeRows(lane, known);
+    if (known.length > 0) applied += await mergeRows(lane, table, known);
     if (fresh.length === 0) return applied;
     try {
-      return applied + (await copyIn(lane, sql.COPY_IN_TABLE_SQL, fresh));
+      return applied + (await copyIn(lane, sql.copyInSql(table), fresh));
     } catch (e) {
       if ((e as { code?: unknown })?.code !== UNIQUE_VIOLATION) throw e;
     }
@@ -183,12 +207,17 @@ async function writeChunk(
   }
 }
 
-/** Copies the source's rows in `ranges` into the target (see the module comment). */
-export async function copyRanges(
-  pools: ShardPools,
+/**
+ * Copies the source's rows of `table` in `slice` into the target (see the module comment).
+ * `signal` stops it between chunks (the rebalancer lost its lease), rejecting with the signal's reason.
+ */
+export async function copySlice(
+  pools: RebalanceConnections,
+  table: ShardTable,
   source: string,
   target: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
+  signal?: AbortSignal,
 ): Promise<CopyResult> {
   /** Keys of the ranges the target is known to hold (learnt from the chunks' unique violations). */
   const held = new Set<string>();
@@ -203,10 +232,10 @@ export async function copyRanges(
    */
   let prefetched: Promise<void> | undefined;
   const learn = async (lane: PoolClient, chunkKeys: readonly string[]): Promise<void> => {
-    const found = (await lane.query<{ key: string }>(sql.HELD_KEYS_SQL, [chunkKeys])).rows;
+    const found = (await lane.query<{ key: string }>(sql.heldKeysSql(table), [chunkKeys])).rows;
     for (const r of found) held.add(r.key);
     if (!prefetched && found.length * PREFETCH_SHARE >= chunkKeys.length)
-      prefetched = lane.query<{ key: string }>(sql.heldKeysInRangesSql(ranges, HELD_PREFETCH_LIMIT)).then((r) => {
+      prefetched = lane.query<{ key: string }>(sql.heldKeysInSliceSql(table, slice, HELD_PREFETCH_LIMIT)).then((r) => {
         for (const { key } of r.rows) held.add(key);
       });
     await prefetched;
@@ -221,6 +250,7 @@ export async function copyRanges(
 
   /** Writes a chunk in the background on an idle lane (a new one while fewer than COPY_LANES), once one is free. */
   const dispatch = async (rows: Buffer): Promise<void> => {
+    if (signal?.aborted) throw (targetFailure ??= signal.reason as Error);
     while (idle.length === 0 && lanes.length === COPY_LANES && targetFailure === undefined) await Promise.race(writing);
     if (targetFailure) throw targetFailure;
     let lane = idle.pop();
@@ -232,10 +262,11 @@ export async function copyRanges(
         throw (targetFailure ??= e as Error);
       }
     }
-    const done = writeChunk(lane, rows, held, learn).then(
+    const done = writeChunk(lane, table, rows, held, learn).then(
       (n) => {
         applied += n;
         idle.push(lane);
+        failpoint("rebalance.in-copy");
       },
       (e: Error) => {
         targetFailure ??= e;
@@ -248,7 +279,7 @@ export async function copyRanges(
   let failed: Error | undefined;
   try {
     let bytes = 0;
-    const out = src.query(copyTo(sql.copyOutSql(ranges)));
+    const out = src.query(copyTo(sql.copyOutSql(table, slice)));
     try {
       // Chunks of whole rows: in COPY text a raw newline ends a row (one inside a value is escaped
       // as \n), so the bytes after the last newline wait for the rest of their row.
@@ -279,7 +310,9 @@ export async function copyRanges(
       if (e === targetFailure) throw e;
       throw pools.wrap(
         source,
-        new Error(`copying ${ranges.length} range(s) ${source} → ${target}: ${(e as Error).message}`, { cause: e }),
+        new Error(`copying ${describeSlice(table, slice)} ${source} → ${target}: ${(e as Error).message}`, {
+          cause: e,
+        }),
       );
     } finally {
       await Promise.all(writing);
@@ -322,33 +355,35 @@ export interface VerifyResult {
 /** Rows per page of the key-level pass. */
 const KEY_PAGE = 5000;
 
-/** Count and checksum of the ranges on one shard. */
-export async function rangeChecksum(
-  pools: ShardPools,
+/** Count and checksum of a table's rows in the slice on one shard. */
+export async function sliceChecksum(
+  pools: RebalanceConnections,
+  table: ShardTable,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
 ): Promise<RangeChecksum> {
-  const [r] = await pools.query<{ rows: string; checksum: string }>(shard, sql.checksumSql(ranges));
+  const [r] = await pools.query<{ rows: string; checksum: string }>(shard, sql.checksumSql(table, slice));
   return { rows: Number(r.rows), checksum: r.checksum };
 }
 
-/** Count and checksum of the ranges on one shard, per verification bucket (`h >> VERIFY_BUCKET_BITS`). */
+/** Count and checksum of a table's rows in the slice on one shard, per verification bucket (`h >> VERIFY_BUCKET_BITS`). */
 async function bucketChecksums(
-  pools: ShardPools,
+  pools: RebalanceConnections,
+  table: ShardTable,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
 ): Promise<Map<number, { rows: number; checksum: bigint }>> {
   const rows = await pools.query<{ bucket: number; rows: string; checksum: string }>(
     shard,
-    sql.bucketChecksumSql(ranges),
+    sql.bucketChecksumSql(table, slice),
   );
   return new Map(rows.map((r) => [r.bucket, { rows: Number(r.rows), checksum: BigInt(r.checksum) }]));
 }
 
 /** The parts of sorted, disjoint `ranges` inside the given verification buckets (sorted). */
-export function rangesInBuckets(ranges: readonly sql.HashRange[], buckets: readonly number[]): sql.HashRange[] {
+export function rangesInBuckets(ranges: readonly HashRange[], buckets: readonly number[]): HashRange[] {
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
-  const out: sql.HashRange[] = [];
+  const out: HashRange[] = [];
   const size = 2 ** sql.VERIFY_BUCKET_BITS;
   let i = 0;
   for (const b of [...buckets].sort((x, y) => x - y)) {
@@ -364,14 +399,22 @@ export function rangesInBuckets(ranges: readonly sql.HashRange[], buckets: reado
   return out;
 }
 
-/** Verifies that the target holds every source row of the ranges at the same or a newer version. */
-export async function verifyRanges(
-  pools: ShardPools,
+/**
+ * Verifies that the target holds every source row of the table in the slice at the same or a
+ * newer place in the table's order (version, then value, for the router's rows; present at all for
+ * a table that keeps rows).
+ */
+export async function verifySlice(
+  pools: RebalanceConnections,
+  table: ShardTable,
   source: string,
   target: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
 ): Promise<VerifyResult> {
-  const [sb, tb] = await Promise.all([bucketChecksums(pools, source, ranges), bucketChecksums(pools, target, ranges)]);
+  const [sb, tb] = await Promise.all([
+    bucketChecksums(pools, table, source, slice),
+    bucketChecksums(pools, table, target, slice),
+  ]);
   const total = (m: Map<number, { rows: number; checksum: bigint }>): RangeChecksum => {
     let rows = 0;
     let checksum = 0n;
@@ -390,11 +433,11 @@ export async function verifyRanges(
   });
   if (differ.length === 0)
     return { clean: true, source: s, target: t, checksumsMatch: true, missing: 0, older: 0, sample: [] };
-  const suspect = rangesInBuckets(ranges, differ);
+  const suspect: RowSlice = { ...slice, ranges: rangesInBuckets(slice.ranges, differ) };
 
   // Key-level pass over the buckets whose count or checksum differ (writes in flight touch a few):
   // page through the source's rows there with a cursor and ask the target, per page, which of
-  // them it lacks or holds older (the version order is PostgreSQL's, as in the merge).
+  // them it lacks or holds older (the order is PostgreSQL's, as in the merge).
   let missing = 0;
   let older = 0;
   const sample: string[] = [];
@@ -402,18 +445,16 @@ export async function verifyRanges(
   let failed: Error | undefined;
   try {
     await src.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.keyVersionsSql(suspect)}`);
+    await src.query(`DECLARE scaleplane_verify NO SCROLL CURSOR FOR ${sql.rowsSql(table, suspect)}`);
+    const lagging = sql.laggingRowsSql(table);
     for (;;) {
-      const page = await src.query<{ key: string; ver_wall: string; ver_logical: number; ver_node: string }>(
-        `FETCH ${KEY_PAGE} FROM scaleplane_verify`,
-      );
+      const page = await src.query<Record<string, string | null>>(`FETCH ${KEY_PAGE} FROM scaleplane_verify`);
       if (page.rows.length === 0) break;
-      const lag = await pools.query<{ key: string; present: boolean }>(target, sql.LAGGING_KEYS_SQL, [
-        page.rows.map((r) => r.key),
-        page.rows.map((r) => r.ver_wall),
-        page.rows.map((r) => r.ver_logical),
-        page.rows.map((r) => r.ver_node),
-      ]);
+      const lag = await pools.query<{ key: string; present: boolean }>(
+        target,
+        lagging,
+        table.columns.map((c) => page.rows.map((r) => r[c.name])),
+      );
       for (const l of lag) {
         if (l.present) older++;
         else missing++;
@@ -431,15 +472,31 @@ export async function verifyRanges(
   return { clean: missing === 0 && older === 0, source: s, target: t, checksumsMatch: false, missing, older, sample };
 }
 
-/** Deletes a shard's rows in the ranges; resolves with the number deleted. */
-export async function deleteRanges(
-  pools: ShardPools,
+/** Deletes a shard's rows of the table in the slice; resolves with the number deleted. */
+export function deleteSlice(
+  pools: RebalanceConnections,
+  table: ShardTable,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
 ): Promise<number> {
+  return deleteRows(pools, shard, sql.deleteSliceSql(table, slice));
+}
+
+/** Deletes a shard's rows of the table in none of the slices it holds (a sweep); resolves with the number deleted. */
+export function deleteOutside(
+  pools: RebalanceConnections,
+  table: ShardTable,
+  shard: string,
+  held: readonly RowSlice[],
+): Promise<number> {
+  return deleteRows(pools, shard, sql.deleteOutsideSql(table, held));
+}
+
+/** Runs one DELETE on a shard (no statement deadline: a large range takes long); resolves with the rows deleted. */
+async function deleteRows(pools: RebalanceConnections, shard: string, statement: string): Promise<number> {
   const client = await pools.client(shard);
   try {
-    return (await client.query(sql.deleteRangesSql(ranges))).rowCount ?? 0;
+    return (await client.query(statement)).rowCount ?? 0;
   } catch (e) {
     throw pools.wrap(shard, e);
   } finally {
@@ -447,12 +504,19 @@ export async function deleteRanges(
   }
 }
 
-/** Rows and bytes a source holds in the ranges (the dry run's estimate). */
-export async function rangeSize(
-  pools: ShardPools,
+/** Rows and bytes of the table a source holds in the slice (the dry run's estimate). */
+export async function sliceSize(
+  pools: RebalanceConnections,
+  table: ShardTable,
   shard: string,
-  ranges: readonly sql.HashRange[],
+  slice: RowSlice,
 ): Promise<{ rows: number; bytes: number }> {
-  const [r] = await pools.query<{ rows: string; bytes: string }>(shard, sql.sizeSql(ranges));
+  const [r] = await pools.query<{ rows: string; bytes: string }>(shard, sql.sizeSql(table, slice));
   return { rows: Number(r.rows), bytes: Number(r.bytes) };
+}
+
+/** A slice as messages name it: its table, ring ranges and key filters. */
+export function describeSlice(table: ShardTable, slice: RowSlice): string {
+  const keys = slice.keys ? ` (${slice.keys.length} key range(s))` : "";
+  return `${table.name}: ${slice.ranges.length} hash range(s)${keys}`;
 }

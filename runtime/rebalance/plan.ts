@@ -12,8 +12,14 @@
  * 32 times and cost twice the time of 4 (`npm run bench -- shards`); 4 keep the repeated work
  * after a crash to a quarter of the copy, and progress visible.
  */
-import { batches, planRebalance, type RangeMove, type RebalancePlan } from "../../core/sharding/rebalance";
-import type { ShardPlacement } from "../../core/sharding/shard-map";
+import {
+  batches,
+  planRebalance,
+  type Placement,
+  type PlanOptions,
+  type RangeMove,
+  type RebalancePlan,
+} from "../../core/sharding/rebalance";
 
 /** How many copy batches a migration is cut into (fewer when it has fewer moves). */
 export const TARGET_BATCHES = 4;
@@ -30,8 +36,8 @@ export interface MigrationPlan {
  * Plans the move between two placements.
  * @throws RebalanceError (core/sharding/rebalance) naming the refused argument (`before.*`, `after.*`)
  */
-export function planMigration(from: ShardPlacement, to: ShardPlacement): MigrationPlan {
-  const plan = planRebalance(from, to);
+export function planMigration(from: Placement, to: Placement, options: PlanOptions = {}): MigrationPlan {
+  const plan = planRebalance(from, to, options);
   const perBatch = Math.max(1, Math.ceil(plan.moves.length / TARGET_BATCHES));
   return { plan, batches: batches(plan.moves, perBatch).map((moves) => ({ moves })) };
 }

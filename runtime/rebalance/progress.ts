@@ -7,6 +7,8 @@
  *   "cleanup"` is written before the migration is cleared from the shard map, so once the map no
  *   longer shows the migration the old owners' rows are still known to need deleting.
  * - `rebalance/<id>/progress`: the batches already copied and verified, with running totals.
+ * - `rebalance/sweep`: staying shards that did not answer at a cleanup; the next runs delete their
+ *   rows outside the ranges they hold, once they answer.
  *
  * Both are written only through the rebalancer's leadership (fenced), so a deposed rebalancer
  * can never record progress it did not make.
@@ -45,6 +47,10 @@ export const ProgressSchema = z.strictObject({
   verifiedPairs: z.number().int().min(0).optional(),
 });
 export type Progress = z.infer<typeof ProgressSchema>;
+
+/** Staying shards a cleanup could not reach: a later run deletes their rows outside what they hold. */
+export const SweepSchema = z.strictObject({ shards: z.array(z.string().min(1)) });
+export const SWEEP_KEY = configKey("rebalance/sweep", SweepSchema);
 
 /** The progress key of a migration id. */
 export const progressKey = (id: string) => configKey(`rebalance/${id}/progress`, ProgressSchema);

@@ -5,8 +5,9 @@
  * on its 127.0.0.1 port). Every connection has a connect deadline; short statements have a
  * statement deadline, the long COPY streams do not.
  */
-import { Pool, type PoolClient } from "pg";
+import { Client, Pool, type PoolClient } from "pg";
 import type { ShardMember } from "../../core/sharding/shard-map";
+import { REBALANCER_TOKEN_SETTING, rebalancerSession } from "../shard-client/sql";
 
 /** Database credentials of the shards (the password is a secret: never logged, never stored). */
 export interface ShardCredentials {
@@ -35,16 +36,78 @@ export function parseHostPort(value: string, what: string): { host: string; port
   return { host: m[1].replace(/^\[|\]$/g, ""), port };
 }
 
-/** The pools of the shards one rebalance talks to, by shard name. */
-export class ShardPools {
+/**
+ * One rebalance run's connections to the shards, by shard name: reached through `reach` where the
+ * map's host/port is not reachable from here, sized for COPY lanes, with no deadline on the long
+ * COPY streams. (The router's pools are runtime/shard-client/pools.ts RouterPools.)
+ */
+export class RebalanceConnections {
   private readonly pools = new Map<string, Pool>();
   private readonly members = new Map<string, ShardMember>();
+  private readonly reach: Record<string, string>;
 
+  /**
+   * @param credentials - the shards' database user and password
+   * @param reach - where shards are reached instead of the map's host:port
+   * @param options - `fence`: the rebalancer's fencing token and the id of the etcd cluster that
+   *   issued it, carried by every pooled session (`scaleplane.rebalancer_token`): the shards' fence
+   *   trigger refuses its statements once a newer rebalancer claimed them (none for a read-only
+   *   use, e.g. the dry run); `connectTimeoutMs` @default 10000
+   */
   constructor(
     private readonly credentials: ShardCredentials,
-    private readonly reach: ShardReach = {},
-    private readonly connectTimeoutMs = 10_000,
-  ) {}
+    reach: ShardReach = {},
+    private readonly options: { fence?: { cluster: string; token: number }; connectTimeoutMs?: number } = {},
+  ) {
+    this.reach = { ...reach };
+    this.session = options.fence ? rebalancerSession(options.fence.cluster, options.fence.token) : undefined;
+  }
+
+  /** The fence setting of every pooled session (`<cluster>/<token>`), when fenced. */
+  private readonly session: string | undefined;
+
+  /** Whether `reach` names where a shard is reached. */
+  reaches(name: string): boolean {
+    return this.reach[name] !== undefined;
+  }
+
+  /** Reaches a shard at `host:port` from now on (before its pool is first used). */
+  reachAt(name: string, hostPort: string): void {
+    parseHostPort(hostPort, `reach.${name}`);
+    if (this.pools.has(name))
+      throw new Error(`rebalance: shard ${name} is already connected; its address cannot change`);
+    this.reach[name] = hostPort;
+  }
+
+  /**
+   * Whether a shard answers: a new connection (not the pool's) and `SELECT 1`, both within
+   * `timeoutMs` (a paused or partitioned shard hangs instead of refusing). Rejects naming the shard.
+   */
+  async ping(name: string, timeoutMs: number): Promise<void> {
+    const s = this.member(name);
+    const { host, port } = this.reach[name]
+      ? parseHostPort(this.reach[name], `reach.${name}`)
+      : { host: s.host, port: s.port };
+    const c = new Client({
+      host,
+      port,
+      database: s.database,
+      user: this.credentials.user,
+      password: this.credentials.password,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      application_name: "scaleplane-rebalance-probe",
+    });
+    c.on("error", () => undefined);
+    try {
+      await c.connect();
+      await c.query("SELECT 1");
+    } catch (e) {
+      throw this.wrap(name, e);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
 
   /** Registers shards (the first registration of a name wins: names are never reused). */
   add(shards: readonly ShardMember[]): void {
@@ -81,7 +144,8 @@ export class ShardPools {
         // A copy holds one source connection and COPY_LANES target ones, and `parallel` copies
         // (targets) run at once: room for a shard to be the source of two and the target of one.
         max: 2 + COPY_LANES,
-        connectionTimeoutMillis: this.connectTimeoutMs,
+        connectionTimeoutMillis: this.options.connectTimeoutMs ?? 10_000,
+        ...(this.session !== undefined ? { options: `-c ${REBALANCER_TOKEN_SETTING}=${this.session}` } : {}),
         idleTimeoutMillis: 10_000,
         application_name: "scaleplane-rebalance",
       });

@@ -1,25 +1,23 @@
 /**
- * The SQL of the online rebalance, as docs/design/sharding.md fixes it: the range copy (COPY out
- * of a source; per chunk on the target, COPY of the rows of keys it lacks straight into the table
- * and an "apply if newer" upsert of the others), the range checksum, the key-level verification
- * and the cleanup of moved rows.
- * The schema, the epoch fence and the "apply if newer" rule are the shard client's
- * (runtime/shard-client/sql.ts: one definition for the router and the rebalancer). Hash ranges
- * are inlined (COPY takes no parameters) as ring partition numbers and `int8multirange` bounds;
- * every bound is checked to be a whole number in [0, 2^32] before it is inlined.
+ * The SQL of the online rebalance, as docs/design/sharding.md fixes it, for any table described by
+ * core/sharding/table.ts: the slice copy (COPY out of a source; per chunk on the target, COPY of
+ * the rows of keys it lacks straight into the table and a merge of the others by the table's
+ * rule), the slice checksum, the key-level verification and the cleanup of moved rows.
+ *
+ * The router's table, the schema, the epoch fence and the rebalancer's fence are the shard
+ * client's (runtime/shard-client/sql.ts: one definition for the router and the rebalancer).
+ * A slice (the rows a pair moves) is hash ranges, optionally restricted to key ranges (the range
+ * and directory strategies) and minus others (pinned tenants, moved on their own); COPY takes no
+ * parameters, so bounds are inlined: hash ranges as ring partition numbers and `int8multirange`
+ * bounds, each checked to be a whole number in [0, 2^32]; keys as quoted literals.
  */
-import { PARTITION_BITS, PARTITION_SPAN } from "../../core/sharding/ring";
-import { APPLY_IF_NEWER, KV_COLUMNS } from "../shard-client/sql";
+import type { KeyRange } from "../../core/sharding/placement";
+import type { RowSlice } from "../../core/sharding/rebalance";
+import { HASH_SPACE, PARTITION_BITS, PARTITION_SPAN, type HashRange } from "../../core/sharding/ring";
+import type { ShardTable } from "../../core/sharding/table";
+import { mergeOrder } from "../shard-client/sql";
 
-/** A hash range `[start, end)` of the ring, `0 ≤ start < end ≤ 2^32`. */
-export interface HashRange {
-  readonly start: number;
-  readonly end: number;
-}
-
-const COLUMNS = KV_COLUMNS;
-
-const HASH_SPACE = 2 ** 32;
+export type { RowSlice } from "../../core/sharding/rebalance";
 
 function checkRanges(ranges: readonly HashRange[]): void {
   if (ranges.length === 0) throw new Error("rebalance sql: at least one hash range is required");
@@ -35,16 +33,17 @@ const PARTITION_SHIFT = 32 - PARTITION_BITS;
 const LISTED_PARTITIONS_MAX = 64;
 
 /**
- * The rows of `scaleplane_kv` (alias `t`) in the ranges: bounded by the ranges' overall span (an
- * index range scan on `h`), then tested per row in constant time. A ring change moves runs of
- * whole partitions, mostly short (1 → 2 shards: 32,881 runs of 2 partitions on average): their
+ * The rows of alias `t` whose hash is in the ranges: bounded by the ranges' overall span (an
+ * index range scan on the hash), then tested per row in constant time. A ring change moves runs
+ * of whole partitions, mostly short (1 → 2 shards: 32,881 runs of 2 partitions on average): their
  * partitions are listed in an `int[]` that `= ANY` looks up by hash (PostgreSQL ≥ 14 hashes a
  * constant array of 9 or more), which cost the source three quarters of the time of a binary
  * search in an `int8multirange` of the runs (`npm run bench -- shards`). Long runs and the parts
  * of ranges that are not whole partitions (any `[start, end)` is accepted) go to a multirange.
  */
-function inRanges(ranges: readonly HashRange[]): string {
+function hashPredicate(table: ShardTable, ranges: readonly HashRange[]): string {
   checkRanges(ranges);
+  const h = `t.${table.hashColumn}`;
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   const lo = sorted[0].start;
   const hi = Math.max(...sorted.map((r) => r.end));
@@ -62,95 +61,169 @@ function inRanges(ranges: readonly HashRange[]): string {
     if (last * PARTITION_SPAN < r.end) rest.push({ start: last * PARTITION_SPAN, end: r.end });
   }
   const tests = [
-    ...(listed.length > 0 ? [`(t.h >> ${PARTITION_SHIFT})::int = ANY('{${listed.join(",")}}'::int[])`] : []),
-    ...(rest.length > 0 ? [`t.h <@ '{${rest.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`] : []),
+    ...(listed.length > 0 ? [`(${h} >> ${PARTITION_SHIFT})::int = ANY('{${listed.join(",")}}'::int[])`] : []),
+    ...(rest.length > 0 ? [`${h} <@ '{${rest.map((r) => `[${r.start},${r.end})`).join(",")}}'::int8multirange`] : []),
   ];
-  return `scaleplane_kv t WHERE t.h >= ${lo} AND t.h < ${hi} AND (${tests.join(" OR ")})`;
+  return `(${h} >= ${lo} AND ${h} < ${hi} AND (${tests.join(" OR ")}))`;
 }
 
-/** COPY of a source's rows in the ranges, in text format (the target's COPY FROM reads it as is). */
-export function copyOutSql(ranges: readonly HashRange[]): string {
-  return `COPY (SELECT ${COLUMNS.split(", ")
-    .map((c) => `t.${c}`)
-    .join(", ")} FROM ${inRanges(ranges)}) TO STDOUT`;
+/** A string as an SQL literal (standard_conforming_strings, on by default since PostgreSQL 9.1). */
+function literal(s: string): string {
+  if (s.includes("\0")) throw new Error("rebalance sql: a key bound holds a NUL character");
+  return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** Which of the keys `$1` (text[]) the shard holds (asked when a chunk's direct COPY met one). */
-export const HELD_KEYS_SQL = "SELECT key FROM scaleplane_kv WHERE key = ANY($1::text[])";
+/** The rows of alias `t` whose key lies in one of the ranges (`"C"` order, as the key column's). */
+function keyPredicate(table: ShardTable, keys: readonly KeyRange[]): string {
+  if (keys.length === 0) return "false";
+  const k = `t.${table.keyColumn}`;
+  return `(${keys
+    .map((r) =>
+      r.end === undefined
+        ? `${k} >= ${literal(r.start)} COLLATE "C"`
+        : `(${k} >= ${literal(r.start)} COLLATE "C" AND ${k} < ${literal(r.end)} COLLATE "C")`,
+    )
+    .join(" OR ")})`;
+}
+
+/** The condition a row (alias `t`) of the slice meets. */
+export function slicePredicate(table: ShardTable, slice: RowSlice): string {
+  return [
+    hashPredicate(table, slice.ranges),
+    ...(slice.keys ? [keyPredicate(table, slice.keys)] : []),
+    ...(slice.exceptKeys && slice.exceptKeys.length > 0 ? [`NOT ${keyPredicate(table, slice.exceptKeys)}`] : []),
+  ].join(" AND ");
+}
+
+const fromSlice = (table: ShardTable, slice: RowSlice) => `${table.name} t WHERE ${slicePredicate(table, slice)}`;
+const columnList = (table: ShardTable, alias?: string) =>
+  table.columns.map((c) => (alias ? `${alias}.${c.name}` : c.name)).join(", ");
+
+/** COPY of a source's rows in the slice, in text format (the target's COPY FROM reads it as is). */
+export function copyOutSql(table: ShardTable, slice: RowSlice): string {
+  return `COPY (SELECT ${columnList(table, "t")} FROM ${fromSlice(table, slice)}) TO STDOUT`;
+}
+
+/** A row's primary key as one text value (columns joined by a tab, as the copy compares them). */
+const keyText = (table: ShardTable, alias: string) =>
+  table.primaryKey.length === 1
+    ? `${alias}.${table.primaryKey[0]}`
+    : `concat_ws(E'\\t', ${table.primaryKey.map((c) => `${alias}.${c}::text`).join(", ")})`;
+
+/** Which of the primary keys `$1` (text[], see keyText) the shard holds (asked when a chunk's direct COPY met one). */
+export function heldKeysSql(table: ShardTable): string {
+  const match =
+    table.primaryKey.length === 1
+      ? `t.${table.primaryKey[0]} = ANY($1::text[])`
+      : `${keyText(table, "t")} = ANY($1::text[])`;
+  return `SELECT ${keyText(table, "t")} AS key FROM ${table.name} t WHERE ${match}`;
+}
 
 /**
- * Up to `limit` keys the shard holds in the ranges (asked once per copy, at its first unique
- * violation: a rerun after a crash, or routers' dual-writes, put rows there before the copy).
+ * Up to `limit` primary keys the shard holds in the slice (asked once per copy, at its first
+ * unique violation: a rerun after a crash, or routers' dual-writes, put rows there before the copy).
  */
-export function heldKeysInRangesSql(ranges: readonly HashRange[], limit: number): string {
+export function heldKeysInSliceSql(table: ShardTable, slice: RowSlice, limit: number): string {
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`rebalance sql: invalid limit ${limit}`);
-  return `SELECT t.key FROM ${inRanges(ranges)} LIMIT ${limit}`;
+  return `SELECT ${keyText(table, "t")} AS key FROM ${fromSlice(table, slice)} LIMIT ${limit}`;
 }
 
 /**
  * COPY straight into the table, of rows whose keys the target is not known to hold: a plain
  * insert, which never overwrites, and one statement, so it applies all its rows or none. When the
  * target holds one of the keys (or a router inserts it meanwhile: the COPY waits for the router's
- * transaction) it fails with a unique violation and the copy merges those rows by version instead.
+ * transaction) it fails with a unique violation and the copy merges those rows instead.
  */
-export const COPY_IN_TABLE_SQL = `COPY scaleplane_kv (${COLUMNS}) FROM STDIN`;
-
-/**
- * The "apply if newer" merge of rows the target holds (the contract's upsert), given column by
- * column (`$1` keys, `$2` h, `$3` values as JSON text or NULL, `$4` ver_wall, `$5` ver_logical,
- * `$6` ver_node): a row replaces the stored one only when its version is strictly newer, so copies,
- * re-copies and dual-writes commute. One statement, its own transaction. Rows are merged in key
- * order, so two merges into one shard lock keys in the same order and wait for each other instead
- * of deadlocking. Returns the number of rows inserted or replaced.
- */
-export const MERGE_ROWS_SQL = `INSERT INTO scaleplane_kv AS t (${COLUMNS})
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[], $4::bigint[], $5::integer[], $6::text[]) AS r(${COLUMNS})
-ORDER BY key ${APPLY_IF_NEWER}`;
-
-/**
- * Row count and an order-independent checksum of the rows in the ranges: the sum of a 32-bit
- * hash of each row's key and version (as text, so no precision is lost).
- */
-export function checksumSql(ranges: readonly HashRange[]): string {
-  return `SELECT count(*)::text AS rows,
-    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
-  FROM ${inRanges(ranges)}`;
+export function copyInSql(table: ShardTable): string {
+  return `COPY ${table.name} (${columnList(table)}) FROM STDIN`;
 }
 
-/** Bits of `h` below a verification bucket: checksums are compared per 2^20 hashes (4,096 buckets). */
+/** The typed unnest of one array parameter per column, from `$first` on, as alias `alias`. */
+const unnestColumns = (table: ShardTable, alias: string, first = 1) =>
+  `unnest(${table.columns.map((c, i) => `$${first + i}::${c.type}[]`).join(", ")}) AS ${alias}(${columnList(table)})`;
+
+/**
+ * The merge of rows the target holds, given column by column (one array parameter per column, in
+ * column order, values as COPY text turns into them): by the table's rule ("apply if newer" in its
+ * order, or keep the held row), so copies, re-copies and dual-writes commute. One statement, its
+ * own transaction; rows in primary-key order, so two merges into one shard lock keys in the same
+ * order and wait for each other instead of deadlocking. Its row count is the rows inserted or replaced.
+ */
+export function mergeRowsSql(table: ShardTable): string {
+  const conflict =
+    table.merge.kind === "keep"
+      ? `ON CONFLICT (${table.primaryKey.join(", ")}) DO NOTHING`
+      : `ON CONFLICT (${table.primaryKey.join(", ")}) DO UPDATE SET ${table.columns
+          .filter((c) => !table.primaryKey.includes(c.name))
+          .map((c) => `${c.name} = excluded.${c.name}`)
+          .join(", ")}
+WHERE ${mergeOrder(table, "excluded")} > ${mergeOrder(table, "t")}`;
+  return `INSERT INTO ${table.name} AS t (${columnList(table)})
+SELECT * FROM ${unnestColumns(table, "r")}
+ORDER BY ${table.primaryKey.join(", ")} ${conflict}`;
+}
+
+/**
+ * A row's identity for the checksum: every column as text (NULL as an empty field), so a row the
+ * target holds at another version, or with another value at the same version, does not verify.
+ */
+const rowText = (table: ShardTable) =>
+  `concat_ws('/', ${table.columns.map((c) => `coalesce(t.${c.name}::text, '')`).join(", ")})`;
+
+/**
+ * Row count and an order-independent checksum of the rows in the slice: the sum of a 32-bit hash of
+ * each row's text ({@link rowText}).
+ */
+export function checksumSql(table: ShardTable, slice: RowSlice): string {
+  return `SELECT count(*)::text AS rows, coalesce(sum(hashtext(${rowText(table)})::bigint), 0)::text AS checksum
+  FROM ${fromSlice(table, slice)}`;
+}
+
+/** Bits of the hash below a verification bucket: checksums are compared per 2^20 hashes (4,096 buckets). */
 export const VERIFY_BUCKET_BITS = 20;
 
 /**
  * {@link checksumSql} per bucket of 2^{@link VERIFY_BUCKET_BITS} hashes (`bucket` = `h >> bits`):
  * the buckets a write in flight makes differ are the only ones checked key by key.
  */
-export function bucketChecksumSql(ranges: readonly HashRange[]): string {
-  return `SELECT (t.h >> ${VERIFY_BUCKET_BITS})::int AS bucket, count(*)::text AS rows,
-    coalesce(sum(hashtext(t.key || '/' || t.ver_wall || '/' || t.ver_logical || '/' || t.ver_node)::bigint), 0)::text AS checksum
-  FROM ${inRanges(ranges)} GROUP BY 1`;
+export function bucketChecksumSql(table: ShardTable, slice: RowSlice): string {
+  return `SELECT (t.${table.hashColumn} >> ${VERIFY_BUCKET_BITS})::int AS bucket, count(*)::text AS rows,
+    coalesce(sum(hashtext(${rowText(table)})::bigint), 0)::text AS checksum
+  FROM ${fromSlice(table, slice)} GROUP BY 1`;
 }
 
-/** Row count and stored bytes of the rows in the ranges (the dry run's estimate). */
-export function sizeSql(ranges: readonly HashRange[]): string {
-  return `SELECT count(*)::text AS rows, coalesce(sum(pg_column_size(t.*)), 0)::text AS bytes FROM ${inRanges(ranges)}`;
+/** Row count and stored bytes of the rows in the slice (the dry run's estimate). */
+export function sizeSql(table: ShardTable, slice: RowSlice): string {
+  return `SELECT count(*)::text AS rows, coalesce(sum(pg_column_size(t.*)), 0)::text AS bytes FROM ${fromSlice(table, slice)}`;
 }
 
-/** (key, version) of every row in the ranges (read through a cursor by the key-level verify). */
-export function keyVersionsSql(ranges: readonly HashRange[]): string {
-  return `SELECT t.key, t.ver_wall::text AS ver_wall, t.ver_logical, t.ver_node FROM ${inRanges(ranges)}`;
+/** Every column (as text) of every row in the slice, read through a cursor by the key-level verification. */
+export function rowsSql(table: ShardTable, slice: RowSlice): string {
+  return `SELECT ${table.columns.map((c) => `t.${c.name}::text AS ${c.name}`).join(", ")} FROM ${fromSlice(table, slice)}`;
 }
 
 /**
- * Of the given source rows (`$1` keys, `$2` ver_wall, `$3` ver_logical, `$4` ver_node), those the
- * shard lacks (`present` false) or holds at an older version (`present` true).
+ * Of the given source rows (one array parameter per column, in column order), the primary keys
+ * (`key`, see keyText) of those the shard lacks (`present` false) or holds older in the table's
+ * order (`present` true; never for a table that keeps rows).
  */
-export const LAGGING_KEYS_SQL = `
-SELECT s.key, (t.key IS NOT NULL) AS present
-FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::text[]) AS s(key, w, l, n)
-LEFT JOIN scaleplane_kv t ON t.key = s.key
-WHERE t.key IS NULL OR (t.ver_wall, t.ver_logical, t.ver_node) < (s.w, s.l, s.n)`;
+export function laggingRowsSql(table: ShardTable): string {
+  const join = table.primaryKey.map((c) => `t.${c} = s.${c}`).join(" AND ");
+  const older = table.merge.kind === "newer" ? ` OR ${mergeOrder(table, "t")} < ${mergeOrder(table, "s")}` : "";
+  return `SELECT ${keyText(table, "s")} AS key, (t.${table.primaryKey[0]} IS NOT NULL) AS present
+FROM ${unnestColumns(table, "s")}
+LEFT JOIN ${table.name} t ON ${join}
+WHERE t.${table.primaryKey[0]} IS NULL${older}`;
+}
 
-/** Deletes the rows in the ranges (the old owner's copy once the new owners serve them). */
-export function deleteRangesSql(ranges: readonly HashRange[]): string {
-  return `DELETE FROM ${inRanges(ranges)}`;
+/** Deletes the rows in the slice (the old owner's copy once the new owners serve them). */
+export function deleteSliceSql(table: ShardTable, slice: RowSlice): string {
+  return `DELETE FROM ${fromSlice(table, slice)}`;
+}
+
+/** Deletes the rows in none of the slices (every row when there are none): the sweep of a shard a cleanup missed. */
+export function deleteOutsideSql(table: ShardTable, held: readonly RowSlice[]): string {
+  return held.length === 0
+    ? `DELETE FROM ${table.name} t`
+    : `DELETE FROM ${table.name} t WHERE NOT (${held.map((s) => `(${slicePredicate(table, s)})`).join(" OR ")})`;
 }

@@ -3,16 +3,26 @@
  * key-value store (docs/design/sharding.md is the contract it implements).
  *
  * - Placement: the shard map in etcd (ConfigClient, SHARD_MAP_KEY), watched; a key's replicas
- *   come from the map's strategy (core/sharding/placement.ts: hash ring, key ranges, or a tenant directory
- *   kept under its own config key, also watched).
- * - Versions: a hybrid logical clock per client (core/sharding/hlc.ts) issues every write's version; reads
- *   feed the versions they see back into it. Every replica applies a row only if its version is
- *   newer (sql.ts), so the newest write wins everywhere regardless of arrival order.
+ *   come from the map's strategy (core/sharding/placement.ts: hash ring, key ranges, or tenants
+ *   pinned in the map's directory). A scan asks only the shards its key range can live on.
+ * - Versions: a hybrid logical clock per client (core/sharding/hlc.ts) issues every write's
+ *   version; reads feed the versions they see back into it. Every replica applies a row only if it
+ *   is newer (version, then value: sql.ts), so the newest write wins everywhere regardless of
+ *   arrival order. The writer id is unique: leased in etcd while the client runs (./node-id.ts).
+ * - Bounded clocks (the map's `maxClockOffsetMs`, CockroachDB's max-offset rule): a shard refuses a
+ *   version further ahead of its clock than the bound, and every reply carries the shard's clock,
+ *   so a router whose clock is further off than the bound in either direction gets
+ *   ClockOffsetError instead of writes that win (fast clock) or lose (slow clock) for minutes; a
+ *   row version further ahead than the bound is an error, never ignored.
  * - Consistency per call (`one` / `quorum` / `all`, default the map's): a write is acknowledged
- *   once that many replicas applied it; a read returns the newest of that many replies. When the
+ *   once that many replicas applied it; a write that lost on every replica to a newer row is
+ *   WriteSupersededError, not a success. A read returns the newest of that many replies. When the
  *   level cannot be met, QuorumUnavailableError names each failed shard and why.
- * - Read repair: once all replicas of a read have answered (in the background), those that
- *   returned an older version or no row get the newest one, through a bounded queue.
+ * - Monotonic reads: a read at `quorum` or `all` whose replies disagree writes the newest row to a
+ *   quorum of the key's replicas (both replica sets during a migration) before it returns
+ *   (Cassandra's blocking read repair), so no later read returns an older row. Replicas left over
+ *   are repaired in the background through a bounded queue (what it drops is counted:
+ *   `repairStats.dropped`).
  * - Epoch fence: every statement carries the router's map epoch; a shard whose fence is newer
  *   refuses it. The router then waits (bounded) for the newer map and retries once with the same
  *   version (idempotent).
@@ -25,10 +35,19 @@ import type { PoolClient } from "pg";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from "../../core/config";
-import { HybridClock, checkNodeId, type Version } from "../../core/sharding/hlc";
+import {
+  ClockOffsetExceeded,
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  HybridClock,
+  checkNodeId,
+  compareStored,
+  compareVersions,
+  type Version,
+} from "../../core/sharding/hlc";
 import {
   ackGroup,
   ackStatus,
+  blockingRepairTargets,
   newestReply,
   staleReplicas,
   targetsOf,
@@ -37,19 +56,20 @@ import {
   type AckGroup,
   type AckStatus,
 } from "../../core/sharding/acks";
-import {
-  compareKeys,
-  makePlacer,
-  prefixEnd,
-  ShardDirectorySchema,
-  type Placer,
-  type ShardDirectory,
-} from "../../core/sharding/placement";
+import { compareKeys, makePlacer, prefixEnd, type Placer } from "../../core/sharding/placement";
 import { hashKey } from "../../core/sharding/ring";
 import type { ShardMap } from "../../core/sharding/shard-map";
-import { configKey, SHARD_MAP_KEY, type ConfigClient } from "../config-client";
-import { QuorumUnavailableError, ShardArgumentError, StaleEpochError, type ShardFailure } from "./errors";
-import { describeFailure, ShardPools, type ShardAddress } from "./pools";
+import { SHARD_MAP_KEY, type ConfigClient } from "../config-client";
+import {
+  ClockOffsetError,
+  QuorumUnavailableError,
+  ShardArgumentError,
+  StaleEpochError,
+  WriteSupersededError,
+  type ShardFailure,
+} from "./errors";
+import { NodeIdLease } from "./node-id";
+import { describeFailure, RouterPools, type ShardAddress } from "./pools";
 import { RepairQueue, type RepairStats } from "./repair";
 import { FENCED_UPSERT_SQL, READ_SQL, SCAN_SQL, type StoredRow } from "./sql";
 
@@ -87,7 +107,7 @@ export const ShardClientOptionsSchema = z.strictObject({
 });
 
 export type ShardClientOptions = z.input<typeof ShardClientOptionsSchema> & {
-  /** Where the shard map (and a directory table) are read and watched; the caller closes it. */
+  /** Where the shard map is read and watched (and the writer id leased); the caller closes it. */
   config: ConfigClient;
   /** Password of `user`, or a function returning it (e.g. reading a mounted secret file). */
   password: string | (() => string | Promise<string>);
@@ -145,9 +165,6 @@ interface RouterState {
   /** Where reads go: old during `dual-write`, current otherwise. */
   readonly read: Placer;
   readonly addresses: ReadonlyMap<string, ShardAddress>;
-  readonly directory?: ShardDirectory;
-  /** The read placement's replica sets (computed on the first scan). */
-  scanSets?: string[][];
 }
 
 interface RepairTask {
@@ -157,7 +174,33 @@ interface RepairTask {
 }
 
 type Reply<R> =
-  { shard: string; ok: true; result: R } | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number };
+  | { shard: string; ok: true; result: R }
+  | { shard: string; ok: false; failure: ShardFailure; staleEpoch?: number; clockOffsetMs?: number };
+
+/** What every statement's result carries: the shard's fence, and its clock when the statement reads it. */
+interface ShardReply {
+  readonly minEpoch: number;
+  /** The shard's clock during the statement, in epoch ms. */
+  readonly nowMs?: number;
+  /** The shard refused the write's version as this far ahead of its clock, in ms. */
+  readonly skewedByMs?: number;
+}
+
+/** The reply of a fenced write. */
+interface WriteReply extends ShardReply {
+  /** The row was applied (0 or 1). */
+  readonly applied: number;
+  /** The version the shard held when the statement started (undefined: none). */
+  readonly held: Version | undefined;
+}
+
+/** A read's reply: the row (undefined: none). */
+interface ReadReply extends ShardReply {
+  readonly row: RowVersion | undefined;
+}
+
+/** What one attempt of an operation on a router state ended with: a result, or shards refusing its epoch. */
+type Attempt<T> = { value: T } | { stale: { shard: string; minEpoch: number } };
 
 interface Gathered<R> {
   status: AckStatus;
@@ -166,6 +209,8 @@ interface Gathered<R> {
   acked: Set<string>;
   /** Highest fence seen above the router's epoch, when a shard refused the epoch. */
   stale?: { shard: string; minEpoch: number };
+  /** The first shard whose clock (or refusal) showed this router's clock off by more than the bound. */
+  clock?: { shard: string; offsetMs: number };
   /** Settles when every target has answered (for repairs). */
   all: Promise<Reply<R>[]>;
 }
@@ -226,13 +271,13 @@ export class ShardClient {
   readonly nodeId: string;
   readonly log: Logger;
   private readonly clock: HybridClock;
-  private readonly pools: ShardPools;
+  private readonly pools: RouterPools;
   private readonly repairs: RepairQueue<RepairTask>;
   private readonly opts: z.output<typeof ShardClientOptionsSchema>;
   private state!: RouterState;
   private installing: Promise<void> = Promise.resolve();
   private mapWatch?: { close(): Promise<void> };
-  private directoryWatch?: { key: string; close(): Promise<void> };
+  private nodeLease?: NodeIdLease;
   private closed = false;
   private readonly afterWrite: ShardClientOptions["afterWrite"];
 
@@ -260,7 +305,7 @@ export class ShardClient {
       node: this.nodeId,
     });
     this.clock = new HybridClock(this.nodeId, physicalClock ?? Date.now);
-    this.pools = new ShardPools(
+    this.pools = new RouterPools(
       {
         user: this.opts.user,
         password,
@@ -279,9 +324,10 @@ export class ShardClient {
   }
 
   /**
-   * Validates the options, loads the shard map (it must exist: the ShardedDatabase publishes it)
-   * and starts watching it. Connections to shards are opened on first use.
-   * @throws ShardArgumentError naming a bad option; Error when no shard map is stored
+   * Validates the options, loads the shard map (it must exist: the ShardedDatabase publishes it),
+   * leases the writer id (./node-id.ts) and starts watching the map. Connections to shards are
+   * opened on first use.
+   * @throws ShardArgumentError naming a bad option or a writer id another client holds; Error when no shard map is stored
    */
   static async connect(options: ShardClientOptions): Promise<ShardClient> {
     const c = new ShardClient(options.config, options);
@@ -291,6 +337,7 @@ export class ShardClient {
         `no shard map at ${c.config.fullKey(SHARD_MAP_KEY.name)}: the ShardedDatabase publishes it on deploy`,
       );
     await c.install(map);
+    c.nodeLease = await NodeIdLease.claim(c.config, c.nodeId, `${hostname()} pid ${process.pid}`, c.log);
     c.mapWatch = await c.config.watch(SHARD_MAP_KEY, (m) => {
       if (m && m.epoch > c.state.map.epoch)
         void c.install(m).catch((e: unknown) => c.log.error({ err: e }, "could not install the new shard map"));
@@ -321,23 +368,14 @@ export class ShardClient {
     return this.repairs.idle();
   }
 
-  // ---- map and directory --------------------------------------------------------------------
+  // ---- map ----------------------------------------------------------------------------------
 
-  /** Installs `map` (if newer than the current one), loading its directory table when needed. Serialised. */
+  /** Installs `map` (if newer than the current one). Serialised. */
   private install(map: ShardMap, force = false): Promise<void> {
-    const run = this.installing.then(async () => {
+    const run = this.installing.then(() => {
       if (!force && this.state && map.epoch <= this.state.map.epoch) return;
-      let directory: ShardDirectory | undefined;
-      if (map.strategy?.kind === "directory") {
-        const key = configKey(map.strategy.key, ShardDirectorySchema);
-        directory = (await this.config.get(key)) ?? { tenants: {} };
-        await this.watchDirectory(map.strategy.key);
-      } else if (this.directoryWatch) {
-        const w = this.directoryWatch;
-        this.directoryWatch = undefined;
-        await w.close();
-      }
-      this.state = this.derive(map, directory);
+      this.state = this.derive(map);
+      this.clock.maxOffsetMs = map.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
       this.pools.retain(new Set(this.state.addresses.keys()));
       this.log.info(
         {
@@ -353,33 +391,17 @@ export class ShardClient {
     return run;
   }
 
-  private async watchDirectory(name: string): Promise<void> {
-    if (this.directoryWatch?.key === name) return;
-    if (this.directoryWatch) await this.directoryWatch.close();
-    const key = configKey(name, ShardDirectorySchema);
-    const w = await this.config.watch(key, (dir) => {
-      const st = this.state;
-      if (st.map.strategy?.kind !== "directory" || st.map.strategy.key !== name) return;
-      try {
-        this.state = this.derive(st.map, dir ?? { tenants: {} });
-        this.log.info({ key: name, tenants: Object.keys(dir?.tenants ?? {}).length }, "shard directory installed");
-      } catch (e) {
-        this.log.error({ err: e, key: name }, "refusing a shard directory that does not fit the shard map");
-      }
-    });
-    this.directoryWatch = { key: name, close: () => w.close() };
-  }
-
-  private derive(map: ShardMap, directory: ShardDirectory | undefined): RouterState {
-    const current = makePlacer(map, map.strategy, directory);
-    const old = map.migration ? makePlacer(map.migration.from, map.strategy, directory) : undefined;
+  private derive(map: ShardMap): RouterState {
+    const current = makePlacer(map, map.strategy);
+    // The old placement keeps its own strategy (a migration may change it: a tenant re-pinned).
+    const old = map.migration ? makePlacer(map.migration.from, map.migration.from.strategy) : undefined;
     const read = old && map.migration?.phase === "dual-write" ? old : current;
     const addresses = new Map<string, ShardAddress>();
     for (const s of [...(map.migration?.from.shards ?? []), ...map.shards]) {
       const r = this.opts.reach[s.name];
       addresses.set(s.name, { host: r?.host ?? s.host, port: r?.port ?? s.port, database: s.database });
     }
-    return { map, current, ...(old ? { old } : {}), read, addresses, ...(directory ? { directory } : {}) };
+    return { map, current, ...(old ? { old } : {}), read, addresses };
   }
 
   /** Waits until the router follows an epoch ≥ `epoch` (reading etcd while the watch lags). */
@@ -395,26 +417,59 @@ export class ShardClient {
     }
   }
 
+  /**
+   * Runs one attempt of an operation on the router's current state; when shards refused its
+   * epoch (a rebalance moved on), waits (bounded) for the newer map and runs it once more, on the
+   * new state. The one place the stale-epoch retry lives: put, delete, get and scan go through it.
+   * `last` tells the attempt that a refusal can no longer be retried (it must throw instead).
+   */
+  private async onCurrentMap<T>(attempt: (st: RouterState, last: boolean) => Promise<Attempt<T>>): Promise<T> {
+    const first = await attempt(this.state, false);
+    if ("value" in first) return first.value;
+    await this.awaitEpoch(first.stale.minEpoch, first.stale.shard);
+    const second = await attempt(this.state, true);
+    if ("value" in second) return second.value;
+    // An attempt marked last never asks for another; this guards the contract.
+    throw new StaleEpochError(second.stale.shard, this.state.map.epoch, second.stale.minEpoch);
+  }
+
   // ---- fan-out ------------------------------------------------------------------------------
+
+  /**
+   * How far this router's clock is off a shard's by the shard's reading `nowMs`, taken while the
+   * statement ran between this clock's `sent` and `received`: positive when this clock is ahead
+   * (it read `sent` before the shard read `nowMs`), negative when behind. Delays only shrink the
+   * estimate, so a slow machine never makes a clock look off. 0 within the bound.
+   */
+  private clockOffset(nowMs: number, sent: number, received: number): number {
+    const bound = this.clock.maxOffsetMs;
+    if (sent - nowMs > bound) return sent - nowMs;
+    if (nowMs - received > bound) return received - nowMs;
+    return 0;
+  }
 
   /**
    * Runs `call` on every target at once; resolves as soon as the groups are met (the other calls
    * go on, and `all` settles when they are done), or else once every target has answered or
    * failed (each within its deadlines), so a failure reports every shard's outcome. A reply whose
-   * fence is above the router's epoch counts as a failure and is reported in `stale`.
+   * fence is above the router's epoch, or whose shard clock (or refusal) shows this router's clock
+   * off by more than the bound, counts as a failure and is reported in `stale` / `clock`.
+   * `preAcked` shards count as having answered already (a repair counts the replicas that hold the row).
    */
-  private gather<R extends { minEpoch: number }>(
+  private gather<R extends ShardReply>(
     st: RouterState,
     targets: readonly string[],
     groups: readonly AckGroup[],
     call: (c: PoolClient) => Promise<R>,
+    preAcked: ReadonlySet<string> = new Set(),
   ): Promise<Gathered<R>> {
     if (this.closed) throw new ShardArgumentError("ShardClient", "is closed");
-    const acked = new Set<string>();
+    const acked = new Set<string>(preAcked);
     const failed = new Set<string>();
     const results = new Map<string, R>();
     const failures: ShardFailure[] = [];
     let stale: Gathered<R>["stale"];
+    let clock: Gathered<R>["clock"];
     return new Promise((resolve) => {
       let done = false;
       let pending = targets.length;
@@ -429,6 +484,7 @@ export class ShardClient {
             failures: [...failures],
             acked: new Set(acked),
             ...(stale ? { stale } : {}),
+            ...(clock ? { clock } : {}),
             all,
           });
         }
@@ -439,7 +495,10 @@ export class ShardClient {
           const address = st.addresses.get(shard);
           try {
             if (!address) throw new Error(`shard ${shard} has no address in shard map epoch ${st.map.epoch}`);
+            const sent = this.clock.physicalMs();
             const result = await this.pools.run(shard, address, call);
+            const received = this.clock.physicalMs();
+            const offset = result.nowMs === undefined ? 0 : this.clockOffset(result.nowMs, sent, received);
             if (result.minEpoch > st.map.epoch) {
               const err = new StaleEpochError(shard, st.map.epoch, result.minEpoch);
               reply = {
@@ -447,6 +506,18 @@ export class ShardClient {
                 ok: false,
                 failure: { shard, reason: err.message, code: "STALE_EPOCH" },
                 staleEpoch: result.minEpoch,
+              };
+            } else if (offset !== 0 || result.skewedByMs !== undefined) {
+              const offsetMs = offset !== 0 ? offset : result.skewedByMs!;
+              reply = {
+                shard,
+                ok: false,
+                failure: {
+                  shard,
+                  reason: `clock off by ${Math.round(offsetMs)} ms (max ${this.clock.maxOffsetMs} ms)`,
+                  code: "CLOCK_OFFSET",
+                },
+                clockOffsetMs: offsetMs,
               };
             } else reply = { shard, ok: true, result };
           } catch (e) {
@@ -462,6 +533,7 @@ export class ShardClient {
               failures.push(reply.failure);
               if (reply.staleEpoch !== undefined && (!stale || reply.staleEpoch > stale.minEpoch))
                 stale = { shard, minEpoch: reply.staleEpoch };
+              if (reply.clockOffsetMs !== undefined && !clock) clock = { shard, offsetMs: reply.clockOffsetMs };
             }
             settle(pending === 0);
           }
@@ -472,9 +544,34 @@ export class ShardClient {
     });
   }
 
+  /** The error of an operation whose level was not met: the clock when a shard saw it off, else the quorum's. */
+  private unmet(
+    op: "put" | "delete" | "get" | "scan",
+    key: string | undefined,
+    level: ConsistencyLevel,
+    groups: readonly AckGroup[],
+    g: Gathered<unknown & ShardReply>,
+  ): Error {
+    if (g.clock) return new ClockOffsetError(op, key, g.clock.shard, g.clock.offsetMs, this.clock.maxOffsetMs);
+    return new QuorumUnavailableError(op, key, level, unmetGroups(groups, g.acked), g.failures);
+  }
+
+  /** Observes a version read; a version further ahead than the clock bound is a ClockOffsetError. */
+  private observe(op: "put" | "delete" | "get" | "scan", key: string | undefined, v: Version, shard?: string): void {
+    try {
+      this.clock.observe(v);
+    } catch (e) {
+      if (e instanceof ClockOffsetExceeded) throw new ClockOffsetError(op, key, shard, -e.aheadMs, e.maxOffsetMs);
+      throw e;
+    }
+  }
+
   // ---- writes -------------------------------------------------------------------------------
 
-  /** Stores `value` (any JSON value) under `key`. @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError */
+  /**
+   * Stores `value` (any JSON value) under `key`.
+   * @throws QuorumUnavailableError, StaleEpochError, ClockOffsetError, WriteSupersededError, ShardArgumentError
+   */
   async put(key: string, value: unknown, options: CallOptions = {}): Promise<WriteResult> {
     return this.write("put", checkKey(key), encodeValue(value), checkLevel(options.consistency));
   }
@@ -490,82 +587,175 @@ export class ShardClient {
     value: string | null,
     level: ConsistencyLevel | undefined,
   ): Promise<WriteResult> {
+    this.nodeLease?.check();
     const version = this.clock.now();
     const h = hashKey(key);
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    /** Shards known to hold this version (applied it, on any attempt). */
+    const holding = new Set<string>();
+    // same version on a retry: replicas that applied it already ignore it
+    const result = await this.onCurrentMap(async (st, last): Promise<Attempt<WriteResult>> => {
       const lvl = level ?? st.map.consistency;
       const groups = writeGroups(lvl, st.current.replicas(key), st.old?.replicas(key));
-      const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
-        const r = await c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [
-          key,
-          h,
-          value,
-          version.wall,
-          version.logical,
-          version.node,
-          st.map.epoch,
-        ]);
-        return { minEpoch: Number(r.rows[0].min_epoch), applied: r.rows[0].applied };
-      });
+      const g = await this.gather(st, targetsOf(groups), groups, (c) =>
+        this.upsert(c, st, key, h, value, version, this.clock.maxOffsetMs),
+      );
       if (g.status === "met") {
-        await this.afterWrite?.({ op, key, version: publicVersion(version) });
-        return { version: publicVersion(version) };
+        // A replica holds it when it applied it or held exactly it already (it applied it on an
+        // earlier attempt); any other reply means a newer row won there.
+        let winner: Version | undefined;
+        for (const [shard, r] of g.results) {
+          if (r.applied > 0 || (r.held && compareVersions(r.held, version) === 0)) holding.add(shard);
+          else if (r.held && compareVersions(r.held, version) > 0 && (!winner || compareVersions(r.held, winner) > 0))
+            winner = r.held;
+        }
+        if (![...g.acked].some((s) => holding.has(s))) {
+          if (winner) this.observe(op, key, winner);
+          throw new WriteSupersededError(op, key, publicVersion(version), winner && publicVersion(winner));
+        }
+        return { value: { version: publicVersion(version) } };
       }
-      if (g.stale && attempt === 0) {
-        // same version on retry: replicas that applied it already ignore it
-        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-        continue;
-      }
+      if (g.stale && !last) return { stale: g.stale };
       if (g.stale && g.failures.every((f) => f.code === "STALE_EPOCH"))
         throw new StaleEpochError(g.stale.shard, st.map.epoch, g.stale.minEpoch);
-      throw new QuorumUnavailableError(op, key, lvl, unmetGroups(groups, g.acked), g.failures);
-    }
+      throw this.unmet(op, key, lvl, groups, g);
+    });
+    // Once per acknowledged write (not per attempt), and never for a superseded one.
+    await this.afterWrite?.({ op, key, version: result.version });
+    return result;
+  }
+
+  /** One fenced "apply if newer" write of `row` on a shard; `maxOffsetMs` undefined skips the clock bound (a repair). */
+  private async upsert(
+    c: PoolClient,
+    st: RouterState,
+    key: string,
+    h: number,
+    value: string | null,
+    version: Version,
+    maxOffsetMs: number | undefined,
+  ): Promise<WriteReply> {
+    const r = await c.query<{
+      min_epoch: string;
+      now_ms: string;
+      applied: number;
+      skewed: boolean;
+      held_wall: string | null;
+      held_logical: number | null;
+      held_node: string | null;
+    }>(FENCED_UPSERT_SQL, [
+      key,
+      h,
+      value,
+      version.wall,
+      version.logical,
+      version.node,
+      st.map.epoch,
+      maxOffsetMs ?? null,
+    ]);
+    const row = r.rows[0];
+    const nowMs = Number(row.now_ms);
+    return {
+      minEpoch: Number(row.min_epoch),
+      nowMs,
+      applied: row.applied,
+      ...(row.skewed ? { skewedByMs: version.wall - nowMs } : {}),
+      held:
+        row.held_wall === null
+          ? undefined
+          : { wall: Number(row.held_wall), logical: row.held_logical!, node: row.held_node! },
+    };
   }
 
   // ---- reads --------------------------------------------------------------------------------
 
-  /** The newest value of `key`, or undefined when absent or deleted. @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError */
+  /**
+   * The newest value of `key`, or undefined when absent or deleted. At `quorum` and `all`, replies
+   * that disagree make the read write the newest row to a quorum first (monotonic reads).
+   * @throws QuorumUnavailableError, StaleEpochError, ClockOffsetError, ShardArgumentError
+   */
   async get<T = unknown>(key: string, options: CallOptions = {}): Promise<Item<T> | undefined> {
     checkKey(key);
     const level = checkLevel(options.consistency);
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    return this.onCurrentMap(async (st, last): Promise<Attempt<Item<T> | undefined>> => {
       const lvl = level ?? st.map.consistency;
       const replicas = st.read.replicas(key);
       const groups = [ackGroup(lvl, replicas)];
-      const g = await this.gather(st, replicas, groups, async (c) => {
-        const r = await c.query<StoredRow & { min_epoch: string }>(READ_SQL, [key]);
-        return { minEpoch: Number(r.rows[0].min_epoch), row: rowVersion(r.rows[0]) };
+      const g = await this.gather(st, replicas, groups, async (c): Promise<ReadReply> => {
+        const r = await c.query<StoredRow & { min_epoch: string; now_ms: string }>(READ_SQL, [key]);
+        return { minEpoch: Number(r.rows[0].min_epoch), nowMs: Number(r.rows[0].now_ms), row: rowVersion(r.rows[0]) };
       });
-      if (g.status === "met") {
-        const newest = newestReply([...g.results].map(([shard, r]) => ({ shard, version: r.row })));
-        if (newest) this.clock.observe(newest);
-        if (this.opts.readRepair.enabled)
-          this.repairs.track(
-            g.all.then((replies) => {
-              const answered = replies.flatMap((r) => (r.ok ? [{ shard: r.shard, version: r.result.row }] : []));
-              const best = newestReply(answered);
-              if (best) for (const shard of staleReplicas(answered, best)) this.repairs.push({ shard, key, row: best });
-            }),
-          );
-        if (!newest || newest.value === null) return undefined;
-        return { key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) };
+      if (g.status !== "met") {
+        if (g.stale && !last) return { stale: g.stale };
+        throw this.unmet("get", key, lvl, groups, g);
       }
-      if (g.stale && attempt === 0) {
-        await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-        continue;
+      const answered = [...g.results].map(([shard, r]) => ({ shard, version: r.row }));
+      const newest = newestReply(answered);
+      if (newest) this.observe("get", key, newest);
+      await this.settleReplicas(st, "get", key, lvl, newest, answered, g.all);
+      if (!newest || newest.value === null) return { value: undefined };
+      return { value: { key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) } };
+    });
+  }
+
+  /**
+   * After a read of `key` at `level`: when the replies disagree and the level makes reads and
+   * writes overlap, writes the newest row to the key's write groups until they are met (counting
+   * the replicas that already hold it) before the read returns; the replicas still stale once all
+   * replies are in are repaired in the background.
+   * @throws QuorumUnavailableError when the newest row cannot reach a quorum (the read fails rather than be undone by a later one)
+   */
+  private async settleReplicas(
+    st: RouterState,
+    op: "get" | "scan",
+    key: string,
+    level: ConsistencyLevel,
+    newest: RowVersion | undefined,
+    answered: readonly { shard: string; version: RowVersion | undefined }[],
+    late?: Promise<Reply<ReadReply>[]>,
+  ): Promise<void> {
+    if (!this.opts.readRepair.enabled || !newest) return;
+    const holders = new Set(
+      answered.filter((r) => r.version && compareStored(r.version, newest) === 0).map((r) => r.shard),
+    );
+    if (holders.size < answered.length && level !== "one") {
+      const groups = writeGroups(level, st.current.replicas(key), st.old?.replicas(key));
+      const targets = blockingRepairTargets(groups, holders);
+      if (targets.length > 0) {
+        this.repairs.stats.blocking++;
+        const g = await this.gather(
+          st,
+          targets,
+          groups,
+          (c) => this.upsert(c, st, key, hashKey(key), newest.value, newest, undefined),
+          holders,
+        );
+        if (g.status !== "met") throw this.unmet(op, key, level, groups, g);
+        for (const s of g.acked) holders.add(s);
       }
-      throw new QuorumUnavailableError("get", key, lvl, unmetGroups(groups, g.acked), g.failures);
     }
+    // The rest (replicas outside the quorum, late replies) in the background.
+    const more = (late ?? Promise.resolve([])).then((replies) => {
+      const seen = [
+        ...answered,
+        ...replies.flatMap((r) =>
+          r.ok && !answered.some((a) => a.shard === r.shard) ? [{ shard: r.shard, version: r.result.row }] : [],
+        ),
+      ];
+      const best = newestReply(seen);
+      if (best)
+        for (const shard of staleReplicas(seen, best))
+          if (!holders.has(shard)) this.repairs.push({ shard, key, row: best });
+    });
+    this.repairs.track(more);
   }
 
   /**
    * The live keys of a prefix or a range, in key order, newest version each (tombstones hidden),
    * at most `limit` (@default 1000) per page. Every shard of the read placement is asked; the
    * page is returned once every replica set has answered at the consistency level, and rows
-   * found on a shard that is not one of the key's replicas are ignored.
-   * @throws QuorumUnavailableError, StaleEpochError, ShardArgumentError
+   * found on a shard that is not one of the key's replicas are ignored. Keys whose replicas
+   * disagree are settled as by {@link get} before the page is returned.
+   * @throws QuorumUnavailableError, StaleEpochError, ClockOffsetError, ShardArgumentError
    */
   async scan<T = unknown>(range: ScanRange, options: CallOptions & { limit?: number } = {}): Promise<ScanPage<T>> {
     const level = checkLevel(options.consistency);
@@ -586,40 +776,39 @@ export class ShardClient {
       if (end !== undefined) checkKey(end, "range.end");
       if (end !== undefined && compareKeys(start, end) >= 0) return { items: [] };
     }
-    for (let attempt = 0; ; attempt++) {
-      const st = this.state;
+    return this.onCurrentMap(async (st, last): Promise<Attempt<ScanPage<T>>> => {
       const lvl = level ?? st.map.consistency;
-      st.scanSets ??= st.read.replicaSets();
-      const groups = st.scanSets.map((s) => ackGroup(lvl, s));
+      // Only the replica sets the range can map to: a key range of the range strategy, or a
+      // pinned tenant's keys, touches only its owners.
+      const sets = st.read.scanSets(start, end);
+      const groups = sets.map((s) => ackGroup(lvl, s));
       type ScanRow = StoredRow & { key: string };
-      const g = await this.gather(st, st.read.shardNames, groups, async (c) => {
-        const r = await c.query<ScanRow & { min_epoch: string | null; key: string | null }>(SCAN_SQL, [
-          start,
-          end ?? null,
-          limit,
-        ]);
+      const g = await this.gather(st, targetsOf(groups), groups, async (c) => {
+        const r = await c.query<ScanRow & { min_epoch: string | null; now_ms: string | null; key: string | null }>(
+          SCAN_SQL,
+          [start, end ?? null, limit],
+        );
         const fence = r.rows.find((x) => x.key === null);
         return {
           minEpoch: Number(fence?.min_epoch ?? 0),
-          rows: r.rows.filter((x): x is ScanRow & { min_epoch: null; key: string } => x.key !== null),
+          nowMs: Number(fence?.now_ms),
+          rows: r.rows.filter((x): x is ScanRow & { min_epoch: null; now_ms: null; key: string } => x.key !== null),
         };
       });
       if (g.status !== "met") {
-        if (g.stale && attempt === 0) {
-          await this.awaitEpoch(g.stale.minEpoch, g.stale.shard);
-          continue;
-        }
-        throw new QuorumUnavailableError("scan", undefined, lvl, unmetGroups(groups, g.acked), g.failures);
+        if (g.stale && !last) return { stale: g.stale };
+        throw this.unmet("scan", undefined, lvl, groups, g);
       }
-      return this.mergeScan<T>(st, g.results, limit);
-    }
+      return { value: await this.mergeScan<T>(st, lvl, g.results, limit) };
+    });
   }
 
-  private mergeScan<T>(
+  private async mergeScan<T>(
     st: RouterState,
+    level: ConsistencyLevel,
     results: Map<string, { rows: Array<StoredRow & { key: string }> }>,
     limit: number,
-  ): ScanPage<T> {
+  ): Promise<ScanPage<T>> {
     // rows past the first truncated shard's last key may be missing elsewhere: stop there
     let bound: string | undefined;
     for (const { rows } of results.values())
@@ -642,6 +831,7 @@ export class ShardClient {
     const keys = [...seen.keys()].sort(compareKeys);
     const items: Item<T>[] = [];
     let next: string | undefined = bound === undefined ? undefined : `${bound}\u0001`;
+    const settling: Promise<void>[] = [];
     for (const key of keys) {
       const byShard = seen.get(key)!;
       const answered = replicasOf
@@ -649,9 +839,8 @@ export class ShardClient {
         .filter((s) => results.has(s))
         .map((s) => ({ shard: s, version: byShard.get(s) }));
       const newest = newestReply(answered)!;
-      this.clock.observe(newest);
-      if (this.opts.readRepair.enabled)
-        for (const shard of staleReplicas(answered, newest)) this.repairs.push({ shard, key, row: newest });
+      this.observe("scan", key, newest);
+      settling.push(this.settleReplicas(st, "scan", key, level, newest, answered));
       if (newest.value === null) continue;
       if (items.length === limit) {
         next = `${items[items.length - 1].key}\u0001`;
@@ -659,38 +848,39 @@ export class ShardClient {
       }
       items.push({ key, value: JSON.parse(newest.value) as T, version: publicVersion(newest) });
     }
+    await Promise.all(settling);
     return { items, ...(next !== undefined ? { next } : {}) };
   }
 
   // ---- read repair ------------------------------------------------------------------------------
 
-  /** Writes the newest row to a replica that lacked it ("if newer", fenced at the current epoch). */
+  /**
+   * Writes the newest row to a replica that lacked it ("if newer", fenced at the current epoch, no
+   * clock bound: the row exists already), if the shard is still one of the key's replicas in the
+   * current or (during a migration) the old placement.
+   */
   private async repair(t: RepairTask): Promise<void> {
     const st = this.state;
     const address = st.addresses.get(t.shard);
-    if (!address || !st.read.replicas(t.key).includes(t.shard)) return; // no longer a replica
+    if (!address || !(st.current.replicas(t.key).includes(t.shard) || st.old?.replicas(t.key).includes(t.shard)))
+      return; // no longer a replica
     const r = await this.pools.run(t.shard, address, (c) =>
-      c.query<{ min_epoch: string; applied: number }>(FENCED_UPSERT_SQL, [
-        t.key,
-        hashKey(t.key),
-        t.row.value,
-        t.row.wall,
-        t.row.logical,
-        t.row.node,
-        st.map.epoch,
-      ]),
+      this.upsert(c, st, t.key, hashKey(t.key), t.row.value, t.row, undefined),
     );
-    if (Number(r.rows[0].min_epoch) > st.map.epoch)
-      throw new StaleEpochError(t.shard, st.map.epoch, Number(r.rows[0].min_epoch));
-    if (r.rows[0].applied > 0) this.log.debug({ shard: t.shard, key: t.key }, "read repair applied");
+    if (r.minEpoch > st.map.epoch) throw new StaleEpochError(t.shard, st.map.epoch, r.minEpoch);
+    if (r.applied > 0) this.log.debug({ shard: t.shard, key: t.key }, "read repair applied");
   }
 
-  /** Stops watching, waits (at most `drainMs`, @default 5000) for running repairs, and closes every connection. */
+  /**
+   * Stops watching, waits (at most `drainMs`, @default 5000) for running repairs, gives up the
+   * writer id and closes every connection.
+   */
   async close(drainMs = 5000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.mapWatch?.close(), this.directoryWatch?.close()].map((p) => p?.catch(() => undefined)));
+    await this.mapWatch?.close().catch(() => undefined);
     await Promise.race([this.repairs.idle(), sleep(drainMs)]);
+    await this.nodeLease?.release();
     await this.pools.end();
   }
 }

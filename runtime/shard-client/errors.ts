@@ -77,3 +77,66 @@ export class ShardArgumentError extends ShardClientError {
     super(`${argument} ${message}`);
   }
 }
+
+/**
+ * A clock is off by more than the maximum clock offset (`scaleplane:database.maxClockOffsetMs`,
+ * CockroachDB's max-offset rule). Either a shard refused this router's write because its version
+ * is further ahead of the shard's clock than the bound (this router's clock runs ahead), or a
+ * shard's clock reading, or a row version read, shows this router's clock further behind. The
+ * router refuses the operation rather than let a fast clock win over everyone's writes or a slow
+ * one issue versions that lose: fix the clock synchronisation of this host. A write refused this
+ * way may have been applied nowhere; retrying it once the clock is fixed is safe.
+ */
+export class ClockOffsetError extends ShardClientError {
+  constructor(
+    readonly operation: "put" | "delete" | "get" | "scan",
+    readonly key: string | undefined,
+    /** The shard whose clock disagrees (undefined: a row version read was too far ahead). */
+    readonly shard: string | undefined,
+    /** How far this router's clock is ahead of the shard's (negative: behind), at least, in ms. */
+    readonly offsetMs: number,
+    readonly maxOffsetMs: number,
+  ) {
+    const what = `${operation}${key === undefined ? "" : ` ${JSON.stringify(key)}`}`;
+    const off = Math.abs(Math.round(offsetMs));
+    super(
+      shard === undefined
+        ? `${what}: read a row version ${off} ms ahead of this router's clock, more than the maximum clock offset ${maxOffsetMs} ms (scaleplane:database.maxClockOffsetMs): a writer's clock ran ahead or this router's runs behind; refused (check the hosts' clock synchronisation)`
+        : `${what}: this router's clock is ${off} ms ${offsetMs >= 0 ? "ahead of" : "behind"} shard ${shard}, more than the maximum clock offset ${maxOffsetMs} ms (scaleplane:database.maxClockOffsetMs): refused; fix this host's clock synchronisation`,
+    );
+  }
+}
+
+/**
+ * The write reached its replicas but lost on every one of them to a newer row (by version): it is
+ * not the key's value anywhere and never will be. Not a plain success: a router whose clock runs
+ * behind, or a racing writer, wrote a newer version first. `winner` is the version that won,
+ * when a replica reported it; this client's clock has observed it, so a retry is newer.
+ */
+export class WriteSupersededError extends ShardClientError {
+  constructor(
+    readonly operation: "put" | "delete",
+    readonly key: string,
+    readonly version: { wall: number; logical: number; node: string },
+    readonly winner: { wall: number; logical: number; node: string } | undefined,
+  ) {
+    super(
+      `${operation} ${JSON.stringify(key)} at version ${version.wall}.${version.logical}@${version.node} was superseded on every replica${winner ? ` by version ${winner.wall}.${winner.logical}@${winner.node}` : ""}: it is not stored (retry to write it again with a newer version)`,
+    );
+  }
+}
+
+/**
+ * This client's writer id lease is lost (etcd unreachable beyond its TTL): another client may hold
+ * the id now, so this one refuses to write until it claims it again (it keeps trying).
+ */
+export class NodeIdLostError extends ShardClientError {
+  constructor(
+    readonly nodeId: string,
+    reason: string,
+  ) {
+    super(
+      `writer id ${JSON.stringify(nodeId)} is not held by this client (its lease was lost: ${reason}); writes are refused until it is claimed again`,
+    );
+  }
+}

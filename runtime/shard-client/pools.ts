@@ -101,8 +101,13 @@ class ShardPool {
   }
 }
 
-/** The pools of the shards a client talks to, replaced when a shard's address changes. */
-export class ShardPools {
+/**
+ * The router's connections: one small pool per shard for its short statements (deadlines on
+ * connect and on every statement, schema ensured on first use), replaced when a shard's address
+ * changes and ended when a shard leaves the map. (The rebalancer's long COPY streams have their
+ * own, runtime/rebalance/shards.ts RebalanceConnections.)
+ */
+export class RouterPools {
   private readonly pools = new Map<string, ShardPool>();
 
   constructor(

@@ -15,8 +15,13 @@ export interface RepairStats {
   completed: number;
   /** Repairs whose write failed (replica down again, deadline, stale epoch). */
   failed: number;
-  /** Repairs refused because the queue was full. */
+  /** Repairs refused because the queue was full (a later read of the key schedules them again). */
   dropped: number;
+  /**
+   * Reads that saw replicas disagree and wrote the newest row to a quorum before returning
+   * (blocking repairs: what makes quorum reads monotonic); counted by the client, not queued here.
+   */
+  blocking: number;
 }
 
 export class RepairQueue<T> {
@@ -24,7 +29,7 @@ export class RepairQueue<T> {
   private running = 0;
   private readonly tracked = new Set<Promise<unknown>>();
   private waiters: Array<() => void> = [];
-  readonly stats: RepairStats = { scheduled: 0, completed: 0, failed: 0, dropped: 0 };
+  readonly stats: RepairStats = { scheduled: 0, completed: 0, failed: 0, dropped: 0, blocking: 0 };
 
   constructor(
     private readonly exec: (task: T) => Promise<void>,

@@ -48,7 +48,9 @@ describe("generated config docs", () => {
   it("states each default the schema applies, or says why there is none", () => {
     const md = configReferenceMarkdown();
     expect(md).toContain("| `scaleplane:configService.members` | number | `1`, `3`, `5`, `7` |");
-    expect(md).toMatch(/\| `scaleplane:database\.virtualNodes` \| integer \| 1 to 4096 \| .*Defaults to `150`\. \|/);
+    expect(md).toMatch(
+      /\| `scaleplane:database\.weightResolution` \| integer \| 1 to 4096 \| .*Defaults to `150`\. \|/,
+    );
     expect(md).toMatch(/\| `scaleplane:app\.desiredSize` \|.*Defaults to minSize\. \|/);
     expect(md).toMatch(/\| `scaleplane:database\.shards\[\]\.name` \|.*Required\. \|/);
   });

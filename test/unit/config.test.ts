@@ -4,6 +4,7 @@ import {
   parseSection,
   AppSchema,
   shardList,
+  weightResolutionOf,
   type PlatformConfigInput,
 } from "../../core/config";
 
@@ -43,7 +44,8 @@ describe("platform config: defaults", () => {
       electionTimeoutMs: 1000,
       tls: false,
     });
-    expect(c.database).toMatchObject({ shards: 3, virtualNodes: 150, replicationFactor: 1, consistency: "one" });
+    expect(c.database).toMatchObject({ shards: 3, replicationFactor: 1, consistency: "one" });
+    expect(weightResolutionOf(c.database)).toBe(150);
   });
 
   it("accepts a full prod config", () => {

@@ -15,6 +15,7 @@ import {
   prefixEnd,
   rangeIndexOf,
   successorReplicas,
+  tenantKeyRanges,
   tenantOf,
 } from "../../core/sharding/placement";
 import { buildRing, replicasFor } from "../../core/sharding/ring";
@@ -118,22 +119,26 @@ describe("range strategy", () => {
     expect(
       ShardMapSchema.parse({ ...map, strategy: { kind: "range", ranges: [{ start: "", shard: "s1" }] } }).strategy,
     ).toEqual({ kind: "range", ranges: [{ start: "", shard: "s1" }] });
-    expect(ShardMapSchema.parse({ ...map, strategy: { kind: "directory", key: "dir" } }).strategy).toEqual({
+    expect(ShardMapSchema.parse({ ...map, strategy: { kind: "directory" } }).strategy).toEqual({
       kind: "directory",
-      key: "dir",
       separator: ":",
+      tenants: {},
     });
+    const badPins = ShardMapSchema.safeParse({
+      ...map,
+      strategy: { kind: "directory", tenants: { acme: "s9", "a:b": "s0" } },
+    });
+    expect(badPins.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      'strategy.tenants.acme: pins the tenant to shard "s9", which is not in the shard map (s0, s1)',
+      'strategy.tenants.a:b: must not contain the separator ":" (a key\'s tenant is its text before the first one)',
+    ]);
   });
 });
 
 describe("directory strategy", () => {
   it("pins listed tenants and hashes the others", () => {
     const input = { vnodesPerWeight: 8, replicationFactor: 2, shards: shards(4) };
-    const p = makePlacer(
-      input,
-      { kind: "directory", key: "dir", separator: ":" },
-      { tenants: { acme: "s3", globex: "s1" } },
-    );
+    const p = makePlacer(input, { kind: "directory", separator: ":", tenants: { acme: "s3", globex: "s1" } });
     expect(p.replicas("acme:orders/1")).toEqual(["s3", "s0"]);
     expect(p.replicas("acme")).toEqual(["s3", "s0"]);
     expect(p.replicas("globex:x")).toEqual(["s1", "s2"]);
@@ -152,15 +157,42 @@ describe("directory strategy", () => {
     expect(() =>
       makePlacer(
         { vnodesPerWeight: 8, replicationFactor: 1, shards: shards(2) },
-        { kind: "directory", key: "d", separator: ":" },
-        { tenants: { acme: "s7" } },
+        { kind: "directory", separator: ":", tenants: { acme: "s7" } },
       ),
     ).toThrow(
       new PlacementError(
-        "directory.tenants.acme",
+        "strategy.tenants.acme",
         'pins the tenant to shard "s7", which is not in the shard map (s0, s1)',
       ),
     );
+  });
+
+  it("scans of a pinned tenant's keys touch only its replicas; of a range, only the ranges' owners", () => {
+    const input = { vnodesPerWeight: 8, replicationFactor: 2, shards: shards(4) };
+    const dir = makePlacer(input, { kind: "directory", separator: ":", tenants: { acme: "s3" } });
+    expect(dir.scanSets("acme:", prefixEnd("acme:"))).toEqual([["s0", "s3"]]);
+    expect(dir.scanSets("acme:orders/", prefixEnd("acme:orders/"))).toEqual([["s0", "s3"]]);
+    expect(dir.scanSets("", undefined)).toEqual(dir.replicaSets());
+    expect(dir.scanSets("globex:", prefixEnd("globex:")).length).toBeGreaterThan(1);
+    const ranges = makePlacer(
+      { ...input, replicationFactor: 1 },
+      {
+        kind: "range",
+        ranges: [
+          { start: "", shard: "s0" },
+          { start: "m", shard: "s1" },
+          { start: "t", shard: "s2" },
+        ],
+      },
+    );
+    expect(ranges.scanSets("n", "p")).toEqual([["s1"]]);
+    expect(ranges.scanSets("a", "t")).toEqual([["s0"], ["s1"]]);
+    expect(ranges.scanSets("a", "t\u0000")).toEqual([["s0"], ["s1"], ["s2"]]);
+    expect(ranges.scanSets("u", undefined)).toEqual([["s2"]]);
+    expect(tenantKeyRanges("acme", ":")).toEqual([
+      { start: "acme", end: "acme\u0001" },
+      { start: "acme:", end: "acme;" },
+    ]);
   });
 
   it("successor replicas prefer unused zones, then list order", () => {

@@ -26,7 +26,7 @@ describe("read-repair queue", () => {
     const accepted = [1, 2, 3, 4, 5, 6, 7].map((n) => q.push(n));
     // 2 start at once and 3 wait; the rest are dropped
     expect(accepted).toEqual([true, true, true, true, true, false, false]);
-    expect(q.stats).toEqual({ scheduled: 5, completed: 0, failed: 0, dropped: 2 });
+    expect(q.stats).toEqual({ scheduled: 5, completed: 0, failed: 0, dropped: 2, blocking: 0 });
     let idle = false;
     const done = q.idle().then(() => (idle = true));
     while (release.length > 0 || running > 0) {
@@ -36,7 +36,7 @@ describe("read-repair queue", () => {
     await done;
     expect(idle).toBe(true);
     expect(peak).toBe(2);
-    expect(q.stats).toEqual({ scheduled: 5, completed: 4, failed: 1, dropped: 2 });
+    expect(q.stats).toEqual({ scheduled: 5, completed: 4, failed: 1, dropped: 2, blocking: 0 });
   });
 
   it("waits for tracked analyses that push repairs later", async () => {

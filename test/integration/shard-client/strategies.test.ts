@@ -1,10 +1,10 @@
 /**
  * Range and directory placement against real shards: rows land on exactly the shards the
- * strategy names (checked by reading each shard directly), scans merge them, and a directory
- * change in etcd re-routes new tenants without a restart.
+ * strategy names (checked by reading each shard directly), scans merge them and ask only the
+ * shards the scanned keys can live on. (Changing a range or a pin moves data: the rebalancer's
+ * test/integration/shard-rebalance/strategies.test.ts.)
  */
-import { configKey } from "../../../runtime/config-client";
-import { ShardDirectorySchema } from "../../../runtime/shard-client";
+import type { ShardMap } from "../../../core/sharding/shard-map";
 import { keysOn, startEnv, type Env } from "./support";
 
 let env: Env;
@@ -22,21 +22,19 @@ afterAll(async () => {
 const holders = async (prefix: string) =>
   Object.fromEntries(await Promise.all(env.pg.instances.map(async (i) => [i.name, await keysOn(i, prefix)] as const)));
 
+/** A shard map over the test's shards at replication 1, `one`, placing keys by `strategy`. */
+const mapWith = (strategy: ShardMap["strategy"]) =>
+  env.configWith({ vnodesPerWeight: 16, replicationFactor: 1, consistency: "one", shards: env.pg.members(), strategy });
+
 describe("range strategy", () => {
   it("routes time-ordered keys to the shard of their range (and its successor replica)", async () => {
-    const config = await env.configWith({
-      vnodesPerWeight: 16,
-      replicationFactor: 1,
-      consistency: "one",
-      shards: env.pg.members(),
-      strategy: {
-        kind: "range",
-        ranges: [
-          { start: "", shard: "shard-0" },
-          { start: "ev/2026-01", shard: "shard-1" },
-          { start: "ev/2026-07", shard: "shard-2" },
-        ],
-      },
+    const config = await mapWith({
+      kind: "range",
+      ranges: [
+        { start: "", shard: "shard-0" },
+        { start: "ev/2026-01", shard: "shard-1" },
+        { start: "ev/2026-07", shard: "shard-2" },
+      ],
     });
     const c = await env.client(config);
     const keys = [
@@ -81,16 +79,12 @@ describe("range strategy", () => {
 });
 
 describe("directory strategy", () => {
-  it("pins tenants from the table in etcd, hashes the rest, and follows table changes", async () => {
-    const config = await env.configWith({
-      vnodesPerWeight: 16,
-      replicationFactor: 1,
-      consistency: "one",
-      shards: env.pg.members(),
-      strategy: { kind: "directory", key: "shard-directory", separator: ":" },
+  it("pins tenants listed in the map and hashes the rest", async () => {
+    const config = await mapWith({
+      kind: "directory",
+      separator: ":",
+      tenants: { "dt-acme": "shard-2", "dt-globex": "shard-0" },
     });
-    const DIR = configKey("shard-directory", ShardDirectorySchema);
-    await config.put(DIR, { tenants: { "dt-acme": "shard-2", "dt-globex": "shard-0" } });
     const c = await env.client(config);
     for (let i = 0; i < 5; i++) {
       await c.put(`dt-acme:order/${i}`, i);
@@ -100,34 +94,34 @@ describe("directory strategy", () => {
     expect(h["shard-2"].filter((k) => k.startsWith("dt-acme:"))).toHaveLength(5);
     expect(h["shard-0"].filter((k) => k.startsWith("dt-globex:"))).toHaveLength(5);
     expect(h["shard-1"]).toEqual([]);
-
     // an unpinned tenant follows the hash ring
     const owner = c.replicasOf("dt-initech:1")[0];
     await c.put("dt-initech:1", "x");
     expect((await holders("dt-initech:"))[owner]).toEqual(["dt-initech:1"]);
-
-    // pin a new tenant: the watch re-routes it without a restart
-    await config.put(DIR, { tenants: { "dt-acme": "shard-2", "dt-globex": "shard-0", "dt-umbrella": "shard-1" } });
-    for (let i = 0; i < 100 && c.replicasOf("dt-umbrella:1")[0] !== "shard-1"; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    await c.put("dt-umbrella:1", "u");
-    expect((await holders("dt-umbrella:"))["shard-1"]).toEqual(["dt-umbrella:1"]);
     expect((await c.scan({ prefix: "dt-acme:" })).items.map((i) => i.value)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it("refuses a table that pins a tenant to an unknown shard, keeping the previous one", async () => {
-    const config = await env.configWith({
-      vnodesPerWeight: 16,
-      replicationFactor: 1,
-      consistency: "one",
-      shards: env.pg.members(),
-      strategy: { kind: "directory", key: "dir2", separator: ":" },
+  it("a scan of a pinned tenant or of a key range asks only its owners (the others may be down)", async () => {
+    const dir = await mapWith({ kind: "directory", separator: ":", tenants: { "sc-acme": "shard-1" } });
+    const ranged = await mapWith({
+      kind: "range",
+      ranges: [
+        { start: "", shard: "shard-0" },
+        { start: "sc-m", shard: "shard-1" },
+        { start: "sc-t", shard: "shard-2" },
+      ],
     });
-    const DIR = configKey("dir2", ShardDirectorySchema);
-    await config.put(DIR, { tenants: { t1: "shard-1" } });
-    const c = await env.client(config);
-    await config.put(DIR, { tenants: { t1: "shard-9" } });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(c.replicasOf("t1:k")).toEqual(["shard-1"]);
+    const a = await env.client(dir);
+    const b = await env.client(ranged);
+    await a.put("sc-acme:1", 1);
+    await b.put("sc-n", 2);
+    const [s0, , s2] = env.pg.instances;
+    await Promise.all([s0.stop("fast"), s2.stop("fast")]);
+    try {
+      expect((await a.scan({ prefix: "sc-acme:" })).items.map((i) => i.value)).toEqual([1]);
+      expect((await b.scan({ start: "sc-m", end: "sc-t" })).items.map((i) => i.value)).toEqual([2]);
+    } finally {
+      await Promise.all([s0.start(), s2.start()]);
+    }
   });
 });

@@ -13,20 +13,20 @@ import { hashKey } from "../../../core/sharding/ring";
 import {
   CHUNK_BYTES,
   copyColumns,
-  copyRanges,
   copyRowKey,
+  copySlice,
   rangesInBuckets,
-  verifyRanges,
+  verifySlice,
 } from "../../../runtime/rebalance/copy";
-import { COPY_LANES, ShardPools } from "../../../runtime/rebalance/shards";
-import { HELD_KEYS_SQL } from "../../../runtime/rebalance/sql";
-import { APPLY_IF_NEWER, ENSURE_SCHEMA_SQL, KV_COLUMNS } from "../../../runtime/shard-client/sql";
+import { COPY_LANES, RebalanceConnections } from "../../../runtime/rebalance/shards";
+import { heldKeysSql } from "../../../runtime/rebalance/sql";
+import { APPLY_IF_NEWER, ENSURE_SCHEMA_SQL, KV_COLUMNS, KV_TABLE } from "../../../runtime/shard-client/sql";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../support/pg-cluster";
 
 let cluster: PgCluster;
 let source: PgInstance;
 let target: PgInstance;
-let pools: ShardPools;
+let pools: RebalanceConnections;
 
 /** Keys PostgreSQL's COPY text escapes (and multi-byte ones). */
 const ODD_KEYS = [
@@ -67,7 +67,7 @@ beforeAll(async () => {
   cluster = await startPgCluster(2, { namePrefix: "rbcopy" });
   [source, target] = cluster.instances;
   await Promise.all([source.query(ENSURE_SCHEMA_SQL), target.query(ENSURE_SCHEMA_SQL)]);
-  pools = new ShardPools({ user: cluster.user, password: cluster.password });
+  pools = new RebalanceConnections({ user: cluster.user, password: cluster.password });
   pools.add(cluster.members());
 }, 60_000);
 
@@ -124,7 +124,7 @@ it("inserts the keys the target lacks and merges the ones it holds by version, i
   );
 
   const whole = [{ start: 0, end: 2 ** 32 }];
-  const first = await copyRanges(pools, source.name, target.name, whole);
+  const first = await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole });
   expect(first.rows).toBe(ROWS);
   expect(first.bytes).toBeGreaterThan(4 * CHUNK_BYTES);
   const newer = held.filter((i) => i % 7 === 0).length;
@@ -143,7 +143,9 @@ it("inserts the keys the target lacks and merges the ones it holds by version, i
   // holds in the ranges at once, so later chunks are merged straight away instead of each failing
   // first (counted: the unique violations, each followed by a lookup of the chunk's held keys; only
   // the chunks already being written on the other lanes fail too, while there are more than 4).
-  const conflicts = await countingConflicts(target.name, () => copyRanges(pools, source.name, target.name, whole));
+  const conflicts = await countingConflicts(target.name, () =>
+    copySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole }),
+  );
   expect(conflicts.result).toMatchObject({ rows: ROWS, applied: 0 });
   expect(conflicts.count).toBeGreaterThanOrEqual(1);
   expect(conflicts.count).toBeLessThanOrEqual(COPY_LANES);
@@ -160,7 +162,7 @@ async function countingConflicts<T>(shard: string, fn: () => Promise<T>): Promis
     if (name === shard) {
       const query = c.query;
       c.query = ((...args: unknown[]) => {
-        if (args[0] === HELD_KEYS_SQL) count++;
+        if (args[0] === heldKeysSql(KV_TABLE)) count++;
         return (query as (...a: unknown[]) => unknown).apply(c, args);
       }) as typeof c.query;
       restore.push(() => (c.query = query));
@@ -186,7 +188,7 @@ it("moves only the rows of the ranges asked for", async () => {
   ];
   const inRanges = (h: number) => ranges.some((r) => h >= r.start && h < r.end);
   const expected = Array.from({ length: 2000 }, (_, i) => keyOf(i)).filter((k) => inRanges(hashKey(k)));
-  const r = await copyRanges(pools, source.name, target.name, ranges);
+  const r = await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: ranges });
   expect(r).toMatchObject({ rows: expected.length, applied: expected.length });
   expect([...(await contents(target)).keys()].sort()).toEqual(expected.sort());
 });
@@ -214,7 +216,7 @@ it("never replaces a row a writer upserts on the target while it is copied", asy
     }
   })();
   try {
-    const r = await copyRanges(pools, source.name, target.name, [{ start: 0, end: 2 ** 32 }]);
+    const r = await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: [{ start: 0, end: 2 ** 32 }] });
     expect(r.rows).toBe(ROWS);
   } finally {
     stop = true;
@@ -242,13 +244,13 @@ it("a target that fails mid-copy is reported by name and leaves the pools usable
   );
   await target.query("ALTER TABLE scaleplane_kv ADD CONSTRAINT rbcopy_no_copy CHECK (ver_node <> 'test')");
   try {
-    await expect(copyRanges(pools, source.name, target.name, [{ start: 0, end: 2 ** 32 }])).rejects.toThrow(
-      new RegExp(`^shard ${target.name} \\(127\\.0\\.0\\.1:${target.port}\\): .*rbcopy_no_copy`),
-    );
+    await expect(
+      copySlice(pools, KV_TABLE, source.name, target.name, { ranges: [{ start: 0, end: 2 ** 32 }] }),
+    ).rejects.toThrow(new RegExp(`^shard ${target.name} \\(127\\.0\\.0\\.1:${target.port}\\): .*rbcopy_no_copy`));
   } finally {
     await target.query("ALTER TABLE scaleplane_kv DROP CONSTRAINT rbcopy_no_copy");
   }
-  const r = await copyRanges(pools, source.name, target.name, [{ start: 0, end: 2 ** 32 }]);
+  const r = await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: [{ start: 0, end: 2 ** 32 }] });
   expect(r).toMatchObject({ rows: 3000, applied: 3000 });
 });
 
@@ -276,8 +278,8 @@ it("verification finds a row missing or older on the target and accepts a newer 
     Array.from({ length: 3000 }, (_, i) => ({ key: keyOf(i), wall: 10, value: `v${i}` })),
   );
   const whole = [{ start: 0, end: 2 ** 32 }];
-  await copyRanges(pools, source.name, target.name, whole);
-  expect(await verifyRanges(pools, source.name, target.name, whole)).toMatchObject({
+  await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole });
+  expect(await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole })).toMatchObject({
     clean: true,
     checksumsMatch: true,
     source: { rows: 3000 },
@@ -286,7 +288,7 @@ it("verification finds a row missing or older on the target and accepts a newer 
 
   // A newer row on the target (a dual-write after the copy): the bucket differs, the key-level pass accepts it.
   await target.query("UPDATE scaleplane_kv SET ver_wall = 99 WHERE key = $1", [keyOf(100)]);
-  expect(await verifyRanges(pools, source.name, target.name, whole)).toMatchObject({
+  expect(await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole })).toMatchObject({
     clean: true,
     checksumsMatch: false,
     missing: 0,
@@ -296,7 +298,29 @@ it("verification finds a row missing or older on the target and accepts a newer 
   // One row missing and one older on the target: found, and named.
   await target.query("DELETE FROM scaleplane_kv WHERE key = $1", [keyOf(200)]);
   await target.query("UPDATE scaleplane_kv SET ver_wall = 1 WHERE key = $1", [keyOf(300)]);
-  const v = await verifyRanges(pools, source.name, target.name, whole);
+  const v = await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole });
   expect(v).toMatchObject({ clean: false, checksumsMatch: false, missing: 1, older: 1, target: { rows: 2999 } });
   expect(v.sample.sort()).toEqual([keyOf(200), keyOf(300)].sort());
+});
+
+it("verification covers the value: an equal version with a lower value on the target is found; the copy converges it", async () => {
+  const rows = Array.from({ length: 500 }, (_, i) => ({ key: keyOf(i), wall: 10, value: `v${i}` }));
+  await put(source, rows);
+  await put(target, rows);
+  const whole = [{ start: 0, end: 2 ** 32 }];
+  expect(await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole })).toMatchObject({
+    clean: true,
+    checksumsMatch: true,
+  });
+  // Same key and version, another value (two writers that shared an id): the source's sorts higher.
+  await source.query(`UPDATE scaleplane_kv SET value = '{"v": "zz"}' WHERE key = $1`, [keyOf(7)]);
+  const v = await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole });
+  expect(v).toMatchObject({ clean: false, checksumsMatch: false, missing: 0, older: 1, sample: [keyOf(7)] });
+  // The merge breaks the tie by value: the target takes the higher one, and they verify equal.
+  await copySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole });
+  expect(await verifySlice(pools, KV_TABLE, source.name, target.name, { ranges: whole })).toMatchObject({
+    clean: true,
+    checksumsMatch: true,
+  });
+  expect((await contents(target)).get(keyOf(7))?.value).toBe("zz");
 });

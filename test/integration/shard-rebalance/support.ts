@@ -5,7 +5,8 @@
  * set (nowhere else) with its latest value, and no shard holds a key nobody wrote.
  */
 import type { Client } from "pg";
-import { hashKey, replicasFor, ringOfShardMap } from "../../../core/sharding/ring";
+import { makePlacer, type PlacementStrategy } from "../../../core/sharding/placement";
+import { hashKey } from "../../../core/sharding/ring";
 import type { ShardMember } from "../../../core/sharding/shard-map";
 import { ENSURE_SCHEMA_SQL } from "../../../runtime/shard-client/sql";
 import type { PgCluster, PgInstance } from "../../support/pg-cluster";
@@ -18,6 +19,7 @@ export interface TestShardMap {
   replicationFactor: number;
   consistency: "one" | "quorum" | "all";
   shards: ShardMember[];
+  strategy?: PlacementStrategy;
 }
 
 /** The shard map of some instances of a cluster. */
@@ -81,10 +83,14 @@ export async function ensureSchema(instances: readonly PgInstance[]): Promise<vo
 
 /** Writes rows to every replica of each key under `map` (a bulk "apply if newer", as the router writes). */
 export async function seedRows(cluster: PgCluster, map: TestShardMap, rows: readonly Row[]): Promise<void> {
-  const ring = ringOfShardMap(map);
+  const placer = makePlacer(map, map.strategy);
   const byShard = new Map<string, Row[]>();
   for (const r of rows)
-    for (const s of replicasFor(ring, r.key, map.replicationFactor)) byShard.set(s, [...(byShard.get(s) ?? []), r]);
+    for (const s of placer.replicas(r.key)) {
+      const list = byShard.get(s);
+      if (list) list.push(r);
+      else byShard.set(s, [r]);
+    }
   await Promise.all(
     [...byShard].map(async ([name, list]) => {
       const inst = cluster.instances.find((i) => i.name === name)!;
@@ -150,14 +156,14 @@ export async function checkPlacement(
   others: readonly PgInstance[] = [],
   later: ReadonlyMap<string, readonly unknown[]> = new Map(),
 ): Promise<PlacementReport> {
-  const ring = ringOfShardMap(map);
+  const placer = makePlacer(map, map.strategy);
   const report: PlacementReport = { lost: [], stale: [], misplaced: [], unknown: [], rows: 0 };
   const names = new Set(map.shards.map((s) => s.name));
   const stores = new Map<string, Map<string, { value: unknown; h: number; wall: number }>>();
   for (const inst of [...cluster.instances.filter((i) => names.has(i.name)), ...others])
     stores.set(inst.name, await rowsOf(inst));
   for (const [key, value] of expected) {
-    const replicas = replicasFor(ring, key, map.replicationFactor);
+    const replicas = placer.replicas(key);
     const held = replicas.map((s) => stores.get(s)?.get(key));
     const alternatives = new Set((later.get(key) ?? []).map((v) => JSON.stringify(v)));
     const values = new Set(held.flatMap((row) => (row ? [JSON.stringify(row.value)] : [])));
@@ -173,7 +179,7 @@ export async function checkPlacement(
     report.rows += rows.size;
     for (const key of rows.keys()) {
       if (!expected.has(key)) report.unknown.push(`${key}@${shard}`);
-      else if (!replicasFor(ring, key, map.replicationFactor).includes(shard)) report.misplaced.push(`${key}@${shard}`);
+      else if (!placer.replicas(key).includes(shard)) report.misplaced.push(`${key}@${shard}`);
     }
   }
   return report;

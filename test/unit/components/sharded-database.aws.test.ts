@@ -161,6 +161,7 @@ describe("ShardedDatabase on aws", () => {
   it("publishes the shard map with the RDS addresses and the config's ring settings", async () => {
     expect(await valueOf(dev.shardMap)).toEqual({
       epoch: 0,
+      maxClockOffsetMs: 500,
       vnodesPerWeight: 100,
       replicationFactor: 3,
       consistency: "quorum",

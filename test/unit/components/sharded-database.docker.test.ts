@@ -116,6 +116,7 @@ describe("ShardedDatabase on docker", () => {
   it("publishes the shard map with the members as the app reaches them and the config's ring settings", async () => {
     expect(await valueOf(orders.shardMap)).toEqual({
       epoch: 0,
+      maxClockOffsetMs: 500,
       vnodesPerWeight: 64,
       replicationFactor: 2,
       consistency: "quorum",

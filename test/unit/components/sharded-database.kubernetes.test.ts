@@ -139,6 +139,7 @@ describe("ShardedDatabase on kubernetes", () => {
   it("publishes the shard map with the Services' cluster DNS names and the config's ring settings", async () => {
     expect(await valueOf(orders.shardMap)).toEqual({
       epoch: 0,
+      maxClockOffsetMs: 500,
       vnodesPerWeight: 32,
       replicationFactor: 2,
       consistency: "all",

@@ -1,6 +1,6 @@
 /** core/sharding/database: the pure derivations every ShardedDatabase target builds from. */
 import fc from "fast-check";
-import { DatabaseSchema, type DatabaseConfig } from "../../../core/config";
+import { DatabaseSchema, shardPortSlots, type DatabaseConfig } from "../../../core/config";
 import {
   distinctZones,
   dockerHostPorts,
@@ -64,14 +64,24 @@ describe("shardSpecs", () => {
 });
 
 describe("dockerHostPorts", () => {
-  it("gives shard i the port portBase + i", () => {
-    expect(dockerHostPorts(15432, 3)).toEqual([15432, 15433, 15434]);
-    expect(dockerHostPorts(65533, 3)).toEqual([65533, 65534, 65535]);
+  const named = (...names: string[]) => names.map((name) => ({ name }));
+  const count = (n: number) => named(...Array.from({ length: n }, (_, i) => `shard-${i}`));
+  it("gives shard-n the port portBase + n", () => {
+    expect(dockerHostPorts(15432, count(3))).toEqual([15432, 15433, 15434]);
+    expect(dockerHostPorts(65533, count(3))).toEqual([65533, 65534, 65535]);
+  });
+  it("keeps every other shard's port when one is removed (a moved port would replace its container)", () => {
+    expect(dockerHostPorts(15432, named("shard-0", "shard-2", "shard-3"))).toEqual([15432, 15434, 15435]);
+    expect(dockerHostPorts(15432, named("shard-3", "shard-0"))).toEqual([15435, 15432]);
+  });
+  it("gives other names the free slots in list order", () => {
+    expect(dockerHostPorts(15432, named("a", "shard-0", "b", "shard-2"))).toEqual([15433, 15432, 15435, 15434]);
+    expect(shardPortSlots(["orders", "users"])).toEqual([0, 1]);
   });
   it("refuses ranges past 65535 and privileged ports", () => {
-    expect(errorKeys(() => dockerHostPorts(65534, 3))).toEqual(["docker.portBase"]);
-    expect(errorKeys(() => dockerHostPorts(1023, 1))).toEqual(["docker.portBase"]);
-    expect(errorKeys(() => dockerHostPorts(2000.5, 1))).toEqual(["docker.portBase"]);
+    expect(errorKeys(() => dockerHostPorts(65534, count(3)))).toEqual(["docker.portBase"]);
+    expect(errorKeys(() => dockerHostPorts(1023, count(1)))).toEqual(["docker.portBase"]);
+    expect(errorKeys(() => dockerHostPorts(2000.5, count(1)))).toEqual(["docker.portBase"]);
   });
 });
 

@@ -2,7 +2,9 @@ import fc from "fast-check";
 import {
   HLC_ZERO,
   HlcError,
+  ClockOffsetExceeded,
   HybridClock,
+  compareStored,
   MAX_LOGICAL,
   checkNodeId,
   compareTimestamps,
@@ -93,12 +95,28 @@ describe("hybrid logical clock", () => {
     );
   });
 
-  it("ignores a remote timestamp too far ahead of the physical clock", () => {
+  it("refuses (never ignores) a remote timestamp further ahead of the physical clock than the max offset", () => {
     const c = new HybridClock("n", () => 10_000, 1_000);
-    expect(c.observe({ wall: 20_000, logical: 0 })).toBe(false);
+    let err: unknown;
+    try {
+      c.observe({ wall: 20_000, logical: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ClockOffsetExceeded);
+    expect(err).toMatchObject({ aheadMs: 10_000, maxOffsetMs: 1_000 });
+    expect((err as Error).message).toMatch(
+      /10000 ms ahead .* maximum clock offset \(1000 ms, scaleplane:database\.maxClockOffsetMs\)/,
+    );
+    // not observed: the clock did not move into the future
     expect(c.now()).toEqual({ wall: 10_000, logical: 0, node: "n" });
-    expect(c.observe({ wall: 10_500, logical: 3 })).toBe(true);
+    c.observe({ wall: 10_500, logical: 3 });
     expect(c.now()).toEqual({ wall: 10_500, logical: 5, node: "n" });
+    // the bound follows the shard map's
+    c.maxOffsetMs = 20_000;
+    c.observe({ wall: 20_000, logical: 0 });
+    expect(c.now()).toEqual({ wall: 20_000, logical: 2, node: "n" });
+    expect(() => (c.maxOffsetMs = 0)).toThrow(/^maxOffsetMs must be a whole number/);
   });
 
   it("refuses bad input with the argument named", () => {
@@ -133,6 +151,28 @@ describe("version order", () => {
     expect(compareVersions(v(1, 1, "b"), v(1, 1, "a"))).toBeGreaterThan(0);
     expect(compareVersions(v(1, 1, "B"), v(1, 1, "a"))).toBeLessThan(0); // "B" (0x42) < "a" (0x61)
     expect(compareVersions(v(1, 1, "a"), v(1, 1, "a-"))).toBeLessThan(0);
+  });
+
+  it("stored rows: equal versions order by value text (code point order, a tombstone lowest), a total order", () => {
+    const row = (value: string | null) => ({ wall: 1, logical: 1, node: "n", value });
+    expect(compareStored(row('{"a":2}'), row('{"a":1}'))).toBeGreaterThan(0);
+    expect(compareStored(row(null), row("0"))).toBeLessThan(0);
+    expect(compareStored(row("\uffff"), row("\u{10000}"))).toBeLessThan(0); // code points, not UTF-16 units
+    expect(compareStored({ ...row(null), wall: 2 }, row('"z"'))).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(
+        fc.tuple(version, fc.option(fc.string({ unit: "grapheme" }), { nil: null })),
+        fc.tuple(version, fc.option(fc.string({ unit: "grapheme" }), { nil: null })),
+        ([a, x], [b, y]) => {
+          const ra = { ...a, value: x };
+          const rb = { ...b, value: y };
+          expect(Math.sign(compareStored(ra, rb))).toBe(-Math.sign(compareStored(rb, ra)));
+          if (compareVersions(a, b) !== 0)
+            expect(Math.sign(compareStored(ra, rb))).toBe(Math.sign(compareVersions(a, b)));
+          expect(compareStored(ra, rb) === 0).toBe(compareVersions(a, b) === 0 && (x ?? "") === (y ?? ""));
+        },
+      ),
+    );
   });
 
   it("newerVersion picks the maximum and treats undefined as oldest", () => {
