@@ -368,8 +368,8 @@ export class FakeGroup implements GroupActions {
 /** The etcd keys of group "web". */
 export const webKeys = groupConfigKeys("web");
 
-export const webSpec = (over: Partial<LaunchSpecInput> = {}): LaunchSpecInput => ({
-  group: "web",
+/** The launch spec of group "web" as the provider's inputs carry it (no group, no hash). */
+export const webLaunchSpec = {
   image: "scaleplane/plain-http:1.22-r2",
   port: 8080,
   healthPath: "/health",
@@ -382,6 +382,11 @@ export const webSpec = (over: Partial<LaunchSpecInput> = {}): LaunchSpecInput =>
   drainMaxSeconds: 20,
   healthCheckGraceSeconds: 30,
   stopTimeoutSeconds: 25,
+};
+
+export const webSpec = (over: Partial<LaunchSpecInput> = {}): LaunchSpecInput => ({
+  group: "web",
+  ...webLaunchSpec,
   specHash: "h1",
   ...over,
 });
