@@ -124,6 +124,26 @@ describe("GroupReconciler.pass: launch and readiness", () => {
     expect(Object.keys(await records(client)).sort()).toEqual(["web-1", "web-3"]);
   });
 
+  it("engine mode: a scale-up counts against the rate limits only for the launches that succeeded", async () => {
+    const { client, group, reconciler, lead } = setup();
+    await storeGroup(client, {}, { minSize: 3, maxSize: 6 });
+    group.failLaunch.add("web-2");
+    group.failLaunch.add("web-3");
+    await expect(reconciler().pass(asLead(lead), "engine", clock)).rejects.toThrow("instance web-2: image");
+    const saved = await client.get(webKeys.engineState);
+    expect(saved?.engine).toBe("hpa");
+    expect((saved?.state as { scaleUpEvents: { change: number }[] }).scaleUpEvents).toEqual([{ t: clock, change: 1 }]);
+
+    // Nothing launched at all: no scale event is charged.
+    const s2 = setup();
+    await storeGroup(s2.client, {}, { minSize: 2, maxSize: 6 });
+    s2.group.failLaunch.add("web-1");
+    s2.group.failLaunch.add("web-2");
+    await expect(s2.reconciler().pass(asLead(s2.lead), "engine", clock)).rejects.toThrow("image");
+    const saved2 = await s2.client.get(webKeys.engineState);
+    expect((saved2?.state as { scaleUpEvents: unknown[] }).scaleUpEvents).toEqual([]);
+  });
+
   it("names the load balancer when it cannot be reached, before any action", async () => {
     const { client, group, reconciler, lead } = setup();
     await storeGroup(client, {}, { minSize: 2, maxSize: 4 });
