@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import pino from "pino";
 import { ConfigClient } from "../../runtime/config-client";
-import { GroupReconciler } from "../../runtime/scaler/group";
+import { GroupReconciler, type GroupActions } from "../../runtime/scaler/group";
 import {
   groupKeys,
   instanceGroupFailures,
@@ -73,25 +73,52 @@ const ALL_KEYS = [
   "readyTimeoutSeconds",
 ] as const;
 
+/** What the operations connect to (unit tests give them an in-memory etcd and Docker). */
+export interface InstanceGroupDeps {
+  /** A config client for the group's config service. */
+  connect(i: InstanceGroupInputs, log: pino.Logger): ConfigClient;
+  /** The Docker the provider's own pass acts on. */
+  docker(): Docker;
+  /** Docker and the load balancer as that pass acts on them. @default dockerGroupActions(docker()) */
+  actions?: GroupActions;
+  /** Pause between retries and between the passes of the provider's own reconcile, ms. @default 1000 */
+  retryMs?: number;
+}
+
+const realDeps: InstanceGroupDeps = {
+  connect: (i, log) =>
+    ConfigClient.create({
+      endpoints: i.configEndpoints,
+      logger: log,
+      ...(i.configPrefix ? { prefix: i.configPrefix } : {}),
+    }),
+  docker: () => new Docker(),
+};
+
 /** Stores spec and policy, asks for a pass of `kind` and waits until it ran (by a controller or by us). */
 async function reconcileGroup(
+  deps: InstanceGroupDeps,
   i: InstanceGroupInputs,
   generation: number,
   kind: ReconcileRequest["kind"],
 ): Promise<{ instances: string[]; by: string }> {
   const log = pino({ name: "scaling-policy", level: process.env.SCALEPLANE_LOG_LEVEL ?? "warn" }, pino.destination(2));
-  const client = ConfigClient.create({
-    endpoints: i.configEndpoints,
-    logger: log,
-    ...(i.configPrefix ? { prefix: i.configPrefix } : {}),
-  });
+  const client = deps.connect(i, log);
   const holder = `provider-${randomUUID().slice(0, 8)}`;
-  const docker = new Docker();
+  const docker = deps.docker();
   const timeoutMs = (i.readyTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
   const deadline = Date.now() + timeoutMs;
   try {
     // Secret values stay in memory, for a pass this provider runs itself.
-    const reconciler = new GroupReconciler({ docker, client, group: i.group, holder, log, secrets: i.secretEnv ?? {} });
+    const reconciler = new GroupReconciler({
+      docker,
+      client,
+      group: i.group,
+      holder,
+      log,
+      secrets: i.secretEnv ?? {},
+      ...(deps.actions ? { actions: deps.actions } : {}),
+    });
     const keys = reconciler.keys;
     if (kind === "reconcile") {
       const policy = parseScalingPolicy(i.policy, "policy");
@@ -142,6 +169,7 @@ async function reconcileGroup(
             kind === "delete" ? "empty" : "hold",
             electedAtMs,
             Math.max(1000, deadline - Date.now()),
+            deps.retryMs ?? 1000,
           );
           await lead.fencedPut(keys.done, {
             id: request.id,
@@ -155,7 +183,7 @@ async function reconcileGroup(
       } catch (e) {
         lastFailure = e instanceof Error ? e.message : String(e);
         log.warn({ group: i.group, err: lastFailure }, "waiting for the reconcile pass: retrying after a failure");
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, deps.retryMs ?? 1000));
       }
     }
   } finally {
@@ -163,12 +191,8 @@ async function reconcileGroup(
   }
 }
 
-async function removeKeys(i: InstanceGroupInputs): Promise<void> {
-  const client = ConfigClient.create({
-    endpoints: i.configEndpoints,
-    logger: pino({ level: "warn" }, pino.destination(2)),
-    ...(i.configPrefix ? { prefix: i.configPrefix } : {}),
-  });
+async function removeKeys(deps: InstanceGroupDeps, i: InstanceGroupInputs): Promise<void> {
+  const client = deps.connect(i, pino({ level: "warn" }, pino.destination(2)));
   try {
     const k = groupKeys(i.group);
     for (const key of [k.policy, k.spec, k.instances, k.status, k.intent, k.request, k.done, k.engineState])
@@ -189,8 +213,8 @@ function outputs(
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
-/** The provider methods. */
-export const operations = {
+/** The provider methods over `deps` (the real etcd and Docker by default). */
+export const instanceGroupOperations = (deps: InstanceGroupDeps = realDeps) => ({
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
     return { inputs: news, failures: instanceGroupFailures(news) };
   },
@@ -209,18 +233,21 @@ export const operations = {
   },
 
   async create(inputs: InstanceGroupInputs) {
-    const r = await reconcileGroup(inputs, 1, "reconcile");
+    const r = await reconcileGroup(deps, inputs, 1, "reconcile");
     return { id: `${inputs.group}-instance-group`, outs: outputs(inputs, 1, r) };
   },
 
   async update(_id: string, olds: InstanceGroupOutputs, news: InstanceGroupInputs) {
     const generation = (olds.generation ?? 0) + 1;
-    const r = await reconcileGroup(news, generation, "reconcile");
+    const r = await reconcileGroup(deps, news, generation, "reconcile");
     return { outs: outputs(news, generation, r) };
   },
 
   async delete(_id: string, props: InstanceGroupOutputs) {
-    await reconcileGroup(props as InstanceGroupInputs, props.generation ?? 0, "delete");
-    await removeKeys(props as InstanceGroupInputs);
+    await reconcileGroup(deps, props as InstanceGroupInputs, props.generation ?? 0, "delete");
+    await removeKeys(deps, props as InstanceGroupInputs);
   },
-};
+});
+
+/** The provider methods. */
+export const operations = instanceGroupOperations();

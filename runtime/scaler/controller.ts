@@ -12,7 +12,7 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { FencingError, type ConfigClient, type Leadership } from "../config-client";
-import { GroupReconciler } from "./group";
+import { GroupReconciler, type GroupActions } from "./group";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,6 +29,8 @@ export interface ControllerOptions {
   idlePeriodSeconds?: number;
   /** The group's secret values (from SCALER_SECRETS_DIR), copied into each instance it creates. */
   secrets?: Readonly<Record<string, string>>;
+  /** Docker and the load balancer as a pass acts on them. @default dockerGroupActions(docker) */
+  actions?: GroupActions;
 }
 
 export class ScalingController {

@@ -61,6 +61,8 @@ import {
   removeContainer,
   statsSample,
   stopInstance,
+  type GroupContainer,
+  type StatsSample,
 } from "./docker-ops";
 import { fenced } from "./fence";
 
@@ -145,6 +147,55 @@ export async function lbFencedCommands(docker: Docker, lb: string, token: number
   return r.output;
 }
 
+/**
+ * What a pass does to Docker and the load balancer, and nothing else: the seam between the pass's
+ * logic and the engines (unit tests give a pass an in-memory group and load balancer).
+ */
+export interface GroupActions {
+  list(group: string): Promise<GroupContainer[]>;
+  inspect(name: string, network: string): ReturnType<typeof inspectInstance>;
+  stats(name: string, cpuLimit: number): Promise<StatsSample>;
+  launch(
+    spec: LaunchSpec,
+    name: string,
+    secrets: Readonly<Record<string, string>>,
+    fencingToken: number,
+  ): Promise<void>;
+  /** The instance's stop signal (its grace is counted by the records). */
+  stop(name: string): Promise<void>;
+  kill(name: string): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** The optional fast-path drain call from inside the instance (`POST shutdownPath`). */
+  shutdown(name: string, port: number, path: string): Promise<unknown>;
+  lbState(lb: string): Promise<SlotState[]>;
+  lbStats(lb: string): Promise<SlotStats[]>;
+  /** The LB's request-log ring (`show events`). */
+  lbRequestLog(lb: string): Promise<string>;
+  /** LB commands through lb-fenced, tagged with the leader's token. */
+  lbApply(lb: string, fencingToken: number, commands: readonly string[]): Promise<string>;
+  /** A shell command in a container (the metrics scrape runs in the LB's). */
+  exec(name: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+}
+
+/** The real {@link GroupActions}: dockerode and HAProxy's runtime API through `docker exec`. */
+export function dockerGroupActions(docker: Docker): GroupActions {
+  return {
+    list: (group) => listGroup(docker, group),
+    inspect: (name, network) => inspectInstance(docker, name, network),
+    stats: (name, cpuLimit) => statsSample(docker, name, cpuLimit),
+    launch: (spec, name, secrets, token) => launchInstance(docker, spec, name, secrets, token),
+    stop: (name) => stopInstance(docker, name),
+    kill: (name) => killInstance(docker, name),
+    remove: (name) => removeContainer(docker, name),
+    shutdown: (name, port, path) => httpInside(docker, name, port, "POST", path, 3),
+    lbState: (lb) => lbState(docker, lb),
+    lbStats: (lb) => lbStats(docker, lb),
+    lbRequestLog: (lb) => lbRuntime(docker, lb, [`show events ${LB_REQUEST_RING}`]),
+    lbApply: (lb, token, cmds) => lbFencedCommands(docker, lb, token, cmds),
+    exec: (name, cmd, timeoutMs) => execIn(docker, name, cmd, timeoutMs),
+  };
+}
+
 /** A point of one instance's counters, for rates between passes. */
 interface CounterPoint {
   atMs: number;
@@ -164,6 +215,8 @@ export interface GroupReconcilerOptions {
   log: Logger;
   /** Values of the group's secrets (launch spec `secretFiles` names), copied into each new instance. @default {} */
   secrets?: Readonly<Record<string, string>>;
+  /** Docker and the load balancer. @default dockerGroupActions(docker) */
+  actions?: GroupActions;
 }
 
 /**
@@ -178,8 +231,11 @@ export class GroupReconciler {
   private engine?: { generation: number; engine: Engine; state: unknown };
   private intentSeq = 0;
 
+  private readonly x: GroupActions;
+
   constructor(private readonly o: GroupReconcilerOptions) {
     this.keys = groupConfigKeys(o.group);
+    this.x = o.actions ?? dockerGroupActions(o.docker);
   }
 
   /** Commits the intent of one action (fenced) right before it is carried out. */
@@ -217,13 +273,13 @@ export class GroupReconciler {
   private paused = false;
 
   private async observe(spec: LaunchSpec, doc: InstancesDoc) {
-    const { docker } = this.o;
+    const { x } = this;
     const nowMs = Date.now();
     const [containers, slots, stats, ring] = await Promise.all([
-      listGroup(docker, spec.group),
-      lbState(docker, spec.loadBalancer),
-      lbStats(docker, spec.loadBalancer),
-      lbRuntime(docker, spec.loadBalancer, [`show events ${LB_REQUEST_RING}`]).catch(() => ""),
+      x.list(spec.group),
+      x.lbState(spec.loadBalancer),
+      x.lbStats(spec.loadBalancer),
+      x.lbRequestLog(spec.loadBalancer).catch(() => ""),
     ]);
     const byName = new Map(containers.map((c) => [c.name, c]));
     const slotState = new Map(slots.map((x) => [x.slot, x]));
@@ -250,8 +306,8 @@ export class GroupReconciler {
         observed[name] = obs;
         if (!c.running) return;
         const [info, cpu] = await Promise.all([
-          inspectInstance(docker, name, spec.networks[0]).catch(() => undefined),
-          statsSample(docker, name, spec.cpus).catch(() => undefined),
+          x.inspect(name, spec.networks[0]).catch(() => undefined),
+          x.stats(name, spec.cpus).catch(() => undefined),
         ]);
         if (info?.ip) addrs.set(name, info.ip);
         const st = rec.slot !== undefined ? slotState.get(rec.slot) : undefined;
@@ -312,7 +368,7 @@ export class GroupReconciler {
     const script = targets
       .map((t) => `echo '@@@ ${t.n}'; curl -s -m 2 http://${t.ip}:${spec.port}${spec.metricsPath}`)
       .join("; ");
-    const r = await execIn(this.o.docker, spec.loadBalancer, ["sh", "-c", script], 10_000).catch(() => undefined);
+    const r = await this.x.exec(spec.loadBalancer, ["sh", "-c", script], 10_000).catch(() => undefined);
     if (!r) return out;
     for (const part of r.output.split("@@@ ").slice(1)) {
       const nl = part.indexOf("\n");
@@ -359,7 +415,8 @@ export class GroupReconciler {
 
   /** One pass. Throws FencingError (untouched) when `lead` is no longer current. */
   async pass(lead: Leadership, mode: PassMode, electedAtMs: number): Promise<PassResult> {
-    const { client, docker, log } = this.o;
+    const { client, log } = this.o;
+    const { x } = this;
     const [spec, stored] = await Promise.all([client.get(this.keys.spec), client.get(this.keys.policy)]);
     if (!spec || (!stored && mode !== "empty"))
       return { ran: false, desired: 0, actions: [], converged: mode === "empty" && !spec };
@@ -376,7 +433,12 @@ export class GroupReconciler {
     if (mode === "engine") {
       decision = await this.decide(lead, stored!, current, samples);
       desired = decision.desired;
-    } else desired = clampDesired(current, min, max);
+    } else if (mode === "hold") {
+      // Hold the last pass's desired count, not the number of active instances: during a rollout
+      // the surge instances are active too, and holding them would ratchet the group up to maxSize.
+      const last = await client.get(this.keys.status);
+      desired = clampDesired(last?.desired ?? current, min, max);
+    } else desired = 0;
 
     const plan = planReconcile({
       group: spec.group,
@@ -432,10 +494,8 @@ export class GroupReconciler {
       plan.actions
         .filter((a) => a.kind === "launch")
         .map(async (a) => {
-          await this.act(lead, "launch", a.name, () =>
-            launchInstance(docker, spec, a.name, this.o.secrets ?? {}, lead.fencingToken),
-          );
-          const info = await inspectInstance(docker, a.name, spec.networks[0]).catch(() => undefined);
+          await this.act(lead, "launch", a.name, () => x.launch(spec, a.name, this.o.secrets ?? {}, lead.fencingToken));
+          const info = await x.inspect(a.name, spec.networks[0]).catch(() => undefined);
           if (info?.ip) addrs.set(a.name, info.ip);
           log.info({ action: "launch", instance: a.name, fencingToken: lead.fencingToken }, "instance launched");
         }),
@@ -447,7 +507,7 @@ export class GroupReconciler {
     const cmds = lbCommands(slots, want);
     if (cmds.length > 0) {
       const answer = await this.act(lead, "lb", cmds.join("; "), () =>
-        lbFencedCommands(docker, spec.loadBalancer, lead.fencingToken, cmds),
+        x.lbApply(spec.loadBalancer, lead.fencingToken, cmds),
       );
       if (isLbCommandError(answer))
         throw new Error(`load balancer ${spec.loadBalancer} refused: ${answer.trim()} (commands: ${cmds.join("; ")})`);
@@ -462,19 +522,19 @@ export class GroupReconciler {
           log.info({ action: "drain", reason: a.reason, ...fields }, "instance draining");
           if (spec.shutdownPath)
             await this.act(lead, "shutdown", a.name, () =>
-              httpInside(docker, a.name, spec.port, "POST", spec.shutdownPath!, 3).catch(() => undefined),
+              x.shutdown(a.name, spec.port, spec.shutdownPath!).catch(() => undefined),
             );
         } else if (a.kind === "stop") {
-          await this.act(lead, "stop", a.name, () => stopInstance(docker, a.name));
+          await this.act(lead, "stop", a.name, () => x.stop(a.name));
           log.info({ action: "stop", reason: a.reason, ...fields }, "stop signal sent");
         } else if (a.kind === "kill") {
-          await this.act(lead, "kill", a.name, () => killInstance(docker, a.name));
+          await this.act(lead, "kill", a.name, () => x.kill(a.name));
           log.warn(
             { action: "kill", ...fields },
             `no exit within the ${spec.stopTimeoutSeconds} s stop grace: SIGKILL`,
           );
         } else if (a.kind === "remove") {
-          await this.act(lead, "remove", a.name, () => removeContainer(docker, a.name));
+          await this.act(lead, "remove", a.name, () => x.remove(a.name));
           this.prev.delete(a.name);
           log.info({ action: "remove", reason: a.reason, ...fields }, "instance removed");
         }
@@ -497,7 +557,7 @@ export class GroupReconciler {
     if (firstFailure?.status === "rejected") throw firstFailure.reason;
 
     // 6. Status: who leads, what runs, and HAProxy's own count of healthy filled slots.
-    const after = cmds.length > 0 ? await lbState(docker, spec.loadBalancer) : slots;
+    const after = cmds.length > 0 ? await x.lbState(spec.loadBalancer) : slots;
     const names = (phase: string) =>
       Object.entries(plan.next.instances)
         .filter(([, r]) => r.phase === phase)
