@@ -6,6 +6,7 @@
 import { FencingError, type ConfigClient, type Leadership } from "../../runtime/config-client";
 import { fenced, FENCE_MARGIN_MS } from "../../runtime/scaler/fence";
 import { operations, storedLaunchSpec, type InstanceGroupInputs } from "../../providers/instance-group/operations";
+import { webLaunchSpec } from "./scaling/fake-group";
 
 const lead = (believed = true) =>
   ({ key: "/e/k", fencingToken: 42, election: "e", believedCurrent: believed }) as unknown as Leadership;
@@ -59,20 +60,7 @@ describe("ManagedInstanceGroup diff: secrets through the spec hash", () => {
   const inputs: InstanceGroupInputs = {
     group: "web",
     configEndpoints: ["http://127.0.0.1:2379"],
-    launchSpec: {
-      image: "scaleplane/plain-http:1.22",
-      port: 8080,
-      healthPath: "/health",
-      env: {},
-      cpus: 0.5,
-      memoryMb: 128,
-      networks: ["web-net"],
-      loadBalancer: "web-lb",
-      drainSeconds: 5,
-      drainMaxSeconds: 20,
-      healthCheckGraceSeconds: 30,
-      stopTimeoutSeconds: 25,
-    },
+    launchSpec: webLaunchSpec,
     secretEnv: { DB_PASSWORD: "one" },
     policy: { minSize: 2, maxSize: 4 },
     lbSlots: 64,
