@@ -23,6 +23,8 @@ const common = {
 module.exports = {
   // Integration tests start real engines; unit tests finish in milliseconds either way.
   testTimeout: 300000,
+  // The longest files first (test/durations.json), also on a fresh clone with no timing cache.
+  testSequencer: "<rootDir>/test/support/sequencer.js",
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
     // Whole-ring properties: every run ranks all 2^17 partitions of several rings (minutes of CPU),
