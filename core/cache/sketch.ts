@@ -9,7 +9,13 @@
  */
 import { hashKey } from "../sharding/ring";
 
-/** Row seeds: hashKey's output of the key is mixed per row (double hashing, Kirsch–Mitzenmacher). */
+/**
+ * Rows hash independently: hashKey's output is xored with the row's seed and finalized (MurmurHash3's
+ * fmix32, a bijection). Double hashing (h1 + r·h2) was used before; with it two keys equal in the
+ * low bits of h1 and of h2 share a counter in every row (probability 1/w² per pair, not 1/w^d), so
+ * the error bound above did not hold for depth > 2 (a property test found such a pair).
+ */
+const ROW_SEEDS = Array.from({ length: 64 }, (_, r) => Math.imul(r + 1, 0x9e3779b9) >>> 0);
 const mix = (h: number): number => {
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
@@ -52,19 +58,18 @@ export class CountMinSketch {
     this.rows = new Uint32Array(this.width * depth);
   }
 
-  private index(h1: number, h2: number, row: number): number {
-    return row * this.width + ((h1 + Math.imul(row, h2 | 1)) & this.mask);
+  private index(h: number, row: number): number {
+    return row * this.width + (mix((h ^ ROW_SEEDS[row]) >>> 0) & this.mask);
   }
 
   /** Counts one request of `key` (conservative update); returns the new estimate. */
   add(key: string): number {
-    const h1 = hashKey(key);
-    const h2 = mix(h1);
+    const h = hashKey(key);
     let min = Infinity;
-    for (let r = 0; r < this.depth; r++) min = Math.min(min, this.rows[this.index(h1, h2, r)]);
+    for (let r = 0; r < this.depth; r++) min = Math.min(min, this.rows[this.index(h, r)]);
     const next = min + 1;
     for (let r = 0; r < this.depth; r++) {
-      const i = this.index(h1, h2, r);
+      const i = this.index(h, r);
       if (this.rows[i] < next) this.rows[i] = next;
     }
     this.total++;
@@ -74,10 +79,9 @@ export class CountMinSketch {
 
   /** The estimated (decayed) count of `key`: never below the true count. */
   estimate(key: string): number {
-    const h1 = hashKey(key);
-    const h2 = mix(h1);
+    const h = hashKey(key);
     let min = Infinity;
-    for (let r = 0; r < this.depth; r++) min = Math.min(min, this.rows[this.index(h1, h2, r)]);
+    for (let r = 0; r < this.depth; r++) min = Math.min(min, this.rows[this.index(h, r)]);
     return min;
   }
 

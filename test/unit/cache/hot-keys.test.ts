@@ -21,7 +21,8 @@ describe("count-min sketch", () => {
         }
         expect(beyond / truth.size).toBeLessThanOrEqual(0.1);
       }),
-      { numRuns: 100 },
+      // a pair (k129, k176) that shared a counter in every row under the old double hashing
+      { numRuns: 100, examples: [[[129, 176, 0]]] },
     );
   });
 
