@@ -6,7 +6,8 @@
  * Why a fixed pool of slots: HAProxy's `server-template` declares N servers up front, all
  * disabled. Registering an instance fills a free slot (`set server ... addr`, then `state
  * ready`); deregistering drains it (`state drain`: no new requests, in-flight ones finish) and
- * then parks it (`state maint`). No reload ever happens, so no connection is ever dropped by a
+ * then parks it (`state maint`); a slot given a new address is marked down (`health down`) so that
+ * only checks of the new address bring it up. No reload ever happens, so no connection is ever dropped by a
  * reconfiguration. HAProxy keeps health-checking the filled slots itself (`option httpchk`), and
  * retries a request whose connection failed on another server (`retry-on conn-failure`,
  * `option redispatch`).
@@ -298,7 +299,14 @@ export function lbCommands(current: readonly SlotState[], want: ReadonlyMap<numb
       if (s.admin === "ready") cmds.push(`set server ${srv} state drain`);
       if (s.admin !== "maint") cmds.push(`set server ${srv} state maint`);
       cmds.push(`set server ${srv} addr ${w.addr} port ${w.port}`);
-      cmds.push(`set server ${srv} state ${w.state}`);
+      // A slot keeps its health across an address change: one that was UP for its previous
+      // instance leaves maintenance UP (and "L7OK") at the new address before a single check of
+      // it, and would take requests (leastconn sends them all to the emptiest server) before the
+      // app listens. So the new address leaves maintenance in drain (no traffic), is marked down,
+      // and only then may turn ready: it is UP again after `rise` passed checks of its own.
+      cmds.push(`set server ${srv} state drain`);
+      cmds.push(`set server ${srv} health down`);
+      if (w.state === "ready") cmds.push(`set server ${srv} state ready`);
     } else if (s.admin !== w.state) {
       cmds.push(`set server ${srv} state ${w.state}`);
     }

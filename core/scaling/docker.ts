@@ -19,7 +19,7 @@ import type { ScalingPolicyInput } from "./policy";
 
 /** Local images (built by `npm run images`). */
 export const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
-export const SCALER_IMAGE = "scaleplane/scaler:0.2.1";
+export const SCALER_IMAGE = "scaleplane/scaler:0.2.2";
 /** The image whose POST /shutdown is the drain's optional fast path (runtime/sample-app). */
 export const SAMPLE_APP_IMAGE_PREFIX = "scaleplane/sample-app:";
 /** Controller replicas: one leads, one stands by. */

@@ -29,7 +29,7 @@ import pino from "pino";
 
 const APP_IMAGE = "scaleplane/sample-app:0.1.0";
 const LB_IMAGE = "scaleplane/load-balancer:2.6-fenced";
-const SCALER_IMAGE = "scaleplane/scaler:0.2.1";
+const SCALER_IMAGE = "scaleplane/scaler:0.2.2";
 const TTL_SECONDS = 4;
 const MAX = 6;
 const SCALE_DOWN_WINDOW_S = 8;

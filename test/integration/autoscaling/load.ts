@@ -78,18 +78,33 @@ export class LoadGenerator {
 
   private request(): Promise<void> {
     return new Promise((resolve) => {
+      const startedAt = new Date().toISOString();
       const fail = (why: string) => {
         this.counts.failed++;
-        if (this.counts.failures.length < 10) this.counts.failures.push(`${new Date().toISOString()} ${why}`);
+        // when the request started and ended, and why: a 5xx names its source (HAProxy's pages
+        // say "No server is available", "The server didn't respond in time"; nginx's say nginx)
+        if (this.counts.failures.length < 10)
+          this.counts.failures.push(`${startedAt} → ${new Date().toISOString()} ${why}`);
         resolve();
       };
       const req = http.get(this.url, { agent: this.agent, timeout: this.timeoutMs }, (res) => {
-        res.resume();
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          if (res.statusCode !== 200 && body.length < 400) body += chunk;
+        });
         res.on("end", () => {
           if (res.statusCode === 200) {
             this.counts.ok++;
             resolve();
-          } else fail(`status ${res.statusCode}`);
+          } else
+            fail(
+              `status ${res.statusCode}: ${body
+                .replace(/<[^>]*>/g, " ")
+                .replace(/\s+/g, " ")
+                .trim()
+                .slice(0, 120)}`,
+            );
         });
         res.on("error", (e) => fail(`response error ${e.message}`));
       });

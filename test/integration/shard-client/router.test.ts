@@ -145,7 +145,11 @@ describe("replica failures", () => {
   });
 
   it("a hung replica (SIGSTOP) costs a deadline, not the write", async () => {
-    const c = await env.client(await env.configWith(base(3)), { statementTimeoutMs: 300, connectTimeoutMs: 300 });
+    // Deadlines a healthy shard meets even on a loaded CI machine (a fresh connection there took
+    // over 300 ms), and a hung one never does: its pooled connection times out on the statement
+    // (client-side query_timeout), a new one on the startup handshake the stopped postmaster
+    // never answers.
+    const c = await env.client(await env.configWith(base(3)), { statementTimeoutMs: 1000, connectTimeoutMs: 5000 });
     await c.put("hung/k", 0, { consistency: "all" });
     env.shard("shard-2").pause();
     try {

@@ -58,15 +58,30 @@ describe("core/lb", () => {
     expect(lbCommands(cur, want)).toEqual([
       "set server app/slot2 state maint",
       "set server app/slot3 addr 10.1.1.3 port 8080",
+      "set server app/slot3 state drain",
+      "set server app/slot3 health down",
       "set server app/slot3 state ready",
     ]);
-    // a ready slot moved to another address is drained and parked before its address changes
+    // a ready slot moved to another address is drained and parked before its address changes,
+    // and marked down before it may take traffic: only checks of the new address bring it up
     const moved = lbCommands(cur, new Map<number, SlotWant>([[1, { state: "ready", addr: "10.1.1.9", port: 8080 }]]));
-    expect(moved.slice(0, 4)).toEqual([
+    expect(moved.slice(0, 6)).toEqual([
       "set server app/slot1 state drain",
       "set server app/slot1 state maint",
       "set server app/slot1 addr 10.1.1.9 port 8080",
+      "set server app/slot1 state drain",
+      "set server app/slot1 health down",
       "set server app/slot1 state ready",
+    ]);
+    // a launching instance's slot (drain) never passes through ready
+    const launching = lbCommands(
+      cur,
+      new Map<number, SlotWant>([[4, { state: "drain", addr: "10.1.1.4", port: 8080 }]]),
+    );
+    expect(launching.filter((c) => c.includes("slot4"))).toEqual([
+      "set server app/slot4 addr 10.1.1.4 port 8080",
+      "set server app/slot4 state drain",
+      "set server app/slot4 health down",
     ]);
     // idempotent: the state it asks for produces no commands
     const settled: SlotState[] = cur.map((s) =>

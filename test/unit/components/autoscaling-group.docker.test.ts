@@ -275,7 +275,7 @@ describe("AutoscalingGroup on docker, autoscaled (docker.scaling)", () => {
   it("runs two controllers of the group on the config service's network with the Docker socket and the secrets as root-only files", () => {
     for (const i of [0, 1]) {
       const c = rec.one(CONTAINER, `auto-scaler-${i}`).inputs;
-      expect(c.image).toBe("scaleplane/scaler:0.2.1");
+      expect(c.image).toBe("scaleplane/scaler:0.2.2");
       expect(c.networksAdvanced).toEqual([{ name: "config-net", aliases: [`auto-unit-docker-scaler-${i}`] }]);
       expect(c.volumes).toEqual([{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }]);
       expect(c.envs).toEqual(

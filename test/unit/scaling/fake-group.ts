@@ -338,11 +338,15 @@ export class FakeGroup implements GroupActions {
   async lbApply(lb: string, _token: number, commands: readonly string[]) {
     this.lb(lb);
     for (const cmd of commands) {
-      const m = /^set server (\S+)\/slot(\d+) (state (ready|drain|maint)|addr (\S+) port (\d+))$/.exec(cmd);
+      const m = /^set server (\S+)\/slot(\d+) (state (ready|drain|maint)|addr (\S+) port (\d+)|health (down))$/.exec(
+        cmd,
+      );
       if (!m || m[1] !== LB_BACKEND) return `unknown command ${cmd}`;
       const s = this.slots[Number(m[2]) - 1];
+      // `health down` changes nothing here: the fake's checks are instant (a slot is up when the
+      // container at its address is healthy)
       if (m[4]) s.admin = m[4] as SlotState["admin"];
-      else {
+      else if (m[5]) {
         s.addr = m[5];
         s.port = Number(m[6]);
       }
