@@ -19,9 +19,21 @@ import { makePlacer } from "../../core/sharding/placement";
 import type { ShardMap } from "../../core/sharding/shard-map";
 import { ConfigClient } from "../../runtime/config-client";
 import { ShardClient, type ShardClientOptions } from "../../runtime/shard-client";
-import { runRebalance, type DesiredShardMap, type RebalanceReport } from "../../runtime/rebalance";
+import {
+  runRebalance,
+  type DesiredShardMap,
+  type RebalanceOptions,
+  type RebalanceReport,
+} from "../../runtime/rebalance";
 import { startLocalEtcd, type LocalEtcd } from "../support/etcd-cluster";
-import { checkKvHistory, KvHistory, type FinalState, type KvCheckResult, type RawRow } from "../support/kv-history";
+import {
+  checkKvHistory,
+  formatViolations,
+  KvHistory,
+  type FinalState,
+  type KvCheckResult,
+  type RawRow,
+} from "../support/kv-history";
 import { startPgCluster, type PgCluster, type PgInstance } from "../support/pg-cluster";
 import { shardMapOf } from "../integration/shard-rebalance/support";
 
@@ -37,10 +49,21 @@ export interface ChaosEnv {
   readonly history: KvHistory;
   /** Shard clients made so far (closed by stop). */
   readonly clients: ShardClient[];
+  /** The workload's clients (one shard client each), made at the start. */
+  readonly workers: { name: string; client: ShardClient }[];
   stop(): Promise<void>;
 }
 
-export async function startChaosEnv(name: string, shards: number): Promise<ChaosEnv> {
+/**
+ * Starts etcd and `shards` PostgreSQL instances, publishes the first shard map (the instances
+ * `initial`, by index) and connects a workload client per name in `workers`.
+ */
+export async function startChaosEnv(
+  name: string,
+  shards: number,
+  initial: readonly number[],
+  workers: readonly string[],
+): Promise<ChaosEnv> {
   const [etcd, cluster] = await Promise.all([
     startLocalEtcd(name),
     startPgCluster(shards, { namePrefix: name, startTimeoutMs: 60_000 }),
@@ -48,19 +71,24 @@ export async function startChaosEnv(name: string, shards: number): Promise<Chaos
   const prefix = `/${name}-${process.pid}/`;
   const config = ConfigClient.create({ endpoints: [etcd.endpoint], prefix, deadlineMs: 10_000, logger: silent });
   const clients: ShardClient[] = [];
-  return {
+  const env: ChaosEnv = {
     etcd,
     cluster,
     config,
     prefix,
     history: new KvHistory(),
     clients,
+    workers: [],
     async stop() {
       await Promise.all(clients.map((c) => c.close(1000).catch(() => undefined)));
       config.close();
       await Promise.all([cluster.cleanup(), etcd.stop()]);
     },
   };
+  const first = await rebalanceHere(env, desiredOf(env, namesOf(env, initial)));
+  if (first.action !== "initialized") throw new Error(`the first shard map was not published: ${first.action}`);
+  for (const w of workers) env.workers.push({ name: w, client: await shardClient(env) });
+  return env;
 }
 
 /** The desired map of some of the cluster's instances: rf 3, quorum, 16 virtual nodes per weight (quick to plan). */
@@ -73,14 +101,30 @@ export function desiredOf(env: ChaosEnv, names: readonly string[]): DesiredShard
 export const namesOf = (env: ChaosEnv, indexes: readonly number[]) => indexes.map((i) => env.cluster.instances[i].name);
 
 /** Runs the rebalance in this process to `desired` (a rerun after a kill, or a plain run). */
-export function rebalanceHere(env: ChaosEnv, desired: DesiredShardMap): Promise<RebalanceReport> {
-  return runRebalance({
-    config: env.config,
-    desired,
-    credentials: { user: env.cluster.user, password: env.cluster.password },
-    // the default 10 s: under a loaded CI a 2 s lease can expire between keep-alives
-    leaseWaitMs: 60_000,
-  });
+export async function rebalanceHere(
+  env: ChaosEnv,
+  desired: DesiredShardMap,
+  extra: Partial<RebalanceOptions> = {},
+): Promise<RebalanceReport> {
+  const log: string[] = [];
+  try {
+    return await runRebalance({
+      config: env.config,
+      desired,
+      credentials: { user: env.cluster.user, password: env.cluster.password },
+      // the default 10 s lease: under a loaded CI a 2 s one can expire between keep-alives
+      leaseWaitMs: 60_000,
+      ...extra,
+      onEvent: (e) => {
+        if (e.kind === "info") log.push(e.message);
+        extra.onEvent?.(e);
+      },
+    });
+  } catch (e) {
+    // what the run said before it failed, for the failure report
+    (e as Error).message += `\nrebalance log:\n${log.join("\n")}`;
+    throw e;
+  }
 }
 
 /** A shard client of the workload (connect timeouts short enough that a dead shard costs little). */
@@ -288,4 +332,11 @@ export async function checkHistory(env: ChaosEnv, keyPrefix: string): Promise<Ch
     shards: env.cluster.instances.map((i) => i.name),
   });
   return { result, map, misplaced, final };
+}
+
+/** {@link checkHistory}, failing the test with the first violations when there are any. */
+export async function expectHistoryHolds(env: ChaosEnv, keyPrefix: string): Promise<ChaosCheck> {
+  const check = await checkHistory(env, keyPrefix);
+  expect(formatViolations(check.result)).toBe("");
+  return check;
 }

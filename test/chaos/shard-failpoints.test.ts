@@ -3,14 +3,16 @@
  * a new failpoint is covered without editing this file) while clients write, delete and read;
  * a rerun finishes; the clients' histories are checked against the shards' raw contents.
  *
- * One set of 4 real PostgreSQL shards and a real etcd for every point. Each point runs one
- * rebalance, alternately 3 → 4 and 4 → 3 shards (rf 3, quorum writes), so every run moves data
- * both ways; the rebalancer is its own process (./rebalancer-child.ts), SIGKILLed by the failpoint
- * (SCALEPLANE_FAILPOINTS); the rerun runs in the test's process. Meanwhile four clients (own
- * writer ids) put, delete and read 200 shared keys; their history accumulates over the points, so
- * each check also covers every earlier point's writes after the later rebalances.
+ * One set of 4 real PostgreSQL shards and a real etcd for every point. The points are taken in
+ * pairs along the migration: a rebalance, alternately 3 → 4 and 4 → 3 shards (rf 3, quorum
+ * writes, so every run moves data both ways), is killed at the first point, its rerun (resuming
+ * it) at the second, and a last run finishes it. The killed rebalancers are processes of their
+ * own (./rebalancer-child.ts), SIGKILLed by the failpoint (SCALEPLANE_FAILPOINTS); the last run
+ * runs in the test's process. Meanwhile four clients (own writer ids) put, delete and read 200
+ * shared keys; their history accumulates over the rebalances, so each check also covers the
+ * earlier rebalances' writes after the later ones.
  *
- * Checked after each point (test/support/kv-history.ts): every acknowledged write is on a quorum
+ * Checked after each rebalance (test/support/kv-history.ts): every acknowledged write is on a quorum
  * of its final replicas at its version or newer (raw, before any read repair); no read went back
  * (monotonic reads, read-your-writes, no deleted key back); no phantom value; every refusal names
  * its key or a shard. And: the map is at the desired placement with no migration in flight, and
@@ -18,13 +20,11 @@
  */
 import { FAILPOINTS } from "../../runtime/rebalance";
 import { ACTIVE_KEY } from "../../runtime/rebalance/progress";
-import { formatViolations } from "../support/kv-history";
 import {
-  checkHistory,
   desiredOf,
+  expectHistoryHolds,
   namesOf,
   rebalanceHere,
-  shardClient,
   spawnRebalancer,
   startChaosEnv,
   startWorkload,
@@ -38,15 +38,11 @@ const KEYS = Array.from({ length: 200 }, (_, i) => `${KEY_PREFIX}${i}`);
 const CLIENTS = ["c1", "c2", "c3", "c4"];
 
 let env: ChaosEnv;
-const clients: { name: string; client: Awaited<ReturnType<typeof shardClient>> }[] = [];
 const THREE = [0, 1, 2];
 const FOUR = [0, 1, 2, 3];
 
 beforeAll(async () => {
-  env = await startChaosEnv("chfp", 4);
-  const first = await rebalanceHere(env, desiredOf(env, namesOf(env, THREE)));
-  expect(first.action).toBe("initialized");
-  for (const name of CLIENTS) clients.push({ name, client: await shardClient(env) });
+  env = await startChaosEnv("chfp", 4, THREE, CLIENTS);
 });
 
 afterAll(async () => {
@@ -55,37 +51,44 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-it("covers every failpoint the engine declares", () => {
+it("covers every failpoint the engine declares, once each", () => {
   expect(FAILPOINTS.length).toBeGreaterThanOrEqual(12);
-  expect(new Set(FAILPOINTS).size).toBe(FAILPOINTS.length);
+  expect(PAIRS.flat()).toEqual([...FAILPOINTS]);
 });
 
-describe.each(FAILPOINTS.map((point, i) => [point, i] as const))("killed at %s", (point, i) => {
+/**
+ * The failpoints in pairs along the migration: a run killed at the first, its rerun killed at the
+ * second (a resumed run cut again), then a last run finishes. Every point is a first kill or a
+ * second one; a point the resumed run no longer passes fails the test (the child exits 0).
+ */
+const PAIRS = Array.from({ length: Math.ceil(FAILPOINTS.length / 2) }, (_, k) => FAILPOINTS.slice(2 * k, 2 * k + 2));
+
+describe.each(PAIRS.map((pair, i) => [pair.join(", then "), pair, i] as const))("killed at %s", (_, pair, i) => {
   it("a rerun finishes; no acknowledged write lost, no read goes back, no deleted key returns", async () => {
     const grow = i % 2 === 0;
     const desired = desiredOf(env, namesOf(env, grow ? FOUR : THREE));
     const before = (await env.config.getShardMap())!;
     const opsBefore = env.history.ops.length;
-    const load = startWorkload(env, clients, KEYS, { seed: 1000 + i });
-    const started = performance.now();
+    const load = startWorkload(env, env.workers, KEYS, { seed: 1000 + i });
     try {
       await sleep(300);
-      const doomed = spawnRebalancer(env, desired, { SCALEPLANE_FAILPOINTS: point, LEASE_TTL: "3" });
-      const exit = await doomed.exited();
-      const killedAt = performance.now();
-      expect(exit.stderr).toContain(`failpoint ${point} (hit 1): killing process ${doomed.pid}`);
-      expect(exit.signal).toBe("SIGKILL");
+      for (const point of pair) {
+        const started = performance.now();
+        const doomed = spawnRebalancer(env, desired, { SCALEPLANE_FAILPOINTS: point, LEASE_TTL: "3" });
+        const exit = await doomed.exited();
+        expect(exit.stderr).toContain(`failpoint ${point} (hit 1): killing process ${doomed.pid}`);
+        expect(exit.signal).toBe("SIGKILL");
+        console.log(`${point}: killed after ${Math.round(performance.now() - started)} ms`);
+      }
+      const started = performance.now();
       const report = await rebalanceHere(env, desired);
       expect(report.action).toBe("migrated");
-      console.log(
-        `${point}: killed after ${Math.round(killedAt - started)} ms, rerun ${Math.round(performance.now() - killedAt)} ms`,
-      );
+      console.log(`${pair.join(", ")}: finished by the last run in ${Math.round(performance.now() - started)} ms`);
       await sleep(200);
     } finally {
       await load.stop();
     }
-    const { result, map, misplaced } = await checkHistory(env, KEY_PREFIX);
-    expect(formatViolations(result)).toBe("");
+    const { result, map, misplaced } = await expectHistoryHolds(env, KEY_PREFIX);
     expect(misplaced.slice(0, 5)).toEqual([]);
     expect(map.epoch).toBe(before.epoch + 3);
     expect(map.migration).toBeUndefined();
