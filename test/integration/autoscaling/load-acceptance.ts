@@ -95,16 +95,33 @@ export function loadAcceptance(o: LoadAcceptanceOptions): void {
     const image = await h.retag(o.image, "roll");
     // HAProxy's own count of ready, up slots, sampled all through the rollout
     let sampling = true;
+    const floor = Math.ceil((expected(BASE_LOAD) * ROLLOUT.minHealthyPercent) / 100);
     let fewestHealthy = Infinity;
+    /** The slots (all but parked ones) each time the count was below the floor: the failure's story. */
+    const below: string[] = [];
     const sampler = (async () => {
       while (sampling) {
-        fewestHealthy = Math.min(fewestHealthy, await h.healthyBehindLb().catch(() => Infinity));
+        const slots = await h.lbSlots().catch(() => undefined);
+        if (slots) {
+          const n = slots.filter((x) => x.admin === "ready" && x.up).length;
+          if (n < floor)
+            below.push(`${new Date().toISOString()} ${n}: ${JSON.stringify(slots.filter((x) => x.admin !== "maint"))}`);
+          fewestHealthy = Math.min(fewestHealthy, n);
+        }
         await sleep(300);
       }
     })();
     const outs = await h.update({ launchSpec: { ...h.inputs.launchSpec, image } }).finally(() => (sampling = false));
     await sampler;
-    expect(fewestHealthy).toBeGreaterThanOrEqual(Math.ceil((expected(BASE_LOAD) * ROLLOUT.minHealthyPercent) / 100));
+    if (fewestHealthy < floor)
+      console.log(
+        [
+          "rollout below its healthy floor; slots then, and the LB commands:",
+          ...below,
+          ...(await h.lbAudit()).map((a) => a.line),
+        ].join("\n"),
+      );
+    expect(fewestHealthy).toBeGreaterThanOrEqual(floor);
     const after = await h.instanceHashes();
     expect(Object.keys(after)).toHaveLength(expected(BASE_LOAD));
     for (const name of Object.keys(after)) expect(before).not.toHaveProperty(name);
