@@ -332,6 +332,20 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
      WHERE backend_xid IS NOT NULL AND datname = current_database())::float8 AS oldest_writer_s,
   (SELECT min_epoch::text FROM scaleplane_events_meta WHERE id = 1) AS min_epoch`;
 
+/**
+ * Who holds a shard's release bound `$1` (a snapshot xmin, xid8): the session whose transaction
+ * has that id, or a prepared transaction (two-phase commit) that has it. No row when none does
+ * (the bound is then the next id to be assigned: nothing is held). Diagnostics only: readers wait
+ * for that transaction however long it takes.
+ */
+export const RELEASE_HOLDER_SQL = `
+SELECT a.pid, NULL::text AS gid, a.state, a.application_name AS application, a.client_addr::text AS client,
+       extract(epoch FROM now() - a.xact_start)::float8 AS open_s, left(a.query, 200) AS query
+  FROM pg_stat_activity a WHERE a.backend_xid = xid($1::xid8)
+UNION ALL
+SELECT NULL, p.gid, 'prepared', p.owner::text, NULL, extract(epoch FROM now() - p.prepared)::float8, NULL
+  FROM pg_prepared_xacts p WHERE p.transaction = xid($1::xid8)`;
+
 /** A row as the event reads return it. */
 export interface EventRow {
   tx: string;

@@ -41,6 +41,8 @@ const MIN_STALLS = Math.max(1, Math.floor(TOTAL / 10_000));
 const MIN_GAP_FILLS = Math.max(1, Math.floor(TOTAL / 20_000));
 const MIN_ROLLBACKS = Math.max(1, Math.floor(TOTAL / 10_000));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** JSON with bigints as text (positions). */
+const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
 
 let env: EventsEnv;
 beforeAll(async () => {
@@ -158,13 +160,15 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
       list.push(...counters);
     }
   };
+  // positions over time: per shard the release bound, read cursor, delivered frontier, queue
   const progress = setInterval(
     () =>
       console.log(
-        JSON.stringify({
+        json({
           t: Math.round((Date.now() - started) / 1000),
           committed: committedCount,
           delivered: sub.delivered,
+          shards: sub.state(),
         }),
       ),
     15_000,
@@ -194,7 +198,7 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
         () =>
           reject(
             new Error(
-              `the subscription did not report caught up within 120 s: delivered ${sub.delivered} of ${committedCount} committed, position ${JSON.stringify(sub.position, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}`,
+              `the subscription did not report caught up within 120 s: delivered ${sub.delivered} of ${committedCount} committed; per shard ${json(sub.state())}`,
             ),
           ),
         120_000,
