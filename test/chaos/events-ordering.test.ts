@@ -24,10 +24,11 @@
  * 50-250 events, ~490 stalls each holding both readers back while the other 31 writers commit
  * behind it, ~440 of them gap fills, ~770 rollbacks. It checks: every committed event delivered and
  * projected exactly once, in stream order, no event of a rolled-back transaction, and the stalls
- * waited for (a lag of seconds). Bounded: 5 min 12 s wall (137 s of CPU, test process, PostgreSQL
- * and etcd together) on this 2-core machine at a load average of ~17 on 2026-12-08; the writers'
- * progress and every shard's release bound, cursor and delivered frontier are logged every 15 s,
- * and a subscription that does not catch up fails naming what each shard waits for.
+ * waited for (a lag of seconds). Bounded: 2 min 29 s wall, 94 s of CPU (test process, PostgreSQL
+ * and etcd together), ~500 MB resident, on this 2-core machine at a load average of ~8 from other
+ * work on 2026-12-08 (5 min 12 s at a load of ~17, before the append's id check used its index);
+ * the writers' progress and every shard's release bound, cursor and delivered frontier are logged
+ * every 15 s, and a subscription that does not catch up fails naming what each shard waits for.
  */
 import { Pool } from "pg";
 import { ConfigClient } from "../../runtime/config-client";
