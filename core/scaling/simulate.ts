@@ -254,6 +254,11 @@ export const MAX_SERIES_POINTS = 4000;
 export interface EngineRun {
   figures: EngineFigures;
   series: SimulationSeries;
+  /**
+   * Simulated seconds at each count the engine ran (`[count, seconds]`, by count): enough to price
+   * the run again under other prices or commitments (the counts do not depend on prices).
+   */
+  occupancy: [number, number][];
   /** The last decision (for a look at the reason). */
   lastDecision?: ScalingDecision;
 }
@@ -305,6 +310,7 @@ export function simulateEngine(
   let decisions = 0;
   let lastDecision: ScalingDecision | undefined;
   const series: SimulationSeries = { t: [], demand: [], capacity: [], instances: [], violationSeconds: [] };
+  const occupancy = new Map<number, number>();
   const ticks = Math.floor(total / periodSeconds) + 1;
   const bucketTicks = Math.max(1, Math.ceil(ticks / MAX_SERIES_POINTS));
   let bucket = { start: 0, seconds: 0, demand: 0, capacity: 0, instances: 0, violation: 0, n: 0 };
@@ -392,6 +398,7 @@ export function simulateEngine(
     violation += over;
     demandSum += demandSeconds;
     instanceSeconds += instances.length * seconds;
+    if (seconds > 0) occupancy.set(instances.length, (occupancy.get(instances.length) ?? 0) + seconds);
     cost += (costPerHour * seconds) / 3600;
     if (bucket.n === bucketTicks) {
       flush();
@@ -419,6 +426,7 @@ export function simulateEngine(
       decisions,
     },
     series,
+    occupancy: [...occupancy.entries()].sort((a, b) => a[0] - b[0]),
     lastDecision,
   };
 }
