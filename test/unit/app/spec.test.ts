@@ -4,6 +4,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { AppSchema, parseSection, type AppConfigInput } from "../../../core/config";
+import type { ScalingPolicyInput } from "../../../core/scaling";
+
+type CostInput = NonNullable<ScalingPolicyInput["cost"]>;
 import {
   AWS_AMI,
   DRAIN_OVERRUN_SECONDS,
@@ -24,10 +27,9 @@ import {
 import { errorKeys } from "../../support/inputs";
 
 const app = (raw: AppConfigInput = {}) => parseSection(AppSchema, raw, "app");
-const shippedPrices = JSON.parse(readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8")) as Record<
-  string,
-  unknown
->;
+const shippedPrices = JSON.parse(
+  readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8"),
+) as CostInput;
 
 describe("capacity", () => {
   it("starts at desiredSize, or minSize when unset", () => {
