@@ -167,7 +167,16 @@ export function printCostReport(name: string, report: CostReport, violations: { 
   console.log(
     `\n${name}: cost per option over ${report.hours.toFixed(1)} simulated hours (SLO violation minutes: on-demand hpa ${violations.hpa.toFixed(1)}, cost engine ${violations.cost.toFixed(1)}; a commitment changes what is paid, not the capacity)`,
   );
-  const header = ["cloud", "option", "$/h", "total $", "vs on-demand hpa", "committed units", "commitment $/h"];
+  const header = [
+    "cloud",
+    "option",
+    "$/h",
+    "total $",
+    "vs on-demand hpa",
+    "committed units",
+    "commitment $/h",
+    "expected spot interruptions",
+  ];
   const rows = report.options.map((o) => [
     o.cloud,
     o.option,
@@ -176,6 +185,7 @@ export function printCostReport(name: string, report: CostReport, violations: { 
     o.vsOnDemandHpa.toFixed(3),
     o.commitment ? String(o.committedUnits) : "",
     o.commitment ? o.commitmentPerHour.toFixed(4) : "",
+    o.option === "on-demand hpa" ? "" : o.expectedInterruptions.toFixed(2),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   console.log(header.map((h, c) => h.padEnd(widths[c])).join("  "));
@@ -315,6 +325,7 @@ async function main(): Promise<void> {
         total: Number(x.total.toFixed(3)),
         vsOnDemandHpa: Number(x.vsOnDemandHpa.toFixed(4)),
         commitmentPerHour: Number(x.commitmentPerHour.toFixed(5)),
+        expectedInterruptions: Number(x.expectedInterruptions.toFixed(3)),
       })),
     };
   }

@@ -26,6 +26,12 @@ export function mixTotal(occupancy: Occupancy, cost: CostSettings, warmupSeconds
   return occupancy.reduce((s, [n, sec]) => s + (plan(n).perHour * sec) / 3600, 0);
 }
 
+/** Spot interruptions expected over the occupancy with the cost engine's mix under `cost`. */
+export function expectedInterruptions(occupancy: Occupancy, cost: CostSettings, warmupSeconds: number): number {
+  const plan = mixPlanner(cost, warmupSeconds);
+  return occupancy.reduce((s, [n, sec]) => s + (plan(n).interruptionsPerHour * sec) / 3600, 0);
+}
+
 export type CommitmentKind = CostSettings["commitment"];
 
 export interface CommitmentCurve {
@@ -74,6 +80,8 @@ export interface CostOption {
   committedUnits: number;
   commitment?: CommitmentKind;
   commitmentPerHour: number;
+  /** Spot interruptions expected over the trace (the simulator does not interrupt instances; see the engine's doc). */
+  expectedInterruptions: number;
 }
 
 export interface CostReport {
@@ -108,10 +116,15 @@ export function costReport(
       vsOnDemandHpa: hpa > 0 ? total / hpa : 0,
       committedUnits: 0,
       commitmentPerHour: 0,
+      expectedInterruptions: 0,
       ...extra,
     });
     options.push(line("on-demand hpa", hpa));
-    options.push(line("cost engine mix", mixTotal(costOccupancy, base, warmupSeconds)));
+    options.push(
+      line("cost engine mix", mixTotal(costOccupancy, base, warmupSeconds), {
+        expectedInterruptions: expectedInterruptions(costOccupancy, base, warmupSeconds),
+      }),
+    );
     for (const kind of ["reserved", "savingsPlan"] as const) {
       const curve = commitmentCurve(costOccupancy, base, kind, warmupSeconds);
       if (!curve) continue;
@@ -121,6 +134,11 @@ export function costReport(
           committedUnits: curve.best.units,
           commitment: kind,
           commitmentPerHour: curve.best.perHourFee,
+          expectedInterruptions: expectedInterruptions(
+            costOccupancy,
+            { ...base, commitment: kind, committedUnits: curve.best.units },
+            warmupSeconds,
+          ),
         }),
       );
     }

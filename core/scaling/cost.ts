@@ -158,6 +158,8 @@ export interface MixPlan {
   spotUnits: number;
   /** Capacity units of the largest spot pool (one type): what one interruption event can take. */
   largestSpotPoolUnits: number;
+  /** Spot interruptions expected per hour of this mix (each type's rate × its instances). */
+  interruptionsPerHour: number;
 }
 
 /**
@@ -256,9 +258,11 @@ export function planMix(units: number, cost: CostSettings, warmupSeconds: number
   let spotPaid = 0;
   let spotExpected = 0;
   let largest = 0;
+  let interruptions = 0;
   for (const [i, count] of spotCounts) {
     const x = spotTypes[i];
     const rate = interruptionsPerHour(x.t.spotInterruptionRate);
+    interruptions += count * rate;
     spotPaid += count * x.t.spotPerHour! * (1 + rate * (warmupSeconds / 3600));
     spotExpected += count * x.price;
     largest = Math.max(largest, count * x.t.capacityUnits);
@@ -274,6 +278,7 @@ export function planMix(units: number, cost: CostSettings, warmupSeconds: number
     onDemandUnits,
     spotUnits,
     largestSpotPoolUnits: largest,
+    interruptionsPerHour: interruptions,
   };
 }
 

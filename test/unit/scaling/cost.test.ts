@@ -181,6 +181,8 @@ describe("cost engine", () => {
     expect(m.largestSpotPoolUnits).toBeLessThanOrEqual(6); // 30 % of 20
     expect(new Set(m.mix.filter((e) => e.market === "spot").map((e) => e.type)).size).toBeGreaterThanOrEqual(2);
     expect(m.perHour).toBeLessThan(m.allOnDemandPerHour);
+    const spotInstances = m.mix.filter((e) => e.market === "spot").reduce((s, e) => s + e.count, 0);
+    expect(m.interruptionsPerHour).toBeCloseTo(spotInstances * interruptionsPerHour(0.1), 12);
   });
 
   test("a type whose risk-priced spot cost reaches on-demand is not bought as spot", () => {
