@@ -117,6 +117,7 @@ export function printTable(name: string, run: TraceRun): void {
     "cost $",
     "max inst.",
     "scale events",
+    "spot interruptions",
   ];
   const ratio = (a: number, b: number | undefined) =>
     b === undefined ? "" : b === 0 ? (a === 0 ? "1.00" : "∞") : (a / b).toFixed(2);
@@ -129,6 +130,7 @@ export function printTable(name: string, run: TraceRun): void {
     f.cost.toFixed(3),
     String(f.maxInstances),
     String(f.scaleEvents),
+    String(f.interruptions),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...table.map((r) => r[c].length)));
   console.log(

@@ -30,6 +30,25 @@ const run = runSimulation(
 );
 const byEngine = (name: string) => run.runs.find((r) => r.figures.engine === name)!;
 
+describe("spot interruptions in the simulator", () => {
+  test("the cost engine's spot instances are reclaimed at their types' rates (seeded: runs repeat), each costing the capacity until its replacement serves", () => {
+    const risky = { ...aws, instanceTypes: aws.instanceTypes.map((t) => ({ ...t, spotInterruptionRate: 0.999 })) };
+    const simulate = (prices: CostSettings) =>
+      runSimulation(
+        trace,
+        { model: { capacityPerInstance: 40 }, prices, engines: ["hpa", "cost"] },
+        { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
+      ).runs.map((r) => r.figures);
+    const [hpa, cost] = simulate(risky);
+    expect(hpa.interruptions).toBe(0);
+    // 0.999 a month is ~0.0095 interruptions per instance-hour: over 48 h of several spot instances, some.
+    expect(cost.interruptions).toBeGreaterThan(0);
+    expect(simulate(risky)[1]).toEqual(cost);
+    // The shipped rates (10 % a month) reclaim far fewer.
+    expect(byEngine("cost").figures.interruptions).toBeLessThan(cost.interruptions);
+  });
+});
+
 describe("cost report", () => {
   test("the occupancy re-priced is the simulator's own bill, and covers the whole trace", () => {
     const cost = byEngine("cost");
