@@ -397,10 +397,7 @@ export const ScalingPolicySchema = section({
   if (c && c.committedUnits > 0) {
     const rate = c.commitment === "reserved" ? "reservedPerHour" : "savingsPlanPerHour";
     if (!c.instanceTypes.some((t) => t[rate] !== undefined))
-      add(
-        ["cost", "committedUnits"],
-        `needs an instance type with ${rate} (scaling.cost.commitment is ${show(c.commitment)})`,
-      );
+      add(["cost", "committedUnits"], `needs an instance type with ${rate} (cost.commitment is ${show(c.commitment)})`);
   }
   const names = new Set<string>();
   p.cost?.instanceTypes.forEach((t, i) => {

@@ -4,6 +4,7 @@
  * type's interruption risk rises (fast-check); the engine decides the predictive engine's count.
  */
 import fc from "fast-check";
+import { parsePlatformConfig } from "../../../core/config";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -79,6 +80,28 @@ describe("cost engine", () => {
         },
       }),
     ).toThrow(/scaling\.cost\.committedUnits: needs an instance type with reservedPerHour/);
+    // In the stack config, the error names the scaleplane: key.
+    expect(() =>
+      parsePlatformConfig({
+        target: "aws",
+        app: {
+          scaling: {
+            engine: "cost",
+            cost: {
+              pricesAsOf: "2026-12-07",
+              instanceTypes: [{ name: "m5.large", onDemandPerHour: 0.096 }],
+              committedUnits: 2,
+              commitment: "savingsPlan",
+            },
+          },
+        },
+      }),
+    ).toThrow(
+      'scaleplane:app.scaling.cost.committedUnits: needs an instance type with savingsPlanPerHour (cost.commitment is "savingsPlan")',
+    );
+    expect(() =>
+      parsePlatformConfig({ app: { scaling: { engine: "cost", cost: { ...prices, maxInterruptionLoss: 2 } } } }),
+    ).toThrow("scaleplane:app.scaling.cost.maxInterruptionLoss: must be a number ≥ 0 and ≤ 1");
   });
 
   test("cheapest cover is optimal (brute force over small cases)", () => {
