@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEngine, parseScalingPolicy, planMix, type CostSettings } from "../../../core/scaling";
+import { costSvg } from "../../../core/scaling/chart";
 import { commitmentCurve, costReport, mixTotal, onDemandTotal } from "../../../core/scaling/cost-report";
 import { runSimulation, type TracePoint } from "../../../core/scaling/simulate";
 
@@ -133,5 +134,11 @@ describe("cost report", () => {
       for (const o of lines) expect(o.perHour).toBeCloseTo(o.total / r.hours, 9);
     }
     expect(r.curves).toHaveLength(4);
+    // The chart: one bar per option, one curve per cloud and kind with its minimum marked.
+    const svg = costSvg("t", "s", r);
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.match(/<polyline /g)).toHaveLength(4);
+    expect(svg.match(/<circle /g)).toHaveLength(4);
+    for (const o of r.options) expect(svg).toContain(`${o.cloud}: ${o.option}`);
   });
 });
