@@ -30,7 +30,8 @@ import {
 } from "../core/scaling/simulate";
 import { parsePlatformConfig } from "../core/config";
 import { appHpaBehavior } from "../core/scaling/app-policy";
-import { figuresJson, printTable, readPrices } from "../scripts/simulate";
+import { figuresJson, GCP_PRICES, printCostReport, printTable, readPrices, runCostReport } from "../scripts/simulate";
+import { commitmentCurve, mixTotal, onDemandTotal, type CostReport } from "../core/scaling/cost-report";
 
 const ROOT = resolve(__dirname, "..");
 
@@ -65,6 +66,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   if (realStep !== undefined && !(realStep > 0))
     throw new Error(`bench scaling: --real-step must be a number of seconds > 0; got ${String(values["real-step"])}`);
   const prices = readPrices();
+  const gcpPrices = readPrices(GCP_PRICES);
   const traces = files.map((f) => ({
     file: f,
     name: basename(f).replace(/\.csv$/, ""),
@@ -99,7 +101,14 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   // stabilization 60 s, up by 100 % or 4 per 15 s, down by 50 % or 1 per 60 s after 300 s).
   const deployed = parsePlatformConfig({}).app;
   const policy = { hpa: { behavior: appHpaBehavior(deployed.scaling) } };
-  const results: { name: string; kind: string; run: TraceRun; equalCost: EqualCost }[] = [];
+  const results: {
+    name: string;
+    kind: string;
+    run: TraceRun;
+    equalCost: EqualCost;
+    cost: CostReport;
+    heldOut: HeldOutCommitment;
+  }[] = [];
   for (const t of traces) {
     bar.update(done, { trace: t.name });
     const run = runSimulation(
@@ -115,12 +124,21 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
     );
     const predictive = run.runs.find((r) => r.figures.engine === "predictive")!.figures;
     const equalCost = equalCostHpa(t.points, t.model, prices, policy, predictive.instanceHours);
-    results.push({ name: t.name, kind: t.kind, run, equalCost });
+    const cost = runCostReport(run, [
+      { cloud: "aws", cost: prices },
+      { cloud: "gcp", cost: gcpPrices },
+    ]);
+    const heldOut = heldOutCommitment(t.points, t.model, prices, policy);
+    results.push({ name: t.name, kind: t.kind, run, equalCost, cost, heldOut });
   }
   bar.update(total, { trace: "done" });
   bar.stop();
 
-  for (const r of results) printTable(`${r.name} (${r.kind})`, r.run);
+  for (const r of results) {
+    printTable(`${r.name} (${r.kind})`, r.run);
+    const f = figuresJson(r.run);
+    printCostReport(r.name, r.cost, { hpa: f.hpa.violationMinutes, cost: f.cost.violationMinutes });
+  }
 
   // A ratio of 0 to 0 minutes is 0 (nothing to beat); anything to 0 is Infinity.
   const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? 0 : Infinity) : a / b);
@@ -136,6 +154,33 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
       const eq = ratio(f.predictive.violationMinutes, r.equalCost.violationMinutes);
       const onDemandHpa = f.hpa.instanceHours * unitPrice(prices);
       const costRatio = f.cost.cost / onDemandHpa;
+      // Per cloud: the mix as configured (no commitment) and with the reserved / savings-plan amount
+      // that minimizes the total over this trace (chosen with hindsight: an upper bound on what a
+      // commitment bought ahead saves).
+      const option = (cloud: string, name: string) =>
+        r.cost.options.find((o) => o.cloud === cloud && o.option === name);
+      const perCloud = Object.fromEntries(
+        ["aws", "gcp"].map((cloud) => [
+          cloud,
+          {
+            on_demand_hpa_per_hour: round(option(cloud, "on-demand hpa")?.perHour ?? 0, 5),
+            mix_vs_on_demand_hpa: round(option(cloud, "cost engine mix")?.vsOnDemandHpa ?? 0, 3),
+            best_reserved: {
+              units: option(cloud, "cost engine + best reserved")?.committedUnits ?? 0,
+              vs_on_demand_hpa: round(option(cloud, "cost engine + best reserved")?.vsOnDemandHpa ?? 0, 3),
+            },
+            best_savings_plan: {
+              units: option(cloud, "cost engine + best savings plan")?.committedUnits ?? 0,
+              per_hour: round(option(cloud, "cost engine + best savings plan")?.commitmentPerHour ?? 0, 5),
+              vs_on_demand_hpa: round(option(cloud, "cost engine + best savings plan")?.vsOnDemandHpa ?? 0, 3),
+            },
+          },
+        ]),
+      );
+      const bestCommitted = Math.min(
+        perCloud.aws.best_reserved.vs_on_demand_hpa,
+        perCloud.aws.best_savings_plan.vs_on_demand_hpa,
+      );
       return [
         r.name,
         {
@@ -152,10 +197,20 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
           },
           cost_vs_on_demand_hpa: round(costRatio, 3),
           cost_violation_minutes_vs_hpa: round(ratio(f.cost.violationMinutes, f.hpa.violationMinutes), 3),
+          cost_vs_on_demand_hpa_best_commitment: bestCommitted,
+          cost_vs_on_demand_hpa_held_out_commitment: round(r.heldOut.ratio, 3),
+          held_out_commitment: {
+            kind: r.heldOut.kind,
+            units: r.heldOut.units,
+            note: "chosen on the first half of the trace, priced on the second half against on-demand hpa there",
+          },
+          cost_by_cloud: perCloud,
           bars: {
             predictive_vs_equal_cost_hpa: eq <= 0.7,
             predictive_vs_hpa: v <= 0.5 && h <= 1.1,
             cost: costRatio <= 0.8 && f.cost.violationMinutes <= f.hpa.violationMinutes,
+            cost_with_best_commitment: bestCommitted <= 0.8 && f.cost.violationMinutes <= f.hpa.violationMinutes,
+            cost_with_held_out_commitment: r.heldOut.ratio <= 0.8 && f.cost.violationMinutes <= f.hpa.violationMinutes,
           },
           engines: f,
         },
@@ -167,7 +222,7 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
   );
   for (const [name, t] of Object.entries(perTrace))
     console.log(
-      `${name.padEnd(28)} violations ${String(t.predictive_vs_hpa_violation_ratio).padStart(6)}× hpa at ${String(t.instance_hours_ratio).padStart(5)}× instance-hours; ${String(t.predictive_vs_equal_cost_hpa_violation_ratio).padStart(6)}× equal-cost hpa (target ${t.equal_cost_hpa.cpuTargetPercent} %); cost ${t.cost_vs_on_demand_hpa}× on-demand hpa`,
+      `${name.padEnd(28)} violations ${String(t.predictive_vs_hpa_violation_ratio).padStart(6)}× hpa at ${String(t.instance_hours_ratio).padStart(5)}× instance-hours; ${String(t.predictive_vs_equal_cost_hpa_violation_ratio).padStart(6)}× equal-cost hpa (target ${t.equal_cost_hpa.cpuTargetPercent} %); cost ${t.cost_vs_on_demand_hpa}× on-demand hpa (${t.cost_vs_on_demand_hpa_best_commitment}× with the best commitment, ${t.cost_vs_on_demand_hpa_held_out_commitment}× with one chosen on the first half; gcp ${t.cost_by_cloud.gcp.mix_vs_on_demand_hpa}×) at ${t.cost_violation_minutes_vs_hpa}× its SLO minutes`,
     );
   return {
     bars: {
@@ -179,6 +234,52 @@ export default async function scalingBench(argv: string[]): Promise<Record<strin
     model: { ...results[0].run.model, capacityPerInstance: "trace peak / 20 (per trace)" },
     decisions_per_second: decisionsPerSecond,
     traces: perTrace,
+  };
+}
+
+interface HeldOutCommitment {
+  kind: "reserved" | "savingsPlan";
+  units: number;
+  ratio: number;
+}
+
+/**
+ * A commitment chosen without hindsight: the amount (and kind) that minimizes the cost engine's
+ * total over the first half of the trace, priced over the second half (each half simulated on its
+ * own) against on-demand hpa over that second half.
+ */
+function heldOutCommitment(
+  points: Parameters<typeof runSimulation>[0],
+  model: Parameters<typeof runSimulation>[1]["model"],
+  prices: ReturnType<typeof readPrices>,
+  policy: Record<string, unknown>,
+): HeldOutCommitment {
+  const half = Math.floor(points.length / 2);
+  const run = (rows: typeof points) =>
+    runSimulation(
+      rows,
+      { model, prices, policy, engines: ["hpa", "cost"] },
+      { parsePolicy: (raw) => parseScalingPolicy(raw), createEngine },
+    );
+  const first = run(points.slice(0, half + 1));
+  const second = run(points.slice(half));
+  const occupancy = (r: TraceRun, engine: string) => r.runs.find((x) => x.figures.engine === engine)!.occupancy;
+  const warmup = first.policy.predictive.warmupSeconds;
+  const base = { ...prices, committedUnits: 0 };
+  const picks = (["reserved", "savingsPlan"] as const)
+    .map((kind) => ({ kind, curve: commitmentCurve(occupancy(first, "cost"), base, kind, warmup) }))
+    .filter((x) => x.curve !== undefined)
+    .sort((a, b) => a.curve!.best.total - b.curve!.best.total);
+  const pick = picks[0] ?? { kind: "reserved" as const, curve: { best: { units: 0 } } };
+  const total = mixTotal(
+    occupancy(second, "cost"),
+    { ...base, commitment: pick.kind, committedUnits: pick.curve!.best.units },
+    warmup,
+  );
+  return {
+    kind: pick.kind,
+    units: pick.curve!.best.units,
+    ratio: total / onDemandTotal(occupancy(second, "hpa"), base),
   };
 }
 

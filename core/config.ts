@@ -120,7 +120,7 @@ export const AppSchema = section({
     .default("t3.small")
     .describe("EC2 instance type of the app instances (target aws)."),
   mixedInstances: MixedInstancesSchema.optional().describe(
-    "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only).",
+    "Spread the group over several instance types, on-demand up to a base and spot above it (target aws only). With app.scaling.engine cost and this unset, the cost engine's choice is used (its types weighted by capacity units, its on-demand base and share); set it to pin a mix.",
   ),
   rollout: section({
     maxSurge: int(0, 1000)

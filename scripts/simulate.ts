@@ -19,7 +19,8 @@ import {
   type EngineName,
   type ScalingPolicy,
 } from "../core/scaling";
-import { simulationSvg } from "../core/scaling/chart";
+import { costSvg, simulationSvg } from "../core/scaling/chart";
+import { costReport, type CostReport } from "../core/scaling/cost-report";
 import {
   parseTraceCsv,
   runSimulation,
@@ -33,6 +34,8 @@ import { DEFAULT_STORE_QUERY, storeTraceFile } from "./lib/store-trace";
 
 const ROOT = resolve(__dirname, "..");
 export const DEFAULT_PRICES = join(ROOT, "core/scaling/prices.json");
+/** The second cloud's table, for the `--cost` comparison. */
+export const GCP_PRICES = join(ROOT, "core/scaling/prices-gcp.json");
 
 const positiveNumber =
   (flag: string) =>
@@ -114,6 +117,7 @@ export function printTable(name: string, run: TraceRun): void {
     "cost $",
     "max inst.",
     "scale events",
+    "spot interruptions",
   ];
   const ratio = (a: number, b: number | undefined) =>
     b === undefined ? "" : b === 0 ? (a === 0 ? "1.00" : "∞") : (a / b).toFixed(2);
@@ -126,6 +130,7 @@ export function printTable(name: string, run: TraceRun): void {
     f.cost.toFixed(3),
     String(f.maxInstances),
     String(f.scaleEvents),
+    String(f.interruptions),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...table.map((r) => r[c].length)));
   console.log(
@@ -145,6 +150,49 @@ export const figuresJson = (run: TraceRun): Record<string, Omit<EngineFigures, "
       >,
     ]),
   );
+
+/** Prices the run's hpa and cost engine counts under each table (core/scaling/cost-report.ts). */
+export function runCostReport(
+  run: TraceRun,
+  tables: readonly { cloud: string; cost: NonNullable<ScalingPolicy["cost"]> }[],
+): CostReport {
+  const occupancy = (engine: EngineName) => {
+    const r = run.runs.find((x) => x.figures.engine === engine);
+    if (!r) throw new Error(`--cost needs the ${engine} engine in --engines`);
+    return r.occupancy;
+  };
+  return costReport(occupancy("hpa"), occupancy("cost"), tables, run.policy.predictive.warmupSeconds);
+}
+
+/** The `--cost` table: $/hour per option and cloud. */
+export function printCostReport(name: string, report: CostReport, violations: { hpa: number; cost: number }): void {
+  console.log(
+    `\n${name}: cost per option over ${report.hours.toFixed(1)} simulated hours (SLO violation minutes: on-demand hpa ${violations.hpa.toFixed(1)}, cost engine ${violations.cost.toFixed(1)}; a commitment changes what is paid, not the capacity)`,
+  );
+  const header = [
+    "cloud",
+    "option",
+    "$/h",
+    "total $",
+    "vs on-demand hpa",
+    "committed units",
+    "commitment $/h",
+    "expected spot interruptions",
+  ];
+  const rows = report.options.map((o) => [
+    o.cloud,
+    o.option,
+    o.perHour.toFixed(4),
+    o.total.toFixed(2),
+    o.vsOnDemandHpa.toFixed(3),
+    o.commitment ? String(o.committedUnits) : "",
+    o.commitment ? o.commitmentPerHour.toFixed(4) : "",
+    o.option === "on-demand hpa" ? "" : o.expectedInterruptions.toFixed(2),
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  console.log(header.map((h, c) => h.padEnd(widths[c])).join("  "));
+  for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join("  "));
+}
 
 function generateTraces(seed: number, dir: string): void {
   mkdirSync(dir, { recursive: true });
@@ -190,6 +238,14 @@ async function main(): Promise<void> {
     .option("--policy <json>", "a scaling policy file (JSON) shared by every engine")
     .option("--prices <json>", "instance prices (default core/scaling/prices.json)")
     .option("--engines <list>", `comma-separated subset of ${ENGINE_NAMES.join(",")}`)
+    .option(
+      "--cost",
+      "price the hpa and cost engines per cloud: $/h per option and the commitment that minimizes the total (chart simulations/<trace>-cost.svg)",
+    )
+    .option(
+      "--compare-prices <json>",
+      "the second cloud's price table for --cost (default core/scaling/prices-gcp.json)",
+    )
     .option("--out <svg>", "chart path (default: simulations/<trace>.svg)")
     .option("--generate-traces", "write the synthetic traces instead (npm run traces)")
     .option("--seed <n>", "seed of the synthetic traces", wholeNumber("--seed", 0))
@@ -213,9 +269,11 @@ async function main(): Promise<void> {
   const unknown = engines?.filter((e) => !(ENGINE_NAMES as readonly string[]).includes(e));
   if (unknown && unknown.length > 0)
     throw new Error(`--engines: unknown engine(s) ${unknown.join(", ")}; allowed: ${ENGINE_NAMES.join(", ")}`);
+  if (o.cost && engines) for (const e of ["hpa", "cost"]) if (!engines.includes(e)) engines.push(e);
   const policy = typeof o.policy === "string" ? readJson(o.policy, "--policy") : {};
   if (o.minSize !== undefined) policy.minSize = o.minSize;
   if (o.maxSize !== undefined) policy.maxSize = o.maxSize;
+  const prices = readPrices(typeof o.prices === "string" ? o.prices : undefined);
   const run = simulateFile(o.trace, {
     model: {
       stepSeconds: o.stepSeconds as number | undefined,
@@ -225,7 +283,7 @@ async function main(): Promise<void> {
       periodSeconds: o.periodSeconds as number | undefined,
     },
     policy,
-    prices: readPrices(typeof o.prices === "string" ? o.prices : undefined),
+    prices,
     engines: engines as EngineName[] | undefined,
   });
   const name = basename(o.trace).replace(/\.csv$/, "");
@@ -241,8 +299,47 @@ async function main(): Promise<void> {
     ),
   );
   console.log(`chart: ${out}`);
+  let cost: Record<string, unknown> | undefined;
+  if (o.cost) {
+    const second = readPrices(typeof o.comparePrices === "string" ? o.comparePrices : GCP_PRICES);
+    const report = runCostReport(run, [
+      { cloud: prices.cloud ?? "prices", cost: prices },
+      { cloud: second.cloud ?? "compared", cost: second },
+    ]);
+    const f = figuresJson(run);
+    printCostReport(name, report, { hpa: f.hpa.violationMinutes, cost: f.cost.violationMinutes });
+    const costOut = out.replace(/\.svg$/, "") + "-cost.svg";
+    writeFileSync(
+      costOut,
+      costSvg(
+        `${name}: $/hour per option and cloud`,
+        `prices as of ${prices.pricesAsOf} (${prices.cloud ?? "--prices"}) and ${second.pricesAsOf} (${second.cloud ?? "--compare-prices"}); ${run.stepNote}`,
+        report,
+      ),
+    );
+    console.log(`cost chart: ${costOut}`);
+    cost = {
+      chart: costOut,
+      hours: Number(report.hours.toFixed(2)),
+      options: report.options.map((x) => ({
+        ...x,
+        perHour: Number(x.perHour.toFixed(5)),
+        total: Number(x.total.toFixed(3)),
+        vsOnDemandHpa: Number(x.vsOnDemandHpa.toFixed(4)),
+        commitmentPerHour: Number(x.commitmentPerHour.toFixed(5)),
+        expectedInterruptions: Number(x.expectedInterruptions.toFixed(3)),
+      })),
+    };
+  }
   console.log(
-    JSON.stringify({ trace: o.trace, stepNote: run.stepNote, model: run.model, chart: out, engines: figuresJson(run) }),
+    JSON.stringify({
+      trace: o.trace,
+      stepNote: run.stepNote,
+      model: run.model,
+      chart: out,
+      engines: figuresJson(run),
+      ...(cost ? { cost } : {}),
+    }),
   );
 }
 

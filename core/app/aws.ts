@@ -6,6 +6,8 @@
 import { ConfigError, configFail, type AppConfig } from "../config";
 import { amazonLinuxAmi, commonArchitecture } from "../aws/ec2-arch";
 import { imdsRead, imdsToken, shellQuote, ssmGetSecureString, systemdUnit } from "../aws/boot-script";
+import { planMix } from "../scaling/cost";
+import { appScalingPolicy } from "./scaling";
 import { drainTiming, localHealthUrl } from "./spec";
 
 /** Amazon Linux 2023 for x86_64, resolved by EC2 at launch (no lookup at plan time). */
@@ -17,8 +19,13 @@ export const AWS_AMI = amazonLinuxAmi("x86_64");
  * architecture), so Graviton types get the arm64 image. A ConfigError names the key otherwise.
  */
 export function awsAmi(app: AppConfig): string {
-  const key = app.mixedInstances ? "app.mixedInstances.instanceTypes" : "app.instanceType";
-  const types = [app.instanceType, ...(app.mixedInstances?.instanceTypes ?? [])];
+  const mixed = awsMixedInstances(app);
+  const key = app.mixedInstances
+    ? "app.mixedInstances.instanceTypes"
+    : mixed
+      ? "app.scaling.cost.instanceTypes"
+      : "app.instanceType";
+  const types = [app.instanceType, ...(mixed?.instanceTypes.map((t) => t.instanceType) ?? [])];
   let common: ReturnType<typeof commonArchitecture>;
   try {
     common = commonArchitecture(types);
@@ -83,9 +90,66 @@ export function awsScalingPolicies<G>(app: AppConfig, groupName: G): AwsTargetTr
   ];
 }
 
-/** On-demand base plus a spot share over the listed instance types (undefined: a plain launch template). */
+/**
+ * The group's mixed-instances choice: the user's `app.mixedInstances` when pinned; else, for
+ * `app.scaling.engine: cost`, the cost engine's choice (core/scaling/cost.ts) at the group's full
+ * size (maxSize capacity units, where the money is): the types its mix uses with their capacity
+ * units as weights (on-demand ones first, cheapest per unit first: the on-demand allocation is
+ * `prioritized`), the committed capacity and the on-demand base as the on-demand base capacity,
+ * and the share of the capacity above it that the engine left on-demand (rounded up: never more
+ * spot than the engine chose). Undefined: one instance type (app.instanceType).
+ */
+export function awsMixedInstances(app: AppConfig):
+  | {
+      instanceTypes: { instanceType: string; weightedCapacity?: string }[];
+      onDemandBaseCapacity: number;
+      onDemandPercentageAboveBase: number;
+      source: "app.mixedInstances" | "cost engine";
+    }
+  | undefined {
+  const pinned = app.mixedInstances;
+  if (pinned)
+    return {
+      instanceTypes: pinned.instanceTypes.map((instanceType) => ({ instanceType })),
+      onDemandBaseCapacity: pinned.onDemandBaseCapacity,
+      onDemandPercentageAboveBase: pinned.onDemandPercentageAboveBase,
+      source: "app.mixedInstances",
+    };
+  if (app.scaling.engine !== "cost") return undefined;
+  const policy = appScalingPolicy(app, 60);
+  const cost = policy.cost!;
+  const units = app.maxSize;
+  const plan = planMix(units, cost, policy.predictive.warmupSeconds);
+  const committedCapacity = Math.min(units, cost.committedUnits > 0 ? plan.committedUnits : 0);
+  const base = Math.min(units, Math.max(cost.onDemandBase, committedCapacity));
+  const above = units - base;
+  const perUnit = (type: string) => {
+    const t = cost.instanceTypes.find((x) => x.name === type)!;
+    return t.onDemandPerHour / t.capacityUnits;
+  };
+  const used = [...new Set(plan.mix.map((e) => e.type))];
+  const onDemandTypes = used.filter((t) => plan.mix.some((e) => e.type === t && e.market !== "spot"));
+  const ordered = [
+    ...onDemandTypes.sort((a, b) => perUnit(a) - perUnit(b)),
+    ...used.filter((t) => !onDemandTypes.includes(t)),
+  ];
+  // A group too small for any mix still needs a type: the cheapest on-demand unit.
+  if (ordered.length === 0)
+    ordered.push([...cost.instanceTypes].sort((a, b) => perUnit(a.name) - perUnit(b.name))[0].name);
+  return {
+    instanceTypes: ordered.map((instanceType) => ({
+      instanceType,
+      weightedCapacity: String(cost.instanceTypes.find((t) => t.name === instanceType)!.capacityUnits),
+    })),
+    onDemandBaseCapacity: base,
+    onDemandPercentageAboveBase: above > 0 ? Math.ceil((100 * (above - Math.min(above, plan.spotUnits))) / above) : 100,
+    source: "cost engine",
+  };
+}
+
+/** On-demand base plus a spot share over the chosen instance types (undefined: a plain launch template). */
 export function awsInstancesDistribution(app: AppConfig) {
-  const mi = app.mixedInstances;
+  const mi = awsMixedInstances(app);
   if (!mi) return undefined;
   return {
     instancesDistribution: {
@@ -94,7 +158,7 @@ export function awsInstancesDistribution(app: AppConfig) {
       onDemandAllocationStrategy: "prioritized",
       spotAllocationStrategy: "price-capacity-optimized",
     },
-    overrides: mi.instanceTypes.map((instanceType) => ({ instanceType })),
+    overrides: mi.instanceTypes,
   };
 }
 

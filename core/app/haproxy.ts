@@ -126,8 +126,13 @@ export function haproxyConfig(c: LbConfigInput): string {
   ].join("\n");
 }
 
-/** What a slot should be: serving an address, draining it, or parked. */
-export type SlotWant = { state: "ready" | "drain"; addr: string; port: number } | { state: "maint" };
+/**
+ * What a slot should be: serving an address, draining it, parked, or left as it is (`keep`: its
+ * instance is still recorded but its address is unknown this pass, e.g. a Docker inspect that
+ * failed under load; parking it would take a serving instance out of the load balancer).
+ */
+export type SlotWant =
+  { state: "ready" | "drain"; addr: string; port: number } | { state: "maint" } | { state: "keep" };
 
 /** One slot as HAProxy reports it (`show servers state`). */
 export interface SlotState {
@@ -288,6 +293,7 @@ export function lbCommands(current: readonly SlotState[], want: ReadonlyMap<numb
   const cmds: string[] = [];
   for (const s of current) {
     const w = want.get(s.slot) ?? { state: "maint" as const };
+    if (w.state === "keep") continue;
     const srv = `${LB_BACKEND}/${slotName(s.slot)}`;
     if (w.state === "maint") {
       if (s.admin === "ready") cmds.push(`set server ${srv} state drain`);

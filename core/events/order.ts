@@ -22,9 +22,23 @@
  * the merge is not a total stamp sort (that would need waiting for the clocks' skew bound, a
  * timeout this design refuses).
  *
- * Why the merge cannot deadlock: dependencies point to events that committed before the
- * dependent append began, so before its transaction got its id; positions are ordered by those
- * ids; a cycle would need an event to be older than itself.
+ * Dependencies are what the appending client knew, not what committed: one store serves many
+ * concurrent writers, and an append inside a caller's transaction (`appendIn`) becomes the
+ * store's dependency on its shard when the call returns, before the caller commits or rolls
+ * back. So a dependency may point to a position that never appears (a rolled-back append; also a
+ * deleted stream's event, which readers leave out). The merge therefore counts a dependency as
+ * met once its shard's log has passed it: at or below the delivered frontier, or before the
+ * shard's next queued event (the queue holds the shard's released rows read on from the
+ * frontier, so nothing can appear between them). Counting it met only at the delivered frontier
+ * deadlocked: a dependency on a rolled-back position between two shards' heads that depended on
+ * each other's shard (the 10^6 acceptance run's subscription that never caught up).
+ *
+ * Why the merge cannot deadlock: a transaction gets its id inside the append call; a dependency
+ * was recorded when an earlier call returned, so after that call's transaction got its id. If
+ * every shard's head waited, follow "head h waits for a position p of shard S, whose head h' is
+ * at or before p" around the cycle: h got its id after p's call returned, so after p got its id,
+ * which was not before h' got its id (ids of one shard grow in time) ... back to h: h got its id
+ * after itself.
  */
 import { MAX_LOGICAL, compareVersions, hlcNow, type HlcTimestamp, type Version } from "../sharding/hlc";
 import { comparePositions, type Position, type PositionVector } from "./position";
@@ -137,14 +151,54 @@ export class CausalMerge<T extends MergeItem> {
     return Object.fromEntries([...this.#shards].map(([s, q]) => [s, q.frontier]));
   }
 
-  #depsMet(it: T): boolean {
-    if (!it.deps) return true;
+  /**
+   * Whether everything at or below `p` on the shard of `q` was delivered or will never exist:
+   * at or below the frontier, or before the queue's head (the queue holds the shard's released
+   * rows read on from the frontier, so nothing unread lies between the frontier and the head;
+   * a position there was rolled back or belongs to a deleted stream).
+   */
+  static #passed<T extends MergeItem>(q: ShardQueue<T>, p: Position): boolean {
+    if (comparePositions(q.frontier, p) >= 0) return true;
+    return q.head < q.items.length && comparePositions(q.items[q.head].position, p) > 0;
+  }
+
+  /** The first dependency of `it` not yet passed ({@link CausalMerge.#passed}), if any. */
+  #unmet(it: T): { shard: string; position: Position } | undefined {
+    if (!it.deps) return undefined;
     for (const [shard, p] of Object.entries(it.deps)) {
       if (shard === it.shard) continue;
       const q = this.#shards.get(shard);
-      if (!q || comparePositions(q.frontier, p) < 0) return false;
+      if (!q || !CausalMerge.#passed(q, p)) return { shard, position: p };
     }
-    return true;
+    return undefined;
+  }
+
+  #depsMet(it: T): boolean {
+    return this.#unmet(it) === undefined;
+  }
+
+  /**
+   * Per shard: the delivered frontier, the events queued, and the queue's head with the
+   * dependency it waits for (none when it is deliverable). What a stalled reader reports.
+   */
+  state(): Array<{
+    shard: string;
+    frontier: Position;
+    buffered: number;
+    head?: Position;
+    waitsFor?: { shard: string; position: Position };
+  }> {
+    return [...this.#shards].map(([shard, q]) => {
+      const it = q.head < q.items.length ? q.items[q.head] : undefined;
+      const waitsFor = it && this.#unmet(it);
+      return {
+        shard,
+        frontier: q.frontier,
+        buffered: q.items.length - q.head,
+        ...(it ? { head: it.position } : {}),
+        ...(waitsFor ? { waitsFor } : {}),
+      };
+    });
   }
 
   /** The next deliverable event (smallest stamp among the shards' heads whose dependencies are met), or undefined. */

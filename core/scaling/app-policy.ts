@@ -79,7 +79,7 @@ export function appPolicyInput(app: AppScalingSource, periodSeconds: number): Sc
         targets: { ...targets, ...s.targets },
         hpa: { ...hpa, behavior: appHpaBehavior(s) },
       };
-      if (s.engine === "predictive") out.predictive = s.predictive;
+      if (s.engine === "predictive" || s.engine === "cost") out.predictive = s.predictive;
       if (s.engine === "multi-metric") out.multiMetric = s.multiMetric;
       if (s.engine === "cost") out.cost = s.cost ?? defaultPrices;
       return out;

@@ -12,7 +12,17 @@ import type { EngineName, Engine } from "./types";
 
 export * from "./types";
 export * from "./policy";
-export { instanceMix, cheapestCover } from "./cost";
+export {
+  cheapestCover,
+  planMix,
+  mixPlanner,
+  expectedSpotPerHour,
+  interruptionsPerHour,
+  onDemandUnitPrice,
+  commitmentType,
+  type MixPlan,
+  type CostSettings,
+} from "./cost";
 
 /** The engine `policy.engine` names, or `name` when given (the simulator runs every engine on one policy). */
 export function createEngine(policy: ScalingPolicy, name: EngineName = policy.engine): Engine {

@@ -226,7 +226,22 @@ const InstanceTypeSchema = section({
       "Capacity units one instance provides (the group's counts are in units, like an ASG with instance weights).",
     ),
   onDemandPerHour: num(0, 1e6, "USD per hour", true).describe("On-demand price per instance-hour."),
-  spotPerHour: num(0, 1e6, "USD per hour", true).optional().describe("Typical spot price per instance-hour."),
+  spotPerHour: num(0, 1e6, "USD per hour", true)
+    .optional()
+    .describe("Typical spot price per instance-hour; without it the type is never bought as spot."),
+  spotInterruptionRate: num(0, 1, "a share per month")
+    .default(0.1)
+    .describe(
+      "Share of this type's spot instances the cloud reclaims in a month (AWS Spot Instance Advisor's frequency of interruption: the upper bound of its band, e.g. 0.05 for <5 %). Priced into the type's expected spot cost; a riskier type is never given more spot.",
+    ),
+  reservedPerHour: num(0, 1e6, "USD per hour", true)
+    .optional()
+    .describe(
+      "Effective hourly rate of one instance of committed capacity of this type (e.g. a 1-year no-upfront reserved instance or committed use discount), paid every hour of the term whether used or not.",
+    ),
+  savingsPlanPerHour: num(0, 1e6, "USD per hour", true)
+    .optional()
+    .describe("Hourly rate of this type under a 1-year no-upfront savings plan (AWS Compute Savings Plans)."),
 });
 
 export const CostSchema = section({
@@ -235,13 +250,49 @@ export const CostSchema = section({
     .regex(/^\d{4}-\d{2}-\d{2}$/, { error: (iss) => `must be a date YYYY-MM-DD; got ${show(iss.input)}` })
     .describe("The date the prices were read (prices are data, not code)."),
   pricesSource: z.string().optional().describe("Where the prices come from (a URL or a note)."),
+  cloud: z.string().optional().describe("The cloud and region the prices are for (e.g. aws us-east-1), for reports."),
+  notes: z
+    .array(z.string())
+    .optional()
+    .describe("Where each figure comes from and as of when; which figures are estimates."),
   currency: z.string().default("USD").describe("Currency of the prices."),
   instanceTypes: z
     .array(InstanceTypeSchema)
     .min(1, { error: "must list at least one instance type" })
     .describe("The instance types to choose from, with their prices."),
-  onDemandBase: int(0, 100_000).default(1).describe("Capacity units always bought on-demand."),
-  spotShare: num(0, 1, "a share").default(0.7).describe("Share (0..1) of the capacity above the base bought as spot."),
+  onDemandBase: int(0, 100_000)
+    .default(1)
+    .describe("Capacity units never bought as spot (on-demand, or committed capacity when there is some)."),
+  spotShare: num(0, 1, "a share")
+    .default(0.7)
+    .describe(
+      "Most of the capacity above the base that may run on spot (the share of the load that tolerates interruption); the engine buys less where spot does not pay once its interruption risk is priced.",
+    ),
+  maxInterruptionLoss: num(0, 1, "a share of the group's capacity")
+    .default(0.3)
+    .describe(
+      "Most of the group's capacity one spot pool (one instance type) may hold, so one interruption event cannot take more: keep it at or below the headroom of the CPU target (0.3 at 70 %). Spot is spread over types to stay within it.",
+    ),
+  sloPenaltyFactor: num(0, 1e6, "multiples of the on-demand price")
+    .default(10)
+    .describe(
+      "What a capacity unit missing for an hour costs, as a multiple of its on-demand price (the SLO risk of losing an instance): with each type's interruption rate and the warm-up of its replacement, the expected cost of interruptions added to the spot price.",
+    ),
+  interruptionNoticeSeconds: seconds(3600)
+    .default(120)
+    .describe(
+      "Warning the cloud gives before reclaiming a spot instance (AWS: 2 minutes); the replacement starts then.",
+    ),
+  committedUnits: int(0, 100_000)
+    .default(0)
+    .describe(
+      "Capacity units bought ahead as committed capacity (reserved instances, a savings plan, committed use discounts), paid every hour whether used or not; `npm run simulate -- --cost` reports the amount that minimizes the cost over a trace.",
+    ),
+  commitment: oneOf(["reserved", "savingsPlan"] as const)
+    .default("reserved")
+    .describe(
+      "How the committed units are priced: reserved (each type's reservedPerHour) or savingsPlan (savingsPlanPerHour); the cheapest type per unit under that rate carries the commitment.",
+    ),
 });
 
 export const MultiMetricSchema = section({
@@ -342,6 +393,12 @@ export const ScalingPolicySchema = section({
     add(["targets", "gauges", pm.slice(6)], `is required: scaling.predictive.metric is ${show(pm)}`);
   if (p.engine === "cost" && p.cost === undefined)
     add(["cost"], `is required when scaling.engine is "cost" (instance types with dated prices)`);
+  const c = p.cost;
+  if (c && c.committedUnits > 0) {
+    const rate = c.commitment === "reserved" ? "reservedPerHour" : "savingsPlanPerHour";
+    if (!c.instanceTypes.some((t) => t[rate] !== undefined))
+      add(["cost", "committedUnits"], `needs an instance type with ${rate} (cost.commitment is ${show(c.commitment)})`);
+  }
   const names = new Set<string>();
   p.cost?.instanceTypes.forEach((t, i) => {
     if (names.has(t.name)) add(["cost", "instanceTypes", i, "name"], `must be unique; ${show(t.name)} appears twice`);

@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { APP_UID } from "../app/spec";
+import type { SlotWant } from "../app/haproxy";
 import { ConfigError, parseScalingPolicy, ScalingPolicySchema } from "./policy";
 import { secretFiles } from "../secret-files";
 
@@ -447,18 +448,21 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
 
 /**
  * The load balancer's wanted slots for a set of records: in service → ready; launching (so its
- * health check runs before it gets traffic) and draining → drain; stopping and removed → parked.
+ * health check runs before it gets traffic) and draining → drain; stopping and removed → parked
+ * (absent from the map). A recorded instance whose address is unknown this pass (its inspect
+ * failed) keeps its slot as it is: parking it would take a serving instance out of the load
+ * balancer for a pass (seen in CI as a rollout dipping below its healthy floor).
  */
 export function lbWant(
   doc: InstancesDoc,
   addrOf: (name: string) => string | undefined,
   port: number,
-): Map<number, { state: "ready" | "drain"; addr: string; port: number }> {
-  const want = new Map<number, { state: "ready" | "drain"; addr: string; port: number }>();
+): Map<number, SlotWant> {
+  const want = new Map<number, SlotWant>();
   for (const [name, r] of Object.entries(doc.instances)) {
     if (r.slot === undefined || r.phase === "stopping") continue;
     const addr = addrOf(name);
-    if (addr) want.set(r.slot, { state: r.phase === "in-service" ? "ready" : "drain", addr, port });
+    want.set(r.slot, addr ? { state: r.phase === "in-service" ? "ready" : "drain", addr, port } : { state: "keep" });
   }
   return want;
 }

@@ -157,7 +157,7 @@ const hpaFamily = {
 };
 
 const ENGINE_DESCRIPTION =
-  "Scaling engine: hpa (the Kubernetes HPA algorithm, the default), threshold (step scaling on thresholds with cooldowns), predictive (seasonal forecast of the load ahead of the warm-up, with the hpa as its floor), multi-metric (several metrics and composites through the hpa's tolerance and rate limits), cost (the hpa's capacity bought as the cheapest mix of instance types and markets). Docker: the controller runs it; aws: predictive adds AWS predictive scaling and cost chooses the mixed-instances policy; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.";
+  "Scaling engine: hpa (the Kubernetes HPA algorithm, the default), threshold (step scaling on thresholds with cooldowns), predictive (seasonal forecast of the load ahead of the warm-up, with the hpa as its floor), multi-metric (several metrics and composites through the hpa's tolerance and rate limits), cost (the predictive engine's capacity bought as the cheapest mix of committed, risk-priced and diversified spot, and on-demand instances from a dated price table). Docker: the controller runs it; aws: predictive adds AWS predictive scaling and cost chooses the mixed-instances policy; kubernetes: predictive raises the HPA's minReplicas ahead of forecast load.";
 
 /** The error of an unknown key in engine `engine`'s settings, naming the engine a known key belongs to. */
 const unknownKey =
@@ -180,7 +180,7 @@ const OWNERS: Record<string, EngineName[]> = {
   metrics: ["hpa", "predictive", "multi-metric", "cost"],
   hpa: ["hpa", "predictive", "multi-metric", "cost"],
   threshold: ["threshold"],
-  predictive: ["predictive"],
+  predictive: ["predictive", "cost"],
   multiMetric: ["multi-metric"],
   cost: ["cost"],
 };
@@ -216,6 +216,9 @@ const MultiMetricVariant = variant("multi-metric", {
 });
 const CostVariant = variant("cost", {
   ...hpaFamily,
+  predictive: PredictiveSchema.default(() => PredictiveSchema.parse({})).describe(
+    "The forecast the cost engine's count follows (the predictive engine's rule). Defaults to the defaults of its fields.",
+  ),
   cost: CostSchema.optional().describe(
     "The cost engine's dated price table and market rules. Defaults to the shipped price table of the target's cloud.",
   ),
@@ -282,7 +285,7 @@ export const ENGINE_SETTING_KEYS: Record<EngineName, readonly string[]> = {
   threshold: ["threshold"],
   predictive: ["metrics", "targets", "hpa", "predictive"],
   "multi-metric": ["metrics", "targets", "hpa", "multiMetric"],
-  cost: ["metrics", "targets", "hpa", "cost"],
+  cost: ["metrics", "targets", "hpa", "predictive", "cost"],
 };
 
 /** One deprecation: the key as written, and what to write instead. */

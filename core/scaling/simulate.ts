@@ -17,11 +17,14 @@
  *    ready for less than the lag report nothing yet (missing).
  *  - A new instance serves after `warmupSeconds` (180 s); a removed one stops at once (warming ones
  *    go first, then the newest). Engines never see the future.
+ *  - Spot: a cost engine's spot instances are reclaimed at random (seeded, so runs repeat) at each
+ *    type's interruption rate; the replacement launches at the notice and serves after its warm-up.
  *  - Figures: SLO-violation minutes = simulated time with demand above ready capacity (exact for
  *    the piecewise-linear demand); instance-hours = instances that exist (warming included) × time; cost =
  *    instance-hours × the on-demand price per capacity unit of the first priced type, except the
  *    cost engine, billed at its own mix's $/hour.
  */
+import { interruptionsPerHour } from "./cost";
 import type { ScalingPolicy } from "./policy";
 import type { Engine, EngineName, InstanceSample, ScalingDecision } from "./types";
 
@@ -136,6 +139,8 @@ export interface EngineFigures {
   cost: number;
   maxInstances: number;
   scaleEvents: number;
+  /** Spot instances the cloud reclaimed (cost engine: drawn from each spot type's interruption rate). */
+  interruptions: number;
   decisions: number;
 }
 
@@ -254,6 +259,11 @@ export const MAX_SERIES_POINTS = 4000;
 export interface EngineRun {
   figures: EngineFigures;
   series: SimulationSeries;
+  /**
+   * Simulated seconds at each count the engine ran (`[count, seconds]`, by count): enough to price
+   * the run again under other prices or commitments (the counts do not depend on prices).
+   */
+  occupancy: [number, number][];
   /** The last decision (for a look at the reason). */
   lastDecision?: ScalingDecision;
 }
@@ -303,8 +313,18 @@ export function simulateEngine(
   let maxInstances = instances.length;
   let scaleEvents = 0;
   let decisions = 0;
+  let interruptions = 0;
+  // Spot interruptions: a seeded generator, so a run is reproducible (mulberry32).
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
   let lastDecision: ScalingDecision | undefined;
   const series: SimulationSeries = { t: [], demand: [], capacity: [], instances: [], violationSeconds: [] };
+  const occupancy = new Map<number, number>();
   const ticks = Math.floor(total / periodSeconds) + 1;
   const bucketTicks = Math.max(1, Math.ceil(ticks / MAX_SERIES_POINTS));
   let bucket = { start: 0, seconds: 0, demand: 0, capacity: 0, instances: 0, violation: 0, n: 0 };
@@ -355,6 +375,28 @@ export function simulateEngine(
       state = engine.applied(state, { atMs: tick * 1000, from: before, to: instances.length });
     if (r.decision.costPerHour !== undefined) costPerHour = r.decision.costPerHour;
     else costPerHour = instances.length * pricePerUnitHour;
+    // Spot instances reclaimed this period (Poisson at each spot type's rate): the replacement is
+    // launched at the notice and serves after its warm-up; the capacity is missing until then.
+    for (const e of r.decision.mix ?? []) {
+      if (e.market !== "spot" || !policy.cost) continue;
+      const type = policy.cost.instanceTypes.find((t) => t.name === e.type);
+      if (!type) continue;
+      const expected = (e.count * interruptionsPerHour(type.spotInterruptionRate) * periodSeconds) / 3600;
+      let events = 0;
+      for (let p = Math.exp(-expected), acc = p, u = random(); u > acc && events < e.count;) {
+        events++;
+        p *= expected / events;
+        acc += p;
+      }
+      for (let k = 0; k < events; k++) {
+        interruptions++;
+        const readyAt = tick + Math.max(0, warmupSeconds - policy.cost.interruptionNoticeSeconds);
+        // The reclaimed instance's units: the newest ready ones go, replaced by warming ones.
+        const ready = instances.filter((i) => i.readyAt <= tick).sort((a, b) => b.id - a.id);
+        const gone = new Set(ready.slice(0, e.capacityUnits).map((i) => i.id));
+        instances = [...instances.filter((i) => !gone.has(i.id)), ...[...gone].map(() => ({ id: nextId++, readyAt }))];
+      }
+    }
     maxInstances = Math.max(maxInstances, instances.length);
     onTick?.();
     // 2. The period plays out: capacity is constant between instances becoming ready.
@@ -392,6 +434,7 @@ export function simulateEngine(
     violation += over;
     demandSum += demandSeconds;
     instanceSeconds += instances.length * seconds;
+    if (seconds > 0) occupancy.set(instances.length, (occupancy.get(instances.length) ?? 0) + seconds);
     cost += (costPerHour * seconds) / 3600;
     if (bucket.n === bucketTicks) {
       flush();
@@ -416,9 +459,11 @@ export function simulateEngine(
       cost,
       maxInstances,
       scaleEvents,
+      interruptions,
       decisions,
     },
     series,
+    occupancy: [...occupancy.entries()].sort((a, b) => a[0] - b[0]),
     lastDecision,
   };
 }

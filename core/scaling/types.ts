@@ -82,10 +82,10 @@ export interface ScalingDecision {
   forecastDesired?: number;
 }
 
-/** One line of the cost engine's mix: `count` instances of `type` bought on `market`. */
+/** One line of the cost engine's mix: `count` instances of `type` bought on `market` (`committed`: reserved capacity or a savings plan). */
 export interface InstanceMixEntry {
   type: string;
-  market: "on-demand" | "spot";
+  market: "on-demand" | "spot" | "committed";
   count: number;
   /** Capacity units per instance of this type (the group's desired count is in units). */
   capacityUnits: number;

@@ -21,6 +21,7 @@
  */
 import { tarArchive } from "../../core/secret-files";
 import type Docker from "dockerode";
+import { forceRemoveContainer, isNotFound } from "../../runtime/docker/containers";
 import { ETCD_TLS_DIR, scheme } from "../../core/etcd/spec";
 
 /** Labels every member container and volume carries. */
@@ -83,7 +84,6 @@ export const memberVolumeName = (host: string) => `${host}-data`;
 /** How a process on this machine reaches a member's published client port. */
 export const publishedEndpoint = (hostPort: number, tls: boolean) => `${scheme(tls)}://127.0.0.1:${hostPort}`;
 
-const isNotFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
 const isNotModified = (e: unknown) => (e as { statusCode?: number }).statusCode === 304;
 
 /** Creates the bridge network if it does not exist (idempotent). */
@@ -201,11 +201,7 @@ export async function killMember(docker: Docker, host: string): Promise<void> {
 
 /** Removes a member container and (unless `volume: false`) its data volume. Idempotent. */
 export async function removeMember(docker: Docker, host: string, opts: { volume?: boolean } = {}): Promise<void> {
-  try {
-    await docker.getContainer(host).remove({ force: true });
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
+  await forceRemoveContainer(docker, host);
   if (opts.volume !== false) {
     try {
       await docker.getVolume(memberVolumeName(host)).remove();

@@ -194,9 +194,10 @@ async function reconcileGroup(
 async function removeKeys(deps: InstanceGroupDeps, i: InstanceGroupInputs): Promise<void> {
   const client = deps.connect(i, pino({ level: "warn" }, pino.destination(2)));
   try {
-    const k = groupKeys(i.group);
-    for (const key of [k.policy, k.spec, k.instances, k.status, k.intent, k.request, k.done, k.engineState])
-      await client.etcd.delete().key(client.fullKey(key));
+    // every key of the group (the scaling events too), from the one list of them; the election
+    // key is the leases' own and goes with them
+    const { election: _election, ...keys } = groupKeys(i.group);
+    for (const key of Object.values(keys)) await client.etcd.delete().key(client.fullKey(key));
   } finally {
     client.close();
   }

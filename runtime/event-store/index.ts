@@ -5,6 +5,7 @@ export {
   EVENT_PLACEMENT_KEY,
   type EventStoreOptions,
   type ReleasedBatch,
+  type ReleaseHolder,
 } from "./store";
 export * from "./errors";
 export * from "./types";

@@ -367,9 +367,15 @@ export async function rebuildProjection(
   const report = (target: Position, phase: RebuildProgress["phase"]) =>
     options.onProgress?.({ shard, generation: gen, events, position: pos, target, phase });
 
-  /** Applies (pos, upTo] to the shadow on `c` (inside the caller's transaction when `inTx`). */
-  const replayChunk = async (c: PoolClient, upTo: Position, inTx: boolean): Promise<boolean> => {
-    const r = await store.readRange(shard, pos, upTo, chunk);
+  type Chunk = Awaited<ReturnType<EventStore["readRange"]>>;
+  /** The chunk after `from`, up to `upTo`. */
+  const readChunk = (from: Position, upTo: Position): Promise<Chunk> => store.readRange(shard, from, upTo, chunk);
+  /**
+   * Applies (pos, upTo] to the shadow on `c` (inside the caller's transaction when `inTx`); `read`
+   * is that chunk when it was read ahead.
+   */
+  const replayChunk = async (c: PoolClient, upTo: Position, inTx: boolean, read?: Chunk): Promise<boolean> => {
+    const r = read ?? (await readChunk(pos, upTo));
     if (comparePositions(r.cursor, pos) === 0) return false;
     if (!inTx) await c.query("BEGIN");
     try {
@@ -400,11 +406,19 @@ export async function rebuildProjection(
   for (;;) {
     const target = await store.withShard(shard, async (c) => (await checkpointOf(c, name)).position);
     let moved = false;
+    // the next chunk is read (on another connection) while this one is applied: reading, and
+    // decrypting and applying, each wait for the other otherwise
+    let ahead: Promise<Chunk> | undefined;
     while (comparePositions(pos, target) < 0) {
-      const more = await store.withShard(shard, (c) => replayChunk(c, target, false));
+      const r = await (ahead ?? readChunk(pos, target));
+      ahead = r.done ? undefined : readChunk(r.cursor, target);
+      // a failed apply ends the rebuild: the read ahead is dropped with it
+      ahead?.catch(() => undefined);
+      const more = await store.withShard(shard, (c) => replayChunk(c, target, false, r));
       if (!more) break;
       moved = true;
       report(target, "replay");
+      if (r.done) break;
     }
     if (!moved) break;
   }

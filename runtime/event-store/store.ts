@@ -57,6 +57,7 @@ import {
   EVENTS_LOCK_CLASS,
   NOTIFY_SQL,
   READ_STREAM_SQL,
+  RELEASE_HOLDER_SQL,
   RELEASE_SQL,
   REPLAY_SQL,
   SCHEMA_PRESENT_SQL,
@@ -91,6 +92,12 @@ export const EventStoreOptionsSchema = z.strictObject({
    * this much later; 0 notifies after every append (NOTIFY serialises commits: see sql.ts).
    */
   notifyIntervalMs: z.number().int().min(0).max(60_000).default(10),
+  /**
+   * After how long a shard's release bound held by one open transaction is reported (a warning
+   * naming the session, and {@link ReleasedBatch.heldBy}), in ms. Readers keep waiting for it:
+   * this is a diagnostic, never a skip.
+   */
+  stallWarnMs: z.number().int().min(100).max(3_600_000).default(30_000),
 });
 
 export type EventStoreOptions = z.input<typeof EventStoreOptionsSchema> & {
@@ -116,6 +123,29 @@ export interface ReleasedBatch {
   readonly cursor: Position;
   /** True when the read returned every released row (fewer than the limit). */
   readonly complete: boolean;
+  /**
+   * The transaction that has held this shard's release bound for at least `stallWarnMs`, when
+   * one has: nothing after it is released until it ends.
+   */
+  readonly heldBy?: ReleaseHolder;
+}
+
+/** A transaction holding a shard's release bound (from pg_stat_activity or pg_prepared_xacts). */
+export interface ReleaseHolder {
+  /** The bound (the transaction's id). */
+  readonly xid: bigint;
+  /** The session's backend pid (`pg_terminate_backend(pid)` ends it); absent for a prepared transaction. */
+  readonly pid?: number;
+  /** A prepared transaction's gid (`ROLLBACK PREPARED` ends it). */
+  readonly gid?: string;
+  /** `active`, `idle in transaction`, `prepared`, ... (null when this role may not see it). */
+  readonly state: string | null;
+  readonly application: string | null;
+  readonly client: string | null;
+  /** How long the transaction has been open, in seconds. */
+  readonly openSeconds: number;
+  /** The session's current or last statement (first 200 characters). */
+  readonly query: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -143,6 +173,8 @@ export class EventStore {
   /** Keys read from the shards (committed), by stream: what reads decrypt with. `#keys` may hold a new stream's key before it committed. */
   readonly #readKeys = new Map<string, StreamKey>();
   readonly #lastAppended = new Map<string, Position>();
+  /** Per shard: the last release bound seen, since when, and what holds it (stall diagnostics). */
+  readonly #bounds = new Map<string, { xmin: bigint; since: number; checkedAt: number; heldBy?: ReleaseHolder }>();
   #placement!: EventPlacement;
   #router!: StreamRouter;
   #map!: ShardMap;
@@ -658,14 +690,15 @@ export class EventStore {
    * flight), at most `limit` (@default 1000).
    */
   async readReleased(shard: string, cursor: Position, limit = 1000): Promise<ReleasedBatch> {
-    const { r, rows, events } = await this.withShard(shard, async (c) => {
+    const { r, rows, events, heldBy } = await this.withShard(shard, async (c) => {
       const r = await c.query<EventRow & { xmin: string }>(RELEASE_SQL, [
         cursor.tx.toString(),
         cursor.seq.toString(),
         limit,
       ]);
       const rows = r.rows.filter((x) => x.tx !== null);
-      return { r, rows, events: await this.decodeRows(c, shard, rows) };
+      const events = await this.decodeRows(c, shard, rows);
+      return { r, rows, events, heldBy: await this.#watchBound(c, shard, BigInt(r.rows[0].xmin)) };
     });
     const xmin = BigInt(r.rows[0].xmin);
     const last = rows[rows.length - 1];
@@ -675,7 +708,57 @@ export class EventStore {
       events,
       cursor: last ? positionOf(last.tx, last.seq) : cursor,
       complete: rows.length < limit,
+      ...(heldBy ? { heldBy } : {}),
     };
+  }
+
+  /**
+   * Stall diagnostics of the release bound: when a shard's bound has not moved for
+   * `stallWarnMs`, asks the shard which transaction holds it (at most once per interval) and, if
+   * one does, warns naming it. Readers still wait for it: a transaction that never ends stops
+   * them, and this says which one to end.
+   */
+  async #watchBound(c: PoolClient, shard: string, xmin: bigint): Promise<ReleaseHolder | undefined> {
+    const now = Date.now();
+    const b = this.#bounds.get(shard);
+    if (!b || b.xmin !== xmin) {
+      this.#bounds.set(shard, { xmin, since: now, checkedAt: now });
+      return undefined;
+    }
+    const every = this.#opts.stallWarnMs;
+    if (now - b.since < every || now - b.checkedAt < every) return b.heldBy;
+    b.checkedAt = now;
+    const r = await c.query<{
+      pid: number | null;
+      gid: string | null;
+      state: string | null;
+      application: string | null;
+      client: string | null;
+      open_s: number | null;
+      query: string | null;
+    }>(RELEASE_HOLDER_SQL, [xmin.toString()]);
+    const h = r.rows[0];
+    b.heldBy = h
+      ? {
+          xid: xmin,
+          ...(h.pid !== null ? { pid: h.pid } : {}),
+          ...(h.gid !== null ? { gid: h.gid } : {}),
+          state: h.state,
+          application: h.application,
+          client: h.client,
+          openSeconds: Math.round(h.open_s ?? (now - b.since) / 1000),
+          query: h.query,
+        }
+      : undefined;
+    if (b.heldBy)
+      this.log.warn(
+        { shard, holder: { ...b.heldBy, xid: xmin.toString() } },
+        `readers of shard ${shard} are held at release bound ${xmin} by a transaction open ${b.heldBy.openSeconds} s ` +
+          (b.heldBy.gid !== undefined
+            ? `(prepared transaction ${b.heldBy.gid}): nothing after it is delivered until it ends (ROLLBACK PREPARED or COMMIT PREPARED it if it never will)`
+            : `(pid ${b.heldBy.pid}, ${b.heldBy.state ?? "state hidden"}, application ${JSON.stringify(b.heldBy.application)}): nothing after it is delivered until it ends (SELECT pg_terminate_backend(${b.heldBy.pid}) if it never will)`),
+      );
+    return b.heldBy;
   }
 
   /** The position every row below the shard's release bound `xmin` is at or before. */

@@ -13,7 +13,7 @@
 import { checkHandlerName } from "../../core/events/names";
 import { CausalMerge } from "../../core/events/order";
 import { positionOf, POSITION_ZERO, type Position, type PositionVector } from "../../core/events/position";
-import { EventStore } from "./store";
+import { EventStore, type ReleaseHolder } from "./store";
 import type { RecordedEvent } from "./types";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,8 +43,28 @@ export interface SubscribeAllOptions {
   retryMs?: number;
 }
 
+/** Where a subscription stands on one shard ({@link Subscription.state}). */
+export interface SubscriptionShardState {
+  readonly shard: string;
+  /** Delivered up to here (the checkpoint's position). */
+  readonly frontier: Position;
+  /** Read up to here. */
+  readonly cursor: Position;
+  /** The shard's release bound at the last read (`xmin`: every transaction below it finished). */
+  readonly xmin?: bigint;
+  /** Events read and not yet delivered. */
+  readonly buffered: number;
+  /** The next event to deliver from this shard, and the dependency it waits for (none: deliverable). */
+  readonly head?: Position;
+  readonly waitsFor?: { shard: string; position: Position };
+  /** The transaction holding the release bound for at least the store's `stallWarnMs`, if one does. */
+  readonly heldBy?: ReleaseHolder;
+}
+
 /** A running subscription. */
 export interface Subscription {
+  /** Per shard: where it stands, and what it waits for (a stalled subscription says why). */
+  state(): SubscriptionShardState[];
   /** The delivered frontier per shard. */
   readonly position: PositionVector;
   /** Events delivered so far (this run). */
@@ -99,6 +119,7 @@ export async function subscribeAll(store: EventStore, options: SubscribeAllOptio
   let merge = new CausalMerge<RecordedEvent>(start);
   let cursors = new Map<string, Position>(store.shards.map((s) => [s, start[s] ?? POSITION_ZERO]));
   let buffered = new Map<string, number>();
+  const reads = new Map<string, { xmin: bigint; heldBy?: ReleaseHolder }>();
   /** Back to the last saved checkpoint (after a failure: what was not saved comes again). */
   const reset = () => {
     merge = new CausalMerge<RecordedEvent>(saved);
@@ -131,6 +152,7 @@ export async function subscribeAll(store: EventStore, options: SubscribeAllOptio
             const cursor = cursors.get(shard) ?? POSITION_ZERO;
             const b = await store.readReleased(shard, cursor, batch);
             cursors.set(shard, b.cursor);
+            reads.set(shard, { xmin: b.xmin, ...(b.heldBy ? { heldBy: b.heldBy } : {}) });
             merge.push(shard, b.events);
             buffered.set(shard, (buffered.get(shard) ?? 0) + b.events.length);
             read += b.events.length;
@@ -161,6 +183,23 @@ export async function subscribeAll(store: EventStore, options: SubscribeAllOptio
   })();
 
   return {
+    state() {
+      const m = new Map(merge.state().map((x) => [x.shard, x]));
+      return store.shards.map((shard) => {
+        const q = m.get(shard);
+        const r = reads.get(shard);
+        return {
+          shard,
+          frontier: q?.frontier ?? saved[shard] ?? POSITION_ZERO,
+          cursor: cursors.get(shard) ?? POSITION_ZERO,
+          buffered: q?.buffered ?? 0,
+          ...(r ? { xmin: r.xmin } : {}),
+          ...(q?.head ? { head: q.head } : {}),
+          ...(q?.waitsFor ? { waitsFor: q.waitsFor } : {}),
+          ...(r?.heldBy ? { heldBy: r.heldBy } : {}),
+        };
+      });
+    },
     get position() {
       return merge.frontiers();
     },

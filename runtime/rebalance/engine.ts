@@ -481,16 +481,19 @@ class Run {
     return connectTo(this.pools, shards, this.o.resolveReach);
   }
 
-  /** Probes shards (a short connect and `SELECT 1`); records which do not answer and returns them. */
+  /**
+   * Probes shards (a short connect and `SELECT 1`); records which do not answer and returns them.
+   * A shard counts as silent only when a second probe fails too: one answer slower than the
+   * timeout on a loaded machine is not a dead shard (and would refuse a change for nothing).
+   */
   async probe(names: readonly string[]): Promise<Set<string>> {
-    const outcomes = await Promise.all(
-      names.map((n) =>
-        this.pools.ping(n, PROBE_TIMEOUT_MS).then(
-          () => undefined,
-          (e: Error) => e,
-        ),
-      ),
-    );
+    const attempt = (n: string) =>
+      this.pools.ping(n, PROBE_TIMEOUT_MS).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    const first = await Promise.all(names.map(attempt));
+    const outcomes = await Promise.all(first.map((e, i) => (e === undefined ? undefined : attempt(names[i]))));
     const silent = new Set<string>();
     outcomes.forEach((e, i) => {
       const name = names[i];

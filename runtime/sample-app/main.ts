@@ -6,7 +6,7 @@
  *   GET  /            small JSON: instance id (host name), whether config endpoints were given
  *   GET  /health      200 while serving, 503 while draining
  *   GET  /metrics     Prometheus text: requests by status, in-flight, CPU seconds, RSS, uptime
- *   GET  /work?ms=N&cpuMs=M   waits N ms and/or burns M ms of CPU (bounded): load for scaling tests
+ *   GET  /work?ms=N&cpuMs=M   waits N ms and/or burns M ms of CPU time (bounded): load for scaling tests
  *   GET  /deps        reaches the config service and every database shard (./deps.ts): 200 when all answer, else 503
  *   GET/PUT/DELETE /items/<key>   an item read-through the cache, written to the database (./cache-routes.ts; stacks with a cache)
  *   POST /shutdown    starts a graceful drain (loopback callers only)
@@ -107,10 +107,20 @@ const waitFor = (ms: number, res: http.ServerResponse) =>
     });
   });
 
+/**
+ * Burns `ms` of this process's CPU time (user + system, not wall time: on a busy machine a
+ * wall-time loop gets only part of a CPU and the request would cost less CPU than it says),
+ * bounded by 10× `ms` of wall time.
+ */
 function burnCpu(ms: number): void {
-  const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+  const start = process.cpuUsage();
+  const wallEnd = process.hrtime.bigint() + BigInt(Math.round(ms * 10 * 1e6));
   let x = 0;
-  while (process.hrtime.bigint() < end) x = (x * 31 + 7) % 1_000_003;
+  for (;;) {
+    for (let i = 0; i < 20_000; i++) x = (x * 31 + 7) % 1_000_003;
+    const used = process.cpuUsage(start);
+    if (used.user + used.system >= ms * 1000 || process.hrtime.bigint() >= wallEnd) break;
+  }
   if (x < 0) throw new Error("unreachable");
 }
 

@@ -9,6 +9,7 @@
  * needs the Docker socket anyway to create and remove instances.
  */
 import type Docker from "dockerode";
+import { forceRemoveContainer, isNotFound } from "../docker/containers";
 import type { LaunchSpec } from "../../core/scaling/reconcile";
 import { SECRET_FILE_MODE, secretFileEnv, tarArchive } from "../../core/secret-files";
 
@@ -28,8 +29,6 @@ export interface GroupContainer {
   /** IP address on the group's (first) network. */
   ip?: string;
 }
-
-const isNotFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
 
 /** Every container the controller created for `group` (running or not). */
 export async function listGroup(docker: Docker, group: string): Promise<GroupContainer[]> {
@@ -168,12 +167,7 @@ export async function killInstance(docker: Docker, name: string): Promise<void> 
 
 /** Removes a container (forcefully: it exited, or it belongs to no record); absent is fine. */
 export async function removeContainer(docker: Docker, name: string): Promise<void> {
-  try {
-    await docker.getContainer(name).remove({ force: true, v: true });
-  } catch (e) {
-    if (!isNotFound(e) && !/removal of container .* is already in progress/i.test(String((e as Error).message)))
-      throw e;
-  }
+  await forceRemoveContainer(docker, name, { v: true });
 }
 
 /** Runs `cmd` in a running container; resolves with its exit code and stdout (stderr appended). */

@@ -12,16 +12,23 @@
  * position commits after younger ones of its shard committed (and could be read), filling the gap
  * a reader that skipped it would have lost; the test counts these gap fills.
  *
- * Size: SCALEPLANE_EVENTS_ACCEPTANCE events (default 200 000; the issue's 10^6 is
- * `SCALEPLANE_EVENTS_ACCEPTANCE=1000000`: in CI on 2026-12-07 its writers committed 10^6 events in
- * ~165 s and the subscription then never reported caught up (open: see the closing note of that
- * day), so the wait for it below is bounded and names that). The 200 000 run keeps the faults of the old 10^6 default in a fifth of the events:
- * ~1 300 appends of 50-250 events (the old run: ~10 000 of 50-150), ~80 stalls each holding both
- * readers back while the other 31 writers commit behind it (old: ~100), ~70 of them gap fills,
- * ~130 rollbacks (old: ~300); and it checks the same things: every committed event delivered and
+ * The writers share one store, so an append in a transaction that then rolls back is the store's
+ * dependency on its shard until the next append there returns: events on the other shard depend
+ * on a position that never appears (~98 000 of 10^6 delivered events did in a run). The global
+ * merge must count such a position passed once its shard's log is past it; waiting for it to be
+ * delivered deadlocked two shards whose next events depended on each other's shard (the CI run
+ * of 2026-12-07: 10^6 events written in ~165 s, then the subscription never caught up). The test
+ * counts those dependencies and requires the run to have met them.
+ *
+ * Size: SCALEPLANE_EVENTS_ACCEPTANCE events, default 10^6 (the issue's size): ~6 700 appends of
+ * 50-250 events, ~490 stalls each holding both readers back while the other 31 writers commit
+ * behind it, ~440 of them gap fills, ~770 rollbacks. It checks: every committed event delivered and
  * projected exactly once, in stream order, no event of a rolled-back transaction, and the stalls
- * waited for (a lag of seconds). Bounded: ~100 s on the loaded 2-core machine (the writers'
- * progress is logged every 15 s).
+ * waited for (a lag of seconds). Bounded: 2 min 29 s wall, 94 s of CPU (test process, PostgreSQL
+ * and etcd together), ~500 MB resident, on this 2-core machine at a load average of ~8 from other
+ * work on 2026-12-08 (5 min 12 s at a load of ~17, before the append's id check used its index);
+ * the writers' progress and every shard's release bound, cursor and delivered frontier are logged
+ * every 15 s, and a subscription that does not catch up fails naming what each shard waits for.
  */
 import { Pool } from "pg";
 import { ConfigClient } from "../../runtime/config-client";
@@ -29,18 +36,20 @@ import { runProjections, subscribeAll, type RecordedEvent } from "../../runtime/
 import { accProjection } from "../integration/events/acc-projection";
 import { counterOf, idOf, silent, startEventsEnv, type EventsEnv } from "../integration/events/support";
 
-const TOTAL = Number(process.env.SCALEPLANE_EVENTS_ACCEPTANCE ?? 200_000);
+const TOTAL = Number(process.env.SCALEPLANE_EVENTS_ACCEPTANCE ?? 1_000_000);
 const WRITERS = 32;
 const STREAMS_PER_WRITER = 8;
 const STALL_P = 0.06;
 const ROLLBACK_P = 0.1;
 const MIN_APPEND = 50;
 const MAX_APPEND = 250;
-/** The faults the run must have met, scaled to its size (the default run: ≥ 20 stalls, ≥ 10 gap-filling commits, ≥ 20 rollbacks). */
+/** The faults the run must have met, scaled to its size (the default run: ≥ 100 stalls, ≥ 50 gap-filling commits, ≥ 100 rollbacks). */
 const MIN_STALLS = Math.max(1, Math.floor(TOTAL / 10_000));
 const MIN_GAP_FILLS = Math.max(1, Math.floor(TOTAL / 20_000));
 const MIN_ROLLBACKS = Math.max(1, Math.floor(TOTAL / 10_000));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** JSON with bigints as text (positions). */
+const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
 
 let env: EventsEnv;
 beforeAll(async () => {
@@ -66,6 +75,10 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
   // what the writers know: committed counters per stream, in version order; rolled-back counters
   const committed = new Map<string, number[]>();
   const rolledBack = new Set<number>();
+  /** Positions (`shard/tx.seq`) of rolled-back appends: the writer store's dependency until its next append on that shard returned. */
+  const rolledBackAt = new Set<string>();
+  /** Delivered events that depended on a rolled-back append (the merge must pass those positions, not wait for them). */
+  let depsOnRolledBack = 0;
   let committedCount = 0;
   let stalls = 0;
   let gapFills = 0;
@@ -107,6 +120,8 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
       if (rolledBack.has(c)) problems.push(`${e.stream}: event ${c} of a rolled-back transaction delivered`);
       nextVersion.set(e.stream, Math.max(expect, e.version));
       maxLagMs = Math.max(maxLagMs, Date.now() - e.recordedAt.getTime());
+      for (const [s, p] of Object.entries(e.deps ?? {}))
+        if (rolledBackAt.has(`${s}/${p.tx}.${p.seq}`)) depsOnRolledBack++;
     },
   });
   const quota = Math.ceil(TOTAL / WRITERS);
@@ -133,6 +148,8 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
           await sleep(300 + Math.random() * 1200);
         }
         if (Math.random() < ROLLBACK_P) {
+          // recorded before the rollback ends: a reader may pass the position as soon as it has
+          rolledBackAt.add(`${appended.shard}/${appended.position!.tx}.${appended.position!.seq}`);
           await c.query("ROLLBACK");
           rollbacks++;
           for (const n of counters) rolledBack.add(n);
@@ -158,13 +175,15 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
       list.push(...counters);
     }
   };
+  // positions over time: per shard the release bound, read cursor, delivered frontier, queue
   const progress = setInterval(
     () =>
       console.log(
-        JSON.stringify({
+        json({
           t: Math.round((Date.now() - started) / 1000),
           committed: committedCount,
           delivered: sub.delivered,
+          shards: sub.state(),
         }),
       ),
     15_000,
@@ -194,7 +213,7 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
         () =>
           reject(
             new Error(
-              `the subscription did not report caught up within 120 s: delivered ${sub.delivered} of ${committedCount} committed, position ${JSON.stringify(sub.position, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}`,
+              `the subscription did not report caught up within 120 s: delivered ${sub.delivered} of ${committedCount} committed; per shard ${json(sub.state())}`,
             ),
           ),
         120_000,
@@ -241,6 +260,7 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
     JSON.stringify({
       committed: committedCount,
       rolledBackEvents: rolledBack.size,
+      depsOnRolledBack,
       rollbacks,
       stalls,
       gapFills,
@@ -256,6 +276,8 @@ it(`32 stalled/rolled-back writers: ${TOTAL} committed events, 0 missing, 0 dupl
   expect(stalls).toBeGreaterThanOrEqual(MIN_STALLS);
   expect(gapFills).toBeGreaterThanOrEqual(MIN_GAP_FILLS);
   expect(rollbacks).toBeGreaterThanOrEqual(MIN_ROLLBACKS);
+  // and events depending on a rolled-back append were delivered (the deadlock's precondition)
+  expect(depsOnRolledBack).toBeGreaterThan(0);
   expect(missingSub).toBe(0);
   expect(sub.delivered).toBe(committedCount);
   expect(projectionWrong).toBe(0);

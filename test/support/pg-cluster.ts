@@ -50,7 +50,11 @@ export interface PgClusterOptions {
   namePrefix?: string;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string | number>;
-  /** Time to wait for an instance to accept connections, in ms. @default 20000 */
+  /**
+   * Time to wait for an instance to accept connections, in ms: a bound, not a wait (a start
+   * returns as soon as it answers). A restart after a kill replays WAL first, which took over 20 s
+   * on a loaded 2-core CI machine. @default 60000
+   */
   startTimeoutMs?: number;
 }
 
@@ -254,7 +258,7 @@ export async function startPgCluster(n: number, options: PgClusterOptions = {}):
   const password = options.password ?? randomBytes(12).toString("hex");
   const database = options.database ?? "scaleplane";
   const prefix = options.namePrefix ?? "shard";
-  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const root = mkdtempSync(join(tmpdir(), "scaleplane-pg-"));
   chmodSync(root, 0o755);
   liveRoots.add(root);

@@ -19,14 +19,13 @@ import {
   LB_BACKEND,
   type SlotWant,
 } from "../../../core/app/haproxy";
+import { execIn } from "../../../runtime/scaler/docker-ops";
 import { lbRuntime } from "../../../runtime/scaler/group";
 import { requireImage } from "../../support/engines";
 import { TEST_LABELS } from "../../support/etcd-cluster";
 
 const LB_IMAGE = "scaleplane/load-balancer:2.6";
 const APP_IMAGE = "scaleplane/plain-http:1.22-r2";
-/** The slow instance's app starts listening this long after its container starts. */
-const SLOW_START_S = 6;
 const CHECK = { intervalSeconds: 1, timeoutSeconds: 1, fall: 3, rise: 2 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,23 +108,25 @@ describe("load balancer slots (real HAProxy)", () => {
       const live = await startContainer(`${run}-live-${wanted}`, APP_IMAGE);
       await apply(new Map([[n, { state: "ready", addr: live, port: 8080 }]]));
       await waitUp(n, 15_000);
-      // a new instance whose app listens only SLOW_START_S seconds after its container starts
-      const slow = await startContainer(`${run}-slow-${wanted}`, APP_IMAGE, {
-        Cmd: ["sh", "-c", `sleep ${SLOW_START_S}; exec nginx -g 'daemon off; error_log stderr;'`],
+      // a new instance whose app listens only once the test says so (a file appears)
+      const slowName = `${run}-slow-${wanted}`;
+      const slow = await startContainer(slowName, APP_IMAGE, {
+        Cmd: ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; exec nginx -g 'daemon off; error_log stderr;'"],
       });
-      const startedAt = Date.now();
       const cmds = await apply(new Map([[n, { state: wanted, addr: slow, port: 8080 }]]));
       expect(cmds).toContain(`set server ${LB_BACKEND}/${slotName(n)} health down`);
-      // from the change until the app can listen, HAProxy never reports the slot UP
+      // from the change on, while the app does not listen, HAProxy never reports the slot UP: read
+      // it over several check intervals (fall 3 × 1 s would have turned the stale UP down by then)
       const seen: boolean[] = [];
-      while (Date.now() - startedAt < (SLOW_START_S - 1) * 1000) {
+      const since = Date.now();
+      while (seen.length < 4 || Date.now() - since < 2 * CHECK.intervalSeconds * 1000) {
         const s = await slot(n);
         expect(s.addr).toBe(slow);
         seen.push(s.up);
         await sleep(150);
       }
-      expect(seen.length).toBeGreaterThan(5);
       expect(seen.filter((up) => up)).toEqual([]);
+      await execIn(docker, slowName, ["touch", "/tmp/go"]);
       // once it listens, `rise` passed checks bring it up, in the wanted admin state
       await waitUp(n, 20_000);
       expect((await slot(n)).admin).toBe(wanted);

@@ -6,7 +6,7 @@
  *
  * The policy scales on HAProxy's in-flight count per instance (target 50), which any image has:
  * with C concurrent requests the HPA formula asks for ceil(C / 50) instances, whatever the shared
- * machine's CPUs are doing. Used by load-plain-http.test.ts and load-sample-app.test.ts (two
+ * machine's CPUs are doing (as long as the load generator keeps them in flight). Used by load-plain-http.test.ts and load-sample-app.test.ts (two
  * files, so jest runs them side by side).
  */
 import type { LaunchSpecInput } from "../../../core/scaling/reconcile";
@@ -15,7 +15,13 @@ import { LoadGenerator } from "./load";
 
 const TARGET = 50;
 const BASE_LOAD = 100;
-const PEAK_LOAD = 200;
+/**
+ * Above what 4 instances need (ceil(240 / 50) = 5, held at maxSize 4): the group reaches 4 while
+ * HAProxy counts more than 150 in flight, so a loaded CI machine whose load generator keeps fewer
+ * than the 240 it asks for in flight still scales out fully (at exactly 200 it once stopped at 3).
+ */
+const PEAK_LOAD = 240;
+const MAX_SIZE = 4;
 const SCALE_DOWN_WINDOW_S = 8;
 const LOAD_SECONDS = 60;
 /** Two new instances at a time, never fewer healthy than the desired count. */
@@ -29,7 +35,12 @@ export interface LoadAcceptanceOptions {
   launchSpec: Omit<LaunchSpecInput, "group" | "secretFiles" | "networks" | "loadBalancer" | "labels" | "image">;
 }
 
-const policy = inFlightPolicy({ minSize: 1, maxSize: 4, target: TARGET, scaleDownWindowSeconds: SCALE_DOWN_WINDOW_S });
+const policy = inFlightPolicy({
+  minSize: 1,
+  maxSize: MAX_SIZE,
+  target: TARGET,
+  scaleDownWindowSeconds: SCALE_DOWN_WINDOW_S,
+});
 
 export function loadAcceptance(o: LoadAcceptanceOptions): void {
   const h = new GroupHarness({
@@ -41,7 +52,8 @@ export function loadAcceptance(o: LoadAcceptanceOptions): void {
     ttlSeconds: 5,
   });
   let load: LoadGenerator;
-  const expected = (c: number) => Math.ceil(c / TARGET);
+  /** The HPA's count for `c` requests in flight, within maxSize. */
+  const expected = (c: number) => Math.min(MAX_SIZE, Math.ceil(c / TARGET));
   const settled =
     (n: number) =>
     (s: {
@@ -83,16 +95,33 @@ export function loadAcceptance(o: LoadAcceptanceOptions): void {
     const image = await h.retag(o.image, "roll");
     // HAProxy's own count of ready, up slots, sampled all through the rollout
     let sampling = true;
+    const floor = Math.ceil((expected(BASE_LOAD) * ROLLOUT.minHealthyPercent) / 100);
     let fewestHealthy = Infinity;
+    /** The slots (all but parked ones) each time the count was below the floor: the failure's story. */
+    const below: string[] = [];
     const sampler = (async () => {
       while (sampling) {
-        fewestHealthy = Math.min(fewestHealthy, await h.healthyBehindLb().catch(() => Infinity));
+        const slots = await h.lbSlots().catch(() => undefined);
+        if (slots) {
+          const n = slots.filter((x) => x.admin === "ready" && x.up).length;
+          if (n < floor)
+            below.push(`${new Date().toISOString()} ${n}: ${JSON.stringify(slots.filter((x) => x.admin !== "maint"))}`);
+          fewestHealthy = Math.min(fewestHealthy, n);
+        }
         await sleep(300);
       }
     })();
     const outs = await h.update({ launchSpec: { ...h.inputs.launchSpec, image } }).finally(() => (sampling = false));
     await sampler;
-    expect(fewestHealthy).toBeGreaterThanOrEqual(Math.ceil((expected(BASE_LOAD) * ROLLOUT.minHealthyPercent) / 100));
+    if (fewestHealthy < floor)
+      console.log(
+        [
+          "rollout below its healthy floor; slots then, and the LB commands:",
+          ...below,
+          ...(await h.lbAudit()).map((a) => a.line),
+        ].join("\n"),
+      );
+    expect(fewestHealthy).toBeGreaterThanOrEqual(floor);
     const after = await h.instanceHashes();
     expect(Object.keys(after)).toHaveLength(expected(BASE_LOAD));
     for (const name of Object.keys(after)) expect(before).not.toHaveProperty(name);

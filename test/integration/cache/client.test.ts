@@ -170,10 +170,13 @@ describe("CacheClient on real Redis", () => {
     }
   });
 
+  // The TTL outlasts a round of 1000 gets on a loaded 2-core CI machine (a round that ran past a
+  // 1.5 s TTL let late readers find the value expired: a second, legitimate loader call).
+  const STAMPEDE_TTL_MS = 5000;
   it("stampede: 1000 concurrent misses on one key call the loader once per expiry", async () => {
     const cluster = await freshCluster();
     const cs = await Promise.all(
-      Array.from({ length: 10 }, () => client(cluster, { ttlMs: 1500, ttlJitter: 0, xfetchBeta: 0 })),
+      Array.from({ length: 10 }, () => client(cluster, { ttlMs: STAMPEDE_TTL_MS, ttlJitter: 0, xfetchBeta: 0 })),
     );
     let calls = 0;
     const loader = async () => {
@@ -193,7 +196,7 @@ describe("CacheClient on real Redis", () => {
       errors: sum("nodeErrors"),
     }).toEqual({ calls: 1, stale: 0, down: 0, wait: 0, refused: 0, errors: 0 });
     expect(new Set(first.map((v) => JSON.stringify(v)))).toEqual(new Set([JSON.stringify({ n: 1 })]));
-    await sleep(1700); // the value expires
+    await sleep(STAMPEDE_TTL_MS + 200); // the value expires
     const second = await round();
     expect(calls).toBe(2);
     expect(second.every((v) => v?.n === 2)).toBe(true);
@@ -206,13 +209,16 @@ describe("CacheClient on real Redis", () => {
     const db = new Map<string, number>([["race", 1]]);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let loaderRead!: () => void;
+    const readDone = new Promise<void>((r) => (loaderRead = r));
     // the reader's loader reads the database (old value 1), then stalls until the write is done
     const slowRead = reader.get("race", async () => {
       const v = db.get("race");
+      loaderRead();
       await gate;
       return v;
     });
-    await sleep(50);
+    await readDone; // not a sleep: on a loaded machine the lease round trip can outlast one
     db.set("race", 2); // the write is acknowledged by the database...
     await writer.invalidate("race"); // ...and invalidated before it returns to its caller
     const writeAcked = performance.now();
@@ -282,13 +288,16 @@ describe("CacheClient on real Redis", () => {
     let moved = 0;
     const resize = resizeCache(config, cluster, nodeInputs([...nodes, fourth]), {
       ...TIMINGS,
-      warmMs: 3000,
+      // long enough for the 400 reads below on a loaded CI machine: every read must fall inside
+      // the migrating phase for the ASK count to equal the moved count
+      warmMs: 12_000,
       log,
       onStep: (t) => steps.push(t.migration?.phase ?? "done"),
     });
     // read every key while migrating: moved ones come from the old owner (ASK), not the loader
     while (c.router.topology.migration?.phase !== "migrating") await sleep(20);
     for (const k of keys) expect(await c.get(k, loader(k))).toBe(`value-of-${k}`);
+    expect(c.router.topology.migration?.phase).toBe("migrating");
     const final = await resize;
     expect(steps).toEqual(["prepare", "migrating", "finishing", "done"]);
     for (const k of keys) if (before.get(k) !== c.router.owners(k)[0]) moved++;

@@ -13,6 +13,8 @@ import {
   StreamDeletedError,
   WrongExpectedVersionError,
   eventSql,
+  subscribeAll,
+  type PositionVector,
 } from "../../../runtime/event-store";
 import { idOf, startEventsEnv, type EventsEnv } from "./support";
 
@@ -186,6 +188,33 @@ describe("gap-free release", () => {
     expect(await store.streamVersion(a)).toBe(1);
   });
 
+  it("names the transaction holding the release bound once it held it for stallWarnMs, and still waits for it", async () => {
+    const s2 = await env.store({ stallWarnMs: 300 });
+    const stream = "held-1";
+    const shard = s2.shardOf(stream);
+    const start = (await drain(shard)).cursor;
+    const c = await env.shard(shard).connect();
+    try {
+      const pid = (await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+      await c.query("BEGIN");
+      await s2.appendIn(c as never, stream, [{ id: idOf(60_001), type: "Held", data: 1 }]);
+      let b = await s2.readReleased(shard, start, 10);
+      for (let i = 0; i < 30 && !b.heldBy; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        b = await s2.readReleased(shard, start, 10);
+      }
+      expect(b.events).toEqual([]);
+      expect(b.heldBy).toMatchObject({ xid: b.xmin, pid, state: "idle in transaction" });
+      expect(b.heldBy!.openSeconds).toBeGreaterThanOrEqual(0);
+      await c.query("COMMIT");
+      b = await s2.readReleased(shard, start, 10);
+      expect(b.heldBy).toBeUndefined();
+      expect(b.events.map((e) => e.id)).toEqual([idOf(60_001)]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it("refuses (SPE01) an append from a transaction that got its id before the stream's lock, rather than misorder the log", async () => {
     const stream = "guard-1";
     const shard = store.shardOf(stream);
@@ -204,6 +233,64 @@ describe("gap-free release", () => {
       await c.end();
     }
     expect((await store.readStream(stream)).map((e) => e.type)).toEqual(["First", "Later"]);
+  });
+});
+
+describe("global subscription", () => {
+  it("delivers past a rolled-back append that another shard's events depend on, and reports caught up", async () => {
+    // One writer store serving concurrent writers (as in the 10^6 acceptance run): an append in
+    // a transaction becomes the store's dependency on its shard when the call returns, and that
+    // transaction then rolls back. Events on the other shard depend on it, and a later event on
+    // its own shard depends on those. Before the merge counted a dependency as met once its
+    // shard's log passed it, the two shards' next events waited for each other forever.
+    const w = await env.store();
+    const [sa, sb] = w.shards;
+    const streamOn = (shard: string, base: string) => {
+      let s = `${base}0`;
+      for (let i = 1; w.shardOf(s) !== shard; i++) s = `${base}${i}`;
+      return s;
+    };
+    const a = streamOn(sa, "dl-a");
+    const b1 = streamOn(sb, "dl-b1-");
+    const b2 = streamOn(sb, "dl-b2-");
+    // start after everything the other tests wrote (released up to now)
+    const from: Record<string, { tx: bigint; seq: bigint }> = {};
+    for (const shard of w.shards) {
+      let cursor = POSITION_ZERO;
+      for (let b = await w.readReleased(shard, cursor, 5000); ; b = await w.readReleased(shard, cursor, 5000)) {
+        cursor = b.cursor;
+        if (b.complete) break;
+      }
+      from[shard] = cursor;
+    }
+
+    const doomed = await env.shard(sb).connect();
+    try {
+      await doomed.query("BEGIN");
+      await w.appendIn(doomed as never, b1, [{ id: idOf(70_001), type: "Doomed", data: 1 }]);
+      await w.append(a, [{ id: idOf(70_002), type: "DependsOnDoomed", data: 2 }]);
+      await w.append(b2, [{ id: idOf(70_003), type: "DependsOnA", data: 3 }]);
+      await doomed.query("ROLLBACK");
+    } finally {
+      await doomed.end();
+    }
+
+    const seen: string[] = [];
+    const sub = await subscribeAll(store, {
+      from: from as PositionVector,
+      idleMs: 100,
+      handler: (e) => void seen.push(e.id),
+    });
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        sub.caughtUp().then(() => "caught up"),
+        new Promise<string>((r) => (timer = setTimeout(() => r("stuck"), 15_000))),
+      ]).finally(() => clearTimeout(timer));
+      expect({ outcome, seen }).toEqual({ outcome: "caught up", seen: [idOf(70_002), idOf(70_003)] });
+    } finally {
+      await sub.stop();
+    }
   });
 });
 

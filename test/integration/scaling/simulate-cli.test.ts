@@ -39,6 +39,56 @@ test("prints every engine's figures, writes the chart it names, ends with one JS
   expect(existsSync(out) && readFileSync(out, "utf8").startsWith("<svg")).toBe(true);
 });
 
+test("--cost: $/h per option and cloud, the best reserved and savings-plan commitments, a cost chart and the JSON", () => {
+  const trace = join(dir, "daily.csv");
+  const rows = Array.from(
+    { length: 96 },
+    (_, i) =>
+      `${new Date(Date.UTC(2026, 0, 5) + i * 900_000).toISOString()},${Math.round(300 + 250 * Math.sin((2 * Math.PI * i) / 96))}`,
+  );
+  writeFileSync(trace, `timestamp,demand\n${rows.join("\n")}\n`);
+  const out = join(dir, "daily.svg");
+  const stdout = execFileSync(
+    TSX,
+    [
+      "scripts/simulate.ts",
+      "--trace",
+      trace,
+      "--capacity-per-instance",
+      "40",
+      "--engines",
+      "hpa",
+      "--cost",
+      "--out",
+      out,
+    ],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  expect(stdout).toMatch(/cost per option over 23\.8 simulated hours/);
+  for (const line of [
+    /aws us-east-1 +on-demand hpa +0\.\d{4}/,
+    /aws us-east-1 +cost engine mix +0\.\d{4}/,
+    /aws us-east-1 +cost engine \+ best reserved/,
+    /aws us-east-1 +cost engine \+ best savings plan/,
+    /gcp us-central1 +on-demand hpa/,
+    /gcp us-central1 +cost engine mix/,
+  ])
+    expect(stdout).toMatch(line);
+  const last = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+    engines: Record<string, unknown>;
+    cost: { chart: string; options: { cloud: string; option: string; vsOnDemandHpa: number; total: number }[] };
+  };
+  // --cost adds the cost engine to the engines asked for.
+  expect(Object.keys(last.engines)).toEqual(["hpa", "cost"]);
+  const mix = last.cost.options.find((o) => o.cloud === "aws us-east-1" && o.option === "cost engine mix")!;
+  expect(mix.vsOnDemandHpa).toBeGreaterThan(0);
+  expect(mix.vsOnDemandHpa).toBeLessThan(1);
+  expect(last.cost.chart).toBe(join(dir, "daily-cost.svg"));
+  expect(readFileSync(last.cost.chart, "utf8")).toContain(
+    "total $ over the trace against the committed capacity units",
+  );
+});
+
 test("an unsorted trace is refused naming the line, with a non-zero exit", () => {
   const trace = join(dir, "bad.csv");
   writeFileSync(trace, "ds,y\n2023-04-01,1\n2023-04-03,2\n2023-04-02,3\n");

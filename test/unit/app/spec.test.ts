@@ -1,7 +1,12 @@
 /** The autoscaling group's pure spec (core/app/). */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { AppSchema, parseSection, type AppConfigInput } from "../../../core/config";
+import type { ScalingPolicyInput } from "../../../core/scaling";
+
+type CostInput = NonNullable<ScalingPolicyInput["cost"]>;
 import {
   AWS_AMI,
   DRAIN_OVERRUN_SECONDS,
@@ -22,6 +27,9 @@ import {
 import { errorKeys } from "../../support/inputs";
 
 const app = (raw: AppConfigInput = {}) => parseSection(AppSchema, raw, "app");
+const shippedPrices = JSON.parse(
+  readFileSync(join(__dirname, "../../../core/scaling/prices.json"), "utf8"),
+) as CostInput;
 
 describe("capacity", () => {
   it("starts at desiredSize, or minSize when unset", () => {
@@ -222,6 +230,51 @@ describe("aws", () => {
       },
       overrides: [{ instanceType: "t3.small" }, { instanceType: "t3a.small" }],
     });
+  });
+
+  it("engine cost: the cost engine's choice at maxSize becomes the distribution (types weighted by capacity units, committed capacity in the on-demand base, its spot share above it) unless app.mixedInstances pins one", () => {
+    const chosen = awsInstancesDistribution(
+      app({ maxSize: 20, scaling: { engine: "cost", cost: { ...shippedPrices, committedUnits: 4 } } }),
+    );
+    // 20 units: 4 committed (t3.small reserved, the base), 16 above: 11 spot (70 %, within 30 % per
+    // pool), 5 on-demand: ceil(5 / 16 × 100) = 32 % on-demand above the base.
+    expect(chosen).toEqual({
+      instancesDistribution: {
+        onDemandBaseCapacity: 4,
+        onDemandPercentageAboveBaseCapacity: 32,
+        onDemandAllocationStrategy: "prioritized",
+        spotAllocationStrategy: "price-capacity-optimized",
+      },
+      overrides: [
+        { instanceType: "t3.small", weightedCapacity: "1" },
+        { instanceType: "t3.medium", weightedCapacity: "2" },
+      ],
+    });
+    // The shipped table (no commitment): the base is onDemandBase.
+    const plain = awsInstancesDistribution(app({ maxSize: 20, scaling: { engine: "cost" } }))!;
+    expect(plain.instancesDistribution.onDemandBaseCapacity).toBe(1);
+    expect(plain.instancesDistribution.onDemandPercentageAboveBaseCapacity).toBeLessThan(100);
+    expect(plain.overrides.length).toBeGreaterThanOrEqual(2);
+    // Too small a group for any spot within the interruption bound: on-demand only, one type.
+    expect(awsInstancesDistribution(app({ minSize: 1, maxSize: 2, scaling: { engine: "cost" } }))).toMatchObject({
+      instancesDistribution: { onDemandBaseCapacity: 1, onDemandPercentageAboveBaseCapacity: 100 },
+      overrides: [{ instanceType: "t3.small", weightedCapacity: "1" }],
+    });
+    // Pinned by the user: taken as written.
+    const pinned = { instanceTypes: ["m6i.large"], onDemandBaseCapacity: 3, onDemandPercentageAboveBase: 50 };
+    expect(awsInstancesDistribution(app({ maxSize: 20, mixedInstances: pinned, scaling: { engine: "cost" } }))).toEqual(
+      {
+        instancesDistribution: {
+          onDemandBaseCapacity: 3,
+          onDemandPercentageAboveBaseCapacity: 50,
+          onDemandAllocationStrategy: "prioritized",
+          spotAllocationStrategy: "price-capacity-optimized",
+        },
+        overrides: [{ instanceType: "m6i.large" }],
+      },
+    );
+    // Other engines: one instance type.
+    expect(awsInstancesDistribution(app({ maxSize: 20, scaling: { engine: "predictive" } }))).toBeUndefined();
   });
 
   it("boots Amazon Linux 2023 resolved by EC2 (no plan-time lookup)", () => {

@@ -91,6 +91,24 @@ new AutoscalingGroup("pred", {
   aws: network,
 });
 
+// The cost engine: its instance mix becomes the mixed-instances policy; pinned by the user, the pin wins.
+new AutoscalingGroup("cheap", {
+  target: "aws",
+  app: { name: "cheap", minSize: 2, maxSize: 20, scaling: { engine: "cost" } },
+  aws: network,
+});
+new AutoscalingGroup("pinned", {
+  target: "aws",
+  app: {
+    name: "pinned",
+    minSize: 2,
+    maxSize: 20,
+    scaling: { engine: "cost" },
+    mixedInstances: { instanceTypes: ["m6i.large"], onDemandBaseCapacity: 2, onDemandPercentageAboveBase: 50 },
+  },
+  aws: network,
+});
+
 const T = {
   asg: "aws:autoscaling/group:Group",
   lt: "aws:ec2/launchTemplate:LaunchTemplate",
@@ -240,6 +258,32 @@ describe("AutoscalingGroup on aws", () => {
       overrides: [{ instanceType: "m6i.large" }, { instanceType: "m5.large" }],
     });
     expect(g.desiredCapacity).toBe(1); // desiredSize unset: minSize
+  });
+
+  it("engine cost: the engine's mix is the group's mixed-instances policy (types weighted by capacity units, on-demand base, on-demand share above it, price-capacity-optimized spot); a pinned app.mixedInstances wins", () => {
+    const g = rec.one(T.asg, "cheap-asg").inputs;
+    expect(g.launchTemplate).toBeUndefined();
+    expect(g.capacityRebalance).toBe(true);
+    const mip = g.mixedInstancesPolicy as Obj;
+    const dist = mip.instancesDistribution as Obj;
+    expect(dist).toMatchObject({
+      onDemandBaseCapacity: 1,
+      onDemandAllocationStrategy: "prioritized",
+      spotAllocationStrategy: "price-capacity-optimized",
+    });
+    expect(dist.onDemandPercentageAboveBaseCapacity as number).toBeGreaterThan(0);
+    expect(dist.onDemandPercentageAboveBaseCapacity as number).toBeLessThan(100);
+    const overrides = (mip.launchTemplate as Obj).overrides as Obj[];
+    expect(overrides.length).toBeGreaterThanOrEqual(2);
+    // Weights are the price table's capacity units; on-demand's cheapest unit (t3.small) comes first.
+    expect(overrides[0]).toEqual({ instanceType: "t3.small", weightedCapacity: "1" });
+    for (const o of overrides) expect(["t3.small", "t3.medium", "c5.large", "m5.large"]).toContain(o.instanceType);
+    const pinned = rec.one(T.asg, "pinned-asg").inputs.mixedInstancesPolicy as Obj;
+    expect(pinned.instancesDistribution).toMatchObject({
+      onDemandBaseCapacity: 2,
+      onDemandPercentageAboveBaseCapacity: 50,
+    });
+    expect((pinned.launchTemplate as Obj).overrides).toEqual([{ instanceType: "m6i.large" }]);
   });
 
   it("target-tracks CPU (ASGAverageCPUUtilization) and memory (CWAgent mem_used_percent per group)", () => {

@@ -27,6 +27,34 @@ interface Txn {
   client: number;
 }
 
+/**
+ * A reader's round over simulated shards: each shard's committed events below its xmin (the
+ * oldest running transaction, else the next id) after the cursor, at most `limit`, pushed to the
+ * merge (and the shard completed up to xmin when that was all); then every deliverable event.
+ */
+function readRound(
+  merge: CausalMerge<SimEvent>,
+  shards: ReadonlyArray<{ name: string; xmin: bigint; committed: readonly SimEvent[] }>,
+  cursor: Position[],
+  limit: number,
+  delivered: SimEvent[],
+): void {
+  shards.forEach(({ name, xmin, committed }, s) => {
+    const rows = committed
+      .filter((e) => e.position.tx < xmin && comparePositions(e.position, cursor[s]) > 0)
+      .sort((a, b) => comparePositions(a.position, b.position));
+    const batch = rows.slice(0, limit);
+    if (batch.length > 0) cursor[s] = batch[batch.length - 1].position;
+    merge.push(name, batch);
+    if (batch.length === rows.length) merge.complete(name, { tx: xmin - 1n, seq: MAX_SEQ });
+  });
+  for (let e = merge.next(); e; e = merge.next()) delivered.push(e);
+}
+
+/** The oldest running transaction of shard `s` among `running`, else `next` (the snapshot's xmin). */
+const xminOf = (running: ReadonlyArray<{ shard: number; xid: bigint }>, s: number, next: bigint) =>
+  running.filter((t) => t.shard === s).reduce((m, t) => (t.xid < m ? t.xid : m), next);
+
 const scenario = fc.record({
   shards: fc.integer({ min: 1, max: 4 }),
   clients: fc.integer({ min: 1, max: 4 }),
@@ -78,21 +106,18 @@ describe("CausalMerge", () => {
             clientDeps[t.client] = { ...clientDeps[t.client], [shardName(t.shard)]: last.position };
           }
         };
-        const readRound = (limit: number) => {
-          for (let s = 0; s < sc.shards; s++) {
-            const xmin = running.filter((t) => t.shard === s).reduce((m, t) => (t.xid < m ? t.xid : m), nextXid[s]);
-            const rows = committed[s]
-              .filter((t) => t.xid < xmin)
-              .flatMap((t) => t.events)
-              .filter((e) => comparePositions(e.position, cursor[s]) > 0)
-              .sort((a, b) => comparePositions(a.position, b.position));
-            const batch = rows.slice(0, limit);
-            if (batch.length > 0) cursor[s] = batch[batch.length - 1].position;
-            merge.push(shardName(s), batch);
-            if (batch.length === rows.length) merge.complete(shardName(s), { tx: xmin - 1n, seq: MAX_SEQ });
-          }
-          for (let e = merge.next(); e; e = merge.next()) delivered.push(e);
-        };
+        const read = (limit: number) =>
+          readRound(
+            merge,
+            committed.map((txns, s) => ({
+              name: shardName(s),
+              xmin: xminOf(running, s, nextXid[s]),
+              committed: txns.flatMap((t) => t.events),
+            })),
+            cursor,
+            limit,
+            delivered,
+          );
 
         for (const st of sc.steps) {
           now++;
@@ -122,12 +147,12 @@ describe("CausalMerge", () => {
             running.push({ shard, xid, events, commitAt: now + st.delay, client: c });
             clientBusy[c] = true;
           }
-          if (st.read) readRound(st.limit);
+          if (st.read) read(st.limit);
         }
         // finish every transaction and drain
         now += 1000;
         commitDue();
-        for (let i = 0; i < 10_000 && merge.buffered + undelivered() > 0; i++) readRound(7);
+        for (let i = 0; i < 10_000 && merge.buffered + undelivered() > 0; i++) read(7);
         function undelivered(): number {
           return committed.flat().reduce((n, t) => n + t.events.length, 0) - delivered.length;
         }
@@ -148,6 +173,109 @@ describe("CausalMerge", () => {
     );
   });
 
+  it("with writers sharing one store (dependencies recorded as appends return, before commit) and rollbacks: delivers every committed event once, causally, without getting stuck", () => {
+    // The runtime's shape, which the model above does not have: one EventStore serves many
+    // concurrent writers; an append in a caller's transaction (appendIn) becomes the store's
+    // dependency on its shard as soon as the call returns, and the caller may then stall and
+    // commit, or roll back (its position then never appears in the log).
+    const shared = fc.record({
+      shards: fc.integer({ min: 2, max: 3 }),
+      streams: fc.integer({ min: 2, max: 8 }),
+      steps: fc.array(
+        fc.record({
+          stream: fc.nat(),
+          delay: fc.integer({ min: 0, max: 10 }),
+          rollback: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+          read: fc.boolean(),
+          limit: fc.integer({ min: 1, max: 4 }),
+        }),
+        { minLength: 1, maxLength: 100 },
+      ),
+      streamShard: fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
+    });
+    fc.assert(
+      fc.property(shared, (sc) => {
+        const name = (i: number) => `s${i}`;
+        const nextXid = Array.from({ length: sc.shards }, () => 100n);
+        const nextSeq = Array.from({ length: sc.shards }, () => 1n);
+        type T = { shard: number; xid: bigint; events: SimEvent[]; endAt: number; rollback: boolean; stream: string };
+        const running: T[] = [];
+        const committed: SimEvent[][] = Array.from({ length: sc.shards }, () => []);
+        const storeDeps: Record<string, Position> = {};
+        const version = new Map<string, number>();
+        const cursor: Position[] = Array.from({ length: sc.shards }, () => ({ tx: 0n, seq: 0n }));
+        const merge = new CausalMerge<SimEvent>();
+        const delivered: SimEvent[] = [];
+        let now = 0;
+        let ordinal = 0;
+        const end = () => {
+          for (let i = running.length - 1; i >= 0; i--) {
+            const t = running[i];
+            if (t.endAt > now) continue;
+            running.splice(i, 1);
+            if (!t.rollback) {
+              committed[t.shard].push(...t.events);
+              version.set(t.stream, t.events[t.events.length - 1].version);
+            }
+          }
+        };
+        const read = (limit: number) =>
+          readRound(
+            merge,
+            committed.map((events, s) => ({ name: name(s), xmin: xminOf(running, s, nextXid[s]), committed: events })),
+            cursor,
+            limit,
+            delivered,
+          );
+        for (const st of sc.steps) {
+          now++;
+          end();
+          const stream = `st${st.stream % sc.streams}`;
+          // the stream's lock: a second append to it waits for the first to end (modelled: skipped)
+          if (!running.some((t) => t.stream === stream)) {
+            const shard = sc.streamShard[st.stream % sc.streams] % sc.shards;
+            const xid = nextXid[shard]++;
+            const deps = Object.fromEntries(Object.entries(storeDeps).filter(([k]) => k !== name(shard)));
+            const v = version.get(stream) ?? 0;
+            const events: SimEvent[] = [0, 1].map((i) => ({
+              shard: name(shard),
+              position: { tx: xid, seq: nextSeq[shard]++ },
+              stamp: { wall: now, logical: i, node: "n" },
+              deps,
+              stream,
+              version: v + i + 1,
+              client: 0,
+              ordinal: ordinal++,
+            }));
+            // the call returned: the store's dependency on this shard, committed or not
+            storeDeps[name(shard)] = events[1].position;
+            running.push({ shard, xid, events, endAt: now + st.delay, rollback: st.rollback, stream });
+          }
+          if (st.read) read(st.limit);
+        }
+        now += 1000;
+        end();
+        const all = committed.flat();
+        for (let i = 0; i < 1000 && delivered.length < all.length; i++) read(3);
+        expect(delivered.length).toBe(all.length);
+        expect(merge.buffered).toBe(0);
+        const at = new Map(delivered.map((e, i) => [`${e.shard}/${e.position.tx}.${e.position.seq}`, i]));
+        expect(at.size).toBe(all.length);
+        const seen = new Map<string, number>();
+        delivered.forEach((e, i) => {
+          expect(e.version).toBe((seen.get(e.stream) ?? 0) + 1);
+          seen.set(e.stream, e.version);
+          // every committed event a delivered one depends on came before it
+          for (const [s, p] of Object.entries(e.deps ?? {})) {
+            const j = at.get(`${s}/${p.tx}.${p.seq}`);
+            if (j !== undefined) expect(j).toBeLessThan(i);
+          }
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("refuses a push that goes back in a shard's order", () => {
     const m = new CausalMerge<MergeItem>();
     const item = (tx: bigint): MergeItem => ({
@@ -157,6 +285,52 @@ describe("CausalMerge", () => {
     });
     m.push("a", [item(5n)]);
     expect(() => m.push("a", [item(4n)])).toThrow(/is not after/);
+  });
+
+  it("does not deadlock on a dependency on a rolled-back append: a position before a shard's next released event has passed", () => {
+    // One store, concurrent writers (the acceptance test's 32): an append in a caller's
+    // transaction records its position as the store's dependency on its shard when the call
+    // returns, before the caller commits or rolls back. Here: a writer appends on b at (10, 1)
+    // and later rolls back; meanwhile another appends on a, depending on b@10.1, and commits;
+    // a third appends on b (a later transaction, 11) depending on that a event, and commits.
+    // b's log holds 11.2 and nothing at or below 10.1 will ever appear; before the fix, b's
+    // frontier stayed at its last delivered event (here none) until b's queue emptied, a's head
+    // waited for b@10.1 and b's head waited for a's head: delivery stopped for good (the 10^6
+    // acceptance run's subscription that never caught up).
+    const ev = (shard: string, tx: bigint, seq: bigint, deps: Record<string, { tx: bigint; seq: bigint }>) => ({
+      shard,
+      position: { tx, seq },
+      stamp: { wall: Number(tx), logical: 0, node: "n" },
+      deps,
+    });
+    const m = new CausalMerge<MergeItem>();
+    m.push("a", [ev("a", 20n, 1n, { b: { tx: 10n, seq: 1n } })]);
+    m.push("b", [ev("b", 11n, 2n, { a: { tx: 20n, seq: 1n } })]);
+    m.complete("a", { tx: 20n, seq: MAX_SEQ });
+    m.complete("b", { tx: 11n, seq: MAX_SEQ });
+    expect(m.next()?.position).toEqual({ tx: 20n, seq: 1n });
+    expect(m.next()?.position).toEqual({ tx: 11n, seq: 2n });
+    expect(m.buffered).toBe(0);
+    expect(m.frontiers()).toEqual({ a: { tx: 20n, seq: MAX_SEQ }, b: { tx: 11n, seq: MAX_SEQ } });
+  });
+
+  it("still waits for a dependency at or after a shard's next event, and for an unread one", () => {
+    const ev = (shard: string, tx: bigint, deps?: Record<string, { tx: bigint; seq: bigint }>) => ({
+      shard,
+      position: { tx, seq: 1n },
+      stamp: { wall: 1, logical: 0, node: "n" },
+      ...(deps ? { deps } : {}),
+    });
+    const m = new CausalMerge<MergeItem>();
+    // a's head depends on b's first event, queued but blocked itself on an unread c position
+    m.push("a", [ev("a", 5n, { b: { tx: 7n, seq: 1n } })]);
+    m.push("b", [ev("b", 7n, { c: { tx: 3n, seq: 1n } })]);
+    expect(m.next()).toBeUndefined();
+    m.complete("c", { tx: 2n, seq: MAX_SEQ });
+    expect(m.next()).toBeUndefined();
+    m.complete("c", { tx: 3n, seq: MAX_SEQ });
+    expect(m.next()?.shard).toBe("b");
+    expect(m.next()?.shard).toBe("a");
   });
 
   it("resumes from a checkpoint vector: dependencies at or below it are met", () => {

@@ -15,6 +15,7 @@ import {
   type InstancesDoc,
   type ReconcileInput,
 } from "../../../core/scaling/reconcile";
+import { lbCommands } from "../../../core/app/haproxy";
 
 const ok: InstanceObservation = { exists: true, running: true, lbUp: true, sessions: 0 };
 const H = "hash-new";
@@ -65,6 +66,16 @@ describe("core/scaling-reconcile planReconcile", () => {
     ]);
     expect(p2.next.instances["web-2"].phase).toBe("launching");
     expect(lbWant(p2.next, () => "10.0.0.9", 80).get(1)?.state).toBe("ready");
+    // an instance whose address is unknown this pass (inspect failed) keeps its slot as it is: not
+    // parked, which would take a serving instance out of the load balancer
+    const blind = lbWant(p2.next, (n) => (n === "web-1" ? undefined : "10.0.0.9"), 80);
+    expect(blind.get(1)).toEqual({ state: "keep" });
+    const serving = [
+      { slot: 1, addr: "10.0.0.1", port: 80, admin: "ready" as const, up: true },
+      { slot: 2, addr: "10.0.0.9", port: 80, admin: "drain" as const, up: false },
+      { slot: 3, addr: "10.0.0.9", port: 80, admin: "ready" as const, up: true },
+    ];
+    expect(lbCommands(serving, blind)).toEqual([]);
   });
 
   it("clamps the engine's count to [min, max]; a rollout that cannot progress is refused", () => {

@@ -42,7 +42,7 @@ describe("app.scaling, one shape per engine", () => {
       {
         key: "scaleplane:app.scaling.predictive",
         message: expect.stringMatching(
-          /^unknown key for engine hpa \(predictive is a setting of engine predictive\); allowed: engine, /,
+          /^unknown key for engine hpa \(predictive is a setting of engine predictive or cost\); allowed: engine, /,
         ),
       },
     ]);
