@@ -20,6 +20,7 @@ import type { ShardMap } from "../../core/sharding/shard-map";
 import { ConfigClient } from "../../runtime/config-client";
 import { ShardClient, type ShardClientOptions } from "../../runtime/shard-client";
 import {
+  RebalanceDeposedError,
   runRebalance,
   type DesiredShardMap,
   type RebalanceOptions,
@@ -107,23 +108,31 @@ export async function rebalanceHere(
   extra: Partial<RebalanceOptions> = {},
 ): Promise<RebalanceReport> {
   const log: string[] = [];
-  try {
-    return await runRebalance({
-      config: env.config,
-      desired,
-      credentials: { user: env.cluster.user, password: env.cluster.password },
-      // the default 10 s lease: under a loaded CI a 2 s one can expire between keep-alives
-      leaseWaitMs: 60_000,
-      ...extra,
-      onEvent: (e) => {
-        if (e.kind === "info") log.push(e.message);
-        extra.onEvent?.(e);
-      },
-    });
-  } catch (e) {
-    // what the run said before it failed, for the failure report
-    (e as Error).message += `\nrebalance log:\n${log.join("\n")}`;
-    throw e;
+  // A run whose lease expired (its keep-alives starved on a loaded CI machine) stops deposed and
+  // says "run again": what an operator does, and a resumed run must finish the migration. Bounded.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runRebalance({
+        config: env.config,
+        desired,
+        credentials: { user: env.cluster.user, password: env.cluster.password },
+        // the default 10 s lease: under a loaded CI a 2 s one can expire between keep-alives
+        leaseWaitMs: 60_000,
+        ...extra,
+        onEvent: (e) => {
+          if (e.kind === "info") log.push(e.message);
+          extra.onEvent?.(e);
+        },
+      });
+    } catch (e) {
+      if (e instanceof RebalanceDeposedError && attempt < 3) {
+        log.push(`attempt ${attempt} deposed (${e.message}); running again`);
+        continue;
+      }
+      // what the run said before it failed, for the failure report
+      (e as Error).message += `\nrebalance log:\n${log.join("\n")}`;
+      throw e;
+    }
   }
 }
 
