@@ -99,19 +99,54 @@ function placement(cluster: PgCluster, n: number) {
   };
 }
 
-/** Groups (source, target, range) triples into one slice per (source, target). */
+/** Groups (source, target, range) triples into one slice per (source, target), in first-seen order. */
 function slicesByPair(
   triples: readonly { source: string; target: string; range: HashRange }[],
 ): { source: string; target: string; slice: RowSlice }[] {
   const byPair = new Map<string, HashRange[]>();
   for (const t of triples) {
     const k = `${t.source}\u0000${t.target}`;
-    byPair.set(k, [...(byPair.get(k) ?? []), t.range]);
+    const ranges = byPair.get(k);
+    if (ranges) ranges.push(t.range);
+    else byPair.set(k, [t.range]);
   }
   return [...byPair].map(([k, ranges]) => {
     const [source, target] = k.split("\u0000");
     return { source, target, slice: { ranges } };
   });
+}
+
+/** The shrink's plan and the raw pipes it is measured against (the same every round: planned once). */
+interface ShrinkPlan {
+  moves: number;
+  /** Sources per copy (min, max). */
+  sources: [number, number];
+  /** Per copy batch, every (range, target) copy once from its first source, one slice per (source, target). */
+  once: { source: string; target: string; slice: RowSlice }[];
+  /** Per copy batch, exactly the rebalance's (source, target) pairs (every source). */
+  sameReads: { source: string; target: string; slice: RowSlice }[];
+}
+
+/** Plans the shrink as the engine does (runtime/rebalance/plan.ts, copy batches) and derives the raw pipes. */
+function planShrink(cluster: PgCluster): ShrinkPlan {
+  const planned = planMigration(placement(cluster, FROM_SHARDS), placement(cluster, TO_SHARDS));
+  const moves = planned.batches.flatMap((b) => b.moves);
+  const filtered = moves.find((m) => m.keys || m.exceptKeys);
+  if (filtered) throw new Error(`bench shrink: a hash-ring shrink planned a move with key filters (${filtered.label})`);
+  const sources = moves.flatMap((m) => m.copies.map((c) => c.sources.length));
+  return {
+    moves: moves.length,
+    sources: [Math.min(...sources), Math.max(...sources)],
+    // Batch by batch, like the engine: each batch's pipes scan each source once per pair.
+    once: planned.batches.flatMap((b) =>
+      slicesByPair(
+        b.moves.flatMap((m) =>
+          m.copies.map((c) => ({ source: c.sources[0], target: c.target, range: { start: m.start, end: m.end } })),
+        ),
+      ),
+    ),
+    sameReads: planned.batches.flatMap((b) => copyPairs(b)),
+  };
 }
 
 /** Pipes each pair's slice raw, one pair at a time; resolves with the rows and the summed pipe time. */
@@ -141,6 +176,7 @@ async function shrinkRound(
   config: ConfigClient,
   cluster: PgCluster,
   keys: readonly string[],
+  plan: ShrinkPlan,
 ): Promise<ShrinkRound> {
   const credentials = { user: cluster.user, password: cluster.password };
   const all = cluster.instances.slice(0, FROM_SHARDS);
@@ -161,27 +197,16 @@ async function shrinkRound(
   await Promise.all(all.map((i) => i.query("VACUUM ANALYZE scaleplane_kv")));
   await Promise.all(all.map((i) => i.query("CHECKPOINT")));
 
-  const planned = planMigration(from, to);
-  const moves = planned.batches.flatMap((b) => b.moves);
-  const filtered = moves.find((m) => m.keys || m.exceptKeys);
-  if (filtered) throw new Error(`bench shrink: a hash-ring shrink planned a move with key filters (${filtered.label})`);
-  // Every (range, target) copy once, from its first source; and exactly the rebalance's pairs.
-  const once = slicesByPair(
-    moves.flatMap((m) =>
-      m.copies.map((c) => ({ source: c.sources[0], target: c.target, range: { start: m.start, end: m.end } })),
-    ),
-  );
-  const sameReads = planned.batches.flatMap((b) => copyPairs(b));
-  const sourcesPerCopy = moves.flatMap((m) => m.copies.map((c) => c.sources.length));
   console.log(
-    `plan ${FROM_SHARDS} → ${TO_SHARDS}: ${moves.length} ranges, ${sourcesPerCopy.length} copies reading ${Math.min(...sourcesPerCopy)}-${Math.max(...sourcesPerCopy)} old replicas each, ${sameReads.length} (source, target) pairs`,
+    `plan ${FROM_SHARDS} → ${TO_SHARDS}: ${plan.moves} ranges, ${plan.once.length} (first source, target) pipes, ` +
+      `copies reading ${plan.sources[0]}-${plan.sources[1]} old replicas each: ${plan.sameReads.length} (source, target) pairs`,
   );
 
-  const rawOnce = await rawPipes(cluster, once);
+  const rawOnce = await rawPipes(cluster, plan.once);
   console.log(
     `raw COPY pipes, each copied range once from one source: ${rawOnce.rows} rows, ${Math.round(rawOnce.rows / rawOnce.seconds)} rows/s`,
   );
-  const rawSame = await rawPipes(cluster, sameReads);
+  const rawSame = await rawPipes(cluster, plan.sameReads);
   console.log(
     `raw COPY pipes of the rebalance's own pairs (every source): ${rawSame.rows} rows, ${Math.round(rawSame.rows / rawSame.seconds)} rows/s`,
   );
@@ -382,6 +407,7 @@ export async function safetyFigures(argv: string[]): Promise<Record<string, unkn
   ]);
   const configs: ConfigClient[] = [];
   try {
+    const plan = planShrink(cluster);
     const shrinks: ShrinkRound[] = [];
     for (let r = 1; r <= o.rounds; r++) {
       const config = ConfigClient.create({
@@ -390,7 +416,7 @@ export async function safetyFigures(argv: string[]): Promise<Record<string, unkn
         logger: quiet(),
       });
       configs.push(config);
-      shrinks.push(await shrinkRound(r, o, config, cluster, keys));
+      shrinks.push(await shrinkRound(r, o, config, cluster, keys, plan));
     }
     // The last round's map: 3 shards, every key on all 3 at one version.
     const config = configs[configs.length - 1];
