@@ -136,7 +136,8 @@ function planShrink(cluster: PgCluster): ShrinkPlan {
   const sources = moves.flatMap((m) => m.copies.map((c) => c.sources.length));
   return {
     moves: moves.length,
-    sources: [Math.min(...sources), Math.max(...sources)],
+    // (a reduce: a spread of 100k+ arguments overflows the stack)
+    sources: [sources.reduce((a, b) => Math.min(a, b)), sources.reduce((a, b) => Math.max(a, b))],
     // Batch by batch, like the engine: each batch's pipes scan each source once per pair.
     once: planned.batches.flatMap((b) =>
       slicesByPair(
