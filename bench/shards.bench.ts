@@ -64,7 +64,7 @@ function printGoals(figures: Record<string, unknown>): string[] {
       ],
     };
   });
-  const head = ["figure", "median", "rounds' spread", "goal", ""];
+  const head = ["figure", "measured", "rounds' spread", "goal", ""];
   const widths = head.map((_, c) => Math.max(...[head, ...rows.map((r) => r.cells)].map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ");
   console.log("\ngoals (issue 15's acceptance)");
