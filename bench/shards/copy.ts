@@ -41,7 +41,8 @@ import { parseArgs } from "node:util";
 import { Presets, SingleBar } from "cli-progress";
 import pino from "pino";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { hashKey, type HashRange } from "../../core/sharding/ring";
+import type { RowSlice } from "../../core/sharding/rebalance";
+import { hashKey } from "../../core/sharding/ring";
 import { ConfigClient } from "../../runtime/config-client";
 import { previewRebalance, runRebalance } from "../../runtime/rebalance";
 import { planMigration } from "../../runtime/rebalance/plan";
@@ -51,9 +52,11 @@ import { ENSURE_SCHEMA_SQL, KV_COLUMNS, KV_TABLE } from "../../runtime/shard-cli
 import { startLocalEtcd } from "../../test/support/etcd-cluster";
 import { startPgCluster, type PgCluster, type PgInstance } from "../../test/support/pg-cluster";
 
-const quiet = () => pino({ level: "warn" }, pino.destination(2));
+/** A logger for the bench's clients and rebalances: warnings and errors only, on stderr. */
+export const quiet = () => pino({ level: "warn" }, pino.destination(2));
 
-const percentile = (xs: readonly number[], p: number): number => {
+/** The `p`th percentile of `xs` (nearest rank). */
+export const percentile = (xs: readonly number[], p: number): number => {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -61,11 +64,22 @@ const percentile = (xs: readonly number[], p: number): number => {
 
 /** Seeds `rows` rows (the contract's table, `h` the ring hash of the key) on an instance. */
 async function seed(inst: PgInstance, rows: number): Promise<void> {
+  await seedKeys(
+    inst,
+    Array.from({ length: rows }, (_, i) => `bench-${i + 1}`),
+  );
+}
+
+/**
+ * Seeds one row per key (the contract's table, `h` the ring hash of the key, all at version
+ * (1, 0, "seed"): replicas seeded alike agree) on an instance.
+ */
+export async function seedKeys(inst: PgInstance, all: readonly string[]): Promise<void> {
   await inst.query(ENSURE_SCHEMA_SQL);
   const c = await inst.connect();
   try {
-    for (let from = 1; from <= rows; from += 10_000) {
-      const keys = Array.from({ length: Math.min(10_000, rows - from + 1) }, (_, i) => `bench-${from + i}`);
+    for (let from = 0; from < all.length; from += 10_000) {
+      const keys = all.slice(from, from + 10_000);
       await c.query(
         `INSERT INTO scaleplane_kv (${KV_COLUMNS})
          SELECT k, h, jsonb_build_object('k', k, 'pad', repeat('x', 64)), 1, 0, 'seed' FROM unnest($1::text[], $2::bigint[]) AS u(k, h)`,
@@ -78,14 +92,15 @@ async function seed(inst: PgInstance, rows: number): Promise<void> {
 }
 
 /**
- * Rows/s of a raw COPY pipe of every row of `from`'s table (or only of `ranges`, with the
- * rebalance's own SELECT) into a same-shaped table on `to`.
+ * Rows/s of a raw COPY pipe of every row of `from`'s table (or only of `slice`, with the
+ * rebalance's own SELECT) into a fresh same-shaped table on `to` (created and dropped outside the
+ * time measured).
  */
-async function rawPipe(
+export async function rawPipe(
   from: PgInstance,
   to: PgInstance,
-  ranges?: readonly HashRange[],
-): Promise<{ rows: number; rowsPerSecond: number }> {
+  slice?: RowSlice,
+): Promise<{ rows: number; rowsPerSecond: number; seconds: number }> {
   await to.query("DROP TABLE IF EXISTS bench_raw_copy");
   await to.query("CREATE TABLE bench_raw_copy (LIKE scaleplane_kv INCLUDING ALL)");
   const src = await from.connect();
@@ -93,13 +108,13 @@ async function rawPipe(
   try {
     const started = process.hrtime.bigint();
     const out = src.query(
-      copyTo(ranges ? copyOutSql(KV_TABLE, { ranges }) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
+      copyTo(slice ? copyOutSql(KV_TABLE, slice) : `COPY (SELECT ${KV_COLUMNS} FROM scaleplane_kv) TO STDOUT`),
     );
     const into = dst.query(copyFrom(`COPY bench_raw_copy (${KV_COLUMNS}) FROM STDIN`));
     await pipeline(out, into);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const rows = Number(into.rowCount);
-    return { rows, rowsPerSecond: rows / seconds };
+    return { rows, rowsPerSecond: rows / seconds, seconds };
   } finally {
     await Promise.all([src.end(), dst.end()]);
     await to.query("DROP TABLE IF EXISTS bench_raw_copy");
@@ -107,7 +122,7 @@ async function rawPipe(
 }
 
 /** The median of `xs` (the mean of the middle two for an even count). */
-const median = (xs: readonly number[]): number => {
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -133,7 +148,14 @@ interface CopyOptions {
   rounds: number;
 }
 
-const wholeNumber = (values: Record<string, unknown>, name: string, dflt: number, min: number, max: number): number => {
+/** `--<name>` of `values` as a whole number in min..max (`dflt` when absent); an error names the option. */
+export const wholeNumber = (
+  values: Record<string, unknown>,
+  name: string,
+  dflt: number,
+  min: number,
+  max: number,
+): number => {
   const v = Number(values[name] ?? dflt);
   if (!Number.isInteger(v) || v < min || v > max)
     throw new Error(`--${name} must be a whole number in ${min}..${max}; got ${JSON.stringify(values[name])}`);
@@ -296,7 +318,7 @@ async function copyRound(
       console.log(`raw COPY pipe ${a.name} → ${b.name}: ${raw.rows} rows, ${Math.round(raw.rowsPerSecond)} rows/s`);
       // The same pipe of only the rows the rebalance moves (its ranges, its SELECT): the source
       // scans the whole table either way, so this isolates the rebalance's own overhead.
-      const rawSame = await rawPipe(a, b, moved);
+      const rawSame = await rawPipe(a, b, { ranges: moved });
       console.log(
         `raw COPY pipe of the moved ranges only: ${rawSame.rows} rows, ${Math.round(rawSame.rowsPerSecond)} rows/s`,
       );
